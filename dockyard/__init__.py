@@ -1,0 +1,1 @@
+"""dockyard: a Docker-compatible container engine."""

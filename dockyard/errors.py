@@ -1,0 +1,62 @@
+"""The error hierarchy of dockyard.
+
+Every failure a user can act on is one of these, raised with a one-line message
+that names the problem. The API translates them to Engine API status codes in
+one place (``dockyard.api.errors``); the CLI prints the message and exits 125
+(or the code the error carries).
+
+    DockyardError
+    ├── InvalidArgument   bad flag value, malformed spec or body       (400)
+    ├── NotFound          no such image / container / exec / volume    (404)
+    ├── NotModified       start of a running container, stop of a stopped one (304)
+    ├── Conflict          name in use, image in use, container running (409)
+    ├── Unavailable       feature this engine does not offer (swarm)   (503)
+    └── SystemError       the engine itself failed                     (500)
+        └── CommandError  the container's command could not be started (126/127)
+"""
+
+from __future__ import annotations
+
+
+class DockyardError(Exception):
+    """Base of every error dockyard reports to a user."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidArgument(DockyardError):
+    pass
+
+
+class NotFound(DockyardError):
+    pass
+
+
+class NotModified(DockyardError):
+    pass
+
+
+class Conflict(DockyardError):
+    pass
+
+
+class Unavailable(DockyardError):
+    pass
+
+
+class SystemError(DockyardError):  # noqa: A001 - deliberately mirrors Docker's errdefs.System
+    pass
+
+
+class CommandError(SystemError):
+    """The container's process could not be executed.
+
+    ``exit_code`` is what ``docker run`` exits with: 127 when the executable is
+    missing, 126 when it exists but cannot be invoked.
+    """
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
