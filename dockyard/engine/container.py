@@ -1,0 +1,236 @@
+"""A container's record: Docker's inspect document, kept in SQLite as JSON.
+
+`build_record` turns a create request (Config + HostConfig) and the image's
+config into the record `docker inspect` shows; `Container` wraps a record with
+the few derived views the engine needs (state, summary for `ps`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dockyard.runtime.jsonlog import parse_rfc3339_nano, rfc3339_nano
+
+ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+def _as_list(value: list[str] | str | None) -> list[str] | None:
+    if value is None:
+        return None
+    return [value] if isinstance(value, str) else list(value)
+
+
+def merge_env(image_env: list[str], env: list[str]) -> list[str]:
+    merged: dict[str, str] = {}
+    for item in [*image_env, *env]:
+        merged[item.split("=", 1)[0]] = item
+    return list(merged.values())
+
+
+def build_config(config: dict[str, Any], image_config: dict[str, Any], image_name: str) -> dict:
+    """The container's Config: the request's fields over the image's defaults."""
+    entrypoint = _as_list(config.get("Entrypoint"))
+    cmd = _as_list(config.get("Cmd"))
+    if entrypoint is None:
+        entrypoint = image_config.get("Entrypoint")
+        if not cmd:
+            cmd = image_config.get("Cmd")
+    elif entrypoint == [""]:  # --entrypoint "" resets the image's entrypoint
+        entrypoint = None
+        cmd = cmd or None
+    labels = {**(image_config.get("Labels") or {}), **(config.get("Labels") or {})}
+    exposed = {**(image_config.get("ExposedPorts") or {}), **(config.get("ExposedPorts") or {})}
+    return {
+        "Hostname": config.get("Hostname") or "",
+        "Domainname": config.get("Domainname") or "",
+        "User": config.get("User") or image_config.get("User") or "",
+        "AttachStdin": bool(config.get("AttachStdin")),
+        "AttachStdout": bool(config.get("AttachStdout")),
+        "AttachStderr": bool(config.get("AttachStderr")),
+        "ExposedPorts": exposed or None,
+        "Tty": bool(config.get("Tty")),
+        "OpenStdin": bool(config.get("OpenStdin")),
+        "StdinOnce": bool(config.get("StdinOnce")),
+        "Env": merge_env(image_config.get("Env") or [], config.get("Env") or []),
+        "Cmd": cmd,
+        "Image": image_name,
+        "Volumes": config.get("Volumes") or image_config.get("Volumes"),
+        "WorkingDir": config.get("WorkingDir") or image_config.get("WorkingDir") or "",
+        "Entrypoint": entrypoint,
+        "OnBuild": image_config.get("OnBuild"),
+        "Labels": labels,
+        "StopSignal": config.get("StopSignal") or image_config.get("StopSignal") or "SIGTERM",
+        **({"StopTimeout": config["StopTimeout"]} if config.get("StopTimeout") is not None else {}),
+    }
+
+
+def build_host_config(host_config: dict[str, Any]) -> dict:
+    """HostConfig with Docker's defaults filled in, as inspect shows it."""
+    defaults: dict[str, Any] = {
+        "Binds": None,
+        "ContainerIDFile": "",
+        "LogConfig": {"Type": "json-file", "Config": {}},
+        "NetworkMode": "bridge",
+        "PortBindings": {},
+        "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+        "AutoRemove": False,
+        "VolumeDriver": "",
+        "VolumesFrom": None,
+        "CapAdd": None,
+        "CapDrop": None,
+        "Dns": [],
+        "DnsOptions": [],
+        "DnsSearch": [],
+        "ExtraHosts": None,
+        "GroupAdd": None,
+        "IpcMode": "private",
+        "Cgroup": "",
+        "Links": None,
+        "OomScoreAdj": 0,
+        "PidMode": "",
+        "Privileged": False,
+        "PublishAllPorts": False,
+        "ReadonlyRootfs": False,
+        "SecurityOpt": None,
+        "UTSMode": "",
+        "UsernsMode": "",
+        "ShmSize": 67108864,
+        "Runtime": "runc",
+        "Isolation": "",
+        "CpuShares": 0,
+        "Memory": 0,
+        "NanoCpus": 0,
+        "CgroupParent": "",
+        "CpuPeriod": 0,
+        "CpuQuota": 0,
+        "Devices": [],
+        "MemoryReservation": 0,
+        "MemorySwap": 0,
+        "PidsLimit": None,
+        "Ulimits": None,
+        "Init": None,
+        "Mounts": None,
+        "MaskedPaths": None,
+        "ReadonlyPaths": None,
+    }
+    merged = {**defaults, **{k: v for k, v in host_config.items() if v is not None}}
+    if not merged["NetworkMode"] or merged["NetworkMode"] == "default":
+        merged["NetworkMode"] = "bridge"
+    if not merged["RestartPolicy"].get("Name"):
+        merged["RestartPolicy"] = {"Name": "no", "MaximumRetryCount": 0}
+    if not (merged.get("LogConfig") or {}).get("Type"):
+        merged["LogConfig"] = {
+            "Type": "json-file",
+            "Config": merged["LogConfig"].get("Config") or {},
+        }
+    return merged
+
+
+def new_state() -> dict:
+    return {
+        "Status": "created",
+        "Running": False,
+        "Paused": False,
+        "Restarting": False,
+        "OOMKilled": False,
+        "Dead": False,
+        "Pid": 0,
+        "ExitCode": 0,
+        "Error": "",
+        "StartedAt": ZERO_TIME,
+        "FinishedAt": ZERO_TIME,
+    }
+
+
+@dataclass
+class Container:
+    """One container's record and where its files live."""
+
+    record: dict[str, Any]
+    root: Path  # containers/<id>
+
+    @property
+    def id(self) -> str:
+        return str(self.record["Id"])
+
+    @property
+    def name(self) -> str:
+        return str(self.record["Name"]).lstrip("/")
+
+    @property
+    def state(self) -> dict[str, Any]:
+        return self.record["State"]  # type: ignore[no-any-return]
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.record["Config"]  # type: ignore[no-any-return]
+
+    @property
+    def host_config(self) -> dict[str, Any]:
+        return self.record["HostConfig"]  # type: ignore[no-any-return]
+
+    @property
+    def running(self) -> bool:
+        return bool(self.state["Running"])
+
+    @property
+    def tty(self) -> bool:
+        return bool(self.config.get("Tty"))
+
+    @property
+    def command(self) -> list[str]:
+        return [self.record["Path"], *self.record["Args"]] if self.record["Path"] else []
+
+    def status_text(self, now: float | None = None) -> str:
+        """The STATUS column of `docker ps`."""
+        state = self.state
+        now = now or time.time()
+        if state["Running"]:
+            since = _ago(now - _parse_time(state["StartedAt"]))
+            return f"Up {since}" + (" (Paused)" if state["Paused"] else "")
+        if state["Status"] == "created":
+            return "Created"
+        if state["Status"] == "removing":
+            return "Removal In Progress"
+        if state["Status"] == "dead":
+            return "Dead"
+        return f"Exited ({state['ExitCode']}) {_ago(now - _parse_time(state['FinishedAt']))} ago"
+
+
+def _parse_time(text: str) -> float:
+    return parse_rfc3339_nano(text)
+
+
+def _ago(seconds: float) -> str:
+    """Docker's go-units HumanDuration."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    minutes = s // 60
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = round(s / 3600)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{hours // 24 // 365} years"
+
+
+def now_rfc3339() -> str:
+    return rfc3339_nano(time.time_ns())

@@ -1,0 +1,874 @@
+"""Containers: create, start, stop, remove, and everything `docker ps` and `inspect` show.
+
+A started container is run by its shim (dockyard/runtime/shim.py), a process
+of its own that outlives the daemon. The engine watches each shim with a
+pidfd: when the shim exits, the container has ended and ``exit.json`` says
+how. A restarted engine finds running containers again from ``shim.json``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shlex
+import shutil
+import signal as signals
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+from dockyard import stdcopy
+from dockyard.config import Paths
+from dockyard.engine import archive, processes, specgen
+from dockyard.engine.container import (
+    Container,
+    build_config,
+    build_host_config,
+    new_state,
+    now_rfc3339,
+)
+from dockyard.engine.events import EventBus
+from dockyard.engine.filters import Filters
+from dockyard.engine.names import new_id, random_name, validate_name
+from dockyard.engine.streams import AttachStream
+from dockyard.errors import (
+    CommandError,
+    Conflict,
+    DockyardError,
+    InvalidArgument,
+    NotFound,
+    NotModified,
+)
+from dockyard.errors import SystemError as EngineSystemError
+from dockyard.runtime import cgroups, shim
+from dockyard.runtime.jsonlog import parse_line, parse_rfc3339_nano, read_entries
+from dockyard.store.metadata import Metadata
+
+WAIT_CONDITIONS = ("not-running", "next-exit", "removed")
+DEFAULT_STOP_TIMEOUT = 10
+
+
+def parse_signal(value: str | int | None, default: str = "SIGKILL") -> int:
+    """A signal by number, name or SIG-name, as `docker kill -s` takes it."""
+    text = str(value if value not in (None, "") else default).upper()
+    if text.isdigit():
+        number = int(text)
+        if 0 < number < signals.NSIG:
+            return number
+    else:
+        name = text if text.startswith("SIG") else "SIG" + text
+        with contextlib.suppress(AttributeError):
+            return int(getattr(signals.Signals, name))
+    raise InvalidArgument(f"Invalid signal: {value}")
+
+
+class ContainerService:
+    def __init__(
+        self,
+        paths: Paths,
+        metadata: Metadata,
+        images: Any,
+        events: EventBus,
+        runtimes: dict[str, str],
+    ) -> None:
+        self.paths = paths
+        self.db = metadata
+        self.images = images
+        self.events = events
+        self.runtimes = runtimes
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._waiters: dict[str, list[tuple[str, asyncio.Future[dict]]]] = {}
+        self._pending_attach: dict[str, list[AttachStream]] = {}
+        self._stopping: set[str] = set()
+        self._watched: dict[str, int] = {}  # container id → pidfd of its shim
+        self._exited: dict[str, asyncio.Event] = {}
+        self.on_removed: list[Callable[[Container], None]] = []
+
+    # ------------------------------------------------------------------ records
+    def _load(self, row: Any) -> Container:
+        return Container(json.loads(row["record"]), self.paths.containers / row["id"])
+
+    def get(self, ref: str) -> Container:
+        """By full id, by name, then by unique id prefix — Docker's order."""
+        name = ref.lstrip("/")
+        rows = self.db.query(
+            "SELECT id, record FROM containers WHERE id = ? OR name = ?", ref, name
+        )
+        if not rows and ref:
+            rows = self.db.query(
+                "SELECT id, record FROM containers WHERE id LIKE ? || '%'", ref.lower()
+            )
+            if len(rows) > 1:
+                raise InvalidArgument(f"multiple IDs found with provided prefix: {ref}")
+        if not rows:
+            raise NotFound(f"No such container: {ref}")
+        by_id = [r for r in rows if r["id"] == ref]
+        return self._load((by_id or rows)[0])
+
+    def all(self) -> list[Container]:
+        rows = self.db.query("SELECT id, record FROM containers ORDER BY created DESC")
+        return [self._load(r) for r in rows]
+
+    def save(self, c: Container) -> None:
+        with self.db.transaction() as tx:
+            tx.execute(
+                "UPDATE containers SET record = ?, name = ? WHERE id = ?",
+                (json.dumps(c.record), c.name, c.id),
+            )
+
+    def users_of_image(self, image_id: str) -> list[str]:
+        rows = self.db.query("SELECT id FROM containers WHERE image_id = ?", image_id)
+        return [r["id"] for r in rows]
+
+    def _lock(self, cid: str) -> asyncio.Lock:
+        return self._locks.setdefault(cid, asyncio.Lock())
+
+    # ------------------------------------------------------------------ create
+    def create(self, body: dict[str, Any], name: str | None) -> dict:
+        host_config = build_host_config(body.get("HostConfig") or {})
+        image_name = body.get("Image") or ""
+        if not image_name:
+            raise InvalidArgument("config cannot be empty in order to create a container")
+        image = self.images.resolve(image_name)
+        config = build_config(body, image.config.get("config") or {}, image_name)
+        command = (config["Entrypoint"] or []) + (config["Cmd"] or [])
+        if not command:
+            raise InvalidArgument("No command specified")
+        specgen.validate(host_config)
+        cid = new_id()
+        name = validate_name(name) if name else self._unused_name()
+        root = self.paths.containers / cid
+        record = {
+            "Id": cid,
+            "Created": now_rfc3339(),
+            "Path": command[0],
+            "Args": command[1:],
+            "State": new_state(),
+            "Image": image.id,
+            "ResolvConfPath": str(root / "resolv.conf"),
+            "HostnamePath": str(root / "hostname"),
+            "HostsPath": str(root / "hosts"),
+            "LogPath": str(root / f"{cid}-json.log"),
+            "Name": "/" + name,
+            "RestartCount": 0,
+            "Driver": "overlay2",
+            "Platform": "linux",
+            "MountLabel": "",
+            "ProcessLabel": "",
+            "AppArmorProfile": "",
+            "ExecIDs": None,
+            "HostConfig": host_config,
+            "GraphDriver": {
+                "Name": "overlay2",
+                "Data": {
+                    "LowerDir": ":".join(str(p) for p in image.lowerdirs),
+                    "UpperDir": str(root / "upper"),
+                    "WorkDir": str(root / "work"),
+                    "MergedDir": str(root / "rootfs"),
+                },
+            },
+            "Mounts": [],
+            "Config": config,
+            "NetworkSettings": specgen.network_settings(host_config),
+        }
+        if not config["Hostname"]:
+            config["Hostname"] = specgen.default_hostname(cid, host_config)
+        (root / "upper").mkdir(parents=True)
+        try:
+            with self.db.transaction() as tx:
+                existing = tx.execute(
+                    "SELECT id FROM containers WHERE name = ?", (name,)
+                ).fetchone()
+                if existing:
+                    raise Conflict(
+                        f'Conflict. The container name "/{name}" is already in use by container '
+                        f'"{existing["id"]}". You have to remove (or rename) that container to be '
+                        "able to reuse that name."
+                    )
+                tx.execute(
+                    "INSERT INTO containers (id, name, image_id, created, record) VALUES (?,?,?,?,?)",
+                    (cid, name, image.id, record["Created"], json.dumps(record)),
+                )
+        except BaseException:
+            shutil.rmtree(root, ignore_errors=True)
+            raise
+        self.events.publish("container", "create", cid, self._attrs(record))
+        return {"Id": cid, "Warnings": []}
+
+    def _unused_name(self) -> str:
+        while True:
+            name = random_name()
+            if not self.db.query("SELECT 1 FROM containers WHERE name = ?", name):
+                return name
+
+    @staticmethod
+    def _attrs(record: dict) -> dict[str, str]:
+        labels = record["Config"].get("Labels") or {}
+        return {**labels, "image": record["Config"]["Image"], "name": record["Name"].lstrip("/")}
+
+    # ------------------------------------------------------------------ start
+    async def start(self, ref: str) -> None:
+        c = self.get(ref)
+        async with self._lock(c.id):
+            c = self.get(c.id)
+            if c.running:
+                raise NotModified("container already started")
+            if c.state["Status"] in ("removing", "dead"):
+                raise Conflict(f"container {c.id} is marked for removal and cannot be started")
+            await self._start(c)
+
+    async def _start(self, c: Container) -> None:
+        image = self.images.resolve(c.record["Image"])
+        runtime = self._runtime(c)
+        cfg = specgen.shim_config(c, image, self.paths, runtime, self)
+        self._stopping.discard(c.id)
+        shim_pid, sock = shim.spawn(cfg)
+        reader, writer = await asyncio.open_unix_connection(sock=sock)
+        try:
+            created = await _read_message(reader)
+            if "error" in created:
+                raise self._start_failed(c, created)
+            for stream in self._pending_attach.pop(c.id, []):
+                await stream.connect(str(cfg.exec_dir / "attach.sock"))
+            writer.write(b'{"start": true}\n')
+            await writer.drain()
+            started = await _read_message(reader)
+            if "error" in started:
+                raise self._start_failed(c, started)
+        finally:
+            writer.close()
+        state = c.state
+        state.update(
+            Status="running",
+            Running=True,
+            Paused=False,
+            Restarting=False,
+            OOMKilled=False,
+            Dead=False,
+            Pid=started["started"],
+            ExitCode=0,
+            Error="",
+            StartedAt=now_rfc3339(),
+        )
+        self.save(c)
+        self._watch(c.id, shim_pid)
+        self.events.publish("container", "start", c.id, self._attrs(c.record))
+
+    def _runtime(self, c: Container) -> str:
+        name = c.host_config.get("Runtime") or "runc"
+        if name in ("runc", "dockyard", "builtin", "") and name not in self.runtimes:
+            return "builtin"
+        try:
+            return self.runtimes[name]
+        except KeyError:
+            raise InvalidArgument(f"unknown or invalid runtime name: {name}") from None
+
+    def _start_failed(self, c: Container, message: dict) -> DockyardError:
+        """Record a start that failed like Docker does: still "created", with the error."""
+        code = int(message.get("code") or 0)
+        text = str(message["error"])
+        c.state.update(Error=text, ExitCode=code or 128)
+        self.save(c)
+        for stream in self._pending_attach.pop(c.id, []):
+            stream.abandon()
+        if code:
+            return CommandError(
+                f"failed to create task for container: failed to create shim task: OCI runtime "
+                f"create failed: runc create failed: unable to start container process: {text}: unknown",
+                code,
+            )
+        return EngineSystemError(f"failed to start container {c.id[:12]}: {text}")
+
+    # ------------------------------------------------------------------ supervision
+    def _watch(self, cid: str, shim_pid: int) -> None:
+        try:
+            pidfd = os.pidfd_open(shim_pid)
+        except ProcessLookupError:
+            asyncio.get_running_loop().call_soon(self._on_exit, cid)
+            return
+        self._watched[cid] = pidfd
+        self._exited[cid] = asyncio.Event()
+        asyncio.get_running_loop().add_reader(pidfd, self._on_exit, cid)
+
+    def _on_exit(self, cid: str) -> None:
+        pidfd = self._watched.pop(cid, None)
+        if pidfd is not None:
+            asyncio.get_running_loop().remove_reader(pidfd)
+            os.close(pidfd)
+        try:
+            c = self.get(cid)
+        except NotFound:
+            return
+        result = _read_exit(c.root)
+        c.state.update(
+            Status="exited",
+            Running=False,
+            Paused=False,
+            Pid=0,
+            ExitCode=result["ExitCode"],
+            FinishedAt=result["FinishedAt"],
+            OOMKilled=result.get("OOMKilled", False),
+        )
+        self.save(c)
+        event = self._exited.pop(cid, None)
+        if event is not None:
+            event.set()
+        self.events.publish(
+            "container", "die", cid, {**self._attrs(c.record), "exitCode": str(result["ExitCode"])}
+        )
+        self._resolve_waiters(cid, ("not-running", "next-exit"), result["ExitCode"])
+        if self._should_restart(c):
+            asyncio.get_running_loop().create_task(self._restart_later(c))
+        elif c.host_config.get("AutoRemove"):
+            asyncio.get_running_loop().create_task(self._auto_remove(cid))
+
+    def _should_restart(self, c: Container) -> bool:
+        if c.id in self._stopping or c.host_config.get("AutoRemove"):
+            return False
+        policy = c.host_config.get("RestartPolicy") or {}
+        name = policy.get("Name") or "no"
+        if name in ("always", "unless-stopped"):
+            return True
+        if name == "on-failure" and c.state["ExitCode"] != 0:
+            limit = policy.get("MaximumRetryCount") or 0
+            return not limit or c.record["RestartCount"] < limit
+        return False
+
+    async def _restart_later(self, c: Container) -> None:
+        delay = min(0.1 * 2 ** c.record["RestartCount"], 60)
+        c.state.update(Restarting=True, Status="restarting")
+        c.record["RestartCount"] += 1
+        self.save(c)
+        await asyncio.sleep(delay)
+        async with self._lock(c.id):
+            try:
+                current = self.get(c.id)
+            except NotFound:
+                return
+            if current.id in self._stopping or current.running:
+                return
+            try:
+                await self._start(current)
+            except DockyardError as e:
+                current = self.get(c.id)
+                current.state.update(Restarting=False, Status="exited", Error=e.message)
+                self.save(current)
+
+    async def _auto_remove(self, cid: str) -> None:
+        with contextlib.suppress(NotFound, Conflict):
+            await self.remove(cid, force=False)
+
+    async def recover(self) -> None:
+        """After a daemon (re)start: watch the shims still running, settle those that ended."""
+        for c in self.all():
+            if not c.running:
+                continue
+            shim_pid = _live_shim(c.root)
+            if shim_pid:
+                self._watch(c.id, shim_pid)
+            else:
+                self._on_exit(c.id)
+        for c in self.all():
+            policy = (c.host_config.get("RestartPolicy") or {}).get("Name")
+            if policy == "always" and not c.running and c.state["Status"] == "exited":
+                with contextlib.suppress(DockyardError):
+                    await self.start(c.id)
+
+    def close(self) -> None:
+        """Stop watching (the daemon is going away); the containers go on running."""
+        loop = asyncio.get_event_loop()
+        for pidfd in self._watched.values():
+            with contextlib.suppress(Exception):
+                loop.remove_reader(pidfd)
+            os.close(pidfd)
+        self._watched.clear()
+
+    # ------------------------------------------------------------------ wait
+    def wait_begin(self, ref: str, condition: str = "not-running") -> asyncio.Future[dict]:
+        condition = condition or "not-running"
+        if condition not in WAIT_CONDITIONS:
+            raise InvalidArgument(f"invalid condition: {condition!r}")
+        c = self.get(ref)
+        future: asyncio.Future[dict] = asyncio.get_running_loop().create_future()
+        if condition == "not-running" and not c.running:
+            future.set_result(_wait_result(c.state["ExitCode"]))
+        else:
+            self._waiters.setdefault(c.id, []).append((condition, future))
+        return future
+
+    async def wait(self, ref: str, condition: str = "not-running") -> dict:
+        return await self.wait_begin(ref, condition)
+
+    def _resolve_waiters(self, cid: str, conditions: tuple[str, ...], code: int) -> None:
+        keep = []
+        for condition, future in self._waiters.pop(cid, []):
+            if condition in conditions:
+                if not future.done():
+                    future.set_result(_wait_result(code))
+            else:
+                keep.append((condition, future))
+        if keep:
+            self._waiters[cid] = keep
+
+    # ------------------------------------------------------------------ stop / kill
+    async def stop(self, ref: str, timeout: int | None = None, signal: str | None = None) -> None:
+        c = self.get(ref)
+        if not c.running:
+            raise NotModified("container already stopped")
+        self._stopping.add(c.id)
+        sig = parse_signal(signal or c.config.get("StopSignal"), "SIGTERM")
+        if timeout is None:
+            timeout = c.config.get("StopTimeout", DEFAULT_STOP_TIMEOUT)
+        if timeout is None or timeout < 0:
+            timeout = None if timeout is not None else DEFAULT_STOP_TIMEOUT
+        await self._signal_and_wait(c, sig, timeout)
+        self.events.publish("container", "stop", c.id, self._attrs(c.record))
+
+    async def _signal_and_wait(self, c: Container, sig: int, timeout: float | None) -> None:
+        exited = self._exited.get(c.id)
+        self._send(c, sig)
+        if exited is None:
+            return
+        try:
+            await asyncio.wait_for(exited.wait(), timeout)
+            return
+        except TimeoutError:
+            pass
+        self._send(c, signals.SIGKILL)
+        await exited.wait()
+
+    def _send(self, c: Container, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(c.state["Pid"], sig)
+        if c.state["Paused"]:
+            cgroups.open_cgroup(specgen.cgroup_path(c.id)).thaw()
+
+    def kill(self, ref: str, signal: str | int | None = "KILL") -> None:
+        c = self.get(ref)
+        sig = parse_signal(signal)
+        if not c.running:
+            raise Conflict(f"Cannot kill container: {ref}: Container {c.id} is not running")
+        self._stopping.add(c.id)  # like moby: a killed container is not restarted by its policy
+        self._send(c, sig)
+        self.events.publish(
+            "container", "kill", c.id, {**self._attrs(c.record), "signal": str(sig)}
+        )
+
+    async def restart(self, ref: str, timeout: int | None = None) -> None:
+        c = self.get(ref)
+        if c.running:
+            await self.stop(c.id, timeout)
+        async with self._lock(c.id):
+            await self._start(self.get(c.id))
+        self.events.publish("container", "restart", c.id, self._attrs(c.record))
+
+    # ------------------------------------------------------------------ remove
+    async def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
+        c = self.get(ref)
+        if c.running and not force:
+            raise Conflict(
+                f'cannot remove container "{c.record["Name"]}": container is running: '
+                "stop the container before removing or force remove"
+            )
+        self._stopping.add(c.id)
+        if c.running:
+            await self._signal_and_wait(c, signals.SIGKILL, None)
+        async with self._lock(c.id):
+            with self.db.transaction() as tx:
+                tx.execute("DELETE FROM containers WHERE id = ?", (c.id,))
+            shutil.rmtree(c.root, ignore_errors=True)
+            shutil.rmtree(self.paths.exec_root / c.id, ignore_errors=True)
+        self._locks.pop(c.id, None)
+        self._stopping.discard(c.id)
+        for stream in self._pending_attach.pop(c.id, []):
+            stream.abandon()
+        for hook in self.on_removed:
+            hook(c)
+        self.events.publish("container", "destroy", c.id, self._attrs(c.record))
+        self._resolve_waiters(c.id, WAIT_CONDITIONS, c.state["ExitCode"])
+
+    async def prune(self, filters: dict[str, list[str]] | None = None) -> dict:
+        wanted = Filters(filters or {}, allowed=("until", "label", "label!"))
+        deleted, reclaimed = [], 0
+        for c in self.all():
+            if c.running or not wanted.match_labels(c.config.get("Labels") or {}):
+                continue
+            if not wanted.match_until(c.record["Created"]):
+                continue
+            reclaimed += _dir_size(c.root / "upper")
+            await self.remove(c.id)
+            deleted.append(c.id)
+        self.events.publish("container", "prune", "", {"reclaimed": str(reclaimed)})
+        return {"ContainersDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+
+    # ------------------------------------------------------------------ queries
+    def inspect(self, ref: str, size: bool = False) -> dict:
+        c = self.get(ref)
+        record = dict(c.record)
+        if size:
+            record["SizeRw"] = _dir_size(c.root / "upper")
+            record["SizeRootFs"] = record["SizeRw"] + self._image_size(c)
+        return record
+
+    def _image_size(self, c: Container) -> int:
+        try:
+            return int(self.images.resolve(c.record["Image"]).size)
+        except NotFound:
+            return 0
+
+    def list(
+        self,
+        all: bool = False,
+        limit: int = -1,
+        size: bool = False,
+        filters: dict[str, list[str]] | None = None,
+    ) -> list[dict]:
+        wanted = Filters(
+            filters or {},
+            allowed=(
+                "id",
+                "name",
+                "label",
+                "label!",
+                "status",
+                "ancestor",
+                "exited",
+                "before",
+                "since",
+                "network",
+                "volume",
+                "health",
+                "is-task",
+                "publish",
+                "expose",
+            ),
+        )
+        containers = self.all()
+        if "status" in wanted or "exited" in wanted:
+            all = True
+        containers = self._apply_position_filters(containers, wanted)
+        result = []
+        for c in containers:
+            if not all and not c.running:
+                continue
+            if not self._matches(c, wanted):
+                continue
+            result.append(self._summary(c, size))
+            if 0 < limit <= len(result):
+                break
+        return result
+
+    def _apply_position_filters(
+        self, containers: list[Container], wanted: Filters
+    ) -> list[Container]:
+        """`before` and `since` cut the (newest first) list at a container."""
+        for key, keep_after in (("before", True), ("since", False)):
+            for ref in wanted.get(key):
+                anchor = self.get(ref)
+                index = next(i for i, c in enumerate(containers) if c.id == anchor.id)
+                containers = containers[index + 1 :] if keep_after else containers[:index]
+        return containers
+
+    def _matches(self, c: Container, wanted: Filters) -> bool:
+        return (
+            wanted.match_any("id", lambda v: c.id.startswith(v))
+            and wanted.match_any("name", lambda v: v.lstrip("/") in c.name)
+            and wanted.match_labels(c.config.get("Labels") or {})
+            and wanted.match_any("status", lambda v: _status(c) == v)
+            and wanted.match_any(
+                "exited",
+                lambda v: (
+                    not c.running
+                    and c.state["Status"] == "exited"
+                    and str(c.state["ExitCode"]) == v
+                ),
+            )
+            and wanted.match_any("ancestor", lambda v: self._descends_from(c, v))
+            and wanted.match_any("network", lambda v: v in (c.host_config.get("NetworkMode"),))
+        )
+
+    def _descends_from(self, c: Container, ref: str) -> bool:
+        try:
+            image = self.images.resolve(ref)
+        except (NotFound, InvalidArgument):
+            return False
+        return c.record["Image"] == image.id or c.config["Image"] == ref
+
+    def _summary(self, c: Container, size: bool) -> dict:
+        summary = {
+            "Id": c.id,
+            "Names": ["/" + c.name],
+            "Image": c.config["Image"],
+            "ImageID": c.record["Image"],
+            "Command": " ".join(shlex.quote(a) if " " in a else a for a in c.command),
+            "Created": int(parse_rfc3339_nano(c.record["Created"])),
+            "Ports": specgen.port_list(c),
+            "Labels": c.config.get("Labels") or {},
+            "State": _status(c),
+            "Status": c.status_text(),
+            "HostConfig": {"NetworkMode": c.host_config.get("NetworkMode", "bridge")},
+            "NetworkSettings": {"Networks": c.record["NetworkSettings"].get("Networks", {})},
+            "Mounts": c.record.get("Mounts") or [],
+        }
+        if size:
+            summary["SizeRw"] = _dir_size(c.root / "upper")
+            summary["SizeRootFs"] = summary["SizeRw"] + self._image_size(c)
+        return summary
+
+    # ------------------------------------------------------------------ logs and attach
+    async def logs(
+        self,
+        ref: str,
+        *,
+        stdout: bool = True,
+        stderr: bool = True,
+        follow: bool = False,
+        since: float = 0.0,
+        until: float = 0.0,
+        timestamps: bool = False,
+        tail: int | None = None,
+    ) -> AsyncIterator[tuple[int, bytes]]:
+        c = self.get(ref)
+        if c.host_config["LogConfig"]["Type"] not in ("json-file", "local"):
+            raise InvalidArgument("configured logging driver does not support reading")
+        path = Path(c.record["LogPath"])
+        streams = {"stdout": 1 if stdout else 0, "stderr": 2 if stderr else 0}
+
+        def shape(entry: Any) -> tuple[int, bytes] | None:
+            number = streams.get(entry.stream, 0)
+            if not number:
+                return None
+            ts = entry.timestamp
+            if (since and ts < since) or (until and ts > until):
+                return None
+            return number, (entry.time.encode() + b" " if timestamps else b"") + entry.data
+
+        entries = list(read_entries(path))
+        if tail is not None and tail >= 0:
+            entries = entries[len(entries) - tail :] if tail else []
+        for entry in entries:
+            item = shape(entry)
+            if item:
+                yield item
+        if not follow:
+            return
+        async for entry in self._follow(c.id, path):
+            item = shape(entry)
+            if item:
+                yield item
+
+    async def _follow(self, cid: str, path: Path) -> AsyncIterator[Any]:
+        """New log entries until the container stops (json-file has no notifications: poll)."""
+        try:
+            f = open(path, "rb")  # noqa: SIM115 - held across awaits
+        except FileNotFoundError:
+            return
+        with f:
+            f.seek(0, os.SEEK_END)
+            ino = os.fstat(f.fileno()).st_ino
+            partial = b""
+            while True:
+                running = self.get(cid).running if self._exists(cid) else False
+                chunk = f.read()
+                if chunk:
+                    partial += chunk
+                    *lines, partial = partial.split(b"\n")
+                    for line in lines:
+                        entry = parse_line(line)
+                        if entry:
+                            yield entry
+                    continue
+                with contextlib.suppress(FileNotFoundError):
+                    if os.stat(path).st_ino != ino:  # rotated: continue in the new file
+                        f.close()
+                        f = open(path, "rb")  # noqa: SIM115
+                        ino = os.fstat(f.fileno()).st_ino
+                        continue
+                if not running:
+                    return
+                await asyncio.sleep(0.05)
+
+    def _exists(self, cid: str) -> bool:
+        return bool(self.db.query("SELECT 1 FROM containers WHERE id = ?", cid))
+
+    async def attach(
+        self,
+        ref: str,
+        *,
+        stdin: bool = False,
+        stdout: bool = True,
+        stderr: bool = True,
+        logs: bool = False,
+        stream: bool = True,
+    ) -> AttachStream:
+        c = self.get(ref)
+        history: list[bytes] = []
+        if logs:
+            async for number, data in self.logs(c.id, stdout=stdout, stderr=stderr):
+                history.append(data if c.tty else stdcopy.frame(number, data))
+        attach = AttachStream(
+            tty=c.tty,
+            stdin=stdin and bool(c.config.get("OpenStdin")),
+            stdout=stdout,
+            stderr=stderr,
+            history=history,
+        )
+        if not stream:
+            attach.abandon()
+        elif c.running:
+            await attach.connect(str(self.paths.exec_root / c.id / "attach.sock"))
+        else:
+            self._pending_attach.setdefault(c.id, []).append(attach)
+        self.events.publish("container", "attach", c.id, self._attrs(c.record))
+        return attach
+
+    def resize(self, ref: str, height: int, width: int) -> None:
+        c = self.get(ref)
+        if not c.running:
+            raise Conflict(f"Container {c.id} is not running")
+        if c.tty:
+            shim.request(self.paths.exec_root / c.id / "control.sock", {"resize": [height, width]})
+
+    # ------------------------------------------------------------------ other verbs
+    def rename(self, ref: str, new_name: str) -> None:
+        c = self.get(ref)
+        name = validate_name(new_name)
+        if name == c.name:
+            raise Conflict("Renaming a container with the same name as its current name")
+        with self.db.transaction() as tx:
+            other = tx.execute("SELECT id FROM containers WHERE name = ?", (name,)).fetchone()
+            if other:
+                raise Conflict(
+                    f'Conflict. The container name "/{name}" is already in use by container '
+                    f'"{other["id"]}". You have to remove (or rename) that container to be able '
+                    "to reuse that name."
+                )
+            old = c.name
+            c.record["Name"] = "/" + name
+            self.save(c)
+        self.events.publish(
+            "container", "rename", c.id, {**self._attrs(c.record), "oldName": "/" + old}
+        )
+
+    def pause(self, ref: str) -> None:
+        c = self._running(ref)
+        if c.state["Paused"]:
+            raise Conflict(f"Container {c.id} is already paused")
+        cgroups.open_cgroup(specgen.cgroup_path(c.id)).freeze()
+        c.state.update(Paused=True, Status="paused")
+        self.save(c)
+        self.events.publish("container", "pause", c.id, self._attrs(c.record))
+
+    def unpause(self, ref: str) -> None:
+        c = self._running(ref)
+        if not c.state["Paused"]:
+            raise Conflict(f"Container {c.id} is not paused")
+        cgroups.open_cgroup(specgen.cgroup_path(c.id)).thaw()
+        c.state.update(Paused=False, Status="running")
+        self.save(c)
+        self.events.publish("container", "unpause", c.id, self._attrs(c.record))
+
+    def top(self, ref: str, ps_args: str = "-ef") -> dict:
+        c = self._running(ref)
+        return processes.top(cgroups.open_cgroup(specgen.cgroup_path(c.id)), ps_args)
+
+    def stats(self, ref: str, previous: dict | None = None) -> dict:
+        c = self.get(ref)
+        if not c.running:
+            return {
+                "name": "/" + c.name,
+                "id": c.id,
+                "read": "0001-01-01T00:00:00Z",
+                "preread": "0001-01-01T00:00:00Z",
+                "pids_stats": {},
+                "cpu_stats": {"cpu_usage": {"total_usage": 0}},
+                "precpu_stats": {"cpu_usage": {"total_usage": 0}},
+                "memory_stats": {},
+                "blkio_stats": {},
+                "networks": {},
+            }
+        return processes.stats(
+            cgroups.open_cgroup(specgen.cgroup_path(c.id)), c.name, c.id, previous
+        )
+
+    def changes(self, ref: str) -> list[dict]:
+        c = self.get(ref)
+        return archive.changes(c.root / "upper", self.images.resolve(c.record["Image"]).lowerdirs)
+
+    def archive_stat(self, ref: str, path: str) -> dict:
+        c = self.get(ref)
+        with self._root(c) as root:
+            return archive.stat_path(root, path)
+
+    def archive_get(self, ref: str, path: str) -> tuple[Any, dict]:
+        c = self.get(ref)
+        with self._root(c) as root:
+            return archive.get(root, path)
+
+    def archive_put(
+        self, ref: str, path: str, tar: Any, no_overwrite_dir_non_dir: bool = False
+    ) -> None:
+        c = self.get(ref)
+        if c.host_config.get("ReadonlyRootfs") and c.running:
+            raise Conflict("container rootfs is marked read-only")
+        with self._root(c) as root:
+            archive.put(root, path, tar, no_overwrite_dir_non_dir)
+
+    def _root(self, c: Container) -> contextlib.AbstractContextManager[Path]:
+        return archive.container_root(c, self.images.resolve(c.record["Image"]).lowerdirs)
+
+    def _running(self, ref: str) -> Container:
+        c = self.get(ref)
+        if not c.running:
+            raise Conflict(f"Container {c.id} is not running")
+        return c
+
+
+def _status(c: Container) -> str:
+    state = c.state
+    if state["Paused"]:
+        return "paused"
+    if state["Restarting"]:
+        return "restarting"
+    return str(state["Status"])
+
+
+def _wait_result(code: int) -> dict:
+    return {"StatusCode": code, "Error": None}
+
+
+def _read_exit(root: Path) -> dict:
+    try:
+        return json.loads((root / "exit.json").read_text())  # type: ignore[no-any-return]
+    except (FileNotFoundError, ValueError):
+        # The shim died without recording an exit (killed): Docker reports 255 then.
+        return {"ExitCode": 255, "FinishedAt": now_rfc3339(), "OOMKilled": False}
+
+
+def _live_shim(root: Path) -> int:
+    """The pid of this container's shim if that very process is still alive, else 0."""
+    try:
+        info = json.loads((root / "shim.json").read_text())
+        if shim.process_start_time(info["shim_pid"]) == info["shim_start"]:
+            return int(info["shim_pid"])
+    except (FileNotFoundError, ValueError, KeyError, ProcessLookupError, OSError):
+        pass
+    return 0
+
+
+async def _read_message(reader: asyncio.StreamReader) -> dict:
+    line = await reader.readline()
+    if not line:
+        return {"error": "the container's supervisor exited during start-up (see shim.log)"}
+    return json.loads(line)  # type: ignore[no-any-return]
+
+
+def _dir_size(path: Path) -> int:
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(root, name)).st_size
+    return total

@@ -1,0 +1,188 @@
+"""The whole engine, usable in-process: stores and services wired together."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import socket
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from dockyard import config as defaults
+from dockyard.config import Paths
+from dockyard.engine.containers import ContainerService
+from dockyard.engine.events import EventBus
+from dockyard.engine.execs import ExecService
+from dockyard.engine.images import ImageService
+from dockyard.runtime import cgroups
+from dockyard.store.blobs import BlobStore
+from dockyard.store.layers import LayerStore
+from dockyard.store.metadata import Metadata
+
+# Other OCI runtimes a container may ask for with --runtime, where installed.
+OPTIONAL_RUNTIMES = ("runc", "crun")
+
+
+def installed_runtimes() -> dict[str, str]:
+    found = {name: shutil.which(name) for name in OPTIONAL_RUNTIMES}
+    return {name: path for name, path in found.items() if path}
+
+
+class Engine:
+    """Open with the two roots; ``await start()`` on the event loop before serving."""
+
+    def __init__(self, paths: Paths) -> None:
+        self.paths = paths
+        for directory in (paths.data_root, paths.containers, paths.tmp, paths.exec_root):
+            directory.mkdir(parents=True, exist_ok=True)
+        self.started = time.time()
+        self.metadata = Metadata(paths.database)
+        self.blobs = BlobStore(paths.data_root)
+        self.layers = LayerStore(paths.data_root, self.metadata, self.blobs)
+        self.events = EventBus()
+        self.runtimes = installed_runtimes()
+        self.containers = ContainerService(paths, self.metadata, None, self.events, self.runtimes)
+        self.images = ImageService(
+            self.metadata, self.blobs, self.layers, self.events, self.containers.users_of_image
+        )
+        self.containers.images = self.images
+        self.execs = ExecService(self.containers)
+
+    async def start(self) -> None:
+        """Find the containers that kept running while no engine watched them."""
+        await self.containers.recover()
+
+    def close(self) -> None:
+        """Let go of the store; running containers go on without us."""
+        self.containers.close()
+        self.metadata.close()
+
+    # ------------------------------------------------------------------ system
+    def version(self) -> dict[str, Any]:
+        return {
+            "Platform": {"Name": "dockyard"},
+            "Components": [
+                {
+                    "Name": "Engine",
+                    "Version": defaults.ENGINE_VERSION,
+                    "Details": {
+                        "ApiVersion": defaults.API_VERSION,
+                        "MinAPIVersion": defaults.MIN_API_VERSION,
+                        "Os": "linux",
+                        "Arch": _arch(),
+                        "KernelVersion": platform.release(),
+                    },
+                },
+            ],
+            "Version": defaults.ENGINE_VERSION,
+            "ApiVersion": defaults.API_VERSION,
+            "MinAPIVersion": defaults.MIN_API_VERSION,
+            "GitCommit": "",
+            "GoVersion": "python" + platform.python_version(),
+            "Os": "linux",
+            "Arch": _arch(),
+            "KernelVersion": platform.release(),
+            "BuildTime": "",
+        }
+
+    def info(self) -> dict[str, Any]:
+        containers = self.containers.all()
+        running = sum(1 for c in containers if c.running and not c.state["Paused"])
+        paused = sum(1 for c in containers if c.state["Paused"])
+        return {
+            "ID": _engine_id(self.paths),
+            "Containers": len(containers),
+            "ContainersRunning": running,
+            "ContainersPaused": paused,
+            "ContainersStopped": len(containers) - running - paused,
+            "Images": len(self.images.list()),
+            "Driver": "overlay2",
+            "DriverStatus": [["Backing Filesystem", "extfs"]],
+            "Plugins": {
+                "Volume": ["local"],
+                "Network": ["bridge", "host", "none"],
+                "Log": ["json-file"],
+            },
+            "MemoryLimit": True,
+            "SwapLimit": cgroups.swap_limit_supported(),
+            "CpuCfsPeriod": True,
+            "CpuCfsQuota": True,
+            "PidsLimit": True,
+            "IPv4Forwarding": True,
+            "Debug": False,
+            "NFd": len(os.listdir("/proc/self/fd")),
+            "NGoroutines": 0,
+            "SystemTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "LoggingDriver": "json-file",
+            "CgroupDriver": "cgroupfs",
+            "CgroupVersion": "2" if cgroups.unified() else "1",
+            "NEventsListener": 0,
+            "KernelVersion": platform.release(),
+            "OperatingSystem": _os_name(),
+            "OSVersion": "",
+            "OSType": "linux",
+            "Architecture": platform.machine(),
+            "NCPU": os.cpu_count() or 1,
+            "MemTotal": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
+            "IndexServerAddress": "https://index.docker.io/v1/",
+            "RegistryConfig": {
+                "IndexConfigs": {},
+                "InsecureRegistryCIDRs": ["127.0.0.0/8"],
+                "Mirrors": [],
+            },
+            "DockerRootDir": str(self.paths.data_root),
+            "HttpProxy": "",
+            "HttpsProxy": "",
+            "NoProxy": "",
+            "Name": socket.gethostname(),
+            "Labels": [],
+            "ExperimentalBuild": False,
+            "ServerVersion": defaults.ENGINE_VERSION,
+            "Runtimes": {
+                "runc": {"path": "dockyard (built-in)"},
+                **{n: {"path": p} for n, p in self.runtimes.items() if n != "runc"},
+            },
+            "DefaultRuntime": "runc",
+            "Swarm": {
+                "LocalNodeState": "inactive",
+                "ControlAvailable": False,
+                "NodeID": "",
+                "NodeAddr": "",
+                "Error": "",
+                "RemoteManagers": None,
+            },
+            "LiveRestoreEnabled": True,
+            "Isolation": "",
+            "InitBinary": "",
+            "SecurityOptions": ["name=cgroupns"],
+            "Warnings": [],
+        }
+
+
+def _arch() -> str:
+    machine = platform.machine()
+    return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
+
+
+def _os_name() -> str:
+    try:
+        lines = Path("/etc/os-release").read_text().splitlines()
+    except OSError:
+        return "Linux"
+    for line in lines:
+        if line.startswith("PRETTY_NAME="):
+            return line.split("=", 1)[1].strip().strip('"')
+    return "Linux"
+
+
+def _engine_id(paths: Paths) -> str:
+    path = paths.data_root / "engine-id"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        value = str(uuid.uuid4())
+        path.write_text(value + "\n")
+        return value

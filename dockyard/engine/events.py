@@ -1,0 +1,89 @@
+"""The engine's event stream: what `docker events` shows."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+
+# Kept in memory for `events --since`; Docker keeps the last 256 too.
+HISTORY = 256
+
+
+def _matches(event: dict, filters: dict[str, list[str]]) -> bool:
+    actor = event["Actor"]
+    attrs = actor["Attributes"]
+    checks = {
+        "type": lambda v: event["Type"] == v,
+        "event": lambda v: event["Action"] == v or event["Action"].split(":")[0] == v,
+        "container": lambda v: (
+            event["Type"] == "container" and (actor["ID"].startswith(v) or attrs.get("name") == v)
+        ),
+        "image": lambda v: attrs.get("image") == v or attrs.get("name") == v or actor["ID"] == v,
+        "label": lambda v: _label_matches(attrs, v),
+    }
+    for key, values in filters.items():
+        check = checks.get(key)
+        if check is not None and not any(check(v) for v in values):
+            return False
+    return True
+
+
+def _in_window(event: dict, since: float, until: float | None) -> bool:
+    ns = event["timeNano"]
+    return ns >= since * 1e9 and (until is None or ns <= until * 1e9)
+
+
+def _label_matches(attrs: dict[str, str], spec: str) -> bool:
+    key, sep, value = spec.partition("=")
+    return key in attrs and (not sep or attrs[key] == value)
+
+
+class EventBus:
+    """Publishes engine events to every subscriber and keeps a short history."""
+
+    def __init__(self) -> None:
+        self._history: deque[dict] = deque(maxlen=HISTORY)
+        self._subscribers: set[asyncio.Queue[dict]] = set()
+
+    def publish(self, type: str, action: str, actor_id: str, attributes: dict[str, str]) -> None:
+        now = time.time_ns()
+        event = {
+            "Type": type,
+            "Action": action,
+            "Actor": {"ID": actor_id, "Attributes": dict(attributes)},
+            "scope": "local",
+            "time": now // 1_000_000_000,
+            "timeNano": now,
+        }
+        if type == "container":
+            # The pre-1.22 fields the docker CLI still prints with --format.
+            event.update(status=action, id=actor_id, **{"from": attributes.get("image", "")})
+        self._history.append(event)
+        for queue in self._subscribers:
+            queue.put_nowait(event)
+
+    async def subscribe(
+        self, since: float | None, until: float | None, filters: dict[str, list[str]]
+    ) -> AsyncIterator[dict]:
+        """Past events from ``since``, then live ones until ``until`` (forever if None)."""
+        queue: asyncio.Queue[dict] = asyncio.Queue()
+        self._subscribers.add(queue)
+        try:
+            if since is not None:
+                for event in list(self._history):
+                    if _in_window(event, since, until) and _matches(event, filters):
+                        yield event
+            while True:
+                timeout = None if until is None else until - time.time()
+                if timeout is not None and timeout <= 0:
+                    return
+                try:
+                    event = await asyncio.wait_for(queue.get(), timeout)
+                except TimeoutError:
+                    return
+                if (since is None or event["timeNano"] >= since * 1e9) and _matches(event, filters):
+                    yield event
+        finally:
+            self._subscribers.discard(queue)

@@ -1,0 +1,249 @@
+"""`docker exec`: extra processes in a running container.
+
+Exec records live in memory, as in Docker: they belong to a running
+container and are of no use once the daemon that started them is gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dockyard import stdcopy
+from dockyard.engine.containers import ContainerService
+from dockyard.engine.names import new_id
+from dockyard.engine.specgen import cgroup_path
+from dockyard.engine.streams import PipeStream, Stream
+from dockyard.errors import CommandError, Conflict, InvalidArgument, NotFound
+from dockyard.runtime import container as runtime
+from dockyard.runtime.shim import exit_status
+from dockyard.runtime.terminal import set_window_size
+from dockyard.runtime.users import resolve_user
+
+
+@dataclass
+class Exec:
+    id: str
+    container_id: str
+    config: dict[str, Any]
+    running: bool = False
+    exit_code: int | None = None
+    pid: int = 0
+    master: int | None = None  # the pty of an exec with a TTY, for resize
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def inspect(self) -> dict:
+        cmd = self.config.get("Cmd") or []
+        return {
+            "ID": self.id,
+            "Running": self.running,
+            "ExitCode": self.exit_code,
+            "ProcessConfig": {
+                "tty": bool(self.config.get("Tty")),
+                "entrypoint": cmd[0] if cmd else "",
+                "arguments": cmd[1:],
+                "privileged": bool(self.config.get("Privileged")),
+                "user": self.config.get("User") or "",
+            },
+            "OpenStdin": bool(self.config.get("AttachStdin")),
+            "OpenStderr": bool(self.config.get("AttachStderr")),
+            "OpenStdout": bool(self.config.get("AttachStdout")),
+            "CanRemove": False,
+            "ContainerID": self.container_id,
+            "DetachKeys": self.config.get("DetachKeys") or "",
+            "Pid": self.pid,
+        }
+
+
+class ExecService:
+    def __init__(self, containers: ContainerService) -> None:
+        self.containers = containers
+        self._execs: dict[str, Exec] = {}
+        containers.on_removed.append(self._forget)
+
+    def _forget(self, container: Any) -> None:
+        for exec_id in [e.id for e in self._execs.values() if e.container_id == container.id]:
+            del self._execs[exec_id]
+
+    def get(self, exec_id: str) -> Exec:
+        try:
+            return self._execs[exec_id]
+        except KeyError:
+            raise NotFound(f"No such exec instance: {exec_id}") from None
+
+    def create(self, ref: str, body: dict[str, Any]) -> str:
+        c = self.containers.get(ref)
+        if not c.running:
+            raise Conflict(f"container {c.id} is not running")
+        if c.state["Paused"]:
+            raise Conflict(f"container {c.id} is paused, unpause the container before exec")
+        cmd = body.get("Cmd")
+        if isinstance(cmd, str):
+            cmd = [cmd]
+        if not cmd:
+            raise InvalidArgument("No exec command specified")
+        exec_ = Exec(new_id(), c.id, {**body, "Cmd": cmd})
+        self._execs[exec_.id] = exec_
+        self.containers.events.publish(
+            "container", f"exec_create: {' '.join(cmd)}", c.id, {"execID": exec_.id, **_attrs(c)}
+        )
+        return exec_.id
+
+    async def start(self, exec_id: str, *, detach: bool, tty: bool) -> Stream | None:
+        exec_ = self.get(exec_id)
+        if exec_.running or exec_.exit_code is not None:
+            raise Conflict(f"Error: Exec command {exec_id} has already run")
+        c = self.containers.get(exec_.container_id)
+        if not c.running:
+            raise Conflict(f"container {c.id} is not running")
+        config = exec_.config
+        stdio, ours = _open_stdio(tty, bool(config.get("AttachStdin")) and not detach, detach)
+        try:
+            process = self._process(c, config, tty)
+            exec_.pid = runtime.exec_process(
+                c.state["Pid"], process, runtime.Stdio(*stdio), cgroup_path(c.id)
+            )
+        except CommandError as e:
+            for fd in ours["close"]:
+                os.close(fd)
+            exec_.exit_code = e.exit_code
+            exec_.done.set()
+            return None if detach else _error_stream(e.message, tty)
+        finally:
+            for fd in set(stdio):
+                os.close(fd)
+        exec_.running = True
+        if tty and not detach:
+            exec_.master = next(iter(ours["outputs"]))
+        self.containers.events.publish(
+            "container",
+            f"exec_start: {' '.join(config['Cmd'])}",
+            c.id,
+            {"execID": exec_.id, **_attrs(c)},
+        )
+        self._watch(exec_)
+        if detach:
+            return None
+        return PipeStream(tty=tty, stdin_fd=ours["stdin"], outputs=ours["outputs"])
+
+    def _process(self, c: Any, config: dict[str, Any], tty: bool) -> dict:
+        spec = json.loads((c.root / "config.json").read_text())
+        process = copy.deepcopy(spec["process"])
+        root = Path(f"/proc/{c.state['Pid']}/root")
+        if config.get("User"):
+            uid, gid, groups = resolve_user(root, config["User"])
+            process["user"] = {
+                "uid": uid,
+                "gid": gid,
+                **({"additionalGids": groups} if groups else {}),
+            }
+        env = list(process.get("env") or [])
+        for item in config.get("Env") or []:
+            key = item.split("=", 1)[0]
+            env = [e for e in env if e.split("=", 1)[0] != key] + [item]
+        process.update(
+            args=config["Cmd"],
+            env=env,
+            terminal=tty,
+            cwd=config.get("WorkingDir") or process.get("cwd") or "/",
+        )
+        if config.get("Privileged"):
+            all_caps = process["capabilities"]["bounding"]
+            process["capabilities"] = dict.fromkeys(
+                ("bounding", "effective", "permitted"), all_caps
+            )
+        return process
+
+    def _watch(self, exec_: Exec) -> None:
+        loop = asyncio.get_running_loop()
+        pidfd = os.pidfd_open(exec_.pid)
+
+        def exited() -> None:
+            loop.remove_reader(pidfd)
+            os.close(pidfd)
+            _, status = os.waitpid(exec_.pid, 0)
+            exec_.exit_code = exit_status(status)
+            exec_.running = False
+            exec_.done.set()
+            with contextlib.suppress(NotFound):
+                c = self.containers.get(exec_.container_id)
+                self.containers.events.publish(
+                    "container",
+                    "exec_die",
+                    c.id,
+                    {"execID": exec_.id, "exitCode": str(exec_.exit_code), **_attrs(c)},
+                )
+
+        loop.add_reader(pidfd, exited)
+
+    def inspect(self, exec_id: str) -> dict:
+        return self.get(exec_id).inspect()
+
+    def resize(self, exec_id: str, height: int, width: int) -> None:
+        exec_ = self.get(exec_id)
+        if exec_.master is not None and exec_.running:
+            set_window_size(exec_.master, height, width)
+
+
+def _attrs(c: Any) -> dict[str, str]:
+    return {"image": c.config["Image"], "name": c.name}
+
+
+def _open_stdio(tty: bool, stdin: bool, detach: bool) -> tuple[tuple[int, int, int], dict]:
+    """The exec'd process's stdio and our ends of it."""
+    if detach:
+        devnull = os.open(os.devnull, os.O_RDWR)
+        return (devnull, devnull, devnull), {"close": [], "stdin": None, "outputs": {}}
+    if tty:
+        master, slave = os.openpty()
+        return (slave, slave, slave), {
+            "close": [master],
+            "stdin": master if stdin else None,
+            "outputs": {master: stdcopy.STDOUT},
+        }
+    if stdin:
+        stdin_r, stdin_w = os.pipe()
+    else:
+        stdin_r, stdin_w = os.open(os.devnull, os.O_RDONLY), None
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    close = [out_r, err_r] + ([stdin_w] if stdin_w is not None else [])
+    return (stdin_r, out_w, err_w), {
+        "close": close,
+        "stdin": stdin_w,
+        "outputs": {out_r: stdcopy.STDOUT, err_r: stdcopy.STDERR},
+    }
+
+
+class _ErrorStream:
+    """What an exec that could not start shows its client: the error, then the end."""
+
+    def __init__(self, message: str, tty: bool) -> None:
+        self.tty = tty
+        data = (message + "\r\n").encode()
+        self._chunks = [data if tty else stdcopy.frame(stdcopy.STDERR, data), b""]
+
+    async def read(self) -> bytes:
+        return self._chunks.pop(0) if self._chunks else b""
+
+    async def write(self, data: bytes) -> None:
+        return None
+
+    async def close_stdin(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+def _error_stream(message: str, tty: bool) -> Stream:
+    return _ErrorStream(
+        f"OCI runtime exec failed: exec failed: unable to start container process: {message}: unknown",
+        tty,
+    )

@@ -1,0 +1,132 @@
+"""Docker's json-file log format: one JSON object per line, rotated by size.
+
+    {"log":"hello\\n","stream":"stdout","time":"2026-11-27T23:20:00.123456789Z"}
+
+The shim writes it while the container runs; the engine reads it for
+`logs`. Rotation keeps ``max_file`` files: the live one and ``NAME.1`` ... ``NAME.(max_file-1)``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+# Docker splits long lines into 16 KiB entries, so a reader never holds a huge line.
+MAX_ENTRY = 16 * 1024
+
+
+def rfc3339_nano(ns: int) -> str:
+    secs, frac = divmod(ns, 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{frac:09d}Z"
+
+
+def parse_rfc3339_nano(text: str) -> float:
+    """Seconds since the epoch of a timestamp written by rfc3339_nano."""
+    base, _, frac = text.rstrip("Z").partition(".")
+    secs = time.mktime(time.strptime(base, "%Y-%m-%dT%H:%M:%S")) - time.timezone
+    return secs + (int(frac.ljust(9, "0")[:9]) / 1e9 if frac else 0.0)
+
+
+class JsonLogWriter:
+    """Appends output to a json-file log, splitting it into lines."""
+
+    def __init__(self, path: Path, max_size: int = 0, max_file: int = 1) -> None:
+        self.path = path
+        self.max_size = max_size
+        self.max_file = max(1, max_file)
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
+        self._size = os.fstat(self._fd).st_size
+        self._pending: dict[str, bytes] = {"stdout": b"", "stderr": b""}
+
+    def write(self, stream: str, data: bytes) -> None:
+        buf = self._pending[stream] + data
+        while True:
+            cut = buf.find(b"\n")
+            if cut < 0 and len(buf) < MAX_ENTRY:
+                break
+            end = cut + 1 if 0 <= cut < MAX_ENTRY else MAX_ENTRY
+            self._emit(stream, buf[:end])
+            buf = buf[end:]
+        self._pending[stream] = buf
+
+    def flush(self) -> None:
+        """Write out partial lines (at exit, the last line may lack its newline)."""
+        for stream, buf in self._pending.items():
+            if buf:
+                self._emit(stream, buf)
+            self._pending[stream] = b""
+
+    def close(self) -> None:
+        self.flush()
+        os.close(self._fd)
+
+    def _emit(self, stream: str, chunk: bytes) -> None:
+        entry = {
+            "log": chunk.decode("utf-8", "replace"),
+            "stream": stream,
+            "time": rfc3339_nano(time.time_ns()),
+        }
+        line = (json.dumps(entry, separators=(",", ":")) + "\n").encode()
+        if self.max_size and self._size + len(line) > self.max_size and self._size:
+            self._rotate()
+        os.write(self._fd, line)
+        self._size += len(line)
+
+    def _rotate(self) -> None:
+        os.close(self._fd)
+        if self.max_file == 1:
+            os.truncate(self.path, 0)
+        else:
+            for n in range(self.max_file - 1, 1, -1):
+                older = self.path.with_name(f"{self.path.name}.{n - 1}")
+                if older.exists():
+                    older.rename(self.path.with_name(f"{self.path.name}.{n}"))
+            self.path.rename(self.path.with_name(f"{self.path.name}.1"))
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
+        self._size = 0
+
+
+@dataclass
+class LogEntry:
+    stream: str
+    time: str
+    data: bytes
+
+    @property
+    def timestamp(self) -> float:
+        return parse_rfc3339_nano(self.time)
+
+
+def log_files(path: Path) -> list[Path]:
+    """The rotated files oldest first, then the live one."""
+    rotated = sorted(
+        (p for p in path.parent.glob(path.name + ".*") if p.suffix[1:].isdigit()),
+        key=lambda p: -int(p.suffix[1:]),
+    )
+    return [*rotated, path]
+
+
+def parse_line(line: bytes) -> LogEntry | None:
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        return None  # a line cut short by a crash mid-write
+    return LogEntry(
+        entry.get("stream", "stdout"), entry.get("time", ""), entry.get("log", "").encode()
+    )
+
+
+def read_entries(path: Path) -> Iterator[LogEntry]:
+    for file in log_files(path):
+        try:
+            with open(file, "rb") as f:
+                for line in f:
+                    entry = parse_line(line)
+                    if entry is not None:
+                        yield entry
+        except FileNotFoundError:
+            continue

@@ -1,0 +1,234 @@
+"""Fixtures shared by the whole suite.
+
+Every test that touches the engine gets its own data root, exec root and
+socket (short paths under /tmp: a Unix socket path has at most 107 bytes),
+and the `no_leaks` check runs after every test: no mounts, cgroups or
+processes of dockyard's may outlive the test that made them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+DOCKYARD = str(VENV_BIN / "dockyard")
+DOCKYARDD = str(VENV_BIN / "dockyardd")
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+# ---------------------------------------------------------------------- leak check
+def _dockyard_mounts() -> set[str]:
+    with open("/proc/self/mounts") as f:
+        return {line.split()[1] for line in f if "/dy-" in line.split()[1] or "dockyard" in line}
+
+
+def _dockyard_cgroups() -> set[str]:
+    found = set()
+    for parent in CGROUP_ROOT.glob("*/dockyard"):
+        found.update(str(p) for p in parent.iterdir() if p.is_dir())
+    for parent in CGROUP_ROOT.glob("dockyard"):
+        found.update(str(p) for p in parent.iterdir() if p.is_dir())
+    return found
+
+
+def _shim_processes() -> set[int]:
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/comm") as f:
+                    if f.read().strip() == "dockyard-shim":
+                        found.add(int(entry))
+            except OSError:
+                continue
+    return found
+
+
+def _tmp_roots() -> set[str]:
+    return {str(p) for p in Path("/tmp").glob("dy-*")}
+
+
+@pytest.fixture(autouse=True)
+def no_leaks() -> Iterator[None]:
+    """Fail a test that leaves mounts, cgroups, shims or temporary roots behind."""
+    before = (_dockyard_mounts(), _dockyard_cgroups(), _shim_processes(), _tmp_roots())
+    yield
+    deadline = time.monotonic() + 5
+    while True:
+        after = (_dockyard_mounts(), _dockyard_cgroups(), _shim_processes(), _tmp_roots())
+        leaked = [sorted(a - b) for a, b in zip(after, before, strict=True)]
+        if not any(leaked) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    names = ("mounts", "cgroups", "shim processes", "temporary roots")
+    problems = {name: items for name, items in zip(names, leaked, strict=True) if items}
+    assert not problems, f"the test leaked: {problems}"
+
+
+# ---------------------------------------------------------------------- roots and images
+@dataclass
+class Roots:
+    base: Path
+    data_root: Path
+    exec_root: Path
+    socket: Path
+
+    @property
+    def host(self) -> str:
+        return f"unix://{self.socket}"
+
+
+def _cleanup_root(base: Path) -> None:
+    """Undo whatever a failed test left mounted under ``base`` before removing it."""
+    with open("/proc/self/mounts") as f:
+        mounts = [line.split()[1] for line in f if line.split()[1].startswith(str(base))]
+    for target in sorted(mounts, key=len, reverse=True):
+        subprocess.run(["umount", "-l", target], check=False, capture_output=True)
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def roots() -> Iterator[Roots]:
+    base = Path(f"/tmp/dy-{secrets.token_hex(4)}")
+    base.mkdir()
+    yield Roots(base, base / "data", base / "run", base / "run" / "d.sock")
+    _cleanup_root(base)
+
+
+@pytest.fixture(scope="session")
+def busybox_tar(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("busybox") / "busybox.tar"
+    subprocess.run([str(REPO / "scripts" / "mkbusybox-rootfs.sh"), str(out)], check=True)
+    return out
+
+
+def import_busybox(data_root: Path, exec_root: Path, tar: Path) -> str:
+    """Import the busybox rootfs as busybox:latest with an in-process engine."""
+    from dockyard.config import Paths
+    from dockyard.engine import Engine
+
+    engine = Engine(Paths(data_root, exec_root))
+    try:
+        with open(tar, "rb") as f:
+            return engine.images.import_tar(f, "busybox:latest", ['CMD ["sh"]'])
+    finally:
+        engine.close()
+
+
+@pytest.fixture
+def engine(roots: Roots, busybox_tar: Path) -> Iterator[object]:
+    """An in-process engine with busybox:latest, on its own event loop (``engine.loop``)."""
+    from dockyard.config import Paths
+    from dockyard.engine import Engine
+
+    import_busybox(roots.data_root, roots.exec_root, busybox_tar)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    eng = Engine(Paths(roots.data_root, roots.exec_root))
+    eng.loop = loop  # type: ignore[attr-defined]
+    loop.run_until_complete(eng.start())
+    yield eng
+    loop.run_until_complete(_remove_all(eng))
+    eng.close()
+    loop.close()
+    asyncio.set_event_loop(None)
+
+
+async def _remove_all(eng: object) -> None:
+    for c in eng.containers.all():  # type: ignore[attr-defined]
+        await eng.containers.remove(c.id, force=True)  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------------- a real daemon
+@dataclass
+class Daemon:
+    roots: Roots
+    process: subprocess.Popen[bytes]
+
+    @property
+    def host(self) -> str:
+        return self.roots.host
+
+    def cli(self, *args: str, input: bytes | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """Run our own CLI against this daemon."""
+        return subprocess.run(
+            [DOCKYARD, "-H", self.host, *args],
+            input=input.decode() if input is not None else None,
+            capture_output=True, text=True, timeout=timeout, check=False,
+        )
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            self.process.wait(timeout=20)
+
+    def start(self) -> None:
+        self.process = _spawn_daemon(self.roots)
+
+
+def _spawn_daemon(roots: Roots) -> subprocess.Popen[bytes]:
+    roots.exec_root.mkdir(parents=True, exist_ok=True)
+    log = open(roots.base / "daemon.log", "ab")  # noqa: SIM115 - the daemon's own stderr
+    proc = subprocess.Popen(
+        [DOCKYARDD, "--data-root", str(roots.data_root), "--exec-root", str(roots.exec_root),
+         "-H", roots.host],
+        stdout=log, stderr=log, start_new_session=True,
+    )
+    deadline = time.monotonic() + 20
+    while not roots.socket.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("dockyardd did not start: " + (roots.base / "daemon.log").read_text())
+        time.sleep(0.02)
+    return proc
+
+
+@pytest.fixture
+def daemon(roots: Roots, busybox_tar: Path) -> Iterator[Daemon]:
+    """A running dockyardd on a temporary socket, with busybox:latest imported."""
+    import_busybox(roots.data_root, roots.exec_root, busybox_tar)
+    d = Daemon(roots, _spawn_daemon(roots))
+    yield d
+    if d.process.poll() is None:
+        for cid in d.cli("ps", "-aq").stdout.split():
+            d.cli("rm", "-f", cid)
+    d.stop()
+
+
+@pytest.fixture
+def docker_cli(daemon: Daemon) -> Iterator[object]:
+    """The real docker CLI against our daemon; skipped, visibly, where it is absent."""
+    docker = shutil.which("docker")
+    if docker is None:
+        pytest.skip("the docker CLI is not installed on this machine (the e2e tests need docker 28)")
+
+    def run(*args: str, input: bytes | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "DOCKER_HOST": daemon.host, "DOCKER_CONFIG": str(daemon.roots.base / "docker-config")}
+        return subprocess.run(
+            [docker, *args], input=input.decode() if input is not None else None,
+            capture_output=True, text=True, timeout=timeout, env=env, check=False,
+        )
+
+    yield run
+
+
+@pytest.fixture
+def docker_sdk(daemon: Daemon) -> Iterator[object]:
+    """The docker SDK for Python (a test dependency) against our daemon."""
+    import docker
+
+    client = docker.DockerClient(base_url=daemon.host, version="auto", timeout=60)
+    yield client
+    client.close()
