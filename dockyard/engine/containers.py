@@ -275,8 +275,8 @@ class ContainerService:
             stream.abandon()
         if code:
             return CommandError(
-                f"failed to create task for container: failed to create shim task: OCI runtime "
-                f"create failed: runc create failed: unable to start container process: {text}: unknown",
+                "failed to create task for container: failed to create shim task: "
+                f"OCI runtime create failed: {text}: unknown",
                 code,
             )
         return EngineSystemError(f"failed to start container {c.id[:12]}: {text}")
