@@ -36,24 +36,36 @@ def _dockyard_mounts() -> set[str]:
 
 
 def _dockyard_cgroups() -> set[str]:
+    """Container cgroups with no process left in them: those a finished container forgot."""
     found = set()
-    for parent in CGROUP_ROOT.glob("*/dockyard"):
-        found.update(str(p) for p in parent.iterdir() if p.is_dir())
-    for parent in CGROUP_ROOT.glob("dockyard"):
-        found.update(str(p) for p in parent.iterdir() if p.is_dir())
+    for parent in [*CGROUP_ROOT.glob("*/dockyard"), *CGROUP_ROOT.glob("dockyard")]:
+        for group in parent.iterdir():
+            procs = group / "cgroup.procs"
+            if group.is_dir() and procs.exists() and not procs.read_text().strip():
+                found.add(str(group))
     return found
+
+
+# Processes started by this test session carry this mark in their environment, so the
+# leak check ignores other engines' shims on the same machine.
+RUN_MARK = f"DOCKYARD_TEST_RUN={secrets.token_hex(8)}"
+os.environ["DOCKYARD_TEST_RUN"] = RUN_MARK.split("=", 1)[1]
 
 
 def _shim_processes() -> set[int]:
     found = set()
     for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/comm") as f:
-                    if f.read().strip() == "dockyard-shim":
-                        found.add(int(entry))
-            except OSError:
-                continue
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/comm") as f:
+                if f.read().strip() != "dockyard-shim":
+                    continue
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                if RUN_MARK.encode() in f.read().split(b"\0"):
+                    found.add(int(entry))
+        except OSError:
+            continue
     return found
 
 
@@ -141,8 +153,9 @@ def engine(roots: Roots, busybox_tar: Path) -> Iterator[object]:
     eng.loop = loop  # type: ignore[attr-defined]
     loop.run_until_complete(eng.start())
     yield eng
-    loop.run_until_complete(_remove_all(eng))
-    eng.close()
+    if not eng.closed:  # a test may close it itself (the daemon going away)
+        loop.run_until_complete(_remove_all(eng))
+        eng.close()
     loop.close()
     asyncio.set_event_loop(None)
 

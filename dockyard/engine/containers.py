@@ -84,6 +84,7 @@ class ContainerService:
         self._stopping: set[str] = set()
         self._watched: dict[str, int] = {}  # container id → pidfd of its shim
         self._exited: dict[str, asyncio.Event] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop the shims are watched on
         self.on_removed: list[Callable[[Container], None]] = []
 
     # ------------------------------------------------------------------ records
@@ -290,7 +291,8 @@ class ContainerService:
             return
         self._watched[cid] = pidfd
         self._exited[cid] = asyncio.Event()
-        asyncio.get_running_loop().add_reader(pidfd, self._on_exit, cid)
+        self._loop = asyncio.get_running_loop()
+        self._loop.add_reader(pidfd, self._on_exit, cid)
 
     def _on_exit(self, cid: str) -> None:
         pidfd = self._watched.pop(cid, None)
@@ -378,10 +380,9 @@ class ContainerService:
 
     def close(self) -> None:
         """Stop watching (the daemon is going away); the containers go on running."""
-        loop = asyncio.get_event_loop()
         for pidfd in self._watched.values():
-            with contextlib.suppress(Exception):
-                loop.remove_reader(pidfd)
+            if self._loop is not None and not self._loop.is_closed():
+                self._loop.remove_reader(pidfd)
             os.close(pidfd)
         self._watched.clear()
 

@@ -39,6 +39,7 @@ class Engine:
         for directory in (paths.data_root, paths.containers, paths.tmp, paths.exec_root):
             directory.mkdir(parents=True, exist_ok=True)
         self.started = time.time()
+        self.closed = False
         self.metadata = Metadata(paths.database)
         self.blobs = BlobStore(paths.data_root)
         self.layers = LayerStore(paths.data_root, self.metadata, self.blobs)
@@ -57,6 +58,9 @@ class Engine:
 
     def close(self) -> None:
         """Let go of the store; running containers go on without us."""
+        if self.closed:
+            return
+        self.closed = True
         self.containers.close()
         self.metadata.close()
 

@@ -90,11 +90,14 @@ def exit_status(wait_status: int) -> int:
 
 
 def write_json_atomic(path: Path, data: dict) -> None:
+    """Write-then-rename: readers see the old file or the new, never half of one.
+
+    No fsync: these files describe processes, which a machine crash ends anyway;
+    they only have to survive the daemon's crash, and the page cache does that.
+    """
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w") as f:
         json.dump(data, f)
-        f.flush()
-        os.fsync(f.fileno())
     os.rename(tmp, path)
 
 

@@ -1,0 +1,362 @@
+"""Builds, the engine side: the image store, the layer store, the built-in
+runtime and the ``build_cache`` table behind ``dockyard.build``'s backend.
+
+``BuildService.build`` takes a context as a tar stream (what the Engine API
+receives) or as a directory on this machine (the local CLI's fast path), and
+reports progress through ``emit`` as Docker's classic builder does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import secrets
+import shutil
+import signal
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from dockyard.build.backend import BuildImage, RunProcess
+from dockyard.build.builder import BuildRequest, build
+from dockyard.build.context import FileHasher, SourceTree
+from dockyard.build.dockerignore import IgnoreMatcher, read_dockerignore
+from dockyard.build.output import BuildOutput, Message
+from dockyard.build.tarextract import extract_tar
+from dockyard.config import Paths
+from dockyard.engine.images import ImageService
+from dockyard.engine.specgen import HOSTS_BASE, cgroup_path
+from dockyard.errors import CommandError, Conflict, DockyardError, InvalidArgument, NotFound
+from dockyard.runtime import container as runtime
+from dockyard.runtime import spec as oci
+from dockyard.runtime.securejoin import secure_join
+from dockyard.runtime.users import resolve_user
+from dockyard.store import reference
+from dockyard.store.layers import LayerStore
+from dockyard.store.metadata import Metadata
+from dockyard.store.overlay import mount_overlay, unmount
+
+DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+_READ = 1 << 16
+_SIBLINGS = 50  # cache records compared when explaining a miss
+
+
+class BuildService:
+    def __init__(
+        self, paths: Paths, metadata: Metadata, images: ImageService, layers: LayerStore
+    ) -> None:
+        self.paths = paths
+        self.metadata = metadata
+        self.images = images
+        self.layers = layers
+        # Content digests of context files, kept while their stat is unchanged.
+        self.hasher = FileHasher()
+
+    def build(
+        self,
+        request: BuildRequest,
+        emit: Callable[[Message], None],
+        *,
+        tar: BinaryIO | None = None,
+        directory: Path | None = None,
+        dockerfile_path: Path | None = None,
+    ) -> str:
+        """Build from a context tar or directory; returns the image id.
+
+        ``dockerfile_path`` (local clients only) names a Dockerfile on this
+        machine; otherwise ``request.dockerfile_name`` is read from the context.
+        On failure a quiet build's held-back output is emitted, then the error raised.
+        """
+        scratch = self.paths.tmp / f"build-{secrets.token_hex(8)}"
+        scratch.mkdir(parents=True)
+        output = BuildOutput(emit, request.quiet)
+        try:
+            root = self._context_root(scratch, tar, directory)
+            request.dockerfile, request.dockerfile_name = _read_dockerfile(
+                root, request.dockerfile_name, dockerfile_path
+            )
+            tree = SourceTree(root, IgnoreMatcher(_dockerignore(root)), self.hasher)
+            backend = _Backend(self, scratch)
+            return build(request, tree, backend, output)
+        except BaseException:
+            output.release_held()
+            raise
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def _context_root(self, scratch: Path, tar: BinaryIO | None, directory: Path | None) -> Path:
+        if directory is not None:
+            if not directory.is_dir():
+                raise InvalidArgument(f"the build context {directory} is not a directory")
+            return directory
+        if tar is None:
+            raise InvalidArgument("a build needs a context: a tar body or a local directory")
+        root = scratch / "context"
+        root.mkdir()
+        try:
+            extract_tar(tar, root, digests=self.hasher)
+        except InvalidArgument as e:
+            raise InvalidArgument(f"failed to read the build context: {e.message}") from None
+        return root
+
+    # -- the cache table ------------------------------------------------------
+
+    def cache_get(self, key: str) -> BuildImage | None:
+        rows = self.metadata.query("SELECT image_id FROM build_cache WHERE key = ?", key)
+        if not rows:
+            return None
+        try:
+            image = self.images.resolve(rows[0]["image_id"])
+        except NotFound:  # the image was removed since: the entry is stale
+            with self.metadata.transaction() as db:
+                db.execute("DELETE FROM build_cache WHERE key = ?", (key,))
+            return None
+        with self.metadata.transaction() as db:
+            db.execute("UPDATE build_cache SET last_used = ? WHERE key = ?", (time.time(), key))
+        return BuildImage(image.id, image.config)
+
+    def cache_put(self, key: str, image_id: str, inputs: dict[str, Any]) -> None:
+        now = time.time()
+        with self.metadata.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO build_cache (key, image_id, inputs, created, last_used)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (key, image_id, json.dumps(inputs), now, now),
+            )
+
+    def cache_siblings(self, parent: str) -> Iterator[dict[str, Any]]:
+        rows = self.metadata.query(
+            "SELECT inputs FROM build_cache WHERE json_extract(inputs, '$.parent') = ?"
+            " ORDER BY last_used DESC LIMIT ?",
+            parent,
+            _SIBLINGS,
+        )
+        for row in rows:
+            yield json.loads(row["inputs"])
+
+    # -- builder prune and system df ------------------------------------------
+
+    def prune(self) -> dict[str, Any]:
+        """Forget every cache entry and remove the intermediate images only the cache kept.
+
+        An image that is tagged, or that other images or containers still use,
+        stays (it is no longer a cache entry).
+        """
+        rows = self.metadata.query("SELECT key, image_id FROM build_cache ORDER BY created DESC")
+        reclaimed = 0
+        for row in rows:
+            reclaimed += self._remove_cached_image(row["image_id"])
+        with self.metadata.transaction() as db:
+            db.execute("DELETE FROM build_cache")
+        return {"CachesDeleted": [row["key"] for row in rows], "SpaceReclaimed": reclaimed}
+
+    def _remove_cached_image(self, image_id: str) -> int:
+        try:
+            image = self.images.resolve(image_id)
+            if self.images.inspect(image_id)["RepoTags"]:
+                return 0
+            added = image.size - (self.images.resolve(image.parent).size if image.parent else 0)
+            self.images.remove(image_id)
+        except (NotFound, Conflict):
+            return 0
+        return max(added, 0)
+
+    def disk_usage(self) -> list[dict[str, Any]]:
+        """The BuildCache entries of ``GET /system/df``: one per cached step."""
+        entries = []
+        rows = self.metadata.query(
+            "SELECT key, image_id, inputs, created, last_used FROM build_cache ORDER BY created"
+        )
+        for row in rows:
+            try:
+                image = self.images.resolve(row["image_id"])
+                parent = self.images.resolve(image.parent).size if image.parent else 0
+            except NotFound:
+                continue
+            inputs = json.loads(row["inputs"])
+            entries.append(
+                {
+                    "ID": row["key"][:25],
+                    "Parents": [],
+                    "Type": "regular",
+                    "Description": inputs.get("instruction", ""),
+                    "InUse": False,
+                    "Shared": False,
+                    "Size": max(image.size - parent, 0),
+                    "CreatedAt": _rfc3339(row["created"]),
+                    "LastUsedAt": _rfc3339(row["last_used"]),
+                    "UsageCount": 0,
+                }
+            )
+        return entries
+
+
+class _Backend:
+    """``dockyard.build.backend.BuildBackend`` over one engine, for one build."""
+
+    def __init__(self, service: BuildService, scratch: Path) -> None:
+        self.service = service
+        self.images = service.images
+        self.layers = service.layers
+        self.scratch = scratch
+
+    def resolve(self, name: str) -> BuildImage:
+        image = self.images.resolve(name)
+        return BuildImage(image.id, image.config)
+
+    def normalize_tag(self, text: str) -> str:
+        ref = reference.parse(text)
+        if ref.digest:
+            raise InvalidArgument("build tag cannot contain a digest")
+        return str(ref.with_default_tag())
+
+    def scratch_dir(self) -> Path:
+        return self.scratch
+
+    @contextlib.contextmanager
+    def mount(self, image: BuildImage, upper: Path) -> Iterator[Path]:
+        lowerdirs = self.images.resolve(image.id).lowerdirs if image.id else []
+        work = upper.with_name(upper.name + "-work")
+        target = upper.with_name(upper.name + "-root")
+        mount_overlay(lowerdirs, upper, work, target)
+        try:
+            yield target
+        finally:
+            unmount(target)
+
+    def run(self, root: Path, process: RunProcess, output: Callable[[bytes], None]) -> int:
+        bundle = self.scratch / f"bundle-{secrets.token_hex(4)}"
+        bundle.mkdir()
+        cid = secrets.token_hex(32)
+        spec = oci.docker_default_spec(_spec_options(root, bundle, cid, process))
+        (bundle / "config.json").write_text(json.dumps(spec))
+        try:
+            return _run_container(bundle, output)
+        finally:
+            runtime.delete(bundle)
+
+    def commit(
+        self, parent: BuildImage, config: dict[str, Any], changes: Path | None
+    ) -> BuildImage:
+        base = self.images.resolve(parent.id) if parent.id else None
+        chain = base.chain if base else []
+        layers = [self.layers.get(c) for c in chain]
+        if changes is not None:
+            layers.append(self.layers.diff(changes, chain[-1] if chain else ""))
+        try:
+            image_id = self.images.create_image(config, layers, parent=parent.id)
+        except BaseException:
+            if changes is not None:
+                with contextlib.suppress(DockyardError):
+                    self.layers.remove(layers[-1].chain_id)
+            raise
+        return self.resolve(image_id)
+
+    def tag(self, image_id: str, ref: str) -> None:
+        self.images.tag(image_id, ref, None)
+
+    def cache_get(self, key: str) -> BuildImage | None:
+        return self.service.cache_get(key)
+
+    def cache_put(self, key: str, image_id: str, inputs: dict[str, Any]) -> None:
+        self.service.cache_put(key, image_id, inputs)
+
+    def cache_siblings(self, parent: str) -> Iterator[dict[str, Any]]:
+        return self.service.cache_siblings(parent)
+
+
+def _spec_options(root: Path, bundle: Path, cid: str, process: RunProcess) -> oci.SpecOptions:
+    uid, gid, groups = resolve_user(root, process.user)
+    host_network = process.network == "host"
+    hostname = os.uname().nodename if host_network else cid[:12]
+    hosts = Path("/etc/hosts").read_text() if host_network else HOSTS_BASE
+    hosts += "".join(
+        f"{address}\t{name}\n"
+        for name, _, address in (entry.partition(":") for entry in process.extra_hosts)
+    )
+    etc = {"hostname": hostname + "\n", "hosts": hosts, "resolv.conf": _resolv_conf()}
+    for name, text in etc.items():
+        (bundle / name).write_text(text)
+    env = process.env
+    if not any(entry.startswith("PATH=") for entry in env):
+        env = [DEFAULT_PATH, *env]
+    return oci.SpecOptions(
+        args=process.args,
+        env=env,
+        cwd=process.workdir,
+        hostname=hostname,
+        uid=uid,
+        gid=gid,
+        additional_gids=groups,
+        root_path=str(root),
+        network="host" if host_network else "private",
+        uts="host" if host_network else "private",
+        cgroups_path=cgroup_path(cid),
+        mounts=[oci.bind_mount(str(bundle / name), f"/etc/{name}") for name in etc],
+    )
+
+
+def _resolv_conf() -> str:
+    try:
+        return Path("/etc/resolv.conf").read_text()
+    except FileNotFoundError:
+        return ""
+
+
+def _run_container(bundle: Path, output: Callable[[bytes], None]) -> int:
+    """Run the bundle's process to its end, its stdout and stderr going to ``output``."""
+    read_end, write_end = os.pipe2(os.O_CLOEXEC)
+    with open(os.devnull, "rb") as stdin:
+        try:
+            init = runtime.create(
+                bundle, runtime.Stdio(stdin.fileno(), write_end, write_end), terminal=False
+            )
+        except BaseException:
+            os.close(read_end)
+            raise
+        finally:
+            os.close(write_end)
+    with io.FileIO(read_end, "rb") as pipe:
+        try:
+            init.start()
+        except CommandError as e:
+            output(f"{e.message}\n".encode())
+            return e.exit_code
+        try:
+            while chunk := pipe.read(_READ):
+                output(chunk)
+        except BaseException:
+            os.kill(init.pid, signal.SIGKILL)
+            os.waitpid(init.pid, 0)
+            raise
+    _, status = os.waitpid(init.pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    return code if code >= 0 else 128 - code
+
+
+def _read_dockerfile(root: Path, name: str, local_path: Path | None) -> tuple[str, str]:
+    """The Dockerfile's text and the name to show in messages."""
+    shown = str(local_path) if local_path else name or "Dockerfile"
+    path = local_path or Path(secure_join(str(root), shown))
+    if local_path is None and not name and not path.exists():
+        path = Path(secure_join(str(root), "dockerfile"))  # Docker's fallback spelling
+    try:
+        return path.read_text(), shown
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        raise InvalidArgument(f"Cannot locate specified Dockerfile: {shown}") from None
+    except UnicodeDecodeError:
+        raise InvalidArgument(f"the Dockerfile {shown} is not UTF-8 text") from None
+
+
+def _dockerignore(root: Path) -> list[str]:
+    try:
+        return read_dockerignore(Path(secure_join(str(root), ".dockerignore")).read_text())
+    except FileNotFoundError:
+        return []
+
+
+def _rfc3339(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))

@@ -1,0 +1,714 @@
+"""Images: OCI config and manifest blobs over shared layers, tags, and the Docker views of them.
+
+An image is its OCI image config (the image ID is the sha256 of the config's
+bytes), an OCI manifest naming the config and the uncompressed layer tars,
+and a row in ``images``. Tags live in ``refs`` in Docker's familiar form
+(``busybox:latest``). ``create_image`` is the one way to make an image;
+import, build and commit all go through it.
+
+Removal follows moby's daemon/images/image_delete.go: untag first, delete
+when nothing refers to the image any more, and refuse with Docker's conflict
+messages. Containers are not ours: whether one uses an image is asked of the
+``in_use`` callable the engine provides. Unlike Docker, a container holds no
+reference of its own on its image's layers, so every container is treated
+as a conflict that cannot be forced (Docker lets -f delete an image that
+only stopped containers use).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import platform
+import re
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, BinaryIO, Protocol
+
+from dockyard.build.changes import apply_changes
+from dockyard.engine.filters import Filters, parse_timestamp
+from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
+from dockyard.runtime.jsonlog import rfc3339_nano
+from dockyard.store.blobs import BlobStore, Descriptor
+from dockyard.store.layers import Layer, LayerStore, chain_ids
+from dockyard.store.metadata import Metadata
+from dockyard.store.reference import Reference, familiar_match, parse_any, repo_tag
+from dockyard.store.reference import parse as parse_reference
+
+MANIFEST_MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json"
+CONFIG_MEDIA_TYPE = "application/vnd.oci.image.config.v1+json"
+LAYER_MEDIA_TYPE = "application/vnd.oci.image.layer.v1.tar"
+LIST_FILTERS = ("dangling", "label", "before", "since", "reference", "until")
+PRUNE_FILTERS = ("dangling", "label", "label!", "until")
+NO_TAG_TIME = "0001-01-01T00:00:00Z"
+# The container-config fields Docker always prints in an image's Config (the rest only when set).
+CONFIG_DEFAULTS: dict[str, Any] = {
+    "Hostname": "",
+    "Domainname": "",
+    "User": "",
+    "AttachStdin": False,
+    "AttachStdout": False,
+    "AttachStderr": False,
+    "Tty": False,
+    "OpenStdin": False,
+    "StdinOnce": False,
+    "Env": None,
+    "Cmd": None,
+    "Image": "",
+    "Volumes": None,
+    "WorkingDir": "",
+    "Entrypoint": None,
+    "OnBuild": None,
+    "Labels": None,
+}
+_ARCHITECTURES = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}
+_RFC3339 = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)")
+
+
+class EventPublisher(Protocol):
+    def publish(
+        self, type: str, action: str, actor_id: str, attributes: dict[str, str]
+    ) -> None: ...
+
+
+InUse = Callable[[str], list[str]]
+
+
+@dataclass(frozen=True)
+class Image:
+    """What containers and builds need of an image."""
+
+    id: str
+    config: dict[str, Any]  # the whole OCI image config
+    chain: list[str]  # chain IDs, base layer first
+    created: str
+    size: int
+    parent: str
+    lowerdirs: list[Path]  # the layers' diff directories, topmost first (overlay lowerdir=)
+
+
+@dataclass
+class _Removal:
+    """What one removal did: the response records, and the work left for after its commit."""
+
+    records: list[dict[str, str]] = field(default_factory=list)
+    events: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+    layers: list[Layer] = field(default_factory=list)
+    blobs: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _DeleteConflict:
+    image_id: str
+    hard: bool
+    used: bool  # by a container
+    reason: str
+
+    def error(self) -> Conflict:
+        forced = "cannot be forced" if self.hard else "must be forced"
+        return Conflict(
+            f"conflict: unable to delete {_short(self.image_id)} ({forced}) - {self.reason}"
+        )
+
+
+class ImageService:
+    def __init__(
+        self,
+        metadata: Metadata,
+        blobs: BlobStore,
+        layers: LayerStore,
+        events: EventPublisher,
+        in_use: InUse,
+    ) -> None:
+        self.metadata = metadata
+        self.blobs = blobs
+        self.layers = layers
+        self.events = events
+        self.in_use = in_use
+
+    # ------------------------------------------------------------------ create
+
+    def import_tar(
+        self, stream: BinaryIO, reference: str | None, changes: list[str], message: str = ""
+    ) -> str:
+        """A rootfs tar(.gz) → a one-layer image, tagged ``reference`` when given."""
+        ref = repo_tag(reference) if reference else None
+        settings = apply_changes({}, changes)
+        layer = self.layers.register(stream)
+        now = rfc3339_nano(time.time_ns())
+        config = {
+            "architecture": _ARCHITECTURES.get(platform.machine(), platform.machine()),
+            "os": "linux",
+            "created": now,
+            "config": settings,
+            "history": [
+                {"created": now, "created_by": "", "comment": message or "Imported from -"}
+            ],
+        }
+        try:
+            image_id = self.create_image(config, [layer], reference=str(ref) if ref else None)
+        except BaseException:
+            self._discard_unused(layer)
+            raise
+        self.events.publish("image", "import", image_id, {"name": str(ref) if ref else image_id})
+        return image_id
+
+    def create_image(
+        self,
+        config: dict[str, Any],
+        layers: list[Layer],
+        parent: str = "",
+        reference: str | None = None,
+    ) -> str:
+        """Write the config and manifest blobs and the image's rows in one transaction.
+
+        ``config`` is an OCI image config without ``rootfs`` (it is made from
+        ``layers``, base first); its history must have one non-empty entry per
+        layer. Returns the image ID.
+        """
+        ref = repo_tag(reference) if reference else None
+        if parent and not self._exists(parent):
+            raise NotFound(f"No such image: {parent}")
+        config = {
+            **config,
+            "rootfs": {"type": "layers", "diff_ids": [layer.diff_id for layer in layers]},
+        }
+        config.setdefault("created", rfc3339_nano(time.time_ns()))
+        chain = _checked_chain(config, layers)
+        data = json.dumps(config, separators=(",", ":")).encode()
+        written: list[str] = []
+        try:
+            config_desc = self._put(data, written)
+            manifest = self._put(self._manifest(config_desc.digest, len(data), layers), written)
+            image_id = config_desc.digest
+            with self.metadata.transaction() as db:
+                if not db.execute("SELECT 1 FROM images WHERE id = ?", (image_id,)).fetchone():
+                    db.execute(
+                        "INSERT INTO images (id, manifest, created, size, parent, loaded_at)"
+                        " VALUES (?, ?, ?, ?, ?, ?)",
+                        (
+                            image_id,
+                            manifest.digest,
+                            config["created"],
+                            sum(layer.size for layer in layers),
+                            parent,
+                            time.time(),
+                        ),
+                    )
+                    self.layers.retain(chain)
+                if ref:
+                    self._set_tag(image_id, ref)
+        except BaseException:
+            for digest in written:
+                self.blobs.delete(digest)
+            raise
+        if ref:
+            self._publish("tag", image_id, str(ref))
+        return image_id
+
+    def _put(self, data: bytes, written: list[str]) -> Descriptor:
+        """Store a blob, noting it in ``written`` when it is new (to undo on failure)."""
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        existed = self.blobs.exists(digest)
+        desc = self.blobs.put_bytes(data, digest)
+        if not existed:
+            written.append(digest)
+        return desc
+
+    def _manifest(self, config_digest: str, config_size: int, layers: list[Layer]) -> bytes:
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": MANIFEST_MEDIA_TYPE,
+            "config": {
+                "mediaType": CONFIG_MEDIA_TYPE,
+                "digest": config_digest,
+                "size": config_size,
+            },
+            "layers": [
+                {
+                    "mediaType": LAYER_MEDIA_TYPE,
+                    "digest": layer.diff_id,
+                    "size": self.blobs.size(layer.diff_id),
+                }
+                for layer in layers
+            ],
+        }
+        return json.dumps(manifest, separators=(",", ":")).encode()
+
+    def _discard_unused(self, layer: Layer) -> None:
+        """Undo a layer registered for an image that was then not made."""
+        # Held by another image, or stacked on: then it stays, as it should.
+        with contextlib.suppress(DockyardError):
+            self.layers.remove(layer.chain_id)
+
+    # ------------------------------------------------------------------ resolve
+
+    def resolve(self, name: str) -> Image:
+        """The image ``name`` refers to: a tag, a repository (:latest), a full ID or an ID prefix."""
+        image_id = self._find(name)
+        row = self.metadata.query("SELECT * FROM images WHERE id = ?", image_id)[0]
+        config = self._config(image_id)
+        chain = chain_ids(list(config.get("rootfs", {}).get("diff_ids") or []))
+        return Image(
+            id=image_id,
+            config=config,
+            chain=chain,
+            created=row["created"],
+            size=row["size"],
+            parent=row["parent"],
+            lowerdirs=self.layers.lowerdirs(chain[-1]) if chain else [],
+        )
+
+    def _find(self, name: str) -> str:
+        """The ID of the image ``name`` refers to, looked up the way moby's GetImage does."""
+        parsed = parse_any(name)
+        if isinstance(parsed, str):
+            if self._exists(parsed):
+                return parsed
+            raise NotFound(f"No such image: {parsed}")
+        ref = parsed.with_default_tag()
+        rows = self.metadata.query("SELECT image_id FROM refs WHERE name = ?", str(ref))
+        if rows:
+            return str(rows[0]["image_id"])
+        found = self._search_prefix(name)
+        if found:
+            return found
+        raise NotFound(f"No such image: {ref}")
+
+    def _search_prefix(self, name: str) -> str | None:
+        """The one image whose ID starts with ``name`` (hex, optionally ``sha256:``-prefixed)."""
+        prefix = "sha256:" + name.removeprefix("sha256:")
+        if not all(c in "0123456789abcdef" for c in prefix[7:]):
+            return None
+        rows = self.metadata.query(
+            "SELECT id FROM images WHERE substr(id, 1, ?) = ? LIMIT 2", len(prefix), prefix
+        )
+        return str(rows[0]["id"]) if len(rows) == 1 else None
+
+    def _exists(self, image_id: str) -> bool:
+        return bool(self.metadata.query("SELECT 1 FROM images WHERE id = ?", image_id))
+
+    def _config(self, image_id: str) -> dict[str, Any]:
+        with self.blobs.open(image_id) as f:
+            config: dict[str, Any] = json.load(f)
+        return config
+
+    def _refs(self, image_id: str) -> list[Reference]:
+        rows = self.metadata.query(
+            "SELECT name FROM refs WHERE image_id = ? ORDER BY name", image_id
+        )
+        return [parse_reference(row["name"]) for row in rows]
+
+    # ------------------------------------------------------------------ views
+
+    def inspect(self, name: str) -> dict[str, Any]:
+        """ImageInspect, as API 1.44 shows it."""
+        image = self.resolve(name)
+        row = self.metadata.query("SELECT last_tagged FROM images WHERE id = ?", image.id)[0]
+        refs = self._refs(image.id)
+        config = image.config
+        history = config.get("history") or []
+        result: dict[str, Any] = {
+            "Id": image.id,
+            "RepoTags": [str(r) for r in refs if r.tag],
+            "RepoDigests": [str(r) for r in refs if r.digest],
+            "Parent": image.parent,
+            "Comment": config.get("comment") or (history[-1].get("comment", "") if history else ""),
+            "Created": image.created,
+            "Container": config.get("container", ""),
+            "ContainerConfig": {**CONFIG_DEFAULTS, **(config.get("container_config") or {})},
+            "DockerVersion": config.get("docker_version", ""),
+            "Author": config.get("author", ""),
+            "Config": {**CONFIG_DEFAULTS, **(config.get("config") or {})},
+            "Architecture": config.get("architecture", ""),
+            "Os": config.get("os", ""),
+            "Size": image.size,
+            "GraphDriver": _graph_driver(image.lowerdirs),
+            "RootFS": {
+                "Type": "layers",
+                "Layers": list(config.get("rootfs", {}).get("diff_ids") or []),
+            },
+            "Metadata": {"LastTagTime": row["last_tagged"] or NO_TAG_TIME},
+        }
+        for key, source in (("Variant", "variant"), ("OsVersion", "os.version")):
+            if config.get(source):
+                result[key] = config[source]
+        return result
+
+    def history(self, name: str) -> list[dict[str, Any]]:
+        """HistoryResponseItem for each history entry, newest first."""
+        image = self.resolve(name)
+        items: list[dict[str, Any]] = []
+        layer = 0
+        for entry in image.config.get("history") or []:
+            size = 0
+            if not entry.get("empty_layer") and layer < len(image.chain):
+                size = self.layers.size(image.chain[layer])
+                layer += 1
+            items.insert(0, _history_item(entry, size))
+        # Entries take the IDs of the image and then its ancestors, as far as those are known.
+        image_id = image.id
+        for item in items:
+            item["Id"] = image_id
+            item["Tags"] = [str(r) for r in self._refs(image_id) if r.tag]
+            image_id = self._parent(image_id)
+            if not image_id:
+                break
+        return items
+
+    def _parent(self, image_id: str) -> str:
+        rows = self.metadata.query(
+            "SELECT p.id FROM images i JOIN images p ON p.id = i.parent WHERE i.id = ?", image_id
+        )
+        return str(rows[0]["id"]) if rows else ""
+
+    def _time_window(self, wanted: Filters) -> tuple[float, float]:
+        """(before, since) from the before/until/since filters, AND-ed like Docker."""
+        before = min(
+            [_unix(self.resolve(v).created) for v in wanted.get("before")]
+            + [parse_timestamp(v) for v in wanted.get("until")],
+            default=float("inf"),
+        )
+        since = max(
+            (_unix(self.resolve(v).created) for v in wanted.get("since")), default=float("-inf")
+        )
+        return before, since
+
+    def _all_refs(self) -> dict[str, list[Reference]]:
+        refs: dict[str, list[Reference]] = {}
+        for row in self.metadata.query("SELECT name, image_id FROM refs ORDER BY name"):
+            refs.setdefault(row["image_id"], []).append(parse_reference(row["name"]))
+        return refs
+
+    # ------------------------------------------------------------------ tag
+
+    def tag(self, source: str, repo: str, tag: str | None) -> None:
+        """Tag the image ``source`` as ``repo:tag`` (tag defaults to latest)."""
+        ref = repo_tag(repo, tag)
+        if ref.familiar_name == "sha256":
+            raise InvalidArgument(
+                "refusing to create an ambiguous tag using digest algorithm as name"
+            )
+        image_id = self._find(source)
+        self._set_tag(image_id, ref)
+        self._publish("tag", image_id, str(ref))
+
+    def _set_tag(self, image_id: str, ref: Reference) -> None:
+        with self.metadata.transaction() as db:
+            db.execute(
+                "INSERT INTO refs (name, image_id) VALUES (?, ?)"
+                " ON CONFLICT(name) DO UPDATE SET image_id = excluded.image_id",
+                (str(ref), image_id),
+            )
+            db.execute(
+                "UPDATE images SET last_tagged = ? WHERE id = ?",
+                (rfc3339_nano(time.time_ns()), image_id),
+            )
+
+    # ------------------------------------------------------------------ remove
+
+    def remove(self, name: str, force: bool = False, noprune: bool = False) -> list[dict[str, str]]:
+        """Untag ``name``, and delete the image when nothing else refers to it (docker rmi)."""
+        removal = _Removal()
+        with self.metadata.transaction():
+            self._remove(name, force, not noprune, removal)
+        self._finish(removal)
+        return removal.records
+
+    def _remove(self, name: str, force: bool, prune: bool, removal: _Removal) -> None:
+        image_id = self._find(name)
+        refs = self._refs(image_id)
+        if _is_id_prefix(image_id, name):
+            if _single_reference(refs):
+                conflict = self._conflict(image_id, tags=False)
+                if conflict:
+                    raise conflict.error()
+                for ref in refs:
+                    self._untag(image_id, ref, removal)
+            self._delete(image_id, removal, force=force, prune=prune, quiet=False)
+            return
+        if not force and _single_reference(refs):
+            users = self.in_use(image_id)
+            if users:
+                raise Conflict(
+                    f'conflict: unable to remove repository reference "{name}" (must force)'
+                    f" - container {users[0][:12]} is using its referenced image {_short(image_id)}"
+                )
+        ref = parse_reference(name).with_default_tag()
+        self._untag(image_id, ref, removal)
+        remaining = self._refs(image_id)
+        if not ref.digest and not any(r.name == ref.name and not r.digest for r in remaining):
+            # The last tag of a repository takes that repository's digest references with it.
+            for other in remaining:
+                if other.digest and other.name == ref.name:
+                    self._untag(image_id, other, removal)
+            remaining = self._refs(image_id)
+        if not remaining:
+            self._delete(image_id, removal, force=force, prune=prune, quiet=True)
+
+    def _delete(
+        self, image_id: str, removal: _Removal, *, force: bool, prune: bool, quiet: bool
+    ) -> None:
+        """Delete an image and, with ``prune``, its untagged unused ancestors (imageDeleteHelper).
+
+        ``quiet``: a conflict leaves the image in place without an error,
+        unless the image is dangling and no container uses it.
+        """
+        conflict = self._conflict(image_id, tags=not force)
+        if conflict:
+            if quiet and (not self._dangling(image_id) or conflict.used):
+                return
+            raise conflict.error()
+        parent = self._parent(image_id)
+        for ref in self._refs(image_id):
+            self._untag(image_id, ref, removal)
+        row = self.metadata.query("SELECT manifest FROM images WHERE id = ?", image_id)[0]
+        chain = chain_ids(list(self._config(image_id).get("rootfs", {}).get("diff_ids") or []))
+        with self.metadata.transaction() as db:
+            db.execute("DELETE FROM images WHERE id = ?", (image_id,))
+            dropped = self.layers.release(chain)
+        removal.records.append({"Deleted": image_id})
+        removal.records.extend({"Deleted": layer.chain_id} for layer in dropped)
+        removal.events.append(("delete", image_id, {"name": image_id}))
+        removal.layers.extend(dropped)
+        removal.blobs.extend(d for d in (image_id, row["manifest"]) if d)
+        if prune and parent:
+            self._delete(parent, removal, force=False, prune=True, quiet=True)
+
+    def _conflict(self, image_id: str, *, tags: bool) -> _DeleteConflict | None:
+        """Why ``image_id`` cannot be deleted: child images, containers, or (with ``tags``) its tags."""
+        if self.metadata.query("SELECT 1 FROM images WHERE parent = ?", image_id):
+            return _DeleteConflict(image_id, True, False, "image has dependent child images")
+        users = self.in_use(image_id)
+        if users:
+            reason = f"image is being used by container {users[0][:12]}"
+            return _DeleteConflict(image_id, True, True, reason)
+        if tags and self._refs(image_id):
+            reason = "image is referenced in multiple repositories"
+            return _DeleteConflict(image_id, False, False, reason)
+        return None
+
+    def _dangling(self, image_id: str) -> bool:
+        return not self._refs(image_id) and not self.metadata.query(
+            "SELECT 1 FROM images WHERE parent = ?", image_id
+        )
+
+    def _untag(self, image_id: str, ref: Reference, removal: _Removal) -> None:
+        with self.metadata.transaction() as db:
+            db.execute("DELETE FROM refs WHERE name = ?", (str(ref),))
+        removal.records.append({"Untagged": str(ref)})
+        removal.events.append(("untag", image_id, {"name": str(ref)}))
+
+    def _finish(self, removal: _Removal) -> None:
+        """After the removal's transaction: delete the files it freed and announce it."""
+        self.layers.purge(removal.layers)
+        for digest in removal.blobs:
+            self.blobs.delete(digest)
+        for action, image_id, attributes in removal.events:
+            self.events.publish("image", action, image_id, attributes)
+
+    # ------------------------------------------------------------------ prune
+
+    def prune(self, filters: dict[str, list[str]] | None = None) -> dict[str, Any]:
+        """Delete dangling images (all unused ones with dangling=false); ImagePruneResponse."""
+        wanted = Filters(filters or {}, PRUNE_FILTERS)
+        dangling_only = _bool_filter(wanted, "dangling", default=True)
+        for value in wanted.get("until"):
+            parse_timestamp(value)  # refuse a bad value before deleting anything
+        deleted: list[dict[str, str]] = []
+        reclaimed = 0
+        for names in self._prune_candidates(wanted, dangling_only):
+            for name in names:
+                try:
+                    removal = _Removal()
+                    with self.metadata.transaction():
+                        self._remove(name, False, True, removal)
+                except (Conflict, NotFound):
+                    continue  # in use, or already gone with an image pruned before it
+                self._finish(removal)
+                deleted.extend(removal.records)
+                reclaimed += sum(layer.size for layer in removal.layers)
+        self.events.publish("image", "prune", "", {"reclaimed": str(reclaimed)})
+        return {"ImagesDeleted": deleted, "SpaceReclaimed": reclaimed}
+
+    def _prune_candidates(self, wanted: Filters, dangling_only: bool) -> list[list[str]]:
+        """For each image the prune may delete, the names to remove it by."""
+        rows = self.metadata.query("SELECT id, created, parent FROM images ORDER BY created DESC")
+        parents = {row["parent"] for row in rows if row["parent"]}
+        refs = self._all_refs()
+        candidates: list[list[str]] = []
+        for row in rows:
+            names = refs.get(row["id"], [])
+            if row["id"] in parents and (dangling_only or not names):
+                continue  # an intermediate image goes with its child, not alone
+            if not _before_until(wanted, row["created"]):
+                continue
+            if not wanted.match_labels(
+                (self._config(row["id"]).get("config") or {}).get("Labels") or {}
+            ):
+                continue
+            if not names:
+                candidates.append([row["id"].removeprefix("sha256:")])
+            elif not dangling_only or not any(r.tag for r in names):
+                candidates.append([str(r) for r in names])
+        return candidates
+
+    def _publish(self, action: str, image_id: str, name: str) -> None:
+        self.events.publish("image", action, image_id, {"name": name})
+
+    def list(
+        self, all: bool = False, filters: dict[str, list[str]] | None = None, digests: bool = False
+    ) -> list[dict[str, Any]]:
+        """ImageSummary of each image, newest first.
+
+        ``digests`` is the API's query parameter; like Docker, RepoDigests is
+        filled whether or not it is set.
+        """
+        wanted = Filters(filters or {}, LIST_FILTERS)
+        before, since = self._time_window(wanted)
+        query = _ListQuery(
+            wanted, all, _bool_filter(wanted, "dangling", default=False), before, since
+        )
+        rows = self.metadata.query("SELECT id, created, size, parent FROM images")
+        parents = {row["parent"] for row in rows if row["parent"]}
+        refs = self._all_refs()
+        listed: list[tuple[float, dict[str, Any]]] = []
+        for row in rows:
+            created, has_children = _unix(row["created"]), row["id"] in parents
+            if not query.in_window(created, has_children):
+                continue
+            labels = (self._config(row["id"]).get("config") or {}).get("Labels") or {}
+            names = query.matching(refs.get(row["id"], []))
+            if wanted.match_labels(labels) and query.shows(names, has_children):
+                listed.append((created, _summary(row, created, names, labels)))
+        listed.sort(key=lambda item: item[0], reverse=True)
+        return [summary for _, summary in listed]
+
+
+@dataclass(frozen=True)
+class _ListQuery:
+    """Which images ``docker images`` shows, after moby's daemon/images/image_list.go."""
+
+    wanted: Filters
+    all: bool
+    dangling_only: bool
+    before: float
+    since: float
+
+    def in_window(self, created: float, has_children: bool) -> bool:
+        if self.dangling_only and has_children:
+            return False
+        return self.before > created > self.since
+
+    def matching(self, names: list[Reference]) -> list[Reference]:
+        """The references the ``reference`` filter keeps (all when there is none)."""
+        patterns = self.wanted.get("reference")
+        if not patterns:
+            return names
+        return [r for r in names if any(familiar_match(p, r) for p in patterns)]
+
+    def shows(self, names: list[Reference], has_children: bool) -> bool:
+        if names:
+            return not (self.dangling_only and any(r.tag for r in names))
+        if has_children and not self.all:
+            return False  # an untagged parent is an intermediate image: only -a shows it
+        dangling_false = "dangling" in self.wanted and not self.dangling_only
+        return not dangling_false and "reference" not in self.wanted
+
+
+def _checked_chain(config: dict[str, Any], layers: list[Layer]) -> list[str]:
+    """The layers' chain IDs, after checking they stack and match the history."""
+    chain = chain_ids([layer.diff_id for layer in layers])
+    if chain != [layer.chain_id for layer in layers]:
+        raise InvalidArgument("the layers of an image must each stand on the one before")
+    history = config.get("history") or []
+    non_empty = sum(1 for entry in history if not entry.get("empty_layer"))
+    if history and non_empty != len(layers):
+        raise InvalidArgument(
+            f"image history has {non_empty} non-empty entries for {len(layers)} layers"
+        )
+    return chain
+
+
+def _bool_filter(wanted: Filters, key: str, default: bool) -> bool:
+    values = set(wanted.get(key))
+    if not values:
+        return default
+    false, true = bool(values & {"0", "false"}), bool(values & {"1", "true"})
+    if false == true:
+        raise InvalidArgument(f"invalid filter '{key}={','.join(sorted(values))}'")
+    return true
+
+
+def _unix(created: str) -> float:
+    """Seconds since the epoch of an RFC 3339 time with up to nanoseconds (0 when malformed)."""
+    match = _RFC3339.fullmatch(created)
+    if not match:
+        return 0.0
+    zone = "+00:00" if match[3] == "Z" else match[3]
+    return datetime.fromisoformat(match[1] + zone).timestamp() + float(match[2] or 0)
+
+
+def _before_until(wanted: Filters, created: str) -> bool:
+    return all(_unix(created) < parse_timestamp(v) for v in wanted.get("until"))
+
+
+def _short(image_id: str) -> str:
+    return image_id.removeprefix("sha256:")[:12]
+
+
+def _is_id_prefix(image_id: str, name: str) -> bool:
+    return image_id.startswith(name) or image_id.removeprefix("sha256:").startswith(name)
+
+
+def _single_reference(refs: list[Reference]) -> bool:
+    """All references in one repository, and at most one of them a tag (isSingleReference)."""
+    if len(refs) <= 1:
+        return len(refs) == 1
+    tagged = [r for r in refs if not r.digest]
+    if len(tagged) > 1:
+        return False
+    canonical = {r.name for r in refs if r.digest}
+    single = tagged[0] if tagged else refs[0]
+    return len(canonical) == 1 and single.name in canonical
+
+
+def _summary(
+    row: sqlite3.Row, created: float, names: list[Reference], labels: dict[str, str]
+) -> dict[str, Any]:
+    return {
+        "Containers": -1,
+        "Created": int(created),
+        "Id": row["id"],
+        "Labels": labels,
+        "ParentId": row["parent"],
+        "RepoDigests": [str(r) for r in names if r.digest],
+        "RepoTags": [str(r) for r in names if r.tag],
+        "SharedSize": -1,
+        "Size": row["size"],
+    }
+
+
+def _history_item(entry: dict[str, Any], size: int) -> dict[str, Any]:
+    return {
+        "Id": "<missing>",
+        "Created": int(_unix(entry["created"])) if entry.get("created") else 0,
+        "CreatedBy": entry.get("created_by", ""),
+        "Tags": [],
+        "Size": size,
+        "Comment": entry.get("comment", ""),
+    }
+
+
+def _graph_driver(lowerdirs: list[Path]) -> dict[str, Any]:
+    if not lowerdirs:
+        return {"Name": "overlay2", "Data": None}
+    data = {"UpperDir": str(lowerdirs[0])}
+    if len(lowerdirs) > 1:
+        data["LowerDir"] = ":".join(str(p) for p in lowerdirs[1:])
+    return {"Name": "overlay2", "Data": data}

@@ -1,0 +1,310 @@
+"""The container service in-process: lifecycle, streams, exec, cp, and the shim's survival."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import signal
+import tarfile
+import time
+from typing import Any
+
+import pytest
+
+from dockyard import stdcopy
+from dockyard.config import Paths
+from dockyard.engine import Engine
+from dockyard.errors import CommandError, Conflict, InvalidArgument, NotFound, NotModified
+
+
+def _run(engine: Any, coro: Any) -> Any:
+    return engine.loop.run_until_complete(coro)
+
+
+async def _collect(stream: Any) -> bytes:
+    out = b""
+    while chunk := await stream.read():
+        out += chunk
+    return out
+
+
+def _demux(data: bytes) -> tuple[bytes, bytes]:
+    out = {stdcopy.STDOUT: b"", stdcopy.STDERR: b""}
+    for stream, payload in stdcopy.FrameParser().feed(data):
+        out[stream] += payload
+    return out[stdcopy.STDOUT], out[stdcopy.STDERR]
+
+
+async def _run_container(engine: Any, body: dict, stdin: bytes | None = None) -> tuple[int, bytes, bytes, str]:
+    cid = engine.containers.create({"Image": "busybox", **body}, None)["Id"]
+    attach = await engine.containers.attach(cid, stdin=stdin is not None)
+    waited = engine.containers.wait_begin(cid, "next-exit")
+    await engine.containers.start(cid)
+    if stdin is not None:
+        await attach.write(stdin)
+        await attach.close_stdin()
+    raw = await _collect(attach)
+    code = (await waited)["StatusCode"]
+    if body.get("Tty"):
+        return code, raw, b"", cid
+    out, err = _demux(raw)
+    return code, out, err, cid
+
+
+def run(engine: Any, body: dict, stdin: bytes | None = None) -> tuple[int, bytes, bytes, str]:
+    return _run(engine, _run_container(engine, body, stdin))
+
+
+def test_run_streams_output_and_exit_code(engine: Any) -> None:
+    code, out, err, cid = run(engine, {"Cmd": ["sh", "-c", "echo out; echo err >&2; exit 3"]})
+    assert (code, out, err) == (3, b"out\n", b"err\n")
+    state = engine.containers.inspect(cid)["State"]
+    assert state["Status"] == "exited" and state["ExitCode"] == 3 and not state["Running"]
+
+
+def test_isolation_pid_hostname_and_root(engine: Any) -> None:
+    code, out, _, cid = run(engine, {"Cmd": ["sh", "-c", "echo $$; hostname; ls /proc/1/root/ | wc -l; cat /etc/hostname"]})
+    pid, hostname, _, etc_hostname = out.decode().split("\n")[:4]
+    assert code == 0 and pid == "1"
+    assert hostname == etc_hostname == cid[:12]
+
+
+def test_stdin_is_piped_and_closed_with_stdin_once(engine: Any) -> None:
+    code, out, _, _ = run(engine, {"Cmd": ["cat"], "OpenStdin": True, "StdinOnce": True}, stdin=b"some input\n")
+    assert (code, out) == (0, b"some input\n")
+
+
+def test_tty_gives_a_real_terminal(engine: Any) -> None:
+    code, out, _, _ = run(engine, {"Cmd": ["sh", "-c", "tty; echo $TERM"], "Tty": True})
+    assert code == 0 and out == b"/dev/pts/0\r\nxterm\r\n"
+
+
+@pytest.mark.parametrize(("cmd", "exit_code"), [(["no-such-command"], 127), (["/etc/passwd"], 126)])
+def test_command_that_cannot_run(engine: Any, cmd: list[str], exit_code: int) -> None:
+    cid = engine.containers.create({"Image": "busybox", "Cmd": cmd}, None)["Id"]
+    with pytest.raises(CommandError) as failure:
+        _run(engine, engine.containers.start(cid))
+    assert failure.value.exit_code == exit_code
+    state = engine.containers.inspect(cid)["State"]
+    assert state["Status"] == "created" and state["ExitCode"] == exit_code and state["Error"]
+
+
+def test_env_workdir_user_and_memory_limit(engine: Any) -> None:
+    code, out, _, _ = run(engine, {
+        "Cmd": ["sh", "-c", "echo $GREETING; pwd; id -u; cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max"],
+        "Env": ["GREETING=hello"], "WorkingDir": "/tmp", "User": "nobody",
+        "HostConfig": {"Memory": 64 * 1024 * 1024},
+    })
+    assert code == 0
+    assert out.decode().split() == ["hello", "/tmp", "65534", str(64 * 1024 * 1024)]
+
+
+def test_bad_input_leaves_the_store_unchanged(engine: Any) -> None:
+    engine.containers.create({"Image": "busybox", "Cmd": ["true"]}, "taken")
+    before = [c.id for c in engine.containers.all()]
+    with pytest.raises(Conflict, match="already in use"):
+        engine.containers.create({"Image": "busybox", "Cmd": ["true"]}, "taken")
+    with pytest.raises(NotFound, match="No such image"):
+        engine.containers.create({"Image": "no-such-image", "Cmd": ["true"]}, None)
+    with pytest.raises(InvalidArgument, match="Minimum memory"):
+        engine.containers.create({"Image": "busybox", "Cmd": ["true"], "HostConfig": {"Memory": 1024}}, None)
+    with pytest.raises(InvalidArgument, match="Invalid container name"):
+        engine.containers.create({"Image": "busybox", "Cmd": ["true"]}, "bad name!")
+    assert [c.id for c in engine.containers.all()] == before
+    assert sorted(p.name for p in engine.paths.containers.iterdir()) == before
+
+
+def test_stop_sends_the_stop_signal_then_kills(engine: Any) -> None:
+    async def scenario() -> tuple[dict, float]:
+        cid = engine.containers.create(
+            {"Image": "busybox", "Cmd": ["sh", "-c", "trap '' TERM; while true; do sleep 0.1; done"]}, None
+        )["Id"]
+        await engine.containers.start(cid)
+        begun = time.monotonic()
+        await engine.containers.stop(cid, timeout=1)
+        return engine.containers.inspect(cid)["State"], time.monotonic() - begun
+
+    state, took = _run(engine, scenario())
+    assert state["ExitCode"] == 128 + signal.SIGKILL and 0.9 < took < 5
+    with pytest.raises(NotModified):
+        _run(engine, engine.containers.stop(engine.containers.all()[0].id))
+
+
+def test_kill_delivers_the_signal_and_gives_128_plus_n(engine: Any) -> None:
+    async def scenario() -> tuple[dict, list]:
+        cid = engine.containers.create(
+            {"Image": "busybox", "Cmd": ["sh", "-c", "trap 'echo got USR1' USR1; while true; do sleep 0.1; done"]}, None
+        )["Id"]
+        await engine.containers.start(cid)
+        await asyncio.sleep(0.3)
+        waited = engine.containers.wait_begin(cid)
+        engine.containers.kill(cid, "USR1")
+        await asyncio.sleep(0.5)
+        engine.containers.kill(cid, "KILL")
+        result = await asyncio.wait_for(waited, 10)
+        return result, [data async for _, data in engine.containers.logs(cid)]
+
+    result, logs = _run(engine, scenario())
+    assert result["StatusCode"] == 128 + signal.SIGKILL and logs == [b"got USR1\n"]
+
+
+def test_restart_policy_on_failure_counts_retries(engine: Any) -> None:
+    async def scenario() -> dict:
+        cid = engine.containers.create({
+            "Image": "busybox", "Cmd": ["sh", "-c", "exit 2"],
+            "HostConfig": {"RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 2}},
+        }, None)["Id"]
+        await engine.containers.start(cid)
+        for _ in range(100):
+            record = engine.containers.inspect(cid)
+            if record["RestartCount"] == 2 and not record["State"]["Running"] and not record["State"]["Restarting"]:
+                return record
+            await asyncio.sleep(0.05)
+        return engine.containers.inspect(cid)
+
+    record = _run(engine, scenario())
+    assert record["RestartCount"] == 2 and record["State"]["ExitCode"] == 2
+
+
+def test_auto_remove_and_wait_removed(engine: Any) -> None:
+    async def scenario() -> tuple[dict, list]:
+        cid = engine.containers.create({"Image": "busybox", "Cmd": ["sh", "-c", "exit 5"], "HostConfig": {"AutoRemove": True}}, None)["Id"]
+        removed = engine.containers.wait_begin(cid, "removed")
+        await engine.containers.start(cid)
+        return await asyncio.wait_for(removed, 10), engine.containers.all()
+
+    result, left = _run(engine, scenario())
+    assert result["StatusCode"] == 5 and left == []
+
+
+def test_logs_tail_and_timestamps(engine: Any) -> None:
+    _, _, _, cid = run(engine, {"Cmd": ["sh", "-c", "echo one; echo two; echo three >&2"]})
+
+    async def read(**kwargs: Any) -> list[tuple[int, bytes]]:
+        return [item async for item in engine.containers.logs(cid, **kwargs)]
+
+    assert _run(engine, read()) == [(1, b"one\n"), (1, b"two\n"), (2, b"three\n")]
+    assert _run(engine, read(tail=1)) == [(2, b"three\n")]
+    assert _run(engine, read(stderr=False)) == [(1, b"one\n"), (1, b"two\n")]
+    stamped = _run(engine, read(timestamps=True, tail=1))[0][1]
+    assert stamped.endswith(b"Z three\n") and stamped[:4].isdigit()
+
+
+def test_logs_follow_ends_when_the_container_stops(engine: Any) -> None:
+    async def scenario() -> list[bytes]:
+        cid = engine.containers.create({"Image": "busybox", "Cmd": ["sh", "-c", "echo a; sleep 0.3; echo b"]}, None)["Id"]
+        await engine.containers.start(cid)
+        return [data async for _, data in engine.containers.logs(cid, follow=True)]
+
+    assert _run(engine, asyncio.wait_for(scenario(), 10)) == [b"a\n", b"b\n"]
+
+
+def test_exec_runs_in_the_container(engine: Any) -> None:
+    async def scenario() -> tuple[bytes, dict, bytes]:
+        cid = engine.containers.create({"Image": "busybox", "Cmd": ["sleep", "30"], "Env": ["FROM_IMAGE=1"]}, None)["Id"]
+        await engine.containers.start(cid)
+        exec_id = engine.execs.create(cid, {"Cmd": ["sh", "-c", "echo $$ $FROM_IMAGE $EXTRA; hostname; pwd; exit 4"],
+                                            "Env": ["EXTRA=x"], "WorkingDir": "/tmp", "AttachStdout": True})
+        stream = await engine.execs.start(exec_id, detach=False, tty=False)
+        out = await _collect(stream)
+        await engine.execs.get(exec_id).done.wait()
+        missing = engine.execs.create(cid, {"Cmd": ["no-such-command"], "AttachStderr": True})
+        err = await _collect(await engine.execs.start(missing, detach=False, tty=False))
+        assert engine.execs.inspect(missing)["ExitCode"] == 127
+        return out, engine.execs.inspect(exec_id), err
+
+    out, info, err = _run(engine, scenario())
+    stdout, _ = _demux(out)
+    first, hostname, cwd = stdout.decode().splitlines()
+    pid, from_image, extra = first.split()
+    assert int(pid) > 1 and from_image == "1" and extra == "x" and cwd == "/tmp"
+    assert info["ExitCode"] == 4 and not info["Running"]
+    assert b"executable file not found" in _demux(err)[1]
+
+
+def test_exec_into_a_stopped_container_is_refused(engine: Any) -> None:
+    _, _, _, cid = run(engine, {"Cmd": ["true"]})
+    with pytest.raises(Conflict, match="is not running"):
+        engine.execs.create(cid, {"Cmd": ["true"]})
+
+
+def test_copy_in_and_out_and_diff(engine: Any) -> None:
+    cid = engine.containers.create({"Image": "busybox", "Cmd": ["sh", "-c", "rm /etc/group; echo x > /tmp/new"]}, None)["Id"]
+    _run(engine, engine.containers.start(cid))
+    _run(engine, engine.containers.wait(cid))
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        data = b"copied in\n"
+        info = tarfile.TarInfo("hello.txt")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    buf.seek(0)
+    engine.containers.archive_put(cid, "/root", buf)
+    archive, stat = engine.containers.archive_get(cid, "/root/hello.txt")
+    with archive, tarfile.open(fileobj=archive) as tar:
+        assert tar.extractfile("hello.txt").read() == b"copied in\n"  # type: ignore[union-attr]
+    assert stat["name"] == "hello.txt" and stat["size"] == 10
+    changes = {c["Path"]: c["Kind"] for c in engine.containers.changes(cid)}
+    assert changes["/etc/group"] == 2 and changes["/tmp/new"] == 1 and changes["/root/hello.txt"] == 1
+    with pytest.raises(NotFound):
+        engine.containers.archive_stat(cid, "/no/such/file")
+
+
+def test_pause_freezes_and_top_lists_processes(engine: Any) -> None:
+    async def scenario() -> tuple[dict, str]:
+        cid = engine.containers.create({"Image": "busybox", "Cmd": ["sleep", "30"]}, None)["Id"]
+        await engine.containers.start(cid)
+        top = engine.containers.top(cid)
+        engine.containers.pause(cid)
+        status = engine.containers.list(filters={"status": ["paused"]})[0]["State"]
+        engine.containers.unpause(cid)
+        return top, status
+
+    top, status = _run(engine, scenario())
+    assert "PID" in top["Titles"] and any("sleep 30" in " ".join(p) for p in top["Processes"])
+    assert status == "paused"
+
+
+def test_ps_filters_and_rename(engine: Any) -> None:
+    a = engine.containers.create({"Image": "busybox", "Cmd": ["true"], "Labels": {"tier": "web"}}, "alpha")["Id"]
+    engine.containers.create({"Image": "busybox", "Cmd": ["true"]}, "beta")
+    assert engine.containers.list() == []
+    assert [c["Names"] for c in engine.containers.list(all=True, filters={"label": ["tier=web"]})] == [["/alpha"]]
+    assert len(engine.containers.list(all=True, filters={"ancestor": ["busybox"]})) == 2
+    engine.containers.rename("alpha", "gamma")
+    assert engine.containers.get(a).name == "gamma"
+    with pytest.raises(Conflict):
+        engine.containers.rename("gamma", "beta")
+
+
+def test_containers_outlive_the_engine_and_are_found_again(engine: Any, roots: Any) -> None:
+    async def start() -> str:
+        cid = engine.containers.create({"Image": "busybox", "Cmd": ["sh", "-c", "echo started; sleep 1; echo done; exit 6"]}, None)["Id"]
+        await engine.containers.start(cid)
+        return cid
+
+    cid = _run(engine, start())
+    engine.close()  # the daemon goes away; the shim keeps the container running
+    time.sleep(0.2)
+
+    async def later() -> tuple[bool, dict, list]:
+        again = Engine(Paths(roots.data_root, roots.exec_root))
+        await again.start()
+        running = again.containers.inspect(cid)["State"]["Running"]
+        result = await asyncio.wait_for(again.containers.wait(cid), 10)
+        logs = [data async for _, data in again.containers.logs(cid)]
+        await again.containers.remove(cid)
+        again.close()
+        return running, result, logs
+
+    running, result, logs = _run(engine, later())
+    assert running and result["StatusCode"] == 6 and logs == [b"started\n", b"done\n"]
+
+
+def test_same_bundle_under_runc(engine: Any) -> None:
+    import shutil
+
+    if not shutil.which("runc"):
+        pytest.skip("runc is not installed")
+    code, out, _, _ = run(engine, {"Cmd": ["sh", "-c", "echo $$; hostname"], "HostConfig": {"Runtime": "runc"}})
+    assert code == 0 and out.decode().split()[0] == "1"
