@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import json
 import os
 import selectors
@@ -115,6 +116,9 @@ def spawn(cfg: ShimConfig) -> tuple[int, socket.socket]:
     """Fork a detached shim for ``cfg``; return its pid and the daemon's end of the handshake."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     pid_r, pid_w = os.pipe()
+    # Keep the collector away from the daemon's objects in the child: scanning them
+    # would copy every page it touches, and the shim's memory is per container.
+    gc.freeze()
     child = os.fork()
     if child == 0:  # pragma: no cover - runs in the forked child
         _become_shim(cfg, theirs, pid_w)
@@ -133,6 +137,7 @@ def _become_shim(cfg: ShimConfig, control: socket.socket, pid_w: int) -> None:
     """In the first child: detach twice so the shim is nobody's child but init's."""
     code = 1
     try:
+        gc.disable()
         os.setsid()
         if os.fork():
             os._exit(0)
