@@ -36,8 +36,11 @@ class Engine:
 
     def __init__(self, paths: Paths) -> None:
         self.paths = paths
-        for directory in (paths.data_root, paths.containers, paths.tmp, paths.exec_root):
+        for directory in (paths.data_root, paths.containers, paths.exec_root):
             directory.mkdir(parents=True, exist_ok=True)
+        # Staging files a crash left half-written: only an engine opens the store, so none is in use.
+        shutil.rmtree(paths.tmp, ignore_errors=True)
+        paths.tmp.mkdir()
         self.started = time.time()
         self.closed = False
         self.metadata = Metadata(paths.database)

@@ -30,6 +30,13 @@ def _matches(event: dict, filters: dict[str, list[str]]) -> bool:
     return True
 
 
+def _other_thread(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is not loop
+    except RuntimeError:
+        return True
+
+
 def _in_window(event: dict, since: float, until: float | None) -> bool:
     ns = event["timeNano"]
     return ns >= since * 1e9 and (until is None or ns <= until * 1e9)
@@ -46,6 +53,7 @@ class EventBus:
     def __init__(self) -> None:
         self._history: deque[dict] = deque(maxlen=HISTORY)
         self._subscribers: set[asyncio.Queue[dict]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None  # the subscribers' loop
 
     def publish(self, type: str, action: str, actor_id: str, attributes: dict[str, str]) -> None:
         now = time.time_ns()
@@ -60,6 +68,14 @@ class EventBus:
         if type == "container":
             # The pre-1.22 fields the docker CLI still prints with --format.
             event.update(status=action, id=actor_id, **{"from": attributes.get("image", "")})
+        loop = self._loop
+        if loop is not None and not loop.is_closed() and _other_thread(loop):
+            # Published from a worker thread (an import, a build): hand it to the loop.
+            loop.call_soon_threadsafe(self._deliver, event)
+        else:
+            self._deliver(event)
+
+    def _deliver(self, event: dict) -> None:
         self._history.append(event)
         for queue in self._subscribers:
             queue.put_nowait(event)
@@ -69,6 +85,7 @@ class EventBus:
     ) -> AsyncIterator[dict]:
         """Past events from ``since``, then live ones until ``until`` (forever if None)."""
         queue: asyncio.Queue[dict] = asyncio.Queue()
+        self._loop = asyncio.get_running_loop()
         self._subscribers.add(queue)
         try:
             if since is not None:

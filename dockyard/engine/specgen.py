@@ -124,6 +124,22 @@ def port_list(c: Container) -> list[dict]:
     return ports
 
 
+# The init layer: mount points the runtime needs, so that mounting over them writes
+# nothing into the container's own layer (what `diff`, `commit` and builds see).
+INIT_DIRS = ("proc", "sys", "dev", "dev/pts", "dev/shm", "dev/mqueue", "etc")
+INIT_FILES = (".dockerenv", "etc/hostname", "etc/hosts", "etc/resolv.conf", "dev/console")
+TINI = "/usr/bin/tini-static"
+
+
+def make_init_layer(root: Path) -> Path:
+    init = root / "init"
+    for name in INIT_DIRS:
+        (init / name).mkdir(parents=True, exist_ok=True)
+    for name in INIT_FILES:
+        (init / name).touch()
+    return init
+
+
 def write_etc_files(c: Container) -> None:
     """The container's own /etc/hostname, /etc/hosts and /etc/resolv.conf."""
     hc = c.host_config
@@ -189,8 +205,15 @@ def spec_options(c: Container, network: str) -> oci.SpecOptions:
         oci.bind_mount(str(c.root / "hostname"), "/etc/hostname"),
         oci.bind_mount(str(c.root / "hosts"), "/etc/hosts"),
     ]
+    args = c.command
+    if hc.get("Init"):
+        # Docker's --init: a tiny init as PID 1 that reaps zombies and forwards signals.
+        if not os.path.exists(TINI):
+            raise InvalidArgument(f"--init needs {TINI} (apt-get install tini)")
+        mounts.append(oci.bind_mount(TINI, "/sbin/docker-init", readonly=True))
+        args = ["/sbin/docker-init", "--", *args]
     return oci.SpecOptions(
-        args=c.command,
+        args=args,
         env=_with_defaults(config.get("Env") or [], config.get("Tty", False)),
         cwd=config.get("WorkingDir") or "/",
         terminal=bool(config.get("Tty")),
@@ -238,7 +261,7 @@ def shim_config(
         exec_dir=paths.exec_root / c.id,
         spec=spec,
         user=c.config.get("User") or "",
-        lowerdirs=list(image.lowerdirs),
+        lowerdirs=[make_init_layer(c.root), *image.lowerdirs],
         upper=c.root / "upper",
         work=c.root / "work",
         tty=bool(c.config.get("Tty")),

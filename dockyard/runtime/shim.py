@@ -337,7 +337,8 @@ class Shim:
                         return  # it failed before sending one; its log says why
             with conn:
                 _, fds, _, _ = socket.recv_fds(conn, 1024, 1)
-            self._use_master(fds[0])
+            if fds:
+                self._use_master(fds[0])
         finally:
             listener.close()
 

@@ -9,6 +9,7 @@ the database, creates the schema and hands out transactions.
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,7 +21,8 @@ CREATE TABLE IF NOT EXISTS images (
     created     TEXT NOT NULL,             -- RFC 3339, from the config
     size        INTEGER NOT NULL,          -- sum of the unpacked layer sizes
     parent      TEXT NOT NULL DEFAULT '',  -- image this one was built or committed on
-    loaded_at   REAL NOT NULL
+    loaded_at   REAL NOT NULL,
+    last_tagged TEXT NOT NULL DEFAULT ''   -- RFC 3339 time of the last tag, '' if never tagged
 );
 CREATE TABLE IF NOT EXISTS refs (
     name        TEXT PRIMARY KEY,          -- normalized "repo:tag" or "repo@sha256:..."
@@ -31,7 +33,8 @@ CREATE TABLE IF NOT EXISTS layers (
     diff_id     TEXT NOT NULL,
     parent      TEXT NOT NULL DEFAULT '',  -- chain id of the layer below, '' for a base layer
     size        INTEGER NOT NULL,          -- bytes of the unpacked diff
-    blob        TEXT NOT NULL DEFAULT ''   -- digest of the (uncompressed) tar in blobs/
+    blob        TEXT NOT NULL DEFAULT '',  -- digest of the (uncompressed) tar in blobs/
+    refs        INTEGER NOT NULL DEFAULT 0 -- images whose chain holds this layer
 );
 CREATE TABLE IF NOT EXISTS containers (
     id          TEXT PRIMARY KEY,
@@ -68,32 +71,34 @@ class Metadata:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
-        self._depth = 0
+        # One connection serves the event loop and the worker threads (import, build):
+        # a transaction holds the lock from BEGIN to COMMIT, and only its own thread nests.
+        self._lock = threading.RLock()
+        self._local = threading.local()
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction; nested calls join the outer one."""
-        if self._depth:
-            self._depth += 1
+        """A write transaction; nested calls in the same thread join the outer one."""
+        with self._lock:
+            depth = getattr(self._local, "depth", 0)
+            self._local.depth = depth + 1
             try:
-                yield self.db
+                if depth:
+                    yield self.db
+                    return
+                self.db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self.db
+                except BaseException:
+                    self.db.execute("ROLLBACK")
+                    raise
+                self.db.execute("COMMIT")
             finally:
-                self._depth -= 1
-            return
-        self.db.execute("BEGIN IMMEDIATE")
-        self._depth = 1
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        else:
-            self.db.execute("COMMIT")
-        finally:
-            self._depth = 0
+                self._local.depth = depth
 
     def query(self, sql: str, *args: object) -> list[sqlite3.Row]:
-        return self.db.execute(sql, args).fetchall()
+        with self._lock:
+            return self.db.execute(sql, args).fetchall()
 
     def close(self) -> None:
         self.db.close()

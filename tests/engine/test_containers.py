@@ -246,6 +246,7 @@ def test_copy_in_and_out_and_diff(engine: Any) -> None:
     assert stat["name"] == "hello.txt" and stat["size"] == 10
     changes = {c["Path"]: c["Kind"] for c in engine.containers.changes(cid)}
     assert changes["/etc/group"] == 2 and changes["/tmp/new"] == 1 and changes["/root/hello.txt"] == 1
+    assert "/etc/hostname" not in changes and "/.dockerenv" not in changes
     with pytest.raises(NotFound):
         engine.containers.archive_stat(cid, "/no/such/file")
 
@@ -308,3 +309,10 @@ def test_same_bundle_under_runc(engine: Any) -> None:
         pytest.skip("runc is not installed")
     code, out, _, _ = run(engine, {"Cmd": ["sh", "-c", "echo $$; hostname"], "HostConfig": {"Runtime": "runc"}})
     assert code == 0 and out.decode().split()[0] == "1"
+
+
+def test_init_runs_as_pid_1_and_reaps(engine: Any) -> None:
+    code, out, _, _ = run(engine, {"Cmd": ["sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '; echo; echo $$"],
+                                   "HostConfig": {"Init": True}})
+    first, pid = out.decode().splitlines()
+    assert code == 0 and first.startswith("/sbin/docker-init -- sh") and pid != "1"

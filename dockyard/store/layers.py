@@ -1,0 +1,329 @@
+"""Layer snapshots: each layer unpacked once into ``layers/<chain>/diff``, shared by every image.
+
+A layer is named by its chain ID (OCI image spec): the ChainID of the base
+layer is its DiffID, and ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln)).
+So the same tar on the same parents is the same directory, however many
+images hold it. The directory name is the hex part of the chain ID, since
+overlayfs separates lower directories with ``:``.
+
+The ``layers`` table is the truth: a directory with no row is garbage from an
+interrupted operation and is replaced when that layer is registered again.
+Rows count the images that hold them (``refs``); images are made and deleted
+through ``retain``/``release`` inside the image service's transactions.
+"""
+
+from __future__ import annotations
+
+import bz2
+import ctypes
+import ctypes.util
+import gzip
+import hashlib
+import lzma
+import os
+import shutil
+import tempfile
+import threading
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, cast
+
+from dockyard.errors import Conflict, InvalidArgument, NotFound, SystemError
+from dockyard.store import layertar
+from dockyard.store.blobs import BlobStore, Descriptor, Reader, copy_hashed, fsync_dir
+from dockyard.store.metadata import Metadata
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+_DECODE_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError)
+
+
+@dataclass(frozen=True)
+class Layer:
+    chain_id: str
+    diff_id: str
+    size: int  # bytes of the unpacked diff
+
+
+def chain_id(parent: str, diff_id: str) -> str:
+    """The chain ID of the layer ``diff_id`` on top of the chain ``parent`` ('' for none)."""
+    if not parent:
+        return diff_id
+    return "sha256:" + hashlib.sha256(f"{parent} {diff_id}".encode()).hexdigest()
+
+
+def chain_ids(diff_ids: list[str]) -> list[str]:
+    """The chain ID of every layer in a stack of DiffIDs, base first."""
+    chains: list[str] = []
+    for diff_id in diff_ids:
+        chains.append(chain_id(chains[-1] if chains else "", diff_id))
+    return chains
+
+
+class LayerStore:
+    """Unpacked layers under ``<root>/layers``, their tars in the blob store, rows in ``layers``."""
+
+    def __init__(self, root: Path, metadata: Metadata, blobs: BlobStore) -> None:
+        self.dir = root / "layers"
+        self.tmp = root / "tmp"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        self.metadata = metadata
+        self.blobs = blobs
+        # Serializes what moves directories and blobs into or out of place.
+        self._lock = threading.Lock()
+
+    def path(self, chain: str) -> Path:
+        """The layer's directory (its unpacked diff is ``path / "diff"``)."""
+        return self.dir / chain.removeprefix("sha256:")
+
+    def get(self, chain: str) -> Layer:
+        rows = self.metadata.query(
+            "SELECT chain_id, diff_id, size FROM layers WHERE chain_id = ?", chain
+        )
+        if not rows:
+            raise NotFound(f"layer {chain} does not exist")
+        return Layer(rows[0]["chain_id"], rows[0]["diff_id"], rows[0]["size"])
+
+    def exists(self, chain: str) -> bool:
+        return bool(self.metadata.query("SELECT 1 FROM layers WHERE chain_id = ?", chain))
+
+    def size(self, chain: str) -> int:
+        return self.get(chain).size
+
+    def lowerdirs(self, chain: str) -> list[Path]:
+        """The diff directories of ``chain`` and all its parents, topmost first."""
+        if not chain:
+            return []
+        rows = self.metadata.query(
+            """WITH RECURSIVE stack(chain_id, parent, depth) AS (
+                   SELECT chain_id, parent, 0 FROM layers WHERE chain_id = ?
+                   UNION ALL
+                   SELECT l.chain_id, l.parent, s.depth + 1
+                   FROM layers l JOIN stack s ON l.chain_id = s.parent)
+               SELECT chain_id, parent FROM stack ORDER BY depth""",
+            chain,
+        )
+        if not rows or rows[-1]["parent"]:
+            raise NotFound(f"layer {chain} does not exist")
+        return [self.path(row["chain_id"]) / "diff" for row in rows]
+
+    def register(self, stream: Reader, parent_chain: str = "") -> Layer:
+        """Store a layer tar (plain, gzip, bzip2 or xz) on top of ``parent_chain``.
+
+        A layer that is already stored is not unpacked again. A corrupt or
+        non-tar stream raises InvalidArgument and changes nothing.
+        """
+        if parent_chain:
+            self.get(parent_chain)
+        tar = self.blobs.temp_file("layer-")
+        try:
+            with tar.open("wb") as out:
+                desc = copy_hashed(_DecodeErrors(_decompressed(stream)), out)
+                out.flush()
+                os.fsync(out.fileno())
+            return self._install(tar, desc, parent_chain)
+        except OSError as e:
+            raise SystemError(f"store layer: {e}") from e
+        finally:
+            tar.unlink(missing_ok=True)
+
+    def diff(self, upper_dir: Path, parent_chain: str) -> Layer:
+        """Turn an overlay upper directory (a container's changes) into a layer on ``parent_chain``."""
+        if parent_chain:
+            self.get(parent_chain)
+        tar = self.blobs.temp_file("layer-")
+        try:
+            with tar.open("wb") as out:
+                hashing = _HashingWriter(out)
+                layertar.pack(upper_dir, cast(BinaryIO, hashing))
+                out.flush()
+                os.fsync(out.fileno())
+            return self._install(tar, hashing.descriptor(), parent_chain)
+        except OSError as e:
+            raise SystemError(f"archive {upper_dir}: {e}") from e
+        finally:
+            tar.unlink(missing_ok=True)
+
+    def _install(self, tar: Path, desc: Descriptor, parent: str) -> Layer:
+        """Unpack the complete layer tar at ``tar`` and make it visible, all or nothing."""
+        chain = chain_id(parent, desc.digest)
+        if self.exists(chain):
+            return self.get(chain)
+        work = Path(tempfile.mkdtemp(prefix="layer-", dir=self.tmp))
+        try:
+            diff = work / "diff"
+            diff.mkdir(mode=0o755)
+            layertar.unpack(tar, diff)
+            layer = Layer(chain, desc.digest, layertar.disk_usage(diff))
+            _syncfs(work)
+            with self._lock:
+                if self.exists(chain):  # registered meanwhile by someone else
+                    return self.get(chain)
+                self._move_into_place(work, tar, layer, parent)
+            return layer
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def _move_into_place(self, work: Path, tar: Path, layer: Layer, parent: str) -> None:
+        target = self.path(layer.chain_id)
+        if target.exists():
+            shutil.rmtree(target)  # left by an interrupted operation: it has no row
+        blob_added = self.blobs.commit(tar, layer.diff_id)
+        try:
+            os.rename(work, target)
+            try:
+                fsync_dir(self.dir)
+                with self.metadata.transaction() as db:
+                    db.execute(
+                        "INSERT INTO layers (chain_id, diff_id, parent, size, blob, refs)"
+                        " VALUES (?, ?, ?, ?, ?, 0)",
+                        (layer.chain_id, layer.diff_id, parent, layer.size, layer.diff_id),
+                    )
+            except BaseException:
+                os.rename(target, work)
+                raise
+        except BaseException:
+            if blob_added:
+                self.blobs.delete(layer.diff_id)
+            raise
+
+    def retain(self, chains: list[str]) -> None:
+        """Count one more image holding each of ``chains`` (inside the caller's transaction)."""
+        with self.metadata.transaction() as db:
+            for chain in chains:
+                cur = db.execute("UPDATE layers SET refs = refs + 1 WHERE chain_id = ?", (chain,))
+                if cur.rowcount == 0:
+                    raise NotFound(f"layer {chain} does not exist")
+
+    def release(self, chains: list[str]) -> list[Layer]:
+        """Count one image fewer holding each of ``chains`` and drop the rows no longer used.
+
+        Inside the caller's transaction; the dropped layers' files stay until
+        ``purge`` is called with them after the transaction commits.
+        """
+        with self.metadata.transaction() as db:
+            for chain in chains:
+                db.execute("UPDATE layers SET refs = refs - 1 WHERE chain_id = ?", (chain,))
+            dropped: list[Layer] = []
+            for chain in reversed(chains):
+                if not self._unused(chain):
+                    break  # a layer still in use keeps all the layers below it
+                dropped.append(self.get(chain))
+                db.execute("DELETE FROM layers WHERE chain_id = ?", (chain,))
+            return dropped
+
+    def remove(self, chain: str) -> None:
+        """Remove a layer that no image holds and no other layer stands on."""
+        with self.metadata.transaction() as db:
+            layer = self.get(chain)
+            if not self._unused(chain):
+                raise Conflict(f"layer {chain} is in use")
+            db.execute("DELETE FROM layers WHERE chain_id = ?", (chain,))
+        self.purge([layer])
+
+    def purge(self, layers: list[Layer]) -> None:
+        """Delete the files of layers whose rows are gone (``release``, ``remove``)."""
+        trash = Path(tempfile.mkdtemp(prefix="removed-", dir=self.tmp))
+        try:
+            with self._lock:
+                for layer in layers:
+                    if self.exists(layer.chain_id):
+                        continue  # registered again since its row was dropped
+                    target = self.path(layer.chain_id)
+                    if target.exists():
+                        os.rename(target, trash / target.name)
+                    if not self.metadata.query(
+                        "SELECT 1 FROM layers WHERE blob = ?", layer.diff_id
+                    ):
+                        self.blobs.delete(layer.diff_id)
+        finally:
+            shutil.rmtree(trash, ignore_errors=True)
+
+    def _unused(self, chain: str) -> bool:
+        rows = self.metadata.query(
+            "SELECT refs, (SELECT COUNT(*) FROM layers c WHERE c.parent = l.chain_id) AS children"
+            " FROM layers l WHERE chain_id = ?",
+            chain,
+        )
+        return bool(rows) and rows[0]["refs"] <= 0 and rows[0]["children"] == 0
+
+
+def _decompressed(stream: Reader) -> Reader:
+    """``stream`` itself, or a decompressing reader when its first bytes are a known magic."""
+    head = _Prefixed(stream)
+    raw = cast(BinaryIO, head)
+    if head.peek(2) == b"\x1f\x8b":
+        return gzip.GzipFile(fileobj=raw, mode="rb")
+    if head.peek(3) == b"BZh":
+        return bz2.BZ2File(raw)
+    if head.peek(6) == b"\xfd7zXZ\x00":
+        return lzma.LZMAFile(raw)
+    return head
+
+
+class _Prefixed:
+    """A reader that can look at its first bytes and still return them."""
+
+    def __init__(self, stream: Reader) -> None:
+        self._stream = stream
+        self._head = b""
+
+    def peek(self, n: int) -> bytes:
+        while len(self._head) < n:
+            more = self._stream.read(n - len(self._head))
+            if not more:
+                break
+            self._head += more
+        return self._head[:n]
+
+    def read(self, n: int = -1) -> bytes:
+        if self._head:
+            data, self._head = self._head, b""
+            if n < 0:
+                return data + self._stream.read()
+            if len(data) > n:
+                data, self._head = data[:n], data[n:]
+            return data
+        return self._stream.read(n)
+
+
+class _DecodeErrors:
+    """Reports a broken compressed stream as the user's invalid archive."""
+
+    def __init__(self, stream: Reader) -> None:
+        self._stream = stream
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            return self._stream.read(n)
+        except _DECODE_ERRORS as e:
+            raise InvalidArgument(f"invalid tar archive: {e}") from None
+
+
+class _HashingWriter:
+    """A writer that also computes the sha256 and size of what passes through it."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = out
+        self._hash = hashlib.sha256()
+        self._size = 0
+
+    def write(self, data: bytes) -> int:
+        self._hash.update(data)
+        self._size += len(data)
+        return self._out.write(data)
+
+    def descriptor(self) -> Descriptor:
+        return Descriptor("sha256:" + self._hash.hexdigest(), self._size)
+
+
+def _syncfs(path: Path) -> None:
+    """Flush the filesystem holding ``path``, so a committed layer survives a crash whole."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        if _libc.syncfs(fd) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err))
+    finally:
+        os.close(fd)
