@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the CLI imports this module on every start: pathlib and dataclasses cost it ~20 ms
+    from pathlib import Path
 
 DEFAULT_DATA_ROOT = "/var/lib/dockyard"
 DEFAULT_EXEC_ROOT = "/run/dockyard"
@@ -15,15 +17,22 @@ MIN_API_VERSION = "1.24"
 ENGINE_VERSION = "0.1.0"
 
 
-@dataclass(frozen=True)
 class Paths:
     """The two roots of one engine: persistent data and per-boot runtime state."""
 
-    data_root: Path
-    exec_root: Path
+    __slots__ = ("data_root", "exec_root")
+
+    def __init__(self, data_root: Path, exec_root: Path) -> None:
+        self.data_root = data_root
+        self.exec_root = exec_root
+
+    def __repr__(self) -> str:
+        return f"Paths({self.data_root!r}, {self.exec_root!r})"
 
     @classmethod
     def from_env(cls, data_root: str | None = None, exec_root: str | None = None) -> Paths:
+        from pathlib import Path
+
         return cls(
             Path(data_root or os.environ.get("DOCKYARD_ROOT") or DEFAULT_DATA_ROOT),
             Path(exec_root or os.environ.get("DOCKYARD_EXEC_ROOT") or DEFAULT_EXEC_ROOT),

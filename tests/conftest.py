@@ -32,7 +32,7 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 # ---------------------------------------------------------------------- leak check
 def _dockyard_mounts() -> set[str]:
     with open("/proc/self/mounts") as f:
-        return {line.split()[1] for line in f if "/dy-" in line.split()[1] or "dockyard" in line}
+        return {line.split()[1] for line in f if ROOT_PREFIX in line.split()[1]}
 
 
 def _dockyard_cgroups() -> set[str]:
@@ -48,8 +48,10 @@ def _dockyard_cgroups() -> set[str]:
 
 # Processes started by this test session carry this mark in their environment, so the
 # leak check ignores other engines' shims on the same machine.
-RUN_MARK = f"DOCKYARD_TEST_RUN={secrets.token_hex(8)}"
+RUN_MARK = f"DOCKYARD_TEST_RUN={secrets.token_hex(4)}"
 os.environ["DOCKYARD_TEST_RUN"] = RUN_MARK.split("=", 1)[1]
+# Every temporary root of this session starts so (short: socket paths are limited).
+ROOT_PREFIX = f"/tmp/dy-{RUN_MARK.split('=', 1)[1]}-"
 
 
 def _shim_processes() -> set[int]:
@@ -70,7 +72,7 @@ def _shim_processes() -> set[int]:
 
 
 def _tmp_roots() -> set[str]:
-    return {str(p) for p in Path("/tmp").glob("dy-*")}
+    return {str(p) for p in Path("/tmp").glob(ROOT_PREFIX.removeprefix("/tmp/") + "*")}
 
 
 @pytest.fixture(autouse=True)
@@ -114,7 +116,7 @@ def _cleanup_root(base: Path) -> None:
 
 @pytest.fixture
 def roots() -> Iterator[Roots]:
-    base = Path(f"/tmp/dy-{secrets.token_hex(4)}")
+    base = Path(f"{ROOT_PREFIX}{secrets.token_hex(3)}")
     base.mkdir()
     yield Roots(base, base / "data", base / "run", base / "run" / "d.sock")
     _cleanup_root(base)

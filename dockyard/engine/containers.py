@@ -218,7 +218,16 @@ class ContainerService:
                 raise NotModified("container already started")
             if c.state["Status"] in ("removing", "dead"):
                 raise Conflict(f"container {c.id} is marked for removal and cannot be started")
-            await self._start(c)
+            try:
+                await self._start(c)
+                return
+            except DockyardError as e:
+                if not c.host_config.get("AutoRemove"):
+                    raise
+                error = e
+        # Like Docker, a --rm container that cannot start is removed at once.
+        await self.remove(c.id)
+        raise error
 
     async def _start(self, c: Container) -> None:
         image = self.images.resolve(c.record["Image"])

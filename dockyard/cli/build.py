@@ -1,0 +1,263 @@
+"""``dockyard build`` and ``dockyard builder prune``.
+
+The output is ``docker build`` with the classic builder (``--progress plain``).
+A context directory is not uploaded: the daemon on this machine reads it in
+place (``context=/abs/dir``), which is what makes a cached rebuild cheap. A
+context on stdin (a tar, or a lone Dockerfile) is sent as the request body.
+``--explain`` (or ``DOCKYARD_EXPLAIN=1``) says why each step missed the cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import sys
+from typing import Any, BinaryIO
+
+from dockyard.cli.parser import StatusError, add_positionals, command
+from dockyard.client import Client
+from dockyard.errors import InvalidArgument
+
+_TAR_MAGIC_OFFSET = 257
+_COMPRESSED_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")
+
+
+def register(subparsers: Any) -> None:
+    _register_build(subparsers)
+    _register_builder(subparsers)
+
+
+def _register_build(subparsers: Any) -> None:
+    parser = command(
+        subparsers,
+        "build",
+        run_build,
+        usage="%(prog)s [OPTIONS] PATH | URL | -",
+        description="Build an image from a Dockerfile",
+        min_args=1,
+        max_args=1,
+    )
+    parser.add_argument("-t", "--tag", action="append", default=[])
+    parser.add_argument("-f", "--file", default="")
+    parser.add_argument("--build-arg", action="append", default=[])
+    parser.add_argument("--target", default="")
+    parser.add_argument("--no-cache", action="store_true")
+    parser.add_argument("--label", action="append", default=[])
+    parser.add_argument("-q", "--quiet", action="store_true")
+    parser.add_argument("--network", default="default")
+    parser.add_argument("--add-host", action="append", default=[])
+    parser.add_argument("--iidfile", default="")
+    parser.add_argument("--progress", choices=("auto", "plain", "tty", "rawjson"), default="auto")
+    parser.add_argument("--pull", action="store_true")
+    parser.add_argument("--rm", action="store_true", default=True)
+    parser.add_argument("--force-rm", action="store_true")
+    parser.add_argument("--explain", action="store_true")
+    add_positionals(parser)
+
+
+def _register_builder(subparsers: Any) -> None:
+    parser = command(
+        subparsers,
+        "builder",
+        run_builder,
+        usage="%(prog)s prune [OPTIONS]",
+        description="Manage builds",
+        min_args=1,
+        max_args=1,
+    )
+    parser.add_argument("-a", "--all", action="store_true")
+    parser.add_argument("-f", "--force", action="store_true")
+    parser.add_argument("--filter", action="append", default=[])
+    parser.add_argument("--keep-storage", default="")
+    add_positionals(parser)
+
+
+# -- build ----------------------------------------------------------------------
+
+
+def run_build(client: Client, ns: argparse.Namespace) -> int:
+    if ns.pull:
+        raise InvalidArgument("--pull is not supported: pull the base image first")
+    query: dict[str, Any] = {
+        "t": ns.tag,
+        "buildargs": json.dumps(_build_args(ns.build_arg)) if ns.build_arg else None,
+        "labels": json.dumps(dict(_pair(v) for v in ns.label)) if ns.label else None,
+        "target": ns.target or None,
+        "nocache": ns.no_cache or None,
+        "q": ns.quiet or None,
+        "networkmode": ns.network if ns.network != "default" else None,
+        "extrahosts": ns.add_host or None,
+        "rm": ns.rm,
+        "forcerm": ns.force_rm or None,
+        "explain": (ns.explain or os.environ.get("DOCKYARD_EXPLAIN") == "1") or None,
+    }
+    with _Context(ns.args[0], ns.file, query) as body:
+        response = client.request("POST", "/build", query, body, _headers(body))
+        image_id = _show(response.iter_json(), ns.quiet)
+    if ns.iidfile:
+        with open(ns.iidfile, "w") as f:
+            f.write(image_id)
+    return 0
+
+
+def _headers(body: BinaryIO | None) -> dict[str, str]:
+    return {"Content-Type": "application/x-tar"} if body is not None else {}
+
+
+def _build_args(values: list[str]) -> dict[str, str | None]:
+    """``K=V``, or ``K`` alone: its value from our environment, else unset."""
+    args: dict[str, str | None] = {}
+    for value in values:
+        key, sep, rest = value.partition("=")
+        args[key] = rest if sep else os.environ.get(key)
+    return args
+
+
+def _pair(value: str) -> tuple[str, str]:
+    key, _, rest = value.partition("=")
+    return key, rest
+
+
+def _show(messages: Any, quiet: bool) -> str:
+    """Print the daemon's progress like docker does; returns the image id."""
+    image_id = ""
+    out = sys.stdout
+    for message in messages:
+        if message.get("error"):
+            detail = message.get("errorDetail") or {}
+            out.flush()
+            raise StatusError(detail.get("code") or 1, message["error"])
+        if "aux" in message:
+            image_id = (message.get("aux") or {}).get("ID", image_id)
+        elif "stream" in message:
+            out.write(message["stream"])
+            out.flush()
+        elif "status" in message and not quiet:
+            out.write(message["status"] + "\n")
+    return image_id
+
+
+class _Context:
+    """What the request carries: a local directory by path, or a tar body.
+
+    ``-f -`` (the Dockerfile on stdin) with a directory: the Dockerfile is
+    written to a temporary file the daemon reads.
+    """
+
+    def __init__(self, path: str, dockerfile: str, query: dict[str, Any]) -> None:
+        self.path = path
+        self.dockerfile = dockerfile
+        self.query = query
+        self.temporary = ""
+
+    def __enter__(self) -> BinaryIO | None:
+        if self.path == "-":
+            if self.dockerfile == "-":
+                raise InvalidArgument(
+                    "invalid argument: can't use stdin for both build context and dockerfile"
+                )
+            return self._stdin_context()
+        if "://" in self.path or self.path.startswith("git@"):
+            raise InvalidArgument(
+                f"unable to prepare context: remote contexts are not supported: {self.path}"
+            )
+        directory = os.path.abspath(self.path)
+        if not os.path.isdir(directory):
+            raise InvalidArgument(f'unable to prepare context: path "{self.path}" not found')
+        self.query["context"] = directory
+        if self.dockerfile == "-":
+            self.query["dockerfile"] = self._stdin_dockerfile()
+        elif self.dockerfile:
+            self.query["dockerfile"] = os.path.abspath(self.dockerfile)
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        if self.temporary:
+            os.unlink(self.temporary)
+
+    def _stdin_dockerfile(self) -> str:
+        import tempfile
+
+        fd, self.temporary = tempfile.mkstemp(prefix="dockyard-dockerfile-")
+        with os.fdopen(fd, "wb") as f:
+            f.write(sys.stdin.buffer.read())
+        return self.temporary
+
+    def _stdin_context(self) -> BinaryIO:
+        """A tar (maybe compressed) as it is; anything else is a lone Dockerfile."""
+        stdin = sys.stdin.buffer
+        head = stdin.read(_TAR_MAGIC_OFFSET + 8)
+        if head.startswith(_COMPRESSED_MAGIC) or head[_TAR_MAGIC_OFFSET:].startswith(b"ustar"):
+            if self.dockerfile:
+                self.query["dockerfile"] = self.dockerfile
+            return io.BufferedReader(_Prefixed(head, stdin))
+        return _dockerfile_tar(head + stdin.read())
+
+
+class _Prefixed(io.RawIOBase):
+    """Bytes already read, then the rest of a stream."""
+
+    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+        super().__init__()
+        self.head = head
+        self.rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self.head:
+            size = min(len(buffer), len(self.head))
+            buffer[:size] = self.head[:size]
+            self.head = self.head[size:]
+            return size
+        data = self.rest.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def _dockerfile_tar(dockerfile: bytes) -> BinaryIO:
+    import tarfile
+    import time
+
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(dockerfile)
+        info.mode = 0o600
+        info.mtime = int(time.time())
+        tar.addfile(info, io.BytesIO(dockerfile))
+    out.seek(0)
+    return out
+
+
+# -- builder prune ----------------------------------------------------------------
+
+
+def run_builder(client: Client, ns: argparse.Namespace) -> int:
+    verb = ns.args[0]
+    if verb != "prune":
+        raise StatusError(
+            1,
+            f"dockyard: unknown command: dockyard builder {verb}\n\n"
+            "Usage:  dockyard builder prune [OPTIONS]\n\n"
+            "Run 'dockyard builder --help' for more information",
+        )
+    if not ns.force:
+        from dockyard.cli.containers import confirm
+
+        if not confirm("WARNING! This will remove all dangling build cache."):
+            return 0
+    report = client.request("POST", "/build/prune", {"all": ns.all or None}).json()
+    deleted = report.get("CachesDeleted") or []
+    if deleted:
+        print("Deleted build cache objects:")
+        for key in deleted:
+            print(key[:25])
+        print()
+    from dockyard.cli.units import human_size
+
+    print(f"Total reclaimed space: {human_size(report.get('SpaceReclaimed') or 0)}")
+    return 0

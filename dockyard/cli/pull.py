@@ -1,0 +1,38 @@
+"""Pulling an image through the daemon (``POST /images/create?fromImage=``)."""
+
+from __future__ import annotations
+
+import sys
+
+from dockyard.client import APIError, Client
+
+
+def split_reference(reference: str) -> tuple[str, str]:
+    """``busybox`` → (busybox, latest); ``host:5000/a:b`` → (host:5000/a, b); digests kept."""
+    if "@" in reference:
+        name, _, digest = reference.partition("@")
+        return name, digest
+    name, colon, tag = reference.rpartition(":")
+    if not colon or "/" in tag:
+        return reference, "latest"
+    return name, tag
+
+
+def familiar(reference: str) -> str:
+    """The name as docker shows it: ``busybox:latest``."""
+    name, tag = split_reference(reference)
+    return f"{name}@{tag}" if tag.startswith("sha256:") else f"{name}:{tag}"
+
+
+def pull(client: Client, reference: str, quiet: bool = False, platform: str = "") -> None:
+    """Pull, printing progress to stderr; an error in the stream raises APIError."""
+    name, tag = split_reference(reference)
+    query = {"fromImage": name, "tag": tag, "platform": platform or None}
+    response = client.request("POST", "/images/create", query)
+    for message in response.iter_json():
+        if message.get("error"):
+            raise APIError(500, message["error"])
+        if quiet or "status" not in message:
+            continue
+        prefix = f"{message['id']}: " if message.get("id") else ""
+        print(f"{prefix}{message['status']}", file=sys.stderr)

@@ -1,0 +1,356 @@
+"""The container flags of ``create`` and ``run``, and the create body they make.
+
+``add_container_flags`` declares docker's flags (names, shorthands, defaults);
+``create_body`` converts the parsed values into the Engine API's
+ContainerCreateRequest exactly as docker's cli/command/container/opts.go does.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from dockyard.cli import envfile, mounts, ports
+from dockyard.cli.parser import CommandParser, flag_type, integer
+from dockyard.cli.units import memory_swap_bytes, parse_duration, ram_in_bytes
+from dockyard.errors import InvalidArgument
+
+ATTACHABLE = ("stdin", "stdout", "stderr")
+RESTART_MODES = ("", "no", "always", "on-failure", "unless-stopped")
+
+
+def parse_attach(value: str) -> str:
+    stream = value.lower()
+    if stream not in ATTACHABLE:
+        raise InvalidArgument("valid streams are STDIN, STDOUT and STDERR")
+    return stream
+
+
+def parse_cpus(value: str) -> int:
+    """--cpus 1.5 → NanoCPUs."""
+    try:
+        return int(round(float(value) * 1e9))
+    except ValueError:
+        raise InvalidArgument(f"failed to parse {value} as a rational number") from None
+
+
+def parse_mount_flag(value: str) -> dict[str, Any]:
+    return mounts.parse_mount(value)
+
+
+def parse_extra_host(value: str) -> str:
+    """--add-host name:ip (or name=ip); docker sends ``name:ip``."""
+    name, separator, address = value.partition("=")
+    if not separator:
+        name, separator, address = value.partition(":")
+    if not separator or not name or not address:
+        raise InvalidArgument(f"bad format for add-host: {value!r}")
+    if address != "host-gateway":
+        import ipaddress
+
+        try:
+            ipaddress.ip_address(address.strip("[]"))
+        except ValueError:
+            raise InvalidArgument(f"invalid IP address in add-host: {address!r}") from None
+    return f"{name}:{address.strip('[]')}"
+
+
+def parse_ulimit(value: str) -> dict[str, Any]:
+    name, separator, limits = value.partition("=")
+    soft, _, hard = limits.partition(":")
+    try:
+        soft_value = int(soft)
+        hard_value = int(hard) if hard else soft_value
+    except ValueError:
+        raise InvalidArgument(f"invalid ulimit argument: {value}") from None
+    if not separator or not name:
+        raise InvalidArgument(f"invalid ulimit argument: {value}")
+    if soft_value > hard_value:
+        raise InvalidArgument(
+            f"ulimit soft limit must be less than or equal to hard limit: {soft_value} > {hard_value}"
+        )
+    return {"Name": name, "Soft": soft_value, "Hard": hard_value}
+
+
+def parse_restart_policy(policy: str) -> dict[str, Any]:
+    """``no``, ``always``, ``unless-stopped``, ``on-failure[:N]``."""
+    if not policy:
+        return {"Name": "", "MaximumRetryCount": 0}
+    name, colon, count = policy.partition(":")
+    if colon and not name:
+        raise InvalidArgument("invalid restart policy format: no policy provided before colon")
+    retries = 0
+    if count:
+        try:
+            retries = int(count)
+        except ValueError:
+            raise InvalidArgument(
+                "invalid restart policy format: maximum retry count must be an integer"
+            ) from None
+    return {"Name": name, "MaximumRetryCount": retries}
+
+
+def parse_go_duration_ns(value: str) -> int:
+    return int(parse_duration(value) * 1e9)
+
+
+def add_container_flags(parser: CommandParser) -> None:
+    """The flags create and run share (docker's addFlags)."""
+    add = parser.add_argument
+    many: dict[str, Any] = {"action": "append", "default": []}
+    add("-a", "--attach", type=flag_type(parse_attach), **many)
+    add("-e", "--env", **many)
+    add("--env-file", **many)
+    add("--entrypoint", default=None)
+    add("-h", "--hostname", default="")
+    add("--domainname", default="")
+    add("-i", "--interactive", action="store_true")
+    add("-l", "--label", **many)
+    add("--label-file", **many)
+    add("--read-only", action="store_true")
+    add("--restart", default="no")
+    add("--stop-signal", default="")
+    add("--stop-timeout", type=integer, default=None)
+    add("-t", "--tty", action="store_true")
+    add("-u", "--user", default="")
+    add("-w", "--workdir", default="")
+    add("--rm", action="store_true")
+    add("--init", action="store_true", default=None)
+    add("--runtime", default="")
+    add("--privileged", action="store_true")
+    add("--cap-add", **many)
+    add("--cap-drop", **many)
+    add("--security-opt", **many)
+    add("--group-add", **many)
+    add("--add-host", type=flag_type(parse_extra_host), **many)
+    add("--dns", **many)
+    add("--dns-search", **many)
+    add("--dns-option", "--dns-opt", **many)
+    add("--expose", **many)
+    add("-p", "--publish", **many)
+    add("-P", "--publish-all", action="store_true")
+    add("--network", "--net", **many)
+    add("--network-alias", "--net-alias", **many)
+    add("--ip", default="")
+    add("--ip6", default="")
+    add("--mac-address", default="")
+    add("--log-driver", default="")
+    add("--log-opt", **many)
+    add("--tmpfs", **many)
+    add("-v", "--volume", **many)
+    add("--mount", type=flag_type(parse_mount_flag), **many)
+    add("--volumes-from", **many)
+    add("--volume-driver", default="")
+    add("--shm-size", type=flag_type(ram_in_bytes), default=0)
+    add("-m", "--memory", type=flag_type(ram_in_bytes), default=0)
+    add("--memory-reservation", type=flag_type(ram_in_bytes), default=0)
+    add("--memory-swap", type=flag_type(memory_swap_bytes), default=0)
+    add("--memory-swappiness", type=integer, default=-1)
+    add("--oom-kill-disable", action="store_true")
+    add("--oom-score-adj", type=integer, default=0)
+    add("--cpus", type=flag_type(parse_cpus), default=0)
+    add("-c", "--cpu-shares", type=integer, default=0)
+    add("--cpu-period", type=integer, default=0)
+    add("--cpu-quota", type=integer, default=0)
+    add("--cpuset-cpus", default="")
+    add("--cpuset-mems", default="")
+    add("--pids-limit", type=integer, default=0)
+    add("--ulimit", type=flag_type(parse_ulimit), **many)
+    add("--sysctl", **many)
+    add("--ipc", default="")
+    add("--pid", default="")
+    add("--uts", default="")
+    add("--userns", default="")
+    add("--cgroupns", default="")
+    add("--cgroup-parent", default="")
+    add("--cidfile", default="")
+    add("--health-cmd", default="")
+    add("--health-interval", type=flag_type(parse_go_duration_ns), default=0)
+    add("--health-timeout", type=flag_type(parse_go_duration_ns), default=0)
+    add("--health-start-period", type=flag_type(parse_go_duration_ns), default=0)
+    add("--health-start-interval", type=flag_type(parse_go_duration_ns), default=0)
+    add("--health-retries", type=integer, default=0)
+    add("--no-healthcheck", action="store_true")
+    add("--annotation", **many)
+    # create/run options (docker's createOptions)
+    add("--name", default="")
+    add("--platform", default="")
+    add("--pull", default="missing", choices=("always", "missing", "never"))
+    add("-q", "--quiet", action="store_true")
+
+
+def create_body(ns: argparse.Namespace, image: str, command: list[str]) -> dict[str, Any]:
+    """The ContainerCreateRequest for the parsed flags (docker's parse())."""
+    attach = set(ns.attach)
+    if ns.memory_swappiness != -1 and not 0 <= ns.memory_swappiness <= 100:
+        raise InvalidArgument(
+            f"invalid value: {ns.memory_swappiness}. Valid memory swappiness range is 0-100"
+        )
+    binds, anonymous_volumes = mounts.parse_volumes(ns.volume)
+    exposed, bindings = ports.parse_publish(ns.publish)
+    ports.parse_expose(ns.expose, exposed)
+    restart = parse_restart_policy(ns.restart)
+    if ns.rm and restart["Name"] not in ("", "no"):
+        raise InvalidArgument("conflicting options: cannot specify both --restart and --rm")
+    if ns.log_driver == "none" and ns.log_opt:
+        raise InvalidArgument(f"invalid logging opts for driver {ns.log_driver}")
+    config: dict[str, Any] = {
+        "Hostname": ns.hostname,
+        "Domainname": ns.domainname,
+        "User": ns.user,
+        "AttachStdin": ns.interactive or "stdin" in attach,
+        "AttachStdout": not attach or "stdout" in attach,
+        "AttachStderr": not attach or "stderr" in attach,
+        "ExposedPorts": exposed,
+        "Tty": ns.tty,
+        "OpenStdin": ns.interactive,
+        "StdinOnce": False,
+        "Env": envfile.read_env(ns.env_file, ns.env),
+        "Cmd": command or None,
+        "Image": image,
+        "Volumes": anonymous_volumes,
+        "WorkingDir": ns.workdir,
+        "Entrypoint": entrypoint(ns.entrypoint),
+        "Labels": envfile.read_labels(ns.label_file, ns.label),
+        "StopSignal": ns.stop_signal,
+    }
+    config["StdinOnce"] = config["OpenStdin"] and config["AttachStdin"]
+    if ns.stop_timeout is not None:
+        config["StopTimeout"] = ns.stop_timeout
+    if ns.mac_address:
+        config["MacAddress"] = ns.mac_address
+    health = healthcheck(ns)
+    if health is not None:
+        config["Healthcheck"] = health
+    return {
+        **config,
+        "HostConfig": host_config(ns, binds, bindings, restart),
+        "NetworkingConfig": networking_config(ns),
+    }
+
+
+def entrypoint(value: str | None) -> list[str] | None:
+    """``--entrypoint=""`` resets the image's entrypoint; not given keeps it."""
+    if value is None:
+        return None
+    return [value]
+
+
+def healthcheck(ns: argparse.Namespace) -> dict[str, Any] | None:
+    durations = (
+        ns.health_interval,
+        ns.health_timeout,
+        ns.health_start_period,
+        ns.health_start_interval,
+    )
+    configured = bool(ns.health_cmd) or any(durations) or ns.health_retries != 0
+    if ns.no_healthcheck:
+        if configured:
+            raise InvalidArgument("--no-healthcheck conflicts with --health-* options")
+        return {"Test": ["NONE"]}
+    if not configured:
+        return None
+    for flag, value in (
+        ("interval", ns.health_interval),
+        ("timeout", ns.health_timeout),
+        ("retries", ns.health_retries),
+        ("start-period", ns.health_start_period),
+        ("start-interval", ns.health_start_interval),
+    ):
+        if value < 0:
+            raise InvalidArgument(f"--health-{flag} cannot be negative")
+    return {
+        "Test": ["CMD-SHELL", ns.health_cmd] if ns.health_cmd else None,
+        "Interval": ns.health_interval,
+        "Timeout": ns.health_timeout,
+        "StartPeriod": ns.health_start_period,
+        "StartInterval": ns.health_start_interval,
+        "Retries": ns.health_retries,
+    }
+
+
+def host_config(
+    ns: argparse.Namespace,
+    binds: list[str],
+    bindings: ports.PortBindings,
+    restart: dict[str, Any],
+) -> dict[str, Any]:
+    networks = ns.network
+    config: dict[str, Any] = {
+        "Binds": binds or None,
+        "ContainerIDFile": ns.cidfile,
+        "LogConfig": {"Type": ns.log_driver, "Config": key_values(ns.log_opt)},
+        "NetworkMode": networks[0] if networks else "default",
+        "PortBindings": bindings,
+        "RestartPolicy": restart,
+        "AutoRemove": ns.rm,
+        "VolumeDriver": ns.volume_driver,
+        "VolumesFrom": ns.volumes_from or None,
+        "CapAdd": ns.cap_add or None,
+        "CapDrop": ns.cap_drop or None,
+        "CgroupnsMode": ns.cgroupns,
+        "Dns": ns.dns,
+        "DnsOptions": ns.dns_option,
+        "DnsSearch": ns.dns_search,
+        "ExtraHosts": ns.add_host or None,
+        "GroupAdd": ns.group_add or None,
+        "IpcMode": ns.ipc,
+        "OomScoreAdj": ns.oom_score_adj,
+        "PidMode": ns.pid,
+        "Privileged": ns.privileged,
+        "PublishAllPorts": ns.publish_all,
+        "ReadonlyRootfs": ns.read_only,
+        "SecurityOpt": ns.security_opt or None,
+        "Tmpfs": dict(entry.partition(":")[::2] for entry in ns.tmpfs) or None,
+        "UTSMode": ns.uts,
+        "UsernsMode": ns.userns,
+        "ShmSize": ns.shm_size,
+        "Sysctls": key_values(ns.sysctl) or None,
+        "Runtime": ns.runtime,
+        "Mounts": ns.mount or None,
+        "Annotations": key_values(ns.annotation) or None,
+        **resources(ns),
+    }
+    if ns.init is not None:
+        config["Init"] = ns.init
+    return config
+
+
+def resources(ns: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "CgroupParent": ns.cgroup_parent,
+        "CpuShares": ns.cpu_shares,
+        "Memory": ns.memory,
+        "NanoCpus": ns.cpus,
+        "CpuPeriod": ns.cpu_period,
+        "CpuQuota": ns.cpu_quota,
+        "CpusetCpus": ns.cpuset_cpus,
+        "CpusetMems": ns.cpuset_mems,
+        "MemoryReservation": ns.memory_reservation,
+        "MemorySwap": ns.memory_swap,
+        "MemorySwappiness": ns.memory_swappiness,
+        "OomKillDisable": ns.oom_kill_disable,
+        "PidsLimit": ns.pids_limit,
+        "Ulimits": ns.ulimit or None,
+    }
+
+
+def networking_config(ns: argparse.Namespace) -> dict[str, Any]:
+    """One endpoint for the first --network, with the aliases and addresses given."""
+    network = ns.network[0] if ns.network else "default"
+    endpoint: dict[str, Any] = {}
+    if ns.network_alias:
+        endpoint["Aliases"] = ns.network_alias
+    if ns.ip or ns.ip6:
+        endpoint["IPAMConfig"] = {"IPv4Address": ns.ip, "IPv6Address": ns.ip6}
+    if ns.mac_address:
+        endpoint["MacAddress"] = ns.mac_address
+    return {"EndpointsConfig": {network: endpoint} if endpoint else {}}
+
+
+def key_values(entries: list[str]) -> dict[str, str]:
+    result = {}
+    for entry in entries:
+        key, _, value = entry.partition("=")
+        result[key] = value
+    return result

@@ -1,0 +1,141 @@
+"""create/run flags → the ContainerCreateRequest, as docker's opts.go builds it."""
+
+from __future__ import annotations
+
+import pytest
+
+from dockyard.cli.main import COMMANDS, build_parser
+from dockyard.cli.parser import UsageError
+from dockyard.cli.runopts import create_body, parse_restart_policy
+from dockyard.errors import InvalidArgument
+
+
+def body(*args: str) -> dict:
+    parser = build_parser(COMMANDS["run"])
+    ns = parser.parse_command(list(args))
+    return create_body(ns, ns.args[0], ns.args[1:])
+
+
+def test_plain_run_attaches_stdout_and_stderr() -> None:
+    created = body("busybox", "echo", "hi")
+    assert created["Image"] == "busybox"
+    assert created["Cmd"] == ["echo", "hi"]
+    assert (created["AttachStdin"], created["AttachStdout"], created["AttachStderr"]) == (
+        False,
+        True,
+        True,
+    )
+    assert created["HostConfig"]["NetworkMode"] == "default"
+    assert created["HostConfig"]["RestartPolicy"] == {"Name": "no", "MaximumRetryCount": 0}
+
+
+def test_interactive_tty_sets_stdin_once() -> None:
+    created = body("-it", "busybox")
+    assert created["Tty"] and created["OpenStdin"] and created["StdinOnce"]
+    assert created["Cmd"] is None
+
+
+def test_flags_after_the_image_belong_to_the_command() -> None:
+    assert body("busybox", "ls", "-d", "--rm")["Cmd"] == ["ls", "-d", "--rm"]
+
+
+def test_resources_ports_volumes_env_labels(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FROM_HOST", "h")
+    created = body(
+        "-m",
+        "64m",
+        "--cpus",
+        "1.5",
+        "--pids-limit",
+        "20",
+        "-p",
+        "8080:80",
+        "-v",
+        "/srv:/srv:ro",
+        "-v",
+        "/anon",
+        "-e",
+        "A=1",
+        "-e",
+        "FROM_HOST",
+        "-l",
+        "k=v",
+        "--restart",
+        "on-failure:3",
+        "--add-host",
+        "db:10.0.0.2",
+        "--log-opt",
+        "max-size=1m",
+        "--init",
+        "-w",
+        "/tmp",
+        "-u",
+        "1000:1000",
+        "--entrypoint",
+        "",
+        "--stop-timeout",
+        "5",
+        "--read-only",
+        "busybox",
+    )
+    host = created["HostConfig"]
+    assert (host["Memory"], host["NanoCpus"], host["PidsLimit"]) == (
+        64 * 1024**2,
+        1_500_000_000,
+        20,
+    )
+    assert host["PortBindings"] == {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}
+    assert created["ExposedPorts"] == {"80/tcp": {}}
+    assert host["Binds"] == ["/srv:/srv:ro"] and created["Volumes"] == {"/anon": {}}
+    assert created["Env"] == ["A=1", "FROM_HOST=h"] and created["Labels"] == {"k": "v"}
+    assert host["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 3}
+    assert host["ExtraHosts"] == ["db:10.0.0.2"]
+    assert host["LogConfig"] == {"Type": "", "Config": {"max-size": "1m"}}
+    assert host["Init"] is True and host["ReadonlyRootfs"] is True
+    assert created["Entrypoint"] == [""] and created["StopTimeout"] == 5
+    assert (created["WorkingDir"], created["User"]) == ("/tmp", "1000:1000")
+
+
+def test_rm_false_and_network() -> None:
+    created = body("--rm=false", "--network", "none", "busybox")
+    assert created["HostConfig"]["AutoRemove"] is False
+    assert created["HostConfig"]["NetworkMode"] == "none"
+
+
+def test_restart_conflicts_with_rm() -> None:
+    with pytest.raises(InvalidArgument, match="cannot specify both --restart and --rm"):
+        body("--rm", "--restart", "always", "busybox")
+
+
+def test_bad_memory_is_a_flag_error() -> None:
+    with pytest.raises(UsageError) as caught:
+        body("-m", "12q", "busybox")
+    assert caught.value.status == 125
+    assert caught.value.text.startswith(
+        'invalid argument "12q" for "-m, --memory" flag: invalid suffix: \'q\''
+    )
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [
+        ("no", {"Name": "no", "MaximumRetryCount": 0}),
+        ("always", {"Name": "always", "MaximumRetryCount": 0}),
+        ("unless-stopped", {"Name": "unless-stopped", "MaximumRetryCount": 0}),
+        ("on-failure:5", {"Name": "on-failure", "MaximumRetryCount": 5}),
+    ],
+)
+def test_restart_policies(policy: str, expected: dict) -> None:
+    assert parse_restart_policy(policy) == expected
+
+
+@pytest.mark.parametrize(
+    ("policy", "message"),
+    [
+        (":3", "no policy provided before colon"),
+        ("on-failure:x", "maximum retry count must be an integer"),
+    ],
+)
+def test_bad_restart_policies(policy: str, message: str) -> None:
+    with pytest.raises(InvalidArgument, match=message):
+        parse_restart_policy(policy)
