@@ -143,26 +143,30 @@ class BuildService:
         """Forget every cache entry and remove the intermediate images only the cache kept.
 
         An image that is tagged, or that other images or containers still use,
-        stays (it is no longer a cache entry).
+        stays (it is no longer a cache entry). Children go before their parents.
         """
         rows = self.metadata.query("SELECT key, image_id FROM build_cache ORDER BY created DESC")
-        reclaimed = 0
-        for row in rows:
-            reclaimed += self._remove_cached_image(row["image_id"])
+        reclaimed = sum(self._remove_cached_image(row["image_id"]) for row in rows)
         with self.metadata.transaction() as db:
             db.execute("DELETE FROM build_cache")
         return {"CachesDeleted": [row["key"] for row in rows], "SpaceReclaimed": reclaimed}
 
     def _remove_cached_image(self, image_id: str) -> int:
+        """Remove one untagged cache image; returns the bytes its own layer held."""
         try:
-            image = self.images.resolve(image_id)
             if self.images.inspect(image_id)["RepoTags"]:
                 return 0
-            added = image.size - (self.images.resolve(image.parent).size if image.parent else 0)
-            self.images.remove(image_id)
+            added = self._added_size(image_id)
+            self.images.remove(image_id, noprune=True)
         except (NotFound, Conflict):
             return 0
-        return max(added, 0)
+        return added
+
+    def _added_size(self, image_id: str) -> int:
+        """The size of what an image adds over its parent (0 for a metadata step)."""
+        image = self.images.resolve(image_id)
+        parent = self.images.resolve(image.parent).size if image.parent else 0
+        return max(image.size - parent, 0)
 
     def disk_usage(self) -> list[dict[str, Any]]:
         """The BuildCache entries of ``GET /system/df``: one per cached step."""
@@ -172,8 +176,7 @@ class BuildService:
         )
         for row in rows:
             try:
-                image = self.images.resolve(row["image_id"])
-                parent = self.images.resolve(image.parent).size if image.parent else 0
+                size = self._added_size(row["image_id"])
             except NotFound:
                 continue
             inputs = json.loads(row["inputs"])
@@ -185,7 +188,7 @@ class BuildService:
                     "Description": inputs.get("instruction", ""),
                     "InUse": False,
                     "Shared": False,
-                    "Size": max(image.size - parent, 0),
+                    "Size": size,
                     "CreatedAt": _rfc3339(row["created"]),
                     "LastUsedAt": _rfc3339(row["last_used"]),
                     "UsageCount": 0,
@@ -280,7 +283,7 @@ def _spec_options(root: Path, bundle: Path, cid: str, process: RunProcess) -> oc
     etc = {"hostname": hostname + "\n", "hosts": hosts, "resolv.conf": _resolv_conf()}
     for name, text in etc.items():
         (bundle / name).write_text(text)
-    env = process.env
+    env, limits = process.env, process.limits
     if not any(entry.startswith("PATH=") for entry in env):
         env = [DEFAULT_PATH, *env]
     return oci.SpecOptions(
@@ -296,6 +299,14 @@ def _spec_options(root: Path, bundle: Path, cid: str, process: RunProcess) -> oc
         uts="host" if host_network else "private",
         cgroups_path=cgroup_path(cid),
         mounts=[oci.bind_mount(str(bundle / name), f"/etc/{name}") for name in etc],
+        memory=limits.memory,
+        memory_swap=limits.memory_swap,
+        cpu_shares=limits.cpu_shares,
+        cpu_period=limits.cpu_period,
+        cpu_quota=limits.cpu_quota,
+        cpuset_cpus=limits.cpuset_cpus,
+        cpuset_mems=limits.cpuset_mems,
+        shm_size=limits.shm_size or oci.DEFAULT_SHM_SIZE,
     )
 
 

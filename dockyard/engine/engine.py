@@ -13,6 +13,7 @@ from typing import Any
 
 from dockyard import config as defaults
 from dockyard.config import Paths
+from dockyard.engine.builds import BuildService
 from dockyard.engine.containers import ContainerService
 from dockyard.engine.events import EventBus
 from dockyard.engine.execs import ExecService
@@ -54,6 +55,7 @@ class Engine:
         )
         self.containers.images = self.images
         self.execs = ExecService(self.containers)
+        self.builds = BuildService(paths, self.metadata, self.images, self.layers)
 
     async def start(self) -> None:
         """Find the containers that kept running while no engine watched them."""
@@ -68,6 +70,20 @@ class Engine:
         self.metadata.close()
 
     # ------------------------------------------------------------------ system
+    def df(self) -> dict[str, Any]:
+        """`docker system df`: what images, containers and the build cache hold on disk."""
+        images = self.images.list(all=True)
+        for image in images:
+            image["Containers"] = len(self.containers.users_of_image(image["Id"]))
+        layers_size = self.metadata.query("SELECT COALESCE(SUM(size), 0) AS total FROM layers")[0]["total"]
+        return {
+            "LayersSize": layers_size,
+            "Images": images,
+            "Containers": self.containers.list(all=True, size=True),
+            "Volumes": [],
+            "BuildCache": self.builds.disk_usage(),
+        }
+
     def version(self) -> dict[str, Any]:
         return {
             "Platform": {"Name": "dockyard"},

@@ -1,0 +1,213 @@
+"""Build routes: ``POST /build`` (Docker's classic builder) and ``POST /build/prune``.
+
+The build runs in a worker thread; its progress messages cross to the event
+loop through a queue and go out as JSON lines. As in moby, an error before
+the first message is an HTTP error status, and one after it is an
+``{"errorDetail": ...}`` line in the stream.
+
+Beyond Docker: a client on the local Unix socket may name the context as a
+directory on this machine (``context=/abs/dir``) and the Dockerfile by its
+absolute path, instead of uploading a tar; ``explain=1`` adds why each step
+missed the cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import socket
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from dockyard.api import query, responses
+from dockyard.api.body import BodyReader
+from dockyard.api.engine_access import engine
+from dockyard.build.backend import RunLimits
+from dockyard.build.builder import BuildRequest
+from dockyard.build.history import check_platform
+from dockyard.errors import DockyardError, InvalidArgument
+
+if TYPE_CHECKING:
+    from dockyard.engine.builds import BuildService
+
+_BUFFER = 1 << 20
+_END = object()
+
+
+class _ClientGone(Exception):
+    """The client went away: the build stops at its next message."""
+
+
+def _builds(request: web.Request) -> BuildService:
+    service: BuildService = engine(request).builds
+    return service
+
+
+async def build(request: web.Request) -> web.StreamResponse:
+    build_request = _build_request(request)
+    directory, dockerfile_path = _local_context(request)
+    loop = asyncio.get_running_loop()
+    messages: asyncio.Queue[Any] = asyncio.Queue()
+    gone = threading.Event()
+
+    def emit(message: dict[str, Any]) -> None:
+        if gone.is_set():
+            raise _ClientGone()
+        loop.call_soon_threadsafe(messages.put_nowait, message)
+
+    def run() -> str:
+        try:
+            body = None if directory else io.BufferedReader(BodyReader(request, loop), _BUFFER)
+            return _builds(request).build(
+                build_request, emit, tar=body, directory=directory, dockerfile_path=dockerfile_path
+            )
+        finally:
+            loop.call_soon_threadsafe(messages.put_nowait, _END)
+
+    worker = asyncio.ensure_future(asyncio.to_thread(run))
+    try:
+        message = await messages.get()
+        if message is _END:
+            await worker  # a failure before any output: an HTTP error status
+        response = await responses.start_stream(request, "application/json")
+        while message is not _END:
+            await _send(response, message)
+            message = await messages.get()
+        await worker
+    except asyncio.CancelledError:
+        gone.set()
+        raise
+    except Exception as e:
+        started = responses.started(request)
+        if started is None:
+            raise
+        await _send(started, _error_message(e))
+        return started
+    return response
+
+
+async def _send(response: web.StreamResponse, message: dict[str, Any]) -> None:
+    await response.write(responses.dumps(message).encode() + b"\r\n")
+
+
+def _error_message(error: Exception) -> dict[str, Any]:
+    text = error.message if isinstance(error, DockyardError) else str(error) or type(error).__name__
+    detail: dict[str, Any] = {"message": text}
+    code = getattr(error, "exit_code", None)
+    if code is not None:
+        detail["code"] = code
+    return {"errorDetail": detail, "error": text}
+
+
+def _build_request(request: web.Request) -> BuildRequest:
+    _refuse_unsupported(request)
+    local = query.text(request, "context")
+    return BuildRequest(
+        dockerfile_name="" if local else query.text(request, "dockerfile"),
+        tags=request.query.getall("t", []),
+        build_args=_json_map(request, "buildargs"),
+        target=query.text(request, "target"),
+        no_cache=query.flag(request, "nocache"),
+        labels={k: v or "" for k, v in _json_map(request, "labels").items()},
+        network=_network(query.text(request, "networkmode")),
+        extra_hosts=[
+            host
+            for value in request.query.getall("extrahosts", [])
+            for host in value.split(",")
+            if host
+        ],
+        quiet=query.flag(request, "q"),
+        explain=query.flag(request, "explain"),
+        limits=RunLimits(
+            memory=query.integer(request, "memory", 0),
+            memory_swap=query.integer(request, "memswap", 0),
+            cpu_shares=query.integer(request, "cpushares", 0),
+            cpu_period=query.integer(request, "cpuperiod", 0),
+            cpu_quota=query.integer(request, "cpuquota", 0),
+            cpuset_cpus=query.text(request, "cpusetcpus"),
+            cpuset_mems=query.text(request, "cpusetmems"),
+            shm_size=query.integer(request, "shmsize", 0),
+        ),
+    )
+
+
+def _refuse_unsupported(request: web.Request) -> None:
+    """What this builder cannot do, refused rather than ignored."""
+    if query.text(request, "version", "1") == "2":
+        raise InvalidArgument("BuildKit is not supported by this engine: use the classic builder")
+    if query.text(request, "remote"):
+        raise InvalidArgument("remote build contexts are not supported: send the context as a tar")
+    if query.flag(request, "pull"):
+        raise InvalidArgument(
+            "pulling base images during a build is not supported: pull them first"
+        )
+    if query.flag(request, "squash"):
+        raise InvalidArgument("squash is only supported with experimental mode")
+    if _json_list(request, "cachefrom"):
+        raise InvalidArgument(
+            "--cache-from is not supported: the build cache is this engine's own, keyed by content"
+        )
+    check_platform(query.text(request, "platform"))
+
+
+def _json_list(request: web.Request, name: str) -> list[object]:
+    raw = query.text(request, name)
+    try:
+        value = json.loads(raw) if raw else None
+    except ValueError as e:
+        raise InvalidArgument(f"invalid {name} parameter: {e}") from None
+    return value if isinstance(value, list) else []
+
+
+def _json_map(request: web.Request, name: str) -> dict[str, str | None]:
+    raw = query.text(request, name)
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError as e:
+        raise InvalidArgument(f"invalid {name} parameter: {e}") from None
+    if not isinstance(value, dict) or not all(isinstance(v, str | None) for v in value.values()):
+        raise InvalidArgument(f"invalid {name} parameter: expected a JSON object of strings")
+    return value
+
+
+def _network(mode: str) -> str:
+    if mode in ("", "default", "bridge"):
+        return "default"
+    if mode in ("host", "none"):
+        return mode
+    raise InvalidArgument(
+        f"network mode {mode!r} is not supported for builds: use default, host or none"
+    )
+
+
+def _local_context(request: web.Request) -> tuple[Path | None, Path | None]:
+    """The context directory and Dockerfile a local client named, if it did."""
+    local = query.text(request, "context")
+    if not local:
+        return None, None
+    transport = request.transport
+    sock = transport.get_extra_info("socket") if transport else None
+    if sock is None or sock.family != socket.AF_UNIX:
+        raise InvalidArgument(
+            "a context directory is accepted only from a local Unix-socket client"
+        )
+    directory = Path(local)
+    dockerfile = query.text(request, "dockerfile")
+    if not directory.is_absolute() or (dockerfile and not Path(dockerfile).is_absolute()):
+        raise InvalidArgument("context and dockerfile must be absolute paths on this machine")
+    return directory, Path(dockerfile) if dockerfile else None
+
+
+async def prune(request: web.Request) -> web.Response:
+    report = await asyncio.to_thread(_builds(request).prune)
+    return responses.json_response(report)
+
+
+def routes() -> list[web.RouteDef]:
+    return [web.post("/build", build), web.post("/build/prune", prune)]

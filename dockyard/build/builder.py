@@ -1,0 +1,478 @@
+"""Running a Dockerfile: stages and steps, each step from the cache or executed.
+
+The order of Docker's classic builder: meta ARGs, then every needed stage
+(FROM, its ONBUILD triggers, its instructions), one ``Step i/n`` line each.
+A step is looked up by its cache key first; on a miss it runs (RUN in a
+container, COPY/ADD into the mounted image, metadata on the config) and its
+image is stored under the key. Nothing is tagged until every step succeeded.
+"""
+
+from __future__ import annotations
+
+import codecs
+import copy
+import hashlib
+import itertools
+import os
+import secrets
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dockyard.build.backend import BuildBackend, BuildImage, RunLimits, RunProcess
+from dockyard.build.buildargs import BuildArgs
+from dockyard.build.cachekey import StepInputs, explain_miss
+from dockyard.build.context import Source, SourceTree
+from dockyard.build.copyfiles import (
+    ROOT_OWNER,
+    CopyOptions,
+    Owner,
+    copy_sources,
+    destination,
+    parse_chmod,
+    parse_chown,
+)
+from dockyard.build.history import check_platform, child_config, nop, nop_file, scratch
+from dockyard.build.imageconfig import ConfigState, apply_metadata, resolve_cmdline
+from dockyard.build.instructions import (
+    Add,
+    Arg,
+    Copy,
+    FileInstruction,
+    Instruction,
+    Label,
+    Maintainer,
+    Run,
+    parse_instruction,
+)
+from dockyard.build.output import BuildOutput
+from dockyard.build.parser import heredoc_marker, parse
+from dockyard.build.remote import fetch, is_url
+from dockyard.build.shell import expand_word
+from dockyard.build.stages import Plan, Stage, needed_stages, plan, stage_reference, target_index
+from dockyard.errors import InvalidArgument, SystemError
+from dockyard.runtime.securejoin import secure_join
+
+
+class StepFailed(SystemError):
+    """A RUN exited non-zero: the build stops there."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@dataclass
+class BuildRequest:
+    dockerfile: str = ""
+    dockerfile_name: str = ""  # as the client named it; "" for the default
+    tags: list[str] = field(default_factory=list)
+    build_args: dict[str, str | None] = field(default_factory=dict)
+    target: str = ""
+    no_cache: bool = False
+    labels: dict[str, str] = field(default_factory=dict)
+    network: str = "default"
+    extra_hosts: list[str] = field(default_factory=list)
+    quiet: bool = False
+    explain: bool = False
+    limits: RunLimits = field(default_factory=RunLimits)
+
+
+@dataclass
+class _StageState:
+    stage: Stage
+    image: BuildImage
+    config: ConfigState
+    args: BuildArgs
+    author: str = ""
+    rebuilt: bool = False  # the last step ran: what follows has a new parent
+
+
+def build(
+    request: BuildRequest, context: SourceTree, backend: BuildBackend, output: BuildOutput
+) -> str:
+    """Build ``request`` from ``context``; returns the image id. Tags only on success."""
+    return _Build(request, context, backend, output).run()
+
+
+class _Build:
+    def __init__(
+        self,
+        request: BuildRequest,
+        context: SourceTree,
+        backend: BuildBackend,
+        output: BuildOutput,
+    ) -> None:
+        self.request = request
+        self.context = context
+        self.backend = backend
+        self.out = output
+        self.scratch = backend.scratch_dir()
+        self.dirs = itertools.count()
+        self.escape = "\\"
+        self.plan = Plan((), ())
+        self.results: dict[int, BuildImage] = {}
+
+    def run(self) -> str:
+        dockerfile = parse(self.request.dockerfile, self.request.dockerfile_name)
+        self.escape = dockerfile.escape
+        self.plan = plan(dockerfile, self.request.dockerfile_name)
+        tags = list(dict.fromkeys(self.backend.normalize_tag(t) for t in self.request.tags))
+        target = target_index(self.plan, self.request.target)
+        args = BuildArgs(dict(self.request.build_args))
+        for meta in self.plan.meta_args:
+            self._declare(args, meta, args.meta_values(), meta_arg=True)
+        stages = needed_stages(self.plan, target, args.meta_values(), self.escape)
+        labels = self._label_instruction()
+        total = len(self.plan.meta_args) + sum(1 + len(s.commands) for s in stages) + bool(labels)
+        step = itertools.count(1)
+        for meta in self.plan.meta_args:
+            self.out.step(next(step), total, meta.original.strip())
+        for stage in stages:
+            extra: list[Instruction] = [labels] if labels and stage.index == target else []
+            self.results[stage.index] = self._run_stage(stage, args, extra, step, total)
+            self.out.aux(self.results[stage.index].id)
+        unused = args.unused()
+        if unused:
+            self.out.stream(
+                f"[Warning] One or more build-args [{' '.join(unused)}] were not consumed\n"
+            )
+        image = self.results[target]
+        if not image.id:
+            raise InvalidArgument("No image was generated. Is your Dockerfile empty?")
+        for tag in tags:
+            self.backend.tag(image.id, tag)
+        self.out.result(image.id, tags)
+        return image.id
+
+    def _label_instruction(self) -> Label | None:
+        labels = self.request.labels
+        if not labels:
+            return None
+        text = "LABEL " + " ".join(f"\"{k}\"='{labels[k]}'" for k in sorted(labels))
+        pairs = tuple((k, labels[k]) for k in sorted(labels))
+        return Label(line=0, original=text, pairs=pairs, literal=True)
+
+    def _declare(self, args: BuildArgs, arg: Arg, env: dict[str, str], meta_arg: bool) -> str:
+        declared = []
+        for key, default in arg.pairs:
+            value = None if default is None else expand_word(default, env, self.escape)
+            (args.declare_meta if meta_arg else args.declare)(key, value)
+            declared.append(key if value is None else f"{key}={value}")
+        return "ARG " + " ".join(declared)
+
+    # -- stages ---------------------------------------------------------------
+
+    def _run_stage(
+        self,
+        stage: Stage,
+        args: BuildArgs,
+        extra: list[Instruction],
+        step: itertools.count[int],
+        total: int,
+    ) -> BuildImage:
+        self.out.step(next(step), total, stage.start.original.strip())
+        image = self._base_image(stage, args)
+        self.out.image(image.id)
+        state = _StageState(
+            stage, image, ConfigState(image.run_config, self.escape), args.in_stage()
+        )
+        self._run_triggers(state)
+        for instruction in [*stage.commands, *extra]:
+            self.out.step(next(step), total, instruction.original.strip())
+            self._dispatch(state, instruction)
+            self.out.image(state.image.id)
+        return state.image
+
+    def _base_image(self, stage: Stage, args: BuildArgs) -> BuildImage:
+        base = stage.start.base
+        name = expand_word(base, args.meta_values(), self.escape)
+        if not name:
+            raise InvalidArgument(f"base name ({base}) should not be blank")
+        check_platform(expand_word(stage.start.platform, args.meta_values(), self.escape))
+        earlier = stage_reference(self.plan, name, stage.index, by_index=False)
+        if earlier is not None:
+            return self.results[earlier.index]
+        if name == "scratch":
+            return scratch()
+        return self.backend.resolve(name)
+
+    def _run_triggers(self, state: _StageState) -> None:
+        triggers = state.config.config.get("OnBuild") or []
+        if not triggers:
+            return
+        state.config.config["OnBuild"] = None
+        plural = "s" if len(triggers) > 1 else ""
+        self.out.stream(f"# Executing {len(triggers)} build trigger{plural}\n")
+        for trigger in triggers:
+            nodes = parse(trigger).nodes
+            if len(nodes) != 1:
+                raise InvalidArgument("onbuild trigger should be a single expression")
+            self._dispatch(state, parse_instruction(nodes[0]))
+
+    # -- steps ----------------------------------------------------------------
+
+    def _dispatch(self, state: _StageState, instruction: Instruction) -> None:
+        state.config.build_args = state.args.allowed()
+        state.config.used = set()
+        if isinstance(instruction, Run):
+            self._run(state, instruction)
+        elif isinstance(instruction, FileInstruction):
+            self._copy(state, instruction)
+        elif isinstance(instruction, Arg):
+            comment = self._declare(state.args, instruction, state.config.env(), meta_arg=False)
+            self._metadata_step(state, state.config, comment)
+        elif isinstance(instruction, Maintainer):
+            state.author = instruction.maintainer
+            self._metadata_step(state, state.config, f"MAINTAINER {instruction.maintainer}")
+        else:
+            trial = copy.deepcopy(state.config)
+            comment = apply_metadata(trial, instruction)
+            self._metadata_step(state, trial, comment)
+            state.config = trial
+
+    def _args_used(self, state: _StageState, names: set[str]) -> dict[str, str]:
+        allowed = state.args.allowed()
+        env_keys = _env_keys(state.config.config)
+        return {k: allowed[k] for k in sorted(names) if k in allowed and k not in env_keys}
+
+    def _cached(
+        self, state: _StageState, inputs: StepInputs, execute: Callable[[], BuildImage]
+    ) -> None:
+        key = inputs.key()
+        if not self.request.no_cache:
+            hit = self.backend.cache_get(key)
+            if hit is not None:
+                self.out.stream(" ---> Using cache\n")
+                state.image = hit
+                state.rebuilt = False
+                return
+        if self.request.explain:
+            self.out.stream(f" ---> Cache miss: {self._miss_reason(state, inputs)}\n")
+        image = execute()
+        self.backend.cache_put(key, image.id, inputs.record())
+        state.image = image
+        state.rebuilt = True
+
+    def _miss_reason(self, state: _StageState, inputs: StepInputs) -> str:
+        if self.request.no_cache:
+            return "the cache is off (--no-cache)"
+        if state.rebuilt:
+            return "its parent image is new: the step before it was rebuilt"
+        return explain_miss(inputs, self.backend.cache_siblings(inputs.parent))
+
+    def _metadata_step(self, state: _StageState, config: ConfigState, comment: str) -> None:
+        inputs = StepInputs(state.image.id, comment, self._args_used(state, config.used))
+        parent = state.image
+
+        def execute() -> BuildImage:
+            created_by = nop(config.shell(), comment)
+            image_config = child_config(parent, config.config, created_by, True, state.author)
+            return self.backend.commit(parent, image_config, None)
+
+        self._cached(state, inputs, execute)
+
+    def _new_dir(self, purpose: str) -> Path:
+        path = self.scratch / f"{next(self.dirs)}-{purpose}"
+        path.mkdir()
+        return path
+
+    # -- RUN ------------------------------------------------------------------
+
+    def _run(self, state: _StageState, instruction: Run) -> None:
+        config = state.config
+        command, script = self._command(config, instruction)
+        env_keys = _env_keys(config.config)
+        recorded = state.args.recorded(env_keys)
+        prefix = [f"|{len(recorded)}", *(f"{k}={v}" for k, v in sorted(recorded.items()))]
+        created_by = " ".join([*(prefix if recorded else []), *command])
+        parent = state.image
+        environment = list(config.config.get("Env") or [])
+        environment += [f"{k}={v}" for k, v in config.build_args.items() if k not in env_keys]
+        process = RunProcess(
+            args=command,
+            env=environment,
+            user=config.config.get("User") or "",
+            workdir=config.config.get("WorkingDir") or "/",
+            network=instruction.network or self.request.network,
+            extra_hosts=list(self.request.extra_hosts),
+            limits=self.request.limits,
+        )
+
+        def execute() -> BuildImage:
+            upper = self._new_dir("run")
+            container = secrets.token_hex(32)
+            self.out.stream(f" ---> Running in {container[:12]}\n")
+            with self.backend.mount(parent, upper) as root:
+                code = self._run_in(root, process, script)
+            if code != 0:
+                raise StepFailed(
+                    f"The command '{' '.join(command)}' returned a non-zero code: {code}", code
+                )
+            self.out.stream(f" ---> Removed intermediate container {container[:12]}\n")
+            image_config = child_config(parent, config.config, created_by, False, state.author)
+            return self.backend.commit(parent, image_config, upper)
+
+        self._cached(state, StepInputs(parent.id, created_by, recorded), execute)
+
+    def _command(self, config: ConfigState, instruction: Run) -> tuple[list[str], str]:
+        """The RUN's argv, and the script to place at argv[0] for a ``#!`` heredoc."""
+        cmdline = instruction.cmdline or ()
+        if instruction.heredocs:
+            if not instruction.shell_form or len(cmdline) != 1:
+                raise InvalidArgument(f"parsing produced an invalid run command: {list(cmdline)}")
+            first = instruction.heredocs[0]
+            if heredoc_marker(cmdline[0].strip()):
+                if first.content.startswith("#!"):
+                    return [f"/.dockyard-heredoc-{first.name}"], first.content
+                cmdline = (first.content,)
+            else:
+                cmdline = (
+                    cmdline[0] + "".join(f"\n{d.content}{d.name}" for d in instruction.heredocs),
+                )
+        return resolve_cmdline(config, cmdline, instruction.shell_form) or [], ""
+
+    def _run_in(self, root: Path, process: RunProcess, script: str) -> int:
+        workdir = Path(secure_join(str(root), process.workdir))
+        workdir.mkdir(parents=True, exist_ok=True)
+        script_path = Path(secure_join(str(root), process.args[0])) if script else None
+        if script_path is not None:
+            script_path.write_text(script)
+            script_path.chmod(0o755)
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        try:
+            code = self.backend.run(
+                root, process, lambda chunk: self.out.stream(decoder.decode(chunk))
+            )
+        finally:
+            if script_path is not None:
+                script_path.unlink(missing_ok=True)
+        tail = decoder.decode(b"", final=True)
+        if tail:
+            self.out.stream(tail)
+        return code
+
+    # -- COPY and ADD ---------------------------------------------------------
+
+    def _copy(self, state: _StageState, instruction: FileInstruction) -> None:
+        config = state.config
+        expand = config.expander()
+        patterns = [expand(s) for s in instruction.sources]
+        dest_text = expand(instruction.dest)
+        chown = expand(instruction.chown)
+        chmod = parse_chmod(expand(instruction.chmod))
+        from_name = expand(instruction.from_) if isinstance(instruction, Copy) else ""
+        dest = destination(config.config.get("WorkingDir") or "/", dest_text)
+        name = "ADD" if isinstance(instruction, Add) else "COPY"
+        with ExitStack() as stack:
+            tree, other = self._source_tree(state, from_name, stack)
+            sources, files = self._sources(config, tree, instruction, patterns, dest, other)
+            if not sources:
+                raise InvalidArgument(f"{name} failed: no source files were specified")
+            if len(sources) > 1 and not dest.endswith("/"):
+                raise InvalidArgument(
+                    f"When using {name} with more than one source file, "
+                    "the destination must be a directory and end with a /"
+                )
+            flags = "".join(
+                f"--{flag}={value} "
+                for flag, value in (
+                    ("from", from_name),
+                    ("chown", chown),
+                    ("chmod", instruction.chmod),
+                )
+                if value
+            )
+            markers = [f"<<{d.name}" for d in instruction.inline]
+            text = f"{name} {flags}{' '.join([*patterns, *markers])} {dest_text}"
+            inputs = StepInputs(
+                state.image.id, text, self._args_used(state, config.used), files, other
+            )
+            digest = hashlib.sha256(repr((sorted(files.items()), sorted(other.items()))).encode())
+            kind = "multi" if len(sources) > 1 else "dir" if sources[0].is_dir else "file"
+            owner_note = f"--chown={chown} " if chown else ""
+            comment = f"{name} {owner_note}{kind}:{digest.hexdigest()} in {dest} "
+            options_owner = None if from_name and not chown else ROOT_OWNER
+            parent = state.image
+
+            def execute() -> BuildImage:
+                upper = self._new_dir("copy")
+                with self.backend.mount(parent, upper) as root:
+                    owner = parse_chown(chown, root) if chown else options_owner
+                    options = _copy_options(instruction, owner, chmod)
+                    copy_sources(root, tree, sources, dest, options)
+                created_by = nop_file(config.shell(), comment)
+                image_config = child_config(parent, config.config, created_by, False, state.author)
+                return self.backend.commit(parent, image_config, upper)
+
+            self._cached(state, inputs, execute)
+
+    def _source_tree(
+        self, state: _StageState, from_name: str, stack: ExitStack
+    ) -> tuple[SourceTree, dict[str, str]]:
+        """Where the sources come from: the context, or a stage's or image's filesystem."""
+        if not from_name:
+            return self.context, {}
+        earlier = stage_reference(self.plan, from_name, state.stage.index)
+        image = self.results[earlier.index] if earlier else self.backend.resolve(from_name)
+        root = stack.enter_context(self.backend.mount(image, self._new_dir("from")))
+        return SourceTree(root), {f"--from={from_name}": image.id or "scratch"}
+
+    def _sources(
+        self,
+        config: ConfigState,
+        tree: SourceTree,
+        instruction: FileInstruction,
+        patterns: list[str],
+        dest: str,
+        other: dict[str, str],
+    ) -> tuple[list[Source], dict[str, str]]:
+        sources: list[Source] = []
+        files: dict[str, str] = {}
+        for pattern in patterns:
+            if is_url(pattern):
+                if not isinstance(instruction, Add):
+                    raise InvalidArgument("source can't be a URL for COPY")
+                path, name, digest = fetch(pattern, self._new_dir("url"), dest.endswith("/"))
+                _verify_checksum(instruction, digest)
+                sources.append(Source(name, path, False, downloaded=True))
+                other[pattern] = digest
+                continue
+            if isinstance(instruction, Add) and instruction.checksum:
+                raise InvalidArgument("checksum can't be specified for non-HTTP(S) sources")
+            found = tree.sources(pattern)
+            sources.extend(found)
+            if tree is self.context:
+                for source in found:
+                    files.update(tree.digests(source))
+        for doc in instruction.inline:
+            directory = self._new_dir("heredoc")
+            content = config.expand_raw(doc.content) if doc.expand else doc.content
+            path = directory / doc.name
+            path.write_text(content)
+            os.chmod(path, 0o644)
+            sources.append(Source(doc.name, path, False))
+            other[f"<<{doc.name}"] = hashlib.sha256(content.encode()).hexdigest()
+        return sources, files
+
+
+def _copy_options(
+    instruction: FileInstruction, owner: Owner | None, chmod: int | None
+) -> CopyOptions:
+    if not isinstance(instruction, Add):
+        return CopyOptions(owner, chmod)
+    return CopyOptions(owner, chmod, instruction.unpack is not False, instruction.unpack is True)
+
+
+def _verify_checksum(instruction: FileInstruction, digest: str) -> None:
+    """``ADD --checksum=sha256:<hex>``: the download must be exactly that."""
+    if not isinstance(instruction, Add) or not instruction.checksum:
+        return
+    if instruction.checksum != f"sha256:{digest}":
+        raise InvalidArgument(f"digest mismatch {instruction.checksum}: sha256:{digest}")
+
+
+def _env_keys(config: dict[str, Any]) -> set[str]:
+    return {entry.partition("=")[0] for entry in config.get("Env") or []}

@@ -1,0 +1,71 @@
+"""The image config of each build step: the parent's, with the new run config
+and one more history entry, as Docker's classic builder writes them."""
+
+from __future__ import annotations
+
+import copy
+import platform
+from datetime import UTC, datetime
+from typing import Any
+
+from dockyard.build.backend import BuildImage
+from dockyard.errors import InvalidArgument
+
+_ARCHITECTURES = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}
+ARCHITECTURE = _ARCHITECTURES.get(platform.machine(), platform.machine())
+
+
+def check_platform(wanted: str) -> None:
+    """Builds are for this machine's platform only (``--platform`` may name it)."""
+    if wanted and wanted not in ("linux", f"linux/{ARCHITECTURE}"):
+        raise InvalidArgument(
+            f"platform {wanted} is not supported: this engine builds linux/{ARCHITECTURE}"
+        )
+
+
+def scratch() -> BuildImage:
+    """The empty image ``FROM scratch`` starts from."""
+    config = {
+        "architecture": ARCHITECTURE,
+        "os": "linux",
+        "config": {},
+        "rootfs": {"type": "layers", "diff_ids": []},
+        "history": [],
+    }
+    return BuildImage("", config)
+
+
+def now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def child_config(
+    parent: BuildImage,
+    run_config: dict[str, Any],
+    created_by: str,
+    empty_layer: bool,
+    author: str = "",
+) -> dict[str, Any]:
+    """The whole image config of a step built on ``parent``."""
+    config = copy.deepcopy(parent.config)
+    created = now()
+    config["created"] = created
+    config["config"] = run_config
+    config.setdefault("rootfs", {"type": "layers", "diff_ids": []})
+    entry: dict[str, Any] = {"created": created, "created_by": created_by}
+    if empty_layer:
+        entry["empty_layer"] = True
+    config["history"] = [*(config.get("history") or []), entry]
+    if author:
+        config["author"] = author
+    return config
+
+
+def nop(shell: list[str], comment: str) -> str:
+    """created_by of a step that ran no command: ``/bin/sh -c #(nop)  ENV A=1``."""
+    return " ".join([*shell, "#(nop) ", comment])
+
+
+def nop_file(shell: list[str], comment: str) -> str:
+    """created_by of COPY and ADD, which Docker writes with one space less."""
+    return " ".join([*shell, "#(nop) " + comment])
