@@ -15,7 +15,7 @@ import os
 import shlex
 import shutil
 import signal as signals
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from dockyard.engine.events import EventBus
 from dockyard.engine.filters import Filters
 from dockyard.engine.names import new_id, random_name, validate_name
 from dockyard.engine.streams import AttachStream
+from dockyard.engine.volumes import VolumeService, mounts_volume
 from dockyard.errors import (
     CommandError,
     Conflict,
@@ -72,12 +73,14 @@ class ContainerService:
         images: Any,
         events: EventBus,
         runtimes: dict[str, str],
+        volumes: VolumeService,
     ) -> None:
         self.paths = paths
         self.db = metadata
         self.images = images
         self.events = events
         self.runtimes = runtimes
+        self.volumes = volumes
         self._locks: dict[str, asyncio.Lock] = {}
         self._waiters: dict[str, list[tuple[str, asyncio.Future[dict]]]] = {}
         self._pending_attach: dict[str, list[AttachStream]] = {}
@@ -138,6 +141,7 @@ class ContainerService:
         if not command:
             raise InvalidArgument("No command specified")
         specgen.validate(host_config)
+        mounts = self.volumes.plan(host_config, config, image.config.get("config") or {}, self.get)
         cid = new_id()
         name = validate_name(name) if name else self._unused_name()
         root = self.paths.containers / cid
@@ -170,7 +174,7 @@ class ContainerService:
                     "MergedDir": str(root / "rootfs"),
                 },
             },
-            "Mounts": [],
+            "Mounts": [point.inspect_view() for point in mounts],
             "Config": config,
             "NetworkSettings": specgen.network_settings(host_config),
         }
@@ -192,6 +196,7 @@ class ContainerService:
                     "INSERT INTO containers (id, name, image_id, created, record) VALUES (?,?,?,?,?)",
                     (cid, name, image.id, record["Created"], json.dumps(record)),
                 )
+                self.volumes.attach(mounts, Container(record, root), image.lowerdirs)
         except BaseException:
             shutil.rmtree(root, ignore_errors=True)
             raise
@@ -226,7 +231,7 @@ class ContainerService:
                     raise
                 error = e
         # Like Docker, a --rm container that cannot start is removed at once.
-        await self.remove(c.id)
+        await self.remove(c.id, volumes=True)
         raise error
 
     async def _start(self, c: Container) -> None:
@@ -369,7 +374,7 @@ class ContainerService:
 
     async def _auto_remove(self, cid: str) -> None:
         with contextlib.suppress(NotFound, Conflict):
-            await self.remove(cid, force=False)
+            await self.remove(cid, force=False, volumes=True)
 
     async def recover(self) -> None:
         """After a daemon (re)start: watch the shims still running, settle those that ended."""
@@ -490,6 +495,8 @@ class ContainerService:
                 tx.execute("DELETE FROM containers WHERE id = ?", (c.id,))
             shutil.rmtree(c.root, ignore_errors=True)
             shutil.rmtree(self.paths.exec_root / c.id, ignore_errors=True)
+        if volumes:
+            self.volumes.release(c)
         self._locks.pop(c.id, None)
         self._stopping.discard(c.id)
         for stream in self._pending_attach.pop(c.id, []):
@@ -597,6 +604,7 @@ class ContainerService:
             )
             and wanted.match_any("ancestor", lambda v: self._descends_from(c, v))
             and wanted.match_any("network", lambda v: v in (c.host_config.get("NetworkMode"),))
+            and wanted.match_any("volume", lambda v: mounts_volume(c.record, v))
         )
 
     def _descends_from(self, c: Container, ref: str) -> bool:
@@ -809,12 +817,12 @@ class ContainerService:
 
     def archive_stat(self, ref: str, path: str) -> dict:
         c = self.get(ref)
-        with self._root(c) as root:
+        with self._root(c, ref) as root:
             return archive.stat_path(root, path)
 
     def archive_get(self, ref: str, path: str) -> tuple[Any, dict]:
         c = self.get(ref)
-        with self._root(c) as root:
+        with self._root(c, ref) as root:
             return archive.get(root, path)
 
     def archive_put(
@@ -823,11 +831,19 @@ class ContainerService:
         c = self.get(ref)
         if c.host_config.get("ReadonlyRootfs") and c.running:
             raise Conflict("container rootfs is marked read-only")
-        with self._root(c) as root:
+        with self._root(c, ref) as root:
             archive.put(root, path, tar, no_overwrite_dir_non_dir)
 
-    def _root(self, c: Container) -> contextlib.AbstractContextManager[Path]:
-        return archive.container_root(c, self.images.resolve(c.record["Image"]).lowerdirs)
+    @contextlib.contextmanager
+    def _root(self, c: Container, ref: str) -> Iterator[Path]:
+        """The container's root for a copy; a missing path is named with the container, as Docker does."""
+        try:
+            with archive.container_root(c, self.images.resolve(c.record["Image"]).lowerdirs) as root:
+                yield root
+        except NotFound as e:
+            if e.message.endswith(" in container"):
+                raise NotFound(f"{e.message} {ref}") from None
+            raise
 
     def _running(self, ref: str) -> Container:
         c = self.get(ref)

@@ -18,6 +18,7 @@ from dockyard.engine.containers import ContainerService
 from dockyard.engine.events import EventBus
 from dockyard.engine.execs import ExecService
 from dockyard.engine.images import ImageService
+from dockyard.engine.volumes import VolumeService
 from dockyard.runtime import cgroups
 from dockyard.store.blobs import BlobStore
 from dockyard.store.layers import LayerStore
@@ -49,7 +50,10 @@ class Engine:
         self.layers = LayerStore(paths.data_root, self.metadata, self.blobs)
         self.events = EventBus()
         self.runtimes = installed_runtimes()
-        self.containers = ContainerService(paths, self.metadata, None, self.events, self.runtimes)
+        self.volumes = VolumeService(paths, self.metadata, self.events)
+        self.containers = ContainerService(
+            paths, self.metadata, None, self.events, self.runtimes, self.volumes
+        )
         self.images = ImageService(
             self.metadata, self.blobs, self.layers, self.events, self.containers.users_of_image
         )
@@ -80,7 +84,7 @@ class Engine:
             "LayersSize": layers_size,
             "Images": images,
             "Containers": self.containers.list(all=True, size=True),
-            "Volumes": [],
+            "Volumes": self.volumes.disk_usage(),
             "BuildCache": self.builds.disk_usage(),
         }
 

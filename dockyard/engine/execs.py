@@ -23,7 +23,7 @@ from dockyard.engine.streams import PipeStream, Stream
 from dockyard.errors import CommandError, Conflict, InvalidArgument, NotFound
 from dockyard.runtime import container as runtime
 from dockyard.runtime.shim import exit_status
-from dockyard.runtime.terminal import set_window_size
+from dockyard.runtime.terminal import open_pty_in, set_window_size
 from dockyard.runtime.users import resolve_user
 
 
@@ -96,6 +96,8 @@ class ExecService:
         return exec_.id
 
     async def start(self, exec_id: str, *, detach: bool, tty: bool) -> Stream | None:
+        """Run the exec. Its terminal comes from the exec's create (``Tty`` there, as moby
+        does); ``tty`` here, from the start request, only chooses raw or framed output."""
         exec_ = self.get(exec_id)
         if exec_.running or exec_.exit_code is not None:
             raise Conflict(f"Error: Exec command {exec_id} has already run")
@@ -103,9 +105,11 @@ class ExecService:
         if not c.running:
             raise Conflict(f"container {c.id} is not running")
         config = exec_.config
-        stdio, ours = _open_stdio(tty, bool(config.get("AttachStdin")) and not detach, detach)
+        terminal = bool(config.get("Tty"))
+        ptmx = f"/proc/{c.state['Pid']}/root/dev/pts/ptmx"
+        stdio, ours = _open_stdio(terminal, bool(config.get("AttachStdin")) and not detach, detach, ptmx)
         try:
-            process = self._process(c, config, tty)
+            process = self._process(c, config, terminal)
             exec_.pid = runtime.exec_process(
                 c.state["Pid"], process, runtime.Stdio(*stdio), cgroup_path(c.id)
             )
@@ -119,12 +123,10 @@ class ExecService:
             for fd in set(stdio):
                 os.close(fd)
         exec_.running = True
-        if tty and not detach:
+        if terminal and not detach:
             exec_.master = next(iter(ours["outputs"]))
         self.containers.events.publish(
-            "container",
-            f"exec_start: {' '.join(config['Cmd'])}",
-            c.id,
+            "container", f"exec_start: {' '.join(config['Cmd'])}", c.id,
             {"execID": exec_.id, **_attrs(c)},
         )
         self._watch(exec_)
@@ -195,13 +197,15 @@ def _attrs(c: Any) -> dict[str, str]:
     return {"image": c.config["Image"], "name": c.name}
 
 
-def _open_stdio(tty: bool, stdin: bool, detach: bool) -> tuple[tuple[int, int, int], dict]:
+def _open_stdio(
+    terminal: bool, stdin: bool, detach: bool, ptmx: str
+) -> tuple[tuple[int, int, int], dict]:
     """The exec'd process's stdio and our ends of it."""
     if detach:
         devnull = os.open(os.devnull, os.O_RDWR)
         return (devnull, devnull, devnull), {"close": [], "stdin": None, "outputs": {}}
-    if tty:
-        master, slave = os.openpty()
+    if terminal:
+        master, slave = open_pty_in(ptmx)
         return (slave, slave, slave), {
             "close": [master],
             "stdin": master if stdin else None,

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from dockyard.config import Paths
+from dockyard.engine import volumes
 from dockyard.engine.container import Container
 from dockyard.errors import InvalidArgument
 from dockyard.runtime import spec as oci
@@ -204,6 +205,7 @@ def spec_options(c: Container, network: str) -> oci.SpecOptions:
         oci.bind_mount(str(c.root / "resolv.conf"), "/etc/resolv.conf"),
         oci.bind_mount(str(c.root / "hostname"), "/etc/hostname"),
         oci.bind_mount(str(c.root / "hosts"), "/etc/hosts"),
+        *volumes.oci_mounts(c),
     ]
     args = c.command
     if hc.get("Init"):

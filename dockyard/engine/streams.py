@@ -134,7 +134,8 @@ class PipeStream:
                 return
 
     async def close_stdin(self) -> None:
-        if self._stdin_fd is not None and not self.tty:
+        # A pty master is stdin and output at once: closing it would cut the output.
+        if self._stdin_fd is not None and self._stdin_fd not in self._outputs:
             self._close(self._stdin_fd)
         self._stdin_fd = None
 

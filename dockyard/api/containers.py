@@ -1,0 +1,285 @@
+"""Container routes: /containers/... of the Engine API."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+from typing import Any
+
+from aiohttp import web
+
+from dockyard import stdcopy
+from dockyard.api import detach, hijack, query, responses, schema
+from dockyard.api.body import body_file, json_body
+from dockyard.api.engine_access import containers
+from dockyard.api.versioning import api_at_least
+from dockyard.errors import InvalidArgument
+
+STAT_HEADER = "X-Docker-Container-Path-Stat"
+STATS_INTERVAL = 1.0
+_START_BODY_REMOVED = (
+    "starting container with non-empty request body was deprecated since API v1.22 "
+    "and removed in v1.24"
+)
+
+
+def _no_content() -> web.Response:
+    return web.Response(status=204)
+
+
+async def list_containers(request: web.Request) -> web.Response:
+    return responses.json_response(
+        containers(request).list(
+            all=query.flag(request, "all"),
+            limit=query.integer(request, "limit", -1),
+            size=query.flag(request, "size"),
+            filters=query.filters(request),
+        )
+    )
+
+
+async def create(request: web.Request) -> web.Response:
+    body = await json_body(request, schema.CREATE_REQUEST, required=True)
+    if body is None or not set(body) - {"HostConfig", "NetworkingConfig"}:
+        raise InvalidArgument("config cannot be empty in order to create a container")
+    name = query.text(request, "name") or None
+    return responses.json_response(containers(request).create(body, name), status=201)
+
+
+async def inspect(request: web.Request) -> web.Response:
+    id_ = request.match_info["id"]
+    return responses.json_response(
+        containers(request).inspect(id_, size=query.flag(request, "size"))
+    )
+
+
+async def top(request: web.Request) -> web.Response:
+    ps_args = query.text(request, "ps_args") or "-ef"
+    return responses.json_response(containers(request).top(request.match_info["id"], ps_args))
+
+
+async def changes(request: web.Request) -> web.Response:
+    return responses.json_response(containers(request).changes(request.match_info["id"]))
+
+
+async def start(request: web.Request) -> web.Response:
+    # A JSON object with any field in it is longer than 7 bytes (moby's test).
+    chunked = request.content_length is None and request.body_exists
+    if chunked or (request.content_length or 0) > 7:
+        raise InvalidArgument(_START_BODY_REMOVED)
+    # Shielded, as moby detaches these from the request: a client that hangs
+    # up must not leave a container half started or half stopped.
+    await asyncio.shield(containers(request).start(request.match_info["id"]))
+    return _no_content()
+
+
+async def stop(request: web.Request) -> web.Response:
+    await asyncio.shield(
+        containers(request).stop(
+            request.match_info["id"],
+            timeout=query.optional_int(request, "t"),
+            signal=query.text(request, "signal") or None,
+        )
+    )
+    return _no_content()
+
+
+async def restart(request: web.Request) -> web.Response:
+    timeout = query.optional_int(request, "t")
+    await asyncio.shield(containers(request).restart(request.match_info["id"], timeout=timeout))
+    return _no_content()
+
+
+async def kill(request: web.Request) -> web.Response:
+    signal = query.text(request, "signal") or "KILL"
+    containers(request).kill(request.match_info["id"], signal)
+    return _no_content()
+
+
+async def remove(request: web.Request) -> web.Response:
+    await asyncio.shield(
+        containers(request).remove(
+            request.match_info["id"],
+            force=query.flag(request, "force"),
+            volumes=query.flag(request, "v"),
+        )
+    )
+    return _no_content()
+
+
+async def rename(request: web.Request) -> web.Response:
+    containers(request).rename(request.match_info["id"], query.text(request, "name"))
+    return _no_content()
+
+
+async def pause(request: web.Request) -> web.Response:
+    containers(request).pause(request.match_info["id"])
+    return _no_content()
+
+
+async def unpause(request: web.Request) -> web.Response:
+    containers(request).unpause(request.match_info["id"])
+    return _no_content()
+
+
+async def resize(request: web.Request) -> web.Response:
+    height = query.dimension(request, "h", "height")
+    width = query.dimension(request, "w", "width")
+    containers(request).resize(request.match_info["id"], height, width)
+    return web.Response()
+
+
+async def prune(request: web.Request) -> web.Response:
+    return responses.json_response(await containers(request).prune(query.filters(request)))
+
+
+async def wait(request: web.Request) -> web.StreamResponse:
+    condition = query.text(request, "condition") or "not-running"
+    outcome = containers(request).wait_begin(request.match_info["id"], condition)
+    # Headers now: `docker run` blocks on them before it starts the container.
+    response = await responses.start_stream(request, "application/json")
+    # Shielded: a client that hangs up must not cancel the engine's future.
+    result = await asyncio.shield(outcome)
+    await responses.write_json(response, result)
+    return response
+
+
+async def logs(request: web.Request) -> web.StreamResponse:
+    stdout, stderr = query.flag(request, "stdout"), query.flag(request, "stderr")
+    if not stdout and not stderr:
+        raise InvalidArgument("Bad parameters: you must choose at least one stream")
+    id_ = request.match_info["id"]
+    tty = bool(containers(request).inspect(id_)["Config"].get("Tty"))
+    tail = query.text(request, "tail", "all")
+    entries = containers(request).logs(
+        id_,
+        stdout=stdout,
+        stderr=stderr,
+        follow=query.flag(request, "follow"),
+        since=query.timestamp(request, "since"),
+        until=query.timestamp(request, "until"),
+        timestamps=query.flag(request, "timestamps"),
+        tail=int(tail) if tail.isdigit() else None,
+    )
+    async with contextlib.aclosing(entries):
+        first = asyncio.ensure_future(anext(entries, None))
+        # One step of the engine's generator: its checks (such as a logging
+        # driver that cannot be read) fail now, while a status can still say so.
+        await asyncio.sleep(0)
+        if first.done():
+            first.result()
+        response = await responses.start_stream(request, hijack.stream_content_type(request, tty))
+        item = await first
+        while item is not None:
+            stream, data = item
+            await response.write(data if tty else stdcopy.frame(stream, data))
+            item = await anext(entries, None)
+    return response
+
+
+async def stats(request: web.Request) -> web.StreamResponse:
+    id_ = request.match_info["id"]
+    service = containers(request)
+    sample = service.stats(id_)
+    if not query.flag(request, "stream", default=True):
+        if not (query.flag(request, "one-shot") and api_at_least(request, "1.41")):
+            # As moby does: wait for a second sample, so CPU use can be computed.
+            await asyncio.sleep(STATS_INTERVAL)
+            sample = service.stats(id_, sample)
+        return responses.json_response(sample)
+    response = await responses.start_stream(request, "application/json")
+    while True:
+        await responses.write_json(response, sample)
+        await asyncio.sleep(STATS_INTERVAL)
+        sample = service.stats(id_, sample)
+
+
+async def attach(request: web.Request) -> web.StreamResponse:
+    keys = detach.parse(query.text(request, "detachKeys") or detach.DEFAULT)
+    stream = await containers(request).attach(
+        request.match_info["id"],
+        stdin=query.flag(request, "stdin"),
+        stdout=query.flag(request, "stdout"),
+        stderr=query.flag(request, "stderr"),
+        logs=query.flag(request, "logs"),
+        stream=query.flag(request, "stream"),
+    )
+    try:
+        connection, response = hijack.hijack(
+            request, hijack.stream_content_type(request, stream.tty)
+        )
+    except ConnectionError:
+        await stream.close()
+        raise
+    # moby watches for the detach keys only on a TTY, where they are typed.
+    watcher = detach.DetachWatcher(keys) if stream.tty else None
+    await hijack.pipe(connection, stream, watcher)
+    return response
+
+
+def _archive_path(request: web.Request) -> str:
+    path = query.text(request, "path")
+    if not path:
+        raise InvalidArgument("bad parameter: path cannot be empty")
+    return path
+
+
+def _stat_header(stat: dict[str, Any]) -> dict[str, str]:
+    return {STAT_HEADER: base64.b64encode(responses.dumps(stat).encode()).decode()}
+
+
+async def archive_head(request: web.Request) -> web.Response:
+    stat = containers(request).archive_stat(request.match_info["id"], _archive_path(request))
+    return web.Response(headers=_stat_header(stat))
+
+
+async def archive_get(request: web.Request) -> web.StreamResponse:
+    tar, stat = containers(request).archive_get(request.match_info["id"], _archive_path(request))
+    with tar:
+        response = web.StreamResponse(headers=_stat_header(stat))
+        response.content_type = "application/x-tar"
+        await response.prepare(request)
+        responses.mark_started(request, response)
+        while chunk := await asyncio.to_thread(tar.read, 65536):
+            await response.write(chunk)
+    return response
+
+
+async def archive_put(request: web.Request) -> web.Response:
+    await asyncio.to_thread(
+        containers(request).archive_put,
+        request.match_info["id"],
+        _archive_path(request),
+        body_file(request),
+        query.flag(request, "noOverwriteDirNonDir"),
+    )
+    return web.Response()
+
+
+def routes() -> list[web.RouteDef]:
+    one = "/containers/{id}"
+    return [
+        web.get("/containers/json", list_containers),
+        web.post("/containers/create", create),
+        web.post("/containers/prune", prune),
+        web.get(one + "/json", inspect),
+        web.get(one + "/top", top),
+        web.get(one + "/changes", changes),
+        web.get(one + "/logs", logs),
+        web.get(one + "/stats", stats),
+        web.post(one + "/start", start),
+        web.post(one + "/stop", stop),
+        web.post(one + "/restart", restart),
+        web.post(one + "/kill", kill),
+        web.post(one + "/rename", rename),
+        web.post(one + "/pause", pause),
+        web.post(one + "/unpause", unpause),
+        web.post(one + "/resize", resize),
+        web.post(one + "/wait", wait),
+        web.post(one + "/attach", attach),
+        web.delete(one, remove),
+        web.head(one + "/archive", archive_head),
+        web.get(one + "/archive", archive_get, allow_head=False),
+        web.put(one + "/archive", archive_put),
+    ]

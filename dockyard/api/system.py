@@ -1,0 +1,89 @@
+"""System routes: /_ping, /version, /info, /events, /system/df, and the swarm refusal."""
+
+from __future__ import annotations
+
+import contextlib
+
+from aiohttp import web
+
+from dockyard.api import query, responses
+from dockyard.api.engine_access import engine
+from dockyard.api.versioning import api_at_least
+from dockyard.errors import InvalidArgument, Unavailable
+
+_PING_HEADERS = {
+    "Cache-Control": "no-cache, no-store, must-revalidate",
+    "Pragma": "no-cache",
+    "Builder-Version": "1",
+    "Swarm": "inactive",
+}
+
+# /system/df?type=… → the part of the answer it selects.
+_DF_PARTS = {
+    "container": "Containers",
+    "image": "Images",
+    "volume": "Volumes",
+    "build-cache": "BuildCache",
+}
+
+
+async def ping(request: web.Request) -> web.Response:
+    if request.method == "HEAD":
+        return web.Response(
+            headers={**_PING_HEADERS, "Content-Length": "0"},
+            content_type="text/plain",
+            charset="utf-8",
+        )
+    return web.Response(text="OK", headers=_PING_HEADERS, charset="utf-8")
+
+
+async def version(request: web.Request) -> web.Response:
+    return responses.json_response(engine(request).version())
+
+
+async def info(request: web.Request) -> web.Response:
+    return responses.json_response(engine(request).info())
+
+
+async def disk_usage(request: web.Request) -> web.Response:
+    usage = engine(request).df()
+    wanted = request.query.getall("type", [])
+    if wanted and api_at_least(request, "1.42"):
+        unknown = [kind for kind in wanted if kind not in _DF_PARTS]
+        if unknown:
+            raise InvalidArgument(f"unknown object type: {unknown[0]}")
+        for kind, part in _DF_PARTS.items():
+            if kind not in wanted:
+                usage[part] = None
+    return responses.json_response(usage)
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    since = query.optional_timestamp(request, "since")
+    until = query.optional_timestamp(request, "until")
+    if since is not None and until is not None and until < since:
+        raise InvalidArgument(
+            f"`since` time ({query.text(request, 'since')}) cannot be after "
+            f"`until` time ({query.text(request, 'until')})"
+        )
+    subscription = engine(request).events.subscribe(since, until, query.filters(request))
+    response = await responses.start_stream(request, "application/json")
+    async with contextlib.aclosing(subscription):
+        async for event in subscription:
+            await responses.write_json(response, event)
+    return response
+
+
+async def swarm_leave(request: web.Request) -> web.Response:
+    raise Unavailable("This node is not part of a swarm")
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.get("/_ping", ping),
+        web.get("/version", version),
+        web.get("/info", info),
+        web.get("/events", events),
+        web.get("/system/df", disk_usage),
+        web.post("/swarm/leave", swarm_leave),
+    ]

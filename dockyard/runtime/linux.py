@@ -1,0 +1,216 @@
+"""Every raw Linux call the runtime makes that Python's os module lacks, over ctypes.
+
+Each wrapper raises OSError with the errno and a message naming the call and
+its path, e.g. ``OSError(ENOENT, "mount /x/proc: No such file or directory")``;
+``exc.strerror`` is that message, so callers can report it as it is.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import fcntl
+import os
+import struct
+import termios
+
+# clone(2) / unshare(2) / setns(2) namespace flags
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+
+# mount(2) flags
+MS_RDONLY = 0x1
+MS_NOSUID = 0x2
+MS_NODEV = 0x4
+MS_NOEXEC = 0x8
+MS_SYNCHRONOUS = 0x10
+MS_REMOUNT = 0x20
+MS_MANDLOCK = 0x40
+MS_DIRSYNC = 0x80
+MS_NOATIME = 0x400
+MS_NODIRATIME = 0x800
+MS_BIND = 0x1000
+MS_MOVE = 0x2000
+MS_REC = 0x4000
+MS_SILENT = 0x8000
+MS_UNBINDABLE = 0x20000
+MS_PRIVATE = 0x40000
+MS_SLAVE = 0x80000
+MS_SHARED = 0x100000
+MS_RELATIME = 0x200000
+MS_STRICTATIME = 0x1000000
+MS_LAZYTIME = 0x2000000
+MNT_DETACH = 0x2
+
+# prctl(2) options
+PR_SET_KEEPCAPS = 8
+PR_CAPBSET_DROP = 24
+PR_SET_NO_NEW_PRIVS = 38
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_RAISE = 2
+_PRCTL_NAMES = {
+    PR_SET_KEEPCAPS: "PR_SET_KEEPCAPS",
+    PR_CAPBSET_DROP: "PR_CAPBSET_DROP",
+    PR_SET_NO_NEW_PRIVS: "PR_SET_NO_NEW_PRIVS",
+    PR_CAP_AMBIENT: "PR_CAP_AMBIENT",
+}
+
+# signals, without importing the signal module (and its enum) on the start-up path
+SIGKILL = 9
+_SIGPIPE = 13
+_SIGXFSZ = 25
+_SIG_DFL = 0
+_SIG_SETMASK = 2
+
+_CLOSE_RANGE_CLOEXEC = 0x4
+_SIOCGIFFLAGS = 0x8913
+_SIOCSIFFLAGS = 0x8914
+_IFF_UP = 0x1
+_AF_INET = 2
+_SOCK_DGRAM = 2
+_SOCK_CLOEXEC = 0o2000000
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+_SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "s390x": 217}
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mount.argtypes = (
+    ctypes.c_char_p,
+    ctypes.c_char_p,
+    ctypes.c_char_p,
+    ctypes.c_ulong,
+    ctypes.c_char_p,
+)
+_libc.umount2.argtypes = (ctypes.c_char_p, ctypes.c_int)
+_libc.prctl.argtypes = (
+    ctypes.c_int,
+    ctypes.c_ulong,
+    ctypes.c_ulong,
+    ctypes.c_ulong,
+    ctypes.c_ulong,
+)
+_libc.close_range.argtypes = (ctypes.c_uint, ctypes.c_uint, ctypes.c_int)
+_libc.sethostname.argtypes = (ctypes.c_char_p, ctypes.c_size_t)
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = (("version", ctypes.c_uint32), ("pid", ctypes.c_int))
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = (
+        ("effective", ctypes.c_uint32),
+        ("permitted", ctypes.c_uint32),
+        ("inheritable", ctypes.c_uint32),
+    )
+
+
+def _fail(call: str, path: str = "") -> OSError:
+    err = ctypes.get_errno()
+    where = f"{call} {path}" if path else call
+    return OSError(err, f"{where}: {os.strerror(err)}")
+
+
+def _bytes(value: str | None) -> bytes | None:
+    return None if value is None else os.fsencode(value)
+
+
+def mount(
+    source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None
+) -> None:
+    if _libc.mount(_bytes(source), os.fsencode(target), _bytes(fstype), flags, _bytes(data)) != 0:
+        raise _fail("mount", target)
+
+
+def umount2(target: str, flags: int = 0) -> None:
+    if _libc.umount2(os.fsencode(target), flags) != 0:
+        raise _fail("umount", target)
+
+
+def unshare(flags: int) -> None:
+    if _libc.unshare(flags) != 0:
+        raise _fail("unshare")
+
+
+def setns(fd: int, nstype: int, path: str = "") -> None:
+    if _libc.setns(fd, nstype) != 0:
+        raise _fail("setns", path)
+
+
+def pivot_root(new_root: str, put_old: str) -> None:
+    number = _SYS_PIVOT_ROOT[os.uname().machine]
+    if _libc.syscall(number, os.fsencode(new_root), os.fsencode(put_old)) != 0:
+        raise _fail("pivot_root", new_root)
+
+
+def sethostname(name: str) -> None:
+    raw = name.encode()
+    if _libc.sethostname(raw, len(raw)) != 0:
+        raise _fail("sethostname", name)
+
+
+def prctl(option: int, arg2: int = 0, arg3: int = 0) -> None:
+    if _libc.prctl(option, arg2, arg3, 0, 0) != 0:
+        raise _fail(f"prctl {_PRCTL_NAMES.get(option, option)}({arg2})")
+
+
+def capset(effective: int, permitted: int, inheritable: int) -> None:
+    """Set the calling thread's three capability sets (bit masks of cap numbers)."""
+    header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (_CapData * 2)()
+    for word in (0, 1):
+        shift = 32 * word
+        data[word].effective = (effective >> shift) & 0xFFFFFFFF
+        data[word].permitted = (permitted >> shift) & 0xFFFFFFFF
+        data[word].inheritable = (inheritable >> shift) & 0xFFFFFFFF
+    if _libc.capset(ctypes.byref(header), data) != 0:
+        raise _fail("capset")
+
+
+def mark_fds_cloexec(first: int) -> None:
+    """Set close-on-exec on every fd from ``first`` up, so exec leaks nothing."""
+    if _libc.close_range(first, 0xFFFFFFFF, _CLOSE_RANGE_CLOEXEC) != 0:
+        raise _fail("close_range")
+
+
+def restore_signals() -> None:
+    """Give exec'd programs default signal handling: Python ignores SIGPIPE and SIGXFSZ,
+    and dispositions set to "ignore" survive execve (as CPython's subprocess restores)."""
+    for number in (_SIGPIPE, _SIGXFSZ):
+        _libc.signal(number, _SIG_DFL)
+    empty = ctypes.create_string_buffer(128)  # sigset_t
+    if _libc.sigprocmask(_SIG_SETMASK, empty, None) != 0:
+        raise _fail("sigprocmask")
+
+
+def set_controlling_tty(fd: int) -> None:
+    try:
+        fcntl.ioctl(fd, termios.TIOCSCTTY, 0)
+    except OSError as exc:
+        raise OSError(exc.errno, f"ioctl TIOCSCTTY: {os.strerror(exc.errno or 0)}") from None
+
+
+def set_window_size(fd: int, rows: int, columns: int) -> None:
+    try:
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+    except OSError as exc:
+        raise OSError(exc.errno, f"ioctl TIOCSWINSZ: {os.strerror(exc.errno or 0)}") from None
+
+
+def bring_up_interface(name: str) -> None:
+    """Set IFF_UP on a network interface of the current netns (``lo`` in a new one)."""
+    sock = _libc.socket(_AF_INET, _SOCK_DGRAM | _SOCK_CLOEXEC, 0)
+    if sock < 0:
+        raise _fail("socket")
+    try:
+        request = struct.pack("16sH14x", name.encode(), 0)
+        (flags,) = struct.unpack_from("16xH", fcntl.ioctl(sock, _SIOCGIFFLAGS, request))
+        fcntl.ioctl(sock, _SIOCSIFFLAGS, struct.pack("16sH14x", name.encode(), flags | _IFF_UP))
+    except OSError as exc:
+        raise OSError(
+            exc.errno, f"ioctl SIOCSIFFLAGS {name}: {os.strerror(exc.errno or 0)}"
+        ) from None
+    finally:
+        os.close(sock)

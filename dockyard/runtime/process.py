@@ -1,0 +1,166 @@
+"""The last steps before execve, shared by a container's init and `exec`.
+
+Given an OCI ``process`` object, ``prepare`` sets rlimits, the working
+directory, the user and the capabilities (runc's finalizeNamespace order),
+and finds the executable; ``execute`` replaces the process with it. Errors in
+finding or running the program are ``CommandError`` with Docker's messages and
+exit codes (127: not found, 126: found but not runnable).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import resource
+import stat
+
+from dockyard.errors import CommandError
+from dockyard.runtime import capabilities, linux
+
+_NOT_FOUND_ERRNOS = (errno.ENOENT, errno.ENOTDIR)
+
+
+class Executable:
+    """What ``execute`` runs: a resolved path (or why there is none), argv and environment."""
+
+    __slots__ = ("path", "args", "env", "error")
+
+    def __init__(
+        self, path: str, args: list[str], env: dict[str, str], error: CommandError | None
+    ) -> None:
+        self.path = path
+        self.args = args
+        self.env = env
+        self.error = error
+
+
+def _go_error_text(code: int) -> str:
+    """strerror as Go (hence runc and Docker) spells it: lower-case first letter."""
+    text = os.strerror(code)
+    return text[:1].lower() + text[1:]
+
+
+def _rlimit_value(value: int) -> int:
+    """OCI rlimits are uint64 with all ones for "unlimited"; resource wants RLIM_INFINITY."""
+    return resource.RLIM_INFINITY if value < 0 or value >= 2**63 - 1 else value
+
+
+def _capped(value: int, cap: int) -> int:
+    if cap == resource.RLIM_INFINITY:
+        return value
+    return cap if value == resource.RLIM_INFINITY or value > cap else value
+
+
+def apply_rlimits(rlimits: list[dict]) -> None:
+    """Set each limit, capped at the current hard limit: raising one needs CAP_SYS_RESOURCE."""
+    for limit in rlimits:
+        kind = getattr(resource, limit["type"])
+        hard = _capped(_rlimit_value(limit["hard"]), resource.getrlimit(kind)[1])
+        resource.setrlimit(kind, (_capped(_rlimit_value(limit["soft"]), hard), hard))
+
+
+def change_dir(cwd: str) -> None:
+    try:
+        os.chdir(cwd)
+    except OSError as exc:
+        code = exc.errno or 0
+        raise OSError(
+            code, f'chdir to cwd ("{cwd}") set in config.json failed: {_go_error_text(code)}'
+        ) from None
+
+
+def set_user_and_capabilities(user: dict, caps: dict) -> None:
+    """Switch to the process's uid/gid/groups keeping exactly the spec's capabilities.
+
+    The bounding set is dropped first; PR_SET_KEEPCAPS keeps the permitted
+    set across setuid so capset can then grant what the spec says.
+    """
+    top = capabilities.last_cap()
+    bounding = capabilities.mask(caps.get("bounding") or [])
+    for number in range(top + 1):
+        if not bounding >> number & 1:
+            linux.prctl(linux.PR_CAPBSET_DROP, number)
+    linux.prctl(linux.PR_SET_KEEPCAPS, 1)
+    os.setgroups(user.get("additionalGids") or [])
+    gid, uid = user.get("gid", 0), user.get("uid", 0)
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+    linux.prctl(linux.PR_SET_KEEPCAPS, 0)
+    linux.capset(
+        capabilities.mask(caps.get("effective") or []),
+        capabilities.mask(caps.get("permitted") or []),
+        capabilities.mask(caps.get("inheritable") or []),
+    )
+    for name in caps.get("ambient") or []:
+        if name in capabilities.NUMBERS:
+            linux.prctl(
+                linux.PR_CAP_AMBIENT, linux.PR_CAP_AMBIENT_RAISE, capabilities.NUMBERS[name]
+            )
+
+
+def environment(env: list[str]) -> dict[str, str]:
+    pairs = {}
+    for entry in env:
+        key, _, value = entry.partition("=")
+        pairs[key] = value
+    return pairs
+
+
+def _runnable(path: str) -> OSError | None:
+    """Go's exec findExecutable: a regular-enough file with an x bit, else why not."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        return exc
+    if not stat.S_ISDIR(mode) and mode & 0o111:
+        return None
+    return OSError(errno.EACCES, "permission denied")
+
+
+def find_executable(name: str, env: dict[str, str]) -> str:
+    """Resolve argv[0] like Go's exec.LookPath on the container's PATH (what runc does)."""
+    if "/" in name:
+        problem = _runnable(name)
+        if problem is None:
+            return name
+        code = problem.errno or errno.EACCES
+        if code == errno.EACCES:
+            raise CommandError(f'exec: "{name}": permission denied', 126)
+        exit_code = 127 if code in _NOT_FOUND_ERRNOS else 126
+        raise CommandError(f'exec: "{name}": stat {name}: {_go_error_text(code)}', exit_code)
+    for directory in env.get("PATH", "").split(":"):
+        candidate = os.path.join(directory or ".", name)
+        if _runnable(candidate) is None:
+            return candidate
+    raise CommandError(f'exec: "{name}": executable file not found in $PATH', 127)
+
+
+def prepare(process: dict) -> Executable:
+    """Everything but the execve, for a process already inside the container's namespaces."""
+    os.umask((process.get("user") or {}).get("umask", 0o022))
+    apply_rlimits(process.get("rlimits") or [])
+    change_dir(process.get("cwd") or "/")
+    set_user_and_capabilities(process.get("user") or {}, process.get("capabilities") or {})
+    if process.get("noNewPrivileges"):
+        linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
+    args = list(process.get("args") or [])
+    env = environment(process.get("env") or [])
+    if not args:
+        return Executable("", args, env, CommandError("exec: no command specified", 127))
+    try:
+        return Executable(find_executable(args[0], env), args, env, None)
+    except CommandError as exc:
+        return Executable("", args, env, exc)
+
+
+def execute(executable: Executable) -> CommandError:
+    """execve the program; only returns (the error to report) when that fails."""
+    if executable.error is not None:
+        return executable.error
+    linux.restore_signals()
+    try:
+        os.execve(executable.path, executable.args, executable.env)
+    except OSError as exc:
+        code = exc.errno or 0
+        exit_code = 127 if code in _NOT_FOUND_ERRNOS else 126
+        return CommandError(f"exec {executable.path}: {_go_error_text(code)}", exit_code)

@@ -1,0 +1,129 @@
+"""The cgroup backends against the real kernel: limits, membership, freezing, killing, removal."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+
+from dockyard.runtime import cgroups
+from dockyard.runtime.spec import SpecOptions, docker_default_spec
+
+from .conftest import HYBRID_UNIFIED
+
+v1_only = pytest.mark.skipif(cgroups.unified(), reason="this machine uses cgroup v2")
+
+
+@pytest.fixture
+def sleeper() -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(["sleep", "60"])
+    yield proc
+    proc.kill()
+    proc.wait()
+
+
+def _read(path: str) -> str:
+    with open(path) as f:
+        return f.read().strip()
+
+
+@v1_only
+def test_v1_limits_are_written(cgroup_parent: str) -> None:
+    group = cgroups.open_cgroup(f"{cgroup_parent}/limits")
+    resources = {
+        "memory": {"limit": 64 << 20, "swap": 128 << 20},
+        "cpu": {"shares": 512, "period": 100000, "quota": 50000},
+        "pids": {"limit": 20},
+    }
+    group.create(resources)
+    try:
+        assert _read(group.dirs["memory"] + "/memory.limit_in_bytes") == str(64 << 20)
+        assert _read(group.dirs["memory"] + "/memory.memsw.limit_in_bytes") == str(128 << 20)
+        assert _read(group.dirs["cpu"] + "/cpu.cfs_quota_us") == "50000"
+        assert _read(group.dirs["cpu"] + "/cpu.shares") == "512"
+        assert _read(group.dirs["pids"] + "/pids.max") == "20"
+        assert _read(group.dirs["cpuset"] + "/cpuset.cpus") == _read(
+            "/sys/fs/cgroup/cpuset/cpuset.cpus"
+        )
+        stats = group.stats()
+        assert (stats.memory_limit, stats.pids_current) == (64 << 20, 0)
+    finally:
+        group.destroy()
+    assert not any(os.path.exists(d) for _, d in group.mount_sources())
+
+
+@v1_only
+def test_v1_device_rules_deny_all_but_the_basics(cgroup_parent: str) -> None:
+    spec = docker_default_spec(SpecOptions(args=["true"]))
+    group = cgroups.open_cgroup(f"{cgroup_parent}/devices")
+    group.create(spec["linux"]["resources"])
+    try:
+        rules = _read(group.dirs["devices"] + "/devices.list").splitlines()
+    finally:
+        group.destroy()
+    assert "a *:* rwm" not in rules
+    assert {"c 1:3 rwm", "c 1:9 rwm", "c 136:* rwm", "c 5:2 rwm"} <= set(rules)
+    assert "c 10:229 rwm" not in rules
+
+
+@v1_only
+def test_v1_membership_freeze_and_kill(
+    cgroup_parent: str, sleeper: subprocess.Popen[bytes]
+) -> None:
+    group = cgroups.open_cgroup(f"{cgroup_parent}/members")
+    group.create({})
+    try:
+        group.add_process(sleeper.pid)
+        assert group.pids() == [sleeper.pid]
+        assert group.stats().pids_current == 1
+        group.freeze()
+        assert _read(group.dirs["freezer"] + "/freezer.state") == "FROZEN"
+        group.thaw()
+        assert _read(group.dirs["freezer"] + "/freezer.state") == "THAWED"
+        group.kill_all()
+        assert sleeper.wait(timeout=5) == -9
+    finally:
+        group.destroy()
+
+
+@pytest.fixture
+def unified_root() -> str:
+    """A cgroup2 mount to exercise the v2 backend on: the hybrid one, or /sys/fs/cgroup."""
+    if cgroups.unified():
+        return cgroups.CGROUP_ROOT
+    if not os.path.exists(f"{HYBRID_UNIFIED}/cgroup.procs"):
+        pytest.skip("no cgroup2 hierarchy on this machine")
+    return HYBRID_UNIFIED
+
+
+def test_v2_membership_freeze_and_kill(
+    unified_root: str, cgroup_parent: str, sleeper: subprocess.Popen[bytes]
+) -> None:
+    group = cgroups.CgroupV2(f"{cgroup_parent}/members", root=unified_root)
+    parent = cgroups.CgroupV2(cgroup_parent, root=unified_root)
+    group.create({})
+    try:
+        group.add_process(sleeper.pid)
+        assert group.pids() == [sleeper.pid]
+        assert group.mount_sources() == [("", group.dir)]
+        group.freeze()
+        assert "frozen 1" in _read(group.dir + "/cgroup.events")
+        group.thaw()
+        assert "frozen 0" in _read(group.dir + "/cgroup.events")
+        group.kill_all()
+        assert sleeper.wait(timeout=5) == -9
+    finally:
+        group.destroy()
+        parent.destroy()
+    assert not os.path.exists(group.dir)
+
+
+def test_relative_paths_are_under_our_own_cgroup(cgroup_parent: str) -> None:
+    group = cgroups.open_cgroup(f"{cgroup_parent}/x")
+    with open("/proc/self/cgroup") as f:
+        own = {line.split(":")[1].removeprefix("name="): line.split(":")[2].strip() for line in f}
+    for name, directory in group.mount_sources():
+        base = own[name].rstrip("/")
+        assert directory.endswith(f"{base}/{cgroup_parent}/x")
