@@ -11,7 +11,6 @@ import argparse
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
 
 from dockyard.cli.filters import filters_query
 from dockyard.cli.format import (
@@ -31,6 +30,10 @@ from dockyard.cli.parser import (
 from dockyard.cli.units import binary_size, human_size
 from dockyard.client import Client
 from dockyard.errors import DockyardError
+
+TYPE_CHECKING = False  # typing costs the CLI ~10 ms per start; annotations are strings
+if TYPE_CHECKING:
+    from typing import Any
 
 PS_TABLE = (
     "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"

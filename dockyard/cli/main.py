@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
 
 from dockyard.cli.parser import PROGRAM, CommandParser, StatusError, UsageError, error_text
 from dockyard.errors import DockyardError
+
+TYPE_CHECKING = False  # typing costs the CLI ~10 ms per start; annotations are strings
+if TYPE_CHECKING:
+    from typing import Any
 
 # name → (module, name the module registers, one-line help); docker's wording.
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -129,6 +132,22 @@ GROUPS: dict[str, tuple[str, dict[str, tuple[str, str, str]]]] = {
             "events": COMMANDS["events"],
             "info": COMMANDS["info"],
             "prune": ("system", "system-prune", "Remove unused data"),
+        },
+    ),
+    "volume": (
+        "Manage volumes",
+        {
+            "create": ("volumes", "volume-create", "Create a volume"),
+            "inspect": (
+                "volumes",
+                "volume-inspect",
+                "Display detailed information on one or more volumes",
+            ),
+            "ls": ("volumes", "volume-ls", "List volumes"),
+            "list": ("volumes", "volume-ls", "List volumes"),
+            "prune": ("volumes", "volume-prune", "Remove unused local volumes"),
+            "rm": ("volumes", "volume-rm", "Remove one or more volumes"),
+            "remove": ("volumes", "volume-rm", "Remove one or more volumes"),
         },
     ),
 }
