@@ -33,7 +33,9 @@ def median_ms(action: Callable[[], object], runs: int = 15, warmup: int = 2) -> 
     return statistics.median(samples)
 
 
-def report(name: str, ms: float, target_ms: float | None = None, peers: dict[str, float] | None = None) -> None:
+def report(
+    name: str, ms: float, target_ms: float | None = None, peers: dict[str, float] | None = None
+) -> None:
     line = f"{name:<48} {ms:9.1f} ms"
     if target_ms is not None:
         line += f"   target ≤ {target_ms:g} ms {'ok' if ms <= target_ms else 'MISSED'}"
@@ -52,7 +54,9 @@ class BenchDaemon:
         return f"unix://{self.base}/run/d.sock"
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
-        return subprocess.run([str(BIN / "dockyard"), "-H", self.host, *args], capture_output=True, check=check)
+        return subprocess.run(
+            [str(BIN / "dockyard"), "-H", self.host, *args], capture_output=True, check=check
+        )
 
 
 @contextmanager
@@ -64,9 +68,18 @@ def daemon() -> Iterator[BenchDaemon]:
     subprocess.run([str(REPO / "scripts" / "mkbusybox-rootfs.sh"), str(tar)], check=True)
     log = open(base / "daemon.log", "wb")  # noqa: SIM115 - the daemon's output for its lifetime
     proc = subprocess.Popen(
-        [str(BIN / "dockyardd"), "--data-root", str(base / "data"), "--exec-root", str(base / "run"),
-         "-H", f"unix://{base}/run/d.sock"],
-        stdout=log, stderr=log, start_new_session=True,
+        [
+            str(BIN / "dockyardd"),
+            "--data-root",
+            str(base / "data"),
+            "--exec-root",
+            str(base / "run"),
+            "-H",
+            f"unix://{base}/run/d.sock",
+        ],
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
     )
     d = BenchDaemon(base, proc)
     try:
@@ -81,7 +94,11 @@ def daemon() -> Iterator[BenchDaemon]:
         proc.terminate()
         proc.wait(timeout=20)
         log.close()
-        mounts = [line.split()[1] for line in Path("/proc/self/mounts").read_text().splitlines() if str(base) in line]
+        mounts = [
+            line.split()[1]
+            for line in Path("/proc/self/mounts").read_text().splitlines()
+            if str(base) in line
+        ]
         for target in sorted(mounts, reverse=True):
             subprocess.run(["umount", "-l", target], check=False)
         shutil.rmtree(base, ignore_errors=True)
@@ -90,9 +107,15 @@ def daemon() -> Iterator[BenchDaemon]:
 def peer_engines() -> dict[str, list[str]]:
     """Docker and Podman engines that answer on this machine, as command prefixes."""
     peers = {}
-    if shutil.which("docker") and subprocess.run(["docker", "info"], capture_output=True).returncode == 0:
+    if (
+        shutil.which("docker")
+        and subprocess.run(["docker", "info"], capture_output=True).returncode == 0
+    ):
         peers["docker"] = ["docker"]
-    if shutil.which("podman") and subprocess.run(["podman", "info"], capture_output=True).returncode == 0:
+    if (
+        shutil.which("podman")
+        and subprocess.run(["podman", "info"], capture_output=True).returncode == 0
+    ):
         peers["podman"] = ["podman"]
     return peers
 
@@ -111,5 +134,3 @@ def smaps_kb(pid: int, key: str) -> int:
             if line.startswith(key + ":"):
                 return int(line.split()[1])
     return 0
-
-

@@ -11,8 +11,8 @@ one place (``dockyard.api.errors``); the CLI prints the message and exits 125
     ├── NotModified       start of a running container, stop of a stopped one (304)
     ├── Conflict          name in use, image in use, container running (409)
     ├── Unavailable       feature this engine does not offer (swarm)   (503)
-    └── SystemError       the engine itself failed                     (500)
-        └── CommandError  the container's command could not be started (126/127)
+    ├── SystemError       the engine itself failed                     (500)
+    │   └── CommandError  the command could not be started (400 like moby; CLI 126/127)
 """
 
 from __future__ import annotations

@@ -177,12 +177,17 @@ class Daemon:
     def host(self) -> str:
         return self.roots.host
 
-    def cli(self, *args: str, input: bytes | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, input: bytes | None = None, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
         """Run our own CLI against this daemon."""
         return subprocess.run(
             [DOCKYARD, "-H", self.host, *args],
             input=input.decode() if input is not None else None,
-            capture_output=True, text=True, timeout=timeout, check=False,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
@@ -198,14 +203,25 @@ def _spawn_daemon(roots: Roots) -> subprocess.Popen[bytes]:
     roots.exec_root.mkdir(parents=True, exist_ok=True)
     log = open(roots.base / "daemon.log", "ab")  # noqa: SIM115 - the daemon's own stderr
     proc = subprocess.Popen(
-        [DOCKYARDD, "--data-root", str(roots.data_root), "--exec-root", str(roots.exec_root),
-         "-H", roots.host],
-        stdout=log, stderr=log, start_new_session=True,
+        [
+            DOCKYARDD,
+            "--data-root",
+            str(roots.data_root),
+            "--exec-root",
+            str(roots.exec_root),
+            "-H",
+            roots.host,
+        ],
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
     )
     deadline = time.monotonic() + 20
     while not roots.socket.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError("dockyardd did not start: " + (roots.base / "daemon.log").read_text())
+            raise RuntimeError(
+                "dockyardd did not start: " + (roots.base / "daemon.log").read_text()
+            )
         time.sleep(0.02)
     return proc
 
@@ -227,13 +243,26 @@ def docker_cli(daemon: Daemon) -> Iterator[object]:
     """The real docker CLI against our daemon; skipped, visibly, where it is absent."""
     docker = shutil.which("docker")
     if docker is None:
-        pytest.skip("the docker CLI is not installed on this machine (the e2e tests need docker 28)")
+        pytest.skip(
+            "the docker CLI is not installed on this machine (the e2e tests need docker 28)"
+        )
 
-    def run(*args: str, input: bytes | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "DOCKER_HOST": daemon.host, "DOCKER_CONFIG": str(daemon.roots.base / "docker-config")}
+    def run(
+        *args: str, input: bytes | None = None, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        env = {
+            **os.environ,
+            "DOCKER_HOST": daemon.host,
+            "DOCKER_CONFIG": str(daemon.roots.base / "docker-config"),
+        }
         return subprocess.run(
-            [docker, *args], input=input.decode() if input is not None else None,
-            capture_output=True, text=True, timeout=timeout, env=env, check=False,
+            [docker, *args],
+            input=input.decode() if input is not None else None,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+            check=False,
         )
 
     yield run

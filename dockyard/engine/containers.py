@@ -15,7 +15,7 @@ import os
 import shlex
 import shutil
 import signal as signals
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -647,7 +647,7 @@ class ContainerService:
         until: float = 0.0,
         timestamps: bool = False,
         tail: int | None = None,
-    ) -> AsyncIterator[tuple[int, bytes]]:
+    ) -> AsyncGenerator[tuple[int, bytes], None]:
         c = self.get(ref)
         if c.host_config["LogConfig"]["Type"] not in ("json-file", "local"):
             raise InvalidArgument("configured logging driver does not support reading")
@@ -677,7 +677,7 @@ class ContainerService:
             if item:
                 yield item
 
-    async def _follow(self, cid: str, path: Path) -> AsyncIterator[Any]:
+    async def _follow(self, cid: str, path: Path) -> AsyncGenerator[Any, None]:
         """New log entries until the container stops (json-file has no notifications: poll)."""
         try:
             f = open(path, "rb")  # noqa: SIM115 - held across awaits

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 # Kept in memory for `events --since`; Docker keeps the last 256 too.
 HISTORY = 256
@@ -82,7 +82,7 @@ class EventBus:
 
     async def subscribe(
         self, since: float | None, until: float | None, filters: dict[str, list[str]]
-    ) -> AsyncIterator[dict]:
+    ) -> AsyncGenerator[dict, None]:
         """Past events from ``since``, then live ones until ``until`` (forever if None)."""
         queue: asyncio.Queue[dict] = asyncio.Queue()
         self._loop = asyncio.get_running_loop()

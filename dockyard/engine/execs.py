@@ -107,7 +107,9 @@ class ExecService:
         config = exec_.config
         terminal = bool(config.get("Tty"))
         ptmx = f"/proc/{c.state['Pid']}/root/dev/pts/ptmx"
-        stdio, ours = _open_stdio(terminal, bool(config.get("AttachStdin")) and not detach, detach, ptmx)
+        stdio, ours = _open_stdio(
+            terminal, bool(config.get("AttachStdin")) and not detach, detach, ptmx
+        )
         try:
             process = self._process(c, config, terminal)
             exec_.pid = runtime.exec_process(
@@ -126,13 +128,17 @@ class ExecService:
         if terminal and not detach:
             exec_.master = next(iter(ours["outputs"]))
         self.containers.events.publish(
-            "container", f"exec_start: {' '.join(config['Cmd'])}", c.id,
+            "container",
+            f"exec_start: {' '.join(config['Cmd'])}",
+            c.id,
             {"execID": exec_.id, **_attrs(c)},
         )
         self._watch(exec_)
         if detach:
             return None
-        return PipeStream(tty=tty, stdin_fd=ours["stdin"], outputs=ours["outputs"])
+        return PipeStream(
+            tty=tty, stdin_fd=ours["stdin"], outputs=ours["outputs"], finished=exec_.done
+        )
 
     def _process(self, c: Any, config: dict[str, Any], tty: bool) -> dict:
         spec = json.loads((c.root / "config.json").read_text())

@@ -94,9 +94,19 @@ class AttachStream:
 class PipeStream:
     """An exec's stdio: pipes (or one pty master) of a process the daemon started."""
 
-    def __init__(self, *, tty: bool, stdin_fd: int | None, outputs: dict[int, int]) -> None:
-        """``outputs`` maps our read end fd → stdcopy stream number."""
+    def __init__(
+        self,
+        *,
+        tty: bool,
+        stdin_fd: int | None,
+        outputs: dict[int, int],
+        finished: asyncio.Event | None = None,
+    ) -> None:
+        """``outputs`` maps our read end fd → stdcopy stream number; the stream ends only
+        once ``finished`` is set (the process's exit recorded), as moby ends exec streams
+        after the exit event, so a client asking for the exit code right away gets it."""
         self.tty = tty
+        self._finished = finished
         self._stdin_fd = stdin_fd
         self._outputs = dict(outputs)
         self._unclosed = set(outputs) | ({stdin_fd} if stdin_fd is not None else set())
@@ -122,7 +132,10 @@ class PipeStream:
             self._queue.put_nowait(b"")
 
     async def read(self) -> bytes:
-        return await self._queue.get()
+        data = await self._queue.get()
+        if not data and self._finished is not None:
+            await self._finished.wait()
+        return data
 
     async def write(self, data: bytes) -> None:
         while data and self._stdin_fd is not None:

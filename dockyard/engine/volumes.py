@@ -203,8 +203,9 @@ class VolumeService:
             destination = posixpath.normpath(posixpath.join("/", path))
             check_destination(destination)
             if destination not in points and destination not in tmpfs:
+                driver = host_config.get("VolumeDriver") or local.DRIVER
                 points[destination] = MountPoint(
-                    type="volume", destination=destination, driver=local.DRIVER, anonymous=True
+                    type="volume", destination=destination, driver=driver, anonymous=True
                 )
         for point in points.values():
             if point.type == "volume" and not point.source:
@@ -237,7 +238,8 @@ class VolumeService:
                 self._copy_up(points, c, lowerdirs)
         except BaseException:
             for name in created:
-                self.driver.remove(name)
+                with contextlib.suppress(DockyardError):
+                    self.driver.remove(name)
             raise
         for name in created:
             self.events.publish("volume", "create", name, {"driver": local.DRIVER})
@@ -254,7 +256,8 @@ class VolumeService:
             for point, target in pending:
                 path = secure_join(str(root), point.destination)
                 if os.path.isdir(path):
-                    copy_into_empty(path, target)
+                    if _empty_dir(target):  # not when one new volume is mounted twice
+                        copy_into_empty(path, target)
                 elif point.anonymous and os.path.lexists(path):
                     raise InvalidArgument(
                         f"cannot mount volume over existing file, file exists {point.destination}"

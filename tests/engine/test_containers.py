@@ -35,7 +35,9 @@ def _demux(data: bytes) -> tuple[bytes, bytes]:
     return out[stdcopy.STDOUT], out[stdcopy.STDERR]
 
 
-async def _run_container(engine: Any, body: dict, stdin: bytes | None = None) -> tuple[int, bytes, bytes, str]:
+async def _run_container(
+    engine: Any, body: dict, stdin: bytes | None = None
+) -> tuple[int, bytes, bytes, str]:
     cid = engine.containers.create({"Image": "busybox", **body}, None)["Id"]
     attach = await engine.containers.attach(cid, stdin=stdin is not None)
     waited = engine.containers.wait_begin(cid, "next-exit")
@@ -63,14 +65,19 @@ def test_run_streams_output_and_exit_code(engine: Any) -> None:
 
 
 def test_isolation_pid_hostname_and_root(engine: Any) -> None:
-    code, out, _, cid = run(engine, {"Cmd": ["sh", "-c", "echo $$; hostname; ls /proc/1/root/ | wc -l; cat /etc/hostname"]})
+    code, out, _, cid = run(
+        engine,
+        {"Cmd": ["sh", "-c", "echo $$; hostname; ls /proc/1/root/ | wc -l; cat /etc/hostname"]},
+    )
     pid, hostname, _, etc_hostname = out.decode().split("\n")[:4]
     assert code == 0 and pid == "1"
     assert hostname == etc_hostname == cid[:12]
 
 
 def test_stdin_is_piped_and_closed_with_stdin_once(engine: Any) -> None:
-    code, out, _, _ = run(engine, {"Cmd": ["cat"], "OpenStdin": True, "StdinOnce": True}, stdin=b"some input\n")
+    code, out, _, _ = run(
+        engine, {"Cmd": ["cat"], "OpenStdin": True, "StdinOnce": True}, stdin=b"some input\n"
+    )
     assert (code, out) == (0, b"some input\n")
 
 
@@ -90,11 +97,20 @@ def test_command_that_cannot_run(engine: Any, cmd: list[str], exit_code: int) ->
 
 
 def test_env_workdir_user_and_memory_limit(engine: Any) -> None:
-    code, out, _, _ = run(engine, {
-        "Cmd": ["sh", "-c", "echo $GREETING; pwd; id -u; cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max"],
-        "Env": ["GREETING=hello"], "WorkingDir": "/tmp", "User": "nobody",
-        "HostConfig": {"Memory": 64 * 1024 * 1024},
-    })
+    code, out, _, _ = run(
+        engine,
+        {
+            "Cmd": [
+                "sh",
+                "-c",
+                "echo $GREETING; pwd; id -u; cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max",
+            ],
+            "Env": ["GREETING=hello"],
+            "WorkingDir": "/tmp",
+            "User": "nobody",
+            "HostConfig": {"Memory": 64 * 1024 * 1024},
+        },
+    )
     assert code == 0
     assert out.decode().split() == ["hello", "/tmp", "65534", str(64 * 1024 * 1024)]
 
@@ -107,7 +123,9 @@ def test_bad_input_leaves_the_store_unchanged(engine: Any) -> None:
     with pytest.raises(NotFound, match="No such image"):
         engine.containers.create({"Image": "no-such-image", "Cmd": ["true"]}, None)
     with pytest.raises(InvalidArgument, match="Minimum memory"):
-        engine.containers.create({"Image": "busybox", "Cmd": ["true"], "HostConfig": {"Memory": 1024}}, None)
+        engine.containers.create(
+            {"Image": "busybox", "Cmd": ["true"], "HostConfig": {"Memory": 1024}}, None
+        )
     with pytest.raises(InvalidArgument, match="Invalid container name"):
         engine.containers.create({"Image": "busybox", "Cmd": ["true"]}, "bad name!")
     assert [c.id for c in engine.containers.all()] == before
@@ -117,7 +135,11 @@ def test_bad_input_leaves_the_store_unchanged(engine: Any) -> None:
 def test_stop_sends_the_stop_signal_then_kills(engine: Any) -> None:
     async def scenario() -> tuple[dict, float]:
         cid = engine.containers.create(
-            {"Image": "busybox", "Cmd": ["sh", "-c", "trap '' TERM; while true; do sleep 0.1; done"]}, None
+            {
+                "Image": "busybox",
+                "Cmd": ["sh", "-c", "trap '' TERM; while true; do sleep 0.1; done"],
+            },
+            None,
         )["Id"]
         await engine.containers.start(cid)
         begun = time.monotonic()
@@ -133,7 +155,11 @@ def test_stop_sends_the_stop_signal_then_kills(engine: Any) -> None:
 def test_kill_delivers_the_signal_and_gives_128_plus_n(engine: Any) -> None:
     async def scenario() -> tuple[dict, list]:
         cid = engine.containers.create(
-            {"Image": "busybox", "Cmd": ["sh", "-c", "trap 'echo got USR1' USR1; while true; do sleep 0.1; done"]}, None
+            {
+                "Image": "busybox",
+                "Cmd": ["sh", "-c", "trap 'echo got USR1' USR1; while true; do sleep 0.1; done"],
+            },
+            None,
         )["Id"]
         await engine.containers.start(cid)
         await asyncio.sleep(0.3)
@@ -150,14 +176,22 @@ def test_kill_delivers_the_signal_and_gives_128_plus_n(engine: Any) -> None:
 
 def test_restart_policy_on_failure_counts_retries(engine: Any) -> None:
     async def scenario() -> dict:
-        cid = engine.containers.create({
-            "Image": "busybox", "Cmd": ["sh", "-c", "exit 2"],
-            "HostConfig": {"RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 2}},
-        }, None)["Id"]
+        cid = engine.containers.create(
+            {
+                "Image": "busybox",
+                "Cmd": ["sh", "-c", "exit 2"],
+                "HostConfig": {"RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 2}},
+            },
+            None,
+        )["Id"]
         await engine.containers.start(cid)
         for _ in range(100):
             record = engine.containers.inspect(cid)
-            if record["RestartCount"] == 2 and not record["State"]["Running"] and not record["State"]["Restarting"]:
+            if (
+                record["RestartCount"] == 2
+                and not record["State"]["Running"]
+                and not record["State"]["Restarting"]
+            ):
                 return record
             await asyncio.sleep(0.05)
         return engine.containers.inspect(cid)
@@ -168,7 +202,10 @@ def test_restart_policy_on_failure_counts_retries(engine: Any) -> None:
 
 def test_auto_remove_and_wait_removed(engine: Any) -> None:
     async def scenario() -> tuple[dict, list]:
-        cid = engine.containers.create({"Image": "busybox", "Cmd": ["sh", "-c", "exit 5"], "HostConfig": {"AutoRemove": True}}, None)["Id"]
+        cid = engine.containers.create(
+            {"Image": "busybox", "Cmd": ["sh", "-c", "exit 5"], "HostConfig": {"AutoRemove": True}},
+            None,
+        )["Id"]
         removed = engine.containers.wait_begin(cid, "removed")
         await engine.containers.start(cid)
         return await asyncio.wait_for(removed, 10), engine.containers.all()
@@ -192,7 +229,9 @@ def test_logs_tail_and_timestamps(engine: Any) -> None:
 
 def test_logs_follow_ends_when_the_container_stops(engine: Any) -> None:
     async def scenario() -> list[bytes]:
-        cid = engine.containers.create({"Image": "busybox", "Cmd": ["sh", "-c", "echo a; sleep 0.3; echo b"]}, None)["Id"]
+        cid = engine.containers.create(
+            {"Image": "busybox", "Cmd": ["sh", "-c", "echo a; sleep 0.3; echo b"]}, None
+        )["Id"]
         await engine.containers.start(cid)
         return [data async for _, data in engine.containers.logs(cid, follow=True)]
 
@@ -201,10 +240,19 @@ def test_logs_follow_ends_when_the_container_stops(engine: Any) -> None:
 
 def test_exec_runs_in_the_container(engine: Any) -> None:
     async def scenario() -> tuple[bytes, dict, bytes]:
-        cid = engine.containers.create({"Image": "busybox", "Cmd": ["sleep", "30"], "Env": ["FROM_IMAGE=1"]}, None)["Id"]
+        cid = engine.containers.create(
+            {"Image": "busybox", "Cmd": ["sleep", "30"], "Env": ["FROM_IMAGE=1"]}, None
+        )["Id"]
         await engine.containers.start(cid)
-        exec_id = engine.execs.create(cid, {"Cmd": ["sh", "-c", "echo $$ $FROM_IMAGE $EXTRA; hostname; pwd; exit 4"],
-                                            "Env": ["EXTRA=x"], "WorkingDir": "/tmp", "AttachStdout": True})
+        exec_id = engine.execs.create(
+            cid,
+            {
+                "Cmd": ["sh", "-c", "echo $$ $FROM_IMAGE $EXTRA; hostname; pwd; exit 4"],
+                "Env": ["EXTRA=x"],
+                "WorkingDir": "/tmp",
+                "AttachStdout": True,
+            },
+        )
         stream = await engine.execs.start(exec_id, detach=False, tty=False)
         out = await _collect(stream)
         await engine.execs.get(exec_id).done.wait()
@@ -229,7 +277,9 @@ def test_exec_into_a_stopped_container_is_refused(engine: Any) -> None:
 
 
 def test_copy_in_and_out_and_diff(engine: Any) -> None:
-    cid = engine.containers.create({"Image": "busybox", "Cmd": ["sh", "-c", "rm /etc/group; echo x > /tmp/new"]}, None)["Id"]
+    cid = engine.containers.create(
+        {"Image": "busybox", "Cmd": ["sh", "-c", "rm /etc/group; echo x > /tmp/new"]}, None
+    )["Id"]
     _run(engine, engine.containers.start(cid))
     _run(engine, engine.containers.wait(cid))
     buf = io.BytesIO()
@@ -245,7 +295,9 @@ def test_copy_in_and_out_and_diff(engine: Any) -> None:
         assert tar.extractfile("hello.txt").read() == b"copied in\n"  # type: ignore[union-attr]
     assert stat["name"] == "hello.txt" and stat["size"] == 10
     changes = {c["Path"]: c["Kind"] for c in engine.containers.changes(cid)}
-    assert changes["/etc/group"] == 2 and changes["/tmp/new"] == 1 and changes["/root/hello.txt"] == 1
+    assert (
+        changes["/etc/group"] == 2 and changes["/tmp/new"] == 1 and changes["/root/hello.txt"] == 1
+    )
     assert "/etc/hostname" not in changes and "/.dockerenv" not in changes
     with pytest.raises(NotFound):
         engine.containers.archive_stat(cid, "/no/such/file")
@@ -267,10 +319,14 @@ def test_pause_freezes_and_top_lists_processes(engine: Any) -> None:
 
 
 def test_ps_filters_and_rename(engine: Any) -> None:
-    a = engine.containers.create({"Image": "busybox", "Cmd": ["true"], "Labels": {"tier": "web"}}, "alpha")["Id"]
+    a = engine.containers.create(
+        {"Image": "busybox", "Cmd": ["true"], "Labels": {"tier": "web"}}, "alpha"
+    )["Id"]
     engine.containers.create({"Image": "busybox", "Cmd": ["true"]}, "beta")
     assert engine.containers.list() == []
-    assert [c["Names"] for c in engine.containers.list(all=True, filters={"label": ["tier=web"]})] == [["/alpha"]]
+    assert [
+        c["Names"] for c in engine.containers.list(all=True, filters={"label": ["tier=web"]})
+    ] == [["/alpha"]]
     assert len(engine.containers.list(all=True, filters={"ancestor": ["busybox"]})) == 2
     engine.containers.rename("alpha", "gamma")
     assert engine.containers.get(a).name == "gamma"
@@ -280,7 +336,10 @@ def test_ps_filters_and_rename(engine: Any) -> None:
 
 def test_containers_outlive_the_engine_and_are_found_again(engine: Any, roots: Any) -> None:
     async def start() -> str:
-        cid = engine.containers.create({"Image": "busybox", "Cmd": ["sh", "-c", "echo started; sleep 1; echo done; exit 6"]}, None)["Id"]
+        cid = engine.containers.create(
+            {"Image": "busybox", "Cmd": ["sh", "-c", "echo started; sleep 1; echo done; exit 6"]},
+            None,
+        )["Id"]
         await engine.containers.start(cid)
         return cid
 
@@ -307,12 +366,19 @@ def test_same_bundle_under_runc(engine: Any) -> None:
 
     if not shutil.which("runc"):
         pytest.skip("runc is not installed")
-    code, out, _, _ = run(engine, {"Cmd": ["sh", "-c", "echo $$; hostname"], "HostConfig": {"Runtime": "runc"}})
+    code, out, _, _ = run(
+        engine, {"Cmd": ["sh", "-c", "echo $$; hostname"], "HostConfig": {"Runtime": "runc"}}
+    )
     assert code == 0 and out.decode().split()[0] == "1"
 
 
 def test_init_runs_as_pid_1_and_reaps(engine: Any) -> None:
-    code, out, _, _ = run(engine, {"Cmd": ["sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '; echo; echo $$"],
-                                   "HostConfig": {"Init": True}})
+    code, out, _, _ = run(
+        engine,
+        {
+            "Cmd": ["sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '; echo; echo $$"],
+            "HostConfig": {"Init": True},
+        },
+    )
     first, pid = out.decode().splitlines()
     assert code == 0 and first.startswith("/sbin/docker-init -- sh") and pid != "1"

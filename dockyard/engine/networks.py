@@ -1,0 +1,385 @@
+"""Networks: `docker network`, and what the kernel holds for them.
+
+``NetworkService`` keeps the networks (SQLite ``networks``: the predefined
+``bridge``, ``host`` and ``none``, and user-defined bridge networks) and makes
+the kernel match them:
+
+- a network of the bridge driver is a Linux bridge with the gateway address;
+  it is created when the network is, or when a container first needs it, and
+  removed with the network or, idle, when the engine closes;
+- the engine's nftables table (network/ruleset.py) is rendered from the
+  bridges that exist and the ports published on them, on every change;
+- containers' endpoints (engine/endpoints.py) are plugged into the bridges.
+
+Kernel names: the default bridge is ``dockyard0`` and the table ``dockyard``
+for the default data root; any other data root gets names derived from its
+path, so engines side by side (tests) never share one. ``DOCKYARD_BRIDGE``
+names the default bridge explicitly. User-defined networks' bridges are
+``br-<id12>`` as in Docker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import sqlite3
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Network
+from typing import TYPE_CHECKING, Any
+
+from dockyard import config as defaults
+from dockyard.config import Paths
+from dockyard.engine.container import now_rfc3339
+from dockyard.engine.events import EventBus
+from dockyard.engine.filters import Filters
+from dockyard.engine.names import new_id
+from dockyard.errors import Conflict, InvalidArgument, NotFound
+from dockyard.network import ipam, ruleset
+from dockyard.store.metadata import Metadata
+
+if TYPE_CHECKING:
+    from dockyard.network.links import Links
+    from dockyard.network.nftables import Nftables
+
+PREDEFINED = ("bridge", "host", "none")
+DRIVERS = {"bridge": "bridge", "host": "host", "none": "null"}
+BRIDGE_NAME_OPTION = "com.docker.network.bridge.name"
+MAX_LINK_NAME = 15
+_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+_SYS_NET = "/sys/class/net"
+
+
+def kernel_names(paths: Paths) -> tuple[str, str]:
+    """(default bridge, nftables table) of the engine with these paths."""
+    if str(paths.data_root) == defaults.DEFAULT_DATA_ROOT:
+        bridge, table = "dockyard0", "dockyard"
+    else:
+        tag = hashlib.sha256(str(paths.data_root).encode()).hexdigest()[:8]
+        bridge, table = f"dy{tag}", f"dockyard_{tag}"
+    return os.environ.get("DOCKYARD_BRIDGE") or bridge, table
+
+
+@dataclass(frozen=True)
+class Network:
+    id: str
+    name: str
+    record: dict[str, Any]
+
+    @property
+    def driver(self) -> str:
+        return str(self.record["Driver"])
+
+    @property
+    def predefined(self) -> bool:
+        return self.name in PREDEFINED
+
+    @property
+    def subnet(self) -> IPv4Network:
+        return IPv4Network(self.record["IPAM"]["Config"][0]["Subnet"])
+
+    @property
+    def gateway(self) -> IPv4Address:
+        return IPv4Address(self.record["IPAM"]["Config"][0]["Gateway"])
+
+    @property
+    def bridge(self) -> str:
+        return str(self.record["Options"].get(BRIDGE_NAME_OPTION) or f"br-{self.id[:12]}")
+
+
+class NetworkService:
+    def __init__(self, paths: Paths, metadata: Metadata, events: EventBus) -> None:
+        self.db = metadata
+        self.events = events
+        self.default_bridge, self.table = kernel_names(paths)
+        self._links: Links | None = None
+        self._nft: Nftables | None = None
+        self._add_predefined()
+
+    # ------------------------------------------------------------------ kernel access (lazy)
+    @property
+    def links(self) -> Links:
+        if self._links is None:
+            from dockyard.network.links import Links
+
+            self._links = Links()
+        return self._links
+
+    @property
+    def nft(self) -> Nftables:
+        if self._nft is None:
+            from dockyard.network.nftables import Nftables
+
+            self._nft = Nftables()
+        return self._nft
+
+    # ------------------------------------------------------------------ records
+    def _add_predefined(self) -> None:
+        with self.db.transaction() as tx:
+            for name in PREDEFINED:
+                if tx.execute("SELECT 1 FROM networks WHERE name = ?", (name,)).fetchone():
+                    continue
+                record = self._predefined_record(name)
+                tx.execute(
+                    "INSERT INTO networks (id, name, created, record) VALUES (?,?,?,?)",
+                    (record["Id"], name, record["Created"], json.dumps(record)),
+                )
+
+    def _predefined_record(self, name: str) -> dict[str, Any]:
+        if name != "bridge":
+            return _record(name, DRIVERS[name], None, {}, {})
+        subnet = ipam.free_subnet([*ipam.host_subnets(), *self._subnets()])
+        options = {
+            "com.docker.network.bridge.default_bridge": "true",
+            "com.docker.network.bridge.enable_icc": "true",
+            "com.docker.network.bridge.enable_ip_masquerade": "true",
+            "com.docker.network.bridge.host_binding_ipv4": "0.0.0.0",
+            BRIDGE_NAME_OPTION: self.default_bridge,
+            "com.docker.network.driver.mtu": "1500",
+        }
+        return _record(name, "bridge", (subnet, ipam.first_host(subnet)), options, {})
+
+    def _subnets(self) -> list[IPv4Network]:
+        return [n.subnet for n in self.all() if n.driver == "bridge"]
+
+    def all(self) -> list[Network]:
+        rows = self.db.query("SELECT id, name, record FROM networks ORDER BY created, name")
+        return [_network(row) for row in rows]
+
+    def get(self, ref: str) -> Network:
+        """By full id, by name, then by unique id prefix — Docker's order."""
+        rows = self.db.query("SELECT id, name, record FROM networks WHERE id = ? OR name = ?", ref, ref)
+        if not rows and ref:
+            rows = self.db.query(
+                "SELECT id, name, record FROM networks WHERE id LIKE ? || '%'", ref.lower()
+            )
+            if len(rows) > 1:
+                raise InvalidArgument(f"network {ref} is ambiguous ({len(rows)} matches found based on ID prefix)")
+        if not rows:
+            raise NotFound(f"network {ref} not found")
+        by_id = [r for r in rows if r["id"] == ref]
+        return _network((by_id or rows)[0])
+
+    def by_id(self, network_id: str) -> Network | None:
+        rows = self.db.query("SELECT id, name, record FROM networks WHERE id = ?", network_id)
+        return _network(rows[0]) if rows else None
+
+    # ------------------------------------------------------------------ docker network
+    def create(
+        self,
+        name: str,
+        driver: str = "bridge",
+        ipam_config: list[dict[str, str]] | None = None,
+        options: dict[str, str] | None = None,
+        labels: dict[str, str] | None = None,
+        internal: bool = False,
+        attachable: bool = False,
+    ) -> dict:
+        """A user-defined bridge network and its bridge; {"Id", "Warning"}."""
+        if not name:
+            raise InvalidArgument("network name is empty")
+        if not _NAME.match(name):
+            raise InvalidArgument(f'invalid network name "{name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed')
+        if name in PREDEFINED:
+            raise Conflict(f"operation is not permitted on predefined {name} network ")
+        if (driver or "bridge") != "bridge":
+            raise NotFound(f"could not find plugin {driver} in v1 plugin registry: plugin not found")
+        if self.db.query("SELECT 1 FROM networks WHERE name = ?", name):
+            raise Conflict(f"network with name {name} already exists")
+        options = dict(options or {})
+        if len(options.get(BRIDGE_NAME_OPTION, "")) > MAX_LINK_NAME:
+            raise InvalidArgument(f"bridge name {options[BRIDGE_NAME_OPTION]} is longer than {MAX_LINK_NAME} characters")
+        subnet, gateway = self._address_plan(ipam_config or [])
+        record = _record(name, "bridge", (subnet, gateway), options, labels or {})
+        record.update(Internal=internal, Attachable=attachable)
+        network = Network(record["Id"], name, record)
+        with self.db.transaction() as tx:
+            tx.execute(
+                "INSERT INTO networks (id, name, created, record) VALUES (?,?,?,?)",
+                (network.id, name, record["Created"], json.dumps(record)),
+            )
+        try:
+            self.ensure_bridge(network)
+        except BaseException:
+            with self.db.transaction() as tx:
+                tx.execute("DELETE FROM networks WHERE id = ?", (network.id,))
+            raise
+        self.events.publish("network", "create", network.id, {"name": name, "type": "bridge"})
+        return {"Id": network.id, "Warning": ""}
+
+    def _address_plan(self, configs: list[dict[str, str]]) -> tuple[IPv4Network, IPv4Address]:
+        taken = self._subnets()
+        if len(configs) > 1:
+            raise InvalidArgument("only one IPv4 subnet per network is supported")
+        config = configs[0] if configs else {}
+        if not config.get("Subnet"):
+            if config.get("Gateway"):
+                raise InvalidArgument("gateway address specified without a subnet")
+            subnet = ipam.free_subnet([*ipam.host_subnets(), *taken])
+            return subnet, ipam.first_host(subnet)
+        subnet = ipam.parse_subnet(config["Subnet"])
+        if any(subnet.overlaps(other) for other in taken):
+            raise Conflict("invalid pool request: Pool overlaps with other one on this address space")
+        gateway = config.get("Gateway")
+        return subnet, ipam.parse_gateway(gateway, subnet) if gateway else ipam.first_host(subnet)
+
+    def inspect(self, ref: str) -> dict:
+        return self._view(self.get(ref))
+
+    def _view(self, network: Network) -> dict:
+        view = dict(network.record)
+        view["Containers"] = {
+            row["container_id"]: endpoint_view(row, network) for row in self.endpoint_rows(network.id)
+        }
+        return view
+
+    def list(self, filters: dict[str, list[str]] | None = None) -> list[dict]:
+        wanted = Filters(
+            filters or {}, allowed=("dangling", "driver", "id", "label", "name", "scope", "type")
+        )
+        for value in wanted.get("type"):
+            if value not in ("custom", "builtin"):
+                raise InvalidArgument(f"invalid filter: 'type'='{value}'")
+        views = [self._view(n) for n in self.all() if _listed(n, wanted)]
+        dangling = wanted.get("dangling")
+        if dangling:
+            keep = dangling[0].lower() in ("1", "true")
+            views = [v for v in views if (not v["Containers"] and v["Name"] not in PREDEFINED) == keep]
+        return views
+
+    def remove(self, ref: str) -> None:
+        network = self.get(ref)
+        if network.predefined:
+            raise Conflict(f"{network.name} is a pre-defined network and cannot be removed")
+        if self.endpoint_rows(network.id):
+            raise Conflict(
+                f"error while removing network: network {network.name} id {network.id} has active endpoints"
+            )
+        with self.db.transaction() as tx:
+            tx.execute("DELETE FROM networks WHERE id = ?", (network.id,))
+        if os.path.exists(f"{_SYS_NET}/{network.bridge}"):
+            self.links.delete(network.bridge)
+        self.sync_rules()
+        self.events.publish("network", "destroy", network.id, {"name": network.name, "type": "bridge"})
+
+    def prune(self, filters: dict[str, list[str]] | None = None) -> dict:
+        wanted = Filters(filters or {}, allowed=("until", "label", "label!"))
+        deleted = []
+        for network in self.all():
+            if network.predefined or self.endpoint_rows(network.id):
+                continue
+            if not wanted.match_labels(network.record.get("Labels") or {}):
+                continue
+            if not wanted.match_until(network.record["Created"]):
+                continue
+            self.remove(network.id)
+            deleted.append(network.name)
+        return {"NetworksDeleted": deleted or None}
+
+    # ------------------------------------------------------------------ the kernel
+    def endpoint_rows(self, network_id: str | None = None) -> list[sqlite3.Row]:
+        if network_id is None:
+            return self.db.query("SELECT * FROM endpoints ORDER BY rowid")
+        return self.db.query("SELECT * FROM endpoints WHERE network_id = ? ORDER BY rowid", network_id)
+
+    def ensure_bridge(self, network: Network) -> None:
+        self.links.ensure_bridge(network.bridge, str(network.gateway), network.subnet.prefixlen)
+
+    def sync_rules(self) -> None:
+        """Render the engine's table from the bridges that exist; no bridge, no table."""
+        bridges = [
+            ruleset.Bridge(n.bridge, str(n.subnet))
+            for n in self.all()
+            if n.driver == "bridge" and os.path.exists(f"{_SYS_NET}/{n.bridge}")
+        ]
+        forwards = []
+        for row in self.endpoint_rows():
+            for proto, port, host_ip, host_port in json.loads(row["record"]).get("Ports") or []:
+                forwards.append(ruleset.Forward(proto, host_ip, host_port, row["address"], port))
+        if bridges or forwards:
+            self.nft.run(ruleset.render(self.table, bridges, forwards))
+        else:
+            self.nft.run(ruleset.remove(self.table))
+
+    def recover(self) -> None:
+        """After the containers' recovery: the kernel's rules as the records say."""
+        if any(os.path.exists(f"{_SYS_NET}/{n.bridge}") for n in self._bridge_networks()):
+            self.sync_rules()
+
+    def close(self) -> None:
+        """Remove the bridges no running container uses, and the table when nothing is left."""
+        in_use = {row["network_id"] for row in self.endpoint_rows()}
+        idle = [
+            n
+            for n in self._bridge_networks()
+            if n.id not in in_use and os.path.exists(f"{_SYS_NET}/{n.bridge}")
+        ]
+        for network in idle:
+            self.links.delete(network.bridge)
+        if idle or self._nft is not None:
+            self.sync_rules()
+        if self._links is not None:
+            self._links.close()
+        if self._nft is not None:
+            self._nft.close()
+
+    def _bridge_networks(self) -> list[Network]:
+        return [n for n in self.all() if n.driver == "bridge"]
+
+
+def _record(
+    name: str,
+    driver: str,
+    addresses: tuple[IPv4Network, IPv4Address] | None,
+    options: dict[str, str],
+    labels: dict[str, str],
+) -> dict[str, Any]:
+    config = None
+    if addresses is not None:
+        config = [{"Subnet": str(addresses[0]), "Gateway": str(addresses[1])}]
+    return {
+        "Name": name,
+        "Id": new_id(),
+        "Created": now_rfc3339(),
+        "Scope": "local",
+        "Driver": driver,
+        "EnableIPv4": True,
+        "EnableIPv6": False,
+        "IPAM": {"Driver": "default", "Options": None if addresses is None else {}, "Config": config},
+        "Internal": False,
+        "Attachable": False,
+        "Ingress": False,
+        "ConfigFrom": {"Network": ""},
+        "ConfigOnly": False,
+        "Options": options,
+        "Labels": labels,
+    }
+
+
+def _network(row: sqlite3.Row) -> Network:
+    return Network(row["id"], row["name"], json.loads(row["record"]))
+
+
+def endpoint_view(row: sqlite3.Row, network: Network) -> dict[str, str]:
+    """An entry of a network's Containers."""
+    record = json.loads(row["record"])
+    return {
+        "Name": record["Name"],
+        "EndpointID": record["EndpointID"],
+        "MacAddress": record["MacAddress"],
+        "IPv4Address": f"{row['address']}/{network.subnet.prefixlen}",
+        "IPv6Address": "",
+    }
+
+
+def _listed(network: Network, wanted: Filters) -> bool:
+    kind = "builtin" if network.predefined else "custom"
+    return (
+        wanted.match_any("name", lambda v: v in network.name)
+        and wanted.match_any("id", lambda v: network.id.startswith(v))
+        and wanted.match_any("driver", lambda v: v == network.driver)
+        and wanted.match_any("scope", lambda v: v == "local")
+        and wanted.match_any("type", lambda v: v == kind)
+        and wanted.match_labels(network.record.get("Labels") or {})
+    )
