@@ -57,7 +57,7 @@ def build_config(config: dict[str, Any], image_config: dict[str, Any], image_nam
         "Env": merge_env(image_config.get("Env") or [], config.get("Env") or []),
         "Cmd": cmd,
         "Image": image_name,
-        "Volumes": config.get("Volumes") or image_config.get("Volumes"),
+        "Volumes": {**(image_config.get("Volumes") or {}), **(config.get("Volumes") or {})} or None,
         "WorkingDir": config.get("WorkingDir") or image_config.get("WorkingDir") or "",
         "Entrypoint": entrypoint,
         "OnBuild": image_config.get("OnBuild"),
