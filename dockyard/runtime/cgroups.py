@@ -27,6 +27,7 @@ CGROUP_ROOT = "/sys/fs/cgroup"
 _UNLIMITED_V1 = 0x7FFFFFFFFFFFF000  # what memory.limit_in_bytes reads when no limit is set
 _DESTROY_TIMEOUT = 5.0
 _FREEZE_TIMEOUT = 10.0
+_V2_CONTROLLERS = ("cpu", "cpuset", "memory", "pids", "io")
 
 # The device rules runc appends after the spec's (libcontainer/specconv AllowedDevices).
 DEFAULT_DEVICE_RULES = (
@@ -167,9 +168,19 @@ class Cgroup(ABC):
     def create(self, resources: dict) -> None:
         """Make the cgroup and apply OCI ``linux.resources`` (memory, cpu, pids, devices)."""
 
+    # Whether ``enter`` is cheap. Moving a whole process makes the kernel wait out an RCU
+    # grace period (5-15 ms when the machine was idle); a lone thread moving itself
+    # through cgroup v1's `tasks` does not. Where it is not, the caller moves the new
+    # process itself (add_process), in parallel with the process's own setup.
+    enter_is_cheap = False
+
     @abstractmethod
     def add_process(self, pid: int) -> None:
-        """Move ``pid`` into the cgroup; 0 moves the calling process."""
+        """Move ``pid`` (the whole process) into the cgroup."""
+
+    @abstractmethod
+    def enter(self) -> None:
+        """Move the calling process, which must have a single thread, into the cgroup."""
 
     @abstractmethod
     def pids(self) -> list[int]:
@@ -286,9 +297,16 @@ class CgroupV1(Cgroup):
         for allow, line in lines:
             _write(self._file("devices", "devices.allow" if allow else "devices.deny"), line)
 
+    enter_is_cheap = True
+
     def add_process(self, pid: int) -> None:
         for directory in self.hierarchies.values():
             _write(f"{directory}/cgroup.procs", str(pid))
+
+    def enter(self) -> None:
+        # "0" in `tasks` moves just the calling thread, the only one: no grace period.
+        for directory in self.hierarchies.values():
+            _write(f"{directory}/tasks", "0")
 
     def pids(self) -> list[int]:
         directory = self.dirs.get("pids") or next(iter(self.hierarchies.values()))
@@ -347,14 +365,19 @@ class CgroupV2(Cgroup):
             raise
 
     def _make_dirs(self) -> None:
-        """Create each missing level, enabling the available controllers for the level below."""
+        """Create each missing level, enabling the available controllers for the level below.
+
+        Only controllers not enabled yet are written: a cgroup that holds processes
+        (ours, for a relative path) refuses any write to its subtree_control.
+        """
         relative = os.path.relpath(self.dir, self.root)
         current = self.root
         for part in relative.split("/"):
             available = _read(f"{current}/cgroup.controllers").split()
-            wanted = [c for c in ("cpu", "cpuset", "memory", "pids", "io") if c in available]
-            if wanted:
-                _write(f"{current}/cgroup.subtree_control", " ".join("+" + c for c in wanted))
+            enabled = _read(f"{current}/cgroup.subtree_control").split()
+            missing = [c for c in _V2_CONTROLLERS if c in available and c not in enabled]
+            if missing:
+                _write(f"{current}/cgroup.subtree_control", " ".join("+" + c for c in missing))
             current = f"{current}/{part}"
             os.makedirs(current, exist_ok=True)
 
@@ -387,6 +410,9 @@ class CgroupV2(Cgroup):
 
     def add_process(self, pid: int) -> None:
         _write(f"{self.dir}/cgroup.procs", str(pid))
+
+    def enter(self) -> None:
+        _write(f"{self.dir}/cgroup.procs", "0")
 
     def pids(self) -> list[int]:
         return _pids_in(f"{self.dir}/cgroup.procs")

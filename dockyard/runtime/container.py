@@ -7,11 +7,12 @@ intermediate. The init makes its namespaces, mounts and pivots into the
 rootfs, drops to the process's user and capabilities, tells the caller it is
 ready and blocks until ``Init.start``; then it execs.
 
-Meanwhile the caller moves the init into its cgroup. That write is the
-slowest step of all (the kernel waits out an RCU grace period, ~5-10 ms),
-so it runs in parallel with the init's own setup; the init waits for it
-only before it creates its cgroup namespace, whose root is the cgroup it is
-in at that moment. ``exec_process`` works the same way.
+The init is in its cgroup before it runs anything of the container's. On
+cgroup v1 it moves itself in first thing, which is cheap; elsewhere moving a
+process makes the kernel wait out an RCU grace period (5-15 ms), so the
+caller moves it, in parallel with the init's own setup, and the init waits
+for that only before it creates its cgroup namespace (whose root is the
+cgroup it is in at that moment). ``exec_process`` works the same way.
 
 The caller and the child talk over two close-on-exec pipes: ``control``
 (caller → child: "G" you are in your cgroup, "S" start) and ``report``
@@ -234,7 +235,8 @@ def exec_process(init_pid: int, process_config: dict, stdio: Stdio, cgroups_path
     channel = _Channel()
     try:
         pid = _fork_in_pid_namespace(
-            f"/proc/{init_pid}/ns/pid", lambda: _exec_main(init_pid, process_config, stdio, channel)
+            f"/proc/{init_pid}/ns/pid",
+            lambda: _exec_main(init_pid, process_config, stdio, cgroup, channel),
         )
         channel.keep_parent_side()
         _admit(pid, cgroup, channel)
@@ -259,9 +261,12 @@ def delete(bundle: str | os.PathLike[str]) -> None:
 
 
 def _admit(pid: int, cgroup: Cgroup | None, channel: _Channel) -> None:
-    """Move the child into its cgroup and tell it so; kill it if that is impossible."""
+    """Move the child into its cgroup unless it enters by itself, and tell it so.
+
+    A child that cannot be moved is killed.
+    """
     try:
-        if cgroup is not None:
+        if cgroup is not None and not cgroup.enter_is_cheap:
             cgroup.add_process(pid)
     except ProcessLookupError:
         return  # it died during setup; its report says why
@@ -367,6 +372,9 @@ def _init_main(plan: _Plan, stdio: Stdio, channel: _Channel) -> NoReturn:
     try:
         channel.keep_child_side()
         _attach_stdio(stdio, plan.terminal, plan.process.get("consoleSize"))
+        if plan.cgroup is not None and plan.cgroup.enter_is_cheap:
+            step = "joining the cgroup"
+            plan.cgroup.enter()
         if "oomScoreAdj" in plan.process:
             step = "setting oom_score_adj"
             _write_file("/proc/self/oom_score_adj", str(plan.process["oomScoreAdj"]))
@@ -414,7 +422,9 @@ def _init_main(plan: _Plan, stdio: Stdio, channel: _Channel) -> NoReturn:
     os._exit(code)
 
 
-def _exec_main(init_pid: int, process_config: dict, stdio: Stdio, channel: _Channel) -> NoReturn:
+def _exec_main(
+    init_pid: int, process_config: dict, stdio: Stdio, cgroup: Cgroup | None, channel: _Channel
+) -> NoReturn:
     """A `docker exec` child: join the container, become its process, execve."""
     code = 1
     step = "setting up stdio"
@@ -423,6 +433,9 @@ def _exec_main(init_pid: int, process_config: dict, stdio: Stdio, channel: _Chan
         _attach_stdio(
             stdio, bool(process_config.get("terminal")), process_config.get("consoleSize")
         )
+        if cgroup is not None and cgroup.enter_is_cheap:
+            step = "joining the cgroup"
+            cgroup.enter()  # while the host's /sys/fs/cgroup is still ours to see
         step = "joining the container's namespaces"
         paths = [(f"/proc/{init_pid}/ns/{name}", flag) for name, flag in _EXEC_NAMESPACES]
         fds = [(os.open(path, os.O_RDONLY | os.O_CLOEXEC), flag, path) for path, flag in paths]
@@ -431,7 +444,7 @@ def _exec_main(init_pid: int, process_config: dict, stdio: Stdio, channel: _Chan
             os.close(fd)
         step = "setting up the process"
         executable = process.prepare(process_config)
-        step = "joining the cgroup"
+        step = "waiting for the cgroup"
         channel.wait_for(_IN_CGROUP)
         step = "starting the process"
         linux.mark_fds_cloexec(3)

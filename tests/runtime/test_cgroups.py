@@ -88,6 +88,37 @@ def test_v1_membership_freeze_and_kill(
         group.destroy()
 
 
+def _cgroup_of_a_child_that_enters(group: cgroups.Cgroup) -> str:
+    """/proc/self/cgroup of a forked child after group.enter()."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            group.enter()
+            with open("/proc/self/cgroup", "rb") as f:
+                os.write(write_end, f.read())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as f:
+        seen = f.read().decode()
+    os.waitpid(pid, 0)
+    return seen
+
+
+@v1_only
+def test_v1_a_process_enters_by_itself(cgroup_parent: str) -> None:
+    group = cgroups.open_cgroup(f"{cgroup_parent}/self")
+    group.create({})
+    try:
+        seen = _cgroup_of_a_child_that_enters(group)
+    finally:
+        group.destroy()
+    assert group.enter_is_cheap
+    hierarchies = [line for line in seen.splitlines() if not line.startswith("0::")]
+    assert all(line.endswith(f"{cgroup_parent}/self") for line in hierarchies)
+
+
 @pytest.fixture
 def unified_root() -> str:
     """A cgroup2 mount to exercise the v2 backend on: the hybrid one, or /sys/fs/cgroup."""
@@ -105,6 +136,7 @@ def test_v2_membership_freeze_and_kill(
     parent = cgroups.CgroupV2(cgroup_parent, root=unified_root)
     group.create({})
     try:
+        assert _cgroup_of_a_child_that_enters(group).endswith(f"0::/{cgroup_parent}/members\n")
         group.add_process(sleeper.pid)
         assert group.pids() == [sleeper.pid]
         assert group.mount_sources() == [("", group.dir)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 
 import pytest
 
@@ -44,12 +45,23 @@ def test_exec_sees_the_containers_filesystem(bundle: Bundle) -> None:
 
 
 def test_exec_runs_in_the_containers_cgroup(bundle: Bundle) -> None:
-    with bundle.running(["sleep", "60"]) as init:
-        _, out = _exec(bundle, init.pid, ["sh", "-c", "cat /proc/self/cgroup"])
-        with open(f"/proc/{init.pid}/cgroup") as f:
-            init_groups = f.read()
-    assert all(line.endswith(":/") for line in out.splitlines())
-    assert bundle.cgroups_path in init_groups
+    with bundle.running(["sleep", "60"]) as init, open(os.devnull, "r+b") as null:
+        stdio = container.Stdio(null.fileno(), null.fileno(), null.fileno())
+        process = bundle.spec(["sleep", "60"])["process"]
+        pid = container.exec_process(init.pid, process, stdio, bundle.cgroups_path)
+        try:
+            with open(f"/proc/{pid}/cgroup") as f:
+                host_view = f.read()
+            _, inside = _exec(bundle, init.pid, ["cat", "/proc/self/cgroup"])
+        finally:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+    assert all(
+        line.endswith(bundle.cgroups_path)
+        for line in host_view.splitlines()
+        if ":memory:" in line or ":pids:" in line
+    )
+    assert all(line.endswith(":/") for line in inside.splitlines())
 
 
 def test_exec_with_user_cwd_env_and_exit_code(bundle: Bundle) -> None:

@@ -30,7 +30,9 @@ def _in_jail(jail: Path, rootfs: str) -> int:
             os.chdir("/")
             proc = {"destination": "/proc", "type": "proc", "source": "proc", "options": []}
             mounts.prepare_rootfs(rootfs, [proc], cgroup=None, terminal=False)
-            code = 0 if os.path.exists("/bin/busybox") and os.path.exists("/proc/self/status") else 2
+            code = (
+                0 if os.path.exists("/bin/busybox") and os.path.exists("/proc/self/status") else 2
+            )
         finally:
             os._exit(code)
     _, status = os.waitpid(pid, 0)
