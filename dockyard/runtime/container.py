@@ -439,9 +439,16 @@ def _exec_main(
         step = "joining the container's namespaces"
         paths = [(f"/proc/{init_pid}/ns/{name}", flag) for name, flag in _EXEC_NAMESPACES]
         fds = [(os.open(path, os.O_RDONLY | os.O_CLOEXEC), flag, path) for path, flag in paths]
+        # The init's root, opened before setns: joining a mount namespace moves us to the
+        # namespace's root, which is not the container's when it was entered by MS_MOVE +
+        # chroot (no pivot_root under a chroot, as on a build machine).
+        root = os.open(f"/proc/{init_pid}/root", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         for fd, flag, path in fds:
             linux.setns(fd, flag, path)
             os.close(fd)
+        os.fchdir(root)
+        os.chroot(".")
+        os.close(root)
         step = "setting up the process"
         executable = process.prepare(process_config)
         step = "waiting for the cgroup"
