@@ -20,10 +20,9 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from dockyard.api.server import serve
 from dockyard.config import DEFAULT_HOST, Paths, socket_path
-from dockyard.engine.engine import Engine
 from dockyard.errors import DockyardError
+from dockyard.runtime.zygote import Zygote
 
 log = logging.getLogger("dockyardd")
 
@@ -100,12 +99,16 @@ def _claim_socket(path: str, host: str) -> None:
     os.unlink(path)
 
 
-async def _run(paths: Paths, sock: str, debug: bool) -> None:
+async def _run(paths: Paths, sock: str, debug: bool, zygote: Zygote) -> None:
+    # Imported only now, after the zygote was forked: it must not carry them.
+    from dockyard.api.server import serve
+    from dockyard.engine.engine import Engine
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    engine = Engine(paths)
+    engine = Engine(paths, spawn_shim=zygote.spawn)
     try:
         await engine.start()
         await serve(engine, sock, stop, access_log=debug)
@@ -129,9 +132,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with _pid_file(paths.exec_root):
             _claim_socket(sock, args.host)
+            zygote = Zygote()
             try:
-                asyncio.run(_run(paths, sock, args.debug))
+                asyncio.run(_run(paths, sock, args.debug, zygote))
             finally:
+                zygote.close()
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(sock)
     except (StartupError, DockyardError) as exc:

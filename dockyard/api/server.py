@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ROUTE_MODULES = ("system", "containers", "exec", "images", "build", "volumes")
+ROUTE_MODULES = ("system", "containers", "exec", "images", "build", "volumes", "networks")
 VERSION_PREFIX = "/{" + PATH_PART + r":v[0-9][0-9.]*}"
 SOCKET_MODE = 0o660
 # Streams (events, logs -f, attach) never finish by themselves: on shutdown

@@ -134,6 +134,28 @@ GROUPS: dict[str, tuple[str, dict[str, tuple[str, str, str]]]] = {
             "prune": ("system", "system-prune", "Remove unused data"),
         },
     ),
+    "network": (
+        "Manage networks",
+        {
+            "connect": ("networks", "network-connect", "Connect a container to a network"),
+            "create": ("networks", "network-create", "Create a network"),
+            "disconnect": (
+                "networks",
+                "network-disconnect",
+                "Disconnect a container from a network",
+            ),
+            "inspect": (
+                "networks",
+                "network-inspect",
+                "Display detailed information on one or more networks",
+            ),
+            "ls": ("networks", "network-ls", "List networks"),
+            "list": ("networks", "network-ls", "List networks"),
+            "prune": ("networks", "network-prune", "Remove all unused networks"),
+            "rm": ("networks", "network-rm", "Remove one or more networks"),
+            "remove": ("networks", "network-rm", "Remove one or more networks"),
+        },
+    ),
     "volume": (
         "Manage volumes",
         {

@@ -98,7 +98,7 @@ def build_host_config(host_config: dict[str, Any]) -> dict:
         "UTSMode": "",
         "UsernsMode": "",
         "ShmSize": 67108864,
-        "Runtime": "runc",
+        "Runtime": "dockyard",  # the built-in runtime; "runc" / "crun" name those binaries
         "Isolation": "",
         "CpuShares": 0,
         "Memory": 0,

@@ -15,6 +15,7 @@ import os
 import shlex
 import shutil
 import signal as signals
+import socket
 from collections.abc import AsyncGenerator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,7 @@ from dockyard.runtime.jsonlog import parse_line, parse_rfc3339_nano, read_entrie
 from dockyard.store.metadata import Metadata
 
 WAIT_CONDITIONS = ("not-running", "next-exit", "removed")
+BUILTIN_RUNTIME = "dockyard"
 DEFAULT_STOP_TIMEOUT = 10
 
 
@@ -81,6 +83,8 @@ class ContainerService:
         self.events = events
         self.runtimes = runtimes
         self.volumes = volumes
+        # How a shim is forked: straight from this process, or by the daemon's zygote.
+        self.spawn_shim: Callable[[shim.ShimConfig], tuple[int, socket.socket]] = shim.spawn
         self._locks: dict[str, asyncio.Lock] = {}
         self._waiters: dict[str, list[tuple[str, asyncio.Future[dict]]]] = {}
         self._pending_attach: dict[str, list[AttachStream]] = {}
@@ -89,6 +93,7 @@ class ContainerService:
         self._exited: dict[str, asyncio.Event] = {}
         self._loop: asyncio.AbstractEventLoop | None = None  # the loop the shims are watched on
         self.on_removed: list[Callable[[Container], None]] = []
+        self.networks: Any = None  # the NetworkService, set by the Engine
 
     # ------------------------------------------------------------------ records
     def _load(self, row: Any) -> Container:
@@ -176,7 +181,9 @@ class ContainerService:
             },
             "Mounts": [point.inspect_view() for point in mounts],
             "Config": config,
-            "NetworkSettings": specgen.network_settings(host_config),
+            "NetworkSettings": self.networks.settings_for_create(
+                host_config, body.get("NetworkingConfig"), config.get("ExposedPorts") or {}
+            ),
         }
         if not config["Hostname"]:
             config["Hostname"] = specgen.default_hostname(cid, host_config)
@@ -239,12 +246,13 @@ class ContainerService:
         runtime = self._runtime(c)
         cfg = specgen.shim_config(c, image, self.paths, runtime, self)
         self._stopping.discard(c.id)
-        shim_pid, sock = shim.spawn(cfg)
+        shim_pid, sock = self.spawn_shim(cfg)
         reader, writer = await asyncio.open_unix_connection(sock=sock)
         try:
             created = await _read_message(reader)
             if "error" in created:
                 raise self._start_failed(c, created)
+            self.networks.attach(c, created["created"])
             for stream in self._pending_attach.pop(c.id, []):
                 await stream.connect(str(cfg.exec_dir / "attach.sock"))
             writer.write(b'{"start": true}\n')
@@ -272,8 +280,9 @@ class ContainerService:
         self.events.publish("container", "start", c.id, self._attrs(c.record))
 
     def _runtime(self, c: Container) -> str:
-        name = c.host_config.get("Runtime") or "runc"
-        if name in ("runc", "dockyard", "builtin", "") and name not in self.runtimes:
+        """"builtin", or the path of the OCI runtime binary the container asked for."""
+        name = c.host_config.get("Runtime") or BUILTIN_RUNTIME
+        if name == BUILTIN_RUNTIME:
             return "builtin"
         try:
             return self.runtimes[name]
@@ -285,6 +294,7 @@ class ContainerService:
         code = int(message.get("code") or 0)
         text = str(message["error"])
         c.state.update(Error=text, ExitCode=code or 128)
+        self.networks.release(c)
         self.save(c)
         for stream in self._pending_attach.pop(c.id, []):
             stream.abandon()
@@ -327,6 +337,7 @@ class ContainerService:
             FinishedAt=result["FinishedAt"],
             OOMKilled=result.get("OOMKilled", False),
         )
+        self.networks.release(c)
         self.save(c)
         event = self._exited.pop(cid, None)
         if event is not None:
@@ -838,7 +849,9 @@ class ContainerService:
     def _root(self, c: Container, ref: str) -> Iterator[Path]:
         """The container's root for a copy; a missing path is named with the container, as Docker does."""
         try:
-            with archive.container_root(c, self.images.resolve(c.record["Image"]).lowerdirs) as root:
+            with archive.container_root(
+                c, self.images.resolve(c.record["Image"]).lowerdirs
+            ) as root:
                 yield root
         except NotFound as e:
             if e.message.endswith(" in container"):

@@ -8,6 +8,7 @@ import shutil
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from dockyard.engine.containers import ContainerService
 from dockyard.engine.events import EventBus
 from dockyard.engine.execs import ExecService
 from dockyard.engine.images import ImageService
+from dockyard.engine.networks import NetworkService
 from dockyard.engine.volumes import VolumeService
 from dockyard.runtime import cgroups
 from dockyard.store.blobs import BlobStore
@@ -36,7 +38,8 @@ def installed_runtimes() -> dict[str, str]:
 class Engine:
     """Open with the two roots; ``await start()`` on the event loop before serving."""
 
-    def __init__(self, paths: Paths) -> None:
+    def __init__(self, paths: Paths, spawn_shim: Callable[..., Any] | None = None) -> None:
+        """``spawn_shim`` replaces forking shims from this process (the daemon's zygote)."""
         self.paths = paths
         for directory in (paths.data_root, paths.containers, paths.exec_root):
             directory.mkdir(parents=True, exist_ok=True)
@@ -58,12 +61,17 @@ class Engine:
             self.metadata, self.blobs, self.layers, self.events, self.containers.users_of_image
         )
         self.containers.images = self.images
+        if spawn_shim is not None:
+            self.containers.spawn_shim = spawn_shim
+        self.networks = NetworkService(paths, self.metadata, self.events, self.containers)
+        self.containers.networks = self.networks
         self.execs = ExecService(self.containers)
         self.builds = BuildService(paths, self.metadata, self.images, self.layers)
 
     async def start(self) -> None:
         """Find the containers that kept running while no engine watched them."""
         await self.containers.recover()
+        self.networks.recover()
 
     def close(self) -> None:
         """Let go of the store; running containers go on without us."""
@@ -71,6 +79,7 @@ class Engine:
             return
         self.closed = True
         self.containers.close()
+        self.networks.close()
         self.metadata.close()
 
     # ------------------------------------------------------------------ system
@@ -79,7 +88,9 @@ class Engine:
         images = self.images.list(all=True)
         for image in images:
             image["Containers"] = len(self.containers.users_of_image(image["Id"]))
-        layers_size = self.metadata.query("SELECT COALESCE(SUM(size), 0) AS total FROM layers")[0]["total"]
+        layers_size = self.metadata.query("SELECT COALESCE(SUM(size), 0) AS total FROM layers")[0][
+            "total"
+        ]
         return {
             "LayersSize": layers_size,
             "Images": images,
@@ -172,10 +183,10 @@ class Engine:
             "ExperimentalBuild": False,
             "ServerVersion": defaults.ENGINE_VERSION,
             "Runtimes": {
-                "runc": {"path": "dockyard (built-in)"},
-                **{n: {"path": p} for n, p in self.runtimes.items() if n != "runc"},
+                "dockyard": {"path": "built-in"},
+                **{n: {"path": p} for n, p in self.runtimes.items()},
             },
-            "DefaultRuntime": "runc",
+            "DefaultRuntime": "dockyard",
             "Swarm": {
                 "LocalNodeState": "inactive",
                 "ControlAvailable": False,

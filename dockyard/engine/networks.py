@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 from dockyard import config as defaults
 from dockyard.config import Paths
-from dockyard.engine.container import now_rfc3339
+from dockyard.engine.container import Container, now_rfc3339
+from dockyard.engine.endpoints import Endpoints
 from dockyard.engine.events import EventBus
 from dockyard.engine.filters import Filters
 from dockyard.engine.names import new_id
@@ -40,6 +41,7 @@ from dockyard.network import ipam, ruleset
 from dockyard.store.metadata import Metadata
 
 if TYPE_CHECKING:
+    from dockyard.engine.containers import ContainerService
     from dockyard.network.links import Links
     from dockyard.network.nftables import Nftables
 
@@ -80,6 +82,12 @@ class Network:
         return IPv4Network(self.record["IPAM"]["Config"][0]["Subnet"])
 
     @property
+    def pool(self) -> IPv4Network:
+        """Where endpoints get their addresses: the IPRange, or the whole subnet."""
+        ip_range = self.record["IPAM"]["Config"][0].get("IPRange")
+        return IPv4Network(ip_range) if ip_range else self.subnet
+
+    @property
     def gateway(self) -> IPv4Address:
         return IPv4Address(self.record["IPAM"]["Config"][0]["Gateway"])
 
@@ -88,14 +96,50 @@ class Network:
         return str(self.record["Options"].get(BRIDGE_NAME_OPTION) or f"br-{self.id[:12]}")
 
 
+# Aliases: inside NetworkService, ``list`` names its method.
+Rows = list[sqlite3.Row]
+NetworkList = list[Network]
+Subnets = list[IPv4Network]
+FilterValues = dict[str, list[str]]
+Views = list[dict]
+Names = list[str]
+
+
 class NetworkService:
-    def __init__(self, paths: Paths, metadata: Metadata, events: EventBus) -> None:
+    def __init__(
+        self, paths: Paths, metadata: Metadata, events: EventBus, containers: ContainerService
+    ) -> None:
         self.db = metadata
         self.events = events
         self.default_bridge, self.table = kernel_names(paths)
+        self.owner = f"dockyard:{paths.data_root}"  # the mark on our links and table
         self._links: Links | None = None
         self._nft: Nftables | None = None
+        self._ensured: set[str] = set()  # bridges this engine has checked with the kernel
+        self._applied = ""  # the last commands nftables took
         self._add_predefined()
+        self.endpoints = Endpoints(self, containers)
+
+    # ------------------------------------------------------------------ containers' endpoints
+    def settings_for_create(
+        self, host_config: dict[str, Any], networking_config: dict[str, Any] | None, exposed: dict
+    ) -> dict[str, Any]:
+        """A new container's NetworkSettings (NotFound for a network that does not exist)."""
+        return self.endpoints.settings_for_create(host_config, networking_config, exposed)
+
+    def attach(self, c: Container, pid: int) -> None:
+        """Plug a starting container in: its runtime has made its network namespace (``pid``)."""
+        self.endpoints.attach(c, pid)
+
+    def release(self, c: Container) -> None:
+        """Give back what a stopped container held (its record is updated; the caller saves it)."""
+        self.endpoints.release(c)
+
+    def connect(self, ref: str, container: str, endpoint_config: dict[str, Any] | None) -> None:
+        self.endpoints.connect(ref, container, endpoint_config or {})
+
+    def disconnect(self, ref: str, container: str, force: bool = False) -> None:
+        self.endpoints.disconnect(ref, container, force)
 
     # ------------------------------------------------------------------ kernel access (lazy)
     @property
@@ -138,24 +182,29 @@ class NetworkService:
             BRIDGE_NAME_OPTION: self.default_bridge,
             "com.docker.network.driver.mtu": "1500",
         }
-        return _record(name, "bridge", (subnet, ipam.first_host(subnet)), options, {})
+        addresses = {"Subnet": str(subnet), "Gateway": str(ipam.first_host(subnet))}
+        return _record(name, "bridge", addresses, options, {})
 
-    def _subnets(self) -> list[IPv4Network]:
+    def _subnets(self) -> Subnets:
         return [n.subnet for n in self.all() if n.driver == "bridge"]
 
-    def all(self) -> list[Network]:
+    def all(self) -> NetworkList:
         rows = self.db.query("SELECT id, name, record FROM networks ORDER BY created, name")
         return [_network(row) for row in rows]
 
     def get(self, ref: str) -> Network:
         """By full id, by name, then by unique id prefix — Docker's order."""
-        rows = self.db.query("SELECT id, name, record FROM networks WHERE id = ? OR name = ?", ref, ref)
+        rows = self.db.query(
+            "SELECT id, name, record FROM networks WHERE id = ? OR name = ?", ref, ref
+        )
         if not rows and ref:
             rows = self.db.query(
                 "SELECT id, name, record FROM networks WHERE id LIKE ? || '%'", ref.lower()
             )
             if len(rows) > 1:
-                raise InvalidArgument(f"network {ref} is ambiguous ({len(rows)} matches found based on ID prefix)")
+                raise InvalidArgument(
+                    f"network {ref} is ambiguous ({len(rows)} matches found based on ID prefix)"
+                )
         if not rows:
             raise NotFound(f"network {ref} not found")
         by_id = [r for r in rows if r["id"] == ref]
@@ -180,18 +229,24 @@ class NetworkService:
         if not name:
             raise InvalidArgument("network name is empty")
         if not _NAME.match(name):
-            raise InvalidArgument(f'invalid network name "{name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed')
+            raise InvalidArgument(
+                f'invalid network name "{name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed'
+            )
         if name in PREDEFINED:
             raise Conflict(f"operation is not permitted on predefined {name} network ")
         if (driver or "bridge") != "bridge":
-            raise NotFound(f"could not find plugin {driver} in v1 plugin registry: plugin not found")
+            raise NotFound(
+                f"could not find plugin {driver} in v1 plugin registry: plugin not found"
+            )
         if self.db.query("SELECT 1 FROM networks WHERE name = ?", name):
             raise Conflict(f"network with name {name} already exists")
         options = dict(options or {})
         if len(options.get(BRIDGE_NAME_OPTION, "")) > MAX_LINK_NAME:
-            raise InvalidArgument(f"bridge name {options[BRIDGE_NAME_OPTION]} is longer than {MAX_LINK_NAME} characters")
-        subnet, gateway = self._address_plan(ipam_config or [])
-        record = _record(name, "bridge", (subnet, gateway), options, labels or {})
+            raise InvalidArgument(
+                f"bridge name {options[BRIDGE_NAME_OPTION]} is longer than {MAX_LINK_NAME} characters"
+            )
+        config = self._address_plan(ipam_config or [])
+        record = _record(name, "bridge", config, options, labels or {})
         record.update(Internal=internal, Attachable=attachable)
         network = Network(record["Id"], name, record)
         with self.db.transaction() as tx:
@@ -208,21 +263,32 @@ class NetworkService:
         self.events.publish("network", "create", network.id, {"name": name, "type": "bridge"})
         return {"Id": network.id, "Warning": ""}
 
-    def _address_plan(self, configs: list[dict[str, str]]) -> tuple[IPv4Network, IPv4Address]:
+    def _address_plan(self, configs: list[dict[str, str]]) -> dict[str, str]:
+        """The network's IPAM Config entry: a subnet (given or free), its gateway, an IPRange."""
         taken = self._subnets()
         if len(configs) > 1:
             raise InvalidArgument("only one IPv4 subnet per network is supported")
         config = configs[0] if configs else {}
         if not config.get("Subnet"):
-            if config.get("Gateway"):
-                raise InvalidArgument("gateway address specified without a subnet")
+            if config.get("Gateway") or config.get("IPRange"):
+                raise InvalidArgument("gateway address or ip-range specified without a subnet")
             subnet = ipam.free_subnet([*ipam.host_subnets(), *taken])
-            return subnet, ipam.first_host(subnet)
+            return {"Subnet": str(subnet), "Gateway": str(ipam.first_host(subnet))}
         subnet = ipam.parse_subnet(config["Subnet"])
         if any(subnet.overlaps(other) for other in taken):
-            raise Conflict("invalid pool request: Pool overlaps with other one on this address space")
+            raise Conflict(
+                "invalid pool request: Pool overlaps with other one on this address space"
+            )
         gateway = config.get("Gateway")
-        return subnet, ipam.parse_gateway(gateway, subnet) if gateway else ipam.first_host(subnet)
+        plan = {
+            "Subnet": str(subnet),
+            "Gateway": str(
+                ipam.parse_gateway(gateway, subnet) if gateway else ipam.first_host(subnet)
+            ),
+        }
+        if config.get("IPRange"):
+            plan["IPRange"] = str(ipam.parse_range(config["IPRange"], subnet))
+        return plan
 
     def inspect(self, ref: str) -> dict:
         return self._view(self.get(ref))
@@ -230,11 +296,12 @@ class NetworkService:
     def _view(self, network: Network) -> dict:
         view = dict(network.record)
         view["Containers"] = {
-            row["container_id"]: endpoint_view(row, network) for row in self.endpoint_rows(network.id)
+            row["container_id"]: endpoint_view(row, network)
+            for row in self.endpoint_rows(network.id)
         }
         return view
 
-    def list(self, filters: dict[str, list[str]] | None = None) -> list[dict]:
+    def list(self, filters: FilterValues | None = None) -> Views:
         wanted = Filters(
             filters or {}, allowed=("dangling", "driver", "id", "label", "name", "scope", "type")
         )
@@ -245,7 +312,9 @@ class NetworkService:
         dangling = wanted.get("dangling")
         if dangling:
             keep = dangling[0].lower() in ("1", "true")
-            views = [v for v in views if (not v["Containers"] and v["Name"] not in PREDEFINED) == keep]
+            views = [
+                v for v in views if (not v["Containers"] and v["Name"] not in PREDEFINED) == keep
+            ]
         return views
 
     def remove(self, ref: str) -> None:
@@ -261,11 +330,13 @@ class NetworkService:
         if os.path.exists(f"{_SYS_NET}/{network.bridge}"):
             self.links.delete(network.bridge)
         self.sync_rules()
-        self.events.publish("network", "destroy", network.id, {"name": network.name, "type": "bridge"})
+        self.events.publish(
+            "network", "destroy", network.id, {"name": network.name, "type": "bridge"}
+        )
 
-    def prune(self, filters: dict[str, list[str]] | None = None) -> dict:
+    def prune(self, filters: FilterValues | None = None) -> dict:
         wanted = Filters(filters or {}, allowed=("until", "label", "label!"))
-        deleted = []
+        deleted: Names = []
         for network in self.all():
             if network.predefined or self.endpoint_rows(network.id):
                 continue
@@ -278,13 +349,21 @@ class NetworkService:
         return {"NetworksDeleted": deleted or None}
 
     # ------------------------------------------------------------------ the kernel
-    def endpoint_rows(self, network_id: str | None = None) -> list[sqlite3.Row]:
+    def endpoint_rows(self, network_id: str | None = None) -> Rows:
         if network_id is None:
             return self.db.query("SELECT * FROM endpoints ORDER BY rowid")
-        return self.db.query("SELECT * FROM endpoints WHERE network_id = ? ORDER BY rowid", network_id)
+        return self.db.query(
+            "SELECT * FROM endpoints WHERE network_id = ? ORDER BY rowid", network_id
+        )
 
     def ensure_bridge(self, network: Network) -> None:
-        self.links.ensure_bridge(network.bridge, str(network.gateway), network.subnet.prefixlen)
+        """The network's bridge, checked with the kernel once per engine while it exists."""
+        if network.bridge in self._ensured and os.path.exists(f"{_SYS_NET}/{network.bridge}"):
+            return
+        self.links.ensure_bridge(
+            network.bridge, str(network.gateway), network.subnet.prefixlen, self.owner
+        )
+        self._ensured.add(network.bridge)
 
     def sync_rules(self) -> None:
         """Render the engine's table from the bridges that exist; no bridge, no table."""
@@ -298,9 +377,12 @@ class NetworkService:
             for proto, port, host_ip, host_port in json.loads(row["record"]).get("Ports") or []:
                 forwards.append(ruleset.Forward(proto, host_ip, host_port, row["address"], port))
         if bridges or forwards:
-            self.nft.run(ruleset.render(self.table, bridges, forwards))
+            commands = ruleset.render(self.table, self.owner, bridges, forwards)
         else:
-            self.nft.run(ruleset.remove(self.table))
+            commands = ruleset.remove(self.table)
+        if commands != self._applied:  # most starts and stops publish nothing: no change
+            self.nft.run(commands)
+            self._applied = commands
 
     def recover(self) -> None:
         """After the containers' recovery: the kernel's rules as the records say."""
@@ -324,20 +406,17 @@ class NetworkService:
         if self._nft is not None:
             self._nft.close()
 
-    def _bridge_networks(self) -> list[Network]:
+    def _bridge_networks(self) -> NetworkList:
         return [n for n in self.all() if n.driver == "bridge"]
 
 
 def _record(
     name: str,
     driver: str,
-    addresses: tuple[IPv4Network, IPv4Address] | None,
+    addresses: dict[str, str] | None,
     options: dict[str, str],
     labels: dict[str, str],
 ) -> dict[str, Any]:
-    config = None
-    if addresses is not None:
-        config = [{"Subnet": str(addresses[0]), "Gateway": str(addresses[1])}]
     return {
         "Name": name,
         "Id": new_id(),
@@ -346,7 +425,11 @@ def _record(
         "Driver": driver,
         "EnableIPv4": True,
         "EnableIPv6": False,
-        "IPAM": {"Driver": "default", "Options": None if addresses is None else {}, "Config": config},
+        "IPAM": {
+            "Driver": "default",
+            "Options": None if addresses is None else {},
+            "Config": None if addresses is None else [addresses],
+        },
         "Internal": False,
         "Attachable": False,
         "Ingress": False,

@@ -51,57 +51,12 @@ def validate(host_config: dict[str, Any]) -> None:
         )
     if host_config.get("AutoRemove") and policy.get("Name") not in ("no", None, ""):
         raise InvalidArgument("can't create 'AutoRemove' container with restart policy")
-    mode = host_config.get("NetworkMode") or "bridge"
-    if mode not in ("bridge", "none", "host", "default") and not mode.startswith("container:"):
-        raise InvalidArgument(f"network {mode} not found")
 
 
 def default_hostname(cid: str, host_config: dict[str, Any]) -> str:
     if host_config.get("NetworkMode") == "host":
         return socket.gethostname()
     return cid[:12]
-
-
-def network_settings(host_config: dict[str, Any]) -> dict:
-    mode = host_config.get("NetworkMode") or "bridge"
-    networks = {}
-    if mode in ("bridge", "host", "none"):
-        networks[mode] = {
-            "IPAMConfig": None,
-            "Links": None,
-            "Aliases": None,
-            "MacAddress": "",
-            "NetworkID": "",
-            "EndpointID": "",
-            "Gateway": "",
-            "IPAddress": "",
-            "IPPrefixLen": 0,
-            "IPv6Gateway": "",
-            "GlobalIPv6Address": "",
-            "GlobalIPv6PrefixLen": 0,
-            "DriverOpts": None,
-            "DNSNames": None,
-        }
-    return {
-        "Bridge": "",
-        "SandboxID": "",
-        "SandboxKey": "",
-        "HairpinMode": False,
-        "LinkLocalIPv6Address": "",
-        "LinkLocalIPv6PrefixLen": 0,
-        "Ports": {},
-        "SecondaryIPAddresses": None,
-        "SecondaryIPv6Addresses": None,
-        "EndpointID": "",
-        "Gateway": "",
-        "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0,
-        "IPAddress": "",
-        "IPPrefixLen": 0,
-        "IPv6Gateway": "",
-        "MacAddress": "",
-        "Networks": networks,
-    }
 
 
 def port_list(c: Container) -> list[dict]:

@@ -121,18 +121,10 @@ def _relay_terminal(master: int) -> None:
 def run(bundle: str, pid_file: str) -> int:
     """Run the container of ``bundle`` to its end; return its exit status."""
     terminal = bool((load_config(bundle).get("process") or {}).get("terminal"))
-    master = -1
-    if terminal:
-        master, slave = os.openpty()
-        stdio = container.Stdio(slave, slave, slave)
-    else:
-        stdio = container.Stdio(0, 1, 2)
+    # With a terminal the init makes its pty inside the container; we relay its master.
+    init = container.create(bundle, container.Stdio(0, 1, 2), terminal=terminal)
     try:
-        init = container.create(bundle, stdio, terminal=terminal)
-    finally:
-        if terminal:
-            os.close(slave)
-    try:
+        master = init.console() if terminal else -1
         if pid_file:
             _write_pid_file(pid_file, init.pid)
         _forward_signals(init.pid)

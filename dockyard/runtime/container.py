@@ -22,6 +22,7 @@ command could not be executed; end-of-file once the execve succeeded).
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 from dockyard.errors import CommandError, SystemError
@@ -151,6 +152,14 @@ class Init:
     def close(self) -> None:
         """Release the pipes of an init the caller kills instead of starting."""
         self._channel.close()
+
+    def console(self) -> int:
+        """The master of the pty the init made for itself (created with terminal=True)."""
+        for name in os.listdir(f"/proc/{self.pid}/fd"):
+            with contextlib.suppress(OSError):
+                if os.readlink(f"/proc/{self.pid}/fd/{name}").endswith("/ptmx"):
+                    return linux.take_fd(self.pid, int(name))
+        raise SystemError("the container's terminal is missing")
 
 
 class _Plan:
@@ -341,7 +350,11 @@ def _describe(exc: BaseException) -> str:
 
 
 def _attach_stdio(stdio: Stdio, terminal: bool, console_size: dict | None) -> None:
-    """Make the given fds our 0, 1 and 2, in a new session (with the tty as its terminal)."""
+    """Make the given fds our 0, 1 and 2, in a new session (with the tty as its terminal).
+
+    An init with a terminal gets placeholders here: it makes its own pty once its
+    devpts is mounted (mounts._open_console).
+    """
     os.setsid()
     sources = [stdio.stdin, stdio.stdout, stdio.stderr]
     # A source already among 0-2 could be overwritten by an earlier dup2; copy it out first.
@@ -353,8 +366,12 @@ def _attach_stdio(stdio: Stdio, terminal: bool, console_size: dict | None) -> No
             os.dup2(fd, target)
     if terminal:
         linux.set_controlling_tty(0)
-        if console_size:
-            linux.set_window_size(0, console_size.get("height", 0), console_size.get("width", 0))
+        _apply_console_size(console_size)
+
+
+def _apply_console_size(console_size: dict | None) -> None:
+    if console_size:
+        linux.set_window_size(0, console_size.get("height", 0), console_size.get("width", 0))
 
 
 def _write_file(path: str, value: str) -> None:
@@ -371,7 +388,7 @@ def _init_main(plan: _Plan, stdio: Stdio, channel: _Channel) -> NoReturn:
     step = "setting up stdio"
     try:
         channel.keep_child_side()
-        _attach_stdio(stdio, plan.terminal, plan.process.get("consoleSize"))
+        _attach_stdio(stdio, False, None)
         if plan.cgroup is not None and plan.cgroup.enter_is_cheap:
             step = "joining the cgroup"
             plan.cgroup.enter()
@@ -397,6 +414,8 @@ def _init_main(plan: _Plan, stdio: Stdio, channel: _Channel) -> NoReturn:
             propagation=plan.propagation,
             cwd=plan.process.get("cwd") or "/",
         )
+        if plan.terminal:
+            _apply_console_size(plan.process.get("consoleSize"))
         step = "writing sysctls"
         for key, value in plan.sysctl.items():
             _write_file("/proc/sys/" + key.replace(".", "/"), value)

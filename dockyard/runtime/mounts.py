@@ -11,12 +11,15 @@ symlink in the image cannot redirect a mount to the host.
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import stat
+import struct
 
 from dockyard.runtime import linux
 from dockyard.runtime.cgroups import Cgroup
 from dockyard.runtime.securejoin import secure_join
+from dockyard.runtime.terminal import open_pty_in
 
 # OCI mount options: name → (flags to set, flags to clear)
 _FLAG_OPTIONS = {
@@ -108,6 +111,8 @@ def _create_target(path: str, directory: bool) -> None:
     if directory:
         os.makedirs(path, mode=0o755, exist_ok=True)
         return
+    if os.path.lexists(path):
+        return  # opening it for writing would copy it up into the container's layer
     os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
     try:
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o755))
@@ -164,6 +169,27 @@ def _mount_cgroup(rootfs: str, target: str, flags: int, cgroup: Cgroup | None) -
                 os.symlink(name, f"{target}/{controller}")
 
 
+_TIOCGPTN = 0x80045430  # the pty's number (Python's termios lacks it)
+
+
+def _open_console(dev: str) -> None:
+    """The container's terminal: a pty of its own devpts on 0-2 and at /dev/console.
+
+    From the container's devpts (not the caller's), ttyname() inside finds it as
+    /dev/pts/N, as with runc. The master stays open (close-on-exec) for the
+    caller to take with pidfd_getfd (Init.console); the slave becomes our
+    controlling terminal (we lead a new session since _attach_stdio).
+    """
+    master, slave = open_pty_in(f"{dev}/pts/ptmx")
+    for target in (0, 1, 2):
+        os.dup2(slave, target)
+    os.close(slave)
+    linux.set_controlling_tty(0)
+    number = struct.unpack("I", fcntl.ioctl(master, _TIOCGPTN, b"\0\0\0\0"))[0]
+    _create_target(f"{dev}/console", directory=False)
+    linux.mount(f"{dev}/pts/{number}", f"{dev}/console", None, linux.MS_BIND)
+
+
 def _setup_dev(rootfs: str, terminal: bool) -> None:
     """The devices every container has, bound from the host's, and the usual /dev links."""
     dev = secure_join(rootfs, "/dev")
@@ -171,8 +197,7 @@ def _setup_dev(rootfs: str, terminal: bool) -> None:
         _create_target(f"{dev}/{name}", directory=False)
         linux.mount(f"/dev/{name}", f"{dev}/{name}", None, linux.MS_BIND)
     if terminal:
-        _create_target(f"{dev}/console", directory=False)
-        linux.mount(os.ttyname(0), f"{dev}/console", None, linux.MS_BIND)
+        _open_console(dev)
     links = list(_DEV_LINKS)
     if os.path.exists("/proc/kcore"):
         links.append(("/proc/kcore", "core"))

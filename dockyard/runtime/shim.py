@@ -253,29 +253,31 @@ class Shim:
 
     def _create(self) -> Callable[[], None]:
         """Create the container stopped before its execve; return what starts it."""
-        builtin_runtime = self.cfg.runtime == "builtin"
-        child_fds = self._open_stdio(make_pty=builtin_runtime)
+        # Both runtimes make the container's terminal inside it; we get the master.
+        child_fds = self._open_stdio()
         try:
-            if builtin_runtime:
+            if self.cfg.runtime == "builtin":
                 init = builtin.create(
                     self.cfg.bundle, builtin.Stdio(*child_fds), terminal=self.cfg.tty
                 )
                 self.init_pid = init.pid
+                if self.cfg.tty:
+                    self._use_master(init.console())
                 return init.start
             return self._create_with_binary(child_fds)
         finally:
             for fd in set(child_fds):
                 os.close(fd)
 
-    def _open_stdio(self, make_pty: bool) -> tuple[int, int, int]:
-        """Our ends of the container's stdio go to the selector; return the child's ends."""
+    def _open_stdio(self) -> tuple[int, int, int]:
+        """Our ends of the container's stdio go to the selector; return the child's ends.
+
+        With a TTY the runtime makes the pty inside the container and we take its
+        master afterwards (_use_master), so the child gets placeholders.
+        """
         if self.cfg.tty:
-            if not make_pty:  # runc makes the pty itself and hands us the master
-                devnull = os.open(os.devnull, os.O_RDWR)
-                return devnull, os.dup(devnull), os.dup(devnull)
-            master, slave = os.openpty()
-            self._use_master(master)
-            return slave, os.dup(slave), os.dup(slave)
+            devnull = os.open(os.devnull, os.O_RDWR)
+            return devnull, os.dup(devnull), os.dup(devnull)
         fds: list[int] = []
         if self.cfg.open_stdin:
             r, w = os.pipe()

@@ -1,4 +1,4 @@
-"""SQLite metadata: references, images, layers, containers, volumes, build cache.
+"""SQLite metadata: references, images, layers, containers, volumes, networks, build cache.
 
 One database file under the data root. Every change that matters happens in a
 transaction, so a crash leaves either the old state or the new, never half.
@@ -49,6 +49,20 @@ CREATE TABLE IF NOT EXISTS volumes (
     created     TEXT NOT NULL,
     labels      TEXT NOT NULL DEFAULT '{}',
     options     TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS networks (
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE,
+    created     TEXT NOT NULL,             -- RFC 3339
+    record      TEXT NOT NULL              -- JSON: the network's inspect document, without Containers
+);
+CREATE TABLE IF NOT EXISTS endpoints (       -- a running container's place on a network
+    network_id   TEXT NOT NULL REFERENCES networks(id),
+    container_id TEXT NOT NULL,
+    address      TEXT NOT NULL,            -- its IPv4 address, unique in the network
+    record       TEXT NOT NULL,            -- JSON: endpoint id, MAC, interface names, published ports
+    PRIMARY KEY (network_id, container_id),
+    UNIQUE (network_id, address)
 );
 CREATE TABLE IF NOT EXISTS build_cache (
     key         TEXT PRIMARY KEY,          -- sha256 of the step's inputs

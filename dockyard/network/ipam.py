@@ -1,0 +1,126 @@
+"""IPv4 address management: subnets for networks, addresses for endpoints.
+
+Pure functions over ``ipaddress`` values; the engine keeps the allocations
+in SQLite and passes in what is taken.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Iterator
+from ipaddress import IPv4Address, IPv4Network
+
+from dockyard.errors import Conflict, InvalidArgument
+
+# Docker's default address pools: 172.17-31.0.0/16, then 192.168.0.0/16 cut in /20s.
+DEFAULT_POOLS = (
+    ("172.17.0.0/16", 16),
+    ("172.18.0.0/15", 16),
+    ("172.20.0.0/14", 16),
+    ("172.24.0.0/13", 16),
+    ("192.168.0.0/16", 20),
+)
+ROUTE_TABLE = "/proc/net/route"
+
+
+def candidate_subnets() -> Iterator[IPv4Network]:
+    for pool, prefix in DEFAULT_POOLS:
+        yield from IPv4Network(pool).subnets(new_prefix=prefix)
+
+
+def free_subnet(taken: Iterable[IPv4Network]) -> IPv4Network:
+    """The first default-pool subnet that overlaps nothing taken."""
+    taken = list(taken)
+    for subnet in candidate_subnets():
+        if not any(subnet.overlaps(other) for other in taken):
+            return subnet
+    raise Conflict(
+        "could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network"
+    )
+
+
+def host_subnets(route_table: str = ROUTE_TABLE) -> list[IPv4Network]:
+    """The destinations of the host's IPv4 routes, except the default route."""
+    subnets = []
+    with open(route_table) as f:
+        next(f)  # the header
+        for line in f:
+            fields = line.split()
+            destination, mask = _hex_address(fields[1]), _hex_address(fields[7])
+            if mask != "0.0.0.0":
+                subnets.append(IPv4Network(f"{destination}/{mask}", strict=False))
+    return subnets
+
+
+def _hex_address(little_endian_hex: str) -> str:
+    return str(IPv4Address(int.from_bytes(bytes.fromhex(little_endian_hex), "little")))
+
+
+def parse_subnet(text: str) -> IPv4Network:
+    try:
+        network = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise InvalidArgument(f"invalid subnet {text}: invalid CIDR address: {text}") from None
+    if not isinstance(network, IPv4Network):
+        raise InvalidArgument(f"IPv6 subnets are not supported: {text}")
+    if network.prefixlen > 30:
+        raise InvalidArgument(
+            f"subnet {text} is too small for a network: the prefix must be /30 or shorter"
+        )
+    if str(network) != text:
+        raise InvalidArgument(f"invalid subnet {text}: it should be {network}")
+    return network
+
+
+def parse_gateway(text: str, subnet: IPv4Network) -> IPv4Address:
+    try:
+        address = IPv4Address(text)
+    except ValueError:
+        raise InvalidArgument(f"invalid gateway address {text}") from None
+    if address not in subnet:
+        raise InvalidArgument(f"no matching subnet for gateway {text}")
+    return address
+
+
+def parse_range(text: str, subnet: IPv4Network) -> IPv4Network:
+    """An ip-range: where in ``subnet`` the endpoints' addresses come from."""
+    try:
+        ip_range = IPv4Network(text)
+    except ValueError:
+        raise InvalidArgument(f"invalid ip-range {text}: invalid CIDR address: {text}") from None
+    if not ip_range.subnet_of(subnet):
+        raise InvalidArgument(f"ip-range {text} is not within the subnet {subnet}")
+    return ip_range
+
+
+def first_host(subnet: IPv4Network) -> IPv4Address:
+    return subnet.network_address + 1
+
+
+def parse_address(text: str, subnet: IPv4Network, network_name: str) -> IPv4Address:
+    """A requested endpoint address (``--ip``), which must lie in the network's subnet."""
+    try:
+        address = IPv4Address(text)
+    except ValueError:
+        raise InvalidArgument(f"invalid IPv4 address: {text}") from None
+    if address not in subnet or address in (subnet.network_address, subnet.broadcast_address):
+        raise InvalidArgument(
+            f"no configured subnet or ip-range contain the IP address {text} of network {network_name}"
+        )
+    return address
+
+
+def next_free(pool: IPv4Network, subnet: IPv4Network, taken: set[IPv4Address]) -> IPv4Address:
+    """The lowest address of ``pool`` usable in ``subnet`` and not ``taken`` (nor the gateway)."""
+    for address in pool:
+        if address not in taken and address not in (
+            subnet.network_address,
+            subnet.broadcast_address,
+        ):
+            return address
+    raise Conflict(f"no available IPv4 addresses on this network's address pool: {subnet}")
+
+
+def mac_address(address: IPv4Address) -> str:
+    """A locally administered MAC from the address, as Docker made them: 02:42:ac:11:00:02."""
+    return ":".join(f"{byte:02x}" for byte in (0x02, 0x42, *address.packed))

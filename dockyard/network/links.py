@@ -1,0 +1,188 @@
+"""Network links over netlink (pyroute2): bridges on the host, veth pairs into containers.
+
+All netlink work runs on one thread of its own. pyroute2's synchronous API
+drives an asyncio loop of its own, which cannot run on a thread whose loop
+is already running (the daemon's); one thread also keeps link changes in
+order. A container's namespace is reached by switching that thread alone
+into it (setns affects the calling thread only) just long enough to open a
+netlink socket there: no process is forked for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from dockyard.errors import SystemError as EngineSystemError
+
+T = TypeVar("T")
+SYSCTL_ROOT = "/proc/sys/net"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One container's interface on one bridge."""
+
+    pid: int  # a process in the container's network namespace
+    host_name: str  # the host end of the veth pair, a port of the bridge
+    bridge: str
+    ifname: str  # the container's end: eth0, eth1, ...
+    address: str
+    prefixlen: int
+    gateway: str
+    mac: str
+    default_route: bool
+    alias: str  # the host end's ifalias: which engine made it
+
+
+class Links:
+    def __init__(self) -> None:
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="dockyard-netlink")
+        self._host: Any = None  # the host namespace's IPRoute, used on the netlink thread only
+
+    def close(self) -> None:
+        self._thread.submit(self._close_host).result()
+        self._thread.shutdown(wait=True)
+
+    def _close_host(self) -> None:
+        if self._host is not None:
+            self._host.close()
+            self._host = None
+
+    def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(host_iproute, *args)`` on the netlink thread; kernel errors as ours."""
+        try:
+            return self._thread.submit(lambda: fn(self._host_iproute(), *args)).result()
+        except OSError as e:
+            raise EngineSystemError(f"netlink: {e.strerror or e}") from None
+        except Exception as e:
+            code = _netlink_errno(e)
+            if code is None:
+                raise
+            raise EngineSystemError(f"netlink: {os.strerror(code)}") from None
+
+    def _host_iproute(self) -> Any:
+        if self._host is None:
+            self._host = _iproute()
+        return self._host
+
+    # ------------------------------------------------------------------ the host's side
+    def ensure_bridge(self, name: str, address: str, prefixlen: int, alias: str) -> None:
+        """The bridge up with its gateway address; created when missing. Forwarding on.
+
+        ``alias`` (the link's ifalias, `ip -d link` shows it) says which engine made it.
+        """
+        self._call(_ensure_bridge, name, address, prefixlen, alias)
+        write_sysctl("ipv4/ip_forward", "1")
+        # The host's own clients of published ports come from 127.0.0.1 (DNAT in output).
+        write_sysctl(f"ipv4/conf/{name}/route_localnet", "1")
+
+    def delete(self, name: str) -> None:
+        """Delete a link (a veth takes its peer along); a missing one is no error."""
+        self._call(_delete, name)
+
+    # ------------------------------------------------------------------ containers
+    def add_endpoint(self, endpoint: Endpoint) -> None:
+        """A veth pair: one end on the bridge, the other configured inside the container."""
+        self._call(_add_endpoint, endpoint)
+
+
+def write_sysctl(key: str, value: str) -> None:
+    path = f"{SYSCTL_ROOT}/{key}"
+    with open(path) as f:
+        if f.read().strip() == value:
+            return
+    with open(path, "w") as f:
+        f.write(value)
+
+
+# ---------------------------------------------------------------------- on the netlink thread
+def _iproute() -> Any:
+    from pyroute2 import IPRoute  # ~0.2 s to import: only engines that plumb networks pay it
+
+    return IPRoute()
+
+
+def _ensure_bridge(ipr: Any, name: str, address: str, prefixlen: int, alias: str) -> None:
+    found = ipr.link_lookup(ifname=name)
+    if found:
+        index = found[0]
+    else:
+        ipr.link("add", ifname=name, kind="bridge")
+        index = ipr.link_lookup(ifname=name)[0]
+        ipr.link("set", index=index, ifalias=alias)
+    addresses = {a.get("IFA_ADDRESS") for a in ipr.get_addr(index=index, family=2)}
+    if address not in addresses:
+        ipr.addr("add", index=index, address=address, prefixlen=prefixlen)
+    ipr.link("set", index=index, state="up")
+
+
+def _netlink_errno(error: Exception) -> int | None:
+    """The kernel's errno of pyroute2's NetlinkError (not an OSError); None for other errors."""
+    from pyroute2.netlink.exceptions import NetlinkError  # loaded: only netlink work gets here
+
+    return error.code if isinstance(error, NetlinkError) else None
+
+
+def _delete(ipr: Any, name: str) -> None:
+    found = ipr.link_lookup(ifname=name)
+    if not found:
+        return
+    try:
+        ipr.link("del", index=found[0])
+    except Exception as e:
+        if _netlink_errno(e) != errno.ENODEV:  # ENODEV: gone meanwhile, with its namespace
+            raise
+
+
+def _add_endpoint(ipr: Any, e: Endpoint) -> None:
+    namespace = os.open(f"/proc/{e.pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        bridge = ipr.link_lookup(ifname=e.bridge)[0]
+        ipr.link(
+            "add",
+            ifname=e.host_name,
+            kind="veth",
+            peer={"ifname": e.ifname, "net_ns_fd": namespace, "address": e.mac},
+        )
+        host_end = ipr.link_lookup(ifname=e.host_name)[0]
+        ipr.link("set", index=host_end, master=bridge, state="up", ifalias=e.alias)
+        try:
+            _configure_inside(namespace, e)
+        except BaseException:
+            _delete(ipr, e.host_name)
+            raise
+    finally:
+        os.close(namespace)
+
+
+def _configure_inside(namespace: int, e: Endpoint) -> None:
+    with _in_namespace(namespace) as ipr:
+        index = ipr.link_lookup(ifname=e.ifname)[0]
+        ipr.addr("add", index=index, address=e.address, prefixlen=e.prefixlen)
+        ipr.link("set", index=index, state="up")
+        if e.default_route:
+            ipr.route("add", dst="0.0.0.0/0", gateway=e.gateway)
+
+
+@contextlib.contextmanager
+def _in_namespace(namespace: int) -> Any:
+    """An IPRoute whose socket lives in ``namespace``; this thread itself goes back at once."""
+    from pyroute2.netns import setns
+
+    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        setns(namespace)
+        try:
+            ipr = _iproute()
+        finally:
+            setns(own)
+    finally:
+        os.close(own)
+    with ipr:
+        yield ipr

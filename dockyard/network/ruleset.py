@@ -1,0 +1,112 @@
+"""The engine's nftables table, rendered whole from what the engine knows.
+
+The table is a pure function of the bridges in use and the ports published
+on them, and is replaced in one transaction on every change: there is no
+rule to forget, and a restarted engine converges by rendering it again.
+
+    prerouting, output   traffic to one of the host's own addresses → publish
+    publish              one DNAT rule per published port
+    postrouting          masquerade: outbound traffic of each bridge's subnet;
+                         the host's loopback clients of a published port (the
+                         bridge has route_localnet, the container must see a
+                         routable source); and hairpin traffic (a container
+                         reaching a published port on its own bridge)
+    forward              bridges of different networks do not talk to each other
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ANY_ADDRESS = "0.0.0.0"
+
+
+@dataclass(frozen=True)
+class Bridge:
+    name: str
+    subnet: str  # "172.17.0.0/16"
+
+
+@dataclass(frozen=True)
+class Forward:
+    """A published port: traffic to host_ip:host_port goes to address:port."""
+
+    proto: str  # tcp, udp, sctp
+    host_ip: str  # ANY_ADDRESS for every address of the host
+    host_port: int
+    address: str
+    port: int
+
+
+def render(table: str, owner: str, bridges: list[Bridge], forwards: list[Forward]) -> str:
+    """Commands that replace ``table`` atomically (creating it first makes the delete safe).
+
+    ``owner`` goes in the table's comment: which engine made it (`nft list table` shows it).
+    """
+    body = [
+        f"\tcomment {_quote(owner)}\n",
+        _chain(
+            "prerouting",
+            "type nat hook prerouting priority dstnat; policy accept;",
+            ["fib daddr type local jump publish"],
+        ),
+        # dstnat is a prerouting priority to nft; -100 is the same for the output hook.
+        _chain(
+            "output",
+            "type nat hook output priority -100; policy accept;",
+            ["fib daddr type local jump publish"],
+        ),
+        _chain("publish", "", [_dnat(f) for f in forwards]),
+        _chain(
+            "postrouting",
+            "type nat hook postrouting priority srcnat; policy accept;",
+            [rule for b in bridges for rule in _masquerade(b)],
+        ),
+        _chain(
+            "forward",
+            "type filter hook forward priority filter; policy accept;",
+            _isolation(bridges),
+        ),
+    ]
+    return f"{remove(table)}table ip {table} {{\n" + "".join(body) + "}\n"
+
+
+def remove(table: str) -> str:
+    """Commands that delete ``table`` whether or not it exists."""
+    return f"table ip {table}\ndelete table ip {table}\n"
+
+
+def _chain(name: str, header: str, rules: list[str]) -> str:
+    lines = [f"\tchain {name} {{\n"]
+    if header:
+        lines.append(f"\t\t{header}\n")
+    lines += [f"\t\t{rule}\n" for rule in rules]
+    lines.append("\t}\n")
+    return "".join(lines)
+
+
+def _dnat(f: Forward) -> str:
+    match = "" if f.host_ip == ANY_ADDRESS else f"ip daddr {f.host_ip} "
+    return f"{match}{f.proto} dport {f.host_port} dnat to {f.address}:{f.port}"
+
+
+def _masquerade(b: Bridge) -> list[str]:
+    name = _quote(b.name)
+    return [
+        f"ip saddr {b.subnet} oifname != {name} masquerade",
+        f"oifname {name} ip saddr 127.0.0.0/8 masquerade",
+        f"iifname {name} oifname {name} ct status dnat masquerade",
+    ]
+
+
+def _isolation(bridges: list[Bridge]) -> list[str]:
+    rules = []
+    for b in bridges:
+        others = [_quote(o.name) for o in bridges if o.name != b.name]
+        if others:
+            rules.append(f"iifname {_quote(b.name)} oifname {{ {', '.join(others)} }} drop")
+    return rules
+
+
+def _quote(name: str) -> str:
+    return f'"{name}"'

@@ -1,0 +1,137 @@
+"""`docker run -p`, `docker port` and `docker network` with the real docker CLI, and our own CLI.
+
+Traffic goes only to 127.0.0.1 and to the containers these tests start.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from tests.e2e.helpers import Docker, wait_running
+from tests.network.test_engine_networks import SERVE, fetch_script, free_port, http_get
+
+
+def run_detached(docker: Docker, *args: str) -> str:
+    result = docker("run", "-d", *args)
+    assert result.returncode == 0, result.stderr
+    return str(result.stdout.strip())
+
+
+def test_the_getting_started_workflow_publishes_a_port(docker_cli: Docker) -> None:
+    port = free_port()
+    cid = run_detached(
+        docker_cli, "-p", f"{port}:80", "--name", "web", "busybox", "sh", "-c", SERVE
+    )
+    assert http_get(port) == f"hello from {cid[:12]}\n"
+    assert docker_cli("port", "web").stdout == f"80/tcp -> 0.0.0.0:{port}\n"
+    ps = docker_cli("ps", "--format", "{{.Ports}}").stdout
+    assert ps == f"0.0.0.0:{port}->80/tcp\n"
+    fmt = "{{.NetworkSettings.Networks.bridge.IPAddress}} {{.NetworkSettings.Networks.bridge.Gateway}}"
+    address, gateway = docker_cli("inspect", "-f", fmt, "web").stdout.split()
+    subnet = docker_cli(
+        "network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}}{{end}}", "bridge"
+    ).stdout.strip()
+    assert address.rsplit(".", 1)[0] == gateway.rsplit(".", 1)[0] and subnet.endswith("/16")
+
+
+def test_a_taken_host_port_and_a_bad_port_spec_are_refused(docker_cli: Docker) -> None:
+    port = free_port()
+    run_detached(docker_cli, "-p", f"127.0.0.1:{port}:80", "busybox", "sh", "-c", SERVE)
+    taken = docker_cli("run", "-d", "-p", f"127.0.0.1:{port}:80", "busybox", "true")
+    assert taken.returncode == 125
+    assert f"Bind for 127.0.0.1:{port} failed: port is already allocated" in taken.stderr
+    bad = docker_cli("run", "-p", "80:eighty", "busybox", "true")
+    assert bad.returncode == 125 and "invalid containerPort: eighty" in bad.stderr
+
+
+def test_user_networks_with_the_docker_cli(docker_cli: Docker) -> None:
+    created = docker_cli("network", "create", "--subnet", "10.231.7.0/24", "appnet")
+    assert created.returncode == 0, created.stderr
+    assert re.fullmatch(r"[0-9a-f]{64}\n", created.stdout)
+    listed = docker_cli("network", "ls", "--format", "{{.Name}} {{.Driver}} {{.Scope}}").stdout
+    assert listed.splitlines() == [
+        "appnet bridge local",
+        "bridge bridge local",
+        "host host local",
+        "none null local",
+    ]
+    assert docker_cli("network", "inspect", "-f", "{{json .IPAM.Config}}", "appnet").stdout == (
+        '[{"Subnet":"10.231.7.0/24","Gateway":"10.231.7.1"}]\n'
+    )
+    web = run_detached(
+        docker_cli,
+        "--network",
+        "appnet",
+        "--network-alias",
+        "db",
+        "--name",
+        "web",
+        "busybox",
+        "sh",
+        "-c",
+        SERVE,
+    )
+    client = docker_cli(
+        "run",
+        "--rm",
+        "--network",
+        "appnet",
+        "busybox",
+        *fetch_script("http://db/", wait_for_name="db"),
+    )
+    assert (client.returncode, client.stdout) == (0, f"hello from {web[:12]}\n")
+    address = docker_cli("inspect", "-f", "{{.NetworkSettings.Networks.appnet.IPAddress}}", "web")
+    assert address.stdout == "10.231.7.2\n"
+    refused = docker_cli("network", "rm", "appnet")
+    assert refused.returncode == 1 and "has active endpoints" in refused.stderr
+    assert docker_cli("rm", "-f", "web").returncode == 0
+    assert docker_cli("network", "rm", "appnet").stdout == "appnet\n"
+    missing = docker_cli("network", "inspect", "appnet")
+    assert missing.returncode == 1 and "network appnet not found" in missing.stderr
+
+
+def test_connect_disconnect_and_prune_with_the_docker_cli(docker_cli: Docker) -> None:
+    assert docker_cli("network", "create", "side").returncode == 0
+    assert docker_cli("network", "create", "unused").returncode == 0
+    run_detached(docker_cli, "--name", "box", "busybox", "sleep", "300")
+    wait_running(docker_cli, "box")
+    assert docker_cli("network", "connect", "--alias", "b", "side", "box").returncode == 0
+    networks = docker_cli(
+        "inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}", "box"
+    )
+    assert networks.stdout.split() == ["bridge", "side"]
+    interfaces = docker_cli("exec", "box", "ip", "-o", "-4", "addr", "show").stdout
+    assert " eth0 " in interfaces and " eth1 " in interfaces
+    pruned = docker_cli("network", "prune", "-f")
+    assert pruned.stdout == "Deleted Networks:\nunused\n\n"
+    assert docker_cli("network", "disconnect", "side", "box").returncode == 0
+    assert " eth1 " not in docker_cli("exec", "box", "ip", "-o", "-4", "addr", "show").stdout
+    assert docker_cli("network", "rm", "side").returncode == 0
+
+
+def test_network_commands_of_our_own_cli(daemon: Any) -> None:
+    assert daemon.cli("network", "create", "--subnet", "10.231.8.0/24", "mine").returncode == 0
+    table = daemon.cli("network", "ls").stdout.splitlines()
+    assert table[0].split() == ["NETWORK", "ID", "NAME", "DRIVER", "SCOPE"]
+    assert [line.split()[1:] for line in table[1:]] == [
+        ["bridge", "bridge", "local"],
+        ["host", "host", "local"],
+        ["mine", "bridge", "local"],
+        ["none", "null", "local"],
+    ]
+    fmt = "{{range .IPAM.Config}}{{.Gateway}}{{end}}"
+    assert daemon.cli("network", "inspect", "-f", fmt, "mine").stdout == "10.231.8.1\n"
+    port = free_port()
+    started = daemon.cli(
+        "run", "-d", "--network", "mine", "-p", f"127.0.0.1:{port}:80", "busybox", "sh", "-c", SERVE
+    )
+    assert started.returncode == 0, started.stderr
+    assert http_get(port).startswith("hello from")
+    assert daemon.cli("port", started.stdout.strip()).stdout == f"80/tcp -> 127.0.0.1:{port}\n"
+    bad = daemon.cli("run", "-p", "1.2.3:80:80", "busybox", "true")
+    assert bad.returncode == 125 and "invalid IP address: 1.2.3" in bad.stderr
+    in_use = daemon.cli("network", "rm", "mine")
+    assert in_use.returncode == 1 and "has active endpoints" in in_use.stderr
+    assert daemon.cli("rm", "-f", started.stdout.strip()).returncode == 0
+    assert daemon.cli("network", "rm", "mine").stdout == "mine\n"

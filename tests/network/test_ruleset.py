@@ -1,0 +1,58 @@
+"""The engine's nftables table as text, and as the kernel takes it."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+
+import pytest
+
+from dockyard.errors import SystemError as EngineSystemError
+from dockyard.network import ruleset
+from dockyard.network.nftables import Nftables
+
+BRIDGES = [ruleset.Bridge("dytesta", "10.201.0.0/16"), ruleset.Bridge("dytestb", "10.202.0.0/16")]
+FORWARDS = [
+    ruleset.Forward("tcp", "0.0.0.0", 8080, "10.201.0.2", 80),
+    ruleset.Forward("udp", "127.0.0.1", 5353, "10.202.0.3", 53),
+]
+
+
+def test_one_dnat_rule_per_published_port() -> None:
+    text = ruleset.render("t", "dockyard:test", BRIDGES, FORWARDS)
+    assert "\t\ttcp dport 8080 dnat to 10.201.0.2:80\n" in text
+    assert "\t\tip daddr 127.0.0.1 udp dport 5353 dnat to 10.202.0.3:53\n" in text
+
+
+def test_masquerade_and_isolation_per_bridge() -> None:
+    text = ruleset.render("t", "dockyard:test", BRIDGES, [])
+    assert 'ip saddr 10.201.0.0/16 oifname != "dytesta" masquerade' in text
+    assert 'oifname "dytestb" ip saddr 127.0.0.0/8 masquerade' in text
+    assert 'iifname "dytesta" oifname { "dytestb" } drop' in text
+    assert 'iifname "dytestb" oifname { "dytesta" } drop' in text
+
+
+@pytest.fixture
+def nft() -> Iterator[Nftables]:
+    nft = Nftables()
+    yield nft
+    nft.close()
+
+
+def test_the_kernel_takes_the_table_and_replaces_it_whole(nft: Nftables) -> None:
+    table = f"dytest_{secrets.token_hex(3)}"
+    try:
+        nft.run(ruleset.render(table, "dockyard:test", BRIDGES, FORWARDS))
+        nft.run(ruleset.render(table, "dockyard:test", BRIDGES[:1], FORWARDS[:1]))
+        listed = nft.run(f"list table ip {table}")
+        assert "dnat to 10.201.0.2:80" in listed
+        assert "10.202.0.3" not in listed and "dytestb" not in listed
+    finally:
+        nft.run(ruleset.remove(table))
+    assert table not in nft.run("list tables")
+    nft.run(ruleset.remove(table))  # removing what is gone is no error
+
+
+def test_nft_errors_are_reported_with_nfts_words(nft: Nftables) -> None:
+    with pytest.raises(EngineSystemError, match="^nftables: Error: syntax error"):
+        nft.run("no such command")
