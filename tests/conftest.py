@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -71,23 +72,67 @@ def _shim_processes() -> set[int]:
     return found
 
 
+# An engine marks the links and nftables tables it makes with its data root
+# ("dockyard:<data-root>": a link's ifalias, a table's comment).
+_TABLE = re.compile(r"^table ip (\S+)$", re.MULTILINE)
+
+
+def _marked_links() -> set[str]:
+    mark = f"dockyard:{ROOT_PREFIX}"
+    found = set()
+    for name in os.listdir("/sys/class/net"):
+        try:
+            with open(f"/sys/class/net/{name}/ifalias") as f:
+                if f.read().startswith(mark):
+                    found.add(name)
+        except OSError:  # gone meanwhile
+            continue
+    return found
+
+
+def _marked_tables() -> set[str]:
+    mark = f'comment "dockyard:{ROOT_PREFIX}'
+    return {
+        name
+        for name in _TABLE.findall(_nft("list tables"))
+        if mark in _nft(f"list table ip {name}")
+    }
+
+
+def _nft(command: str) -> str:
+    try:
+        return subprocess.run(["nft", command], capture_output=True, text=True, check=False).stdout
+    except FileNotFoundError:
+        return ""
+
+
 def _tmp_roots() -> set[str]:
     return {str(p) for p in Path("/tmp").glob(ROOT_PREFIX.removeprefix("/tmp/") + "*")}
 
 
+_CHECKS = (
+    _dockyard_mounts,
+    _dockyard_cgroups,
+    _shim_processes,
+    _tmp_roots,
+    _marked_links,
+    _marked_tables,
+)
+
+
 @pytest.fixture(autouse=True)
 def no_leaks() -> Iterator[None]:
-    """Fail a test that leaves mounts, cgroups, shims or temporary roots behind."""
-    before = (_dockyard_mounts(), _dockyard_cgroups(), _shim_processes(), _tmp_roots())
+    """Fail a test that leaves mounts, cgroups, shims, temporary roots, links or nft tables."""
+    before = [check() for check in _CHECKS]
     yield
     deadline = time.monotonic() + 5
-    while True:
-        after = (_dockyard_mounts(), _dockyard_cgroups(), _shim_processes(), _tmp_roots())
+    while True:  # a stopped container's veth goes with its namespace, which the kernel frees lazily
+        after = [check() for check in _CHECKS]
         leaked = [sorted(a - b) for a, b in zip(after, before, strict=True)]
         if not any(leaked) or time.monotonic() > deadline:
             break
         time.sleep(0.05)
-    names = ("mounts", "cgroups", "shim processes", "temporary roots")
+    names = ("mounts", "cgroups", "shim processes", "temporary roots", "links", "nft tables")
     problems = {name: items for name, items in zip(names, leaked, strict=True) if items}
     assert not problems, f"the test leaked: {problems}"
 
