@@ -27,7 +27,7 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 
 install: $(VENV)/.synced
 
-test: install
+test: install lint
 	$(VENV)/bin/python -m pytest -q tests
 
 lint: install

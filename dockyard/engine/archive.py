@@ -118,7 +118,7 @@ def _check_member(member: tarfile.TarInfo) -> None:
 
 def changes(upper: Path, lowerdirs: list[Path]) -> list[dict[str, Any]]:
     """`docker diff`: Kind 0 changed, 1 added, 2 deleted, from the overlay upper dir."""
-    result = []
+    result: list[dict[str, Any]] = []
     for dirpath, dirnames, filenames in os.walk(upper):
         rel_dir = "/" + os.path.relpath(dirpath, upper) if dirpath != str(upper) else ""
         for name in sorted(dirnames + filenames):

@@ -9,6 +9,7 @@ how. A restarted engine finds running containers again from ``shim.json``.
 from __future__ import annotations
 
 import asyncio
+import builtins  # the list() method shadows the type in annotations
 import contextlib
 import json
 import os
@@ -280,7 +281,7 @@ class ContainerService:
         self.events.publish("container", "start", c.id, self._attrs(c.record))
 
     def _runtime(self, c: Container) -> str:
-        """"builtin", or the path of the OCI runtime binary the container asked for."""
+        """ "builtin", or the path of the OCI runtime binary the container asked for."""
         name = c.host_config.get("Runtime") or BUILTIN_RUNTIME
         if name == BUILTIN_RUNTIME:
             return "builtin"
@@ -589,8 +590,8 @@ class ContainerService:
         return result
 
     def _apply_position_filters(
-        self, containers: list[Container], wanted: Filters
-    ) -> list[Container]:
+        self, containers: builtins.list[Container], wanted: Filters
+    ) -> builtins.list[Container]:
         """`before` and `since` cut the (newest first) list at a container."""
         for key, keep_after in (("before", True), ("since", False)):
             for ref in wanted.get(key):
@@ -822,7 +823,7 @@ class ContainerService:
             cgroups.open_cgroup(specgen.cgroup_path(c.id)), c.name, c.id, previous
         )
 
-    def changes(self, ref: str) -> list[dict]:
+    def changes(self, ref: str) -> builtins.list[dict]:
         c = self.get(ref)
         return archive.changes(c.root / "upper", self.images.resolve(c.record["Image"]).lowerdirs)
 
