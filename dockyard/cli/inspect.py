@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from dockyard.cli.format import render_each
-from dockyard.cli.parser import add_positionals, command
+from dockyard.cli.parser import StatusError, add_positionals, command
 from dockyard.client import APIError, Client
 
 TYPE_CHECKING = False  # typing costs the CLI ~10 ms per start; annotations are strings
@@ -55,6 +55,22 @@ def run_inspect(client: Client, ns: argparse.Namespace) -> int:
         kind = "object" if len(kinds) > 1 else kinds[0]
         print(f"Error: No such {kind}: {name}", file=sys.stderr)
     return 1 if missing else 0
+
+
+def inspect_each(client: Client, paths: list[str], spec: str) -> int:
+    """`network inspect` / `volume inspect`: GET each path, print what was found, then the errors."""
+    found, errors = [], []
+    for path in paths:
+        try:
+            found.append(client.request("GET", path).json())
+        except APIError as err:
+            errors.append(f"Error response from daemon: {err.message}")
+    for text in render_each(found, spec):
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    if errors:
+        raise StatusError(1, "\n".join(errors))
+    return 0
 
 
 def inspect_one(

@@ -9,7 +9,8 @@ from typing import Any
 
 from dockyard.cli.containers import confirm, for_each
 from dockyard.cli.filters import filters_query, parse_filters
-from dockyard.cli.format import render_each, render_rows
+from dockyard.cli.format import render_rows
+from dockyard.cli.inspect import inspect_each
 from dockyard.cli.parser import StatusError, add_positionals, command
 from dockyard.client import APIError, Client
 
@@ -184,18 +185,7 @@ def network_row(network: dict[str, Any], no_trunc: bool) -> dict[str, str]:
 
 
 def run_inspect(client: Client, ns: argparse.Namespace) -> int:
-    found, errors = [], []
-    for name in ns.args:
-        try:
-            found.append(client.request("GET", f"/networks/{name}").json())
-        except APIError as err:
-            errors.append(f"Error response from daemon: {err.message}")
-    for text in render_each(found, ns.format):
-        sys.stdout.write(text)
-        sys.stdout.flush()
-    if errors:
-        raise StatusError(1, "\n".join(errors))
-    return 0
+    return inspect_each(client, [f"/networks/{name}" for name in ns.args], ns.format)
 
 
 def run_rm(client: Client, ns: argparse.Namespace) -> int:

@@ -9,10 +9,11 @@ import sys
 
 from dockyard.cli.containers import confirm, for_each
 from dockyard.cli.filters import filters_query, parse_filters
-from dockyard.cli.format import render_each, render_rows
+from dockyard.cli.format import render_rows
+from dockyard.cli.inspect import inspect_each
 from dockyard.cli.parser import StatusError, add_positionals, command, flag_type
 from dockyard.cli.units import human_size
-from dockyard.client import APIError, Client
+from dockyard.client import Client
 from dockyard.errors import InvalidArgument
 
 TYPE_CHECKING = False  # typing costs the CLI ~10 ms per start; annotations are strings
@@ -185,18 +186,7 @@ def volume_row(volume: dict[str, Any]) -> dict[str, str]:
 
 
 def run_inspect(client: Client, ns: argparse.Namespace) -> int:
-    found, errors = [], []
-    for name in ns.args:
-        try:
-            found.append(client.request("GET", f"/volumes/{name}").json())
-        except APIError as err:
-            errors.append(f"Error response from daemon: {err.message}")
-    for text in render_each(found, ns.format):
-        sys.stdout.write(text)
-        sys.stdout.flush()
-    if errors:
-        raise StatusError(1, "\n".join(errors))
-    return 0
+    return inspect_each(client, [f"/volumes/{name}" for name in ns.args], ns.format)
 
 
 def run_rm(client: Client, ns: argparse.Namespace) -> int:

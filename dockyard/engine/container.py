@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dockyard.humantime import human_duration
 from dockyard.runtime.jsonlog import parse_rfc3339_nano, rfc3339_nano
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -189,7 +190,7 @@ class Container:
         state = self.state
         now = now or time.time()
         if state["Running"]:
-            since = _ago(now - _parse_time(state["StartedAt"]))
+            since = human_duration(now - _parse_time(state["StartedAt"]))
             return f"Up {since}" + (" (Paused)" if state["Paused"] else "")
         if state["Status"] == "created":
             return "Created"
@@ -197,39 +198,11 @@ class Container:
             return "Removal In Progress"
         if state["Status"] == "dead":
             return "Dead"
-        return f"Exited ({state['ExitCode']}) {_ago(now - _parse_time(state['FinishedAt']))} ago"
+        return f"Exited ({state['ExitCode']}) {human_duration(now - _parse_time(state['FinishedAt']))} ago"
 
 
 def _parse_time(text: str) -> float:
     return parse_rfc3339_nano(text)
-
-
-def _ago(seconds: float) -> str:
-    """Docker's go-units HumanDuration."""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    minutes = s // 60
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = round(s / 3600)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{hours // 24 // 365} years"
 
 
 def now_rfc3339() -> str:
