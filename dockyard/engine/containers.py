@@ -261,8 +261,13 @@ class ContainerService:
             started = await _read_message(reader)
             if "error" in started:
                 raise self._start_failed(c, started)
-        finally:
+        except BaseException:
             writer.close()
+            # The shim undoes what it made (cgroup, mounts) once it sees us go: let it
+            # finish before the caller may remove the container's files under it.
+            await _process_exit(shim_pid)
+            raise
+        writer.close()
         state = c.state
         state.update(
             Status="running",
@@ -896,6 +901,24 @@ def _live_shim(root: Path) -> int:
     except (FileNotFoundError, ValueError, KeyError, ProcessLookupError, OSError):
         pass
     return 0
+
+
+async def _process_exit(pid: int, timeout: float = 10) -> None:
+    """Wait until a process that is not our child has exited."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    loop = asyncio.get_running_loop()
+    gone = loop.create_future()
+    loop.add_reader(pidfd, lambda: gone.done() or gone.set_result(None))
+    try:
+        await asyncio.wait_for(gone, timeout)
+    except TimeoutError:
+        pass
+    finally:
+        loop.remove_reader(pidfd)
+        os.close(pidfd)
 
 
 async def _read_message(reader: asyncio.StreamReader) -> dict:
