@@ -910,8 +910,13 @@ async def _process_exit(pid: int, timeout: float = 10) -> None:
     except ProcessLookupError:
         return
     loop = asyncio.get_running_loop()
-    gone = loop.create_future()
-    loop.add_reader(pidfd, lambda: gone.done() or gone.set_result(None))
+    gone: asyncio.Future[None] = loop.create_future()
+
+    def exited() -> None:
+        if not gone.done():
+            gone.set_result(None)
+
+    loop.add_reader(pidfd, exited)
     try:
         await asyncio.wait_for(gone, timeout)
     except TimeoutError:
