@@ -9,7 +9,7 @@ from aiohttp import web
 
 from dockyard.api import query, responses
 from dockyard.api.body import body_file
-from dockyard.api.engine_access import images
+from dockyard.api.engine_access import containers, images
 from dockyard.errors import InvalidArgument, NotFound
 from dockyard.store import reference
 
@@ -39,6 +39,29 @@ async def tag(request: web.Request) -> web.Response:
         query.text(request, "tag") or None,
     )
     return web.Response(status=201)
+
+
+async def commit(request: web.Request) -> web.Response:
+    """POST /commit: a container's changes as a new image."""
+    repo = query.text(request, "repo")
+    tag = query.text(request, "tag")
+    reference = f"{repo}:{tag}" if repo and tag else repo or None
+    body = await request.read()
+    override = json.loads(body) if body.strip() else {}
+    if not isinstance(override, dict):
+        raise InvalidArgument("invalid JSON: the body must be a container config object")
+    changes = [*request.query.getall("changes", [])]
+    image_id = await asyncio.to_thread(
+        containers(request).commit,
+        query.text(request, "container"),
+        reference,
+        comment=query.text(request, "comment"),
+        author=query.text(request, "author"),
+        changes=changes,
+        pause=query.flag(request, "pause", True),
+        config=override,
+    )
+    return responses.json_response({"Id": image_id}, status=201)
 
 
 async def remove(request: web.Request) -> web.Response:
@@ -95,6 +118,7 @@ def routes() -> list[web.RouteDef]:
         web.get("/images/json", list_images),
         web.post("/images/create", create),
         web.post("/images/prune", prune),
+        web.post("/commit", commit),
         web.get(one + "/json", inspect),
         web.get(one + "/history", history),
         web.post(one + "/tag", tag),

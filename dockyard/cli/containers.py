@@ -96,6 +96,17 @@ def register(subparsers: Any) -> None:
     )
     add_positionals(top)
 
+    diff = command(
+        subparsers,
+        "diff",
+        run_diff,
+        usage="%(prog)s CONTAINER",
+        description="Inspect changes to files or directories on a container's filesystem",
+        min_args=1,
+        max_args=1,
+    )
+    add_positionals(diff)
+
     rename = command(
         subparsers,
         "rename",
@@ -235,6 +246,12 @@ def run_wait(client: Client, ns: argparse.Namespace) -> int:
 
 def post(client: Client, path: str, query: dict[str, Any] | None = None) -> None:
     client.request("POST", path, query).read()
+
+
+def run_diff(client: Client, ns: argparse.Namespace) -> int:
+    for change in client.request("GET", f"/containers/{ns.args[0]}/changes").json() or []:
+        print(f"{'CAD'[change['Kind']]} {change['Path']}")
+    return 0
 
 
 def run_rename(client: Client, ns: argparse.Namespace) -> int:

@@ -34,6 +34,20 @@ HISTORY_HEADERS = {
 
 
 def register(subparsers: Any) -> None:
+    commit = command(
+        subparsers,
+        "commit",
+        run_commit,
+        usage="%(prog)s [OPTIONS] CONTAINER [REPOSITORY[:TAG]]",
+        description="Create a new image from a container's changes",
+        min_args=1,
+        max_args=2,
+    )
+    commit.add_argument("-a", "--author", default="")
+    commit.add_argument("-c", "--change", action="append", default=[])
+    commit.add_argument("-m", "--message", default="")
+    commit.add_argument("-p", "--pause", action=argparse.BooleanOptionalAction, default=True)
+    add_positionals(commit)
     imp = command(
         subparsers,
         "import",
@@ -114,6 +128,22 @@ def register(subparsers: Any) -> None:
     prune.add_argument("-f", "--force", action="store_true")
     prune.add_argument("--filter", action="append", default=[])
     add_positionals(prune)
+
+
+def run_commit(client: Client, ns: argparse.Namespace) -> int:
+    repo, tag = split_reference(ns.args[1]) if len(ns.args) > 1 else (None, None)
+    query: dict[str, Any] = {
+        "container": ns.args[0],
+        "repo": repo,
+        "tag": tag if repo else None,
+        "author": ns.author or None,
+        "comment": ns.message or None,
+        "changes": ns.change,
+        "pause": ns.pause,
+    }
+    result = client.request("POST", "/commit", query, {}).json()
+    print(result["Id"])
+    return 0
 
 
 def run_import(client: Client, ns: argparse.Namespace) -> int:

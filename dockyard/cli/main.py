@@ -24,9 +24,15 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Attach local standard input, output, and error streams to a running container",
     ),
     "build": ("build", "build", "Build an image from a Dockerfile"),
+    "commit": ("images", "commit", "Create a new image from a container's changes"),
     "builder": ("build", "builder", "Manage builds"),
     "cp": ("cp", "cp", "Copy files/folders between a container and the local filesystem"),
     "create": ("run", "create", "Create a new container"),
+    "diff": (
+        "containers",
+        "diff",
+        "Inspect changes to files or directories on a container's filesystem",
+    ),
     "events": ("system", "events", "Get real time events from the server"),
     "exec": ("exec", "exec", "Execute a command in a running container"),
     "history": ("images", "history", "Show the history of an image"),
@@ -75,8 +81,10 @@ GROUPS: dict[str, tuple[str, dict[str, tuple[str, str, str]]]] = {
                 verb: COMMANDS[verb]
                 for verb in (
                     "attach",
+                    "commit",
                     "cp",
                     "create",
+                    "diff",
                     "exec",
                     "kill",
                     "logs",

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from dockyard import stdcopy
+from dockyard.build.changes import apply_changes
 from dockyard.config import Paths
 from dockyard.engine import archive, processes, specgen
 from dockyard.engine.container import (
@@ -828,6 +829,65 @@ class ContainerService:
             cgroups.open_cgroup(specgen.cgroup_path(c.id)), c.name, c.id, previous
         )
 
+    def commit(
+        self,
+        ref: str,
+        reference: str | None = None,
+        *,
+        comment: str = "",
+        author: str = "",
+        changes: builtins.list[str] | None = None,
+        pause: bool = True,
+        config: dict[str, Any] | None = None,
+    ) -> str:
+        """`docker commit`: the container's changes as a new layer on its image; the image id.
+
+        The new image's config is the container's (what `run` flags set), with the
+        fields of ``config`` over it and ``changes`` (Dockerfile instructions) applied
+        on top, as Docker does.
+        """
+        c = self.get(ref)
+        image = self.images.resolve(c.record["Image"])
+        merged = {**c.config, **{k: v for k, v in (config or {}).items() if v is not None}}
+        image_config = apply_changes(_image_config_of(merged), changes or [])
+        frozen = pause and c.running and not c.state["Paused"]
+        cgroup = cgroups.open_cgroup(specgen.cgroup_path(c.id))
+        if frozen:
+            cgroup.freeze()
+        try:
+            layer = self.images.layers.diff(
+                c.root / "upper", image.chain[-1] if image.chain else ""
+            )
+        finally:
+            if frozen:
+                cgroup.thaw()
+        now = now_rfc3339()
+        history = [
+            *(image.config.get("history") or []),
+            {
+                "created": now,
+                "created_by": " ".join(c.command),
+                **({"author": author} if author else {}),
+                **({"comment": comment} if comment else {}),
+            },
+        ]
+        new_config = {
+            "architecture": image.config.get("architecture", "amd64"),
+            "os": image.config.get("os", "linux"),
+            "config": image_config,
+            "created": now,
+            "history": history,
+            **({"author": author} if author else {}),
+        }
+        layers = [self.images.layers.get(chain) for chain in image.chain]
+        image_id: str = self.images.create_image(
+            new_config, [*layers, layer], parent=image.id, reference=reference
+        )
+        self.events.publish(
+            "container", "commit", c.id, {**self._attrs(c.record), "comment": comment}
+        )
+        return image_id
+
     def changes(self, ref: str) -> builtins.list[dict]:
         c = self.get(ref)
         return archive.changes(c.root / "upper", self.images.resolve(c.record["Image"]).lowerdirs)
@@ -869,6 +929,25 @@ class ContainerService:
         if not c.running:
             raise Conflict(f"Container {c.id} is not running")
         return c
+
+
+# The fields of a container's Config that an image config keeps (OCI image spec "config").
+_IMAGE_CONFIG_FIELDS = (
+    "User",
+    "ExposedPorts",
+    "Env",
+    "Entrypoint",
+    "Cmd",
+    "Volumes",
+    "WorkingDir",
+    "Labels",
+    "StopSignal",
+    "OnBuild",
+)
+
+
+def _image_config_of(config: dict[str, Any]) -> dict[str, Any]:
+    return {k: config[k] for k in _IMAGE_CONFIG_FIELDS if config.get(k) not in (None, "", {}, [])}
 
 
 def _status(c: Container) -> str:

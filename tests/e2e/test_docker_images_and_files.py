@@ -118,3 +118,24 @@ def test_cp_both_ways(docker_cli: Docker, tmp_path: Path) -> None:
         missing.returncode == 1
         and "Could not find the file /no/such/file in container files" in missing.stderr
     )
+
+
+def test_commit_and_diff(docker_cli: Docker) -> None:
+    assert (
+        docker_cli(
+            "run", "--name", "src", "busybox", "sh", "-c", "echo hi > /hello; rm /etc/group"
+        ).returncode
+        == 0
+    )
+    diff = docker_cli("diff", "src")
+    assert diff.returncode == 0 and set(diff.stdout.splitlines()) == {
+        "C /etc",
+        "D /etc/group",
+        "A /hello",
+    }
+    commit = docker_cli("commit", "-m", "snap", "-c", "ENV X=1", "src", "snap:v1")
+    assert commit.returncode == 0 and commit.stdout.startswith("sha256:")
+    ran = docker_cli("run", "--rm", "snap:v1", "sh", "-c", "echo $X; cat /hello")
+    assert (ran.returncode, ran.stdout) == (0, "1\nhi\n")
+    history = docker_cli("history", "--format", "{{.Comment}}", "snap:v1")
+    assert history.stdout.splitlines()[0] == "snap"

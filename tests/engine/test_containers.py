@@ -382,3 +382,31 @@ def test_init_runs_as_pid_1_and_reaps(engine: Any) -> None:
     )
     first, pid = out.decode().splitlines()
     assert code == 0 and first.startswith("/sbin/docker-init -- sh") and pid != "1"
+
+
+def test_commit_makes_an_image_of_the_changes(engine: Any) -> None:
+    _, _, _, cid = run(
+        engine, {"Cmd": ["sh", "-c", "echo kept > /hello; rm /etc/group"], "Env": ["FOO=bar"]}
+    )
+    layers_before = len(engine.images.resolve("busybox").chain)
+    image_id = engine.containers.commit(
+        cid, "mine:v1", comment="my change", author="me", changes=['CMD ["cat", "/hello"]']
+    )
+    image = engine.images.inspect("mine:v1")
+    assert image["Id"] == image_id and image["Author"] == "me" and image["Comment"] == "my change"
+    assert image["Config"]["Cmd"] == ["cat", "/hello"] and "FOO=bar" in image["Config"]["Env"]
+    assert len(engine.images.resolve("mine:v1").chain) == layers_before + 1
+    code, out, _, _ = run(engine, {"Image": "mine:v1"})
+    assert (code, out) == (0, b"kept\n")
+    _, _, _, other = run(engine, {"Image": "mine:v1", "Cmd": ["cat", "/etc/group"]})
+    assert engine.containers.inspect(other)["State"]["ExitCode"] == 1  # deleted in the layer
+
+
+def test_commit_of_a_missing_container_changes_nothing(engine: Any) -> None:
+    _, _, _, cid = run(engine, {"Cmd": ["true"]})
+    before = engine.images.list(all=True)
+    with pytest.raises(NotFound):
+        engine.containers.commit("no-such-container", "x:y")
+    with pytest.raises(InvalidArgument):
+        engine.containers.commit(cid, "x:y", changes=["NOPE x"])
+    assert [i["Id"] for i in engine.images.list(all=True)] == [i["Id"] for i in before]
