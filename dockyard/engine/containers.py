@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from dockyard import stdcopy
-from dockyard.build.changes import apply_changes
 from dockyard.config import Paths
 from dockyard.engine import archive, processes, specgen
+from dockyard.engine.commit import commit_changes
 from dockyard.engine.container import (
     Container,
     build_config,
@@ -34,6 +34,7 @@ from dockyard.engine.container import (
 )
 from dockyard.engine.events import EventBus
 from dockyard.engine.filters import Filters
+from dockyard.engine.logs import LogReader
 from dockyard.engine.names import new_id, random_name, validate_name
 from dockyard.engine.streams import AttachStream
 from dockyard.engine.volumes import VolumeService, mounts_volume
@@ -47,7 +48,7 @@ from dockyard.errors import (
 )
 from dockyard.errors import SystemError as EngineSystemError
 from dockyard.runtime import cgroups, shim
-from dockyard.runtime.jsonlog import parse_line, parse_rfc3339_nano, read_entries
+from dockyard.runtime.jsonlog import parse_rfc3339_nano
 from dockyard.store.metadata import Metadata
 
 WAIT_CONDITIONS = ("not-running", "next-exit", "removed")
@@ -669,62 +670,12 @@ class ContainerService:
         c = self.get(ref)
         if c.host_config["LogConfig"]["Type"] not in ("json-file", "local"):
             raise InvalidArgument("configured logging driver does not support reading")
-        path = Path(c.record["LogPath"])
-        streams = {"stdout": 1 if stdout else 0, "stderr": 2 if stderr else 0}
-
-        def shape(entry: Any) -> tuple[int, bytes] | None:
-            number = streams.get(entry.stream, 0)
-            if not number:
-                return None
-            ts = entry.timestamp
-            if (since and ts < since) or (until and ts > until):
-                return None
-            return number, (entry.time.encode() + b" " if timestamps else b"") + entry.data
-
-        entries = list(read_entries(path))
-        if tail is not None and tail >= 0:
-            entries = entries[len(entries) - tail :] if tail else []
-        for entry in entries:
-            item = shape(entry)
-            if item:
+        reader = LogReader(Path(c.record["LogPath"]), stdout, stderr, since, until, timestamps)
+        for item in reader.past(tail):
+            yield item
+        if follow:
+            async for item in reader.follow(lambda: self._exists(c.id) and self.get(c.id).running):
                 yield item
-        if not follow:
-            return
-        async for entry in self._follow(c.id, path):
-            item = shape(entry)
-            if item:
-                yield item
-
-    async def _follow(self, cid: str, path: Path) -> AsyncGenerator[Any, None]:
-        """New log entries until the container stops (json-file has no notifications: poll)."""
-        try:
-            f = open(path, "rb")  # noqa: SIM115 - held across awaits
-        except FileNotFoundError:
-            return
-        with f:
-            f.seek(0, os.SEEK_END)
-            ino = os.fstat(f.fileno()).st_ino
-            partial = b""
-            while True:
-                running = self.get(cid).running if self._exists(cid) else False
-                chunk = f.read()
-                if chunk:
-                    partial += chunk
-                    *lines, partial = partial.split(b"\n")
-                    for line in lines:
-                        entry = parse_line(line)
-                        if entry:
-                            yield entry
-                    continue
-                with contextlib.suppress(FileNotFoundError):
-                    if os.stat(path).st_ino != ino:  # rotated: continue in the new file
-                        f.close()
-                        f = open(path, "rb")  # noqa: SIM115
-                        ino = os.fstat(f.fileno()).st_ino
-                        continue
-                if not running:
-                    return
-                await asyncio.sleep(0.05)
 
     def _exists(self, cid: str) -> bool:
         return bool(self.db.query("SELECT 1 FROM containers WHERE id = ?", cid))
@@ -840,48 +791,17 @@ class ContainerService:
         pause: bool = True,
         config: dict[str, Any] | None = None,
     ) -> str:
-        """`docker commit`: the container's changes as a new layer on its image; the image id.
-
-        The new image's config is the container's (what `run` flags set), with the
-        fields of ``config`` over it and ``changes`` (Dockerfile instructions) applied
-        on top, as Docker does.
-        """
+        """`docker commit` (engine/commit.py); the new image's id."""
         c = self.get(ref)
-        image = self.images.resolve(c.record["Image"])
-        merged = {**c.config, **{k: v for k, v in (config or {}).items() if v is not None}}
-        image_config = apply_changes(_image_config_of(merged), changes or [])
-        frozen = pause and c.running and not c.state["Paused"]
-        cgroup = cgroups.open_cgroup(specgen.cgroup_path(c.id))
-        if frozen:
-            cgroup.freeze()
-        try:
-            layer = self.images.layers.diff(
-                c.root / "upper", image.chain[-1] if image.chain else ""
-            )
-        finally:
-            if frozen:
-                cgroup.thaw()
-        now = now_rfc3339()
-        history = [
-            *(image.config.get("history") or []),
-            {
-                "created": now,
-                "created_by": " ".join(c.command),
-                **({"author": author} if author else {}),
-                **({"comment": comment} if comment else {}),
-            },
-        ]
-        new_config = {
-            "architecture": image.config.get("architecture", "amd64"),
-            "os": image.config.get("os", "linux"),
-            "config": image_config,
-            "created": now,
-            "history": history,
-            **({"author": author} if author else {}),
-        }
-        layers = [self.images.layers.get(chain) for chain in image.chain]
-        image_id: str = self.images.create_image(
-            new_config, [*layers, layer], parent=image.id, reference=reference
+        image_id = commit_changes(
+            c,
+            self.images,
+            reference,
+            comment=comment,
+            author=author,
+            changes=changes or [],
+            pause=pause,
+            config=config or {},
         )
         self.events.publish(
             "container", "commit", c.id, {**self._attrs(c.record), "comment": comment}
@@ -929,25 +849,6 @@ class ContainerService:
         if not c.running:
             raise Conflict(f"Container {c.id} is not running")
         return c
-
-
-# The fields of a container's Config that an image config keeps (OCI image spec "config").
-_IMAGE_CONFIG_FIELDS = (
-    "User",
-    "ExposedPorts",
-    "Env",
-    "Entrypoint",
-    "Cmd",
-    "Volumes",
-    "WorkingDir",
-    "Labels",
-    "StopSignal",
-    "OnBuild",
-)
-
-
-def _image_config_of(config: dict[str, Any]) -> dict[str, Any]:
-    return {k: config[k] for k in _IMAGE_CONFIG_FIELDS if config.get(k) not in (None, "", {}, [])}
 
 
 def _status(c: Container) -> str:

@@ -23,6 +23,7 @@ import json
 import platform
 import re
 import sqlite3
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 from dockyard.build.changes import apply_changes
+from dockyard.distribution import archive
 from dockyard.engine.filters import Filters, parse_timestamp
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
 from dockyard.runtime.jsonlog import rfc3339_nano
@@ -245,6 +247,84 @@ class ImageService:
         # Held by another image, or stacked on: then it stays, as it should.
         with contextlib.suppress(DockyardError):
             self.layers.remove(layer.chain_id)
+
+    # ------------------------------------------------------------------ save and load
+
+    def save(self, names: list[str]) -> BinaryIO:
+        """``names`` as one docker-archive (also an OCI layout): an unlinked temp file at 0."""
+        saved: dict[str, archive.SavedImage] = {}
+        for name in names:
+            image_id = self._find(name)
+            parsed = parse_any(name)
+            ref = parsed.with_default_tag() if isinstance(parsed, Reference) else None
+            tags = [f"{ref.name}:{ref.tag}"] if ref and ref.tag else []
+            if _is_id_prefix(image_id, name) and not self._refs_named(image_id, name):
+                tags = []
+            known = saved.get(image_id)
+            if known:
+                tags = known.tags + [t for t in tags if t not in known.tags]
+            saved[image_id] = self._saved(image_id, tags)
+        path = self.blobs.temp_file("save-")
+        try:
+            out = path.open("w+b")
+            archive.write(list(saved.values()), self.blobs.path, out)
+            out.seek(0)
+            return out
+        finally:
+            path.unlink()
+
+    def _refs_named(self, image_id: str, name: str) -> bool:
+        return any(r.familiar_name == name or str(r) == name for r in self._refs(image_id))
+
+    def _saved(self, image_id: str, tags: list[str]) -> archive.SavedImage:
+        row = self.metadata.query("SELECT manifest FROM images WHERE id = ?", image_id)[0]
+        diff_ids = list(self._config(image_id).get("rootfs", {}).get("diff_ids") or [])
+        return archive.SavedImage(image_id, row["manifest"], diff_ids, tags)
+
+    def load(self, stream: BinaryIO) -> list[str]:
+        """Load a docker-archive or OCI layout; the references loaded (IDs for untagged images).
+
+        A corrupt archive raises InvalidArgument and leaves the store as it was.
+        """
+        with tempfile.TemporaryDirectory(prefix="load-", dir=self.blobs.tmp) as work:
+            archive.unpack(stream, Path(work))
+            images = archive.images_in(Path(work))
+            for image in images:  # check every tag before loading anything
+                for tag in image.tags:
+                    repo_tag(tag)
+            loaded: list[str] = []
+            for image in images:
+                loaded.extend(self._load_image(image))
+        return loaded
+
+    def _load_image(self, image: archive.LoadedImage) -> list[str]:
+        try:
+            config = json.loads(image.config)
+        except ValueError as e:
+            raise InvalidArgument(f"invalid image archive: image config: {e}") from None
+        diff_ids = list((config.get("rootfs") or {}).get("diff_ids") or [])
+        if not isinstance(config, dict) or len(diff_ids) != len(image.layers):
+            raise InvalidArgument("invalid image archive: config and layers do not agree")
+        layers: list[Layer] = []
+        try:
+            for path, diff_id in zip(image.layers, diff_ids, strict=True):
+                with path.open("rb") as f:
+                    layer = self.layers.register(f, layers[-1].chain_id if layers else "")
+                layers.append(layer)
+                if layer.diff_id != diff_id:
+                    raise InvalidArgument(
+                        f"invalid image archive: layer {diff_id} has the digest {layer.diff_id}"
+                    )
+            image_id = self.create_image(config, layers)
+            for tag in image.tags:
+                self._set_tag(image_id, repo_tag(tag))
+                self._publish("tag", image_id, str(repo_tag(tag)))
+        except BaseException:
+            for layer in reversed(layers):
+                self._discard_unused(layer)
+            raise
+        self.events.publish("image", "load", image_id, {"name": image_id})
+        return [str(repo_tag(tag)) for tag in image.tags] or [image_id]
 
     # ------------------------------------------------------------------ resolve
 
