@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -205,3 +206,18 @@ def test_events_between_two_times(daemon: Daemon) -> None:
     )
     assert events.returncode == 0
     assert "container start" in events.stdout.splitlines()
+
+
+def test_stats_streams_until_interrupted(daemon: Daemon) -> None:
+    assert daemon.cli("run", "-d", "--name", "busy", "busybox", "sleep", "60").returncode == 0
+    once = daemon.cli("stats", "--no-stream", "busy")
+    assert once.stdout.splitlines()[0].split()[:3] == ["CONTAINER", "ID", "NAME"]
+    live = subprocess.Popen(
+        [DOCKYARD, "-H", daemon.host, "stats", "busy"], stdout=subprocess.PIPE, text=True
+    )
+    time.sleep(2.5)
+    live.send_signal(signal.SIGINT)
+    out, _ = live.communicate(timeout=10)
+    assert live.returncode == 0
+    frames = [frame for frame in out.split("\033[2J\033[H") if frame]
+    assert len(frames) >= 2 and all("busy" in frame for frame in frames)
