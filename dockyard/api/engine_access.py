@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from dockyard.engine.engine import Engine
     from dockyard.engine.execs import ExecService
     from dockyard.engine.images import ImageService
+    from dockyard.engine.transfers import TransferService
 
 ENGINE_KEY = "engine"
 
@@ -29,3 +30,7 @@ def execs(request: web.Request) -> ExecService:
 
 def images(request: web.Request) -> ImageService:
     return engine(request).images
+
+
+def transfers(request: web.Request) -> TransferService:
+    return engine(request).transfers

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 
 from dockyard.api import query, responses
 from dockyard.api.body import body_file
-from dockyard.api.engine_access import containers, images
-from dockyard.errors import InvalidArgument, NotFound
+from dockyard.api.engine_access import containers, images, transfers
+from dockyard.distribution.registry import Credentials
+from dockyard.errors import DockyardError, InvalidArgument, NotFound
 from dockyard.store import reference
 
 
@@ -78,10 +82,10 @@ async def prune(request: web.Request) -> web.Response:
     return responses.json_response(images(request).prune(query.filters(request)))
 
 
-async def create(request: web.Request) -> web.Response:
+async def create(request: web.Request) -> web.StreamResponse:
     """Pull (fromImage) or import (fromSrc)."""
     if query.text(request, "fromImage"):
-        _refuse_pull(query.text(request, "fromImage"))
+        return await _pull(request, query.text(request, "fromImage"), query.text(request, "tag"))
     source = query.text(request, "fromSrc")
     if source != "-":
         raise InvalidArgument(
@@ -102,6 +106,103 @@ async def create(request: web.Request) -> web.Response:
     return web.Response(body=status, content_type="application/json")
 
 
+async def save(request: web.Request) -> web.StreamResponse:
+    """GET /images/get?names=A&names=B and GET /images/{name}/get: a docker-archive tar."""
+    names = [request.match_info["name"]] if "name" in request.match_info else []
+    names += request.query.getall("names", [])
+    if not names:
+        raise InvalidArgument("no images given to save")
+    tar = await asyncio.to_thread(images(request).save, names)
+    with tar:
+        response = await responses.start_stream(request, "application/x-tar")
+        while chunk := await asyncio.to_thread(tar.read, 1 << 20):
+            await response.write(chunk)
+    return response
+
+
+async def load(request: web.Request) -> web.Response:
+    """POST /images/load: the archive in the body; one JSON stream message per image loaded."""
+    loaded = await asyncio.to_thread(images(request).load, body_file(request))
+    lines = [
+        {"stream": f"Loaded image ID: {name}\n"}
+        if name.startswith("sha256:")
+        else {"stream": f"Loaded image: {name}\n"}
+        for name in loaded
+    ]
+    body = "".join(responses.dumps(line) + "\n" for line in lines).encode()
+    return web.Response(body=body, content_type="application/json")
+
+
+async def _pull(request: web.Request, image: str, tag: str) -> web.StreamResponse:
+    """POST /images/create?fromImage=: Docker Hub is never contacted; other registries are."""
+    separator = "@" if tag.startswith("sha256:") else ":"
+    name = f"{image}{separator}{tag}" if tag else image
+    if reference.parse(image.removesuffix(":")).domain == reference.DEFAULT_DOMAIN:
+        _refuse_pull(image)
+    credentials = _credentials(request)
+    return await _progress(request, lambda emit: transfers(request).pull(name, emit, credentials))
+
+
+async def push(request: web.Request) -> web.StreamResponse:
+    """POST /images/{name}/push?tag=: Docker's push progress stream."""
+    name, tag = request.match_info["name"], query.text(request, "tag")
+    credentials = _credentials(request)
+    return await _progress(
+        request, lambda emit: transfers(request).push(name, tag, emit, credentials)
+    )
+
+
+def _credentials(request: web.Request) -> Credentials | None:
+    """The X-Registry-Auth header: base64url JSON with username and password (or nothing)."""
+    header = request.headers.get("X-Registry-Auth", "")
+    if not header:
+        return None
+    try:
+        auth = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
+    except ValueError:
+        raise InvalidArgument("invalid X-Registry-Auth header") from None
+    if not isinstance(auth, dict) or not auth.get("username"):
+        return None
+    return Credentials(str(auth["username"]), str(auth.get("password") or ""))
+
+
+async def _progress(
+    request: web.Request, work: Callable[[Callable[[dict[str, Any]], None]], object]
+) -> web.StreamResponse:
+    """Run ``work`` in a thread and stream what it emits as JSON lines.
+
+    As in moby, a failure before the first message is an HTTP error; one after
+    it is an ``{"errorDetail": ...}`` line.
+    """
+    loop = asyncio.get_running_loop()
+    messages: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+
+    def emit(message: dict[str, Any]) -> None:
+        loop.call_soon_threadsafe(messages.put_nowait, message)
+
+    def run() -> None:
+        try:
+            work(emit)
+        finally:
+            loop.call_soon_threadsafe(messages.put_nowait, None)
+
+    worker = asyncio.ensure_future(asyncio.to_thread(run))
+    message = await messages.get()
+    if message is None:
+        await worker
+    response = await responses.start_stream(request, "application/json")
+    try:
+        while message is not None:
+            await responses.write_json(response, message)
+            message = await messages.get()
+        await worker
+    except DockyardError as e:
+        await responses.write_json(
+            response, {"errorDetail": {"message": e.message}, "error": e.message}
+        )
+    return response
+
+
 def _refuse_pull(image: str) -> None:
     """No registry client yet: every pull fails the way Docker's does for a missing repository."""
     name = reference.parse(image.removesuffix(":")).familiar_name
@@ -118,9 +219,13 @@ def routes() -> list[web.RouteDef]:
         web.get("/images/json", list_images),
         web.post("/images/create", create),
         web.post("/images/prune", prune),
+        web.get("/images/get", save),
+        web.post("/images/load", load),
         web.post("/commit", commit),
         web.get(one + "/json", inspect),
         web.get(one + "/history", history),
+        web.get(one + "/get", save),
+        web.post(one + "/push", push),
         web.post(one + "/tag", tag),
         web.delete(one, remove),
     ]

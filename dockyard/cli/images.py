@@ -1,16 +1,18 @@
-"""Image commands: import, images, tag, rmi, history, image prune."""
+"""Image commands: import, images, tag, rmi, history, image prune, save, load, pull, push."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 import time
 
 from dockyard.cli.containers import confirm, for_each
 from dockyard.cli.filters import filters_query, parse_filters
 from dockyard.cli.format import IMAGE_HEADERS, ellipsis, image_rows, render_rows, short_id, since
 from dockyard.cli.parser import StatusError, add_positionals, command
-from dockyard.cli.pull import split_reference
+from dockyard.cli.pull import pull, split_reference
 from dockyard.cli.units import human_size
 from dockyard.client import APIError, Client
 
@@ -116,6 +118,56 @@ def register(subparsers: Any) -> None:
     history.add_argument("--format", default="")
     add_positionals(history)
 
+    save = command(
+        subparsers,
+        "save",
+        run_save,
+        usage="%(prog)s [OPTIONS] IMAGE [IMAGE...]",
+        description="Save one or more images to a tar archive (streamed to STDOUT by default)",
+        min_args=1,
+    )
+    save.add_argument("-o", "--output", default="")
+    save.add_argument("--platform", action="append", default=[])
+    add_positionals(save)
+
+    load = command(
+        subparsers,
+        "load",
+        run_load,
+        usage="%(prog)s [OPTIONS]",
+        description="Load an image from a tar archive or STDIN",
+        max_args=0,
+    )
+    load.add_argument("-i", "--input", default="")
+    load.add_argument("-q", "--quiet", action="store_true")
+    load.add_argument("--platform", action="append", default=[])
+    add_positionals(load)
+
+    pull_parser = command(
+        subparsers,
+        "pull",
+        run_pull,
+        usage="%(prog)s [OPTIONS] NAME[:TAG|@DIGEST]",
+        description="Download an image from a registry",
+        min_args=1,
+        max_args=1,
+    )
+    pull_parser.add_argument("--platform", default="")
+    pull_parser.add_argument("-q", "--quiet", action="store_true")
+    add_positionals(pull_parser)
+
+    push = command(
+        subparsers,
+        "push",
+        run_push,
+        usage="%(prog)s [OPTIONS] NAME[:TAG]",
+        description="Upload an image to a registry",
+        min_args=1,
+        max_args=1,
+    )
+    push.add_argument("-q", "--quiet", action="store_true")
+    add_positionals(push)
+
     prune = command(
         subparsers,
         "image-prune",
@@ -176,6 +228,85 @@ def print_import(messages: Any) -> int:
         if message.get("status"):
             print(message["status"])
     return 0
+
+
+def run_save(client: Client, ns: argparse.Namespace) -> int:
+    if not ns.output and sys.stdout.isatty():
+        raise StatusError(1, "cowardly refusing to save to a terminal. Use the -o flag or redirect")
+    response = client.request("GET", "/images/get", {"names": ns.args})
+    if not ns.output:
+        for chunk in response.iter_chunks():
+            sys.stdout.buffer.write(chunk)
+        sys.stdout.buffer.flush()
+        return 0
+    directory = os.path.dirname(os.path.abspath(ns.output))
+    if not os.path.isdir(directory):
+        raise StatusError(
+            1, f'failed to save image: invalid output path: directory "{directory}" does not exist'
+        )
+    # Like docker: a temp file beside the target, renamed into place once complete.
+    fd, temp = tempfile.mkstemp(prefix=".docker_temp_", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for chunk in response.iter_chunks():
+                out.write(chunk)
+        os.chmod(temp, 0o644)
+        os.replace(temp, ns.output)
+    finally:
+        if os.path.exists(temp):
+            os.unlink(temp)
+    return 0
+
+
+def run_load(client: Client, ns: argparse.Namespace) -> int:
+    query: dict[str, Any] = {"quiet": "1" if ns.quiet else None}
+    if ns.input:
+        try:
+            handle = open(ns.input, "rb")  # noqa: SIM115 - closed below, after the upload
+        except OSError as err:
+            raise StatusError(1, f"open {ns.input}: {(err.strerror or str(err)).lower()}") from None
+        with handle:
+            return print_stream(client.request("POST", "/images/load", query, handle).iter_json())
+    if sys.stdin.isatty():
+        raise StatusError(1, "requested load from stdin, but stdin is empty")
+    return print_stream(client.request("POST", "/images/load", query, sys.stdin.buffer).iter_json())
+
+
+def print_stream(messages: Any) -> int:
+    for message in messages:
+        if message.get("error"):
+            raise APIError(500, message["error"])
+        sys.stdout.write(message.get("stream", ""))
+    return 0
+
+
+def run_pull(client: Client, ns: argparse.Namespace) -> int:
+    pull(client, ns.args[0], ns.quiet, ns.platform, out=sys.stdout)
+    print(canonical(ns.args[0]))
+    return 0
+
+
+def run_push(client: Client, ns: argparse.Namespace) -> int:
+    name, tag = split_reference(ns.args[0])
+    response = client.request("POST", f"/images/{name}/push", {"tag": tag}, b"")
+    for message in response.iter_json():
+        if message.get("error"):
+            raise APIError(500, message["error"])
+        if not ns.quiet and "status" in message:
+            prefix = f"{message['id']}: " if message.get("id") else ""
+            print(f"{prefix}{message['status']}")
+    if ns.quiet:
+        print(f"{name}:{tag}")
+    return 0
+
+
+def canonical(reference: str) -> str:
+    """The full reference ``docker pull`` prints last: ``docker.io/library/busybox:latest``."""
+    name, tag = split_reference(reference)
+    first = name.split("/", 1)[0]
+    if "/" not in name or not ("." in first or ":" in first or first == "localhost"):
+        name = f"docker.io/{name if '/' in name else 'library/' + name}"
+    return f"{name}@{tag}" if tag.startswith("sha256:") else f"{name}:{tag}"
 
 
 def run_images(client: Client, ns: argparse.Namespace) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import TextIO
 
 from dockyard.client import APIError, Client
 
@@ -24,8 +25,14 @@ def familiar(reference: str) -> str:
     return f"{name}@{tag}" if tag.startswith("sha256:") else f"{name}:{tag}"
 
 
-def pull(client: Client, reference: str, quiet: bool = False, platform: str = "") -> None:
-    """Pull, printing progress to stderr; an error in the stream raises APIError."""
+def pull(
+    client: Client,
+    reference: str,
+    quiet: bool = False,
+    platform: str = "",
+    out: TextIO = sys.stderr,
+) -> None:
+    """Pull, printing progress to ``out``; an error in the stream raises APIError."""
     name, tag = split_reference(reference)
     query = {"fromImage": name, "tag": tag, "platform": platform or None}
     response = client.request("POST", "/images/create", query)
@@ -35,4 +42,4 @@ def pull(client: Client, reference: str, quiet: bool = False, platform: str = ""
         if quiet or "status" not in message:
             continue
         prefix = f"{message['id']}: " if message.get("id") else ""
-        print(f"{prefix}{message['status']}", file=sys.stderr)
+        print(f"{prefix}{message['status']}", file=out)

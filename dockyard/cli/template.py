@@ -22,7 +22,10 @@ if TYPE_CHECKING:
     from typing import Any
 
 _ACTION = re.compile(r"\{\{(-\s)?(.*?)(\s-)?\}\}", re.S)
-_TOKEN = re.compile(r'\s*("(?:[^"\\]|\\.)*"|`[^`]*`|\||\(|\)|[^\s|()]+)')
+# A parenthesised pipeline (one level deep) may be followed by fields: (index .A 0).B
+_TOKEN = re.compile(
+    r'\s*("(?:[^"\\]|\\.)*"|`[^`]*`|\||\((?:[^()"`]|"(?:[^"\\]|\\.)*")*\)(?:\.\w+)*|[^\s|()]+)'
+)
 
 NO_VALUE = "<no value>"
 
@@ -197,6 +200,10 @@ def evaluate(pipeline: list[list[str]], dot: Any, strict: bool) -> Any:
 
 
 def argument(token: str, dot: Any, strict: bool) -> Any:
+    if token.startswith("("):
+        inner, _, fields = token[1:].rpartition(")")
+        value = evaluate(parse_pipeline(inner), dot, strict)
+        return field_path(value, fields, strict) if fields else value
     if token.startswith(('"', "`")):
         return literal(token)
     if token.startswith("."):
@@ -215,7 +222,7 @@ def literal(token: str) -> str:
 
 
 def call(name: str, args: list[Any], dot: Any, strict: bool) -> Any:
-    if name.startswith((".", '"', "`")) or re.fullmatch(r"-?\d+|true|false", name):
+    if name.startswith((".", "(", '"', "`")) or re.fullmatch(r"-?\d+|true|false", name):
         if args:
             raise template_error(f"can't give argument to non-function {name}")
         return argument(name, dot, strict)

@@ -20,6 +20,7 @@ from dockyard.engine.events import EventBus
 from dockyard.engine.execs import ExecService
 from dockyard.engine.images import ImageService
 from dockyard.engine.networks import NetworkService
+from dockyard.engine.transfers import TransferService
 from dockyard.engine.volumes import VolumeService
 from dockyard.runtime import cgroups
 from dockyard.store.blobs import BlobStore
@@ -67,6 +68,7 @@ class Engine:
         self.containers.networks = self.networks
         self.execs = ExecService(self.containers)
         self.builds = BuildService(paths, self.metadata, self.images, self.layers)
+        self.transfers = TransferService(self.images)
 
     async def start(self) -> None:
         """Find the containers that kept running while no engine watched them."""

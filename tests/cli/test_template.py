@@ -62,3 +62,9 @@ def test_strict_templates_refuse_missing_keys_like_docker_inspect() -> None:
 def test_bad_templates(source: str, message: str) -> None:
     with pytest.raises(InvalidArgument, match=message.replace("{", r"\{").replace("}", r"\}")):
         Template(source).render(INSPECT)
+
+
+def test_parenthesised_pipeline_with_fields() -> None:
+    data = {"IPAM": {"Config": [{"Gateway": "172.18.0.1"}]}}
+    assert Template("{{(index .IPAM.Config 0).Gateway}}").render(data) == "172.18.0.1"
+    assert Template('{{(index .IPAM.Config 0).Gateway | printf "%s!"}}').render(data) == "172.18.0.1!"

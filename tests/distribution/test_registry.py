@@ -1,0 +1,162 @@
+"""Pull and push against a real registry on loopback, through the engine and the CLIs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import pytest
+
+from dockyard.distribution.registry import Credentials, Manifest
+from dockyard.distribution.registry import Registry as Client
+from dockyard.engine import transfers
+from dockyard.errors import InvalidArgument, NotFound
+from tests.conftest import Daemon
+from tests.distribution.conftest import Registry
+from tests.e2e.helpers import Docker
+
+
+class Progress:
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+
+    def __call__(self, message: dict[str, Any]) -> None:
+        self.messages.append(message)
+
+    def statuses(self) -> list[str]:
+        return [m["status"] for m in self.messages if "status" in m]
+
+
+def _push(engine: Any, name: str, credentials: Credentials | None = None) -> Progress:
+    progress = Progress()
+    engine.transfers.push(name, "", progress, credentials)
+    return progress
+
+
+def test_push_then_pull_gives_back_the_same_image(engine: Any, registry: Registry) -> None:
+    name = f"{registry.address}/busybox"
+    image_id = engine.images.inspect("busybox")["Id"]
+    engine.images.tag("busybox", name, None)
+    pushed = _push(engine, name)
+    assert pushed.statuses()[0] == f"The push refers to repository [{name}]"
+    assert "Pushed" in pushed.statuses()
+    digest = pushed.messages[-1]["aux"]["Digest"]
+    assert pushed.statuses()[-1].startswith(f"latest: digest: {digest} size: ")
+    again = _push(engine, name)
+    assert "Layer already exists" in again.statuses() and "Pushed" not in again.statuses()
+
+    engine.images.remove(name)
+    engine.images.remove("busybox")
+    pulled = Progress()
+    assert engine.transfers.pull(name, pulled) == image_id
+    assert pulled.statuses()[0] == "Pulling from busybox"
+    assert "Pull complete" in pulled.statuses()
+    assert pulled.statuses()[-2:] == [
+        f"Digest: {digest}",
+        f"Status: Downloaded newer image for {name}:latest",
+    ]
+    assert engine.images.inspect(name)["Id"] == image_id
+    up_to_date = Progress()
+    engine.transfers.pull(name, up_to_date)
+    assert "Already exists" in up_to_date.statuses()
+    assert up_to_date.statuses()[-1] == f"Status: Image is up to date for {name}:latest"
+    by_digest = Progress()
+    assert engine.transfers.pull(f"{name}@{digest}", by_digest) == image_id
+
+
+def test_chunked_upload_and_cross_repository_mount(
+    engine: Any, registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(transfers, "UPLOAD_CHUNK", 64 << 10)
+    first, second = f"{registry.address}/team/one", f"{registry.address}/team/two"
+    engine.images.tag("busybox", first, None)
+    assert "Pushed" in _push(engine, first).statuses()
+    engine.images.tag("busybox", second, None)
+    assert "Mounted from team/one" in _push(engine, second).statuses()
+    engine.images.remove(first)
+    engine.images.remove(second)
+    image_id = engine.images.inspect("busybox")["Id"]
+    engine.images.remove("busybox")
+    assert engine.transfers.pull(second, Progress()) == image_id
+
+
+def test_pulls_the_linux_amd64_image_of_an_index(engine: Any, registry: Registry) -> None:
+    name = f"{registry.address}/multi"
+    engine.images.tag("busybox", name, None)
+    digest = _push(engine, name).messages[-1]["aux"]["Digest"]
+    client = Client(registry.address, ["repository:multi:pull,push"])
+    single = client.get_manifest("multi", digest)
+    entry = {"mediaType": single.media_type, "digest": digest, "size": len(single.data)}
+    index = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [
+            {**entry, "platform": {"os": "linux", "architecture": "s390x"}},
+            {**entry, "platform": {"os": "linux", "architecture": "amd64"}},
+        ],
+    }
+    data = json.dumps(index).encode()
+    index_digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    client.put_manifest("multi", "all", Manifest(data, index["mediaType"], index_digest))
+    progress = Progress()
+    image_id = engine.transfers.pull(f"{name}:all", progress)
+    assert image_id == engine.images.inspect("busybox")["Id"]
+    assert f"Digest: {index_digest}" in progress.statuses()
+
+
+def test_missing_repository_and_tag(engine: Any, registry: Registry) -> None:
+    with pytest.raises(NotFound):
+        engine.transfers.pull(f"{registry.address}/nothere", Progress())
+    with pytest.raises(NotFound, match="An image does not exist locally with the tag"):
+        engine.transfers.push(f"{registry.address}/nothere", "", Progress())
+
+
+def test_basic_auth(engine: Any, auth_registry: Registry) -> None:
+    name = f"{auth_registry.address}/private"
+    engine.images.tag("busybox", name, None)
+    with pytest.raises(InvalidArgument, match="unauthorized"):
+        _push(engine, name)
+    with pytest.raises(InvalidArgument, match="unauthorized"):
+        _push(engine, name, Credentials("alice", "wrong"))
+    assert "Pushed" in _push(engine, name, Credentials("alice", "s3cret")).statuses()
+    engine.images.remove(name)
+    with pytest.raises(InvalidArgument, match="unauthorized"):
+        engine.transfers.pull(name, Progress())
+    assert engine.transfers.pull(name, Progress(), Credentials("alice", "s3cret"))
+
+
+def test_our_cli_push_rmi_pull_run(daemon: Daemon, registry: Registry) -> None:
+    name = f"{registry.address}/busybox"
+    assert daemon.cli("tag", "busybox", name).returncode == 0
+    pushed = daemon.cli("push", name)
+    assert pushed.returncode == 0, pushed.stderr
+    lines = pushed.stdout.splitlines()
+    assert lines[0] == f"The push refers to repository [{name}]"
+    assert lines[-1].startswith("latest: digest: sha256:")
+    assert daemon.cli("rmi", name, "busybox").returncode == 0
+    pulled = daemon.cli("pull", name)
+    assert pulled.returncode == 0, pulled.stderr
+    assert pulled.stdout.splitlines()[0] == "latest: Pulling from busybox"
+    assert pulled.stdout.splitlines()[-1] == f"{name}:latest"
+    ran = daemon.cli("run", "--rm", name, "echo", "pulled")
+    assert (ran.returncode, ran.stdout) == (0, "pulled\n")
+
+
+def test_docker_cli_push_rmi_pull_run(docker_cli: Docker, registry: Registry) -> None:
+    name = f"{registry.address}/tools/box:1.0"
+    image_id = docker_cli("image", "inspect", "-f", "{{.Id}}", "busybox").stdout.strip()
+    assert docker_cli("tag", "busybox", name).returncode == 0
+    pushed = docker_cli("push", name)
+    assert pushed.returncode == 0, pushed.stderr
+    assert "1.0: digest: sha256:" in pushed.stdout
+    assert docker_cli("rmi", name, "busybox").returncode == 0
+    pulled = docker_cli("pull", name)
+    assert pulled.returncode == 0, pulled.stderr
+    assert f"Status: Downloaded newer image for {name}" in pulled.stdout
+    assert docker_cli("image", "inspect", "-f", "{{.Id}}", name).stdout.strip() == image_id
+    ran = docker_cli("run", "--rm", name, "echo", "pulled")
+    assert (ran.returncode, ran.stdout) == (0, "pulled\n")
+    missing = docker_cli("pull", f"{registry.address}/nothere")
+    assert missing.returncode == 1
+    assert missing.stderr.startswith("Error response from daemon: ")
