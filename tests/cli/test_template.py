@@ -67,4 +67,6 @@ def test_bad_templates(source: str, message: str) -> None:
 def test_parenthesised_pipeline_with_fields() -> None:
     data = {"IPAM": {"Config": [{"Gateway": "172.18.0.1"}]}}
     assert Template("{{(index .IPAM.Config 0).Gateway}}").render(data) == "172.18.0.1"
-    assert Template('{{(index .IPAM.Config 0).Gateway | printf "%s!"}}').render(data) == "172.18.0.1!"
+    assert (
+        Template('{{(index .IPAM.Config 0).Gateway | printf "%s!"}}').render(data) == "172.18.0.1!"
+    )
