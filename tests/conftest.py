@@ -41,9 +41,11 @@ def _dockyard_cgroups() -> set[str]:
     found = set()
     for parent in [*CGROUP_ROOT.glob("*/dockyard"), *CGROUP_ROOT.glob("dockyard")]:
         for group in parent.iterdir():
-            procs = group / "cgroup.procs"
-            if group.is_dir() and procs.exists() and not procs.read_text().strip():
-                found.add(str(group))
+            try:
+                if not (group / "cgroup.procs").read_text().strip():
+                    found.add(str(group))
+            except OSError:  # not a cgroup, or removed meanwhile by its engine
+                continue
     return found
 
 
