@@ -432,13 +432,18 @@ def _init_main(plan: _Plan, stdio: Stdio, channel: _Channel) -> NoReturn:
         channel.report(_READY)
         channel.wait_for(_START)
         step = "starting the process"
-        linux.mark_fds_cloexec(3)
-        error = process.execute(executable)
-        channel.report(_COMMAND_FAILED, f"{error.exit_code} {error.message}")
-        code = error.exit_code
+        code = _execute(executable, channel)
     except BaseException as exc:  # noqa: BLE001 - anything that stops the init is reported
         channel.report(_SETUP_FAILED, f"{step}: {_describe(exc)}")
     os._exit(code)
+
+
+def _execute(executable: process.Executable, channel: _Channel) -> int:
+    """execve the process; returns only if that failed, having reported why (126/127)."""
+    linux.mark_fds_cloexec(3)
+    error = process.execute(executable)
+    channel.report(_COMMAND_FAILED, f"{error.exit_code} {error.message}")
+    return error.exit_code
 
 
 def _exec_main(
@@ -473,10 +478,7 @@ def _exec_main(
         step = "waiting for the cgroup"
         channel.wait_for(_IN_CGROUP)
         step = "starting the process"
-        linux.mark_fds_cloexec(3)
-        error = process.execute(executable)
-        channel.report(_COMMAND_FAILED, f"{error.exit_code} {error.message}")
-        code = error.exit_code
+        code = _execute(executable, channel)
     except BaseException as exc:  # noqa: BLE001 - anything that stops the exec is reported
         channel.report(_SETUP_FAILED, f"{step}: {_describe(exc)}")
     os._exit(code)
