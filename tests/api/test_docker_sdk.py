@@ -72,8 +72,9 @@ def test_exec_start_socket_uses_the_start_tty(docker_sdk: Any) -> None:
 def test_wait_sends_headers_first_so_a_timeout_is_a_connection_error(docker_sdk: Any) -> None:
     # docker-py's test_wait_with_condition: only flushed headers make this a ConnectionError.
     api = docker_sdk.api
+    # It runs a moment, so the second wait is asked for before the container is gone.
     container = api.create_container(
-        "busybox", "true", host_config=api.create_host_config(auto_remove=True)
+        "busybox", ["sleep", "1"], host_config=api.create_host_config(auto_remove=True)
     )
     with pytest.raises(requests.exceptions.ConnectionError):
         api.wait(container, condition="removed", timeout=1)
