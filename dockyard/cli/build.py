@@ -260,7 +260,7 @@ def run_builder(client: Client, ns: argparse.Namespace) -> int:
         for key in deleted:
             print(key[:25])
         print()
-    from dockyard.cli.units import human_size
+    from dockyard.units import human_size
 
     print(f"Total reclaimed space: {human_size(report.get('SpaceReclaimed') or 0)}")
     return 0

@@ -27,9 +27,9 @@ from dockyard.cli.parser import (
     error_text,
     integer,
 )
-from dockyard.cli.units import binary_size, human_size
 from dockyard.client import Client
 from dockyard.errors import DockyardError
+from dockyard.units import binary_size, human_size
 
 TYPE_CHECKING = False  # typing costs the CLI ~10 ms per start; annotations are strings
 if TYPE_CHECKING:

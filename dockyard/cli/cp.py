@@ -18,8 +18,8 @@ import tarfile
 import tempfile
 
 from dockyard.cli.parser import StatusError, add_positionals, command
-from dockyard.cli.units import human_size
 from dockyard.client import APIError, Client
+from dockyard.units import human_size
 
 TYPE_CHECKING = False  # typing costs the CLI ~10 ms per start; annotations are strings
 if TYPE_CHECKING:

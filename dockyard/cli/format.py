@@ -13,8 +13,7 @@ import time
 from collections.abc import Iterable, Iterator
 
 from dockyard.cli.template import Template, to_json
-from dockyard.cli.units import human_size
-from dockyard.humantime import human_duration
+from dockyard.units import human_duration, human_size
 
 TYPE_CHECKING = False  # typing costs the CLI ~10 ms per start; annotations are strings
 if TYPE_CHECKING:

@@ -13,8 +13,8 @@ from dockyard.cli.filters import filters_query, parse_filters
 from dockyard.cli.format import IMAGE_HEADERS, ellipsis, image_rows, render_rows, short_id, since
 from dockyard.cli.parser import StatusError, add_positionals, command
 from dockyard.cli.pull import pull, split_reference
-from dockyard.cli.units import human_size
 from dockyard.client import APIError, Client
+from dockyard.units import human_size
 
 TYPE_CHECKING = False  # typing costs the CLI ~10 ms per start; annotations are strings
 if TYPE_CHECKING:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 
-from dockyard.cli.units import ram_in_bytes
 from dockyard.errors import InvalidArgument
+from dockyard.units import ram_in_bytes
 
 TYPE_CHECKING = False  # typing costs the CLI ~10 ms per start; annotations are strings
 if TYPE_CHECKING:

@@ -11,8 +11,8 @@ import argparse
 
 from dockyard.cli import envfile, mounts, ports
 from dockyard.cli.parser import CommandParser, flag_type, integer
-from dockyard.cli.units import memory_swap_bytes, parse_duration, ram_in_bytes
 from dockyard.errors import InvalidArgument
+from dockyard.units import memory_swap_bytes, parse_duration, ram_in_bytes
 
 TYPE_CHECKING = False  # typing costs the CLI ~10 ms per start; annotations are strings
 if TYPE_CHECKING:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import time
 
-from dockyard.cli.units import parse_duration
 from dockyard.errors import InvalidArgument
+from dockyard.units import parse_duration
 
 
 def get_timestamp(value: str, now: float | None = None) -> str:

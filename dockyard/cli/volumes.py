@@ -12,9 +12,9 @@ from dockyard.cli.filters import filters_query, parse_filters
 from dockyard.cli.format import render_rows
 from dockyard.cli.inspect import inspect_each
 from dockyard.cli.parser import StatusError, add_positionals, command, flag_type
-from dockyard.cli.units import human_size
 from dockyard.client import Client
 from dockyard.errors import InvalidArgument
+from dockyard.units import human_size
 
 TYPE_CHECKING = False  # typing costs the CLI ~10 ms per start; annotations are strings
 if TYPE_CHECKING:

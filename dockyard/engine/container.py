@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dockyard.humantime import human_duration
 from dockyard.runtime.jsonlog import parse_rfc3339_nano, rfc3339_nano
+from dockyard.units import human_duration
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 

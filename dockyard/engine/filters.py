@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from dockyard.errors import InvalidArgument
 from dockyard.runtime.jsonlog import parse_rfc3339_nano
+from dockyard.units import parse_duration
 
 
 class Filters:
@@ -47,9 +48,10 @@ def parse_timestamp(value: str, now: float | None = None) -> float:
         return float(value)
     except ValueError:
         pass
-    seconds = parse_duration(value)
-    if seconds is not None:
-        return now - seconds
+    try:
+        return now - parse_duration(value)
+    except InvalidArgument:
+        pass  # not a duration: a date then
     for fmt in ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d", "%Y-%m-%dT%H:%M"):
         try:
             return time.mktime(time.strptime(value.rstrip("Z").split(".")[0], fmt)) - time.timezone
@@ -59,28 +61,3 @@ def parse_timestamp(value: str, now: float | None = None) -> float:
         return parse_rfc3339_nano(value)
     except ValueError:
         raise InvalidArgument(f"invalid time value {value!r}") from None
-
-
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def parse_duration(value: str) -> float | None:
-    """Seconds in a Go duration string, or None when it is not one."""
-    total, number, i = 0.0, "", 0
-    if not value:
-        return None
-    while i < len(value):
-        ch = value[i]
-        if ch.isdigit() or ch == ".":
-            number += ch
-            i += 1
-            continue
-        unit = next(
-            (u for u in ("ns", "us", "µs", "ms", "s", "m", "h") if value.startswith(u, i)), None
-        )
-        if unit is None or not number:
-            return None
-        total += float(number) * _UNITS[unit]
-        number = ""
-        i += len(unit)
-    return None if number else total

@@ -13,6 +13,7 @@ from dockyard.engine.container import Container
 from dockyard.errors import InvalidArgument
 from dockyard.runtime import spec as oci
 from dockyard.runtime.shim import ShimConfig
+from dockyard.units import ram_in_bytes
 
 MIN_MEMORY = 6 * 1024 * 1024
 RESTART_POLICIES = ("no", "always", "on-failure", "unless-stopped")
@@ -232,14 +233,9 @@ def shim_config(
     )
 
 
-_SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
-
-
 def parse_size(text: str) -> int:
-    """A log-opt size like "10m" (go-units RAMInBytes)."""
-    value = text.strip().lower().rstrip("b") or "0"
-    unit = value[-1] if value[-1] in "kmg" else ""
+    """A log-opt size like "10m" (go-units RAMInBytes: 1024-based)."""
     try:
-        return int(float(value[: len(value) - len(unit)]) * _SIZE_UNITS[unit])
-    except ValueError:
+        return ram_in_bytes(text.strip() or "0")
+    except InvalidArgument:
         raise InvalidArgument(f"invalid max-size: {text}") from None

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from dockyard.cli.units import (
+from dockyard.errors import InvalidArgument
+from dockyard.units import (
     binary_size,
     from_human_size,
+    human_duration,
     human_size,
     parse_duration,
     ram_in_bytes,
 )
-from dockyard.errors import InvalidArgument
-from dockyard.humantime import human_duration
 
 
 @pytest.mark.parametrize(
