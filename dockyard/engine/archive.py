@@ -21,8 +21,8 @@ from typing import IO, Any
 
 from dockyard.engine.container import Container
 from dockyard.errors import InvalidArgument, NotFound
+from dockyard.runtime.overlay import mount_overlay, unmount
 from dockyard.runtime.securejoin import secure_join
-from dockyard.store.overlay import mount_overlay, unmount
 
 
 @contextlib.contextmanager

@@ -22,8 +22,9 @@ from dockyard.engine.specgen import cgroup_path
 from dockyard.engine.streams import PipeStream, Stream
 from dockyard.errors import CommandError, Conflict, InvalidArgument, NotFound
 from dockyard.runtime import container as runtime
+from dockyard.runtime.linux import set_window_size
 from dockyard.runtime.shim import exit_status
-from dockyard.runtime.terminal import open_pty_in, set_window_size
+from dockyard.runtime.terminal import open_pty_in
 from dockyard.runtime.users import resolve_user
 
 

@@ -22,7 +22,6 @@ Start-up handshake with the daemon over a socketpair, one JSON line each:
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import gc
 import json
 import os
@@ -39,13 +38,13 @@ from pathlib import Path
 from dockyard import stdcopy
 from dockyard.errors import CommandError, DockyardError
 from dockyard.runtime import container as builtin
+from dockyard.runtime import linux
 from dockyard.runtime.jsonlog import JsonLogWriter, rfc3339_nano
-from dockyard.runtime.terminal import set_window_size
+from dockyard.runtime.linux import set_window_size
+from dockyard.runtime.overlay import mount_overlay, unmount
 from dockyard.runtime.users import resolve_user
-from dockyard.store.overlay import mount_overlay, unmount
 
 _PR_SET_CHILD_SUBREAPER = 36
-_PR_SET_NAME = 15
 # How long output may keep flowing after the init exited (orphans holding the pipes).
 _DRAIN_SECONDS = 2.0
 _CHUNK = 32 * 1024
@@ -168,11 +167,10 @@ def _reset_process(cfg: ShimConfig) -> None:
     os.close(devnull)
     os.close(log)
     os.chdir("/")
-    libc = ctypes.CDLL(None)
     # Orphans of a runtime that double-forks (runc) become our children, so we can wait for them.
-    libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    linux.prctl(_PR_SET_CHILD_SUBREAPER, 1)
     # The name `ps` shows (its cmdline is still the daemon's: the shim is a fork of it).
-    libc.prctl(_PR_SET_NAME, b"dockyard-shim", 0, 0, 0)
+    Path("/proc/self/comm").write_text("dockyard-shim")
 
 
 @dataclass

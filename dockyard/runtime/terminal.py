@@ -5,14 +5,9 @@ from __future__ import annotations
 import fcntl
 import os
 import struct
-import termios
 
 _TIOCSPTLCK = 0x40045431
 _TIOCGPTPEER = 0x5441
-
-
-def set_window_size(master_fd: int, height: int, width: int) -> None:
-    fcntl.ioctl(master_fd, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
 
 
 def open_pty_in(devpts_ptmx: str) -> tuple[int, int]:

@@ -24,7 +24,7 @@ from dataclasses import asdict, fields
 from pathlib import Path
 
 from dockyard.errors import DockyardError
-from dockyard.runtime import shim
+from dockyard.runtime import linux, shim
 
 _PR_SET_PDEATHSIG = 1
 _PATH_FIELDS = {"bundle", "exec_dir", "upper", "work", "log_path", "runtime_root"}
@@ -81,9 +81,7 @@ class Zygote:
 
 def _serve(sock: socket.socket) -> None:
     """The zygote's loop: one shim per request, until the daemon closes the socket."""
-    import ctypes
-
-    ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    linux.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C meant for the daemon
     code = 0
     try:

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from dockyard.errors import Conflict, InvalidArgument, NotFound
+from dockyard.runtime.overlay import mount_overlay, unmount
 from dockyard.store.layers import Layer, chain_id, chain_ids
-from dockyard.store.overlay import mount_overlay, unmount
 from tests.store.helpers import Store, entry, make_tar, open_store, state, tar_names
 
 A = "sha256:a3ed95caeb02ffe68cdd9fd84406680ae93d633cb16422d00e8a7c22955b46d4"

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import os
+import errno
 from pathlib import Path
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-_MNT_DETACH = 2
+from dockyard.runtime import linux
 
 
 def mount_overlay(lowerdirs: list[Path], upper: Path, work: Path, target: Path) -> None:
@@ -25,14 +22,13 @@ def mount_overlay(lowerdirs: list[Path], upper: Path, work: Path, target: Path) 
     for d in (upper, work, target):
         d.mkdir(parents=True, exist_ok=True)
     data = f"lowerdir={':'.join(lowers)},upperdir={upper},workdir={work},index=off"
-    if _libc.mount(b"overlay", bytes(target), b"overlay", 0, data.encode()) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"mount overlay at {target}: {os.strerror(err)}")
+    linux.mount("overlay", str(target), "overlay", 0, data)
 
 
 def unmount(target: Path) -> None:
     """Detach the mount at ``target``; a target that is not mounted is left alone."""
-    if _libc.umount2(bytes(target), _MNT_DETACH) != 0:
-        err = ctypes.get_errno()
-        if err not in (22, 2):  # EINVAL: not a mount point; ENOENT: gone already
-            raise OSError(err, f"unmount {target}: {os.strerror(err)}")
+    try:
+        linux.umount2(str(target), linux.MNT_DETACH)
+    except OSError as e:
+        if e.errno not in (errno.EINVAL, errno.ENOENT):  # not a mount point / gone already
+            raise
