@@ -14,13 +14,13 @@ import os
 import stat
 import tarfile
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
 from dockyard.engine.container import Container
 from dockyard.errors import InvalidArgument, NotFound
+from dockyard.runtime.jsonlog import rfc3339
 from dockyard.runtime.overlay import mount_overlay, unmount
 from dockyard.runtime.securejoin import secure_join
 
@@ -63,7 +63,7 @@ def stat_path(root: Path, path: str) -> dict[str, Any]:
         "name": os.path.basename(path.rstrip("/")) or "/",
         "size": st.st_size,
         "mode": _go_mode(st.st_mode),
-        "mtime": _rfc3339(st.st_mtime),
+        "mtime": rfc3339(st.st_mtime),
         "linkTarget": link,
     }
 
@@ -153,7 +153,3 @@ def _go_mode(mode: int) -> int:
     if mode & stat.S_ISVTX:
         go |= 1 << 20
     return go
-
-
-def _rfc3339(ts: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))

@@ -32,6 +32,7 @@ from dockyard.engine.specgen import HOSTS_BASE, cgroup_path
 from dockyard.errors import CommandError, Conflict, DockyardError, InvalidArgument, NotFound
 from dockyard.runtime import container as runtime
 from dockyard.runtime import spec as oci
+from dockyard.runtime.jsonlog import rfc3339
 from dockyard.runtime.overlay import mount_overlay, unmount
 from dockyard.runtime.securejoin import secure_join
 from dockyard.runtime.users import resolve_user
@@ -189,8 +190,8 @@ class BuildService:
                     "InUse": False,
                     "Shared": False,
                     "Size": size,
-                    "CreatedAt": _rfc3339(row["created"]),
-                    "LastUsedAt": _rfc3339(row["last_used"]),
+                    "CreatedAt": rfc3339(row["created"]),
+                    "LastUsedAt": rfc3339(row["last_used"]),
                     "UsageCount": 0,
                 }
             )
@@ -367,7 +368,3 @@ def _dockerignore(root: Path) -> list[str]:
         return read_dockerignore(Path(secure_join(str(root), ".dockerignore")).read_text())
     except FileNotFoundError:
         return []
-
-
-def _rfc3339(timestamp: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from dockyard import stdcopy
+from dockyard.build import imageconfig
 from dockyard.config import Paths
 from dockyard.engine import archive, processes, specgen
 from dockyard.engine.commit import commit_changes
@@ -57,17 +58,16 @@ DEFAULT_STOP_TIMEOUT = 10
 
 
 def parse_signal(value: str | int | None, default: str = "SIGKILL") -> int:
-    """A signal by number, name or SIG-name, as `docker kill -s` takes it."""
-    text = str(value if value not in (None, "") else default).upper()
-    if text.isdigit():
-        number = int(text)
-        if 0 < number < signals.NSIG:
-            return number
-    else:
-        name = text if text.startswith("SIG") else "SIG" + text
-        with contextlib.suppress(AttributeError):
-            return int(getattr(signals.Signals, name))
-    raise InvalidArgument(f"Invalid signal: {value}")
+    """A signal by number, name or SIG-name, as `docker kill -s` takes it (moby's ParseSignal),
+    limited to the signals this kernel has."""
+    text = str(value if value not in (None, "") else default)
+    try:
+        number = imageconfig.parse_signal(text)
+    except InvalidArgument:
+        raise InvalidArgument(f"Invalid signal: {value}") from None
+    if number >= signals.NSIG:
+        raise InvalidArgument(f"Invalid signal: {value}")
+    return number
 
 
 class ContainerService:

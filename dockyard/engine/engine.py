@@ -23,6 +23,7 @@ from dockyard.engine.networks import NetworkService
 from dockyard.engine.transfers import TransferService
 from dockyard.engine.volumes import VolumeService
 from dockyard.runtime import cgroups
+from dockyard.runtime.jsonlog import rfc3339
 from dockyard.store.blobs import BlobStore
 from dockyard.store.layers import LayerStore
 from dockyard.store.metadata import Metadata
@@ -158,7 +159,7 @@ class Engine:
             "Debug": False,
             "NFd": len(os.listdir("/proc/self/fd")),
             "NGoroutines": 0,
-            "SystemTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "SystemTime": rfc3339(time.time()),
             "LoggingDriver": "json-file",
             "CgroupDriver": "cgroupfs",
             "CgroupVersion": "2" if cgroups.unified() else "1",

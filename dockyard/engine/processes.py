@@ -10,6 +10,7 @@ from typing import Any
 
 from dockyard.errors import InvalidArgument, SystemError
 from dockyard.runtime.cgroups import Cgroup
+from dockyard.runtime.jsonlog import rfc3339_nano
 
 
 def top(cgroup: Cgroup, ps_args: str) -> dict[str, Any]:
@@ -42,10 +43,8 @@ def stats(
     """One ContainerStatsResponse sample from the cgroup's counters."""
     sample = cgroup.stats()
     ncpu = os.cpu_count() or 1
-    now = time.time()
     return {
-        "read": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
-        + f".{int(now % 1 * 1e9):09d}Z",
+        "read": rfc3339_nano(time.time_ns()),
         "preread": (previous or {}).get("read", "0001-01-01T00:00:00Z"),
         "name": "/" + name,
         "id": cid,

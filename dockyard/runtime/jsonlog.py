@@ -19,6 +19,11 @@ from pathlib import Path
 MAX_ENTRY = 16 * 1024
 
 
+def rfc3339(seconds: float) -> str:
+    """UTC, whole seconds: how Docker writes most of its times."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
 def rfc3339_nano(ns: int) -> str:
     secs, frac = divmod(ns, 1_000_000_000)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{frac:09d}Z"
