@@ -7,6 +7,7 @@ one place (``dockyard.api.errors``); the CLI prints the message and exits 125
 
     DockyardError
     ├── InvalidArgument   bad flag value, malformed spec or body       (400)
+    ├── Unauthorized      a registry refused the credentials           (401)
     ├── NotFound          no such image / container / exec / volume    (404)
     ├── NotModified       start of a running container, stop of a stopped one (304)
     ├── Conflict          name in use, image in use, container running (409)
@@ -27,6 +28,10 @@ class DockyardError(Exception):
 
 
 class InvalidArgument(DockyardError):
+    pass
+
+
+class Unauthorized(DockyardError):
     pass
 
 

@@ -24,6 +24,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _STATUS: tuple[tuple[type[errors.DockyardError], int], ...] = (
     (errors.InvalidArgument, 400),
     (errors.CommandError, 400),
+    (errors.Unauthorized, 401),
     (errors.NotFound, 404),
     (errors.NotModified, 304),
     (errors.Conflict, 409),

@@ -296,6 +296,19 @@ EXEC_START_CONFIG = Struct(
     "ExecStartOptions", {"Detach": BOOL, "Tty": BOOL, "ConsoleSize": CONSOLE_SIZE}
 )
 
+AUTH_CONFIG = Struct(
+    "AuthConfig",
+    {
+        "username": STRING,
+        "password": STRING,
+        "auth": STRING,
+        "email": STRING,
+        "serveraddress": STRING,
+        "identitytoken": STRING,
+        "registrytoken": STRING,
+    },
+)
+
 
 def go_type(kind: Type) -> str:
     match kind:

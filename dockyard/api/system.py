@@ -1,13 +1,16 @@
-"""System routes: /_ping, /version, /info, /events, /system/df, and the swarm refusal."""
+"""System routes: /_ping, /version, /info, /events, /system/df, /auth, and the swarm refusal."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import contextlib
 
 from aiohttp import web
 
-from dockyard.api import query, responses
-from dockyard.api.engine_access import engine
+from dockyard.api import query, responses, schema
+from dockyard.api.body import json_body
+from dockyard.api.engine_access import engine, transfers
 from dockyard.api.versioning import api_at_least
 from dockyard.errors import InvalidArgument, Unavailable
 
@@ -74,6 +77,24 @@ async def events(request: web.Request) -> web.StreamResponse:
     return response
 
 
+async def auth(request: web.Request) -> web.Response:
+    """POST /auth: check credentials with a registry, as ``docker login`` asks the daemon to."""
+    body = await json_body(request, schema.AUTH_CONFIG) or {}
+    username, password = body.get("username") or "", body.get("password") or ""
+    if not username and body.get("auth"):
+        username, _, password = _decode_auth(str(body["auth"]))
+    server = body.get("serveraddress") or ""
+    token = await asyncio.to_thread(transfers(request).login, server, username, password)
+    return responses.json_response({"Status": "Login Succeeded", "IdentityToken": token})
+
+
+def _decode_auth(auth: str) -> tuple[str, str, str]:
+    try:
+        return base64.b64decode(auth).decode().partition(":")
+    except ValueError:
+        raise InvalidArgument("invalid auth field in the auth config") from None
+
+
 async def swarm_leave(request: web.Request) -> web.Response:
     raise Unavailable("This node is not part of a swarm")
 
@@ -85,5 +106,6 @@ def routes() -> list[web.RouteDef]:
         web.get("/info", info),
         web.get("/events", events),
         web.get("/system/df", disk_usage),
+        web.post("/auth", auth),
         web.post("/swarm/leave", swarm_leave),
     ]

@@ -12,7 +12,7 @@ from dockyard.cli.containers import confirm, for_each
 from dockyard.cli.filters import filters_query, parse_filters
 from dockyard.cli.format import IMAGE_HEADERS, ellipsis, image_rows, render_rows, short_id, since
 from dockyard.cli.parser import StatusError, add_positionals, command
-from dockyard.cli.pull import pull, split_reference
+from dockyard.cli.pull import auth_header, pull, split_reference
 from dockyard.client import APIError, Client
 from dockyard.units import human_size
 
@@ -288,7 +288,9 @@ def run_pull(client: Client, ns: argparse.Namespace) -> int:
 
 def run_push(client: Client, ns: argparse.Namespace) -> int:
     name, tag = split_reference(ns.args[0])
-    response = client.request("POST", f"/images/{name}/push", {"tag": tag}, b"")
+    response = client.request(
+        "POST", f"/images/{name}/push", {"tag": tag}, b"", headers=auth_header(name)
+    )
     for message in response.iter_json():
         if message.get("error"):
             raise APIError(500, message["error"])

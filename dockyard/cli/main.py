@@ -46,6 +46,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "inspect": ("inspect", "inspect", "Return low-level information on Docker objects"),
     "kill": ("containers", "kill", "Kill one or more running containers"),
     "load": ("images", "load", "Load an image from a tar archive or STDIN"),
+    "login": ("login", "login", "Authenticate to a registry"),
+    "logout": ("login", "logout", "Log out from a registry"),
     "logs": ("logs", "logs", "Fetch the logs of a container"),
     "pause": ("containers", "pause", "Pause all processes within one or more containers"),
     "port": ("containers", "port", "List port mappings or a specific mapping for the container"),

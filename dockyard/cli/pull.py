@@ -25,6 +25,14 @@ def familiar(reference: str) -> str:
     return f"{name}@{tag}" if tag.startswith("sha256:") else f"{name}:{tag}"
 
 
+def auth_header(name: str) -> dict[str, str]:
+    """The stored login for ``name``'s registry, as docker sends it (X-Registry-Auth)."""
+    from dockyard.cli.credentials import registry_auth_header
+    from dockyard.store.reference import parse
+
+    return registry_auth_header(parse(name).domain)
+
+
 def pull(
     client: Client,
     reference: str,
@@ -35,7 +43,7 @@ def pull(
     """Pull, printing progress to ``out``; an error in the stream raises APIError."""
     name, tag = split_reference(reference)
     query = {"fromImage": name, "tag": tag, "platform": platform or None}
-    response = client.request("POST", "/images/create", query)
+    response = client.request("POST", "/images/create", query, headers=auth_header(name))
     for message in response.iter_json():
         if message.get("error"):
             raise APIError(500, message["error"])

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlencode, urljoin, urlsplit
 
-from dockyard.errors import DockyardError, InvalidArgument, NotFound, SystemError
+from dockyard.errors import DockyardError, InvalidArgument, NotFound, SystemError, Unauthorized
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -77,6 +77,28 @@ class Registry:
         self.scopes = scopes  # e.g. ["repository:team/app:pull,push"]
         self.credentials = credentials
         self._authorization = ""
+
+    # ------------------------------------------------------------------ login
+
+    def login(self) -> None:
+        """Check the credentials against ``/v2/``, with moby's loginV2 messages."""
+        endpoint = f"{self.base}/v2/"
+        try:
+            response = self._request("GET", "/v2/", ok=tuple(range(100, 600)))
+        except InvalidArgument as e:  # the token server refused the credentials
+            raise Unauthorized(f'Get "{endpoint}": {e.message}') from None
+        except SystemError as e:
+            cause = e.__cause__
+            reason = cause.strerror if isinstance(cause, OSError) and cause.strerror else str(e)
+            raise SystemError(f'Get "{endpoint}": {reason[:1].lower()}{reason[1:]}') from None
+        response.read()
+        if response.status == 401:
+            raise Unauthorized(f"login attempt to {endpoint} failed with status: 401 Unauthorized")
+        if response.status != 200:
+            raise SystemError(
+                f"login attempt to {endpoint} failed with status: "
+                f"{response.status} {response.reason}"
+            )
 
     # ------------------------------------------------------------------ manifests
 

@@ -1,4 +1,4 @@
-"""Pull and push: images between the store and an OCI distribution registry.
+"""Pull, push and login: the engine's dealings with OCI distribution registries.
 
 Both are synchronous (api/ runs them in a thread) and report progress through
 ``emit`` with the JSON messages of Docker's pull and push streams.
@@ -17,6 +17,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from dockyard.distribution.archive import pick_platform
 from dockyard.distribution.registry import INDEX_TYPES, Credentials, Manifest, Registry
@@ -29,6 +30,9 @@ from dockyard.store.reference import parse as parse_reference
 Emit = Callable[[dict[str, Any]], None]
 # Blobs up to this size go up in one PUT; bigger ones in PATCH chunks of this size.
 UPLOAD_CHUNK = 16 << 20
+# Docker Hub's names for itself, and where its registry API answers (moby's IndexHostname).
+_HUB_NAMES = ("docker.io", "index.docker.io", "registry-1.docker.io")
+_HUB_REGISTRY = "registry-1.docker.io"
 
 
 class TransferService:
@@ -120,6 +124,23 @@ class TransferService:
         for layer in reversed(layers):
             with contextlib.suppress(DockyardError):
                 self.images.layers.remove(layer.chain_id)
+
+    # ------------------------------------------------------------------ login
+
+    def login(self, server_address: str, username: str, password: str) -> str:
+        """Check the credentials with the registry at ``server_address``; moby's POST /auth.
+
+        The answer is the identity token, which plain registries never issue ("").
+        """
+        address = server_address or "https://index.docker.io/v1/"
+        if "://" not in address:
+            address = "https://" + address
+        domain = urlsplit(address).netloc
+        if not domain:
+            raise InvalidArgument(f"unable to parse server address: {server_address}")
+        credentials = Credentials(username, password) if username else None
+        Registry(_HUB_REGISTRY if domain in _HUB_NAMES else domain, [], credentials).login()
+        return ""
 
     # ------------------------------------------------------------------ push
 
