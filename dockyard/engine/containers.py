@@ -248,6 +248,14 @@ class ContainerService:
         image = self.images.resolve(c.record["Image"])
         runtime = self._runtime(c)
         cfg = specgen.shim_config(c, image, self.paths, runtime, self)
+        await asyncio.to_thread(self.volumes.activate, c)
+        try:
+            await self._run_shim(c, cfg)
+        except BaseException:
+            self.volumes.deactivate(c)
+            raise
+
+    async def _run_shim(self, c: Container, cfg: shim.ShimConfig) -> None:
         self._stopping.discard(c.id)
         shim_pid, sock = self.spawn_shim(cfg)
         reader, writer = await asyncio.open_unix_connection(sock=sock)
@@ -347,6 +355,7 @@ class ContainerService:
         )
         self.networks.release(c)
         self.save(c)
+        self.volumes.deactivate(c)
         event = self._exited.pop(cid, None)
         if event is not None:
             event.set()

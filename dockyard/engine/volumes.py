@@ -24,7 +24,7 @@ import os
 import posixpath
 import re
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -64,6 +64,13 @@ SELECT json_extract(m.value, '$.Name') AS volume, c.id AS container
 FROM containers AS c, json_each(c.record, '$.Mounts') AS m
 WHERE json_extract(m.value, '$.Type') = 'volume'
 ORDER BY c.created
+"""
+
+# The volumes that running containers mount: a mounted volume stays mounted while one does.
+_RUNNING_USERS = """
+SELECT DISTINCT json_extract(m.value, '$.Name') AS volume
+FROM containers AS c, json_each(c.record, '$.Mounts') AS m
+WHERE json_extract(m.value, '$.Type') = 'volume' AND json_extract(c.record, '$.State.Running')
 """
 
 ContainerLookup = Callable[[str], Container]
@@ -130,6 +137,7 @@ class VolumeService:
         if users:
             raise Conflict(f"remove {name}: volume is in use - [{', '.join(users)}]")
         try:
+            self.driver.unmount(name)
             self.driver.remove(name)
         except EngineSystemError:
             if not force:
@@ -146,7 +154,7 @@ class VolumeService:
         deleted, reclaimed = [], 0
         for row in self.db.query("SELECT * FROM volumes ORDER BY name"):
             labels = json.loads(row["labels"]) or {}
-            if row["name"] in used or json.loads(row["options"]):
+            if row["name"] in used:
                 continue
             if (not everything and ANONYMOUS_LABEL not in labels) or not wanted.match_labels(
                 labels
@@ -234,7 +242,7 @@ class VolumeService:
                 for point in points:
                     if point.type == "volume" and self._row(point.name) is None:
                         created.append(point.name)
-                        self._add(point.name, _first_use_labels(point), None)
+                        self._add(point.name, _first_use_labels(point), _first_use_options(point))
                 self._copy_up(points, c, lowerdirs)
         except BaseException:
             for name in created:
@@ -256,12 +264,44 @@ class VolumeService:
             for point, target in pending:
                 path = secure_join(str(root), point.destination)
                 if os.path.isdir(path):
-                    if _empty_dir(target):  # not when one new volume is mounted twice
-                        copy_into_empty(path, target)
+                    with self._mounted(point.name):
+                        if _empty_dir(target):  # not when one new volume is mounted twice
+                            copy_into_empty(path, target)
                 elif point.anonymous and os.path.lexists(path):
                     raise InvalidArgument(
                         f"cannot mount volume over existing file, file exists {point.destination}"
                     )
+
+    @contextlib.contextmanager
+    def _mounted(self, name: str) -> Iterator[None]:
+        """The volume's filesystem mounted for a moment (copy-up), as moby's populateVolume."""
+        options = self._options(name)
+        if not local.needs_mount(options) or self.driver.is_mounted(name):
+            yield
+            return
+        self.driver.mount(name, options)
+        try:
+            yield
+        finally:
+            self.driver.unmount(name)
+
+    def activate(self, c: Container) -> None:
+        """Mount the filesystems of the container's volumes that have mount options (at start)."""
+        for name in _volume_names(c):
+            options = self._options(name)
+            if local.needs_mount(options):
+                self.driver.mount(name, options)
+
+    def deactivate(self, c: Container) -> None:
+        """Unmount those no running container mounts any more (after the container stopped)."""
+        running = {row["volume"] for row in self.db.query(_RUNNING_USERS)}
+        for name in _volume_names(c):
+            if name not in running and local.needs_mount(self._options(name)):
+                self.driver.unmount(name)
+
+    def _options(self, name: str) -> dict[str, str]:
+        row = self._row(name)
+        return (json.loads(row["options"]) or {}) if row is not None else {}
 
     def release(self, c: Container) -> None:
         """After ``rm -v`` (and --rm): remove the container's anonymous volumes no one else uses."""
@@ -359,6 +399,16 @@ def _volumes_from(specs: list[str], containers: ContainerLookup) -> dict[str, Mo
                 copy_data=False,
             )
     return points
+
+
+def _volume_names(c: Container) -> list[str]:
+    return [m["Name"] for m in c.record.get("Mounts") or [] if m["Type"] == "volume"]
+
+
+def _first_use_options(point: MountPoint) -> dict[str, str] | None:
+    """--mount volume-opt=...: the driver options a volume made on first use is created with."""
+    driver_config = (point.spec.get("VolumeOptions") or {}).get("DriverConfig") or {}
+    return driver_config.get("Options") or None
 
 
 def _first_use_labels(point: MountPoint) -> dict[str, str] | None:

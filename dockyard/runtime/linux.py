@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import fcntl
 import os
+import re
 import struct
 import termios
 
@@ -122,6 +123,21 @@ def mount(
 ) -> None:
     if _libc.mount(_bytes(source), os.fsencode(target), _bytes(fstype), flags, _bytes(data)) != 0:
         raise _fail("mount", target)
+
+
+def is_mount_point(path: str) -> bool:
+    """Whether something is mounted on ``path``, from the kernel's table.
+
+    os.path.ismount compares devices, so it misses a bind within one filesystem.
+    """
+    wanted = os.fsencode(os.path.realpath(path))
+    with open("/proc/self/mountinfo", "rb") as f:
+        return any(_unescape_mount_field(line.split(b" ", 5)[4]) == wanted for line in f)
+
+
+def _unescape_mount_field(field: bytes) -> bytes:
+    """mountinfo writes space, tab, newline and backslash as octal escapes (\\040...)."""
+    return re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m.group(1), 8)]), field)
 
 
 def umount2(target: str, flags: int = 0) -> None:

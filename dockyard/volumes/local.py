@@ -2,17 +2,28 @@
 
 Names are checked as Docker's local driver checks them, because a name becomes a
 path: nothing in it may climb out of the volumes directory.
+
+A volume created with mount options (``type``, ``device``, ``o``: a tmpfs, a
+bind of a host directory, an NFS export) is that filesystem mounted on its
+``_data`` while a container uses it, as Docker's local driver does. Whether it
+is mounted is read from the kernel, not remembered, so a restarted daemon
+agrees with the mounts its predecessor left.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import shutil
+import socket
 from pathlib import Path
 
 from dockyard.errors import InvalidArgument, NotFound
 from dockyard.errors import SystemError as EngineSystemError
+from dockyard.runtime import linux
+from dockyard.runtime.mounts import MountOptions
+from dockyard.units import ram_in_bytes
 
 DRIVER = "local"
 SCOPE = "local"
@@ -21,6 +32,9 @@ NAME_CHARS = "[a-zA-Z0-9][a-zA-Z0-9_.-]"
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 # Docker's local driver takes these to mount a device or a filesystem (nfs, tmpfs) as the volume.
 _MOUNT_OPTIONS = ("type", "device", "o", "size")
+# An option → the options it cannot go without (moby's mandatoryOpts).
+_REQUIRED_WITH = {"device": ("type",), "type": ("device",), "o": ("device", "type")}
+_BIND_FLAGS = linux.MS_BIND | linux.MS_REC
 
 
 def check_driver(name: str, driver: str) -> None:
@@ -46,14 +60,27 @@ def check_name(name: str) -> None:
 
 
 def check_options(name: str, options: dict[str, str] | None) -> None:
-    """Refuse driver options: the mount options of Docker's local driver are not offered."""
-    for key in options or {}:
+    """Docker's checks of the local driver's options (moby's validateOpts)."""
+    options = options or {}
+    for key in options:
         if key not in _MOUNT_OPTIONS:
-            raise InvalidArgument(f'create {name}: invalid option key: "{key}"')
-        raise InvalidArgument(
-            f'create {name}: volume option "{key}" is not supported: dockyard keeps local '
-            "volumes as plain directories"
-        )
+            raise InvalidArgument(f'create {name}: invalid option: "{key}"')
+    if "size" in options:
+        try:
+            size = ram_in_bytes(options["size"])
+        except InvalidArgument as e:
+            raise InvalidArgument(f"create {name}: {e.message}") from None
+        if size > 0:
+            # Docker needs project quotas (xfs) under the data root for this.
+            raise InvalidArgument(f"create {name}: quota size requested but no quota support")
+    for key, required in _REQUIRED_WITH.items():
+        missing = [r for r in required if key in options and r not in options]
+        if missing:
+            raise InvalidArgument(f'create {name}: missing required option: "{missing[0]}"')
+
+
+def needs_mount(options: dict[str, str] | None) -> bool:
+    return bool(options and (options.get("type") or options.get("device")))
 
 
 class LocalDriver:
@@ -74,8 +101,43 @@ class LocalDriver:
         data.mkdir(mode=0o755, exist_ok=True)
         return data
 
+    def is_mounted(self, name: str) -> bool:
+        return linux.is_mount_point(str(self.path(name)))
+
+    def mount(self, name: str, options: dict[str, str]) -> None:
+        """Mount the volume's filesystem on its ``_data``, unless it is mounted already."""
+        target = str(self.path(name))
+        if self.is_mounted(name):
+            return
+        device = options.get("device", "")
+        parsed = MountOptions([o for o in options.get("o", "").split(",") if o])
+        data = (
+            _resolve_address(parsed.data) if options.get("type") in ("nfs", "nfs4") else parsed.data
+        )
+        try:
+            if parsed.bind:
+                linux.mount(device, target, None, parsed.flags & _BIND_FLAGS)
+                if parsed.flags & ~_BIND_FLAGS:
+                    linux.mount(None, target, None, parsed.flags | linux.MS_BIND | linux.MS_REMOUNT)
+            else:
+                linux.mount(device, target, options.get("type"), parsed.flags, data or None)
+        except OSError as e:
+            detail = f", data: {_hide_password(data)}" if data else ""
+            raise EngineSystemError(
+                f"error while mounting volume '{target}': failed to mount local volume: "
+                f"mount {device}:{target}, flags: {parsed.flags:#x}{detail}: "
+                f"{(e.strerror or str(e)).lower()}"
+            ) from None
+
+    def unmount(self, name: str) -> None:
+        if self.is_mounted(name):
+            linux.umount2(str(self.path(name)), linux.MNT_DETACH)
+
     def remove(self, name: str) -> None:
         """Delete the volume and its data, refusing anything outside the volumes directory."""
+        if self.is_mounted(name):
+            # Deleting through a mount would delete the host directory or export it shows.
+            raise EngineSystemError(f"remove {name}: the volume is still mounted")
         target = (self.root / name).resolve()
         if target.parent != self.root.resolve():
             raise EngineSystemError(
@@ -109,3 +171,25 @@ class LocalDriver:
                     inodes.add(st.st_ino)
                     total += st.st_size
         return total
+
+
+def _resolve_address(data: str) -> str:
+    """NFS wants ``addr=`` as an IP address; a host name there is resolved, as Docker does."""
+    parts = data.split(",")
+    for index, part in enumerate(parts):
+        key, _, value = part.partition("=")
+        if key == "addr" and value:
+            try:
+                ipaddress.ip_address(value)
+            except ValueError:
+                try:
+                    parts[index] = f"addr={socket.gethostbyname(value)}"
+                except OSError as e:
+                    raise EngineSystemError(
+                        f"error resolving passed in network volume address: {e}"
+                    ) from None
+    return ",".join(parts)
+
+
+def _hide_password(data: str) -> str:
+    return re.sub(r"(^|,)password=[^,]*", r"\1password=********", data)

@@ -117,3 +117,84 @@ def test_docker_sdk_volumes(docker_sdk: Any) -> None:
         assert "no such volume" in str(err)
     else:
         raise AssertionError("the volume is still there")
+
+
+def _mounted(path: str) -> bool:
+    with open("/proc/self/mountinfo") as f:
+        return any(line.split()[4] == path for line in f)
+
+
+def test_docker_tmpfs_volume_is_mounted_while_used(docker_cli: Any, daemon: Any) -> None:
+    ok(
+        docker_cli(
+            "volume", "create", "--driver", "local", "--opt", "type=tmpfs",
+            "--opt", "device=tmpfs", "--opt", "o=size=1m,uid=1000", "scratch",
+        )
+    )  # fmt: skip
+    inspected = json.loads(ok(docker_cli("volume", "inspect", "scratch")))[0]
+    assert inspected["Options"] == {"device": "tmpfs", "o": "size=1m,uid=1000", "type": "tmpfs"}
+    mountpoint = inspected["Mountpoint"]
+    assert not _mounted(mountpoint)
+    ok(docker_cli("run", "-d", "--name", "user", "-v", "scratch:/data", "busybox", "sleep", "60"))
+    assert _mounted(mountpoint)
+    seen = ok(docker_cli("exec", "user", "sh", "-c", "stat -c %u /data; df -k /data | tail -1"))
+    owner, usage = seen.splitlines()
+    assert owner == "1000" and usage.split()[0] == "tmpfs" and usage.split()[1] == "1024"
+    full = docker_cli("exec", "user", "dd", "if=/dev/zero", "of=/data/big", "bs=1k", "count=2048")
+    assert full.returncode != 0 and "No space left on device" in full.stderr
+    ok(docker_cli("rm", "-f", "user"))
+    assert not _mounted(mountpoint)
+    ok(docker_cli("volume", "rm", "scratch"))
+
+
+def test_docker_bind_volume_shows_a_host_directory(
+    docker_cli: Any, daemon: Any, tmp_path: Path
+) -> None:
+    host = tmp_path / "shared"
+    host.mkdir()
+    (host / "from-host").write_text("hello\n")
+    ok(
+        docker_cli(
+            "volume", "create", "-o", "type=none", "-o", "o=bind",
+            "-o", f"device={host}", "hostdir",
+        )
+    )  # fmt: skip
+    out = ok(docker_cli("run", "--rm", "-v", "hostdir:/v", "busybox", "sh", "-c",
+                        "cat /v/from-host; echo made > /v/from-container"))  # fmt: skip
+    assert out == "hello\n"
+    assert (host / "from-container").read_text() == "made\n"
+    mountpoint = ok(docker_cli("volume", "inspect", "-f", "{{.Mountpoint}}", "hostdir")).strip()
+    assert not _mounted(mountpoint)
+    ok(docker_cli("volume", "rm", "hostdir"))
+    # Removing the volume never removes what the bind showed.
+    assert sorted(p.name for p in host.iterdir()) == ["from-container", "from-host"]
+
+
+def test_docker_bind_volume_of_a_missing_directory_fails_at_start(
+    docker_cli: Any, daemon: Any, tmp_path: Path
+) -> None:
+    missing = tmp_path / "nothere"
+    ok(docker_cli("volume", "create", "-o", "type=none", "-o", "o=bind",
+                  "-o", f"device={missing}", "ghost"))  # fmt: skip
+    ran = docker_cli("run", "--rm", "-v", "ghost:/v", "busybox", "true")
+    # The docker CLI exits 127 for any start error that says "no such file or directory".
+    assert ran.returncode == 127
+    assert "failed to mount local volume: mount " in ran.stderr
+    assert "no such file or directory" in ran.stderr
+    ok(docker_cli("volume", "rm", "ghost"))
+
+
+def test_sdk_mount_with_volume_options_creates_a_tmpfs_volume(docker_sdk: Any) -> None:
+    from docker.types import Mount
+
+    mount = Mount(
+        "/cache", "fast", driver_config={"Name": "local", "Options": {
+            "type": "tmpfs", "device": "tmpfs", "o": "size=2m"}},
+    )  # fmt: skip
+    out = docker_sdk.containers.run(
+        "busybox", ["sh", "-c", "df -k /cache | tail -1"], mounts=[mount], remove=True
+    )
+    assert out.split()[0] == b"tmpfs" and out.split()[1] == b"2048"
+    assert docker_sdk.volumes.get("fast").attrs["Options"] == {
+        "type": "tmpfs", "device": "tmpfs", "o": "size=2m"}  # fmt: skip
+    docker_sdk.volumes.get("fast").remove()

@@ -97,9 +97,11 @@ def test_create_inspect_list_and_remove(engine: Any, roots: Any) -> None:
             "local",
             {"colour": "red"},
             InvalidArgument,
-            'create vol: invalid option key: "colour"',
+            'create vol: invalid option: "colour"',
         ),
-        ("vol", "local", {"type": "nfs"}, InvalidArgument, 'volume option "type" is not supported'),
+        ("vol", "local", {"type": "nfs"}, InvalidArgument, 'missing required option: "device"'),
+        ("vol", "local", {"o": "size=1m"}, InvalidArgument, 'missing required option: "device"'),
+        ("vol", "local", {"size": "1g"}, InvalidArgument, "no quota support"),
     ],
 )
 def test_bad_volumes_are_refused(
