@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dockyard.errors import InvalidArgument
 from dockyard.runtime.jsonlog import parse_rfc3339_nano, rfc3339_nano
 from dockyard.units import human_duration
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
+_MIN_HEALTH_DURATION_NS = 1_000_000  # moby: a healthcheck duration is 0 (default) or >= 1ms
 
 
 def _as_list(value: list[str] | str | None) -> list[str] | None:
@@ -65,7 +67,30 @@ def build_config(config: dict[str, Any], image_config: dict[str, Any], image_nam
         "Labels": labels,
         "StopSignal": config.get("StopSignal") or image_config.get("StopSignal") or "SIGTERM",
         **({"StopTimeout": config["StopTimeout"]} if config.get("StopTimeout") is not None else {}),
+        **_healthcheck(config.get("Healthcheck"), image_config.get("Healthcheck")),
     }
+
+
+def _healthcheck(user: dict[str, Any] | None, image: dict[str, Any] | None) -> dict[str, Any]:
+    """``{"Healthcheck": ...}``: the request's fields, the image's for those it leaves unset
+    (moby's Merge); nothing when neither has one."""
+    if user is None or image is None:
+        merged = user if user is not None else image
+    else:
+        merged = dict(user)
+        if not merged.get("Test"):
+            merged["Test"] = image.get("Test")
+        for key in ("Interval", "Timeout", "StartPeriod", "StartInterval", "Retries"):
+            if not merged.get(key):
+                merged[key] = image.get(key) or 0
+    if merged is None:
+        return {}
+    for key in ("Interval", "Timeout", "StartPeriod", "StartInterval"):
+        if 0 < (merged.get(key) or 0) < _MIN_HEALTH_DURATION_NS:
+            raise InvalidArgument(f"{key} in Healthcheck cannot be less than 1ms")
+    if (merged.get("Retries") or 0) < 0:
+        raise InvalidArgument("Retries in Healthcheck cannot be negative")
+    return {"Healthcheck": merged}
 
 
 def build_host_config(host_config: dict[str, Any]) -> dict:
@@ -191,7 +216,13 @@ class Container:
         now = now or time.time()
         if state["Running"]:
             since = human_duration(now - _parse_time(state["StartedAt"]))
-            return f"Up {since}" + (" (Paused)" if state["Paused"] else "")
+            if state["Paused"]:
+                return f"Up {since} (Paused)"
+            health = (state.get("Health") or {}).get("Status")
+            if health:
+                shown = "health: starting" if health == "starting" else health
+                return f"Up {since} ({shown})"
+            return f"Up {since}"
         if state["Status"] == "created":
             return "Created"
         if state["Status"] == "removing":

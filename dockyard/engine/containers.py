@@ -96,6 +96,8 @@ class ContainerService:
         self._exited: dict[str, asyncio.Event] = {}
         self._loop: asyncio.AbstractEventLoop | None = None  # the loop the shims are watched on
         self.on_removed: list[Callable[[Container], None]] = []
+        # Told of each start (started=True), exit, pause and unpause: the health monitor.
+        self.on_state_change: list[Callable[..., None]] = []
         self.networks: Any = None  # the NetworkService, set by the Engine
 
     # ------------------------------------------------------------------ records
@@ -210,7 +212,7 @@ class ContainerService:
         except BaseException:
             shutil.rmtree(root, ignore_errors=True)
             raise
-        self.events.publish("container", "create", cid, self._attrs(record))
+        self.events.publish("container", "create", cid, self.event_attributes(record))
         return {"Id": cid, "Warnings": []}
 
     def _unused_name(self) -> str:
@@ -220,7 +222,7 @@ class ContainerService:
                 return name
 
     @staticmethod
-    def _attrs(record: dict) -> dict[str, str]:
+    def event_attributes(record: dict) -> dict[str, str]:
         labels = record["Config"].get("Labels") or {}
         return {**labels, "image": record["Config"]["Image"], "name": record["Name"].lstrip("/")}
 
@@ -293,7 +295,8 @@ class ContainerService:
         )
         self.save(c)
         self._watch(c.id, shim_pid)
-        self.events.publish("container", "start", c.id, self._attrs(c.record))
+        self.events.publish("container", "start", c.id, self.event_attributes(c.record))
+        self._state_changed(c, started=True)
 
     def _runtime(self, c: Container) -> str:
         """ "builtin", or the path of the OCI runtime binary the container asked for."""
@@ -356,11 +359,15 @@ class ContainerService:
         self.networks.release(c)
         self.save(c)
         self.volumes.deactivate(c)
+        self._state_changed(c)
         event = self._exited.pop(cid, None)
         if event is not None:
             event.set()
         self.events.publish(
-            "container", "die", cid, {**self._attrs(c.record), "exitCode": str(result["ExitCode"])}
+            "container",
+            "die",
+            cid,
+            {**self.event_attributes(c.record), "exitCode": str(result["ExitCode"])},
         )
         self._resolve_waiters(cid, ("not-running", "next-exit"), result["ExitCode"])
         if self._should_restart(c):
@@ -412,6 +419,7 @@ class ContainerService:
             shim_pid = _live_shim(c.root)
             if shim_pid:
                 self._watch(c.id, shim_pid)
+                self._state_changed(c)
             else:
                 self._on_exit(c.id)
         for c in self.all():
@@ -419,6 +427,10 @@ class ContainerService:
             if policy == "always" and not c.running and c.state["Status"] == "exited":
                 with contextlib.suppress(DockyardError):
                     await self.start(c.id)
+
+    def _state_changed(self, c: Container, started: bool = False) -> None:
+        for hook in self.on_state_change:
+            hook(c, started)
 
     def close(self) -> None:
         """Stop watching (the daemon is going away); the containers go on running."""
@@ -467,7 +479,7 @@ class ContainerService:
         if timeout is None or timeout < 0:
             timeout = None if timeout is not None else DEFAULT_STOP_TIMEOUT
         await self._signal_and_wait(c, sig, timeout)
-        self.events.publish("container", "stop", c.id, self._attrs(c.record))
+        self.events.publish("container", "stop", c.id, self.event_attributes(c.record))
 
     async def _signal_and_wait(self, c: Container, sig: int, timeout: float | None) -> None:
         exited = self._exited.get(c.id)
@@ -496,7 +508,7 @@ class ContainerService:
         self._stopping.add(c.id)  # like moby: a killed container is not restarted by its policy
         self._send(c, sig)
         self.events.publish(
-            "container", "kill", c.id, {**self._attrs(c.record), "signal": str(sig)}
+            "container", "kill", c.id, {**self.event_attributes(c.record), "signal": str(sig)}
         )
 
     async def restart(self, ref: str, timeout: int | None = None) -> None:
@@ -505,7 +517,7 @@ class ContainerService:
             await self.stop(c.id, timeout)
         async with self._lock(c.id):
             await self._start(self.get(c.id))
-        self.events.publish("container", "restart", c.id, self._attrs(c.record))
+        self.events.publish("container", "restart", c.id, self.event_attributes(c.record))
 
     # ------------------------------------------------------------------ remove
     async def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
@@ -531,7 +543,7 @@ class ContainerService:
             stream.abandon()
         for hook in self.on_removed:
             hook(c)
-        self.events.publish("container", "destroy", c.id, self._attrs(c.record))
+        self.events.publish("container", "destroy", c.id, self.event_attributes(c.record))
         self._resolve_waiters(c.id, WAIT_CONDITIONS, c.state["ExitCode"])
 
     async def prune(self, filters: dict[str, list[str]] | None = None) -> dict:
@@ -590,6 +602,9 @@ class ContainerService:
                 "expose",
             ),
         )
+        for value in wanted.get("health"):
+            if value not in ("starting", "healthy", "unhealthy", "none"):
+                raise InvalidArgument(f"Unrecognised filter value for health: {value}")
         containers = self.all()
         if "status" in wanted or "exited" in wanted:
             all = True
@@ -633,6 +648,7 @@ class ContainerService:
             and wanted.match_any("ancestor", lambda v: self._descends_from(c, v))
             and wanted.match_any("network", lambda v: v in (c.host_config.get("NetworkMode"),))
             and wanted.match_any("volume", lambda v: mounts_volume(c.record, v))
+            and wanted.match_any("health", lambda v: _health_status(c) == v)
         )
 
     def _descends_from(self, c: Container, ref: str) -> bool:
@@ -717,7 +733,7 @@ class ContainerService:
             await attach.connect(str(self.paths.exec_root / c.id / "attach.sock"))
         else:
             self._pending_attach.setdefault(c.id, []).append(attach)
-        self.events.publish("container", "attach", c.id, self._attrs(c.record))
+        self.events.publish("container", "attach", c.id, self.event_attributes(c.record))
         return attach
 
     def resize(self, ref: str, height: int, width: int) -> None:
@@ -745,7 +761,7 @@ class ContainerService:
             c.record["Name"] = "/" + name
             self.save(c)
         self.events.publish(
-            "container", "rename", c.id, {**self._attrs(c.record), "oldName": "/" + old}
+            "container", "rename", c.id, {**self.event_attributes(c.record), "oldName": "/" + old}
         )
 
     def pause(self, ref: str) -> None:
@@ -755,7 +771,8 @@ class ContainerService:
         cgroups.open_cgroup(specgen.cgroup_path(c.id)).freeze()
         c.state.update(Paused=True, Status="paused")
         self.save(c)
-        self.events.publish("container", "pause", c.id, self._attrs(c.record))
+        self._state_changed(c)
+        self.events.publish("container", "pause", c.id, self.event_attributes(c.record))
 
     def unpause(self, ref: str) -> None:
         c = self._running(ref)
@@ -764,7 +781,8 @@ class ContainerService:
         cgroups.open_cgroup(specgen.cgroup_path(c.id)).thaw()
         c.state.update(Paused=False, Status="running")
         self.save(c)
-        self.events.publish("container", "unpause", c.id, self._attrs(c.record))
+        self._state_changed(c)
+        self.events.publish("container", "unpause", c.id, self.event_attributes(c.record))
 
     def top(self, ref: str, ps_args: str = "-ef") -> dict:
         c = self._running(ref)
@@ -813,7 +831,7 @@ class ContainerService:
             config=config or {},
         )
         self.events.publish(
-            "container", "commit", c.id, {**self._attrs(c.record), "comment": comment}
+            "container", "commit", c.id, {**self.event_attributes(c.record), "comment": comment}
         )
         return image_id
 
@@ -929,3 +947,8 @@ def _dir_size(path: Path) -> int:
             with contextlib.suppress(OSError):
                 total += os.lstat(os.path.join(root, name)).st_size
     return total
+
+
+def _health_status(c: Container) -> str:
+    """For ``ps --filter health=``: starting, healthy, unhealthy, or none without a healthcheck."""
+    return (c.state.get("Health") or {}).get("Status") or "none"

@@ -18,6 +18,7 @@ from dockyard.engine.builds import BuildService
 from dockyard.engine.containers import ContainerService
 from dockyard.engine.events import EventBus
 from dockyard.engine.execs import ExecService
+from dockyard.engine.health import HealthMonitor
 from dockyard.engine.images import ImageService
 from dockyard.engine.networks import NetworkService
 from dockyard.engine.transfers import TransferService
@@ -68,6 +69,7 @@ class Engine:
         self.networks = NetworkService(paths, self.metadata, self.events, self.containers)
         self.containers.networks = self.networks
         self.execs = ExecService(self.containers)
+        self.health = HealthMonitor(self.containers, self.execs)
         self.builds = BuildService(paths, self.metadata, self.images, self.layers)
         self.transfers = TransferService(self.images)
 
@@ -81,6 +83,7 @@ class Engine:
         if self.closed:
             return
         self.closed = True
+        self.health.close()
         self.containers.close()
         self.networks.close()
         self.metadata.close()
