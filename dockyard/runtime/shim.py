@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dockyard import stdcopy
+from dockyard.config import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE
 from dockyard.errors import CommandError, DockyardError
 from dockyard.runtime import container as builtin
 from dockyard.runtime import linux
@@ -96,7 +97,8 @@ def write_json_atomic(path: Path, data: dict) -> None:
     they only have to survive the daemon's crash, and the page cache does that.
     """
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, PRIVATE_FILE_MODE)
+    with open(fd, "w") as f:
         json.dump(data, f)
     os.rename(tmp, path)
 
@@ -217,7 +219,7 @@ class Shim:
 
     def _setup(self) -> None:
         cfg = self.cfg
-        cfg.exec_dir.mkdir(parents=True, exist_ok=True)
+        cfg.exec_dir.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
         mount_overlay(cfg.lowerdirs, cfg.upper, cfg.work, cfg.rootfs)
         self.mounted = True
         uid, gid, groups = resolve_user(cfg.rootfs, cfg.user)
