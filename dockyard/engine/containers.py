@@ -352,6 +352,8 @@ class ContainerService:
         event = self._exited.pop(cid, None)
         if event is not None:
             event.set()
+        if c.state["OOMKilled"]:
+            self.events.publish("container", "oom", cid, self._attrs(c.record))
         self.events.publish(
             "container", "die", cid, {**self._attrs(c.record), "exitCode": str(result["ExitCode"])}
         )

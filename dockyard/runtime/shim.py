@@ -40,6 +40,7 @@ from dockyard.config import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE
 from dockyard.errors import CommandError, DockyardError
 from dockyard.runtime import container as builtin
 from dockyard.runtime import linux
+from dockyard.runtime.cgroups import open_cgroup
 from dockyard.runtime.jsonlog import JsonLogWriter, rfc3339_nano
 from dockyard.runtime.linux import set_window_size
 from dockyard.runtime.overlay import mount_overlay, unmount
@@ -539,11 +540,24 @@ class Shim:
             {
                 "ExitCode": self.exit_code if self.exit_code is not None else 255,
                 "FinishedAt": rfc3339_nano(time.time_ns()),
-                "OOMKilled": False,
+                "OOMKilled": self._oom_killed(),
                 "Error": "",
             },
         )
         self._cleanup()
+
+    def _oom_killed(self) -> bool:
+        """Whether the kernel killed one of the container's processes for want of memory.
+
+        Asked before _cleanup removes the cgroup, and the kernel's record with it.
+        """
+        path = (self.cfg.spec.get("linux") or {}).get("cgroupsPath")
+        if not path:
+            return False
+        try:
+            return open_cgroup(path).oom_kills() > 0
+        except OSError:
+            return False
 
     @staticmethod
     def _flush_blocking(client: _Client) -> None:
