@@ -1,4 +1,4 @@
-"""Where dockyard keeps things: the data root, the exec root and the API socket."""
+"""Where dockyard keeps things (the data root, the exec root, the API socket) and who may enter them."""
 
 from __future__ import annotations
 
@@ -18,6 +18,17 @@ DEFAULT_HOST = "unix:///run/dockyard/dockyard.sock"
 API_VERSION = "1.44"
 MIN_API_VERSION = "1.24"
 ENGINE_VERSION = "0.1.0"
+
+# Who may enter what, as with Docker since CVE-2021-41091: no other user lists the
+# roots, reads a container's config (its environment) or the database, or reaches a
+# container's files, where a setuid binary the container left would run as root for them.
+DATA_ROOT_MODE = 0o710
+EXEC_ROOT_MODE = 0o700
+PRIVATE_DIR_MODE = 0o700  # containers/<id>, layers/<chain>, blobs/, tmp/, a shim's exec dir
+PRIVATE_FILE_MODE = 0o600  # the database, a bundle's config.json, a shim's state files
+# The volume driver's root, as Docker's: other users may pass through, to a volume's _data.
+VOLUMES_MODE = 0o701
+_DATABASE_FILES = ("dockyard.db", "dockyard.db-wal", "dockyard.db-shm")
 
 
 class Paths:
@@ -63,7 +74,40 @@ class Paths:
 
     @property
     def database(self) -> Path:
-        return self.data_root / "dockyard.db"
+        return self.data_root / _DATABASE_FILES[0]
+
+    def prepare(self) -> None:
+        """Create the roots and their top directories with their modes, tightening an older root.
+
+        A root made by an older dockyard had every directory world-readable: its
+        containers' and layers' directories become private too, and so does its database.
+        """
+        for directory, mode in (
+            (self.data_root, DATA_ROOT_MODE),
+            (self.containers, DATA_ROOT_MODE),
+            (self.layers, DATA_ROOT_MODE),
+            (self.data_root / "blobs", PRIVATE_DIR_MODE),
+            (self.tmp, PRIVATE_DIR_MODE),
+            (self.volumes, VOLUMES_MODE),
+            (self.exec_root, EXEC_ROOT_MODE),
+        ):
+            make_dir(directory, mode)
+        for parent in (self.containers, self.layers):
+            with os.scandir(parent) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        os.chmod(entry.path, PRIVATE_DIR_MODE)
+        for name in _DATABASE_FILES:
+            try:
+                os.chmod(self.data_root / name, PRIVATE_FILE_MODE)
+            except FileNotFoundError:
+                continue
+
+
+def make_dir(path: Path, mode: int) -> None:
+    """mkdir -p, with exactly ``mode`` on the last directory, whatever the umask or its old mode."""
+    path.mkdir(mode=mode, parents=True, exist_ok=True)
+    os.chmod(path, mode)
 
 
 def socket_path(host: str) -> str:

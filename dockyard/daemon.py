@@ -20,7 +20,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from dockyard.config import DEFAULT_HOST, Paths, socket_path
+from dockyard.config import DEFAULT_HOST, EXEC_ROOT_MODE, Paths, make_dir, socket_path
 from dockyard.errors import DockyardError
 from dockyard.runtime.zygote import Zygote
 
@@ -55,7 +55,7 @@ def _pid_file(exec_root: Path) -> Iterator[None]:
     at once cannot both win.
     """
     path = exec_root / PID_FILE
-    exec_root.mkdir(parents=True, exist_ok=True)
+    make_dir(exec_root, EXEC_ROOT_MODE)
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
@@ -119,6 +119,9 @@ async def _run(paths: Paths, sock: str, debug: bool, zygote: Zygote) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
+    # As dockerd: what the daemon, its shims and builds create is never group- or
+    # world-writable, whatever umask started it; what must be private says so itself.
+    os.umask(0o022)
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

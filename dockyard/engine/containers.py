@@ -23,7 +23,7 @@ from typing import Any
 
 from dockyard import stdcopy
 from dockyard.build import imageconfig
-from dockyard.config import Paths
+from dockyard.config import PRIVATE_DIR_MODE, Paths
 from dockyard.engine import archive, processes, specgen
 from dockyard.engine.commit import commit_changes
 from dockyard.engine.container import (
@@ -192,7 +192,9 @@ class ContainerService:
         }
         if not config["Hostname"]:
             config["Hostname"] = specgen.default_hostname(cid, host_config)
-        (root / "upper").mkdir(parents=True)
+        root.mkdir(mode=PRIVATE_DIR_MODE)
+        # The container's own layer: overlayfs gives its mode to the container's /.
+        (root / "upper").mkdir(mode=0o755)
         try:
             with self.db.transaction() as tx:
                 existing = tx.execute(
@@ -363,6 +365,8 @@ class ContainerService:
         event = self._exited.pop(cid, None)
         if event is not None:
             event.set()
+        if c.state["OOMKilled"]:
+            self.events.publish("container", "oom", cid, self._attrs(c.record))
         self.events.publish(
             "container",
             "die",

@@ -44,11 +44,9 @@ class Engine:
     def __init__(self, paths: Paths, spawn_shim: Callable[..., Any] | None = None) -> None:
         """``spawn_shim`` replaces forking shims from this process (the daemon's zygote)."""
         self.paths = paths
-        for directory in (paths.data_root, paths.containers, paths.exec_root):
-            directory.mkdir(parents=True, exist_ok=True)
         # Staging files a crash left half-written: only an engine opens the store, so none is in use.
         shutil.rmtree(paths.tmp, ignore_errors=True)
-        paths.tmp.mkdir()
+        paths.prepare()
         self.started = time.time()
         self.closed = False
         self.metadata = Metadata(paths.database)

@@ -197,6 +197,10 @@ class Cgroup(ABC):
     def stats(self) -> CgroupStats: ...
 
     @abstractmethod
+    def oom_kills(self) -> int:
+        """How many of the cgroup's processes the kernel's OOM killer has killed."""
+
+    @abstractmethod
     def mount_sources(self) -> list[tuple[str, str]]:
         """(name under /sys/fs/cgroup, host directory) to show the container its own cgroup."""
 
@@ -339,6 +343,11 @@ class CgroupV1(Cgroup):
             pids_current=_read_int(self._file("pids", "pids.current")),
         )
 
+    def oom_kills(self) -> int:
+        if "memory" not in self.dirs:
+            return 0
+        return _read_keyed(self._file("memory", "memory.oom_control")).get("oom_kill", 0)
+
     def mount_sources(self) -> list[tuple[str, str]]:
         return list(self.hierarchies.items())
 
@@ -446,6 +455,9 @@ class CgroupV2(Cgroup):
             cpu_usage_ns=_read_keyed(f"{self.dir}/cpu.stat").get("usage_usec", 0) * 1000,
             pids_current=_read_int(f"{self.dir}/pids.current"),
         )
+
+    def oom_kills(self) -> int:
+        return _read_keyed(f"{self.dir}/memory.events").get("oom_kill", 0)
 
     def mount_sources(self) -> list[tuple[str, str]]:
         return [("", self.dir)]

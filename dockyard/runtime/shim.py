@@ -36,9 +36,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dockyard import stdcopy
+from dockyard.config import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE
 from dockyard.errors import CommandError, DockyardError
 from dockyard.runtime import container as builtin
 from dockyard.runtime import linux
+from dockyard.runtime.cgroups import open_cgroup
 from dockyard.runtime.jsonlog import JsonLogWriter, rfc3339_nano
 from dockyard.runtime.linux import set_window_size
 from dockyard.runtime.overlay import mount_overlay, unmount
@@ -96,7 +98,8 @@ def write_json_atomic(path: Path, data: dict) -> None:
     they only have to survive the daemon's crash, and the page cache does that.
     """
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, PRIVATE_FILE_MODE)
+    with open(fd, "w") as f:
         json.dump(data, f)
     os.rename(tmp, path)
 
@@ -217,7 +220,7 @@ class Shim:
 
     def _setup(self) -> None:
         cfg = self.cfg
-        cfg.exec_dir.mkdir(parents=True, exist_ok=True)
+        cfg.exec_dir.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
         mount_overlay(cfg.lowerdirs, cfg.upper, cfg.work, cfg.rootfs)
         self.mounted = True
         uid, gid, groups = resolve_user(cfg.rootfs, cfg.user)
@@ -537,11 +540,24 @@ class Shim:
             {
                 "ExitCode": self.exit_code if self.exit_code is not None else 255,
                 "FinishedAt": rfc3339_nano(time.time_ns()),
-                "OOMKilled": False,
+                "OOMKilled": self._oom_killed(),
                 "Error": "",
             },
         )
         self._cleanup()
+
+    def _oom_killed(self) -> bool:
+        """Whether the kernel killed one of the container's processes for want of memory.
+
+        Asked before _cleanup removes the cgroup, and the kernel's record with it.
+        """
+        path = (self.cfg.spec.get("linux") or {}).get("cgroupsPath")
+        if not path:
+            return False
+        try:
+            return open_cgroup(path).oom_kills() > 0
+        except OSError:
+            return False
 
     @staticmethod
     def _flush_blocking(client: _Client) -> None:

@@ -8,11 +8,14 @@ the database, creates the schema and hands out transactions.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from dockyard.config import PRIVATE_FILE_MODE
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS images (
@@ -79,6 +82,8 @@ class Metadata:
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        # Made private before SQLite opens it: its -wal and -shm files take the database's mode.
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE_MODE))
         # isolation_level=None: we issue BEGIN IMMEDIATE ourselves in transaction().
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
         self.db.row_factory = sqlite3.Row

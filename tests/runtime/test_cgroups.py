@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -117,6 +118,35 @@ def test_v1_a_process_enters_by_itself(cgroup_parent: str) -> None:
     assert group.enter_is_cheap
     hierarchies = [line for line in seen.splitlines() if not line.startswith("0::")]
     assert all(line.endswith(f"{cgroup_parent}/self") for line in hierarchies)
+
+
+@v1_only
+def test_v1_counts_the_processes_the_oom_killer_took(cgroup_parent: str) -> None:
+    group = cgroups.open_cgroup(f"{cgroup_parent}/hog")
+    group.create({"memory": {"limit": 16 << 20}})
+    try:
+        # Waits for "go" so that it allocates only once it is in the cgroup.
+        hog = subprocess.Popen(
+            ["sh", "-c", "read go; x=$(head -c 100000000 /dev/zero | tr '\\0' a)"],
+            stdin=subprocess.PIPE,
+        )
+        group.add_process(hog.pid)
+        assert group.oom_kills() == 0
+        hog.communicate(b"go\n", timeout=30)
+        assert hog.returncode == -9
+        assert group.oom_kills() == 1
+    finally:
+        group.destroy()
+
+
+def test_v2_oom_kills_come_from_memory_events(tmp_path: Path) -> None:
+    group = cgroups.CgroupV2("/c", root=str(tmp_path))
+    os.mkdir(group.dir)
+    assert group.oom_kills() == 0  # no memory controller: nothing recorded
+    (tmp_path / "c" / "memory.events").write_text(
+        "low 0\nhigh 0\nmax 12\noom 3\noom_kill 2\noom_group_kill 0\n"
+    )
+    assert group.oom_kills() == 2
 
 
 @pytest.fixture
