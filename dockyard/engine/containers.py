@@ -366,7 +366,7 @@ class ContainerService:
         if event is not None:
             event.set()
         if c.state["OOMKilled"]:
-            self.events.publish("container", "oom", cid, self._attrs(c.record))
+            self.events.publish("container", "oom", cid, self.event_attributes(c.record))
         self.events.publish(
             "container",
             "die",
