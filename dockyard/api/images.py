@@ -13,23 +13,34 @@ from aiohttp import web
 from dockyard.api import query, responses
 from dockyard.api.body import body_file
 from dockyard.api.engine_access import containers, images, transfers
+from dockyard.api.versioning import api_at_least
 from dockyard.distribution.registry import Credentials
 from dockyard.errors import DockyardError, InvalidArgument, NotFound
 from dockyard.store import reference
 
 
 async def list_images(request: web.Request) -> web.Response:
-    return responses.json_response(
-        images(request).list(
-            all=query.flag(request, "all"),
-            filters=query.filters(request),
-            digests=query.flag(request, "digests"),
-        )
+    summaries = images(request).list(
+        all=query.flag(request, "all"),
+        filters=query.filters(request),
+        digests=query.flag(request, "digests"),
     )
+    for summary in summaries:
+        if not api_at_least(request, "1.43") and not (
+            summary["RepoTags"] or summary["RepoDigests"]
+        ):
+            summary.update(RepoTags=["<none>:<none>"], RepoDigests=["<none>@<none>"])
+        if not api_at_least(request, "1.44"):
+            summary["VirtualSize"] = summary["Size"]
+    return responses.json_response(summaries)
 
 
 async def inspect(request: web.Request) -> web.Response:
-    return responses.json_response(images(request).inspect(request.match_info["name"]))
+    """ImageInspect in the shape of the request's API version (moby's image router)."""
+    result = images(request).inspect(request.match_info["name"])
+    if not api_at_least(request, "1.44"):
+        result["VirtualSize"] = result["Size"]
+    return responses.json_response(result)
 
 
 async def history(request: web.Request) -> web.Response:

@@ -57,7 +57,7 @@ def build_config(config: dict[str, Any], image_config: dict[str, Any], image_nam
         "Tty": bool(config.get("Tty")),
         "OpenStdin": bool(config.get("OpenStdin")),
         "StdinOnce": bool(config.get("StdinOnce")),
-        "Env": merge_env(image_config.get("Env") or [], config.get("Env") or []),
+        "Env": merge_env(image_config.get("Env") or [], config.get("Env") or []) or None,
         "Cmd": cmd,
         "Image": image_name,
         "Volumes": {**(image_config.get("Volumes") or {}), **(config.get("Volumes") or {})} or None,

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from dockyard import config as defaults
+from dockyard.buildinfo import build_info
 from dockyard.config import Paths
 from dockyard.engine.builds import BuildService
 from dockyard.engine.containers import ContainerService
@@ -24,7 +25,7 @@ from dockyard.engine.networks import NetworkService
 from dockyard.engine.transfers import TransferService
 from dockyard.engine.volumes import VolumeService
 from dockyard.runtime import cgroups
-from dockyard.runtime.jsonlog import rfc3339
+from dockyard.runtime.jsonlog import rfc3339_nano
 from dockyard.store.blobs import BlobStore
 from dockyard.store.layers import LayerStore
 from dockyard.store.metadata import Metadata
@@ -104,6 +105,7 @@ class Engine:
         }
 
     def version(self) -> dict[str, Any]:
+        build = build_info()
         return {
             "Platform": {"Name": "dockyard"},
             "Components": [
@@ -117,20 +119,21 @@ class Engine:
                         "Arch": _arch(),
                         "KernelVersion": platform.release(),
                         "GoVersion": "python" + platform.python_version(),
-                        "GitCommit": "",
-                        "BuildTime": "",
+                        "GitCommit": build.commit,
+                        "BuildTime": build.time,
+                        "Experimental": "false",
                     },
                 },
             ],
             "Version": defaults.ENGINE_VERSION,
             "ApiVersion": defaults.API_VERSION,
             "MinAPIVersion": defaults.MIN_API_VERSION,
-            "GitCommit": "",
+            "GitCommit": build.commit,
             "GoVersion": "python" + platform.python_version(),
             "Os": "linux",
             "Arch": _arch(),
             "KernelVersion": platform.release(),
-            "BuildTime": "",
+            "BuildTime": build.time,
         }
 
     def info(self) -> dict[str, Any]:
@@ -155,12 +158,15 @@ class Engine:
             "SwapLimit": cgroups.swap_limit_supported(),
             "CpuCfsPeriod": True,
             "CpuCfsQuota": True,
+            "CPUShares": True,
+            "CPUSet": True,
             "PidsLimit": True,
+            "OomKillDisable": not cgroups.unified(),
             "IPv4Forwarding": True,
             "Debug": False,
             "NFd": len(os.listdir("/proc/self/fd")),
             "NGoroutines": 0,
-            "SystemTime": rfc3339(time.time()),
+            "SystemTime": rfc3339_nano(time.time_ns()),
             "LoggingDriver": "json-file",
             "CgroupDriver": "cgroupfs",
             "CgroupVersion": "2" if cgroups.unified() else "1",
@@ -173,6 +179,7 @@ class Engine:
             "NCPU": os.cpu_count() or 1,
             "MemTotal": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
             "IndexServerAddress": "https://index.docker.io/v1/",
+            "GenericResources": None,
             "RegistryConfig": {
                 "IndexConfigs": {},
                 "InsecureRegistryCIDRs": ["127.0.0.0/8"],
@@ -201,8 +208,12 @@ class Engine:
             },
             "LiveRestoreEnabled": True,
             "Isolation": "",
-            "InitBinary": "",
+            "InitBinary": "docker-init",
+            "ContainerdCommit": {"ID": ""},
+            "RuncCommit": {"ID": ""},
+            "InitCommit": {"ID": ""},
             "SecurityOptions": ["name=cgroupns"],
+            "CDISpecDirs": [],
             "Warnings": [],
         }
 

@@ -765,7 +765,7 @@ def _summary(
         "Containers": -1,
         "Created": int(created),
         "Id": row["id"],
-        "Labels": labels,
+        "Labels": labels or None,  # moby copies the config's map: null when there is none
         "ParentId": row["parent"],
         "RepoDigests": [str(r) for r in names if r.digest],
         "RepoTags": [str(r) for r in names if r.tag],

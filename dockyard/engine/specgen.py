@@ -88,12 +88,18 @@ INIT_FILES = (".dockerenv", "etc/hostname", "etc/hosts", "etc/resolv.conf", "dev
 TINI = "/usr/bin/tini-static"
 
 
+INIT_LINKS = (("etc/mtab", "/proc/mounts"),)  # moby's initlayer: tools read mounts from /etc/mtab
+
+
 def make_init_layer(root: Path) -> Path:
     init = root / "init"
     for name in INIT_DIRS:
         (init / name).mkdir(parents=True, exist_ok=True)
     for name in INIT_FILES:
         (init / name).touch()
+    for name, target in INIT_LINKS:
+        if not (init / name).is_symlink():
+            (init / name).symlink_to(target)
     return init
 
 
