@@ -49,8 +49,8 @@ from dockyard.errors import (
 )
 from dockyard.errors import SystemError as EngineSystemError
 from dockyard.runtime import cgroups, shim
-from dockyard.runtime.jsonlog import parse_rfc3339_nano
 from dockyard.store.metadata import Metadata
+from dockyard.timefmt import parse_rfc3339
 
 WAIT_CONDITIONS = ("not-running", "next-exit", "removed")
 BUILTIN_RUNTIME = "dockyard"
@@ -640,7 +640,7 @@ class ContainerService:
             "Image": c.config["Image"],
             "ImageID": c.record["Image"],
             "Command": " ".join(shlex.quote(a) if " " in a else a for a in c.command),
-            "Created": int(parse_rfc3339_nano(c.record["Created"])),
+            "Created": int(parse_rfc3339(c.record["Created"])),
             "Ports": specgen.port_list(c),
             "Labels": c.config.get("Labels") or {},
             "State": _status(c),
