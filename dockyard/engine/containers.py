@@ -671,10 +671,9 @@ class ContainerService:
         if c.host_config["LogConfig"]["Type"] not in ("json-file", "local"):
             raise InvalidArgument("configured logging driver does not support reading")
         reader = LogReader(Path(c.record["LogPath"]), stdout, stderr, since, until, timestamps)
-        for item in reader.past(tail):
-            yield item
-        if follow:
-            async for item in reader.follow(lambda: self._exists(c.id) and self.get(c.id).running):
+        running = (lambda: self._exists(c.id) and self.get(c.id).running) if follow else None
+        async with contextlib.aclosing(reader.read(tail, running)) as items:
+            async for item in items:
                 yield item
 
     def _exists(self, cid: str) -> bool:

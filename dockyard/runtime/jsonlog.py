@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,18 +104,8 @@ def parse_line(line: bytes) -> LogEntry | None:
         entry = json.loads(line)
     except ValueError:
         return None  # a line cut short by a crash mid-write
+    if not isinstance(entry, dict):
+        return None
     return LogEntry(
         entry.get("stream", "stdout"), entry.get("time", ""), entry.get("log", "").encode()
     )
-
-
-def read_entries(path: Path) -> Iterator[LogEntry]:
-    for file in log_files(path):
-        try:
-            with open(file, "rb") as f:
-                for line in f:
-                    entry = parse_line(line)
-                    if entry is not None:
-                        yield entry
-        except FileNotFoundError:
-            continue
