@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import threading
 from collections import deque
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
@@ -64,7 +65,8 @@ class LogReader:
                     return
                 await asyncio.sleep(POLL_SECONDS)
         finally:
-            files.close()
+            # In a worker too: a cancelled request may leave a read running there.
+            asyncio.get_running_loop().run_in_executor(None, files.close)
 
     def _last_batch(self, files: _LogFiles, tail: int) -> list[tuple[int, bytes]]:
         return self._shape_all(files.tail(tail))
@@ -106,14 +108,25 @@ class _LogFiles:
         self.path = path
         self.partial = b""  # the start of a line whose newline is not written yet
         self.files: deque[IO[bytes]] = deque(self._open_newer_than(None))
+        self._lock = threading.Lock()  # one worker thread at a time
 
     def close(self) -> None:
-        for f in self.files:
-            f.close()
-        self.files.clear()
+        with self._lock:
+            for f in self.files:
+                f.close()
+            self.files.clear()
 
     def tail(self, count: int) -> list[bytes]:
         """The last ``count`` complete lines; reading goes on after them."""
+        with self._lock:
+            return self._tail(count)
+
+    def read_lines(self) -> list[bytes] | None:
+        """The next complete lines (up to about BATCH_BYTES), or None when there are none yet."""
+        with self._lock:
+            return self._read_lines()
+
+    def _tail(self, count: int) -> list[bytes]:
         if not self.files:
             return []
         live = self.files.pop()
@@ -129,8 +142,7 @@ class _LogFiles:
         self.files.append(live)
         return lines[-count:] if count else []
 
-    def read_lines(self) -> list[bytes] | None:
-        """The next complete lines (up to about BATCH_BYTES), or None when there are none yet."""
+    def _read_lines(self) -> list[bytes] | None:
         if not self.files:
             self.files.extend(self._open_newer_than(None))  # not written when reading began
         while self.files:
