@@ -13,8 +13,8 @@
   looks the same on the socket.
 
 aiohttp keeps what a connection is doing in private attributes (the waiter
-for the next request, the request being handled, the parser); the half-close
-reads them.
+for the next request, the queue of parsed ones, the request being handled);
+the half-close reads them.
 """
 
 from __future__ import annotations
