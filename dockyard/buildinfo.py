@@ -12,7 +12,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from dockyard.runtime.jsonlog import rfc3339_nano
+from dockyard.timefmt import rfc3339_nano
 
 _SOURCE = Path(__file__).resolve().parent.parent
 

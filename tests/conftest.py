@@ -14,6 +14,7 @@ import re
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -264,13 +265,23 @@ def _spawn_daemon(roots: Roots) -> subprocess.Popen[bytes]:
         start_new_session=True,
     )
     deadline = time.monotonic() + 20
-    while not roots.socket.exists():
+    while not _answers(roots.socket):
         if proc.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(
                 "dockyardd did not start: " + (roots.base / "daemon.log").read_text()
             )
         time.sleep(0.02)
     return proc
+
+
+def _answers(path: Path) -> bool:
+    """Whether the daemon accepts connections (the socket file appears before it listens)."""
+    with socket.socket(socket.AF_UNIX) as s:
+        try:
+            s.connect(str(path))
+        except OSError:
+            return False
+    return True
 
 
 @pytest.fixture

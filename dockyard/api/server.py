@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from dockyard.api.connection import HEAD_LIMITS, Connection
 from dockyard.api.engine_access import ENGINE_KEY
 from dockyard.api.errors import error_middleware
 from dockyard.api.versioning import PATH_PART, add_standard_headers, version_middleware
@@ -70,17 +71,24 @@ def make_app(engine: Engine) -> web.Application:
 async def serve(engine: Engine, socket_path: str, stop: asyncio.Event, access_log: bool) -> None:
     """Serve the API on ``socket_path`` until ``stop`` is set."""
     runner = web.AppRunner(
-        make_app(engine),
-        handler_cancellation=True,
-        shutdown_timeout=SHUTDOWN_TIMEOUT,
-        access_log=log if access_log else None,
+        make_app(engine), handler_cancellation=True, shutdown_timeout=SHUTDOWN_TIMEOUT
     )
     await runner.setup()
+    manager, loop = runner.server, asyncio.get_running_loop()
+    assert manager is not None  # set up
     try:
-        site = web.UnixSite(runner, socket_path)
-        await site.start()
-        os.chmod(socket_path, SOCKET_MODE)
-        log.info("API listening on unix://%s", socket_path)
-        await stop.wait()
+        # Our own connections rather than aiohttp's UnixSite: see api/connection.py.
+        listener = await loop.create_unix_server(
+            lambda: Connection(
+                manager, loop=loop, access_log=log if access_log else None, **HEAD_LIMITS
+            ),
+            socket_path,
+        )
+        try:
+            os.chmod(socket_path, SOCKET_MODE)
+            log.info("API listening on unix://%s", socket_path)
+            await stop.wait()
+        finally:
+            listener.close()
     finally:
         await runner.cleanup()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from dockyard.cli.parser import add_positionals, command, flag_type
-from dockyard.cli.timestamps import get_timestamp
 from dockyard.client import Client, streams
+from dockyard.timefmt import get_timestamp
 
 TYPE_CHECKING = False  # typing costs the CLI ~10 ms per start; annotations are strings
 if TYPE_CHECKING:

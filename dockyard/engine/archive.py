@@ -20,9 +20,9 @@ from typing import IO, Any
 
 from dockyard.engine.container import Container
 from dockyard.errors import InvalidArgument, NotFound
-from dockyard.runtime.jsonlog import rfc3339
 from dockyard.runtime.overlay import mount_overlay, unmount
 from dockyard.runtime.securejoin import secure_join
+from dockyard.timefmt import rfc3339
 
 
 @contextlib.contextmanager

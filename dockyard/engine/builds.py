@@ -32,13 +32,13 @@ from dockyard.engine.specgen import HOSTS_BASE, cgroup_path
 from dockyard.errors import CommandError, Conflict, DockyardError, InvalidArgument, NotFound
 from dockyard.runtime import container as runtime
 from dockyard.runtime import spec as oci
-from dockyard.runtime.jsonlog import rfc3339
 from dockyard.runtime.overlay import mount_overlay, unmount
 from dockyard.runtime.securejoin import secure_join
 from dockyard.runtime.users import resolve_user
 from dockyard.store import reference
 from dockyard.store.layers import LayerStore
 from dockyard.store.metadata import Metadata
+from dockyard.timefmt import rfc3339
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _READ = 1 << 16

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from dockyard.errors import InvalidArgument
-from dockyard.runtime.jsonlog import parse_rfc3339_nano, rfc3339_nano
+from dockyard.timefmt import parse_rfc3339, rfc3339_nano
 from dockyard.units import human_duration
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -215,7 +215,7 @@ class Container:
         state = self.state
         now = now or time.time()
         if state["Running"]:
-            since = human_duration(now - _parse_time(state["StartedAt"]))
+            since = human_duration(now - parse_rfc3339(state["StartedAt"]))
             if state["Paused"]:
                 return f"Up {since} (Paused)"
             health = (state.get("Health") or {}).get("Status")
@@ -229,11 +229,7 @@ class Container:
             return "Removal In Progress"
         if state["Status"] == "dead":
             return "Dead"
-        return f"Exited ({state['ExitCode']}) {human_duration(now - _parse_time(state['FinishedAt']))} ago"
-
-
-def _parse_time(text: str) -> float:
-    return parse_rfc3339_nano(text)
+        return f"Exited ({state['ExitCode']}) {human_duration(now - parse_rfc3339(state['FinishedAt']))} ago"
 
 
 def now_rfc3339() -> str:

@@ -49,8 +49,8 @@ from dockyard.errors import (
 )
 from dockyard.errors import SystemError as EngineSystemError
 from dockyard.runtime import cgroups, shim
-from dockyard.runtime.jsonlog import parse_rfc3339_nano
 from dockyard.store.metadata import Metadata
+from dockyard.timefmt import parse_rfc3339
 
 WAIT_CONDITIONS = ("not-running", "next-exit", "removed")
 BUILTIN_RUNTIME = "dockyard"
@@ -669,7 +669,7 @@ class ContainerService:
             "Image": c.config["Image"],
             "ImageID": c.record["Image"],
             "Command": " ".join(shlex.quote(a) if " " in a else a for a in c.command),
-            "Created": int(parse_rfc3339_nano(c.record["Created"])),
+            "Created": int(parse_rfc3339(c.record["Created"])),
             "Ports": specgen.port_list(c),
             "Labels": c.config.get("Labels") or {},
             "State": _status(c),
@@ -700,10 +700,9 @@ class ContainerService:
         if c.host_config["LogConfig"]["Type"] not in ("json-file", "local"):
             raise InvalidArgument("configured logging driver does not support reading")
         reader = LogReader(Path(c.record["LogPath"]), stdout, stderr, since, until, timestamps)
-        for item in reader.past(tail):
-            yield item
-        if follow:
-            async for item in reader.follow(lambda: self._exists(c.id) and self.get(c.id).running):
+        running = (lambda: self._exists(c.id) and self.get(c.id).running) if follow else None
+        async with contextlib.aclosing(reader.read(tail, running)) as items:
+            async for item in items:
                 yield item
 
     def _exists(self, cid: str) -> bool:

@@ -25,10 +25,10 @@ from dockyard.engine.networks import NetworkService
 from dockyard.engine.transfers import TransferService
 from dockyard.engine.volumes import VolumeService
 from dockyard.runtime import cgroups
-from dockyard.runtime.jsonlog import rfc3339_nano
 from dockyard.store.blobs import BlobStore
 from dockyard.store.layers import LayerStore
 from dockyard.store.metadata import Metadata
+from dockyard.timefmt import rfc3339_nano
 
 # Other OCI runtimes a container may ask for with --runtime, where installed.
 OPTIONAL_RUNTIMES = ("runc", "crun")

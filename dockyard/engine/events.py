@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import deque
 from collections.abc import AsyncGenerator
 
+log = logging.getLogger(__name__)
+
 # Kept in memory for `events --since`; Docker keeps the last 256 too.
 HISTORY = 256
+# Events a subscriber may have waiting. One that falls further behind (a client
+# that stopped reading) is disconnected, so that it holds no more memory; moby's
+# pubsub gives each subscriber as many and drops for it what does not fit.
+QUEUE_LIMIT = 1024
 
 
 def _matches(event: dict, filters: dict[str, list[str]]) -> bool:
@@ -52,7 +59,8 @@ class EventBus:
 
     def __init__(self) -> None:
         self._history: deque[dict] = deque(maxlen=HISTORY)
-        self._subscribers: set[asyncio.Queue[dict]] = set()
+        # None in a queue ends its subscription.
+        self._subscribers: set[asyncio.Queue[dict | None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None  # the subscribers' loop
 
     def publish(self, type: str, action: str, actor_id: str, attributes: dict[str, str]) -> None:
@@ -77,14 +85,24 @@ class EventBus:
 
     def _deliver(self, event: dict) -> None:
         self._history.append(event)
-        for queue in self._subscribers:
-            queue.put_nowait(event)
+        for queue in list(self._subscribers):
+            try:
+                queue.put_nowait(event)
+            except asyncio.QueueFull:
+                self._disconnect(queue)
+
+    def _disconnect(self, queue: asyncio.Queue[dict | None]) -> None:
+        log.warning("events: a subscriber fell %d events behind; disconnecting it", QUEUE_LIMIT)
+        self._subscribers.discard(queue)
+        while not queue.empty():
+            queue.get_nowait()
+        queue.put_nowait(None)
 
     async def subscribe(
         self, since: float | None, until: float | None, filters: dict[str, list[str]]
     ) -> AsyncGenerator[dict, None]:
         """Past events from ``since``, then live ones until ``until`` (forever if None)."""
-        queue: asyncio.Queue[dict] = asyncio.Queue()
+        queue: asyncio.Queue[dict | None] = asyncio.Queue(QUEUE_LIMIT)
         self._loop = asyncio.get_running_loop()
         self._subscribers.add(queue)
         try:
@@ -97,10 +115,12 @@ class EventBus:
                 if timeout is not None and timeout <= 0:
                     return
                 try:
-                    event = await asyncio.wait_for(queue.get(), timeout)
+                    live = await asyncio.wait_for(queue.get(), timeout)
                 except TimeoutError:
                     return
-                if (since is None or event["timeNano"] >= since * 1e9) and _matches(event, filters):
-                    yield event
+                if live is None:
+                    return  # too slow: disconnected
+                if (since is None or live["timeNano"] >= since * 1e9) and _matches(live, filters):
+                    yield live
         finally:
             self._subscribers.discard(queue)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 from dockyard.errors import InvalidArgument
-from dockyard.runtime.jsonlog import parse_rfc3339_nano
-from dockyard.units import parse_duration
+from dockyard.timefmt import parse_rfc3339, parse_timestamp
 
 
 class Filters:
@@ -38,26 +36,4 @@ class Filters:
         )
 
     def match_until(self, created: str) -> bool:
-        return all(parse_rfc3339_nano(created) < parse_timestamp(v) for v in self.get("until"))
-
-
-def parse_timestamp(value: str, now: float | None = None) -> float:
-    """A Unix time, an RFC 3339 time or a Go duration ago ("10m", "1h30m"), as Docker takes them."""
-    now = time.time() if now is None else now
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    try:
-        return now - parse_duration(value)
-    except InvalidArgument:
-        pass  # not a duration: a date then
-    for fmt in ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d", "%Y-%m-%dT%H:%M"):
-        try:
-            return time.mktime(time.strptime(value.rstrip("Z").split(".")[0], fmt)) - time.timezone
-        except ValueError:
-            continue
-    try:
-        return parse_rfc3339_nano(value)
-    except ValueError:
-        raise InvalidArgument(f"invalid time value {value!r}") from None
+        return all(parse_rfc3339(created) < parse_timestamp(v) for v in self.get("until"))

@@ -24,7 +24,7 @@ from dockyard.engine.container import Container, now_rfc3339
 from dockyard.engine.containers import ContainerService
 from dockyard.engine.execs import ExecService
 from dockyard.errors import DockyardError, NotFound
-from dockyard.runtime.jsonlog import parse_rfc3339_nano
+from dockyard.timefmt import parse_rfc3339
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ class HealthMonitor:
         interval = (health.get("Interval") or 0) / _NS or DEFAULT_INTERVAL
         start_interval = (health.get("StartInterval") or 0) / _NS or DEFAULT_START_INTERVAL
         start_period = (health.get("StartPeriod") or 0) / _NS
-        in_start_period = time.time() - parse_rfc3339_nano(c.state["StartedAt"]) < start_period
+        in_start_period = time.time() - parse_rfc3339(c.state["StartedAt"]) < start_period
         status = (c.state.get("Health") or {}).get("Status")
         return start_interval if in_start_period and status == "starting" else interval
 
@@ -198,7 +198,7 @@ class HealthMonitor:
     @staticmethod
     def _in_start_period(c: Container, probe_start: str) -> bool:
         period = ((c.config.get("Healthcheck") or {}).get("StartPeriod") or 0) / _NS
-        since_start = parse_rfc3339_nano(probe_start) - parse_rfc3339_nano(c.state["StartedAt"])
+        since_start = parse_rfc3339(probe_start) - parse_rfc3339(c.state["StartedAt"])
         return since_start < period
 
 

@@ -21,26 +21,24 @@ import contextlib
 import hashlib
 import json
 import platform
-import re
 import sqlite3
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 from dockyard.build.changes import apply_changes
 from dockyard.distribution import archive
-from dockyard.engine.filters import Filters, parse_timestamp
+from dockyard.engine.filters import Filters
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
-from dockyard.runtime.jsonlog import rfc3339_nano
 from dockyard.store.blobs import BlobStore, Descriptor
 from dockyard.store.layers import Layer, LayerStore, chain_ids
 from dockyard.store.metadata import Metadata
 from dockyard.store.reference import Reference, familiar_match, parse_any, repo_tag
 from dockyard.store.reference import parse as parse_reference
+from dockyard.timefmt import parse_rfc3339, parse_timestamp, rfc3339_nano
 
 MANIFEST_MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json"
 CONFIG_MEDIA_TYPE = "application/vnd.oci.image.config.v1+json"
@@ -69,7 +67,6 @@ CONFIG_DEFAULTS: dict[str, Any] = {
     "Labels": None,
 }
 _ARCHITECTURES = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}
-_RFC3339 = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)")
 
 
 class EventPublisher(Protocol):
@@ -727,11 +724,10 @@ def _bool_filter(wanted: Filters, key: str, default: bool) -> bool:
 
 def _unix(created: str) -> float:
     """Seconds since the epoch of an RFC 3339 time with up to nanoseconds (0 when malformed)."""
-    match = _RFC3339.fullmatch(created)
-    if not match:
+    try:
+        return parse_rfc3339(created)
+    except ValueError:
         return 0.0
-    zone = "+00:00" if match[3] == "Z" else match[3]
-    return datetime.fromisoformat(match[1] + zone).timestamp() + float(match[2] or 0)
 
 
 def _before_until(wanted: Filters, created: str) -> bool:

@@ -10,7 +10,7 @@ from typing import Any
 
 from dockyard.errors import InvalidArgument, SystemError
 from dockyard.runtime.cgroups import Cgroup
-from dockyard.runtime.jsonlog import rfc3339_nano
+from dockyard.timefmt import rfc3339_nano
 
 
 def top(cgroup: Cgroup, ps_args: str) -> dict[str, Any]:

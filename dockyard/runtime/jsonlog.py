@@ -11,29 +11,13 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from dockyard.timefmt import parse_rfc3339, rfc3339_nano
+
 # Docker splits long lines into 16 KiB entries, so a reader never holds a huge line.
 MAX_ENTRY = 16 * 1024
-
-
-def rfc3339(seconds: float) -> str:
-    """UTC, whole seconds: how Docker writes most of its times."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
-
-
-def rfc3339_nano(ns: int) -> str:
-    secs, frac = divmod(ns, 1_000_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{frac:09d}Z"
-
-
-def parse_rfc3339_nano(text: str) -> float:
-    """Seconds since the epoch of a timestamp written by rfc3339_nano."""
-    base, _, frac = text.rstrip("Z").partition(".")
-    secs = time.mktime(time.strptime(base, "%Y-%m-%dT%H:%M:%S")) - time.timezone
-    return secs + (int(frac.ljust(9, "0")[:9]) / 1e9 if frac else 0.0)
 
 
 class JsonLogWriter:
@@ -103,7 +87,7 @@ class LogEntry:
 
     @property
     def timestamp(self) -> float:
-        return parse_rfc3339_nano(self.time)
+        return parse_rfc3339(self.time)
 
 
 def log_files(path: Path) -> list[Path]:
@@ -120,18 +104,8 @@ def parse_line(line: bytes) -> LogEntry | None:
         entry = json.loads(line)
     except ValueError:
         return None  # a line cut short by a crash mid-write
+    if not isinstance(entry, dict):
+        return None
     return LogEntry(
         entry.get("stream", "stdout"), entry.get("time", ""), entry.get("log", "").encode()
     )
-
-
-def read_entries(path: Path) -> Iterator[LogEntry]:
-    for file in log_files(path):
-        try:
-            with open(file, "rb") as f:
-                for line in f:
-                    entry = parse_line(line)
-                    if entry is not None:
-                        yield entry
-        except FileNotFoundError:
-            continue

@@ -41,10 +41,11 @@ from dockyard.errors import CommandError, DockyardError
 from dockyard.runtime import container as builtin
 from dockyard.runtime import linux
 from dockyard.runtime.cgroups import open_cgroup
-from dockyard.runtime.jsonlog import JsonLogWriter, rfc3339_nano
+from dockyard.runtime.jsonlog import JsonLogWriter
 from dockyard.runtime.linux import set_window_size
 from dockyard.runtime.overlay import mount_overlay, unmount
 from dockyard.runtime.users import resolve_user
+from dockyard.timefmt import rfc3339_nano
 
 _PR_SET_CHILD_SUBREAPER = 36
 # How long output may keep flowing after the init exited (orphans holding the pipes).
