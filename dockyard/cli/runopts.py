@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 
 from dockyard.cli import envfile, mounts, ports
-from dockyard.cli.parser import CommandParser, flag_type, integer
+from dockyard.cli.parser import CommandParser, flag_type, integer, parse_int
 from dockyard.errors import InvalidArgument
 from dockyard.units import memory_swap_bytes, parse_duration, ram_in_bytes
 
@@ -58,21 +58,74 @@ def parse_extra_host(value: str) -> str:
     return f"{name}:{address.strip('[]')}"
 
 
+ULIMIT_NAMES = (
+    "core",
+    "cpu",
+    "data",
+    "fsize",
+    "locks",
+    "memlock",
+    "msgqueue",
+    "nice",
+    "nofile",
+    "nproc",
+    "rss",
+    "rtprio",
+    "rttime",
+    "sigpending",
+    "stack",
+)
+
+
 def parse_ulimit(value: str) -> dict[str, Any]:
+    """``name=soft[:hard]`` (go-units ParseUlimit); -1 is unlimited."""
     name, separator, limits = value.partition("=")
-    soft, _, hard = limits.partition(":")
-    try:
-        soft_value = int(soft)
-        hard_value = int(hard) if hard else soft_value
-    except ValueError:
-        raise InvalidArgument(f"invalid ulimit argument: {value}") from None
-    if not separator or not name:
+    if not separator:
         raise InvalidArgument(f"invalid ulimit argument: {value}")
-    if soft_value > hard_value:
+    if name not in ULIMIT_NAMES:
+        raise InvalidArgument(f"invalid ulimit type: {name}")
+    values = limits.split(":")
+    if len(values) > 2:
         raise InvalidArgument(
-            f"ulimit soft limit must be less than or equal to hard limit: {soft_value} > {hard_value}"
+            f"too many limit value arguments - {limits}, can only have up to two, `soft[:hard]`"
         )
-    return {"Name": name, "Soft": soft_value, "Hard": hard_value}
+    soft = parse_int(values[0])
+    hard = parse_int(values[1]) if len(values) == 2 else soft
+    if hard != -1 and soft == -1:
+        raise InvalidArgument(
+            "ulimit soft limit must be less than or equal to hard limit: "
+            f"soft: -1 (unlimited), hard: {hard}"
+        )
+    if hard != -1 and soft > hard:
+        raise InvalidArgument(
+            f"ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}"
+        )
+    return {"Name": name, "Soft": soft, "Hard": hard}
+
+
+# The sysctls docker's ValidateSysctl lets through: those a namespace of the container scopes.
+NAMESPACED_SYSCTLS = (
+    "kernel.msgmax",
+    "kernel.msgmnb",
+    "kernel.msgmni",
+    "kernel.sem",
+    "kernel.shmall",
+    "kernel.shmmax",
+    "kernel.shmmni",
+    "kernel.shm_rmid_forced",
+)
+
+
+def parse_sysctl(value: str) -> str:
+    """``--sysctl name=value`` for a namespaced sysctl only (docker's opts.ValidateSysctl)."""
+    name, separator, _ = value.partition("=")
+    if (
+        separator
+        and name
+        and (name in NAMESPACED_SYSCTLS or name.startswith(("net.", "fs.mqueue.")))
+    ):
+        return value
+    raise InvalidArgument(f"sysctl '{value}' is not allowed")
 
 
 def parse_restart_policy(policy: str) -> dict[str, Any]:
@@ -159,7 +212,7 @@ def add_container_flags(parser: CommandParser) -> None:
     add("--cpuset-mems", default="")
     add("--pids-limit", type=integer, default=0)
     add("--ulimit", type=flag_type(parse_ulimit), **many)
-    add("--sysctl", **many)
+    add("--sysctl", type=flag_type(parse_sysctl), **many)
     add("--ipc", default="")
     add("--pid", default="")
     add("--uts", default="")
@@ -189,6 +242,7 @@ def create_body(ns: argparse.Namespace, image: str, command: list[str]) -> dict[
         raise InvalidArgument(
             f"invalid value: {ns.memory_swappiness}. Valid memory swappiness range is 0-100"
         )
+    check_namespace_modes(ns)
     binds, anonymous_volumes = mounts.parse_volumes(ns.volume)
     exposed, bindings = ports.parse_publish(ns.publish)
     ports.parse_expose(ns.expose, exposed)
@@ -230,6 +284,20 @@ def create_body(ns: argparse.Namespace, image: str, command: list[str]) -> dict[
         "HostConfig": host_config(ns, binds, bindings, restart),
         "NetworkingConfig": networking_config(ns),
     }
+
+
+def check_namespace_modes(ns: argparse.Namespace) -> None:
+    """--pid, --uts, --userns and --cgroupns take only the modes moby knows (docker's parse)."""
+    if ns.pid not in ("", "host") and not (
+        ns.pid.startswith("container:") and ns.pid != "container:"
+    ):
+        raise InvalidArgument("--pid: invalid PID mode")
+    if ns.uts not in ("", "host"):
+        raise InvalidArgument("--uts: invalid UTS mode")
+    if ns.userns not in ("", "host"):
+        raise InvalidArgument("--userns: invalid USER mode")
+    if ns.cgroupns not in ("", "private", "host"):
+        raise InvalidArgument("--cgroupns: invalid CGROUP mode")
 
 
 def entrypoint(value: str | None) -> list[str] | None:
