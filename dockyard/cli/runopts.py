@@ -128,6 +128,56 @@ def parse_sysctl(value: str) -> str:
     raise InvalidArgument(f"sysctl '{value}' is not allowed")
 
 
+def parse_uint16(value: str) -> int:
+    """A Go Uint16Var value."""
+    if not value.isdigit():
+        raise InvalidArgument(f'strconv.ParseUint: parsing "{value}": invalid syntax')
+    if int(value) > 0xFFFF:
+        raise InvalidArgument(f'strconv.ParseUint: parsing "{value}": value out of range')
+    return int(value)
+
+
+def _device_and_value(value: str) -> tuple[str, str]:
+    path, separator, rest = value.partition(":")
+    if not separator or not path:
+        raise InvalidArgument(f"bad format: {value}")
+    if not path.startswith("/dev/"):
+        raise InvalidArgument(f"bad format for device path: {value}")
+    return path, rest
+
+
+def parse_weight_device(value: str) -> dict[str, Any]:
+    """--blkio-weight-device /dev/sda:300 (docker's ValidateWeightDevice)."""
+    path, weight = _device_and_value(value)
+    if not weight.isdigit() or 0 < int(weight) < 10 or int(weight) > 1000:
+        raise InvalidArgument(f"invalid weight for device: {value}")
+    return {"Path": path, "Weight": int(weight)}
+
+
+def parse_bps_device(value: str) -> dict[str, Any]:
+    """--device-read-bps /dev/sda:1mb (docker's ValidateThrottleBpsDevice)."""
+    path, rate = _device_and_value(value)
+    try:
+        return {"Path": path, "Rate": ram_in_bytes(rate)}
+    except InvalidArgument:
+        raise InvalidArgument(
+            f"invalid rate for device: {value}. The correct format is "
+            "<device-path>:<number>[<unit>]. Number must be a positive integer. "
+            "Unit is optional and can be kb, mb, or gb"
+        ) from None
+
+
+def parse_iops_device(value: str) -> dict[str, Any]:
+    """--device-read-iops /dev/sda:100 (docker's ValidateThrottleIOpsDevice)."""
+    path, rate = _device_and_value(value)
+    if not rate.isdigit():
+        raise InvalidArgument(
+            f"invalid rate for device: {value}. The correct format is <device-path>:<number>. "
+            "Number must be a positive integer"
+        )
+    return {"Path": path, "Rate": int(rate)}
+
+
 def parse_restart_policy(policy: str) -> dict[str, Any]:
     """``no``, ``always``, ``unless-stopped``, ``on-failure[:N]``."""
     if not policy:
@@ -210,6 +260,17 @@ def add_container_flags(parser: CommandParser) -> None:
     add("--cpu-quota", type=integer, default=0)
     add("--cpuset-cpus", default="")
     add("--cpuset-mems", default="")
+    add("--cpu-rt-period", type=integer, default=0)
+    add("--cpu-rt-runtime", type=integer, default=0)
+    add("--kernel-memory", type=flag_type(ram_in_bytes), default=0)
+    add("--blkio-weight", type=flag_type(parse_uint16), default=0)
+    add("--blkio-weight-device", type=flag_type(parse_weight_device), **many)
+    add("--device-read-bps", type=flag_type(parse_bps_device), **many)
+    add("--device-write-bps", type=flag_type(parse_bps_device), **many)
+    add("--device-read-iops", type=flag_type(parse_iops_device), **many)
+    add("--device-write-iops", type=flag_type(parse_iops_device), **many)
+    add("--storage-opt", **many)
+    add("--isolation", default="")
     add("--pids-limit", type=integer, default=0)
     add("--ulimit", type=flag_type(parse_ulimit), **many)
     add("--sysctl", type=flag_type(parse_sysctl), **many)
@@ -377,6 +438,8 @@ def host_config(
         "UsernsMode": ns.userns,
         "ShmSize": ns.shm_size,
         "Sysctls": key_values(ns.sysctl) or None,
+        "StorageOpt": storage_options(ns.storage_opt),
+        "Isolation": ns.isolation,
         "Runtime": ns.runtime,
         "Mounts": ns.mount or None,
         "Annotations": key_values(ns.annotation) or None,
@@ -397,6 +460,15 @@ def resources(ns: argparse.Namespace) -> dict[str, Any]:
         "CpuQuota": ns.cpu_quota,
         "CpusetCpus": ns.cpuset_cpus,
         "CpusetMems": ns.cpuset_mems,
+        "CpuRealtimePeriod": ns.cpu_rt_period,
+        "CpuRealtimeRuntime": ns.cpu_rt_runtime,
+        "KernelMemory": ns.kernel_memory,
+        "BlkioWeight": ns.blkio_weight,
+        "BlkioWeightDevice": ns.blkio_weight_device,
+        "BlkioDeviceReadBps": ns.device_read_bps,
+        "BlkioDeviceWriteBps": ns.device_write_bps,
+        "BlkioDeviceReadIOps": ns.device_read_iops,
+        "BlkioDeviceWriteIOps": ns.device_write_iops,
         "MemoryReservation": ns.memory_reservation,
         "MemorySwap": ns.memory_swap,
         "MemorySwappiness": ns.memory_swappiness,
@@ -417,6 +489,17 @@ def networking_config(ns: argparse.Namespace) -> dict[str, Any]:
     if ns.mac_address:
         endpoint["MacAddress"] = ns.mac_address
     return {"EndpointsConfig": {network: endpoint} if endpoint else {}}
+
+
+def storage_options(entries: list[str]) -> dict[str, str] | None:
+    """--storage-opt key=value (docker's parseStorageOpts)."""
+    options = {}
+    for entry in entries:
+        key, separator, value = entry.partition("=")
+        if not separator:
+            raise InvalidArgument("invalid storage option")
+        options[key] = value
+    return options or None
 
 
 def key_values(entries: list[str]) -> dict[str, str]:

@@ -211,3 +211,41 @@ def test_namespace_modes_docker_takes() -> None:
         "private",
         "shareable",
     )
+
+
+def test_blkio_realtime_storage_and_isolation_flags() -> None:
+    hc = body(
+        "--blkio-weight", "300", "--blkio-weight-device", "/dev/sda:200",
+        "--device-read-bps", "/dev/sda:1mb", "--device-write-iops", "/dev/sda:30",
+        "--cpu-rt-period", "1000", "--cpu-rt-runtime", "500", "--storage-opt", "size=1G",
+        "--isolation", "default", "busybox",
+    )["HostConfig"]  # fmt: skip
+    assert hc["BlkioWeight"] == 300
+    assert hc["BlkioWeightDevice"] == [{"Path": "/dev/sda", "Weight": 200}]
+    assert hc["BlkioDeviceReadBps"] == [{"Path": "/dev/sda", "Rate": 1 << 20}]
+    assert hc["BlkioDeviceWriteIOps"] == [{"Path": "/dev/sda", "Rate": 30}]
+    assert (hc["BlkioDeviceWriteBps"], hc["BlkioDeviceReadIOps"]) == ([], [])
+    assert (hc["CpuRealtimePeriod"], hc["CpuRealtimeRuntime"]) == (1000, 500)
+    assert (hc["StorageOpt"], hc["Isolation"]) == ({"size": "1G"}, "default")
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (("--blkio-weight", "x"), 'strconv.ParseUint: parsing "x": invalid syntax'),
+        (("--blkio-weight-device", "sda:300"), "bad format for device path: sda:300"),
+        (("--blkio-weight-device", "/dev/sda:5"), "invalid weight for device: /dev/sda:5"),
+        (("--device-read-bps", "/dev/sda"), "bad format: /dev/sda"),
+        (("--device-read-bps", "/dev/sda:fast"), "invalid rate for device: /dev/sda:fast."),
+        (("--device-read-iops", "/dev/sda:1k"), "invalid rate for device: /dev/sda:1k."),
+    ],
+)
+def test_bad_blkio_flags(flags: tuple[str, str], message: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        body(*flags, "busybox")
+    assert message in caught.value.text
+
+
+def test_a_storage_option_needs_a_value() -> None:
+    with pytest.raises(InvalidArgument, match="^invalid storage option$"):
+        body("--storage-opt", "size", "busybox")
