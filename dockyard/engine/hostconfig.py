@@ -46,6 +46,8 @@ def verify(
         raise InvalidArgument(
             "invalid Annotations: the empty string is not permitted as an annotation key"
         )
+    if hc.get("NetworkMode") == "host" and hc.get("PortBindings"):
+        warnings.append("Published ports are discarded when using host network mode")
     _name_shared_namespaces(hc, containers)
     return warnings
 

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from dockyard.config import Paths
-from dockyard.engine import volumes
+from dockyard.engine import namespaces, volumes
 from dockyard.engine.container import Container
-from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound, SystemError
+from dockyard.errors import InvalidArgument, SystemError
 from dockyard.runtime import spec as oci
 from dockyard.runtime.shim import ShimConfig
 from dockyard.units import ram_in_bytes
@@ -66,7 +66,6 @@ def port_list(c: Container) -> list[dict]:
 INIT_DIRS = ("proc", "sys", "dev", "dev/pts", "dev/shm", "dev/mqueue", "etc")
 INIT_FILES = (".dockerenv", "etc/hostname", "etc/hosts", "etc/resolv.conf", "dev/console")
 TINI = "/usr/bin/tini-static"
-SHM_DIR = "shm"  # a shareable container's /dev/shm, in its directory (ShimConfig.shm_dir)
 
 
 def make_init_layer(root: Path) -> Path:
@@ -124,84 +123,6 @@ def _write(path: Path, text: str) -> None:
     os.rename(tmp, path)
 
 
-def _network_mode(hc: dict[str, Any], containers: Any) -> str:
-    mode = hc.get("NetworkMode") or "bridge"
-    if mode == "host":
-        return "host"
-    if mode.startswith("container:"):
-        other = containers.get(mode.split(":", 1)[1])
-        if not other.running:
-            raise InvalidArgument(f"cannot join network of a non running container: {other.id}")
-        return f"/proc/{other.state['Pid']}/ns/net"
-    return "private"
-
-
-def _pid_mode(hc: dict[str, Any], containers: Any) -> str:
-    """--pid: "private", "host", or the namespace of another running container."""
-    mode = hc.get("PidMode") or ""
-    if mode == "host":
-        return "host"
-    if not mode.startswith("container:"):
-        return "private"
-    ref = mode.split(":", 1)[1]
-    try:
-        other = _running(containers, ref)
-    except DockyardError as e:
-        raise SystemError(f"failed to join PID namespace: {e.message}") from None
-    return f"/proc/{other.state['Pid']}/ns/pid"
-
-
-def _running(containers: Any, ref: str) -> Container:
-    other: Container = containers.get(ref)
-    if not other.running:
-        raise Conflict(f"container {ref} is not running")
-    return other
-
-
-def _ipc(c: Container, containers: Any) -> tuple[str, str | None]:
-    """--ipc: the IPC namespace mode, and the directory bound at /dev/shm if not a tmpfs of its own.
-
-    As with moby, a "shareable" container's /dev/shm is a tmpfs on the host (its shim
-    mounts it, see ShimConfig.shm_size), which the containers that join it bind too.
-    """
-    mode = c.host_config.get("IpcMode") or "private"
-    if mode == "host":
-        if not os.path.isdir("/dev/shm"):
-            raise SystemError("/dev/shm is not mounted, but must be for --ipc=host")
-        return "host", "/dev/shm"
-    if mode == "shareable":
-        return "private", str(c.root / SHM_DIR)
-    if not mode.startswith("container:"):
-        return "private", None
-    ref = mode.split(":", 1)[1]
-    try:
-        other = _running(containers, ref)
-    except NotFound as e:
-        raise InvalidArgument(f"failed to join IPC namespace: {e.message}") from None
-    except Conflict as e:
-        raise Conflict(f"failed to join IPC namespace: {e.message}") from None
-    shm = _shm_path(other, containers)
-    if shm is None or not os.path.isdir(shm):
-        raise InvalidArgument(
-            f"failed to join IPC namespace: container {ref}: non-shareable IPC "
-            "(hint: use IpcMode:shareable for the donor container)"
-        )
-    namespace = "host" if shm == "/dev/shm" else f"/proc/{other.state['Pid']}/ns/ipc"
-    return namespace, shm
-
-
-def _shm_path(c: Container, containers: Any) -> str | None:
-    """The /dev/shm others can share with ``c`` (moby's ShmPath): none for a private IPC."""
-    mode = c.host_config.get("IpcMode") or "private"
-    if mode == "host":
-        return "/dev/shm"
-    if mode == "shareable":
-        return str(c.root / SHM_DIR)
-    if mode.startswith("container:"):
-        return _shm_path(containers.get(mode.split(":", 1)[1]), containers)
-    return None
-
-
 def _ulimits(hc: dict[str, Any]) -> dict[str, tuple[int, int]]:
     return {u["Name"]: (u.get("Soft", 0), u.get("Hard", 0)) for u in hc.get("Ulimits") or []}
 
@@ -257,7 +178,7 @@ def spec_options(c: Container, network: str, containers: Any) -> oci.SpecOptions
         oci.bind_mount(str(c.root / "hosts"), "/etc/hosts"),
         *volumes.oci_mounts(c),
     ]
-    ipc, shm = _ipc(c, containers)
+    ipc, shm = namespaces.ipc_mode(c, containers)
     if shm and not any(m["destination"] == "/dev/shm" for m in mounts):
         mounts.append(oci.bind_mount(shm, "/dev/shm"))
     args = c.command
@@ -279,7 +200,7 @@ def spec_options(c: Container, network: str, containers: Any) -> oci.SpecOptions
         terminal=bool(config.get("Tty")),
         hostname="" if uts == "host" else config["Hostname"],
         readonly_rootfs=bool(hc.get("ReadonlyRootfs")),
-        pid=_pid_mode(hc, containers),
+        pid=namespaces.pid_mode(hc, containers),
         network=network,
         ipc=ipc,
         uts=uts,
@@ -331,7 +252,7 @@ def shim_config(
 ) -> ShimConfig:
     write_etc_files(c)
     spec = oci.docker_default_spec(
-        spec_options(c, _network_mode(c.host_config, containers), containers)
+        spec_options(c, namespaces.network_mode(c.host_config, containers), containers)
     )
     log_opts = c.host_config.get("LogConfig", {}).get("Config") or {}
     return ShimConfig(

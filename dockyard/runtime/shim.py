@@ -51,6 +51,9 @@ _CHUNK = 32 * 1024
 _STREAMS = {"stdout": stdcopy.STDOUT, "stderr": stdcopy.STDERR}
 
 
+SHM_DIR = "shm"  # a shareable container's /dev/shm tmpfs, in its bundle (ShimConfig.shm_dir)
+
+
 @dataclass
 class ShimConfig:
     id: str
@@ -78,7 +81,7 @@ class ShimConfig:
 
     @property
     def shm_dir(self) -> Path:
-        return self.bundle / "shm"
+        return self.bundle / SHM_DIR
 
 
 def process_start_time(pid: int) -> int:

@@ -131,3 +131,10 @@ def test_the_cpuset_list_format() -> None:
     for bad in ("1-", "2-1", "x", "1,,2"):
         with pytest.raises(ValueError, match="invalid format"):
             parse_uint_list(bad)
+
+
+def test_published_ports_with_the_host_network_warn(tmp_path: Path) -> None:
+    _, warnings = _verify(
+        _v1(tmp_path), NetworkMode="host", PortBindings={"80/tcp": [{"HostPort": "8080"}]}
+    )
+    assert warnings == ["Published ports are discarded when using host network mode"]
