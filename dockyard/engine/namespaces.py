@@ -56,15 +56,14 @@ def ipc_mode(c: Container, containers: Any) -> tuple[str, str | None]:
     mounts it, see ShimConfig.shm_size), which the containers that join it bind too.
     """
     mode = c.host_config.get("IpcMode") or "private"
-    if mode == "host":
-        if not os.path.isdir("/dev/shm"):
-            raise SystemError("/dev/shm is not mounted, but must be for --ipc=host")
-        return "host", "/dev/shm"
-    if mode == "shareable":
-        return "private", str(c.root / SHM_DIR)
-    if not mode.startswith("container:"):
-        return "private", None
-    ref = mode.split(":", 1)[1]
+    if mode.startswith("container:"):
+        return _join_ipc(mode.split(":", 1)[1], containers)
+    if mode == "host" and not os.path.isdir("/dev/shm"):
+        raise SystemError("/dev/shm is not mounted, but must be for --ipc=host")
+    return ("host" if mode == "host" else "private"), _shm_path(c, containers)
+
+
+def _join_ipc(ref: str, containers: Any) -> tuple[str, str]:
     try:
         other = _running(containers, ref)
     except NotFound as e:
@@ -77,8 +76,7 @@ def ipc_mode(c: Container, containers: Any) -> tuple[str, str | None]:
             f"failed to join IPC namespace: container {ref}: non-shareable IPC "
             "(hint: use IpcMode:shareable for the donor container)"
         )
-    namespace = "host" if shm == "/dev/shm" else f"/proc/{other.state['Pid']}/ns/ipc"
-    return namespace, shm
+    return ("host" if shm == "/dev/shm" else f"/proc/{other.state['Pid']}/ns/ipc"), shm
 
 
 def _shm_path(c: Container, containers: Any) -> str | None:
