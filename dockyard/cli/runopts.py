@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 
 from dockyard.cli import envfile, mounts, ports
-from dockyard.cli.parser import CommandParser, flag_type, integer
+from dockyard.cli.parser import CommandParser, flag_type, integer, parse_int
 from dockyard.errors import InvalidArgument
 from dockyard.units import memory_swap_bytes, parse_duration, ram_in_bytes
 
@@ -58,21 +58,124 @@ def parse_extra_host(value: str) -> str:
     return f"{name}:{address.strip('[]')}"
 
 
+ULIMIT_NAMES = (
+    "core",
+    "cpu",
+    "data",
+    "fsize",
+    "locks",
+    "memlock",
+    "msgqueue",
+    "nice",
+    "nofile",
+    "nproc",
+    "rss",
+    "rtprio",
+    "rttime",
+    "sigpending",
+    "stack",
+)
+
+
 def parse_ulimit(value: str) -> dict[str, Any]:
+    """``name=soft[:hard]`` (go-units ParseUlimit); -1 is unlimited."""
     name, separator, limits = value.partition("=")
-    soft, _, hard = limits.partition(":")
-    try:
-        soft_value = int(soft)
-        hard_value = int(hard) if hard else soft_value
-    except ValueError:
-        raise InvalidArgument(f"invalid ulimit argument: {value}") from None
-    if not separator or not name:
+    if not separator:
         raise InvalidArgument(f"invalid ulimit argument: {value}")
-    if soft_value > hard_value:
+    if name not in ULIMIT_NAMES:
+        raise InvalidArgument(f"invalid ulimit type: {name}")
+    values = limits.split(":")
+    if len(values) > 2:
         raise InvalidArgument(
-            f"ulimit soft limit must be less than or equal to hard limit: {soft_value} > {hard_value}"
+            f"too many limit value arguments - {limits}, can only have up to two, `soft[:hard]`"
         )
-    return {"Name": name, "Soft": soft_value, "Hard": hard_value}
+    soft = parse_int(values[0])
+    hard = parse_int(values[1]) if len(values) == 2 else soft
+    if hard != -1 and soft == -1:
+        raise InvalidArgument(
+            "ulimit soft limit must be less than or equal to hard limit: "
+            f"soft: -1 (unlimited), hard: {hard}"
+        )
+    if hard != -1 and soft > hard:
+        raise InvalidArgument(
+            f"ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}"
+        )
+    return {"Name": name, "Soft": soft, "Hard": hard}
+
+
+# The sysctls docker's ValidateSysctl lets through: those a namespace of the container scopes.
+NAMESPACED_SYSCTLS = (
+    "kernel.msgmax",
+    "kernel.msgmnb",
+    "kernel.msgmni",
+    "kernel.sem",
+    "kernel.shmall",
+    "kernel.shmmax",
+    "kernel.shmmni",
+    "kernel.shm_rmid_forced",
+)
+
+
+def parse_sysctl(value: str) -> str:
+    """``--sysctl name=value`` for a namespaced sysctl only (docker's opts.ValidateSysctl)."""
+    name, separator, _ = value.partition("=")
+    if (
+        separator
+        and name
+        and (name in NAMESPACED_SYSCTLS or name.startswith(("net.", "fs.mqueue.")))
+    ):
+        return value
+    raise InvalidArgument(f"sysctl '{value}' is not allowed")
+
+
+def parse_uint16(value: str) -> int:
+    """A Go Uint16Var value."""
+    if not value.isdigit():
+        raise InvalidArgument(f'strconv.ParseUint: parsing "{value}": invalid syntax')
+    if int(value) > 0xFFFF:
+        raise InvalidArgument(f'strconv.ParseUint: parsing "{value}": value out of range')
+    return int(value)
+
+
+def _device_and_value(value: str) -> tuple[str, str]:
+    path, separator, rest = value.partition(":")
+    if not separator or not path:
+        raise InvalidArgument(f"bad format: {value}")
+    if not path.startswith("/dev/"):
+        raise InvalidArgument(f"bad format for device path: {value}")
+    return path, rest
+
+
+def parse_weight_device(value: str) -> dict[str, Any]:
+    """--blkio-weight-device /dev/sda:300 (docker's ValidateWeightDevice)."""
+    path, weight = _device_and_value(value)
+    if not weight.isdigit() or 0 < int(weight) < 10 or int(weight) > 1000:
+        raise InvalidArgument(f"invalid weight for device: {value}")
+    return {"Path": path, "Weight": int(weight)}
+
+
+def parse_bps_device(value: str) -> dict[str, Any]:
+    """--device-read-bps /dev/sda:1mb (docker's ValidateThrottleBpsDevice)."""
+    path, rate = _device_and_value(value)
+    try:
+        return {"Path": path, "Rate": ram_in_bytes(rate)}
+    except InvalidArgument:
+        raise InvalidArgument(
+            f"invalid rate for device: {value}. The correct format is "
+            "<device-path>:<number>[<unit>]. Number must be a positive integer. "
+            "Unit is optional and can be kb, mb, or gb"
+        ) from None
+
+
+def parse_iops_device(value: str) -> dict[str, Any]:
+    """--device-read-iops /dev/sda:100 (docker's ValidateThrottleIOpsDevice)."""
+    path, rate = _device_and_value(value)
+    if not rate.isdigit():
+        raise InvalidArgument(
+            f"invalid rate for device: {value}. The correct format is <device-path>:<number>. "
+            "Number must be a positive integer"
+        )
+    return {"Path": path, "Rate": int(rate)}
 
 
 def parse_restart_policy(policy: str) -> dict[str, Any]:
@@ -157,9 +260,20 @@ def add_container_flags(parser: CommandParser) -> None:
     add("--cpu-quota", type=integer, default=0)
     add("--cpuset-cpus", default="")
     add("--cpuset-mems", default="")
+    add("--cpu-rt-period", type=integer, default=0)
+    add("--cpu-rt-runtime", type=integer, default=0)
+    add("--kernel-memory", type=flag_type(ram_in_bytes), default=0)
+    add("--blkio-weight", type=flag_type(parse_uint16), default=0)
+    add("--blkio-weight-device", type=flag_type(parse_weight_device), **many)
+    add("--device-read-bps", type=flag_type(parse_bps_device), **many)
+    add("--device-write-bps", type=flag_type(parse_bps_device), **many)
+    add("--device-read-iops", type=flag_type(parse_iops_device), **many)
+    add("--device-write-iops", type=flag_type(parse_iops_device), **many)
+    add("--storage-opt", **many)
+    add("--isolation", default="")
     add("--pids-limit", type=integer, default=0)
     add("--ulimit", type=flag_type(parse_ulimit), **many)
-    add("--sysctl", **many)
+    add("--sysctl", type=flag_type(parse_sysctl), **many)
     add("--ipc", default="")
     add("--pid", default="")
     add("--uts", default="")
@@ -189,6 +303,7 @@ def create_body(ns: argparse.Namespace, image: str, command: list[str]) -> dict[
         raise InvalidArgument(
             f"invalid value: {ns.memory_swappiness}. Valid memory swappiness range is 0-100"
         )
+    check_namespace_modes(ns)
     binds, anonymous_volumes = mounts.parse_volumes(ns.volume)
     exposed, bindings = ports.parse_publish(ns.publish)
     ports.parse_expose(ns.expose, exposed)
@@ -230,6 +345,20 @@ def create_body(ns: argparse.Namespace, image: str, command: list[str]) -> dict[
         "HostConfig": host_config(ns, binds, bindings, restart),
         "NetworkingConfig": networking_config(ns),
     }
+
+
+def check_namespace_modes(ns: argparse.Namespace) -> None:
+    """--pid, --uts, --userns and --cgroupns take only the modes moby knows (docker's parse)."""
+    if ns.pid not in ("", "host") and not (
+        ns.pid.startswith("container:") and ns.pid != "container:"
+    ):
+        raise InvalidArgument("--pid: invalid PID mode")
+    if ns.uts not in ("", "host"):
+        raise InvalidArgument("--uts: invalid UTS mode")
+    if ns.userns not in ("", "host"):
+        raise InvalidArgument("--userns: invalid USER mode")
+    if ns.cgroupns not in ("", "private", "host"):
+        raise InvalidArgument("--cgroupns: invalid CGROUP mode")
 
 
 def entrypoint(value: str | None) -> list[str] | None:
@@ -309,6 +438,8 @@ def host_config(
         "UsernsMode": ns.userns,
         "ShmSize": ns.shm_size,
         "Sysctls": key_values(ns.sysctl) or None,
+        "StorageOpt": storage_options(ns.storage_opt),
+        "Isolation": ns.isolation,
         "Runtime": ns.runtime,
         "Mounts": ns.mount or None,
         "Annotations": key_values(ns.annotation) or None,
@@ -329,6 +460,15 @@ def resources(ns: argparse.Namespace) -> dict[str, Any]:
         "CpuQuota": ns.cpu_quota,
         "CpusetCpus": ns.cpuset_cpus,
         "CpusetMems": ns.cpuset_mems,
+        "CpuRealtimePeriod": ns.cpu_rt_period,
+        "CpuRealtimeRuntime": ns.cpu_rt_runtime,
+        "KernelMemory": ns.kernel_memory,
+        "BlkioWeight": ns.blkio_weight,
+        "BlkioWeightDevice": ns.blkio_weight_device,
+        "BlkioDeviceReadBps": ns.device_read_bps,
+        "BlkioDeviceWriteBps": ns.device_write_bps,
+        "BlkioDeviceReadIOps": ns.device_read_iops,
+        "BlkioDeviceWriteIOps": ns.device_write_iops,
         "MemoryReservation": ns.memory_reservation,
         "MemorySwap": ns.memory_swap,
         "MemorySwappiness": ns.memory_swappiness,
@@ -349,6 +489,17 @@ def networking_config(ns: argparse.Namespace) -> dict[str, Any]:
     if ns.mac_address:
         endpoint["MacAddress"] = ns.mac_address
     return {"EndpointsConfig": {network: endpoint} if endpoint else {}}
+
+
+def storage_options(entries: list[str]) -> dict[str, str] | None:
+    """--storage-opt key=value (docker's parseStorageOpts)."""
+    options = {}
+    for entry in entries:
+        key, separator, value = entry.partition("=")
+        if not separator:
+            raise InvalidArgument("invalid storage option")
+        options[key] = value
+    return options or None
 
 
 def key_values(entries: list[str]) -> dict[str, str]:

@@ -37,7 +37,7 @@ def commit_changes(
         changes,
     )
     frozen = pause and c.running and not c.state["Paused"]
-    cgroup = cgroups.open_cgroup(specgen.cgroup_path(c.id))
+    cgroup = cgroups.open_cgroup(specgen.container_cgroup_path(c))
     if frozen:
         cgroup.freeze()
     try:

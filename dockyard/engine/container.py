@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from dockyard.errors import InvalidArgument
+from dockyard.runtime import cgroups
 from dockyard.timefmt import parse_rfc3339, rfc3339_nano
 from dockyard.units import human_duration
 
@@ -105,8 +106,10 @@ def build_host_config(host_config: dict[str, Any]) -> dict:
         "AutoRemove": False,
         "VolumeDriver": "",
         "VolumesFrom": None,
+        "ConsoleSize": [0, 0],
         "CapAdd": None,
         "CapDrop": None,
+        "CgroupnsMode": "",
         "Dns": [],
         "DnsOptions": [],
         "DnsSearch": [],
@@ -130,19 +133,38 @@ def build_host_config(host_config: dict[str, Any]) -> dict:
         "Memory": 0,
         "NanoCpus": 0,
         "CgroupParent": "",
+        "BlkioWeight": 0,
+        "BlkioWeightDevice": [],
+        "BlkioDeviceReadBps": [],
+        "BlkioDeviceWriteBps": [],
+        "BlkioDeviceReadIOps": [],
+        "BlkioDeviceWriteIOps": [],
         "CpuPeriod": 0,
         "CpuQuota": 0,
+        "CpuRealtimePeriod": 0,
+        "CpuRealtimeRuntime": 0,
+        "CpusetCpus": "",
+        "CpusetMems": "",
         "Devices": [],
         "MemoryReservation": 0,
         "MemorySwap": 0,
+        "MemorySwappiness": None,
+        "OomKillDisable": False,
         "PidsLimit": None,
         "Ulimits": None,
+        "CpuCount": 0,
+        "CpuPercent": 0,
+        "IOMaximumIOps": 0,
+        "IOMaximumBandwidth": 0,
         "Init": None,
         "Mounts": None,
         "MaskedPaths": None,
         "ReadonlyPaths": None,
     }
     merged = {**defaults, **{k: v for k, v in host_config.items() if v is not None}}
+    # Empty is "the daemon's default" (moby's adaptContainerSettings).
+    merged["IpcMode"] = merged["IpcMode"] or "private"
+    merged["CgroupnsMode"] = merged["CgroupnsMode"] or default_cgroupns_mode()
     if not merged["NetworkMode"] or merged["NetworkMode"] == "default":
         merged["NetworkMode"] = "bridge"
     if not merged["RestartPolicy"].get("Name"):
@@ -153,6 +175,11 @@ def build_host_config(host_config: dict[str, Any]) -> dict:
             "Config": merged["LogConfig"].get("Config") or {},
         }
     return merged
+
+
+def default_cgroupns_mode() -> str:
+    """moby's default: a private cgroup namespace on cgroup v2, the host's on v1."""
+    return "private" if cgroups.unified() else "host"
 
 
 def new_state() -> dict:

@@ -24,7 +24,7 @@ from typing import Any
 from dockyard import stdcopy
 from dockyard.build import imageconfig
 from dockyard.config import PRIVATE_DIR_MODE, Paths
-from dockyard.engine import archive, processes, specgen
+from dockyard.engine import archive, hostconfig, processes, specgen
 from dockyard.engine.commit import commit_changes
 from dockyard.engine.container import (
     Container,
@@ -150,7 +150,8 @@ class ContainerService:
         command = (config["Entrypoint"] or []) + (config["Cmd"] or [])
         if not command:
             raise InvalidArgument("No command specified")
-        specgen.validate(host_config)
+        warnings = hostconfig.verify(host_config, config, self)
+        self._runtime(host_config.get("Runtime") or "")
         mounts = self.volumes.plan(host_config, config, image.config.get("config") or {}, self.get)
         cid = new_id()
         name = validate_name(name) if name else self._unused_name()
@@ -215,7 +216,7 @@ class ContainerService:
             shutil.rmtree(root, ignore_errors=True)
             raise
         self.events.publish("container", "create", cid, self.event_attributes(record))
-        return {"Id": cid, "Warnings": []}
+        return {"Id": cid, "Warnings": warnings}
 
     def _unused_name(self) -> str:
         while True:
@@ -250,7 +251,7 @@ class ContainerService:
 
     async def _start(self, c: Container) -> None:
         image = self.images.resolve(c.record["Image"])
-        runtime = self._runtime(c)
+        runtime = self._runtime(c.host_config.get("Runtime") or "")
         cfg = specgen.shim_config(c, image, self.paths, runtime, self)
         await asyncio.to_thread(self.volumes.activate, c)
         try:
@@ -300,9 +301,9 @@ class ContainerService:
         self.events.publish("container", "start", c.id, self.event_attributes(c.record))
         self._state_changed(c, started=True)
 
-    def _runtime(self, c: Container) -> str:
-        """ "builtin", or the path of the OCI runtime binary the container asked for."""
-        name = c.host_config.get("Runtime") or BUILTIN_RUNTIME
+    def _runtime(self, name: str) -> str:
+        """ "builtin", or the path of the OCI runtime binary named (default: ours)."""
+        name = name or BUILTIN_RUNTIME
         if name == BUILTIN_RUNTIME:
             return "builtin"
         try:
@@ -502,7 +503,7 @@ class ContainerService:
         with contextlib.suppress(ProcessLookupError):
             os.kill(c.state["Pid"], sig)
         if c.state["Paused"]:
-            cgroups.open_cgroup(specgen.cgroup_path(c.id)).thaw()
+            cgroups.open_cgroup(specgen.container_cgroup_path(c)).thaw()
 
     def kill(self, ref: str, signal: str | int | None = "KILL") -> None:
         c = self.get(ref)
@@ -771,7 +772,7 @@ class ContainerService:
         c = self._running(ref)
         if c.state["Paused"]:
             raise Conflict(f"Container {c.id} is already paused")
-        cgroups.open_cgroup(specgen.cgroup_path(c.id)).freeze()
+        cgroups.open_cgroup(specgen.container_cgroup_path(c)).freeze()
         c.state.update(Paused=True, Status="paused")
         self.save(c)
         self._state_changed(c)
@@ -781,7 +782,7 @@ class ContainerService:
         c = self._running(ref)
         if not c.state["Paused"]:
             raise Conflict(f"Container {c.id} is not paused")
-        cgroups.open_cgroup(specgen.cgroup_path(c.id)).thaw()
+        cgroups.open_cgroup(specgen.container_cgroup_path(c)).thaw()
         c.state.update(Paused=False, Status="running")
         self.save(c)
         self._state_changed(c)
@@ -789,7 +790,7 @@ class ContainerService:
 
     def top(self, ref: str, ps_args: str = "-ef") -> dict:
         c = self._running(ref)
-        return processes.top(cgroups.open_cgroup(specgen.cgroup_path(c.id)), ps_args)
+        return processes.top(cgroups.open_cgroup(specgen.container_cgroup_path(c)), ps_args)
 
     def stats(self, ref: str, previous: dict | None = None) -> dict:
         c = self.get(ref)
@@ -807,7 +808,7 @@ class ContainerService:
                 "networks": {},
             }
         return processes.stats(
-            cgroups.open_cgroup(specgen.cgroup_path(c.id)), c.name, c.id, previous
+            cgroups.open_cgroup(specgen.container_cgroup_path(c)), c.name, c.id, previous
         )
 
     def commit(

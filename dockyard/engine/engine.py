@@ -16,6 +16,7 @@ from dockyard import config as defaults
 from dockyard.buildinfo import build_info
 from dockyard.config import Paths
 from dockyard.engine.builds import BuildService
+from dockyard.engine.container import default_cgroupns_mode
 from dockyard.engine.containers import ContainerService
 from dockyard.engine.events import EventBus
 from dockyard.engine.execs import ExecService
@@ -140,6 +141,7 @@ class Engine:
         containers = self.containers.all()
         running = sum(1 for c in containers if c.running and not c.state["Paused"])
         paused = sum(1 for c in containers if c.state["Paused"])
+        support = cgroups.Support()
         return {
             "ID": _engine_id(self.paths),
             "Containers": len(containers),
@@ -154,14 +156,14 @@ class Engine:
                 "Network": ["bridge", "host", "none"],
                 "Log": ["json-file"],
             },
-            "MemoryLimit": True,
-            "SwapLimit": cgroups.swap_limit_supported(),
-            "CpuCfsPeriod": True,
-            "CpuCfsQuota": True,
-            "CPUShares": True,
-            "CPUSet": True,
-            "PidsLimit": True,
-            "OomKillDisable": not cgroups.unified(),
+            "MemoryLimit": support.memory,
+            "SwapLimit": support.swap,
+            "CpuCfsPeriod": support.cpu_cfs,
+            "CpuCfsQuota": support.cpu_cfs,
+            "CPUShares": support.cpu_shares,
+            "CPUSet": support.cpuset,
+            "PidsLimit": support.pids,
+            "OomKillDisable": support.oom_kill_disable,
             "IPv4Forwarding": True,
             "Debug": False,
             "NFd": len(os.listdir("/proc/self/fd")),
@@ -212,7 +214,7 @@ class Engine:
             "ContainerdCommit": {"ID": ""},
             "RuncCommit": {"ID": ""},
             "InitCommit": {"ID": ""},
-            "SecurityOptions": ["name=cgroupns"],
+            "SecurityOptions": ["name=cgroupns"] if default_cgroupns_mode() == "private" else [],
             "CDISpecDirs": [],
             "Warnings": [],
         }

@@ -18,7 +18,7 @@ from typing import Any
 from dockyard import stdcopy
 from dockyard.engine.containers import ContainerService
 from dockyard.engine.names import new_id
-from dockyard.engine.specgen import cgroup_path
+from dockyard.engine.specgen import container_cgroup_path
 from dockyard.engine.streams import PipeStream, Stream
 from dockyard.errors import CommandError, Conflict, InvalidArgument, NotFound
 from dockyard.runtime import container as runtime
@@ -114,7 +114,7 @@ class ExecService:
         try:
             process = self._process(c, config, terminal)
             exec_.pid = runtime.exec_process(
-                c.state["Pid"], process, runtime.Stdio(*stdio), cgroup_path(c.id)
+                c.state["Pid"], process, runtime.Stdio(*stdio), container_cgroup_path(c)
             )
         except CommandError as e:
             for fd in ours["close"]:
@@ -146,7 +146,7 @@ class ExecService:
         process = copy.deepcopy(spec["process"])
         root = Path(f"/proc/{c.state['Pid']}/root")
         if config.get("User"):
-            uid, gid, groups = resolve_user(root, config["User"])
+            uid, gid, groups = resolve_user(root, config["User"], c.host_config.get("GroupAdd"))
             process["user"] = {
                 "uid": uid,
                 "gid": gid,

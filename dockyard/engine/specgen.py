@@ -8,15 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from dockyard.config import Paths
-from dockyard.engine import volumes
+from dockyard.engine import namespaces, volumes
 from dockyard.engine.container import Container
-from dockyard.errors import InvalidArgument
+from dockyard.errors import InvalidArgument, SystemError
 from dockyard.runtime import spec as oci
 from dockyard.runtime.shim import ShimConfig
 from dockyard.units import ram_in_bytes
 
-MIN_MEMORY = 6 * 1024 * 1024
-RESTART_POLICIES = ("no", "always", "on-failure", "unless-stopped")
 HOSTS_BASE = (
     "127.0.0.1\tlocalhost\n"
     "::1\tlocalhost ip6-localhost ip6-loopback\n"
@@ -27,31 +25,13 @@ HOSTS_BASE = (
 )
 
 
-def cgroup_path(cid: str) -> str:
-    return f"/dockyard/{cid}"
+def cgroup_path(cid: str, parent: str = "") -> str:
+    """moby's cgroupfs path: the id under --cgroup-parent (relative: under ours), or /dockyard."""
+    return os.path.normpath(os.path.join(parent or "/dockyard", cid))
 
 
-def validate(host_config: dict[str, Any]) -> None:
-    """Refuse what Docker refuses at create time, with Docker's messages."""
-    memory = host_config.get("Memory") or 0
-    if 0 < memory < MIN_MEMORY:
-        raise InvalidArgument("Minimum memory limit allowed is 6MB")
-    swap = host_config.get("MemorySwap") or 0
-    if memory and 0 < swap < memory:
-        raise InvalidArgument(
-            "Minimum memoryswap limit should be larger than memory limit, see usage"
-        )
-    if (host_config.get("NanoCpus") or 0) < 0:
-        raise InvalidArgument("Range of CPUs is from 0.01 to the number of CPUs available")
-    policy = host_config.get("RestartPolicy") or {}
-    if policy.get("Name", "no") not in RESTART_POLICIES:
-        raise InvalidArgument(f"invalid restart policy: unknown policy '{policy.get('Name')}'")
-    if policy.get("Name") != "on-failure" and policy.get("MaximumRetryCount"):
-        raise InvalidArgument(
-            "invalid restart policy: maximum retry count can only be used with 'on-failure'"
-        )
-    if host_config.get("AutoRemove") and policy.get("Name") not in ("no", None, ""):
-        raise InvalidArgument("can't create 'AutoRemove' container with restart policy")
+def container_cgroup_path(c: Container) -> str:
+    return cgroup_path(c.id, c.host_config.get("CgroupParent") or "")
 
 
 def default_hostname(cid: str, host_config: dict[str, Any]) -> str:
@@ -149,26 +129,64 @@ def _write(path: Path, text: str) -> None:
     os.rename(tmp, path)
 
 
-def _network_mode(hc: dict[str, Any], containers: Any) -> str:
-    mode = hc.get("NetworkMode") or "bridge"
-    if mode == "host":
-        return "host"
-    if mode.startswith("container:"):
-        other = containers.get(mode.split(":", 1)[1])
-        if not other.running:
-            raise InvalidArgument(f"cannot join network of a non running container: {other.id}")
-        return f"/proc/{other.state['Pid']}/ns/net"
-    return "private"
+def _ulimits(hc: dict[str, Any]) -> dict[str, tuple[int, int]]:
+    return {u["Name"]: (u.get("Soft", 0), u.get("Hard", 0)) for u in hc.get("Ulimits") or []}
 
 
-def spec_options(c: Container, network: str) -> oci.SpecOptions:
+def _block_io(hc: dict[str, Any]) -> dict:
+    """The blkio settings as OCI blockIO, device paths turned into major:minor (moby's getBlkio*)."""
+    block_io: dict[str, Any] = {}
+    if hc.get("BlkioWeight"):
+        block_io["weight"] = hc["BlkioWeight"]
+    if hc.get("BlkioWeightDevice"):
+        block_io["weightDevice"] = [
+            {**_device_numbers(d["Path"]), "weight": d["Weight"]} for d in hc["BlkioWeightDevice"]
+        ]
+    for field_name, key in (
+        ("BlkioDeviceReadBps", "throttleReadBpsDevice"),
+        ("BlkioDeviceWriteBps", "throttleWriteBpsDevice"),
+        ("BlkioDeviceReadIOps", "throttleReadIOPSDevice"),
+        ("BlkioDeviceWriteIOps", "throttleWriteIOPSDevice"),
+    ):
+        if hc.get(field_name):
+            block_io[key] = [
+                {**_device_numbers(d["Path"]), "rate": d["Rate"]} for d in hc[field_name]
+            ]
+    return block_io
+
+
+def _device_numbers(path: str) -> dict[str, int]:
+    try:
+        rdev = os.stat(path).st_rdev
+    except OSError as exc:
+        raise SystemError(f"stat {path}: {os.strerror(exc.errno or 0).lower()}") from None
+    return {"major": os.major(rdev), "minor": os.minor(rdev)}
+
+
+def _refuse_device_requests(hc: dict[str, Any]) -> None:
+    """--gpus: this engine has no device drivers (moby's handleDevice finds none)."""
+    for request in hc.get("DeviceRequests") or []:
+        capabilities = " ".join(
+            "[" + " ".join(group) + "]" for group in request.get("Capabilities") or []
+        )
+        raise InvalidArgument(
+            f'could not select device driver "{request.get("Driver") or ""}" '
+            f"with capabilities: [{capabilities}]"
+        )
+
+
+def spec_options(c: Container, network: str, containers: Any) -> oci.SpecOptions:
     hc, config = c.host_config, c.config
+    _refuse_device_requests(hc)
     mounts = [
         oci.bind_mount(str(c.root / "resolv.conf"), "/etc/resolv.conf"),
         oci.bind_mount(str(c.root / "hostname"), "/etc/hostname"),
         oci.bind_mount(str(c.root / "hosts"), "/etc/hosts"),
         *volumes.oci_mounts(c),
     ]
+    ipc, shm = namespaces.ipc_mode(c, containers)
+    if shm and not any(m["destination"] == "/dev/shm" for m in mounts):
+        mounts.append(oci.bind_mount(shm, "/dev/shm"))
     args = c.command
     if hc.get("Init"):
         # Docker's --init: a tiny init as PID 1 that reaps zombies and forwards signals.
@@ -176,29 +194,51 @@ def spec_options(c: Container, network: str) -> oci.SpecOptions:
             raise InvalidArgument(f"--init needs {TINI} (apt-get install tini)")
         mounts.append(oci.bind_mount(TINI, "/sbin/docker-init", readonly=True))
         args = ["/sbin/docker-init", "--", *args]
+    uts = "host" if hc.get("UTSMode") == "host" else "private"
+    sysctls = dict(hc.get("Sysctls") or {})
+    if config.get("Domainname"):
+        sysctls["kernel.domainname"] = config["Domainname"]  # no OCI field for it (moby)
+    console = hc.get("ConsoleSize") or [0, 0]
     return oci.SpecOptions(
         args=args,
         env=_with_defaults(config.get("Env") or [], config.get("Tty", False)),
         cwd=config.get("WorkingDir") or "/",
         terminal=bool(config.get("Tty")),
-        hostname=config["Hostname"],
+        hostname="" if uts == "host" else config["Hostname"],
         readonly_rootfs=bool(hc.get("ReadonlyRootfs")),
+        pid=namespaces.pid_mode(hc, containers),
         network=network,
-        uts="host" if network == "host" else "private",
-        cgroups_path=cgroup_path(c.id),
+        ipc=ipc,
+        uts=uts,
+        cgroupns=hc.get("CgroupnsMode") or "private",
+        cgroups_path=container_cgroup_path(c),
         mounts=mounts,
+        dev_shm=hc.get("IpcMode") != "none",
         cap_add=hc.get("CapAdd") or [],
         cap_drop=hc.get("CapDrop") or [],
+        sysctls=sysctls,
+        ulimits=_ulimits(hc),
+        oom_score_adj=hc.get("OomScoreAdj") or 0,
         shm_size=hc.get("ShmSize") or oci.DEFAULT_SHM_SIZE,
         memory=hc.get("Memory") or 0,
         memory_swap=hc.get("MemorySwap") or 0,
+        memory_reservation=hc.get("MemoryReservation") or 0,
+        memory_swappiness=hc.get("MemorySwappiness"),
+        oom_kill_disable=bool(hc.get("OomKillDisable")),
         nano_cpus=hc.get("NanoCpus") or 0,
         cpu_period=hc.get("CpuPeriod") or 0,
         cpu_quota=hc.get("CpuQuota") or 0,
         cpu_shares=hc.get("CpuShares") or 0,
+        cpu_rt_period=hc.get("CpuRealtimePeriod") or 0,
+        cpu_rt_runtime=hc.get("CpuRealtimeRuntime") or 0,
+        cpuset_cpus=hc.get("CpusetCpus") or "",
+        cpuset_mems=hc.get("CpusetMems") or "",
+        block_io=_block_io(hc),
         pids_limit=hc.get("PidsLimit") or 0,
-        sysctls=hc.get("Sysctls") or {},
-        oom_score_adj=hc.get("OomScoreAdj") or 0,
+        console_size=(console[0], console[1]) if any(console) else None,
+        annotations=hc.get("Annotations") or {},
+        masked_paths=hc.get("MaskedPaths"),
+        readonly_paths=hc.get("ReadonlyPaths"),
     )
 
 
@@ -217,7 +257,9 @@ def shim_config(
     c: Container, image: Any, paths: Paths, runtime: str, containers: Any
 ) -> ShimConfig:
     write_etc_files(c)
-    spec = oci.docker_default_spec(spec_options(c, _network_mode(c.host_config, containers)))
+    spec = oci.docker_default_spec(
+        spec_options(c, namespaces.network_mode(c.host_config, containers), containers)
+    )
     log_opts = c.host_config.get("LogConfig", {}).get("Config") or {}
     return ShimConfig(
         id=c.id,
@@ -236,6 +278,12 @@ def shim_config(
         log_max_file=int(log_opts.get("max-file", "1")),
         runtime=runtime,
         runtime_root=paths.exec_root / "runc" if runtime != "builtin" else None,
+        group_add=c.host_config.get("GroupAdd") or [],
+        shm_size=(
+            c.host_config.get("ShmSize") or oci.DEFAULT_SHM_SIZE
+            if c.host_config.get("IpcMode") == "shareable"
+            else 0
+        ),
     )
 
 

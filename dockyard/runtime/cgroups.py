@@ -28,6 +28,19 @@ _UNLIMITED_V1 = 0x7FFFFFFFFFFFF000  # what memory.limit_in_bytes reads when no l
 _DESTROY_TIMEOUT = 5.0
 _FREEZE_TIMEOUT = 10.0
 _V2_CONTROLLERS = ("cpu", "cpuset", "memory", "pids", "io")
+# OCI linux.resources.blockIO throttles → the v1 file, and the v2 io.max key.
+_V1_THROTTLE_FILES = (
+    ("throttleReadBpsDevice", "blkio.throttle.read_bps_device"),
+    ("throttleWriteBpsDevice", "blkio.throttle.write_bps_device"),
+    ("throttleReadIOPSDevice", "blkio.throttle.read_iops_device"),
+    ("throttleWriteIOPSDevice", "blkio.throttle.write_iops_device"),
+)
+_V2_THROTTLE_KEYS = (
+    ("throttleReadBpsDevice", "rbps"),
+    ("throttleWriteBpsDevice", "wbps"),
+    ("throttleReadIOPSDevice", "riops"),
+    ("throttleWriteIOPSDevice", "wiops"),
+)
 
 # The device rules runc appends after the spec's (libcontainer/specconv AllowedDevices).
 DEFAULT_DEVICE_RULES = (
@@ -266,25 +279,46 @@ class CgroupV1(Cgroup):
 
     def _apply(self, resources: dict) -> None:
         memory = resources.get("memory") or {}
-        if memory.get("limit"):
-            _write(self._file("memory", "memory.limit_in_bytes"), str(memory["limit"]))
-        if memory.get("swap"):
-            _write(self._file("memory", "memory.memsw.limit_in_bytes"), str(memory["swap"]))
+        for key, name in (
+            ("limit", "memory.limit_in_bytes"),
+            ("swap", "memory.memsw.limit_in_bytes"),
+            ("reservation", "memory.soft_limit_in_bytes"),
+        ):
+            if memory.get(key):
+                _write(self._file("memory", name), str(memory[key]))
+        if memory.get("swappiness") is not None:
+            _write(self._file("memory", "memory.swappiness"), str(memory["swappiness"]))
+        if memory.get("disableOOMKiller"):
+            _write(self._file("memory", "memory.oom_control"), "1")
         cpu = resources.get("cpu") or {}
         for key, controller, name in (
             ("shares", "cpu", "cpu.shares"),
             ("period", "cpu", "cpu.cfs_period_us"),
             ("quota", "cpu", "cpu.cfs_quota_us"),
+            ("realtimePeriod", "cpu", "cpu.rt_period_us"),
+            ("realtimeRuntime", "cpu", "cpu.rt_runtime_us"),
             ("cpus", "cpuset", "cpuset.cpus"),
             ("mems", "cpuset", "cpuset.mems"),
         ):
             if cpu.get(key):
                 _write(self._file(controller, name), str(cpu[key]))
+        self._apply_block_io(resources.get("blockIO") or {})
         limit = (resources.get("pids") or {}).get("limit", 0)
         if limit > 0:
             _write(self._file("pids", "pids.max"), str(limit))
         if "devices" in self.dirs:
             self._apply_devices(resources.get("devices") or [])
+
+    def _apply_block_io(self, block_io: dict) -> None:
+        if block_io.get("weight"):
+            _write(self._file("blkio", "blkio.weight"), str(block_io["weight"]))
+        for device in block_io.get("weightDevice") or []:
+            line = f"{device['major']}:{device['minor']} {device['weight']}"
+            _write(self._file("blkio", "blkio.weight_device"), line)
+        for key, name in _V1_THROTTLE_FILES:
+            for device in block_io.get(key) or []:
+                line = f"{device['major']}:{device['minor']} {device['rate']}"
+                _write(self._file("blkio", name), line)
 
     def _apply_devices(self, rules: list[dict]) -> None:
         lines = []
@@ -413,9 +447,32 @@ class CgroupV2(Cgroup):
         for key, name in (("cpus", "cpuset.cpus"), ("mems", "cpuset.mems")):
             if cpu.get(key):
                 _write(f"{self.dir}/{name}", str(cpu[key]))
+        if memory.get("reservation"):
+            _write(f"{self.dir}/memory.low", str(memory["reservation"]))
+        self._apply_io(resources.get("blockIO") or {})
         limit = (resources.get("pids") or {}).get("limit", 0)
         if limit > 0:
             _write(f"{self.dir}/pids.max", str(limit))
+
+    def _apply_io(self, block_io: dict) -> None:
+        """blkio weights and throttles as runc maps them to io.bfq.weight / io.weight and io.max."""
+        bfq = os.path.exists(f"{self.dir}/io.bfq.weight")
+        weight_file = f"{self.dir}/io.bfq.weight" if bfq else f"{self.dir}/io.weight"
+
+        def weight(value: int) -> int:
+            return value if bfq else 1 + (value - 10) * 9999 // 990
+
+        if block_io.get("weight"):
+            _write(weight_file, str(weight(block_io["weight"])))
+        for device in block_io.get("weightDevice") or []:
+            line = f"{device['major']}:{device['minor']} {weight(device['weight'])}"
+            _write(weight_file, line)
+        for key, name in _V2_THROTTLE_KEYS:
+            for device in block_io.get(key) or []:
+                _write(
+                    f"{self.dir}/io.max",
+                    f"{device['major']}:{device['minor']} {name}={device['rate']}",
+                )
 
     def add_process(self, pid: int) -> None:
         _write(f"{self.dir}/cgroup.procs", str(pid))
@@ -474,6 +531,72 @@ def unified() -> bool:
 def open_cgroup(path: str) -> Cgroup:
     """The cgroup at OCI cgroupsPath ``path``, whether or not it exists yet."""
     return CgroupV2(path) if unified() else CgroupV1(path)
+
+
+class Support:
+    """What this host's cgroups can limit: moby's sysinfo, by the files it looks for.
+
+    v1 is read at the root of each hierarchy; v2 from the controllers of our
+    own cgroup, where v2 has no swappiness, OOM-killer switch or real-time
+    scheduler.
+    """
+
+    __slots__ = (
+        "memory",
+        "swap",
+        "memory_reservation",
+        "memory_swappiness",
+        "oom_kill_disable",
+        "cpu_shares",
+        "cpu_cfs",
+        "cpu_realtime",
+        "cpuset",
+        "cpus",
+        "mems",
+        "blkio_weight",
+        "blkio_weight_device",
+        "blkio_throttle",
+        "pids",
+    )
+
+    def __init__(self, root: str = CGROUP_ROOT) -> None:
+        if os.path.exists(f"{root}/cgroup.controllers"):
+            self._read_v2(root)
+        else:
+            self._read_v1(root)
+
+    def _read_v1(self, root: str) -> None:
+        def has(controller: str, name: str = "") -> bool:
+            return os.path.exists(f"{root}/{controller}/{name}")
+
+        self.memory = has("memory", "memory.limit_in_bytes")
+        self.swap = has("memory", "memory.memsw.limit_in_bytes")
+        self.memory_reservation = has("memory", "memory.soft_limit_in_bytes")
+        self.memory_swappiness = has("memory", "memory.swappiness")
+        self.oom_kill_disable = has("memory", "memory.oom_control")
+        self.cpu_shares = has("cpu", "cpu.shares")
+        self.cpu_cfs = has("cpu", "cpu.cfs_quota_us")
+        self.cpu_realtime = has("cpu", "cpu.rt_period_us")
+        self.cpuset = has("cpuset", "cpuset.cpus")
+        self.cpus = _read(f"{root}/cpuset/cpuset.cpus") if self.cpuset else ""
+        self.mems = _read(f"{root}/cpuset/cpuset.mems") if self.cpuset else ""
+        self.blkio_weight = has("blkio", "blkio.weight")
+        self.blkio_weight_device = has("blkio", "blkio.weight_device")
+        self.blkio_throttle = has("blkio", "blkio.throttle.read_bps_device")
+        self.pids = has("pids")
+
+    def _read_v2(self, root: str) -> None:
+        own = root + _own_cgroups().get("", "/")
+        controllers = set(_read(f"{own}/cgroup.controllers").split())
+        self.memory = self.memory_reservation = "memory" in controllers
+        self.swap = os.path.exists(f"{own}/memory.swap.max")
+        self.memory_swappiness = self.oom_kill_disable = self.cpu_realtime = False
+        self.cpu_shares = self.cpu_cfs = "cpu" in controllers
+        self.cpuset = "cpuset" in controllers
+        self.cpus = _read(f"{own}/cpuset.cpus.effective") if self.cpuset else ""
+        self.mems = _read(f"{own}/cpuset.mems.effective") if self.cpuset else ""
+        self.blkio_weight = self.blkio_weight_device = self.blkio_throttle = "io" in controllers
+        self.pids = "pids" in controllers
 
 
 def swap_limit_supported() -> bool:

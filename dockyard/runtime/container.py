@@ -26,7 +26,7 @@ import contextlib
 import os
 
 from dockyard.errors import CommandError, SystemError
-from dockyard.runtime import linux, mounts, process
+from dockyard.runtime import linux, mounts, process, sysctls
 from dockyard.runtime.cgroups import Cgroup, open_cgroup
 from dockyard.runtime.configfile import load_config
 
@@ -185,10 +185,12 @@ class _Plan:
         self.joined: list[tuple[int, str]] = []  # (CLONE_* flag, namespace file) to setns
         self.pid_namespace: str | None = None  # "" new, a path to join, None to share ours
         self.cgroup_namespace: str | None = None  # the same, entered once in the cgroup
-        for namespace in linux_config.get("namespaces") or []:
+        namespaces: list[dict] = linux_config.get("namespaces") or []
+        for namespace in namespaces:
             self._add_namespace(namespace["type"], namespace.get("path") or "")
         if not self.new_namespaces & linux.CLONE_NEWNS:
             raise SystemError("the built-in runtime needs a new mount namespace (linux.namespaces)")
+        sysctls.check(self.sysctl, namespaces)
 
     def _add_namespace(self, kind: str, path: str) -> None:
         flag = _NAMESPACE_FLAGS.get(kind)
@@ -417,8 +419,8 @@ def _init_main(plan: _Plan, stdio: Stdio, channel: _Channel) -> NoReturn:
         if plan.terminal:
             _apply_console_size(plan.process.get("consoleSize"))
         step = "writing sysctls"
-        for key, value in plan.sysctl.items():
-            _write_file("/proc/sys/" + key.replace(".", "/"), value)
+        for key, value in plan.sysctl.items():  # our own /proc/sys: checked in _Plan
+            _write_file(sysctls.proc_path(key), value)
         step = "finalizing the rootfs"
         mounts.finalize_rootfs(plan.readonly_paths, plan.masked_paths, plan.readonly_root)
         step = "entering the cgroup namespace"

@@ -1,4 +1,5 @@
-"""Mounting a stack of layers as one copy-on-write root with overlayfs."""
+"""Mounting a stack of layers as one copy-on-write root with overlayfs, and the host-side tmpfs
+of a shareable /dev/shm."""
 
 from __future__ import annotations
 
@@ -23,6 +24,13 @@ def mount_overlay(lowerdirs: list[Path], upper: Path, work: Path, target: Path) 
         d.mkdir(parents=True, exist_ok=True)
     data = f"lowerdir={':'.join(lowers)},upperdir={upper},workdir={work},index=off"
     linux.mount("overlay", str(target), "overlay", 0, data)
+
+
+def mount_shm(target: Path, size: int) -> None:
+    """The tmpfs a shareable container and those that join its IPC bind at /dev/shm."""
+    target.mkdir(mode=0o700, exist_ok=True)
+    flags = linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
+    linux.mount("shm", str(target), "tmpfs", flags, f"mode=1777,size={size}")
 
 
 def unmount(target: Path) -> None:

@@ -45,18 +45,24 @@ def _rlimit_value(value: int) -> int:
     return resource.RLIM_INFINITY if value < 0 or value >= 2**63 - 1 else value
 
 
-def _capped(value: int, cap: int) -> int:
-    if cap == resource.RLIM_INFINITY:
-        return value
-    return cap if value == resource.RLIM_INFINITY or value > cap else value
-
-
 def apply_rlimits(rlimits: list[dict]) -> None:
-    """Set each limit, capped at the current hard limit: raising one needs CAP_SYS_RESOURCE."""
+    """Set each limit as given, failing as runc does when one cannot be.
+
+    A hard limit above ours needs CAP_SYS_RESOURCE: without it the container
+    fails to start rather than run with less than it asked for.
+    """
     for limit in rlimits:
         kind = getattr(resource, limit["type"])
-        hard = _capped(_rlimit_value(limit["hard"]), resource.getrlimit(kind)[1])
-        resource.setrlimit(kind, (_capped(_rlimit_value(limit["soft"]), hard), hard))
+        values = (_rlimit_value(limit["soft"]), _rlimit_value(limit["hard"]))
+        try:
+            resource.prlimit(0, kind, values)
+        except (OSError, ValueError) as exc:
+            code = exc.errno if isinstance(exc, OSError) and exc.errno else errno.EINVAL
+            raise OSError(
+                code,
+                "error setting rlimits for ready process: "
+                f"error setting rlimit type {kind}: {_go_error_text(code)}",
+            ) from None
 
 
 def change_dir(cwd: str) -> None:

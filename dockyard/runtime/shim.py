@@ -43,7 +43,7 @@ from dockyard.runtime import linux
 from dockyard.runtime.cgroups import open_cgroup
 from dockyard.runtime.jsonlog import JsonLogWriter
 from dockyard.runtime.linux import set_window_size
-from dockyard.runtime.overlay import mount_overlay, unmount
+from dockyard.runtime.overlay import mount_overlay, mount_shm, unmount
 from dockyard.runtime.users import resolve_user
 from dockyard.timefmt import rfc3339_nano
 
@@ -52,6 +52,9 @@ _PR_SET_CHILD_SUBREAPER = 36
 _DRAIN_SECONDS = 2.0
 _CHUNK = 32 * 1024
 _STREAMS = {"stdout": stdcopy.STDOUT, "stderr": stdcopy.STDERR}
+
+
+SHM_DIR = "shm"  # a shareable container's /dev/shm tmpfs, in its bundle (ShimConfig.shm_dir)
 
 
 @dataclass
@@ -72,10 +75,16 @@ class ShimConfig:
     log_max_file: int = 1
     runtime: str = "builtin"  # or the path of an OCI runtime binary (runc, crun)
     runtime_root: Path | None = None
+    group_add: list[str] = field(default_factory=list)  # --group-add: names or gids
+    shm_size: int = 0  # above 0: mount a tmpfs of this size at shm_dir (--ipc shareable)
 
     @property
     def rootfs(self) -> Path:
         return self.bundle / "rootfs"
+
+    @property
+    def shm_dir(self) -> Path:
+        return self.bundle / SHM_DIR
 
 
 def process_start_time(pid: int) -> int:
@@ -224,7 +233,9 @@ class Shim:
         cfg.exec_dir.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
         mount_overlay(cfg.lowerdirs, cfg.upper, cfg.work, cfg.rootfs)
         self.mounted = True
-        uid, gid, groups = resolve_user(cfg.rootfs, cfg.user)
+        if cfg.shm_size:
+            mount_shm(cfg.shm_dir, cfg.shm_size)
+        uid, gid, groups = resolve_user(cfg.rootfs, cfg.user, cfg.group_add)
         user = cfg.spec["process"].setdefault("user", {})
         user.update(uid=uid, gid=gid)
         if groups:
@@ -582,6 +593,10 @@ class Shim:
             subprocess.run([*self._binary_command(), "delete", "--force", cfg.id], check=False)
         if self.mounted:
             unmount(cfg.rootfs)
+        if cfg.shm_size:
+            unmount(cfg.shm_dir)
+            with contextlib.suppress(OSError):
+                cfg.shm_dir.rmdir()  # gone, so no container can join this IPC any more
         for name in ("attach.sock", "control.sock", "console.sock"):
             with contextlib.suppress(FileNotFoundError):
                 (cfg.exec_dir / name).unlink()

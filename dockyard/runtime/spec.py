@@ -54,7 +54,8 @@ class SpecOptions:
     Namespace modes (``pid``, ``network``, ``ipc``, ``uts``) are "private" (a new
     namespace), "host" (share the engine's) or the path of a namespace file such
     as ``/proc/<pid>/ns/net`` (join it: ``--network container:<id>``).
-    ``cgroupns`` is "private" or "host".
+    ``cgroupns`` is "private" or "host". ``dev_shm`` False leaves out the
+    /dev/shm tmpfs (``--ipc none``); a mount in ``mounts`` at /dev/shm replaces it.
     """
 
     args: list[str]
@@ -90,11 +91,22 @@ class SpecOptions:
     cpuset_cpus: str = ""
     cpuset_mems: str = ""
     pids_limit: int = 0  # 0 or less: unlimited
+    dev_shm: bool = True
+    memory_reservation: int = 0
+    memory_swappiness: int | None = None
+    oom_kill_disable: bool = False
+    cpu_rt_period: int = 0
+    cpu_rt_runtime: int = 0
+    block_io: dict = field(default_factory=dict)  # OCI linux.resources.blockIO
+    console_size: tuple[int, int] | None = None  # (height, width) of the first terminal
+    annotations: dict[str, str] = field(default_factory=dict)
+    masked_paths: list[str] | None = None  # None: Docker's
+    readonly_paths: list[str] | None = None  # None: Docker's
 
 
 def docker_default_spec(opts: SpecOptions) -> dict:
     """The OCI config (config.json) for ``opts``, as moby would produce it."""
-    return {
+    spec = {
         "ociVersion": OCI_VERSION,
         "process": _process(opts),
         "root": {"path": opts.root_path, "readonly": opts.readonly_rootfs},
@@ -105,15 +117,20 @@ def docker_default_spec(opts: SpecOptions) -> dict:
             "resources": _resources(opts),
             "cgroupsPath": opts.cgroups_path,
             "namespaces": _namespaces(opts),
-            "maskedPaths": _masked_paths(),
-            "readonlyPaths": list(_READONLY_PATHS),
+            "maskedPaths": _masked_paths() if opts.masked_paths is None else opts.masked_paths,
+            "readonlyPaths": (
+                list(_READONLY_PATHS) if opts.readonly_paths is None else opts.readonly_paths
+            ),
         },
     }
+    if opts.annotations:
+        spec["annotations"] = dict(opts.annotations)
+    return spec
 
 
 def _process(opts: SpecOptions) -> dict:
     caps = capabilities.tweak(opts.cap_add, opts.cap_drop)
-    return {
+    process = {
         "terminal": opts.terminal,
         "user": {"uid": opts.uid, "gid": opts.gid, "additionalGids": list(opts.additional_gids)},
         "args": list(opts.args),
@@ -124,6 +141,9 @@ def _process(opts: SpecOptions) -> dict:
         "noNewPrivileges": opts.no_new_privileges,
         "oomScoreAdj": opts.oom_score_adj,
     }
+    if opts.terminal and opts.console_size:
+        process["consoleSize"] = {"height": opts.console_size[0], "width": opts.console_size[1]}
+    return process
 
 
 def _rlimits(ulimits: dict[str, tuple[int, int]]) -> list[dict]:
@@ -212,6 +232,8 @@ def _mounts(opts: SpecOptions) -> list[dict]:
             user_dev and m["destination"].startswith("/dev/")
         ):
             continue
+        if m["destination"] == "/dev/shm" and not opts.dev_shm:
+            continue
         if (
             opts.readonly_rootfs
             and m["destination"] not in _WRITABLE_WITH_READONLY_ROOT
@@ -275,11 +297,14 @@ def _masked_paths() -> list[str]:
 
 def _resources(opts: SpecOptions) -> dict:
     resources: dict = {"devices": _device_rules()}
-    if opts.memory:
-        resources["memory"] = _memory(opts)
+    memory = _memory(opts)
+    if memory:
+        resources["memory"] = memory
     cpu = _cpu(opts)
     if cpu:
         resources["cpu"] = cpu
+    if opts.block_io:
+        resources["blockIO"] = dict(opts.block_io)
     if opts.pids_limit > 0:
         resources["pids"] = {"limit": opts.pids_limit}
     return resources
@@ -298,7 +323,16 @@ def _device_rules() -> list[dict]:
 
 
 def _memory(opts: SpecOptions) -> dict:
-    memory = {"limit": opts.memory}
+    memory: dict = {}
+    if opts.memory_reservation:
+        memory["reservation"] = opts.memory_reservation
+    if opts.memory_swappiness is not None:
+        memory["swappiness"] = opts.memory_swappiness
+    if opts.oom_kill_disable:
+        memory["disableOOMKiller"] = True
+    if not opts.memory:
+        return memory
+    memory["limit"] = opts.memory
     if opts.memory_swap > 0 and opts.memory_swap < opts.memory:
         raise InvalidArgument(
             "Minimum memoryswap limit should be larger than memory limit, see usage"
@@ -313,12 +347,6 @@ def _memory(opts: SpecOptions) -> dict:
 
 
 def _cpu(opts: SpecOptions) -> dict:
-    if opts.nano_cpus and (opts.cpu_period or opts.cpu_quota):
-        raise InvalidArgument(
-            "Conflicting options: Nano CPUs and CPU Period cannot both be set"
-            if opts.cpu_period
-            else "Conflicting options: Nano CPUs and CPU Quota cannot both be set"
-        )
     cpu: dict = {}
     if opts.nano_cpus:
         cpu["period"] = CPU_PERIOD
@@ -329,6 +357,10 @@ def _cpu(opts: SpecOptions) -> dict:
         cpu["quota"] = opts.cpu_quota
     if opts.cpu_shares:
         cpu["shares"] = opts.cpu_shares
+    if opts.cpu_rt_period:
+        cpu["realtimePeriod"] = opts.cpu_rt_period
+    if opts.cpu_rt_runtime:
+        cpu["realtimeRuntime"] = opts.cpu_rt_runtime
     if opts.cpuset_cpus:
         cpu["cpus"] = opts.cpuset_cpus
     if opts.cpuset_mems:

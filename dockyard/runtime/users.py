@@ -39,28 +39,58 @@ def _field(entry: list[str], index: int) -> str:
     return entry[index] if len(entry) > index else ""
 
 
-def resolve_user(rootfs: Path, user: str) -> tuple[int, int, list[int]]:
+def resolve_user(
+    rootfs: Path, user: str, group_add: list[str] | None = None
+) -> tuple[int, int, list[int]]:
     """(uid, gid, additional gids) for ``user``: "", "name", "uid", "name:group" or "uid:gid".
 
     The additional gids are what Docker puts in the OCI spec: the primary gid
     first, then the groups that list the user as a member (only when no group
-    is given explicitly).
+    is given explicitly), then the ``--group-add`` groups.
     """
     user_arg, _, group_arg = user.partition(":")
     uid, gid, name = _find_user(_entries(rootfs, "passwd"), user_arg)
+    groups = _entries(rootfs, "group") or []
     supplementary: list[int] = []
-    if group_arg or name:
-        groups = _entries(rootfs, "group") or []
-        if group_arg:
-            gid = _find_group(groups, group_arg)
-        else:
-            supplementary = [
-                g
+    if group_arg:
+        gid = _find_group(groups, group_arg)
+    elif name:
+        supplementary = [
+            g
+            for entry in groups
+            if name in _field(entry, 3).split(",")
+            if (g := _number(_field(entry, 2))) is not None
+        ]
+    return uid, gid, [gid, *supplementary, *_added_groups(groups, group_add or [])]
+
+
+def _added_groups(groups: list[list[str]], wanted: list[str]) -> list[int]:
+    """``--group-add`` values: group names or gids of the image's /etc/group, or any gid.
+
+    As moby's user.GetAdditionalGroups: each value once, an unknown name is an error.
+    """
+    found: list[int] = []
+    for value in wanted:
+        gid = next(
+            (
+                entry_gid
                 for entry in groups
-                if name in _field(entry, 3).split(",")
-                if (g := _number(_field(entry, 2))) is not None
-            ]
-    return uid, gid, [gid, *supplementary]
+                if (entry_gid := _number(_field(entry, 2))) is not None
+                and value in (entry[0], str(entry_gid))
+                and entry_gid not in found
+            ),
+            None,
+        )
+        if gid is None:
+            number = _number(value)
+            if number is None:
+                raise InvalidArgument(
+                    f"Unable to find group {value}: no matching entries in group file"
+                )
+            gid = _in_range(number)
+        if gid not in found:
+            found.append(gid)
+    return found
 
 
 def _find_user(passwd: list[list[str]] | None, user_arg: str) -> tuple[int, int, str]:

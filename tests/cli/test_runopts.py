@@ -139,3 +139,113 @@ def test_restart_policies(policy: str, expected: dict) -> None:
 def test_bad_restart_policies(policy: str, message: str) -> None:
     with pytest.raises(InvalidArgument, match=message):
         parse_restart_policy(policy)
+
+
+def test_only_namespaced_sysctls_are_taken() -> None:
+    created = body("--sysctl", "net.core.somaxconn=1024", "--sysctl", "kernel.shmmax=1", "busybox")
+    assert created["HostConfig"]["Sysctls"] == {"net.core.somaxconn": "1024", "kernel.shmmax": "1"}
+    with pytest.raises(UsageError) as caught:
+        body("--sysctl", "kernel.printk_ratelimit_burst=17", "busybox")
+    assert caught.value.status == 125
+    assert caught.value.text.startswith(
+        'invalid argument "kernel.printk_ratelimit_burst=17" for "--sysctl" flag: '
+        "sysctl 'kernel.printk_ratelimit_burst=17' is not allowed"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("nofile=100:200", {"Name": "nofile", "Soft": 100, "Hard": 200}),
+        ("nproc=50", {"Name": "nproc", "Soft": 50, "Hard": 50}),
+        ("core=-1", {"Name": "core", "Soft": -1, "Hard": -1}),
+        ("core=10:-1", {"Name": "core", "Soft": 10, "Hard": -1}),
+    ],
+)
+def test_ulimits(value: str, expected: dict) -> None:
+    assert body("--ulimit", value, "busybox")["HostConfig"]["Ulimits"] == [expected]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("nofile", "invalid ulimit argument: nofile"),
+        ("as=1", "invalid ulimit type: as"),
+        ("nofile=1:2:3", "too many limit value arguments - 1:2:3, can only have up to two"),
+        ("nofile=2:1", "ulimit soft limit must be less than or equal to hard limit: 2 > 1"),
+        ("nofile=-1:5", "soft: -1 (unlimited), hard: 5"),
+        ("nofile=x", 'strconv.ParseInt: parsing "x": invalid syntax'),
+    ],
+)
+def test_bad_ulimits(value: str, message: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        body("--ulimit", value, "busybox")
+    assert message in caught.value.text
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (("--pid", "container:"), "--pid: invalid PID mode"),
+        (("--pid", "shared"), "--pid: invalid PID mode"),
+        (("--uts", "private"), "--uts: invalid UTS mode"),
+        (("--userns", "foo"), "--userns: invalid USER mode"),
+        (("--cgroupns", "shared"), "--cgroupns: invalid CGROUP mode"),
+    ],
+)
+def test_namespace_modes_docker_refuses(flags: tuple[str, str], message: str) -> None:
+    with pytest.raises(InvalidArgument, match=f"^{message}$"):
+        body(*flags, "busybox")
+
+
+def test_namespace_modes_docker_takes() -> None:
+    created = body(
+        "--pid", "container:db", "--uts", "host", "--userns", "host", "--cgroupns", "private",
+        "--ipc", "shareable", "busybox",
+    )  # fmt: skip
+    hc = created["HostConfig"]
+    assert (hc["PidMode"], hc["UTSMode"], hc["UsernsMode"], hc["CgroupnsMode"], hc["IpcMode"]) == (
+        "container:db",
+        "host",
+        "host",
+        "private",
+        "shareable",
+    )
+
+
+def test_blkio_realtime_storage_and_isolation_flags() -> None:
+    hc = body(
+        "--blkio-weight", "300", "--blkio-weight-device", "/dev/sda:200",
+        "--device-read-bps", "/dev/sda:1mb", "--device-write-iops", "/dev/sda:30",
+        "--cpu-rt-period", "1000", "--cpu-rt-runtime", "500", "--storage-opt", "size=1G",
+        "--isolation", "default", "busybox",
+    )["HostConfig"]  # fmt: skip
+    assert hc["BlkioWeight"] == 300
+    assert hc["BlkioWeightDevice"] == [{"Path": "/dev/sda", "Weight": 200}]
+    assert hc["BlkioDeviceReadBps"] == [{"Path": "/dev/sda", "Rate": 1 << 20}]
+    assert hc["BlkioDeviceWriteIOps"] == [{"Path": "/dev/sda", "Rate": 30}]
+    assert (hc["BlkioDeviceWriteBps"], hc["BlkioDeviceReadIOps"]) == ([], [])
+    assert (hc["CpuRealtimePeriod"], hc["CpuRealtimeRuntime"]) == (1000, 500)
+    assert (hc["StorageOpt"], hc["Isolation"]) == ({"size": "1G"}, "default")
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (("--blkio-weight", "x"), 'strconv.ParseUint: parsing "x": invalid syntax'),
+        (("--blkio-weight-device", "sda:300"), "bad format for device path: sda:300"),
+        (("--blkio-weight-device", "/dev/sda:5"), "invalid weight for device: /dev/sda:5"),
+        (("--device-read-bps", "/dev/sda"), "bad format: /dev/sda"),
+        (("--device-read-bps", "/dev/sda:fast"), "invalid rate for device: /dev/sda:fast."),
+        (("--device-read-iops", "/dev/sda:1k"), "invalid rate for device: /dev/sda:1k."),
+    ],
+)
+def test_bad_blkio_flags(flags: tuple[str, str], message: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        body(*flags, "busybox")
+    assert message in caught.value.text
+
+
+def test_a_storage_option_needs_a_value() -> None:
+    with pytest.raises(InvalidArgument, match="^invalid storage option$"):
+        body("--storage-opt", "size", "busybox")

@@ -189,3 +189,80 @@ def test_relative_paths_are_under_our_own_cgroup(cgroup_parent: str) -> None:
     for name, directory in group.mount_sources():
         base = own[name].rstrip("/")
         assert directory.endswith(f"{base}/{cgroup_parent}/x")
+
+
+@v1_only
+def test_v1_memory_soft_limit_swappiness_oom_and_block_io(cgroup_parent: str) -> None:
+    rdev = os.stat("/dev/loop0").st_rdev
+    device = {"major": os.major(rdev), "minor": os.minor(rdev)}
+    group = cgroups.open_cgroup(f"{cgroup_parent}/more")
+    group.create(
+        {
+            "memory": {"reservation": 32 << 20, "swappiness": 7, "disableOOMKiller": True},
+            "cpu": {"realtimePeriod": 500000},
+            "blockIO": {
+                "throttleReadBpsDevice": [{**device, "rate": 1048576}],
+                "throttleWriteIOPSDevice": [{**device, "rate": 30}],
+            },
+        }
+    )
+    try:
+        memory, numbers = group.dirs["memory"], f"{device['major']}:{device['minor']}"
+        assert _read(memory + "/memory.soft_limit_in_bytes") == str(32 << 20)
+        assert _read(memory + "/memory.swappiness") == "7"
+        assert "oom_kill_disable 1" in _read(memory + "/memory.oom_control")
+        assert _read(group.dirs["cpu"] + "/cpu.rt_period_us") == "500000"
+        blkio = group.dirs["blkio"]
+        assert _read(blkio + "/blkio.throttle.read_bps_device") == f"{numbers} 1048576"
+        assert _read(blkio + "/blkio.throttle.write_iops_device") == f"{numbers} 30"
+    finally:
+        group.destroy()
+
+
+def _fake_v2(root: str, controllers: str) -> None:
+    with open(f"{root}/cgroup.controllers", "w") as f:
+        f.write(controllers + "\n")
+    with open(f"{root}/cgroup.subtree_control", "w") as f:
+        f.write(controllers + "\n")
+
+
+def test_v2_support_follows_the_controllers(tmp_path: Path) -> None:
+    """moby's v2 sysinfo: no swappiness, OOM-killer switch or real-time scheduler there."""
+    root = str(tmp_path)
+    _fake_v2(root, "cpu memory pids")
+    support = cgroups.Support(root)
+    assert (support.memory, support.memory_reservation, support.cpu_cfs, support.pids) == (
+        True,
+        True,
+        True,
+        True,
+    )
+    assert not (support.memory_swappiness or support.oom_kill_disable or support.cpu_realtime)
+    assert not (support.cpuset or support.blkio_weight or support.blkio_throttle)
+
+
+def test_v2_soft_limit_and_io_files(tmp_path: Path) -> None:
+    root = str(tmp_path)
+    _fake_v2(root, "memory io")
+    group = cgroups.CgroupV2("/c", root=root)
+    os.makedirs(group.dir)
+    for name in (
+        "cgroup.controllers",
+        "cgroup.subtree_control",
+        "memory.low",
+        "io.max",
+        "io.weight",
+    ):
+        open(f"{group.dir}/{name}", "w").close()
+    group.create(
+        {
+            "memory": {"reservation": 1 << 20},
+            "blockIO": {
+                "weight": 500,
+                "throttleWriteBpsDevice": [{"major": 8, "minor": 0, "rate": 9}],
+            },
+        }
+    )
+    assert _read(group.dir + "/memory.low") == str(1 << 20)
+    assert _read(group.dir + "/io.max") == "8:0 wbps=9"
+    assert _read(group.dir + "/io.weight") == str(1 + (500 - 10) * 9999 // 990)

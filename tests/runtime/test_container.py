@@ -280,10 +280,14 @@ def test_ulimits(bundle: Bundle) -> None:
     assert result.out.split() == ["100", "200"]
 
 
-def test_a_hard_limit_above_ours_is_capped_at_ours(bundle: Bundle) -> None:
+def test_a_hard_limit_above_ours_fails_as_under_runc(bundle: Bundle) -> None:
+    """Without CAP_SYS_RESOURCE a higher hard limit cannot be given: refused, not capped."""
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    result = bundle.run(["sh", "-c", "ulimit -Hn"], ulimits={"nofile": (hard + 1, hard + 1)})
-    assert result.out == f"{hard}\n"
+    with pytest.raises(
+        SystemError, match="error setting rlimit type 7: operation not permitted"
+    ) as failure:
+        bundle.run(["sh", "-c", "ulimit -Hn"], ulimits={"nofile": (hard + 1, hard + 1)})
+    assert "error setting rlimits for ready process" in failure.value.message
 
 
 def test_no_new_privileges(bundle: Bundle) -> None:

@@ -185,3 +185,49 @@ def test_process() -> None:
     assert process["env"] == ["A=1"]
     assert (process["cwd"], process["terminal"]) == ("/w", True)
     assert process["user"] == {"uid": 5, "gid": 6, "additionalGids": [6, 7]}
+
+
+def test_ipc_none_has_no_dev_shm() -> None:
+    destinations = [m["destination"] for m in _spec(dev_shm=False)["mounts"]]
+    assert "/dev/shm" not in destinations and "/dev/mqueue" in destinations
+
+
+def test_memory_cpu_and_block_io_settings() -> None:
+    throttle = [{"major": 8, "minor": 0, "rate": 1024}]
+    resources = _spec(
+        memory_reservation=32 << 20,
+        memory_swappiness=7,
+        oom_kill_disable=True,
+        cpu_rt_period=1000,
+        cpu_rt_runtime=500,
+        cpuset_cpus="0",
+        cpuset_mems="0",
+        block_io={"throttleReadBpsDevice": throttle},
+    )["linux"]["resources"]
+    assert resources["memory"] == {
+        "reservation": 32 << 20,
+        "swappiness": 7,
+        "disableOOMKiller": True,
+    }
+    assert resources["cpu"] == {
+        "realtimePeriod": 1000,
+        "realtimeRuntime": 500,
+        "cpus": "0",
+        "mems": "0",
+    }
+    assert resources["blockIO"] == {"throttleReadBpsDevice": throttle}
+
+
+def test_console_size_annotations_and_system_paths() -> None:
+    spec = _spec(
+        terminal=True,
+        console_size=(30, 100),
+        annotations={"a": "b"},
+        masked_paths=[],
+        readonly_paths=["/proc/sys"],
+    )
+    assert spec["process"]["consoleSize"] == {"height": 30, "width": 100}
+    assert spec["annotations"] == {"a": "b"}
+    assert (spec["linux"]["maskedPaths"], spec["linux"]["readonlyPaths"]) == ([], ["/proc/sys"])
+    assert "consoleSize" not in _spec(console_size=(30, 100))["process"]
+    assert "annotations" not in _spec()

@@ -80,3 +80,29 @@ def test_etc_symlink_does_not_escape_the_rootfs(tmp_path: Path) -> None:
 def test_out_of_range_uid(rootfs: Path) -> None:
     with pytest.raises(InvalidArgument, match="uids and gids must be in range"):
         resolve_user(rootfs, str(2**31))
+
+
+@pytest.mark.parametrize(
+    ("user", "group_add", "expected"),
+    [
+        ("", ["staff"], [0, 10, 50]),
+        ("app", ["app", "4242", "staff"], [1000, 10, 50, 1000, 4242, 50]),
+        ("app:staff", ["10", "4242", "4242"], [50, 10, 4242]),
+        ("4242", ["staff", "50"], [0, 50]),
+    ],
+)
+def test_group_add(rootfs: Path, user: str, group_add: list[str], expected: list[int]) -> None:
+    """moby's GetAdditionalGroups: names or gids of the image's groups, or any gid, each once."""
+    assert resolve_user(rootfs, user, group_add)[2] == expected
+
+
+def test_group_add_of_an_unknown_name(rootfs: Path) -> None:
+    with pytest.raises(
+        InvalidArgument, match="^Unable to find group audio: no matching entries in group file$"
+    ):
+        resolve_user(rootfs, "", ["audio"])
+    with pytest.raises(InvalidArgument, match="uids and gids must be in range"):
+        resolve_user(rootfs, "", [str(2**31)])
+    # moby's quirk, kept: a group named twice (by gid, then by name) is not found the second time
+    with pytest.raises(InvalidArgument, match="^Unable to find group wheel: "):
+        resolve_user(rootfs, "", ["10", "wheel"])
