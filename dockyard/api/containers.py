@@ -113,6 +113,15 @@ async def rename(request: web.Request) -> web.Response:
     return _no_content()
 
 
+async def update(request: web.Request) -> web.Response:
+    """POST /containers/{id}/update: UpdateConfig is Resources plus RestartPolicy."""
+    changes = await json_body(request, schema.HOST_CONFIG, required=True) or {}
+    if not api_at_least(request, "1.40"):
+        changes.pop("PidsLimit", None)
+    answer = await containers(request).update(request.match_info["id"], changes)
+    return responses.json_response(answer)
+
+
 async def pause(request: web.Request) -> web.Response:
     containers(request).pause(request.match_info["id"])
     return _no_content()
@@ -274,6 +283,7 @@ def routes() -> list[web.RouteDef]:
         web.post(one + "/kill", kill),
         web.post(one + "/rename", rename),
         web.post(one + "/pause", pause),
+        web.post(one + "/update", update),
         web.post(one + "/unpause", unpause),
         web.post(one + "/resize", resize),
         web.post(one + "/wait", wait),

@@ -83,6 +83,16 @@ def register(subparsers: Any) -> None:
         "Block until one or more containers stop, then print their exit codes",
     )
     many(subparsers, "pause", run_pause, "Pause all processes within one or more containers")
+    update = command(
+        subparsers,
+        "update",
+        run_update,
+        usage="%(prog)s [OPTIONS] CONTAINER [CONTAINER...]",
+        description="Update configuration of one or more containers",
+        min_args=1,
+        declare=_declare_update_flags,
+    )
+    add_positionals(update)
     many(subparsers, "unpause", run_unpause, "Unpause all processes within one or more containers")
 
     top = command(
@@ -226,6 +236,25 @@ def run_rm(client: Client, ns: argparse.Namespace) -> int:
         client.request("DELETE", f"/containers/{name}", query).read()
 
     return for_each(ns.args, remove)
+
+
+def _declare_update_flags(parser: CommandParser) -> None:
+    from dockyard.cli.runopts import add_update_flags  # only when `update` is parsed
+
+    add_update_flags(parser)
+
+
+def run_update(client: Client, ns: argparse.Namespace) -> int:
+    from dockyard.cli.runopts import update_body
+
+    body = update_body(ns)
+
+    def update(name: str) -> None:
+        answer = client.request("POST", f"/containers/{name}/update", body=body).json()
+        for warning in answer.get("Warnings") or []:
+            print(f"WARNING: {warning}", file=sys.stderr)
+
+    return for_each(ns.args, update)
 
 
 def run_pause(client: Client, ns: argparse.Namespace) -> int:

@@ -74,6 +74,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "tag": ("images", "tag", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"),
     "top": ("containers", "top", "Display the running processes of a container"),
     "unpause": ("containers", "unpause", "Unpause all processes within one or more containers"),
+    "update": ("containers", "update", "Update configuration of one or more containers"),
     "version": ("system", "version", "Show the Docker version information"),
     "wait": (
         "containers",
@@ -108,6 +109,7 @@ GROUPS: dict[str, tuple[str, dict[str, tuple[str, str, str]]]] = {
                     "stop",
                     "top",
                     "unpause",
+                    "update",
                     "wait",
                 )
             },

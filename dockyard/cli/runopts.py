@@ -296,6 +296,50 @@ def add_container_flags(parser: CommandParser) -> None:
     add("-q", "--quiet", action="store_true")
 
 
+def add_update_flags(parser: CommandParser) -> None:
+    """docker update's flags: the limits it can change, and the restart policy."""
+    add = parser.add_argument
+    add("--blkio-weight", type=flag_type(parse_uint16), default=0)
+    add("--cpu-period", type=integer, default=0)
+    add("--cpu-quota", type=integer, default=0)
+    add("--cpu-rt-period", type=integer, default=0)
+    add("--cpu-rt-runtime", type=integer, default=0)
+    add("-c", "--cpu-shares", type=integer, default=0)
+    add("--cpus", type=flag_type(parse_cpus), default=0)
+    add("--cpuset-cpus", default="")
+    add("--cpuset-mems", default="")
+    add("-m", "--memory", type=flag_type(ram_in_bytes), default=0)
+    add("--memory-reservation", type=flag_type(ram_in_bytes), default=0)
+    add("--memory-swap", type=flag_type(memory_swap_bytes), default=0)
+    add("--pids-limit", type=integer, default=None)
+    add("--restart", default="")
+
+
+def update_body(ns: argparse.Namespace) -> dict[str, Any]:
+    """UpdateConfig from the flags; docker refuses an update that changes nothing."""
+    body: dict[str, Any] = {
+        "BlkioWeight": ns.blkio_weight,
+        "CpuPeriod": ns.cpu_period,
+        "CpuQuota": ns.cpu_quota,
+        "CpuRealtimePeriod": ns.cpu_rt_period,
+        "CpuRealtimeRuntime": ns.cpu_rt_runtime,
+        "CpuShares": ns.cpu_shares,
+        "NanoCpus": ns.cpus,
+        "CpusetCpus": ns.cpuset_cpus,
+        "CpusetMems": ns.cpuset_mems,
+        "Memory": ns.memory,
+        "MemoryReservation": ns.memory_reservation,
+        "MemorySwap": ns.memory_swap,
+    }
+    if ns.pids_limit is not None:
+        body["PidsLimit"] = ns.pids_limit
+    if ns.restart:
+        body["RestartPolicy"] = parse_restart_policy(ns.restart)
+    if not any(body.values()) and "PidsLimit" not in body:
+        raise InvalidArgument("you must provide one or more flags when using this command")
+    return body
+
+
 def create_body(ns: argparse.Namespace, image: str, command: list[str]) -> dict[str, Any]:
     """The ContainerCreateRequest for the parsed flags (docker's parse())."""
     attach = set(ns.attach)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import builtins  # the list() method shadows the type in annotations
 import contextlib
+import copy
 import json
 import os
 import shlex
@@ -25,6 +26,7 @@ from dockyard import stdcopy
 from dockyard.build import imageconfig
 from dockyard.config import PRIVATE_DIR_MODE, Paths
 from dockyard.engine import archive, hostconfig, processes, specgen
+from dockyard.engine import update as container_update
 from dockyard.engine.commit import commit_changes
 from dockyard.engine.container import (
     Container,
@@ -767,6 +769,37 @@ class ContainerService:
         self.events.publish(
             "container", "rename", c.id, {**self.event_attributes(c.record), "oldName": "/" + old}
         )
+
+    async def update(self, ref: str, changes: dict[str, Any]) -> dict:
+        """``docker update``: UpdateResponse, with the warnings of the checks (or null)."""
+        warnings = hostconfig.verify_update(changes)
+        c = self.get(ref)
+        async with self._lock(c.id):
+            c = self.get(c.id)
+            if c.state["Status"] in ("removing", "dead"):
+                raise Conflict(
+                    f"Cannot update container {c.id}: container is marked for removal "
+                    'and cannot be "update"'
+                )
+            hc = copy.deepcopy(c.host_config)
+            try:
+                container_update.merge(hc, changes)
+            except Conflict as e:
+                raise Conflict(f"Cannot update container {c.id}: {e.message}") from None
+            if c.running and not c.state["Restarting"]:
+                await self._update_cgroup(c, hc, changes)
+            c.record["HostConfig"] = hc
+            self.save(c)
+        self.events.publish("container", "update", c.id, self.event_attributes(c.record))
+        return {"Warnings": warnings or None}
+
+    async def _update_cgroup(self, c: Container, hc: dict, changes: dict[str, Any]) -> None:
+        resources = {**specgen.cgroup_resources(hc), **container_update.lifted_limits(changes)}
+        cgroup = cgroups.open_cgroup(specgen.container_cgroup_path(c))
+        try:
+            await asyncio.to_thread(cgroup.update, resources)
+        except OSError as e:
+            raise EngineSystemError(f"Cannot update container {c.id}: {e}") from None
 
     def pause(self, ref: str) -> None:
         c = self._running(ref)

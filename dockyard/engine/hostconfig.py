@@ -103,16 +103,24 @@ def _check_restart_policy(hc: dict[str, Any]) -> None:
         raise InvalidArgument("can't create 'AutoRemove' container with restart policy")
 
 
-def _verify_resources(hc: dict[str, Any], support: Support) -> list[str]:
+def verify_update(changes: dict[str, Any], support: Support | None = None) -> list[str]:
+    """The checks of ``docker update``'s request: moby's verifyContainerSettings(update=true)."""
+    policy = changes.get("RestartPolicy") or {}
+    if policy.get("Name"):  # the docker CLI sends an empty policy when --restart is not given
+        _check_restart_policy({"RestartPolicy": policy})
+    return _verify_resources(changes, support or Support(), update=True)
+
+
+def _verify_resources(hc: dict[str, Any], support: Support, update: bool = False) -> list[str]:
     """moby's verifyPlatformContainerResources, check for check and warning for warning."""
-    warnings = _verify_memory(hc, support)
+    warnings = _verify_memory(hc, support, update)
     warnings += _verify_cpu(hc, support)
     warnings += _verify_cpuset(hc, support)
     warnings += _verify_blkio(hc, support)
     return warnings
 
 
-def _verify_memory(hc: dict[str, Any], support: Support) -> list[str]:
+def _verify_memory(hc: dict[str, Any], support: Support, update: bool) -> list[str]:
     warnings = []
     if hc.get("MemorySwappiness") == -1:
         hc["MemorySwappiness"] = None
@@ -135,7 +143,7 @@ def _verify_memory(hc: dict[str, Any], support: Support) -> list[str]:
         raise InvalidArgument(
             "Minimum memoryswap limit should be larger than memory limit, see usage"
         )
-    if memory == 0 and swap > 0:
+    if memory == 0 and swap > 0 and not update:
         raise InvalidArgument(
             "You should always set the Memory limit when using Memoryswap limit, see usage"
         )
@@ -174,7 +182,7 @@ def _verify_memory(hc: dict[str, Any], support: Support) -> list[str]:
             "OOM killer is disabled for the container, but no memory limit is set, this can "
             "result in the system running out of resources."
         )
-    if hc.get("OomKillDisable") is None:
+    if hc.get("OomKillDisable") is None and not update:
         hc["OomKillDisable"] = False  # moby's adaptContainerSettings
     if hc.get("PidsLimit") is not None and not support.pids:
         if hc["PidsLimit"] > 0:

@@ -220,26 +220,41 @@ def spec_options(c: Container, network: str, containers: Any) -> oci.SpecOptions
         ulimits=_ulimits(hc),
         oom_score_adj=hc.get("OomScoreAdj") or 0,
         shm_size=hc.get("ShmSize") or oci.DEFAULT_SHM_SIZE,
-        memory=hc.get("Memory") or 0,
-        memory_swap=hc.get("MemorySwap") or 0,
-        memory_reservation=hc.get("MemoryReservation") or 0,
-        memory_swappiness=hc.get("MemorySwappiness"),
-        oom_kill_disable=bool(hc.get("OomKillDisable")),
-        nano_cpus=hc.get("NanoCpus") or 0,
-        cpu_period=hc.get("CpuPeriod") or 0,
-        cpu_quota=hc.get("CpuQuota") or 0,
-        cpu_shares=hc.get("CpuShares") or 0,
-        cpu_rt_period=hc.get("CpuRealtimePeriod") or 0,
-        cpu_rt_runtime=hc.get("CpuRealtimeRuntime") or 0,
-        cpuset_cpus=hc.get("CpusetCpus") or "",
-        cpuset_mems=hc.get("CpusetMems") or "",
-        block_io=_block_io(hc),
-        pids_limit=hc.get("PidsLimit") or 0,
+        **_resource_options(hc),
         console_size=(console[0], console[1]) if any(console) else None,
         annotations=hc.get("Annotations") or {},
         masked_paths=hc.get("MaskedPaths"),
         readonly_paths=hc.get("ReadonlyPaths"),
     )
+
+
+def _resource_options(hc: dict[str, Any]) -> dict[str, Any]:
+    """The SpecOptions that are cgroup limits: what create and ``docker update`` share."""
+    return {
+        "memory": hc.get("Memory") or 0,
+        "memory_swap": hc.get("MemorySwap") or 0,
+        "memory_reservation": hc.get("MemoryReservation") or 0,
+        "memory_swappiness": hc.get("MemorySwappiness"),
+        "oom_kill_disable": bool(hc.get("OomKillDisable")),
+        "nano_cpus": hc.get("NanoCpus") or 0,
+        "cpu_period": hc.get("CpuPeriod") or 0,
+        "cpu_quota": hc.get("CpuQuota") or 0,
+        "cpu_shares": hc.get("CpuShares") or 0,
+        "cpu_rt_period": hc.get("CpuRealtimePeriod") or 0,
+        "cpu_rt_runtime": hc.get("CpuRealtimeRuntime") or 0,
+        "cpuset_cpus": hc.get("CpusetCpus") or "",
+        "cpuset_mems": hc.get("CpusetMems") or "",
+        "block_io": _block_io(hc),
+        "pids_limit": hc.get("PidsLimit") or 0,
+    }
+
+
+def cgroup_resources(hc: dict[str, Any]) -> dict:
+    """OCI ``linux.resources`` for ``hc``'s limits, without device rules (``docker update``)."""
+    spec = oci.docker_default_spec(oci.SpecOptions(args=[], **_resource_options(hc)))
+    resources: dict = spec["linux"]["resources"]
+    resources.pop("devices", None)
+    return resources
 
 
 def _with_defaults(env: list[str], tty: bool) -> list[str]:

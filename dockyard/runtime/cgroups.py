@@ -188,6 +188,13 @@ class Cgroup(ABC):
     enter_is_cheap = False
 
     @abstractmethod
+    def update(self, resources: dict) -> None:
+        """Change the limits of a live cgroup (``docker update``); devices stay as they are.
+
+        A pids limit of -1 and a memory swap of -1 lift those limits.
+        """
+
+    @abstractmethod
     def add_process(self, pid: int) -> None:
         """Move ``pid`` (the whole process) into the cgroup."""
 
@@ -277,7 +284,23 @@ class CgroupV1(Cgroup):
             for name in ("cpuset.cpus", "cpuset.mems"):
                 _write(f"{directory}/{name}", _read(f"{parent}/{name}"))
 
-    def _apply(self, resources: dict) -> None:
+    def update(self, resources: dict) -> None:
+        memory = dict(resources.get("memory") or {})
+        limit, swap = memory.pop("limit", 0), memory.pop("swap", 0)
+        memsw = self._file("memory", "memory.memsw.limit_in_bytes")
+        # The kernel keeps limit <= memsw at every step: raise memsw first when growing.
+        if swap and (swap < 0 or limit > _read_int(memsw)):
+            _write(memsw, str(swap))
+            swap = 0
+        if limit:
+            _write(self._file("memory", "memory.limit_in_bytes"), str(limit))
+        if swap:
+            _write(memsw, str(swap))
+        if (resources.get("pids") or {}).get("limit") == -1:
+            _write(self._file("pids", "pids.max"), "max")
+        self._apply({**resources, "memory": memory}, devices=False)
+
+    def _apply(self, resources: dict, devices: bool = True) -> None:
         memory = resources.get("memory") or {}
         for key, name in (
             ("limit", "memory.limit_in_bytes"),
@@ -306,7 +329,7 @@ class CgroupV1(Cgroup):
         limit = (resources.get("pids") or {}).get("limit", 0)
         if limit > 0:
             _write(self._file("pids", "pids.max"), str(limit))
-        if "devices" in self.dirs:
+        if devices and "devices" in self.dirs:
             self._apply_devices(resources.get("devices") or [])
 
     def _apply_block_io(self, block_io: dict) -> None:
@@ -423,6 +446,11 @@ class CgroupV2(Cgroup):
                 _write(f"{current}/cgroup.subtree_control", " ".join("+" + c for c in missing))
             current = f"{current}/{part}"
             os.makedirs(current, exist_ok=True)
+
+    def update(self, resources: dict) -> None:
+        if (resources.get("pids") or {}).get("limit") == -1:
+            _write(f"{self.dir}/pids.max", "max")
+        self._apply(resources)
 
     def _apply(self, resources: dict) -> None:
         memory = resources.get("memory") or {}
