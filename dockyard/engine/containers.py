@@ -19,7 +19,7 @@ import signal as signals
 import socket
 from collections.abc import AsyncGenerator, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from dockyard import stdcopy
 from dockyard.build import imageconfig
@@ -38,7 +38,7 @@ from dockyard.engine.filters import Filters
 from dockyard.engine.logs import LogReader
 from dockyard.engine.names import new_id, random_name, validate_name
 from dockyard.engine.streams import AttachStream
-from dockyard.engine.volumes import VolumeService, mounts_volume
+from dockyard.engine.volumes import VolumeService, mounts_volume, oci_mounts
 from dockyard.errors import (
     CommandError,
     Conflict,
@@ -51,6 +51,7 @@ from dockyard.errors import SystemError as EngineSystemError
 from dockyard.runtime import cgroups, shim
 from dockyard.runtime.jsonlog import parse_rfc3339_nano
 from dockyard.store.metadata import Metadata
+from dockyard.tarfs.root import Root
 
 WAIT_CONDITIONS = ("not-running", "next-exit", "removed")
 BUILTIN_RUNTIME = "dockyard"
@@ -814,30 +815,29 @@ class ContainerService:
 
     def archive_stat(self, ref: str, path: str) -> dict:
         c = self.get(ref)
-        with self._root(c, ref) as root:
+        with self._copy_root(c, ref) as root:
             return archive.stat_path(root, path)
 
-    def archive_get(self, ref: str, path: str) -> tuple[Any, dict]:
+    def archive_get(self, ref: str, path: str) -> tuple[BinaryIO, dict]:
+        """The tar of ``path`` as a stream to read (and close), and the path's stat."""
         c = self.get(ref)
-        with self._root(c, ref) as root:
-            return archive.get(root, path)
+        return archive.get(self._copy_root(c, ref), path)
 
     def archive_put(
-        self, ref: str, path: str, tar: Any, no_overwrite_dir_non_dir: bool = False
+        self, ref: str, path: str, tar: BinaryIO, no_overwrite_dir_non_dir: bool = False
     ) -> None:
         c = self.get(ref)
         if c.host_config.get("ReadonlyRootfs") and c.running:
             raise Conflict("container rootfs is marked read-only")
-        with self._root(c, ref) as root:
+        with self._copy_root(c, ref) as root:
             archive.put(root, path, tar, no_overwrite_dir_non_dir)
 
     @contextlib.contextmanager
-    def _root(self, c: Container, ref: str) -> Iterator[Path]:
+    def _copy_root(self, c: Container, ref: str) -> Iterator[Root]:
         """The container's root for a copy; a missing path is named with the container, as Docker does."""
+        lowerdirs = self.images.resolve(c.record["Image"]).lowerdirs
         try:
-            with archive.container_root(
-                c, self.images.resolve(c.record["Image"]).lowerdirs
-            ) as root:
+            with archive.copy_root(c, lowerdirs, [] if c.running else oci_mounts(c)) as root:
                 yield root
         except NotFound as e:
             if e.message.endswith(" in container"):

@@ -1,4 +1,4 @@
-"""Unpacking a context or an ADD archive without ever writing outside the root."""
+"""The one extractor: never writing outside the root, whatever the archive holds."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.build.tarextract import extract_tar, is_archive
+from dockyard.build.copyfiles import is_archive
 from dockyard.errors import InvalidArgument
+from dockyard.tarfs.extract import DigestSink, Extractor
+from dockyard.tarfs.root import Root
 
 
 def tar_of(*members: tuple[tarfile.TarInfo, bytes]) -> io.BytesIO:
@@ -27,6 +29,14 @@ def entry(name: str, kind: bytes = tarfile.REGTYPE, link: str = "", mode: int = 
     info = tarfile.TarInfo(name)
     info.type, info.linkname, info.mode, info.mtime = kind, link, mode, 1_000_000
     return info
+
+
+def extract_tar(
+    stream: io.BytesIO, root: Path, dest: str = "/", digests: DigestSink | None = None
+) -> None:
+    root.mkdir(exist_ok=True)
+    with Root(root) as opened:
+        Extractor(opened, dest, keep_owner=False, digests=digests).extract(stream)
 
 
 class Digests:
