@@ -45,7 +45,8 @@ class Extractor:
     ``keep_owner`` applies the archive's uid/gid (else files belong to us);
     ``no_overwrite_dir_non_dir`` refuses to replace a directory by a
     non-directory and the reverse (docker cp); ``digests`` learns the sha256 of
-    each regular file written; ``rename`` maps each entry's name first.
+    each regular file written; ``rename`` maps each entry's name (and a hard
+    link's target) first.
     """
 
     def __init__(
@@ -113,7 +114,7 @@ class Extractor:
             if member.isreg():
                 self._write(tar, member, parent, name)
                 return
-            self._create(member, parent, name, path)
+            self._create(member, parent, name)
             if member.islnk():
                 return  # a hard link shares its target's inode, owner, mode and times
             self._set_attrs(member, parent, name)
@@ -163,17 +164,14 @@ class Extractor:
             while chunk := source.read(_CHUNK):
                 digest.update(chunk)
                 _write_all(fd, chunk)
-            if self.keep_owner:
-                os.chown(fd, member.uid, member.gid)
-            os.chmod(fd, member.mode & 0o7777)
-            _set_xattrs(member, fd)
+            self._set_inode_attrs(fd, member)
             os.utime(fd, ns=_times(member))
             if self.digests is not None:
                 self.digests.remember(os.fstat(fd), digest.hexdigest())
         finally:
             os.close(fd)
 
-    def _create(self, member: tarfile.TarInfo, parent: int, name: str, path: list[str]) -> None:
+    def _create(self, member: tarfile.TarInfo, parent: int, name: str) -> None:
         if member.isdir():
             if not _is_dir(parent, name):
                 os.mkdir(name, 0o700, dir_fd=parent)
@@ -191,7 +189,8 @@ class Extractor:
             raise invalid(f"unsupported entry type {member.type!r} for {member.name!r}")
 
     def _link(self, member: tarfile.TarInfo, parent: int, name: str) -> None:
-        target = self.dest + self.entry_parts(member.linkname)
+        linkname = self.rename(member.linkname) if self.rename else member.linkname
+        target = self.dest + self.entry_parts(linkname)
         if len(target) == len(self.dest):
             raise invalid(f"hard link {member.name!r} to the archive root")
         try:
@@ -212,53 +211,45 @@ class Extractor:
             os.close(target_parent)
 
     def _set_attrs(self, member: tarfile.TarInfo, parent: int, name: str) -> None:
-        """Owner, then mode (chown clears setuid bits), then xattrs (chown clears capabilities)."""
-        if self.keep_owner:
-            os.chown(name, member.uid, member.gid, dir_fd=parent, follow_symlinks=False)
-        if member.issym():
-            return  # a symlink's mode means nothing; user xattrs are not allowed on one
+        if member.issym():  # a symlink's mode means nothing; user xattrs are not allowed on one
+            if self.keep_owner:
+                os.chown(name, member.uid, member.gid, dir_fd=parent, follow_symlinks=False)
+            return
         fd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
         try:
-            if stat.S_ISLNK(os.fstat(fd).st_mode):
-                return  # swapped for a symlink meanwhile: never follow it
-            # Linux has no lchmod and fchmod refuses an O_PATH descriptor; its /proc
-            # link names exactly the inode we opened, without resolving a path again.
-            os.chmod(_fd_path(fd), member.mode & 0o7777)
-            _set_xattrs(member, _fd_path(fd))
+            if not stat.S_ISLNK(os.fstat(fd).st_mode):  # else swapped meanwhile: never follow
+                self._set_inode_attrs(fd, member)
         finally:
             os.close(fd)
 
     def _set_dest_attrs(self, path: list[str], member: tarfile.TarInfo) -> None:
-        if not path:
-            self._set_attrs_fd(member, self.root.fd)
-        else:
-            parent = self.root.parent(path)
-            try:
-                self._set_attrs(member, parent, path[-1])
-            finally:
-                os.close(parent)
+        fd = self.root.directory(path)
+        try:
+            self._set_inode_attrs(fd, member)
+        finally:
+            os.close(fd)
         self._dirs.append((path, member))
 
-    def _set_attrs_fd(self, member: tarfile.TarInfo, fd: int) -> None:
+    def _set_inode_attrs(self, fd: int, member: tarfile.TarInfo) -> None:
+        """Owner, then mode (chown clears setuid bits), then xattrs (chown clears
+        capabilities), of the inode open as ``fd``. Through its /proc link: Linux has no
+        lchmod and fchmod refuses an O_PATH descriptor; the link names exactly the
+        inode opened, no path is resolved again."""
+        path = _fd_path(fd)
         if self.keep_owner:
-            os.chown(_fd_path(fd), member.uid, member.gid)
-        os.chmod(_fd_path(fd), member.mode & 0o7777)
-        _set_xattrs(member, _fd_path(fd))
+            os.chown(path, member.uid, member.gid)
+        os.chmod(path, member.mode & 0o7777)
+        _set_xattrs(member, path)
 
     def _set_dir_times(self, path: list[str], member: tarfile.TarInfo) -> None:
-        if not path:
-            os.utime(_fd_path(self.root.fd), ns=_times(member))
-            return
         try:
-            parent = self.root.parent(path)
+            fd = self.root.directory(path)
         except (FileNotFoundError, NotADirectoryError):
             return  # removed by a later entry
         try:
-            _set_times(member, parent, path[-1])
-        except FileNotFoundError:
-            pass
+            os.utime(_fd_path(fd), ns=_times(member))
         finally:
-            os.close(parent)
+            os.close(fd)
 
 
 def _members(tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
@@ -308,7 +299,7 @@ def _set_times(member: tarfile.TarInfo, parent: int, name: str) -> None:
     os.utime(name, ns=_times(member), dir_fd=parent, follow_symlinks=False)
 
 
-def _set_xattrs(member: tarfile.TarInfo, target: int | str) -> None:
+def _set_xattrs(member: tarfile.TarInfo, target: str) -> None:
     for key, value in member.pax_headers.items():
         if not key.startswith(PAX_XATTR_PREFIX):
             continue
