@@ -2,7 +2,7 @@
 
 A running container's root is reached through /proc/<pid>/root; a stopped
 one's by mounting its layers, and its volumes as Docker does, for the time of
-the copy. Every path, the one asked for and each one in the archive, is
+the copies (``CopyRoots``). Every path, the one asked for and each one in the archive, is
 resolved inside that root at every component (``dockyard.tarfs``), so neither
 a symlink the container planted nor a process racing the copy can lead
 outside it.
@@ -50,22 +50,63 @@ def container_root(c: Container, lowerdirs: list[Path]) -> Iterator[Path]:
         unmount(target)  # detaches the volumes mounted below it too
 
 
-@contextlib.contextmanager
-def copy_root(c: Container, lowerdirs: list[Path], mounts: list[dict]) -> Iterator[Root]:
-    """The container's files as `docker cp` sees them: with the binds and volumes of
-    ``mounts`` (OCI mounts) mounted in a root that is not running."""
-    with container_root(c, lowerdirs) as path, Root(path) as root:
-        if not c.running:
+class CopyRoots:
+    """The roots copies see. A container that is not running gets its layers and its
+    volumes (binds of ``mounts``, OCI mounts) mounted once at ``copy/``, shared by the
+    copies in progress: a copy out goes on after its call returns, while the tar is read.
+    Its own mount point keeps it clear of the shim's ``rootfs/`` should the container start.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users: dict[str, int] = {}  # container id → copies using its mounted root
+
+    @contextlib.contextmanager
+    def open(self, c: Container, lowerdirs: list[Path], mounts: list[dict]) -> Iterator[Root]:
+        if c.running:
+            with Root(f"/proc/{c.state['Pid']}/root") as root:
+                yield root
+            return
+        target = c.root / "copy"
+        with self._lock:
+            if not self._users.get(c.id):
+                _mount_stopped(target, c, lowerdirs, mounts)
+            self._users[c.id] = self._users.get(c.id, 0) + 1
+        try:
+            with Root(target) as root:
+                yield root
+        finally:
+            with self._lock:
+                self._users[c.id] -= 1
+                if not self._users[c.id]:
+                    del self._users[c.id]
+                    unmount(target)  # detaches the volumes mounted below it too
+
+    def detach(self, c: Container) -> None:
+        """Before the container's directory is removed, so that removing it cannot reach
+        into its volumes: copies in progress go on reading the detached tree through
+        their descriptors (a mount left by a daemon that died goes too)."""
+        with self._lock:
+            unmount(c.root / "copy")
+
+
+def _mount_stopped(target: Path, c: Container, lowerdirs: list[Path], mounts: list[dict]) -> None:
+    unmount(target)  # one a daemon that died left behind
+    mount_overlay(lowerdirs, c.root / "upper", c.root / "work", target)
+    try:
+        with Root(target) as root:
             for mount in mounts:
                 if mount["type"] == "bind":
                     _bind(root, mount)
-        yield root
+    except BaseException:
+        unmount(target)
+        raise
 
 
 def _bind(root: Root, mount: dict) -> None:
     parts = components(mount["destination"])
     if os.path.isdir(mount["source"]):
-        fd = root.directory(parts, create=True)
+        os.close(root.directory(parts, create=True))
     else:
         parent = root.parent(parts, create=True)
         try:
@@ -73,13 +114,17 @@ def _bind(root: Root, mount: dict) -> None:
                 os.close(os.open(parts[-1], os.O_CREAT | os.O_EXCL, 0o644, dir_fd=parent))
         finally:
             os.close(parent)
-        fd = root.open(parts, os.O_PATH | os.O_NOFOLLOW)
+    _mount_at(root, parts, mount["source"], linux.MS_BIND | linux.MS_REC)
+    if "ro" in mount["options"]:
+        # Opened again, the path now leads to the new mount: the one to make read-only.
+        _mount_at(root, parts, None, linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY)
+
+
+def _mount_at(root: Root, parts: list[str], source: str | None, flags: int) -> None:
+    """Mount on ``parts`` named by a descriptor opened inside the root, never by a path."""
+    fd = root.open(parts, os.O_PATH)
     try:
-        # The mount point is named by its descriptor, opened inside the root.
-        target = f"/proc/self/fd/{fd}"
-        linux.mount(mount["source"], target, None, linux.MS_BIND | linux.MS_REC)
-        if "ro" in mount["options"]:
-            linux.mount(None, target, None, linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY)
+        linux.mount(source, f"/proc/self/fd/{fd}", None, flags)
     finally:
         os.close(fd)
 
@@ -99,15 +144,20 @@ def _not_found(path: str) -> NotFound:
     return NotFound(f"Could not find the file {path} in container")
 
 
+def _unreachable(path: str, error: OSError) -> InvalidArgument:
+    """A path that cannot be resolved in the root (a /proc magic link, a loop...)."""
+    return InvalidArgument(f"cannot resolve {path} in the container: {error.strerror}")
+
+
 def stat_path(root: Root, path: str) -> dict[str, Any]:
     """The X-Docker-Container-Path-Stat object; a symlink's target fully resolved in the root."""
     try:
         st = root.lstat(_source(root, path))
+        link = "/" + "/".join(root.resolve(path)) if stat.S_ISLNK(st.st_mode) else ""
     except (FileNotFoundError, NotADirectoryError):
         raise _not_found(path) from None
-    link = ""
-    if stat.S_ISLNK(st.st_mode):
-        link = "/" + "/".join(root.resolve(path))
+    except OSError as e:
+        raise _unreachable(path, e) from None
     return {
         "name": os.path.basename(path.rstrip("/")) or "/",
         "size": st.st_size,
@@ -184,6 +234,8 @@ def put(root: Root, path: str, archive: BinaryIO, no_overwrite_dir_non_dir: bool
         raise _not_found(path) from None
     except NotADirectoryError:
         raise InvalidArgument(f"extraction point is not a directory: {path}") from None
+    except OSError as e:
+        raise _unreachable(path, e) from None
     Extractor(root, path, no_overwrite_dir_non_dir=no_overwrite_dir_non_dir).extract(archive)
 
 

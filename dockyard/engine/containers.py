@@ -95,6 +95,7 @@ class ContainerService:
         self._stopping: set[str] = set()
         self._watched: dict[str, int] = {}  # container id → pidfd of its shim
         self._exited: dict[str, asyncio.Event] = {}
+        self._copy_roots = archive.CopyRoots()  # what docker cp sees of each container
         self._loop: asyncio.AbstractEventLoop | None = None  # the loop the shims are watched on
         self.on_removed: list[Callable[[Container], None]] = []
         self.networks: Any = None  # the NetworkService, set by the Engine
@@ -513,6 +514,7 @@ class ContainerService:
         async with self._lock(c.id):
             with self.db.transaction() as tx:
                 tx.execute("DELETE FROM containers WHERE id = ?", (c.id,))
+            self._copy_roots.detach(c)
             shutil.rmtree(c.root, ignore_errors=True)
             shutil.rmtree(self.paths.exec_root / c.id, ignore_errors=True)
         if volumes:
@@ -837,7 +839,8 @@ class ContainerService:
         """The container's root for a copy; a missing path is named with the container, as Docker does."""
         lowerdirs = self.images.resolve(c.record["Image"]).lowerdirs
         try:
-            with archive.copy_root(c, lowerdirs, [] if c.running else oci_mounts(c)) as root:
+            mounts = [] if c.running else oci_mounts(c)
+            with self._copy_roots.open(c, lowerdirs, mounts) as root:
                 yield root
         except NotFound as e:
             if e.message.endswith(" in container"):

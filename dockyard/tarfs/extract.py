@@ -7,7 +7,8 @@ then created, changed and timed through that descriptor by its single name,
 never following a symlink at the end. A hard link's target is reached the same
 way and linked as it is (a symlink stays a symlink).
 
-An archive that cannot be extracted is an InvalidArgument naming the entry.
+An archive that cannot be extracted is an InvalidArgument naming the entry:
+"invalid tar archive: ..." when the archive is at fault.
 """
 
 from __future__ import annotations
@@ -90,10 +91,10 @@ class Extractor:
         except (tarfile.TarError, EOFError) as e:
             raise invalid(str(e) or type(e).__name__) from None
         except OSError as e:
-            reason = e.strerror or str(e)
             if e.errno == errno.ELOOP and self.root.strict:
-                reason = "the path passes through a symbolic link"
-            raise invalid(f"{name}: {reason}" if name else reason) from None
+                raise invalid(f"{name}: the path passes through a symbolic link") from None
+            where = f" {name!r}" if name else ""
+            raise InvalidArgument(f"cannot extract{where}: {e.strerror or e}") from None
 
     # -- one entry ------------------------------------------------------------
 

@@ -119,6 +119,14 @@ def test_a_planted_absolute_symlink_is_followed_inside_the_running_container(
     engine.containers.archive_put(cid, "/in/planted", tar_of(entry("as-destination")))
     assert _exists(engine, cid, f"{host}/as-destination")
     assert snapshot(host) == before
+    # /proc's magic links (a process's root, its open files) are not followed at all.
+    for use in (
+        lambda: engine.containers.archive_stat(cid, "/proc/1/root/etc/passwd"),
+        lambda: read_out(engine, cid, "/proc/1/root/etc/passwd"),
+        lambda: engine.containers.archive_put(cid, "/proc/1/root/tmp", tar_of(entry("x"))),
+    ):
+        with pytest.raises(InvalidArgument, match="Too many levels of symbolic links"):
+            use()
 
 
 @pytest.mark.parametrize("state", ["running", "stopped"])
@@ -222,14 +230,42 @@ def test_cp_out_streams_what_it_reads(engine: Any) -> None:
     assert contents["big/z"] == b"after!\n"
 
 
-def test_cp_into_a_created_container_writes_its_volume(engine: Any) -> None:
+def test_cp_into_a_created_container_writes_its_volumes(engine: Any) -> None:
+    """As Docker does, a container that is not running gets its volumes mounted for a copy."""
+    binds = ["cpvol:/data", "cpro:/ro:ro"]
     cid = engine.containers.create(
-        {"Image": "busybox", "Cmd": ["true"], "HostConfig": {"Binds": ["cpvol:/data"]}}, None
+        {"Image": "busybox", "Cmd": ["true"], "HostConfig": {"Binds": binds}}, None
     )["Id"]
     engine.containers.archive_put(cid, "/data", tar_of(entry("note.txt"), data=b"in the volume"))
     volume = Path(engine.volumes.inspect("cpvol")["Mountpoint"])
     assert (volume / "note.txt").read_bytes() == b"in the volume"
-    [(member, data)] = read_out(engine, cid, "/data/note.txt")
+    [(_, data)] = read_out(engine, cid, "/data/note.txt")
     assert data == b"in the volume"
+    with pytest.raises(InvalidArgument, match="Read-only file system"):
+        engine.containers.archive_put(cid, "/ro", tar_of(entry("refused.txt")))
+    assert not (Path(engine.volumes.inspect("cpro")["Mountpoint"]) / "refused.txt").exists()
     _run(engine, engine.containers.remove(cid, force=True))
-    engine.volumes.remove("cpvol")
+    for name in ("cpvol", "cpro"):
+        engine.volumes.remove(name)
+
+
+def test_removing_a_container_during_a_copy_out_spares_its_volume(engine: Any) -> None:
+    cid = engine.containers.create(
+        {"Image": "busybox", "Cmd": ["true"], "HostConfig": {"Binds": ["kept:/data"]}}, None
+    )["Id"]
+    big = b"x" * 4194304
+    engine.containers.archive_put(cid, "/data", tar_of(entry("big"), data=big))
+    volume = Path(engine.volumes.inspect("kept")["Mountpoint"])
+    stream, _ = engine.containers.archive_get(cid, "/data")
+    with stream:
+        # Once past the headers, the writer is in /data/big, blocked on the full pipe.
+        head = b""
+        while len(head) < 8192:
+            head += stream.read(8192 - len(head))
+        _run(engine, engine.containers.remove(cid, force=True))
+        rest = stream.read()
+    with tarfile.open(fileobj=io.BytesIO(head + rest)) as tar:
+        copied = {m.name: tar.extractfile(m).read() for m in tar if m.isreg()}  # type: ignore[union-attr]
+    assert copied == {"data/big": big}
+    assert (volume / "big").read_bytes() == big
+    engine.volumes.remove("kept")
