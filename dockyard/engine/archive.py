@@ -2,10 +2,10 @@
 
 A running container's root is reached through /proc/<pid>/root; a stopped
 one's by mounting its layers, and its volumes as Docker does, for the time of
-the copies (``CopyRoots``). Every path, the one asked for and each one in the archive, is
-resolved inside that root at every component (``dockyard.tarfs``), so neither
-a symlink the container planted nor a process racing the copy can lead
-outside it.
+the copies (``CopyRoots``). Every path, the one asked for and each one in the
+archive, is resolved inside that root at every component (``dockyard.tarfs``),
+so neither a symlink the container planted nor a process racing the copy can
+lead outside it.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 @contextlib.contextmanager
 def container_root(c: Container, lowerdirs: list[Path]) -> Iterator[Path]:
-    """The container's root file system, without its volumes."""
+    """The container's root file system, without its volumes (what a new volume copies)."""
     if c.running:
         yield Path(f"/proc/{c.state['Pid']}/root")
         return
@@ -47,7 +47,7 @@ def container_root(c: Container, lowerdirs: list[Path]) -> Iterator[Path]:
     try:
         yield target
     finally:
-        unmount(target)  # detaches the volumes mounted below it too
+        unmount(target)
 
 
 class CopyRoots:
@@ -180,21 +180,20 @@ def get(root_context: AbstractContextManager[Root], path: str) -> tuple[BinaryIO
     read_end, write_end = os.pipe2(os.O_CLOEXEC)
 
     def produce() -> None:
-        with os.fdopen(write_end, "wb") as out:
-            try:
-                with root_context as root:
-                    info = stat_path(root, path)
-                    if path.endswith("/") and not info["mode"] & _GO_DIR:
-                        raise InvalidArgument(f"not a directory: {path}")
-                    stat_ready.set_result(info)
-                    _write_tar(root, path, out)
-            except BrokenPipeError:
-                pass  # the reader went away
-            except BaseException as e:
-                if not stat_ready.done():
-                    stat_ready.set_exception(e)
-                else:  # the reader sees the tar end early
-                    log.warning("docker cp of %s stopped: %s", path, e)
+        try:
+            with os.fdopen(write_end, "wb") as out, root_context as root:
+                info = stat_path(root, path)
+                if path.endswith("/") and not info["mode"] & _GO_DIR:
+                    raise InvalidArgument(f"not a directory: {path}")
+                stat_ready.set_result(info)
+                _write_tar(root, path, out)
+        except BrokenPipeError:
+            pass  # the reader went away
+        except BaseException as e:
+            if not stat_ready.done():
+                stat_ready.set_exception(e)
+            else:  # the reader sees the tar end early
+                log.warning("docker cp of %s stopped: %s", path, e)
 
     threading.Thread(target=produce, name="cp-out", daemon=True).start()
     try:

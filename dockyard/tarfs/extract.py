@@ -90,6 +90,8 @@ class Extractor:
                 return tar.offset
         except (tarfile.TarError, EOFError) as e:
             raise invalid(str(e) or type(e).__name__) from None
+        except (ValueError, OverflowError) as e:  # a NUL in a name, a number out of range
+            raise invalid(f"{name}: {e}" if name else str(e)) from None
         except OSError as e:
             if e.errno == errno.ELOOP and self.root.strict:
                 raise invalid(f"{name}: the path passes through a symbolic link") from None

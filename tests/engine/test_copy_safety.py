@@ -269,3 +269,18 @@ def test_removing_a_container_during_a_copy_out_spares_its_volume(engine: Any) -
     assert copied == {"data/big": big}
     assert (volume / "big").read_bytes() == big
     engine.volumes.remove("kept")
+
+
+def test_a_copy_out_read_no_further_releases_the_root(engine: Any) -> None:
+    cid = stopped(engine, "head -c 4194304 /dev/zero > /big")
+    copy_root = engine.containers.inspect(cid)["GraphDriver"]["Data"]["MergedDir"]
+    copy_root = str(Path(copy_root).parent / "copy")
+
+    def mounted() -> bool:
+        with open("/proc/self/mounts") as f:
+            return any(line.split()[1] == copy_root for line in f)
+
+    stream, _ = engine.containers.archive_get(cid, "/big")
+    assert mounted()
+    stream.close()
+    wait_until(lambda: not mounted(), what="the copy's root to be unmounted")
