@@ -15,13 +15,12 @@ untrusted input unpacked by root.
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 import tarfile
 from pathlib import Path
 from typing import BinaryIO
 
-from dockyard.tarfs.extract import Extractor, invalid
+from dockyard.tarfs.extract import Extractor, invalid, remove
 from dockyard.tarfs.pack import TarWriter
 from dockyard.tarfs.root import Root
 
@@ -62,22 +61,11 @@ class _LayerExtractor(Extractor):
             return True  # aufs bookkeeping (.wh..wh.plnk and the like): nothing to do in overlay
         if name.startswith(WHITEOUT_PREFIX):
             hidden = name[len(WHITEOUT_PREFIX) :]
-            _remove(parent, hidden)
+            remove(parent, hidden)
             os.mknod(hidden, stat.S_IFCHR, 0, dir_fd=parent)
             os.chown(hidden, member.uid, member.gid, dir_fd=parent, follow_symlinks=False)
             return True
         return False
-
-
-def _remove(parent: int, name: str) -> None:
-    try:
-        st = os.stat(name, dir_fd=parent, follow_symlinks=False)
-    except FileNotFoundError:
-        return
-    if stat.S_ISDIR(st.st_mode):
-        shutil.rmtree(name, dir_fd=parent)
-    else:
-        os.unlink(name, dir_fd=parent)
 
 
 def _check_end(tar_path: Path, offset: int) -> None:

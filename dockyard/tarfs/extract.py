@@ -151,10 +151,8 @@ class Extractor:
             if is_dir:
                 raise invalid(f"cannot overwrite directory {shown!r} with non-directory")
             raise invalid(f"cannot overwrite non-directory {shown!r} with directory")
-        if not is_dir:
-            os.unlink(name, dir_fd=parent)
-        elif not member.isdir():
-            shutil.rmtree(name, dir_fd=parent)
+        if not (is_dir and member.isdir()):
+            remove(parent, name, st)
 
     def _write(self, tar: tarfile.TarFile, member: tarfile.TarInfo, parent: int, name: str) -> None:
         source = tar.extractfile(member)
@@ -253,6 +251,18 @@ class Extractor:
             os.utime(_fd_path(fd), ns=_times(member))
         finally:
             os.close(fd)
+
+
+def remove(parent: int, name: str, st: os.stat_result | None = None) -> None:
+    """Remove the entry ``name`` of the directory ``parent``, whatever it is, if it is."""
+    try:
+        st = st or os.stat(name, dir_fd=parent, follow_symlinks=False)
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        shutil.rmtree(name, dir_fd=parent)
+    else:
+        os.unlink(name, dir_fd=parent)
 
 
 def _members(tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
