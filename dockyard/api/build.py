@@ -6,8 +6,10 @@ the first message is an HTTP error status, and one after it is an
 ``{"errorDetail": ...}`` line in the stream.
 
 Beyond Docker: a client on the local Unix socket may name the context as a
-directory on this machine (``context=/abs/dir``) and the Dockerfile by its
-absolute path, instead of uploading a tar; ``explain=1`` adds why each step
+directory on this machine (``context=/abs/dir``) instead of uploading a tar.
+``dockerfile`` is then, as ever, a path inside the context; a Dockerfile from
+elsewhere (``-f -``, or a file outside the context) comes as the request body,
+``dockerfile`` only naming it in messages. ``explain=1`` adds why each step
 missed the cache.
 """
 
@@ -49,7 +51,8 @@ def _builds(request: web.Request) -> BuildService:
 
 async def build(request: web.Request) -> web.StreamResponse:
     build_request = _build_request(request)
-    directory, dockerfile_path = _local_context(request)
+    directory = _local_context(request)
+    dockerfile = (await request.read() or None) if directory else None
     loop = asyncio.get_running_loop()
     messages: asyncio.Queue[Any] = asyncio.Queue()
     gone = threading.Event()
@@ -63,7 +66,7 @@ async def build(request: web.Request) -> web.StreamResponse:
         try:
             body = None if directory else io.BufferedReader(BodyReader(request, loop), _BUFFER)
             return _builds(request).build(
-                build_request, emit, tar=body, directory=directory, dockerfile_path=dockerfile_path
+                build_request, emit, tar=body, directory=directory, dockerfile=dockerfile
             )
         finally:
             loop.call_soon_threadsafe(messages.put_nowait, _END)
@@ -105,9 +108,8 @@ def _error_message(error: Exception) -> dict[str, Any]:
 
 def _build_request(request: web.Request) -> BuildRequest:
     _refuse_unsupported(request)
-    local = query.text(request, "context")
     return BuildRequest(
-        dockerfile_name="" if local else query.text(request, "dockerfile"),
+        dockerfile_name=query.text(request, "dockerfile"),
         tags=request.query.getall("t", []),
         build_args=_json_map(request, "buildargs"),
         target=query.text(request, "target"),
@@ -186,11 +188,11 @@ def _network(mode: str) -> str:
     )
 
 
-def _local_context(request: web.Request) -> tuple[Path | None, Path | None]:
-    """The context directory and Dockerfile a local client named, if it did."""
+def _local_context(request: web.Request) -> Path | None:
+    """The context directory a local client named, if it did."""
     local = query.text(request, "context")
     if not local:
-        return None, None
+        return None
     transport = request.transport
     sock = transport.get_extra_info("socket") if transport else None
     if sock is None or sock.family != socket.AF_UNIX:
@@ -198,10 +200,9 @@ def _local_context(request: web.Request) -> tuple[Path | None, Path | None]:
             "a context directory is accepted only from a local Unix-socket client"
         )
     directory = Path(local)
-    dockerfile = query.text(request, "dockerfile")
-    if not directory.is_absolute() or (dockerfile and not Path(dockerfile).is_absolute()):
-        raise InvalidArgument("context and dockerfile must be absolute paths on this machine")
-    return directory, Path(dockerfile) if dockerfile else None
+    if not directory.is_absolute():
+        raise InvalidArgument("the context must be an absolute path on this machine")
+    return directory
 
 
 async def prune(request: web.Request) -> web.Response:

@@ -239,12 +239,16 @@ def _stat_header(stat: dict[str, Any]) -> dict[str, str]:
 
 
 async def archive_head(request: web.Request) -> web.Response:
-    stat = containers(request).archive_stat(request.match_info["id"], _archive_path(request))
+    stat = await asyncio.to_thread(
+        containers(request).archive_stat, request.match_info["id"], _archive_path(request)
+    )
     return web.Response(headers=_stat_header(stat))
 
 
 async def archive_get(request: web.Request) -> web.StreamResponse:
-    tar, stat = containers(request).archive_get(request.match_info["id"], _archive_path(request))
+    tar, stat = await asyncio.to_thread(
+        containers(request).archive_get, request.match_info["id"], _archive_path(request)
+    )
     with tar:
         response = web.StreamResponse(headers=_stat_header(stat))
         response.content_type = "application/x-tar"

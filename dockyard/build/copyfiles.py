@@ -15,13 +15,15 @@ import os
 import posixpath
 import shutil
 import stat
+import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from dockyard.build.context import Source, SourceTree
-from dockyard.build.tarextract import extract_tar, is_archive, make_room
 from dockyard.errors import InvalidArgument
 from dockyard.runtime.securejoin import secure_join
+from dockyard.tarfs.extract import Extractor
+from dockyard.tarfs.root import Root
 
 
 @dataclass(frozen=True)
@@ -113,8 +115,8 @@ def copy_sources(
             _make_dirs(root, target, options.owner)
             _copy_tree(tree, source, target, options)
         elif _unpacks(source, options) and is_archive(source.path):
-            with open(source.path, "rb") as archive:
-                extract_tar(archive, root, dest, keep_owner=True)
+            with open(source.path, "rb") as archive, Root(root) as image:
+                Extractor(image, dest).extract(archive)
         else:
             _copy_one_file(root, source, dest, options)
 
@@ -152,9 +154,17 @@ def _copy_tree(tree: SourceTree, source: Source, target: Path, options: CopyOpti
         _copy_entry(path, destination_path, st, options)
 
 
+def is_archive(path: Path) -> bool:
+    """Whether ADD should unpack ``path``: a tar, possibly compressed."""
+    try:
+        return tarfile.is_tarfile(path)
+    except OSError:
+        return False
+
+
 def _copy_entry(source: Path, target: Path, st: os.stat_result, options: CopyOptions) -> None:
     kind = stat.S_IFMT(st.st_mode)
-    make_room(target, keep_dir=stat.S_ISDIR(kind))
+    _make_room(target, keep_dir=stat.S_ISDIR(kind))
     if stat.S_ISDIR(kind):
         target.mkdir(exist_ok=True)
     elif stat.S_ISREG(kind):
@@ -172,3 +182,16 @@ def _copy_entry(source: Path, target: Path, st: os.stat_result, options: CopyOpt
     if not stat.S_ISLNK(kind):
         os.chmod(target, options.chmod if options.chmod is not None else stat.S_IMODE(st.st_mode))
     os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+
+
+def _make_room(target: Path, keep_dir: bool) -> None:
+    """Make room for a new entry: only a directory over a directory is kept."""
+    try:
+        st = target.lstat()
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        if not keep_dir:
+            shutil.rmtree(target)
+    else:
+        target.unlink()

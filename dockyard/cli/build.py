@@ -2,8 +2,10 @@
 
 The output is ``docker build`` with the classic builder (``--progress plain``).
 A context directory is not uploaded: the daemon on this machine reads it in
-place (``context=/abs/dir``), which is what makes a cached rebuild cheap. A
-context on stdin (a tar, or a lone Dockerfile) is sent as the request body.
+place (``context=/abs/dir``), which is what makes a cached rebuild cheap; a
+Dockerfile from outside it (``-f -``, or a file elsewhere) is sent as the
+request body, since the daemon reads only inside the context. A context on
+stdin (a tar, or a lone Dockerfile) is sent as the request body.
 ``--explain`` (or ``DOCKYARD_EXPLAIN=1``) says why each step missed the cache.
 """
 
@@ -97,7 +99,7 @@ def run_build(client: Client, ns: argparse.Namespace) -> int:
         "explain": (ns.explain or os.environ.get("DOCKYARD_EXPLAIN") == "1") or None,
     }
     with _Context(ns.args[0], ns.file, query) as body:
-        response = client.request("POST", "/build", query, body, _headers(body))
+        response = client.request("POST", "/build", query, body, _headers(query, body))
         image_id = _show(response.iter_json(), ns.quiet)
     if ns.iidfile:
         with open(ns.iidfile, "w") as f:
@@ -105,8 +107,10 @@ def run_build(client: Client, ns: argparse.Namespace) -> int:
     return 0
 
 
-def _headers(body: BinaryIO | None) -> dict[str, str]:
-    return {"Content-Type": "application/x-tar"} if body is not None else {}
+def _headers(query: dict[str, Any], body: BinaryIO | None) -> dict[str, str]:
+    if body is None:
+        return {}
+    return {"Content-Type": "text/plain" if "context" in query else "application/x-tar"}
 
 
 def _build_args(values: list[str]) -> dict[str, str | None]:
@@ -143,17 +147,13 @@ def _show(messages: Any, quiet: bool) -> str:
 
 
 class _Context:
-    """What the request carries: a local directory by path, or a tar body.
-
-    ``-f -`` (the Dockerfile on stdin) with a directory: the Dockerfile is
-    written to a temporary file the daemon reads.
-    """
+    """What the request carries: a local directory by path (and a Dockerfile from
+    outside it as the body), or a tar body."""
 
     def __init__(self, path: str, dockerfile: str, query: dict[str, Any]) -> None:
         self.path = path
         self.dockerfile = dockerfile
         self.query = query
-        self.temporary = ""
 
     def __enter__(self) -> BinaryIO | None:
         if self.path == "-":
@@ -171,22 +171,25 @@ class _Context:
             raise InvalidArgument(f'unable to prepare context: path "{self.path}" not found')
         self.query["context"] = directory
         if self.dockerfile == "-":
-            self.query["dockerfile"] = self._stdin_dockerfile()
-        elif self.dockerfile:
-            self.query["dockerfile"] = os.path.abspath(self.dockerfile)
-        return None
+            return io.BytesIO(sys.stdin.buffer.read())
+        if not self.dockerfile:
+            return None
+        dockerfile = os.path.abspath(self.dockerfile)
+        real, real_directory = os.path.realpath(dockerfile), os.path.realpath(directory)
+        if not os.path.exists(real):
+            raise InvalidArgument(
+                "unable to prepare context: unable to evaluate symlinks in Dockerfile path: "
+                f"lstat {real}: no such file or directory"
+            )
+        if real.startswith(real_directory + os.sep):
+            self.query["dockerfile"] = os.path.relpath(real, real_directory)
+            return None
+        self.query["dockerfile"] = dockerfile  # named in messages only
+        with open(dockerfile, "rb") as f:
+            return io.BytesIO(f.read())
 
     def __exit__(self, *exc: object) -> None:
-        if self.temporary:
-            os.unlink(self.temporary)
-
-    def _stdin_dockerfile(self) -> str:
-        import tempfile
-
-        fd, self.temporary = tempfile.mkstemp(prefix="dockyard-dockerfile-")
-        with os.fdopen(fd, "wb") as f:
-            f.write(sys.stdin.buffer.read())
-        return self.temporary
+        pass
 
     def _stdin_context(self) -> BinaryIO:
         """A tar (maybe compressed) as it is; anything else is a lone Dockerfile."""

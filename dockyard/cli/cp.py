@@ -13,6 +13,7 @@ import argparse
 import base64
 import json
 import os
+import posixpath
 import sys
 import tarfile
 import tempfile
@@ -65,7 +66,7 @@ def run_cp(client: Client, ns: argparse.Namespace) -> int:
     if src_container and dst_container:
         raise StatusError(1, "copying between containers is not supported")
     if src_container:
-        copied = copy_from_container(client, src_container, src_path, dst_path)
+        copied = copy_from_container(client, src_container, src_path, dst_path, ns.follow_link)
         shown = dst_path if dst_path == "-" else os.path.abspath(dst_path)
     elif dst_container:
         copied = copy_to_container(client, dst_container, src_path, dst_path, ns)
@@ -92,7 +93,13 @@ def path_stat(client: Client, container: str, path: str) -> dict[str, Any] | Non
 # -- from a container ----------------------------------------------------------
 
 
-def copy_from_container(client: Client, container: str, src: str, dst: str) -> int:
+def copy_from_container(client: Client, container: str, src: str, dst: str, follow: bool) -> int:
+    """``-L``: a symlink's target (resolved in the container) is copied, under the link's name."""
+    name = "." if src.endswith("/.") else os.path.basename(src.rstrip("/")) or "/"
+    if follow:
+        target = path_stat(client, container, src)
+        if target is not None and target.get("mode", 0) & GO_MODE_SYMLINK:
+            src = target["linkTarget"]
     response = client.request("GET", f"/containers/{container}/archive", {"path": src})
     if dst == "-":
         total = 0
@@ -108,17 +115,21 @@ def copy_from_container(client: Client, container: str, src: str, dst: str) -> i
             spool.write(chunk)
         size = spool.tell()
         spool.seek(0)
-        extract(spool, stat, src, dst)
+        extract(spool, stat, dst, name)
     return size
 
 
-def extract(archive: BinaryIO, stat: dict[str, Any], src: str, dst: str) -> None:
+def extract(archive: BinaryIO, stat: dict[str, Any], dst: str, name: str) -> None:
+    """Docker's archive.CopyTo: into ``dst`` when it is a directory (the top entry
+    renamed to ``name``, what was asked for), else as ``dst``; never outside the
+    directory it lands in."""
+    from dockyard.tarfs.extract import Extractor
+    from dockyard.tarfs.root import Root
+
     source_is_dir = bool(stat.get("mode", 0) & GO_MODE_DIR)
-    top = stat.get("name") or os.path.basename(src.rstrip("/")) or "."
+    top = stat.get("name") or name  # the archive's top entry, as the daemon named it
     if os.path.isdir(dst):
-        target_dir, new_top = dst, top
-        if src.endswith("/."):
-            new_top = "."
+        target_dir, new_top = dst, name
     else:
         if os.path.exists(dst) and source_is_dir:
             raise StatusError(1, "cannot copy directory to file")
@@ -128,26 +139,26 @@ def extract(archive: BinaryIO, stat: dict[str, Any], src: str, dst: str) -> None
         new_top = os.path.basename(os.path.abspath(dst))
         if not os.path.isdir(target_dir):
             raise StatusError(1, f"no such directory: {target_dir}")
-    with tarfile.open(fileobj=archive, mode="r|*") as tar:
-        for member in tar:
-            member.name = rebase(member.name, top, new_top)
-            if escapes(member.name) or (member.islnk() and escapes(member.linkname)):
-                raise StatusError(1, f"refusing to extract {member.name!r}: outside {dst}")
-            tar.extract(member, target_dir)
-
-
-def escapes(name: str) -> bool:
-    """A tar entry that would land outside the directory it is extracted into."""
-    normalized = os.path.normpath(name)
-    return normalized.startswith(("/", "../")) or normalized == ".."
+    with Root(target_dir) as root:
+        extractor = Extractor(
+            root,
+            keep_owner=False,  # like docker's CLI (NoLchown): the files are the caller's
+            no_overwrite_dir_non_dir=True,
+            rename=lambda entry: rebase(entry, top, new_top),
+        )
+        extractor.extract(archive)
 
 
 def rebase(name: str, old_top: str, new_top: str) -> str:
-    name = name.lstrip("/")
+    """An entry named under ``old_top`` renamed under ``new_top``."""
+    name = name.strip("/")
+    old_top = old_top.strip("/")
+    if not old_top:
+        return posixpath.join(new_top, name)
     if name == old_top:
         return new_top
     if name.startswith(old_top + "/"):
-        return os.path.normpath(os.path.join(new_top, name[len(old_top) + 1 :]))
+        return posixpath.join(new_top, name[len(old_top) + 1 :])
     return name
 
 

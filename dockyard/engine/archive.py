@@ -1,8 +1,11 @@
 """`docker cp` and `docker diff`: files in and out of a container's root, as tar.
 
 A running container's root is reached through /proc/<pid>/root; a stopped
-one's by mounting its layers for the time of the copy. Paths are resolved
-inside that root (symlinks included), so nothing outside it can be reached.
+one's by mounting its layers, and its volumes as Docker does, for the time of
+the copies (``CopyRoots``). Every path, the one asked for and each one in the
+archive, is resolved inside that root at every component (``dockyard.tarfs``),
+so neither a symlink the container planted nor a process racing the copy can
+lead outside it.
 """
 
 from __future__ import annotations
@@ -10,23 +13,32 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import logging
 import os
+import posixpath
 import stat
-import tarfile
-import tempfile
+import threading
 from collections.abc import Iterator
+from concurrent.futures import Future
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, BinaryIO
 
 from dockyard.engine.container import Container
 from dockyard.errors import InvalidArgument, NotFound
+from dockyard.runtime import linux
 from dockyard.runtime.overlay import mount_overlay, unmount
-from dockyard.runtime.securejoin import secure_join
+from dockyard.tarfs.extract import Extractor
+from dockyard.tarfs.pack import TarWriter
+from dockyard.tarfs.root import Root, components
 from dockyard.timefmt import rfc3339
+
+log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
 def container_root(c: Container, lowerdirs: list[Path]) -> Iterator[Path]:
+    """The container's root file system, without its volumes (what a new volume copies)."""
     if c.running:
         yield Path(f"/proc/{c.state['Pid']}/root")
         return
@@ -38,27 +50,114 @@ def container_root(c: Container, lowerdirs: list[Path]) -> Iterator[Path]:
         unmount(target)
 
 
-def _resolve(root: Path, path: str, follow_last: bool = True) -> Path:
+class CopyRoots:
+    """The roots copies see. A container that is not running gets its layers and its
+    volumes (binds of ``mounts``, OCI mounts) mounted once at ``copy/``, shared by the
+    copies in progress: a copy out goes on after its call returns, while the tar is read.
+    Its own mount point keeps it clear of the shim's ``rootfs/`` should the container start.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users: dict[str, int] = {}  # container id → copies using its mounted root
+
+    @contextlib.contextmanager
+    def open(self, c: Container, lowerdirs: list[Path], mounts: list[dict]) -> Iterator[Root]:
+        if c.running:
+            with Root(f"/proc/{c.state['Pid']}/root") as root:
+                yield root
+            return
+        target = c.root / "copy"
+        with self._lock:
+            if not self._users.get(c.id):
+                _mount_stopped(target, c, lowerdirs, mounts)
+            self._users[c.id] = self._users.get(c.id, 0) + 1
+        try:
+            with Root(target) as root:
+                yield root
+        finally:
+            with self._lock:
+                self._users[c.id] -= 1
+                if not self._users[c.id]:
+                    del self._users[c.id]
+                    unmount(target)  # detaches the volumes mounted below it too
+
+    def detach(self, c: Container) -> None:
+        """Before the container's directory is removed, so that removing it cannot reach
+        into its volumes: copies in progress go on reading the detached tree through
+        their descriptors (a mount left by a daemon that died goes too)."""
+        with self._lock:
+            unmount(c.root / "copy")
+
+
+def _mount_stopped(target: Path, c: Container, lowerdirs: list[Path], mounts: list[dict]) -> None:
+    unmount(target)  # one a daemon that died left behind
+    mount_overlay(lowerdirs, c.root / "upper", c.root / "work", target)
+    try:
+        with Root(target) as root:
+            for mount in mounts:
+                if mount["type"] == "bind":
+                    _bind(root, mount)
+    except BaseException:
+        unmount(target)
+        raise
+
+
+def _bind(root: Root, mount: dict) -> None:
+    parts = components(mount["destination"])
+    if os.path.isdir(mount["source"]):
+        os.close(root.directory(parts, create=True))
+    else:
+        parent = root.parent(parts, create=True)
+        try:
+            with contextlib.suppress(FileExistsError):
+                os.close(os.open(parts[-1], os.O_CREAT | os.O_EXCL, 0o644, dir_fd=parent))
+        finally:
+            os.close(parent)
+    _mount_at(root, parts, mount["source"], linux.MS_BIND | linux.MS_REC)
+    if "ro" in mount["options"]:
+        # Opened again, the path now leads to the new mount: the one to make read-only.
+        _mount_at(root, parts, None, linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY)
+
+
+def _mount_at(root: Root, parts: list[str], source: str | None, flags: int) -> None:
+    """Mount on ``parts`` named by a descriptor opened inside the root, never by a path."""
+    fd = root.open(parts, os.O_PATH)
+    try:
+        linux.mount(source, f"/proc/self/fd/{fd}", None, flags)
+    finally:
+        os.close(fd)
+
+
+def _follows_last(path: str) -> bool:
+    """Docker resolves the last component of ``dir/`` and ``dir/.``, never of ``name``."""
+    return path.endswith(("/", "/.")) or path == "."
+
+
+def _source(root: Root, path: str) -> list[str]:
     if not path:
         raise InvalidArgument("path cannot be empty")
-    if follow_last:
-        return Path(secure_join(str(root), path))
-    parent, _, name = path.rstrip("/").rpartition("/")
-    if not name:
-        return Path(secure_join(str(root), "/"))
-    return Path(secure_join(str(root), parent or "/")) / name
+    return root.resolve(path) if _follows_last(path) else components(path)
 
 
-def stat_path(root: Path, path: str) -> dict[str, Any]:
-    """The X-Docker-Container-Path-Stat object."""
-    target = _resolve(root, path, follow_last=False)
+def _not_found(path: str) -> NotFound:
+    return NotFound(f"Could not find the file {path} in container")
+
+
+def _unreachable(path: str, error: OSError) -> InvalidArgument:
+    """A path that cannot be resolved in the root (a /proc magic link, a loop...)."""
+    return InvalidArgument(f"cannot resolve {path} in the container: {error.strerror}")
+
+
+def stat_path(root: Root, path: str) -> dict[str, Any]:
+    """The X-Docker-Container-Path-Stat object; a symlink's target fully resolved in the root."""
     try:
-        st = os.lstat(target)
-    except FileNotFoundError:
-        raise NotFound(f"Could not find the file {path} in container") from None
-    link = ""
-    if stat.S_ISLNK(st.st_mode):
-        link = os.readlink(target)
+        st = root.lstat(_source(root, path))
+        link = "/" + "/".join(root.resolve(path)) if stat.S_ISLNK(st.st_mode) else ""
+    except (FileNotFoundError, NotADirectoryError):
+        raise _not_found(path) from None
+    except OSError as e:
+        raise _unreachable(path, e) from None
     return {
         "name": os.path.basename(path.rstrip("/")) or "/",
         "size": st.st_size,
@@ -72,48 +171,71 @@ def encode_stat(info: dict[str, Any]) -> str:
     return base64.b64encode(json.dumps(info).encode()).decode()
 
 
-def get(root: Path, path: str) -> tuple[IO[bytes], dict[str, Any]]:
-    """A tar of ``path`` (a file or a whole directory), named by its basename, like Docker."""
-    info = stat_path(root, path)
-    source = _resolve(root, path, follow_last=not path.endswith("/."))
-    if path.endswith("/") and not source.is_dir():
-        raise InvalidArgument(f"not a directory: {path}")
-    out = tempfile.TemporaryFile()  # noqa: SIM115 - handed to the caller, who closes it
-    name = os.path.basename(os.path.normpath(path)) if not path.endswith("/.") else "."
-    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        tar.add(str(source), arcname=name or "/", recursive=True)
-    out.seek(0)
-    return out, info
+def get(root_context: AbstractContextManager[Root], path: str) -> tuple[BinaryIO, dict[str, Any]]:
+    """A tar of ``path`` (a file or a whole directory), named by its basename like Docker's,
+    and its stat. The tar is written by a thread into a pipe as it is read: nothing is
+    staged. The root (``root_context``, entered by that thread) stays open until the tar
+    is written or its reader closes it."""
+    stat_ready: Future[dict[str, Any]] = Future()
+    read_end, write_end = os.pipe2(os.O_CLOEXEC)
 
+    def produce() -> None:
+        try:
+            with os.fdopen(write_end, "wb") as out, root_context as root:
+                info = stat_path(root, path)
+                if path.endswith("/") and not info["mode"] & _GO_DIR:
+                    raise InvalidArgument(f"not a directory: {path}")
+                stat_ready.set_result(info)
+                _write_tar(root, path, out)
+        except BrokenPipeError:
+            pass  # the reader went away
+        except BaseException as e:
+            if not stat_ready.done():
+                stat_ready.set_exception(e)
+            else:  # the reader sees the tar end early
+                log.warning("docker cp of %s stopped: %s", path, e)
 
-def put(root: Path, path: str, archive: IO[bytes], no_overwrite_dir_non_dir: bool = False) -> None:
-    """Extract a tar into the directory ``path`` of the container."""
-    target = _resolve(root, path)
-    if not target.exists():
-        raise NotFound(f"Could not find the file {path} in container")
-    if not target.is_dir():
-        raise InvalidArgument(f"extraction point is not a directory: {path}")
+    threading.Thread(target=produce, name="cp-out", daemon=True).start()
     try:
-        with tarfile.open(fileobj=archive, mode="r|*") as tar:
-            for member in tar:
-                _check_member(member)
-                dest = target / member.name
-                if no_overwrite_dir_non_dir and dest.exists() and dest.is_dir() != member.isdir():
-                    raise InvalidArgument(
-                        f"cannot overwrite {member.name}: directory/non-directory mismatch"
-                    )
-                # Members were checked above; Debian's Python 3.11.2 predates extract(filter=).
-                tar.extract(member, str(target), set_attrs=True, numeric_owner=True)
-    except tarfile.TarError as e:
-        raise InvalidArgument(f"invalid tar archive: {e}") from None
+        info = stat_ready.result()
+    except BaseException:
+        os.close(read_end)
+        raise
+    return os.fdopen(read_end, "rb", buffering=0), info  # unbuffered: read() gives what is there
 
 
-def _check_member(member: tarfile.TarInfo) -> None:
-    name = os.path.normpath(member.name)
-    if name.startswith("..") or os.path.isabs(member.name):
-        raise InvalidArgument(f"invalid tar entry outside the destination: {member.name}")
-    if member.islnk() and os.path.normpath(member.linkname).startswith(".."):
-        raise InvalidArgument(f"invalid hard link outside the destination: {member.linkname}")
+def _write_tar(root: Root, path: str, out: BinaryIO) -> None:
+    parts = _source(root, path)
+    name = _top_name(path)
+    with TarWriter(out) as writer:
+        if not parts:
+            writer.add(root.fd, ".", name)
+            return
+        parent = root.parent(parts)
+        try:
+            writer.add(parent, parts[-1], name)
+        finally:
+            os.close(parent)
+
+
+def _top_name(path: str) -> str:
+    """The archive's top entry: "." for ``dir/.``, else the base name ("/" for the root)."""
+    if path.endswith("/."):
+        return "."
+    return posixpath.basename(posixpath.normpath("/" + path)) or "/"
+
+
+def put(root: Root, path: str, archive: BinaryIO, no_overwrite_dir_non_dir: bool = False) -> None:
+    """Extract a tar into the directory ``path`` of the container."""
+    try:
+        os.close(root.open(components(path), os.O_PATH | os.O_DIRECTORY))
+    except FileNotFoundError:
+        raise _not_found(path) from None
+    except NotADirectoryError:
+        raise InvalidArgument(f"extraction point is not a directory: {path}") from None
+    except OSError as e:
+        raise _unreachable(path, e) from None
+    Extractor(root, path, no_overwrite_dir_non_dir=no_overwrite_dir_non_dir).extract(archive)
 
 
 def changes(upper: Path, lowerdirs: list[Path]) -> list[dict[str, Any]]:
@@ -134,11 +256,14 @@ def changes(upper: Path, lowerdirs: list[Path]) -> list[dict[str, Any]]:
     return result
 
 
+_GO_DIR = 1 << 31
+
+
 def _go_mode(mode: int) -> int:
     """A Unix mode as Go's os.FileMode (type bits in the high bits), as Docker encodes it."""
     perm = mode & 0o777
     kinds = {
-        stat.S_IFDIR: 1 << 31,
+        stat.S_IFDIR: _GO_DIR,
         stat.S_IFLNK: 1 << 27,
         stat.S_IFIFO: 1 << 25,
         stat.S_IFSOCK: 1 << 24,

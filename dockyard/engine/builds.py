@@ -25,7 +25,6 @@ from dockyard.build.builder import BuildRequest, build
 from dockyard.build.context import FileHasher, SourceTree
 from dockyard.build.dockerignore import IgnoreMatcher, read_dockerignore
 from dockyard.build.output import BuildOutput, Message
-from dockyard.build.tarextract import extract_tar
 from dockyard.config import Paths
 from dockyard.engine.images import ImageService
 from dockyard.engine.specgen import HOSTS_BASE, cgroup_path
@@ -33,11 +32,12 @@ from dockyard.errors import CommandError, Conflict, DockyardError, InvalidArgume
 from dockyard.runtime import container as runtime
 from dockyard.runtime import spec as oci
 from dockyard.runtime.overlay import mount_overlay, unmount
-from dockyard.runtime.securejoin import secure_join
 from dockyard.runtime.users import resolve_user
 from dockyard.store import reference
 from dockyard.store.layers import LayerStore
 from dockyard.store.metadata import Metadata
+from dockyard.tarfs.extract import Extractor
+from dockyard.tarfs.root import Root, components
 from dockyard.timefmt import rfc3339
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -63,12 +63,12 @@ class BuildService:
         *,
         tar: BinaryIO | None = None,
         directory: Path | None = None,
-        dockerfile_path: Path | None = None,
+        dockerfile: bytes | None = None,
     ) -> str:
         """Build from a context tar or directory; returns the image id.
 
-        ``dockerfile_path`` (local clients only) names a Dockerfile on this
-        machine; otherwise ``request.dockerfile_name`` is read from the context.
+        ``dockerfile`` (local clients only) is the Dockerfile itself, from outside
+        the context; otherwise ``request.dockerfile_name`` is read from inside it.
         On failure a quiet build's held-back output is emitted, then the error raised.
         """
         scratch = self.paths.tmp / f"build-{secrets.token_hex(8)}"
@@ -77,7 +77,7 @@ class BuildService:
         try:
             root = self._context_root(scratch, tar, directory)
             request.dockerfile, request.dockerfile_name = _read_dockerfile(
-                root, request.dockerfile_name, dockerfile_path
+                root, request.dockerfile_name, dockerfile
             )
             tree = SourceTree(root, IgnoreMatcher(_dockerignore(root)), self.hasher)
             backend = _Backend(self, scratch)
@@ -98,7 +98,8 @@ class BuildService:
         root = scratch / "context"
         root.mkdir()
         try:
-            extract_tar(tar, root, digests=self.hasher)
+            with Root(root) as context:
+                Extractor(context, keep_owner=False, digests=self.hasher).extract(tar)
         except InvalidArgument as e:
             raise InvalidArgument(f"failed to read the build context: {e.message}") from None
         return root
@@ -349,22 +350,32 @@ def _run_container(bundle: Path, output: Callable[[bytes], None]) -> int:
     return code if code >= 0 else 128 - code
 
 
-def _read_dockerfile(root: Path, name: str, local_path: Path | None) -> tuple[str, str]:
-    """The Dockerfile's text and the name to show in messages."""
-    shown = str(local_path) if local_path else name or "Dockerfile"
-    path = local_path or Path(secure_join(str(root), shown))
-    if local_path is None and not name and not path.exists():
-        path = Path(secure_join(str(root), "dockerfile"))  # Docker's fallback spelling
+def _read_dockerfile(root: Path, name: str, given: bytes | None) -> tuple[str, str]:
+    """The Dockerfile's text and the name to show in messages. Read from inside the
+    context only: its name, and any symlink on the way, resolve in the context."""
+    shown = name or "Dockerfile"
+    if given is None:
+        # Docker's fallback spelling when the client named none.
+        names = [name] if name else ["Dockerfile", "dockerfile"]
+        found = (_read_in_context(root, n) for n in names)
+        given = next((text for text in found if text is not None), None)
+        if given is None:
+            raise InvalidArgument(f"Cannot locate specified Dockerfile: {shown}")
     try:
-        return path.read_text(), shown
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-        raise InvalidArgument(f"Cannot locate specified Dockerfile: {shown}") from None
+        return given.decode(), shown
     except UnicodeDecodeError:
         raise InvalidArgument(f"the Dockerfile {shown} is not UTF-8 text") from None
 
 
-def _dockerignore(root: Path) -> list[str]:
+def _read_in_context(root: Path, name: str) -> bytes | None:
+    """A regular file of the context; None when there is none of that name."""
     try:
-        return read_dockerignore(Path(secure_join(str(root), ".dockerignore")).read_text())
-    except FileNotFoundError:
-        return []
+        with Root(root) as context:
+            return context.read(components(name))
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return None
+
+
+def _dockerignore(root: Path) -> list[str]:
+    text = _read_in_context(root, ".dockerignore")
+    return read_dockerignore(text.decode(errors="replace")) if text is not None else []

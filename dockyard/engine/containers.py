@@ -20,7 +20,7 @@ import signal as signals
 import socket
 from collections.abc import AsyncGenerator, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from dockyard import stdcopy
 from dockyard.build import imageconfig
@@ -40,7 +40,7 @@ from dockyard.engine.filters import Filters
 from dockyard.engine.logs import LogReader
 from dockyard.engine.names import new_id, random_name, validate_name
 from dockyard.engine.streams import AttachStream
-from dockyard.engine.volumes import VolumeService, mounts_volume
+from dockyard.engine.volumes import VolumeService, mounts_volume, oci_mounts
 from dockyard.errors import (
     CommandError,
     Conflict,
@@ -52,6 +52,7 @@ from dockyard.errors import (
 from dockyard.errors import SystemError as EngineSystemError
 from dockyard.runtime import cgroups, shim
 from dockyard.store.metadata import Metadata
+from dockyard.tarfs.root import Root
 from dockyard.timefmt import parse_rfc3339
 
 WAIT_CONDITIONS = ("not-running", "next-exit", "removed")
@@ -96,6 +97,7 @@ class ContainerService:
         self._stopping: set[str] = set()
         self._watched: dict[str, int] = {}  # container id → pidfd of its shim
         self._exited: dict[str, asyncio.Event] = {}
+        self._copy_roots = archive.CopyRoots()  # what docker cp sees of each container
         self._loop: asyncio.AbstractEventLoop | None = None  # the loop the shims are watched on
         self.on_removed: list[Callable[[Container], None]] = []
         # Told of each start (started=True), exit, pause and unpause: the health monitor.
@@ -540,6 +542,7 @@ class ContainerService:
         async with self._lock(c.id):
             with self.db.transaction() as tx:
                 tx.execute("DELETE FROM containers WHERE id = ?", (c.id,))
+            self._copy_roots.detach(c)
             shutil.rmtree(c.root, ignore_errors=True)
             shutil.rmtree(self.paths.exec_root / c.id, ignore_errors=True)
         if volumes:
@@ -878,30 +881,30 @@ class ContainerService:
 
     def archive_stat(self, ref: str, path: str) -> dict:
         c = self.get(ref)
-        with self._root(c, ref) as root:
+        with self._copy_root(c, ref) as root:
             return archive.stat_path(root, path)
 
-    def archive_get(self, ref: str, path: str) -> tuple[Any, dict]:
+    def archive_get(self, ref: str, path: str) -> tuple[BinaryIO, dict]:
+        """The tar of ``path`` as a stream to read (and close), and the path's stat."""
         c = self.get(ref)
-        with self._root(c, ref) as root:
-            return archive.get(root, path)
+        return archive.get(self._copy_root(c, ref), path)
 
     def archive_put(
-        self, ref: str, path: str, tar: Any, no_overwrite_dir_non_dir: bool = False
+        self, ref: str, path: str, tar: BinaryIO, no_overwrite_dir_non_dir: bool = False
     ) -> None:
         c = self.get(ref)
         if c.host_config.get("ReadonlyRootfs") and c.running:
             raise Conflict("container rootfs is marked read-only")
-        with self._root(c, ref) as root:
+        with self._copy_root(c, ref) as root:
             archive.put(root, path, tar, no_overwrite_dir_non_dir)
 
     @contextlib.contextmanager
-    def _root(self, c: Container, ref: str) -> Iterator[Path]:
+    def _copy_root(self, c: Container, ref: str) -> Iterator[Root]:
         """The container's root for a copy; a missing path is named with the container, as Docker does."""
+        lowerdirs = self.images.resolve(c.record["Image"]).lowerdirs
         try:
-            with archive.container_root(
-                c, self.images.resolve(c.record["Image"]).lowerdirs
-            ) as root:
+            mounts = [] if c.running else oci_mounts(c)
+            with self._copy_roots.open(c, lowerdirs, mounts) as root:
                 yield root
         except NotFound as e:
             if e.message.endswith(" in container"):

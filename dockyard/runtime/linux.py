@@ -202,6 +202,33 @@ def restore_signals() -> None:
 
 
 _SYS_PIDFD_GETFD = 438
+_SYS_OPENAT2 = 437  # one number on every architecture: syscalls added since 5.x share a table
+
+# openat2(2) resolve flags
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_NO_SYMLINKS = 0x04
+RESOLVE_IN_ROOT = 0x10
+
+
+class _OpenHow(ctypes.Structure):
+    _fields_ = (("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64))
+
+
+def openat2(dirfd: int, path: str, flags: int, mode: int = 0, resolve: int = 0) -> int:
+    """openat(2) with ``resolve`` flags: with RESOLVE_IN_ROOT, ``path`` (its ``..`` and
+    symlinks, absolute ones too) resolves as if ``dirfd`` were ``/``, at every component,
+    atomically. Raises OSError (EAGAIN when a concurrent rename made the kernel unsure)."""
+    how = _OpenHow(flags, mode, resolve)
+    fd = _libc.syscall(
+        _SYS_OPENAT2,
+        ctypes.c_int(dirfd),
+        ctypes.c_char_p(os.fsencode(path)),
+        ctypes.byref(how),
+        ctypes.c_size_t(ctypes.sizeof(how)),
+    )
+    if fd < 0:
+        raise _fail("openat2", path)
+    return int(fd)
 
 
 def take_fd(pid: int, fd: int) -> int:

@@ -151,7 +151,7 @@ def test_context_directory_needs_absolute_paths(daemon: Any, context: Path) -> N
 
     client = Client(daemon.host)
     try:
-        with pytest.raises(APIError, match="must be absolute paths"):
+        with pytest.raises(APIError, match="must be an absolute path"):
             client.request("POST", "/build", {"context": "relative/dir"})
     finally:
         client.close()

@@ -291,8 +291,10 @@ def test_copy_in_and_out_and_diff(engine: Any) -> None:
     buf.seek(0)
     engine.containers.archive_put(cid, "/root", buf)
     archive, stat = engine.containers.archive_get(cid, "/root/hello.txt")
-    with archive, tarfile.open(fileobj=archive) as tar:
-        assert tar.extractfile("hello.txt").read() == b"copied in\n"  # type: ignore[union-attr]
+    with archive, tarfile.open(fileobj=archive, mode="r|") as tar:
+        member = tar.next()
+        assert member is not None and member.name == "hello.txt"
+        assert tar.extractfile(member).read() == b"copied in\n"  # type: ignore[union-attr]
     assert stat["name"] == "hello.txt" and stat["size"] == 10
     changes = {c["Path"]: c["Kind"] for c in engine.containers.changes(cid)}
     assert (

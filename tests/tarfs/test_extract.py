@@ -1,4 +1,4 @@
-"""Unpacking a context or an ADD archive without ever writing outside the root."""
+"""The one extractor: never writing outside the root, whatever the archive holds."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.build.tarextract import extract_tar, is_archive
+from dockyard.build.copyfiles import is_archive
 from dockyard.errors import InvalidArgument
+from dockyard.tarfs.extract import DigestSink, Extractor
+from dockyard.tarfs.root import Root
 
 
 def tar_of(*members: tuple[tarfile.TarInfo, bytes]) -> io.BytesIO:
@@ -27,6 +29,14 @@ def entry(name: str, kind: bytes = tarfile.REGTYPE, link: str = "", mode: int = 
     info = tarfile.TarInfo(name)
     info.type, info.linkname, info.mode, info.mtime = kind, link, mode, 1_000_000
     return info
+
+
+def extract_tar(
+    stream: io.BytesIO, root: Path, dest: str = "/", digests: DigestSink | None = None
+) -> None:
+    root.mkdir(exist_ok=True)
+    with Root(root) as opened:
+        Extractor(opened, dest, keep_owner=False, digests=digests).extract(stream)
 
 
 class Digests:
@@ -102,3 +112,48 @@ def test_compressed_archives(tmp_path: Path) -> None:
     out.seek(0)
     extract_tar(out, tmp_path / "x")
     assert (tmp_path / "x" / "z.txt").read_bytes() == b"zzz"
+
+
+def test_a_hard_link_to_a_symlink_links_the_symlink_itself(tmp_path: Path) -> None:
+    root, victim = tmp_path / "root", tmp_path / "victim"
+    victim.write_text("host file\n")
+    victim.chmod(0o600)
+    before = victim.stat()
+    archive = tar_of(
+        (entry("s", tarfile.SYMTYPE, link=str(victim)), b""),
+        (entry("h", tarfile.LNKTYPE, link="s", mode=0o6777), b""),
+    )
+    root.mkdir()
+    with Root(root) as opened:
+        Extractor(opened).extract(archive)
+    after = victim.stat()
+    assert (after.st_mode, after.st_nlink, after.st_mtime_ns) == (
+        before.st_mode,
+        before.st_nlink,
+        before.st_mtime_ns,
+    )
+    assert (root / "h").readlink() == victim
+    assert (root / "h").lstat().st_ino == (root / "s").lstat().st_ino
+
+
+def test_a_directory_and_a_file_do_not_replace_each_other_when_asked(tmp_path: Path) -> None:
+    (tmp_path / "d").mkdir()
+    (tmp_path / "f").write_text("file")
+    with Root(tmp_path) as root:
+        extractor = Extractor(root, no_overwrite_dir_non_dir=True)
+        with pytest.raises(InvalidArgument, match="cannot overwrite directory '/d'"):
+            extractor.extract(tar_of((entry("d"), b"x")))
+        with pytest.raises(InvalidArgument, match="cannot overwrite non-directory '/f'"):
+            extractor.extract(tar_of((entry("f", tarfile.DIRTYPE), b"")))
+        Extractor(root).extract(tar_of((entry("d"), b"x"), (entry("f", tarfile.DIRTYPE), b"")))
+    assert (tmp_path / "d").read_bytes() == b"x" and (tmp_path / "f").is_dir()
+
+
+def test_the_archive_root_entry_is_the_destination(tmp_path: Path) -> None:
+    (tmp_path / "dest").mkdir()
+    with Root(tmp_path) as root:
+        Extractor(root, "/dest").extract(tar_of((entry("./", tarfile.DIRTYPE, mode=0o711), b"")))
+        with pytest.raises(InvalidArgument, match="the archive root is not a directory"):
+            Extractor(root, "/dest").extract(tar_of((entry("."), b"x")))
+    assert (tmp_path / "dest").stat().st_mode & 0o777 == 0o711
+    assert (tmp_path / "dest").stat().st_mtime == 1_000_000
