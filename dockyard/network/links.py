@@ -79,8 +79,15 @@ class Links:
         """
         self._call(_ensure_bridge, name, address, prefixlen, alias)
         write_sysctl("ipv4/ip_forward", "1")
-        # The host's own clients of published ports come from 127.0.0.1 (DNAT in output).
-        write_sysctl(f"ipv4/conf/{name}/route_localnet", "1")
+
+    def route_localnet(self, bridge: str) -> None:
+        """Let 127.0.0.0/8 addresses be routed through ``bridge``.
+
+        The host's own clients of a published port come from 127.0.0.1 (DNAT in
+        output), and their replies come back to it. Only safe once the engine's
+        table drops packets to 127.0.0.0/8 arriving on the bridge (ruleset.py).
+        """
+        write_sysctl(f"ipv4/conf/{bridge}/route_localnet", "1")
 
     def delete(self, name: str) -> None:
         """Delete a link (a veth takes its peer along); a missing one is no error."""

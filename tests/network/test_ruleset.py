@@ -56,3 +56,13 @@ def test_the_kernel_takes_the_table_and_replaces_it_whole(nft: Nftables) -> None
 def test_nft_errors_are_reported_with_nfts_words(nft: Nftables) -> None:
     with pytest.raises(EngineSystemError, match="^nftables: Error: syntax error"):
         nft.run("no such command")
+
+
+def test_packets_to_loopback_from_outside_lo_are_dropped_before_nat() -> None:
+    text = ruleset.render("t", "dockyard:test", BRIDGES, [])
+    assert (
+        "\tchain loopback {\n"
+        "\t\ttype filter hook prerouting priority raw; policy accept;\n"
+        '\t\tiifname != "lo" ip daddr 127.0.0.0/8 drop\n'
+        "\t}\n"
+    ) in text
