@@ -22,6 +22,7 @@ from dockyard.errors import SystemError as EngineSystemError
 
 T = TypeVar("T")
 SYSCTL_ROOT = "/proc/sys/net"
+HAIRPIN = 1  # IFLA_BRPORT_MODE's BRIDGE_MODE_HAIRPIN
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,9 @@ def _add_endpoint(ipr: Any, e: Endpoint) -> None:
         )
         host_end = ipr.link_lookup(ifname=e.host_name)[0]
         ipr.link("set", index=host_end, master=bridge, state="up", ifalias=e.alias)
+        # Hairpin: a container's packets to its own published port come back out of the
+        # port they came in by (DNAT on the host, no userland proxy), as Docker's do.
+        ipr.brport("set", index=host_end, mode=HAIRPIN)
         try:
             _configure_inside(namespace, e)
         except BaseException:

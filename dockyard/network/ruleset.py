@@ -17,7 +17,9 @@ rule to forget, and a restarted engine converges by rendering it again.
                          the host's loopback clients of a published port (the
                          bridge has route_localnet, the container must see a
                          routable source); and hairpin traffic (a container
-                         reaching a published port on its own bridge)
+                         reaching a published port on its own bridge, its own
+                         port included), told by its source address: with
+                         br_netfilter loaded, postrouting sees no input interface
     forward              bridges of different networks do not talk to each other
 """
 
@@ -109,7 +111,7 @@ def _masquerade(b: Bridge) -> list[str]:
     return [
         f"ip saddr {b.subnet} oifname != {name} masquerade",
         f"oifname {name} ip saddr {LOOPBACK_NET} masquerade",
-        f"iifname {name} oifname {name} ct status dnat masquerade",
+        f"oifname {name} ip saddr {b.subnet} ct status dnat masquerade",
     ]
 
 

@@ -28,6 +28,7 @@ def test_masquerade_and_isolation_per_bridge() -> None:
     text = ruleset.render("t", "dockyard:test", BRIDGES, [])
     assert 'ip saddr 10.201.0.0/16 oifname != "dytesta" masquerade' in text
     assert 'oifname "dytestb" ip saddr 127.0.0.0/8 masquerade' in text
+    assert 'oifname "dytesta" ip saddr 10.201.0.0/16 ct status dnat masquerade' in text
     assert 'iifname "dytesta" oifname { "dytestb" } drop' in text
     assert 'iifname "dytestb" oifname { "dytesta" } drop' in text
 
