@@ -357,12 +357,18 @@ class NetworkService:
         )
 
     def ensure_bridge(self, network: Network) -> None:
-        """The network's bridge, checked with the kernel once per engine while it exists."""
+        """The network's bridge, checked with the kernel once per engine while it exists.
+
+        Its route_localnet (links.py) is turned on only once the engine's table is in
+        place, whose first rule keeps containers away from the host's 127.0.0.1.
+        """
         if network.bridge in self._ensured and os.path.exists(f"{_SYS_NET}/{network.bridge}"):
             return
         self.links.ensure_bridge(
             network.bridge, str(network.gateway), network.subnet.prefixlen, self.owner
         )
+        self.sync_rules()
+        self.links.route_localnet(network.bridge)
         self._ensured.add(network.bridge)
 
     def sync_rules(self) -> None:

@@ -22,6 +22,7 @@ from dockyard.errors import SystemError as EngineSystemError
 
 T = TypeVar("T")
 SYSCTL_ROOT = "/proc/sys/net"
+HAIRPIN = 1  # IFLA_BRPORT_MODE's BRIDGE_MODE_HAIRPIN
 
 
 @dataclass(frozen=True)
@@ -79,8 +80,15 @@ class Links:
         """
         self._call(_ensure_bridge, name, address, prefixlen, alias)
         write_sysctl("ipv4/ip_forward", "1")
-        # The host's own clients of published ports come from 127.0.0.1 (DNAT in output).
-        write_sysctl(f"ipv4/conf/{name}/route_localnet", "1")
+
+    def route_localnet(self, bridge: str) -> None:
+        """Let 127.0.0.0/8 addresses be routed through ``bridge``.
+
+        The host's own clients of a published port come from 127.0.0.1 (DNAT in
+        output), and their replies come back to it. Only safe once the engine's
+        table drops packets to 127.0.0.0/8 arriving on the bridge (ruleset.py).
+        """
+        write_sysctl(f"ipv4/conf/{bridge}/route_localnet", "1")
 
     def delete(self, name: str) -> None:
         """Delete a link (a veth takes its peer along); a missing one is no error."""
@@ -152,6 +160,9 @@ def _add_endpoint(ipr: Any, e: Endpoint) -> None:
         )
         host_end = ipr.link_lookup(ifname=e.host_name)[0]
         ipr.link("set", index=host_end, master=bridge, state="up", ifalias=e.alias)
+        # Hairpin: a container's packets to its own published port come back out of the
+        # port they came in by (DNAT on the host, no userland proxy), as Docker's do.
+        ipr.brport("set", index=host_end, mode=HAIRPIN)
         try:
             _configure_inside(namespace, e)
         except BaseException:

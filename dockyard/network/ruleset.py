@@ -4,13 +4,22 @@ The table is a pure function of the bridges in use and the ports published
 on them, and is replaced in one transaction on every change: there is no
 rule to forget, and a restarted engine converges by rendering it again.
 
+    loopback             before conntrack and NAT, packets to 127.0.0.0/8 that did
+                         not come from lo are dropped: the bridges have
+                         route_localnet, which would otherwise let a container
+                         reach the host's services bound to 127.0.0.1 with a
+                         hand-made frame (CVE-2020-8558). The replies to the
+                         host's loopback clients of a published port pass: they
+                         are addressed to the gateway until NAT maps them back.
     prerouting, output   traffic to one of the host's own addresses → publish
     publish              one DNAT rule per published port
     postrouting          masquerade: outbound traffic of each bridge's subnet;
                          the host's loopback clients of a published port (the
                          bridge has route_localnet, the container must see a
                          routable source); and hairpin traffic (a container
-                         reaching a published port on its own bridge)
+                         reaching a published port on its own bridge, its own
+                         port included), told by its source address: with
+                         br_netfilter loaded, postrouting sees no input interface
     forward              bridges of different networks do not talk to each other
 """
 
@@ -19,6 +28,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 ANY_ADDRESS = "0.0.0.0"
+LOOPBACK_NET = "127.0.0.0/8"
+LOOPBACK_INTERFACE = "lo"
 
 
 @dataclass(frozen=True)
@@ -45,6 +56,11 @@ def render(table: str, owner: str, bridges: list[Bridge], forwards: list[Forward
     """
     body = [
         f"\tcomment {_quote(owner)}\n",
+        _chain(
+            "loopback",
+            "type filter hook prerouting priority raw; policy accept;",
+            [f"iifname != {_quote(LOOPBACK_INTERFACE)} ip daddr {LOOPBACK_NET} drop"],
+        ),
         _chain(
             "prerouting",
             "type nat hook prerouting priority dstnat; policy accept;",
@@ -94,8 +110,8 @@ def _masquerade(b: Bridge) -> list[str]:
     name = _quote(b.name)
     return [
         f"ip saddr {b.subnet} oifname != {name} masquerade",
-        f"oifname {name} ip saddr 127.0.0.0/8 masquerade",
-        f"iifname {name} oifname {name} ct status dnat masquerade",
+        f"oifname {name} ip saddr {LOOPBACK_NET} masquerade",
+        f"oifname {name} ip saddr {b.subnet} ct status dnat masquerade",
     ]
 
 

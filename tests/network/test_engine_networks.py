@@ -125,6 +125,19 @@ def test_ephemeral_ports_and_publish_all(engine: Any) -> None:
     assert http_get(int(binding["HostPort"])).startswith("hello from")
 
 
+def test_containers_reach_published_ports_through_the_gateway_even_their_own(
+    engine: Any,
+) -> None:
+    port = free_port()
+    web = run(engine, ["sh", "-c", SERVE], "web", **publish(port, host_ip="0.0.0.0"))
+    gateway = engine.containers.inspect(web)["NetworkSettings"]["Networks"]["bridge"]["Gateway"]
+    url = f"http://{gateway}:{port}/"
+    neighbour = run(engine, fetch_script(url))
+    assert finish(engine, neighbour) == (0, f"hello from {web[:12]}\n")
+    itself = run(engine, fetch_script(url), HostConfig={"NetworkMode": "container:web"})
+    assert finish(engine, itself) == (0, f"hello from {web[:12]}\n")
+
+
 def test_a_host_port_in_use_is_refused_with_the_reason(engine: Any) -> None:
     port = free_port()
     run(engine, ["sh", "-c", SERVE], "first", **publish(port, ""))

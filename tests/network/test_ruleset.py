@@ -28,6 +28,7 @@ def test_masquerade_and_isolation_per_bridge() -> None:
     text = ruleset.render("t", "dockyard:test", BRIDGES, [])
     assert 'ip saddr 10.201.0.0/16 oifname != "dytesta" masquerade' in text
     assert 'oifname "dytestb" ip saddr 127.0.0.0/8 masquerade' in text
+    assert 'oifname "dytesta" ip saddr 10.201.0.0/16 ct status dnat masquerade' in text
     assert 'iifname "dytesta" oifname { "dytestb" } drop' in text
     assert 'iifname "dytestb" oifname { "dytesta" } drop' in text
 
@@ -56,3 +57,13 @@ def test_the_kernel_takes_the_table_and_replaces_it_whole(nft: Nftables) -> None
 def test_nft_errors_are_reported_with_nfts_words(nft: Nftables) -> None:
     with pytest.raises(EngineSystemError, match="^nftables: Error: syntax error"):
         nft.run("no such command")
+
+
+def test_packets_to_loopback_from_outside_lo_are_dropped_before_nat() -> None:
+    text = ruleset.render("t", "dockyard:test", BRIDGES, [])
+    assert (
+        "\tchain loopback {\n"
+        "\t\ttype filter hook prerouting priority raw; policy accept;\n"
+        '\t\tiifname != "lo" ip daddr 127.0.0.0/8 drop\n'
+        "\t}\n"
+    ) in text
