@@ -29,21 +29,6 @@ _DESTROY_TIMEOUT = 5.0
 _FREEZE_TIMEOUT = 10.0
 _V2_CONTROLLERS = ("cpu", "cpuset", "memory", "pids", "io")
 
-# The device rules runc appends after the spec's (libcontainer/specconv AllowedDevices).
-DEFAULT_DEVICE_RULES = (
-    "c *:* m",
-    "b *:* m",
-    "c 1:3 rwm",
-    "c 1:8 rwm",
-    "c 1:7 rwm",
-    "c 5:0 rwm",
-    "c 1:5 rwm",
-    "c 1:9 rwm",
-    "c 136:* rwm",
-    "c 5:2 rwm",
-    "c 10:200 rwm",
-)
-
 
 class CgroupStats:
     """One sample of a cgroup's counters (bytes, nanoseconds, processes)."""
@@ -283,19 +268,15 @@ class CgroupV1(Cgroup):
             self._apply_devices(resources.get("devices") or [])
 
     def _apply_devices(self, rules: list[dict]) -> None:
-        lines = []
+        """Write OCI device rules in order (the runtime adds runc's defaults: devices.runtime_rules)."""
         for rule in rules:
-            major, minor = rule.get("major", -1), rule.get("minor", -1)
-            device = f"{'*' if major is None or major < 0 else major}:{'*' if minor is None or minor < 0 else minor}"
-            lines.append(
-                (
-                    rule.get("allow", False),
-                    f"{rule.get('type') or 'a'} {device} {rule.get('access') or 'rwm'}",
-                )
+            numbers = ":".join(
+                "*" if number is None or number < 0 else str(number)
+                for number in (rule.get("major"), rule.get("minor"))
             )
-        lines += [(True, line) for line in DEFAULT_DEVICE_RULES]
-        for allow, line in lines:
-            _write(self._file("devices", "devices.allow" if allow else "devices.deny"), line)
+            line = f"{rule.get('type') or 'a'} {numbers} {rule.get('access') or 'rwm'}"
+            name = "devices.allow" if rule.get("allow") else "devices.deny"
+            _write(self._file("devices", name), line)
 
     enter_is_cheap = True
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from dockyard.runtime import cgroups
+from dockyard.runtime import cgroups, devices
 from dockyard.runtime.spec import SpecOptions, docker_default_spec
 
 from .conftest import HYBRID_UNIFIED
@@ -56,9 +56,11 @@ def test_v1_limits_are_written(cgroup_parent: str) -> None:
 
 @v1_only
 def test_v1_device_rules_deny_all_but_the_basics(cgroup_parent: str) -> None:
-    spec = docker_default_spec(SpecOptions(args=["true"]))
+    linux = docker_default_spec(SpecOptions(args=["true"]))["linux"]
     group = cgroups.open_cgroup(f"{cgroup_parent}/devices")
-    group.create(spec["linux"]["resources"])
+    group.create(
+        {"devices": devices.runtime_rules(linux["resources"]["devices"], linux["devices"])}
+    )
     try:
         rules = _read(group.dirs["devices"] + "/devices.list").splitlines()
     finally:
