@@ -13,7 +13,7 @@ import resource
 from dataclasses import dataclass, field
 
 from dockyard.errors import InvalidArgument
-from dockyard.runtime import capabilities
+from dockyard.runtime import capabilities, devices
 from dockyard.runtime.cgroups import swap_limit_supported
 
 OCI_VERSION = "1.0.2"
@@ -55,6 +55,9 @@ class SpecOptions:
     namespace), "host" (share the engine's) or the path of a namespace file such
     as ``/proc/<pid>/ns/net`` (join it: ``--network container:<id>``).
     ``cgroupns`` is "private" or "host".
+    ``devices`` are HostConfig.Devices entries (PathOnHost, PathInContainer,
+    CgroupPermissions); ``device_cgroup_rules`` HostConfig.DeviceCgroupRules
+    ("c 42:* rmw").
     """
 
     args: list[str]
@@ -74,6 +77,9 @@ class SpecOptions:
     cgroupns: str = "private"
     cgroups_path: str = ""
     mounts: list[dict] = field(default_factory=list)  # OCI mounts: binds, volumes, tmpfs
+    privileged: bool = False
+    devices: list[dict] = field(default_factory=list)
+    device_cgroup_rules: list[str] = field(default_factory=list)
     cap_add: list[str] = field(default_factory=list)
     cap_drop: list[str] = field(default_factory=list)
     no_new_privileges: bool = False
@@ -93,7 +99,13 @@ class SpecOptions:
 
 
 def docker_default_spec(opts: SpecOptions) -> dict:
-    """The OCI config (config.json) for ``opts``, as moby would produce it."""
+    """The OCI config (config.json) for ``opts``, as moby would produce it.
+
+    Privileged, nothing is masked or read-only (moby's withMounts).
+    """
+    nodes, device_rules = devices.docker_devices(
+        opts.privileged, opts.devices, opts.device_cgroup_rules
+    )
     return {
         "ociVersion": OCI_VERSION,
         "process": _process(opts),
@@ -102,17 +114,22 @@ def docker_default_spec(opts: SpecOptions) -> dict:
         "mounts": _mounts(opts),
         "linux": {
             "sysctl": _sysctls(opts),
-            "resources": _resources(opts),
+            "resources": _resources(opts, device_rules),
             "cgroupsPath": opts.cgroups_path,
             "namespaces": _namespaces(opts),
-            "maskedPaths": _masked_paths(),
-            "readonlyPaths": list(_READONLY_PATHS),
+            "devices": nodes,
+            "maskedPaths": [] if opts.privileged else _masked_paths(),
+            "readonlyPaths": [] if opts.privileged else list(_READONLY_PATHS),
         },
     }
 
 
 def _process(opts: SpecOptions) -> dict:
-    caps = capabilities.tweak(opts.cap_add, opts.cap_drop)
+    caps = (
+        capabilities.all_capabilities()
+        if opts.privileged
+        else capabilities.tweak(opts.cap_add, opts.cap_drop)
+    )
     return {
         "terminal": opts.terminal,
         "user": {"uid": opts.uid, "gid": opts.gid, "additionalGids": list(opts.additional_gids)},
@@ -202,7 +219,8 @@ def _mounts(opts: SpecOptions) -> list[dict]:
     """Docker's default mounts, minus those a user mount replaces, then the user mounts.
 
     User mounts go parents first (fewest path components), so a volume inside
-    another volume lands on top of it.
+    another volume lands on top of it. Privileged, /sys and the cgroup mount are
+    writable, even with a read-only root.
     """
     user_destinations = {os.path.normpath(m["destination"]) for m in opts.mounts}
     user_dev = "/dev" in user_destinations
@@ -218,6 +236,8 @@ def _mounts(opts: SpecOptions) -> list[dict]:
             and "ro" not in m["options"]
         ):
             m["options"].append("ro")
+        if opts.privileged and (m["destination"] == "/sys" or m["type"] == "cgroup"):
+            m["options"] = [o for o in m["options"] if o != "ro"]
         mounts.append(m)
     user = sorted(opts.mounts, key=lambda m: len(os.path.normpath(m["destination"]).split("/")))
     return mounts + [dict(m) for m in user]
@@ -273,8 +293,8 @@ def _masked_paths() -> list[str]:
     return paths
 
 
-def _resources(opts: SpecOptions) -> dict:
-    resources: dict = {"devices": _device_rules()}
+def _resources(opts: SpecOptions, device_rules: list[dict]) -> dict:
+    resources: dict = {"devices": device_rules}
     if opts.memory:
         resources["memory"] = _memory(opts)
     cpu = _cpu(opts)
@@ -283,18 +303,6 @@ def _resources(opts: SpecOptions) -> dict:
     if opts.pids_limit > 0:
         resources["pids"] = {"limit": opts.pids_limit}
     return resources
-
-
-def _device_rules() -> list[dict]:
-    """moby's default device cgroup rules: deny all, allow the basic character devices."""
-    allowed = [(1, 5), (1, 3), (1, 9), (1, 8), (5, 0), (5, 1)]
-    rules: list[dict] = [{"allow": False, "access": "rwm"}]
-    rules += [
-        {"allow": True, "type": "c", "major": ma, "minor": mi, "access": "rwm"}
-        for ma, mi in allowed
-    ]
-    rules.append({"allow": False, "type": "c", "major": 10, "minor": 229, "access": "rwm"})
-    return rules
 
 
 def _memory(opts: SpecOptions) -> dict:
