@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from dockyard.cli import envfile, mounts, ports
+from dockyard.cli import devices, envfile, mounts, ports
 from dockyard.cli.parser import CommandParser, flag_type, integer
 from dockyard.errors import InvalidArgument
 from dockyard.units import memory_swap_bytes, parse_duration, ram_in_bytes
@@ -121,6 +121,8 @@ def add_container_flags(parser: CommandParser) -> None:
     add("--init", action="store_true", default=None)
     add("--runtime", default="")
     add("--privileged", action="store_true")
+    add("--device", **many)
+    add("--device-cgroup-rule", type=flag_type(devices.parse_device_cgroup_rule), **many)
     add("--cap-add", **many)
     add("--cap-drop", **many)
     add("--security-opt", **many)
@@ -329,6 +331,8 @@ def resources(ns: argparse.Namespace) -> dict[str, Any]:
         "CpuQuota": ns.cpu_quota,
         "CpusetCpus": ns.cpuset_cpus,
         "CpusetMems": ns.cpuset_mems,
+        "DeviceCgroupRules": ns.device_cgroup_rule or None,
+        "Devices": [devices.parse_device(device) for device in ns.device],
         "MemoryReservation": ns.memory_reservation,
         "MemorySwap": ns.memory_swap,
         "MemorySwappiness": ns.memory_swappiness,

@@ -108,6 +108,8 @@ def build_host_config(host_config: dict[str, Any]) -> dict:
         "CpuPeriod": 0,
         "CpuQuota": 0,
         "Devices": [],
+        "DeviceCgroupRules": None,
+        "DeviceRequests": None,
         "MemoryReservation": 0,
         "MemorySwap": 0,
         "PidsLimit": None,

@@ -10,7 +10,7 @@ from typing import Any
 from dockyard.config import Paths
 from dockyard.engine import volumes
 from dockyard.engine.container import Container
-from dockyard.errors import InvalidArgument
+from dockyard.errors import InvalidArgument, SystemError
 from dockyard.runtime import spec as oci
 from dockyard.runtime.shim import ShimConfig
 from dockyard.units import ram_in_bytes
@@ -155,8 +155,20 @@ def _network_mode(hc: dict[str, Any], containers: Any) -> str:
     return "private"
 
 
+def _refuse_device_requests(hc: dict[str, Any]) -> None:
+    """--gpus and CDI devices need a device driver, and this engine has none (moby's
+    incompatibleDeviceRequest)."""
+    for request in hc.get("DeviceRequests") or []:
+        sets = " ".join("[" + " ".join(caps) + "]" for caps in request.get("Capabilities") or [])
+        raise SystemError(
+            f'could not select device driver "{request.get("Driver") or ""}" '
+            f"with capabilities: [{sets}]"
+        )
+
+
 def spec_options(c: Container, network: str) -> oci.SpecOptions:
     hc, config = c.host_config, c.config
+    _refuse_device_requests(hc)
     mounts = [
         oci.bind_mount(str(c.root / "resolv.conf"), "/etc/resolv.conf"),
         oci.bind_mount(str(c.root / "hostname"), "/etc/hostname"),
@@ -181,6 +193,9 @@ def spec_options(c: Container, network: str) -> oci.SpecOptions:
         uts="host" if network == "host" else "private",
         cgroups_path=cgroup_path(c.id),
         mounts=mounts,
+        privileged=bool(hc.get("Privileged")),
+        devices=hc.get("Devices") or [],
+        device_cgroup_rules=hc.get("DeviceCgroupRules") or [],
         cap_add=hc.get("CapAdd") or [],
         cap_drop=hc.get("CapDrop") or [],
         shm_size=hc.get("ShmSize") or oci.DEFAULT_SHM_SIZE,
