@@ -11,6 +11,7 @@ import docker
 import pytest
 from docker import DockerClient as Client
 
+from tests.conftest import Daemon
 from tests.e2e.helpers import Docker, wait_running
 
 DEFAULT_CAPS = "00000000a80425fb"  # moby's default set
@@ -31,18 +32,21 @@ def _run(docker_cli: Docker, *args: str, script: str) -> tuple[int, str, str]:
 
 def test_default_nodes_are_the_containers_own(docker_cli: Docker) -> None:
     host_mode = os.stat("/dev/full").st_mode
-    status, out, err = _run(
-        docker_cli,
-        script=(
-            "chmod 0606 /dev/full; stat -c '%a %t,%T' /dev/full /dev/null /dev/tty; "
-            "echo x > /dev/null && cat /dev/null && echo null-ok; echo x > /dev/full; "
-            "grep -cE ' /dev/(null|zero|full|random|urandom|tty) ' /proc/self/mountinfo"
-        ),
-    )
+    assert stat.S_IMODE(host_mode) != 0o606
+    try:
+        status, out, err = _run(
+            docker_cli,
+            script=(
+                "chmod 0606 /dev/full; stat -c '%a %t,%T' /dev/full /dev/null /dev/tty; "
+                "echo x > /dev/null && cat /dev/null && echo null-ok; echo x > /dev/full; "
+                "grep -cE ' /dev/(null|zero|full|random|urandom|tty) ' /proc/self/mountinfo"
+            ),
+        )
+        assert os.stat("/dev/full").st_mode == host_mode
+    finally:
+        os.chmod("/dev/full", stat.S_IMODE(host_mode))  # should a container have reached it
     assert out == "606 1,7\n666 1,3\n666 5,0\nnull-ok\n0\n", err
     assert "No space left on device" in err
-    assert os.stat("/dev/full").st_mode == host_mode
-    assert stat.S_IMODE(host_mode) != 0o606
 
 
 def test_device_mapping_makes_the_node_and_allows_it(docker_cli: Docker) -> None:
@@ -111,8 +115,8 @@ def test_exec_privileged_gets_every_capability(docker_cli: Docker) -> None:
     assert privileged.stdout == _own_capabilities() + "\n"
 
 
-def test_inspect_shows_devices_rules_and_privileged(docker_cli: Docker) -> None:
-    docker_cli(
+def test_inspect_shows_devices_rules_and_privileged(daemon: Daemon, docker_cli: Docker) -> None:
+    created = daemon.cli(
         "create",
         "--name",
         "shapes",
@@ -123,26 +127,18 @@ def test_inspect_shows_devices_rules_and_privileged(docker_cli: Docker) -> None:
         "c 42:* rmw",
         "busybox",
     )
-    shown = docker_cli(
-        "inspect",
-        "-f",
-        "{{json .HostConfig.Devices}}|{{json .HostConfig.DeviceCgroupRules}}|"
-        "{{.HostConfig.Privileged}}",
-        "shapes",
-    ).stdout.split("|")
-    assert json.loads(shown[0]) == [
-        {"PathOnHost": "/dev/zero", "PathInContainer": "/dev/z", "CgroupPermissions": "rw"}
-    ]
-    assert json.loads(shown[1]) == ["c 42:* rmw"]
-    assert shown[2] == "true\n"
+    assert created.returncode == 0, created.stderr
     docker_cli("create", "--name", "plain", "busybox")
-    plain = docker_cli(
-        "inspect",
-        "-f",
-        "{{json .HostConfig.Devices}} {{json .HostConfig.DeviceCgroupRules}}",
-        "plain",
+    shapes, plain = (
+        json.loads(docker_cli("inspect", name).stdout)[0]["HostConfig"]
+        for name in ("shapes", "plain")
     )
-    assert plain.stdout == "[] null\n"
+    assert (shapes["Devices"], shapes["DeviceCgroupRules"], shapes["Privileged"]) == (
+        [{"PathOnHost": "/dev/zero", "PathInContainer": "/dev/z", "CgroupPermissions": "rw"}],
+        ["c 42:* rmw"],
+        True,
+    )
+    assert (plain["Devices"], plain["DeviceCgroupRules"], plain["Privileged"]) == ([], None, False)
 
 
 @pytest.mark.parametrize(
@@ -162,20 +158,24 @@ def test_inspect_shows_devices_rules_and_privileged(docker_cli: Docker) -> None:
         ),
     ],
 )
-def test_bad_device_specs_exit_125(docker_cli: Docker, flags: list[str], message: str) -> None:
-    result = docker_cli("run", "--rm", *flags, "busybox", "true")
-    assert result.returncode == 125 and message in result.stderr, result.stderr
+def test_bad_device_specs_exit_125(
+    daemon: Daemon, docker_cli: Docker, flags: list[str], message: str
+) -> None:
+    for cli in (docker_cli, daemon.cli):
+        result = cli("run", "--rm", *flags, "busybox", "true")
+        assert result.returncode == 125 and message in result.stderr, result.stderr
     assert docker_cli("ps", "-aq").stdout == ""
 
 
-def test_missing_device_is_the_daemons_error(docker_cli: Docker) -> None:
+def test_missing_device_is_the_daemons_error(daemon: Daemon, docker_cli: Docker) -> None:
     # docker run exits 127 for any error that says "no such file or directory".
-    result = docker_cli("run", "--rm", "--device", "/dev/nope", "busybox", "true")
-    assert result.returncode == 127
-    assert (
-        "Error response from daemon: error gathering device information while adding custom "
-        'device "/dev/nope": no such file or directory' in result.stderr
-    )
+    for cli in (docker_cli, daemon.cli):
+        result = cli("run", "--rm", "--device", "/dev/nope", "busybox", "true")
+        assert result.returncode == 127
+        assert (
+            "Error response from daemon: error gathering device information while adding "
+            'custom device "/dev/nope": no such file or directory' in result.stderr
+        )
 
 
 def test_api_device_cgroup_rules_are_checked_at_start(docker_sdk: Client) -> None:
