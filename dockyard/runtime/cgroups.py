@@ -8,6 +8,9 @@ cgroup2 mount at /sys/fs/cgroup/unified is left alone, as Docker does).
 Paths follow runc: an absolute path is taken from each hierarchy's root, a
 relative one (``dockyard/<id>``) from the calling process's own cgroup in
 that hierarchy, so a container stays under its engine's cgroup.
+
+Device rules go to devices.allow and devices.deny on v1; v2 has no such files,
+so there they become an eBPF program attached to the cgroup (``devicefilter``).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import os
 import time
 from abc import ABC, abstractmethod
 
+from dockyard.runtime import devicefilter
 from dockyard.runtime.linux import SIGKILL
 
 TYPE_CHECKING = False  # typing costs ~10 ms of the runtime CLI's start-up
@@ -388,6 +392,8 @@ class CgroupV2(Cgroup):
         limit = (resources.get("pids") or {}).get("limit", 0)
         if limit > 0:
             _write(f"{self.dir}/pids.max", str(limit))
+        if resources.get("devices"):
+            devicefilter.attach(self.dir, resources["devices"])
 
     def add_process(self, pid: int) -> None:
         _write(f"{self.dir}/cgroup.procs", str(pid))
