@@ -194,19 +194,23 @@ def docker_devices(
     and the custom permissions do not matter: everything is allowed.
     """
     nodes: list[dict] = []
+    triples = [
+        (
+            m.get("PathOnHost") or "",
+            m.get("PathInContainer") or "",
+            m.get("CgroupPermissions") or "",
+        )
+        for m in mappings
+    ]
     if privileged:
         nodes = host_devices()
-        for mapping in mappings:
-            if mapping["PathOnHost"] != mapping["PathInContainer"]:
-                nodes += devices_from_path(
-                    mapping["PathOnHost"], mapping["PathInContainer"], "rwm"
-                )[0]
+        for on_host, in_container, _ in triples:
+            if on_host != in_container:
+                nodes += devices_from_path(on_host, in_container, "rwm")[0]
         return nodes, [{"allow": True, "access": "rwm"}]
     rules = moby_default_rules()
-    for mapping in mappings:
-        mapped, allowed = devices_from_path(
-            mapping["PathOnHost"], mapping["PathInContainer"], mapping["CgroupPermissions"]
-        )
+    for on_host, in_container, permissions in triples:
+        mapped, allowed = devices_from_path(on_host, in_container, permissions)
         nodes += mapped
         rules += allowed
     rules += [parse_cgroup_rule(rule) for rule in cgroup_rules]
@@ -224,6 +228,9 @@ def _runc_defaults(spec_devices: list[dict]) -> list[tuple[str, int, int, str, s
 
 def runtime_rules(spec_rules: list[dict], spec_devices: list[dict]) -> list[dict]:
     """The device cgroup's rules: the spec's, then runc's default allow list."""
+    for index, rule in enumerate(spec_rules):
+        if not rule.get("access"):
+            raise SystemError(f"device access at {index} field cannot be empty")
     return spec_rules + [
         _rule(kind, major, minor, access)
         for kind, major, minor, access, _ in _runc_defaults(spec_devices)

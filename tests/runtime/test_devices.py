@@ -140,3 +140,9 @@ def test_privileged_spec_masks_nothing_and_leaves_sys_writable() -> None:
     options = {m["destination"]: m["options"] for m in spec["mounts"]}
     assert "ro" not in options["/sys"] and "ro" not in options["/sys/fs/cgroup"]
     assert spec["process"]["capabilities"]["bounding"] == capabilities.all_capabilities()
+
+
+def test_a_rule_without_access_is_runcs_error() -> None:
+    _, rules = devices.docker_devices(False, [{"PathOnHost": "/dev/zero"}], [])
+    with pytest.raises(SystemError, match="^device access at 8 field cannot be empty$"):
+        devices.runtime_rules(rules, [])
