@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from dockyard.cli import envfile, mounts, ports
+from dockyard.cli import devices, envfile, mounts, ports
 from dockyard.cli.parser import CommandParser, flag_type, integer, parse_int
 from dockyard.errors import InvalidArgument
 from dockyard.units import memory_swap_bytes, parse_duration, ram_in_bytes
@@ -224,6 +224,8 @@ def add_container_flags(parser: CommandParser) -> None:
     add("--init", action="store_true", default=None)
     add("--runtime", default="")
     add("--privileged", action="store_true")
+    add("--device", **many)
+    add("--device-cgroup-rule", type=flag_type(devices.parse_device_cgroup_rule), **many)
     add("--cap-add", **many)
     add("--cap-drop", **many)
     add("--security-opt", **many)
@@ -513,6 +515,8 @@ def resources(ns: argparse.Namespace) -> dict[str, Any]:
         "BlkioDeviceWriteBps": ns.device_write_bps,
         "BlkioDeviceReadIOps": ns.device_read_iops,
         "BlkioDeviceWriteIOps": ns.device_write_iops,
+        "DeviceCgroupRules": ns.device_cgroup_rule or None,
+        "Devices": [devices.parse_device(device) for device in ns.device],
         "MemoryReservation": ns.memory_reservation,
         "MemorySwap": ns.memory_swap,
         "MemorySwappiness": ns.memory_swappiness,

@@ -146,6 +146,8 @@ def build_host_config(host_config: dict[str, Any]) -> dict:
         "CpusetCpus": "",
         "CpusetMems": "",
         "Devices": [],
+        "DeviceCgroupRules": None,
+        "DeviceRequests": None,
         "MemoryReservation": 0,
         "MemorySwap": 0,
         "MemorySwappiness": None,

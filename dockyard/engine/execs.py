@@ -21,6 +21,7 @@ from dockyard.engine.names import new_id
 from dockyard.engine.specgen import container_cgroup_path
 from dockyard.engine.streams import PipeStream, Stream
 from dockyard.errors import CommandError, Conflict, InvalidArgument, NotFound
+from dockyard.runtime import capabilities
 from dockyard.runtime import container as runtime
 from dockyard.runtime.linux import set_window_size
 from dockyard.runtime.shim import exit_status
@@ -163,10 +164,11 @@ class ExecService:
             cwd=config.get("WorkingDir") or process.get("cwd") or "/",
         )
         if config.get("Privileged"):
-            all_caps = process["capabilities"]["bounding"]
-            process["capabilities"] = dict.fromkeys(
-                ("bounding", "effective", "permitted"), all_caps
-            )
+            # moby: every capability, whatever the container's own set.
+            process["capabilities"] = {
+                kind: capabilities.all_capabilities()
+                for kind in ("bounding", "effective", "permitted")
+            }
         return process
 
     def _watch(self, exec_: Exec) -> None:

@@ -4,6 +4,8 @@
     spec         docker_default_spec(SpecOptions): the config.json Docker would write
     users        resolve_user: --user against the image's /etc/passwd and /etc/group
     cgroups      one Cgroup interface, cgroup v1 and v2 backends
+    devicefilter device rules as the eBPF program cgroup v2 asks
+    devices      --device, --privileged and runc's default nodes and rules; mknod in /dev
     mounts       the rootfs inside the new mount namespace, pivot_root
     process      rlimits, user, capabilities, cwd, executable lookup, execve
     linux        the raw syscalls (ctypes)

@@ -106,9 +106,19 @@ def _normalize(names: list[str]) -> list[str]:
     return normalized
 
 
+def _effective() -> int:
+    with open("/proc/self/status", "rb") as f:
+        for line in f:
+            if line.startswith(b"CapEff:"):
+                return int(line.split()[1], 16)
+    return 0
+
+
 def all_capabilities() -> list[str]:
-    top = last_cap()
-    return [name for name, number in NUMBERS.items() if number <= top]
+    """What --privileged and ALL mean: the capabilities we hold ourselves (moby's
+    GetAllCapabilities); a container cannot be given more than its engine has."""
+    effective = _effective()
+    return [name for name, number in NUMBERS.items() if effective >> number & 1]
 
 
 def tweak(cap_add: list[str], cap_drop: list[str]) -> list[str]:

@@ -8,6 +8,9 @@ cgroup2 mount at /sys/fs/cgroup/unified is left alone, as Docker does).
 Paths follow runc: an absolute path is taken from each hierarchy's root, a
 relative one (``dockyard/<id>``) from the calling process's own cgroup in
 that hierarchy, so a container stays under its engine's cgroup.
+
+Device rules go to devices.allow and devices.deny on v1; v2 has no such files,
+so there they become an eBPF program attached to the cgroup (``devicefilter``).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import os
 import time
 from abc import ABC, abstractmethod
 
+from dockyard.runtime import devicefilter
 from dockyard.runtime.linux import SIGKILL
 
 TYPE_CHECKING = False  # typing costs ~10 ms of the runtime CLI's start-up
@@ -40,21 +44,6 @@ _V2_THROTTLE_KEYS = (
     ("throttleWriteBpsDevice", "wbps"),
     ("throttleReadIOPSDevice", "riops"),
     ("throttleWriteIOPSDevice", "wiops"),
-)
-
-# The device rules runc appends after the spec's (libcontainer/specconv AllowedDevices).
-DEFAULT_DEVICE_RULES = (
-    "c *:* m",
-    "b *:* m",
-    "c 1:3 rwm",
-    "c 1:8 rwm",
-    "c 1:7 rwm",
-    "c 5:0 rwm",
-    "c 1:5 rwm",
-    "c 1:9 rwm",
-    "c 136:* rwm",
-    "c 5:2 rwm",
-    "c 10:200 rwm",
 )
 
 
@@ -344,19 +333,15 @@ class CgroupV1(Cgroup):
                 _write(self._file("blkio", name), line)
 
     def _apply_devices(self, rules: list[dict]) -> None:
-        lines = []
+        """Write OCI device rules in order (the runtime adds runc's defaults: devices.runtime_rules)."""
         for rule in rules:
-            major, minor = rule.get("major", -1), rule.get("minor", -1)
-            device = f"{'*' if major is None or major < 0 else major}:{'*' if minor is None or minor < 0 else minor}"
-            lines.append(
-                (
-                    rule.get("allow", False),
-                    f"{rule.get('type') or 'a'} {device} {rule.get('access') or 'rwm'}",
-                )
+            numbers = ":".join(
+                "*" if number is None or number < 0 else str(number)
+                for number in (rule.get("major"), rule.get("minor"))
             )
-        lines += [(True, line) for line in DEFAULT_DEVICE_RULES]
-        for allow, line in lines:
-            _write(self._file("devices", "devices.allow" if allow else "devices.deny"), line)
+            line = f"{rule.get('type') or 'a'} {numbers} {rule.get('access') or 'rwm'}"
+            name = "devices.allow" if rule.get("allow") else "devices.deny"
+            _write(self._file("devices", name), line)
 
     enter_is_cheap = True
 
@@ -481,6 +466,8 @@ class CgroupV2(Cgroup):
         limit = (resources.get("pids") or {}).get("limit", 0)
         if limit > 0:
             _write(f"{self.dir}/pids.max", str(limit))
+        if resources.get("devices"):
+            devicefilter.attach(self.dir, resources["devices"])
 
     def _apply_io(self, block_io: dict) -> None:
         """blkio weights and throttles as runc maps them to io.bfq.weight / io.weight and io.max."""

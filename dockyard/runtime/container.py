@@ -26,7 +26,7 @@ import contextlib
 import os
 
 from dockyard.errors import CommandError, SystemError
-from dockyard.runtime import linux, mounts, process, sysctls
+from dockyard.runtime import devices, linux, mounts, process, sysctls
 from dockyard.runtime.cgroups import Cgroup, open_cgroup
 from dockyard.runtime.configfile import load_config
 
@@ -178,7 +178,13 @@ class _Plan:
         self.sysctl: dict[str, str] = linux_config.get("sysctl") or {}
         self.masked_paths: list[str] = linux_config.get("maskedPaths") or []
         self.readonly_paths: list[str] = linux_config.get("readonlyPaths") or []
-        self.resources: dict = linux_config.get("resources") or {}
+        spec_devices: list[dict] = linux_config.get("devices") or []
+        self.device_nodes = devices.runtime_nodes(spec_devices)
+        resources: dict = linux_config.get("resources") or {}
+        self.resources = {
+            **resources,
+            "devices": devices.runtime_rules(resources.get("devices") or [], spec_devices),
+        }
         path = linux_config.get("cgroupsPath") or ""
         self.cgroup: Cgroup | None = open_cgroup(path) if path else None
         self.new_namespaces = 0  # CLONE_* flags to unshare, but CLONE_NEWCGROUP (below)
@@ -412,6 +418,7 @@ def _init_main(plan: _Plan, stdio: Stdio, channel: _Channel) -> NoReturn:
             plan.rootfs,
             plan.mounts,
             cgroup=plan.cgroup,
+            device_nodes=plan.device_nodes,
             terminal=plan.terminal,
             propagation=plan.propagation,
             cwd=plan.process.get("cwd") or "/",

@@ -231,6 +231,50 @@ def openat2(dirfd: int, path: str, flags: int, mode: int = 0, resolve: int = 0) 
     return int(fd)
 
 
+_SYS_BPF = {"x86_64": 321, "aarch64": 280, "riscv64": 280, "ppc64le": 361, "s390x": 351}
+_BPF_PROG_LOAD = 5
+_BPF_PROG_ATTACH = 8
+BPF_PROG_TYPE_CGROUP_DEVICE = 15
+BPF_CGROUP_DEVICE = 6
+BPF_F_ALLOW_MULTI = 2
+
+
+def _bpf(command: int, attr: bytes, what: str) -> int:
+    buffer = ctypes.create_string_buffer(attr, len(attr))
+    number = _SYS_BPF[os.uname().machine]
+    result = _libc.syscall(
+        ctypes.c_long(number), ctypes.c_int(command), buffer, ctypes.c_uint(len(attr))
+    )
+    if result < 0:
+        raise _fail(what)
+    return int(result)
+
+
+def bpf_prog_load(prog_type: int, instructions: bytes, license: str) -> int:
+    """Load an eBPF program (8-byte instructions); returns its fd."""
+    insns = ctypes.create_string_buffer(instructions, len(instructions))
+    license_text = ctypes.create_string_buffer(license.encode())
+    attr = struct.pack(
+        "=IIQQIIQII",
+        prog_type,
+        len(instructions) // 8,
+        ctypes.addressof(insns),
+        ctypes.addressof(license_text),
+        0,  # no verifier log
+        0,
+        0,
+        0,
+        0,
+    )
+    return _bpf(_BPF_PROG_LOAD, attr, "bpf BPF_PROG_LOAD")
+
+
+def bpf_prog_attach(target_fd: int, program_fd: int, attach_type: int, flags: int) -> None:
+    """Attach a loaded program to ``target_fd`` (a cgroup directory for device programs)."""
+    attr = struct.pack("=IIIII", target_fd, program_fd, attach_type, flags, 0)
+    _bpf(_BPF_PROG_ATTACH, attr, "bpf BPF_PROG_ATTACH")
+
+
 def take_fd(pid: int, fd: int) -> int:
     """A copy of another process's fd (pidfd_getfd): how a terminal made inside a
     container reaches its supervisor without a socket."""

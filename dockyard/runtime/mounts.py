@@ -10,13 +10,14 @@ symlink in the image cannot redirect a mount to the host.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
 import stat
 import struct
 
-from dockyard.runtime import linux
+from dockyard.runtime import devices, linux
 from dockyard.runtime.cgroups import Cgroup
 from dockyard.runtime.securejoin import secure_join
 from dockyard.runtime.terminal import open_pty_in
@@ -64,13 +65,11 @@ PROPAGATION = {
     "runbindable": linux.MS_UNBINDABLE | linux.MS_REC,
 }
 _CGROUP_TMPFS_FLAGS = linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
-_DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 _DEV_LINKS = (
     ("/proc/self/fd", "fd"),
     ("/proc/self/fd/0", "stdin"),
     ("/proc/self/fd/1", "stdout"),
     ("/proc/self/fd/2", "stderr"),
-    ("pts/ptmx", "ptmx"),
 )
 # statvfs f_flag bits that a bind remount must keep, with their mount(2) flag
 _KEPT_FLAGS = (
@@ -190,12 +189,15 @@ def _open_console(dev: str) -> None:
     linux.mount(f"{dev}/pts/{number}", f"{dev}/console", None, linux.MS_BIND)
 
 
-def _setup_dev(rootfs: str, terminal: bool) -> None:
-    """The devices every container has, bound from the host's, and the usual /dev links."""
+def _setup_dev(rootfs: str, device_nodes: list[dict], terminal: bool) -> None:
+    """The container's own device nodes, /dev/ptmx, the console and the usual /dev links
+    (runc's createDevices, setupPtmx, setupDevSymlinks)."""
+    devices.create_nodes(rootfs, device_nodes)
     dev = secure_join(rootfs, "/dev")
-    for name in _DEVICES:
-        _create_target(f"{dev}/{name}", directory=False)
-        linux.mount(f"/dev/{name}", f"{dev}/{name}", None, linux.MS_BIND)
+    os.makedirs(dev, mode=0o755, exist_ok=True)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(f"{dev}/ptmx")
+    os.symlink("pts/ptmx", f"{dev}/ptmx")
     if terminal:
         _open_console(dev)
     links = list(_DEV_LINKS)
@@ -270,18 +272,19 @@ def prepare_rootfs(
     mounts: list[dict],
     *,
     cgroup: Cgroup | None,
+    device_nodes: list[dict],
     terminal: bool,
     propagation: str = "",
     cwd: str = "/",
 ) -> None:
-    """Mount everything the spec asks for under ``rootfs`` and pivot into it."""
+    """Mount everything the spec asks for under ``rootfs``, make /dev's nodes and pivot into it."""
     _cut_propagation(rootfs, PROPAGATION.get(propagation, linux.MS_SLAVE | linux.MS_REC))
     # Always bind: pivot_root needs a mount point, and a bind is one call where testing is two.
     linux.mount(rootfs, rootfs, None, linux.MS_BIND | linux.MS_REC)
     for mount in mounts:
         _mount_one(rootfs, mount, cgroup)
     if not any(_binds_dev(m) for m in mounts):
-        _setup_dev(rootfs, terminal)
+        _setup_dev(rootfs, device_nodes, terminal)
     _pivot_root(rootfs)
     os.makedirs(cwd, mode=0o755, exist_ok=True)
 

@@ -34,7 +34,7 @@ class Executable:
         self.error = error
 
 
-def _go_error_text(code: int) -> str:
+def go_error_text(code: int) -> str:
     """strerror as Go (hence runc and Docker) spells it: lower-case first letter."""
     text = os.strerror(code)
     return text[:1].lower() + text[1:]
@@ -61,7 +61,7 @@ def apply_rlimits(rlimits: list[dict]) -> None:
             raise OSError(
                 code,
                 "error setting rlimits for ready process: "
-                f"error setting rlimit type {kind}: {_go_error_text(code)}",
+                f"error setting rlimit type {kind}: {go_error_text(code)}",
             ) from None
 
 
@@ -71,7 +71,7 @@ def change_dir(cwd: str) -> None:
     except OSError as exc:
         code = exc.errno or 0
         raise OSError(
-            code, f'chdir to cwd ("{cwd}") set in config.json failed: {_go_error_text(code)}'
+            code, f'chdir to cwd ("{cwd}") set in config.json failed: {go_error_text(code)}'
         ) from None
 
 
@@ -133,7 +133,7 @@ def find_executable(name: str, env: dict[str, str]) -> str:
         if code == errno.EACCES:
             raise CommandError(f'exec: "{name}": permission denied', 126)
         exit_code = 127 if code in _NOT_FOUND_ERRNOS else 126
-        raise CommandError(f'exec: "{name}": stat {name}: {_go_error_text(code)}', exit_code)
+        raise CommandError(f'exec: "{name}": stat {name}: {go_error_text(code)}', exit_code)
     for directory in env.get("PATH", "").split(":"):
         candidate = os.path.join(directory or ".", name)
         if _runnable(candidate) is None:
@@ -169,4 +169,4 @@ def execute(executable: Executable) -> CommandError:
     except OSError as exc:
         code = exc.errno or 0
         exit_code = 127 if code in _NOT_FOUND_ERRNOS else 126
-        return CommandError(f"exec {executable.path}: {_go_error_text(code)}", exit_code)
+        return CommandError(f"exec {executable.path}: {go_error_text(code)}", exit_code)

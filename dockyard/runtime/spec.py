@@ -13,7 +13,7 @@ import resource
 from dataclasses import dataclass, field
 
 from dockyard.errors import InvalidArgument
-from dockyard.runtime import capabilities
+from dockyard.runtime import capabilities, devices
 from dockyard.runtime.cgroups import swap_limit_supported
 
 OCI_VERSION = "1.0.2"
@@ -56,6 +56,9 @@ class SpecOptions:
     as ``/proc/<pid>/ns/net`` (join it: ``--network container:<id>``).
     ``cgroupns`` is "private" or "host". ``dev_shm`` False leaves out the
     /dev/shm tmpfs (``--ipc none``); a mount in ``mounts`` at /dev/shm replaces it.
+    ``devices`` are HostConfig.Devices entries (PathOnHost, PathInContainer,
+    CgroupPermissions); ``device_cgroup_rules`` HostConfig.DeviceCgroupRules
+    ("c 42:* rmw").
     """
 
     args: list[str]
@@ -75,6 +78,9 @@ class SpecOptions:
     cgroupns: str = "private"
     cgroups_path: str = ""
     mounts: list[dict] = field(default_factory=list)  # OCI mounts: binds, volumes, tmpfs
+    privileged: bool = False
+    devices: list[dict] = field(default_factory=list)
+    device_cgroup_rules: list[str] = field(default_factory=list)
     cap_add: list[str] = field(default_factory=list)
     cap_drop: list[str] = field(default_factory=list)
     no_new_privileges: bool = False
@@ -105,7 +111,13 @@ class SpecOptions:
 
 
 def docker_default_spec(opts: SpecOptions) -> dict:
-    """The OCI config (config.json) for ``opts``, as moby would produce it."""
+    """The OCI config (config.json) for ``opts``, as moby would produce it.
+
+    Privileged, nothing is masked or read-only (moby's withMounts).
+    """
+    nodes, device_rules = devices.docker_devices(
+        opts.privileged, opts.devices, opts.device_cgroup_rules
+    )
     spec = {
         "ociVersion": OCI_VERSION,
         "process": _process(opts),
@@ -114,13 +126,12 @@ def docker_default_spec(opts: SpecOptions) -> dict:
         "mounts": _mounts(opts),
         "linux": {
             "sysctl": _sysctls(opts),
-            "resources": _resources(opts),
+            "resources": _resources(opts, device_rules),
             "cgroupsPath": opts.cgroups_path,
             "namespaces": _namespaces(opts),
-            "maskedPaths": _masked_paths() if opts.masked_paths is None else opts.masked_paths,
-            "readonlyPaths": (
-                list(_READONLY_PATHS) if opts.readonly_paths is None else opts.readonly_paths
-            ),
+            "devices": nodes,
+            "maskedPaths": _masked_paths(opts),
+            "readonlyPaths": _readonly_paths(opts),
         },
     }
     if opts.annotations:
@@ -129,7 +140,11 @@ def docker_default_spec(opts: SpecOptions) -> dict:
 
 
 def _process(opts: SpecOptions) -> dict:
-    caps = capabilities.tweak(opts.cap_add, opts.cap_drop)
+    caps = (
+        capabilities.all_capabilities()
+        if opts.privileged
+        else capabilities.tweak(opts.cap_add, opts.cap_drop)
+    )
     process = {
         "terminal": opts.terminal,
         "user": {"uid": opts.uid, "gid": opts.gid, "additionalGids": list(opts.additional_gids)},
@@ -222,7 +237,8 @@ def _mounts(opts: SpecOptions) -> list[dict]:
     """Docker's default mounts, minus those a user mount replaces, then the user mounts.
 
     User mounts go parents first (fewest path components), so a volume inside
-    another volume lands on top of it.
+    another volume lands on top of it. Privileged, /sys and the cgroup mount are
+    writable, even with a read-only root.
     """
     user_destinations = {os.path.normpath(m["destination"]) for m in opts.mounts}
     user_dev = "/dev" in user_destinations
@@ -240,6 +256,8 @@ def _mounts(opts: SpecOptions) -> list[dict]:
             and "ro" not in m["options"]
         ):
             m["options"].append("ro")
+        if opts.privileged and (m["destination"] == "/sys" or m["type"] == "cgroup"):
+            m["options"] = [o for o in m["options"] if o != "ro"]
         mounts.append(m)
     user = sorted(opts.mounts, key=lambda m: len(os.path.normpath(m["destination"]).split("/")))
     return mounts + [dict(m) for m in user]
@@ -285,7 +303,22 @@ def _sysctls(opts: SpecOptions) -> dict[str, str]:
     return sysctls
 
 
-def _masked_paths() -> list[str]:
+def _masked_paths(opts: SpecOptions) -> list[str]:
+    """None when privileged, else HostConfig.MaskedPaths when given, else Docker's list."""
+    if opts.privileged:
+        return []
+    if opts.masked_paths is not None:
+        return list(opts.masked_paths)
+    return _default_masked_paths()
+
+
+def _readonly_paths(opts: SpecOptions) -> list[str]:
+    if opts.privileged:
+        return []
+    return list(_READONLY_PATHS if opts.readonly_paths is None else opts.readonly_paths)
+
+
+def _default_masked_paths() -> list[str]:
     """Docker's list, plus each CPU's thermal_throttle directory (GHSA-6fw5-f8r9-fgfm)."""
     paths = list(_MASKED_PATHS)
     for cpu in range(os.cpu_count() or 1):
@@ -295,8 +328,8 @@ def _masked_paths() -> list[str]:
     return paths
 
 
-def _resources(opts: SpecOptions) -> dict:
-    resources: dict = {"devices": _device_rules()}
+def _resources(opts: SpecOptions, device_rules: list[dict]) -> dict:
+    resources: dict = {"devices": device_rules}
     memory = _memory(opts)
     if memory:
         resources["memory"] = memory
@@ -308,18 +341,6 @@ def _resources(opts: SpecOptions) -> dict:
     if opts.pids_limit > 0:
         resources["pids"] = {"limit": opts.pids_limit}
     return resources
-
-
-def _device_rules() -> list[dict]:
-    """moby's default device cgroup rules: deny all, allow the basic character devices."""
-    allowed = [(1, 5), (1, 3), (1, 9), (1, 8), (5, 0), (5, 1)]
-    rules: list[dict] = [{"allow": False, "access": "rwm"}]
-    rules += [
-        {"allow": True, "type": "c", "major": ma, "minor": mi, "access": "rwm"}
-        for ma, mi in allowed
-    ]
-    rules.append({"allow": False, "type": "c", "major": 10, "minor": 229, "access": "rwm"})
-    return rules
 
 
 def _memory(opts: SpecOptions) -> dict:

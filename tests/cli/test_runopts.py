@@ -249,3 +249,54 @@ def test_bad_blkio_flags(flags: tuple[str, str], message: str) -> None:
 def test_a_storage_option_needs_a_value() -> None:
     with pytest.raises(InvalidArgument, match="^invalid storage option$"):
         body("--storage-opt", "size", "busybox")
+
+
+@pytest.mark.parametrize(
+    ("flag", "expected"),
+    [
+        ("/dev/sda", ("/dev/sda", "/dev/sda", "rwm")),
+        ("/dev/sda:r", ("/dev/sda", "/dev/sda", "r")),
+        ("/dev/sda:/dev/xvdc", ("/dev/sda", "/dev/xvdc", "rwm")),
+        ("/dev/sda:/dev/xvdc/../xvdd/", ("/dev/sda", "/dev/xvdd", "rwm")),
+        ("/dev/sda:/dev/xvdc:mw", ("/dev/sda", "/dev/xvdc", "mw")),
+        ("/dev/snd", ("/dev/snd", "/dev/snd", "rwm")),
+    ],
+)
+def test_devices(flag: str, expected: tuple[str, str, str]) -> None:
+    (mapping,) = body("--device", flag, "busybox")["HostConfig"]["Devices"]
+    assert (
+        mapping["PathOnHost"],
+        mapping["PathInContainer"],
+        mapping["CgroupPermissions"],
+    ) == expected
+
+
+@pytest.mark.parametrize(
+    ("flag", "message"),
+    [
+        ("/dev/sda:/dev/xvdc:rwx", "bad mode specified: rwx"),
+        ("/dev/sda:/dev/xvdc:rr", "bad mode specified: rr"),
+        ("/dev/sda:xvdc", "xvdc is not an absolute path"),
+        ("sda:r", "sda is not an absolute path"),
+        (":/dev/xvdc", "bad format for path: :/dev/xvdc"),
+        ("/dev/sda:/a:/b:r", "bad format for path: /dev/sda:/a:/b:r"),
+    ],
+)
+def test_bad_devices(flag: str, message: str) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        body("--device", flag, "busybox")
+    assert caught.value.message == message
+
+
+def test_device_cgroup_rules() -> None:
+    host_config = body("--device-cgroup-rule", "c 42:* rmw", "busybox")["HostConfig"]
+    assert host_config["DeviceCgroupRules"] == ["c 42:* rmw"]
+    plain = body("busybox")["HostConfig"]
+    assert (plain["DeviceCgroupRules"], plain["Devices"]) == (None, [])
+    with pytest.raises(UsageError) as caught:
+        body("--device-cgroup-rule", "c 42 rmw", "busybox")
+    assert caught.value.status == 125
+    assert caught.value.text.startswith(
+        'invalid argument "c 42 rmw" for "--device-cgroup-rule" flag: '
+        "invalid device cgroup format 'c 42 rmw'"
+    )

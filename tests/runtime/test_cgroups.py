@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from dockyard.runtime import cgroups
+from dockyard.runtime import cgroups, devicefilter, devices
 from dockyard.runtime.spec import SpecOptions, docker_default_spec
 
 from .conftest import HYBRID_UNIFIED
@@ -57,9 +58,11 @@ def test_v1_limits_are_written(cgroup_parent: str) -> None:
 
 @v1_only
 def test_v1_device_rules_deny_all_but_the_basics(cgroup_parent: str) -> None:
-    spec = docker_default_spec(SpecOptions(args=["true"]))
+    linux = docker_default_spec(SpecOptions(args=["true"]))["linux"]
     group = cgroups.open_cgroup(f"{cgroup_parent}/devices")
-    group.create(spec["linux"]["resources"])
+    group.create(
+        {"devices": devices.runtime_rules(linux["resources"]["devices"], linux["devices"])}
+    )
     try:
         rules = _read(group.dirs["devices"] + "/devices.list").splitlines()
     finally:
@@ -266,3 +269,91 @@ def test_v2_soft_limit_and_io_files(tmp_path: Path) -> None:
     assert _read(group.dir + "/memory.low") == str(1 << 20)
     assert _read(group.dir + "/io.max") == "8:0 wbps=9"
     assert _read(group.dir + "/io.weight") == str(1 + (500 - 10) * 9999 // 990)
+
+
+# What a process in the cgroup may do: open for reading or writing, mknod.
+_ACCESSES = r"""
+import os, sys
+for path, flags in (("/dev/null", os.O_RDWR), ("/dev/loop-control", os.O_RDONLY),
+                    ("/dev/loop-control", os.O_WRONLY), ("/dev/fuse", os.O_RDONLY),
+                    ("/dev/loop0", os.O_RDONLY)):
+    try:
+        os.close(os.open(path, flags))
+        print(path, "ok")
+    except PermissionError:
+        print(path, "denied")
+os.mknod(sys.argv[1], 0o600 | 0o060000, os.makedev(7, 0))
+print("mknod ok")
+"""
+
+
+def _accesses(group: cgroups.Cgroup, scratch: str) -> list[str]:
+    result = subprocess.run(
+        [sys.executable, "-c", _ACCESSES, scratch],
+        preexec_fn=group.enter,  # noqa: PLW1509 - the child enters before it execs
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout.splitlines()
+
+
+def test_v2_device_rules_are_an_ebpf_program(
+    unified_root: str, cgroup_parent: str, tmp_path: Path
+) -> None:
+    parent = cgroups.CgroupV2(cgroup_parent, root=unified_root)
+    seen = {}
+    try:
+        for privileged in (False, True):
+            linux = docker_default_spec(
+                SpecOptions(
+                    args=["true"], privileged=privileged, device_cgroup_rules=["c 10:237 r"]
+                )
+            )["linux"]
+            rules = devices.runtime_rules(linux["resources"]["devices"], linux["devices"])
+            group = cgroups.CgroupV2(f"{cgroup_parent}/{privileged}", root=unified_root)
+            group.create({"devices": rules})
+            try:
+                seen[privileged] = [
+                    line.split()[-1] for line in _accesses(group, str(tmp_path / f"{privileged}"))
+                ]
+            finally:
+                group.destroy()
+    finally:
+        parent.destroy()
+    assert seen == {
+        False: ["ok", "ok", "denied", "denied", "denied", "ok"],
+        True: ["ok", "ok", "ok", "ok", "ok", "ok"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("rules", "expected"),
+    [
+        ([], (False, [])),
+        (
+            [{"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"}],
+            (False, [("c", 1, 3, 7)]),
+        ),
+        (
+            [
+                {"allow": False, "access": "rwm"},
+                {"allow": True, "type": "c", "major": 1, "minor": -1, "access": "rw"},
+                {"allow": False, "type": "c", "major": 1, "minor": -1, "access": "w"},
+                {"allow": True, "type": "b", "major": 8, "minor": 0, "access": "r"},
+                {"allow": False, "type": "b", "major": 8, "minor": 0, "access": "r"},
+            ],
+            (False, [("c", 1, -1, 2)]),
+        ),
+        (
+            [
+                {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "r"},
+                {"allow": True, "access": "rwm"},
+                {"allow": False, "type": "b", "major": 8, "minor": -1, "access": "m"},
+            ],
+            (True, [("b", 8, -1, 1)]),
+        ),
+    ],
+)
+def test_device_rules_reduce_as_cgroup_v1_applies_them(rules: list[dict], expected: tuple) -> None:
+    assert devicefilter.reduce(rules) == expected

@@ -29,7 +29,7 @@ def _in_jail(jail: Path, rootfs: str) -> int:
             os.chroot(jail)
             os.chdir("/")
             proc = {"destination": "/proc", "type": "proc", "source": "proc", "options": []}
-            mounts.prepare_rootfs(rootfs, [proc], cgroup=None, terminal=False)
+            mounts.prepare_rootfs(rootfs, [proc], cgroup=None, device_nodes=[], terminal=False)
             code = (
                 0 if os.path.exists("/bin/busybox") and os.path.exists("/proc/self/status") else 2
             )

@@ -6,7 +6,6 @@ built-in runtime sets it up as the reference runtime does.
 
 from __future__ import annotations
 
-import re
 import shutil
 import subprocess
 import sys
@@ -18,8 +17,18 @@ from dockyard.runtime.users import resolve_user
 
 from .conftest import PATH, Bundle
 
+# The container's device nodes (type, mode, owner, numbers), its device cgroup, and
+# how /sys and the cgroup hierarchies are mounted: nothing in it writes.
+DEVICE_PROBE = r"""
+grep ^Cap /proc/self/status; cd /dev; find . | sort | while read -r node; do
+  stat -c '%n %F %a %u:%g %t,%T' "$node"; done
+sort /sys/fs/cgroup/devices/devices.list
+grep -E ' /sys(/fs/cgroup[^ ]*)? ' /proc/self/mounts | cut -d' ' -f2-4
+wc -l < /proc/interrupts; ls -A /sys/firmware | wc -l
+"""
 # What the container reports about itself; the same in every runtime.
-PROBE = r"""
+PROBE = (
+    r"""
 id; hostname; pwd; grep ^Cap /proc/self/status; ls /dev; ls /sys/fs/cgroup; cat /proc/self/cgroup
 ulimit -Sn; ulimit -Hn; cat /sys/class/net/lo/flags; env | sort
 cat /proc/sys/net/ipv4/ip_unprivileged_port_start; wc -c < /proc/keys; ls -A /sys/firmware | wc -l
@@ -27,10 +36,8 @@ echo 1 2>&1 > /proc/sys/vm/overcommit_memory | sed 's/.*: //'; touch /sys/x 2>&1
 cut -d' ' -f2,3 /proc/self/mounts
 cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max
 """
-# The built-in runtime binds the host's device nodes where runc makes them with mknod,
-# so those nodes (and the masks made of /dev/null) are devtmpfs mounts here.
-_DEVICE_BINDS = re.compile(r"^/dev/(null|zero|full|random|urandom|tty) devtmpfs\n", re.MULTILINE)
-_MASKS = re.compile(r"^(/proc/\S+) devtmpfs$", re.MULTILINE)
+    + DEVICE_PROBE
+)
 
 
 def _probe_spec(bundle: Bundle) -> dict:
@@ -48,6 +55,28 @@ def _probe_spec(bundle: Bundle) -> dict:
     )
 
 
+_MAPPINGS = [
+    {"PathOnHost": "/dev/zero", "PathInContainer": "/dev/myzero", "CgroupPermissions": "r"},
+    {"PathOnHost": "/dev/loop-control", "PathInContainer": "/dev/lc", "CgroupPermissions": "rw"},
+    {"PathOnHost": "/dev/null", "PathInContainer": "/dev/null", "CgroupPermissions": "rwm"},
+]
+
+
+def _devices_spec(bundle: Bundle) -> dict:
+    """--device mappings (one over a default node) and a --device-cgroup-rule."""
+    (bundle.rootfs / "probe.sh").write_text(DEVICE_PROBE)
+    return bundle.spec(["sh", "/probe.sh"], devices=_MAPPINGS, device_cgroup_rules=["c 42:* rm"])
+
+
+def _privileged_spec(bundle: Bundle) -> dict:
+    """--privileged: every host device, all capabilities, nothing masked, /sys writable."""
+    (bundle.rootfs / "probe.sh").write_text(DEVICE_PROBE)
+    return bundle.spec(["sh", "/probe.sh"], privileged=True, devices=_MAPPINGS)
+
+
+SPECS = {"default": _probe_spec, "devices": _devices_spec, "privileged": _privileged_spec}
+
+
 def _run(command: list[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         command, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL, check=False
@@ -59,7 +88,7 @@ def _ours(bundle: Bundle) -> str:
         [sys.executable, "-m", "dockyard.runtime", "run", "--bundle", str(bundle.path), bundle.name]
     )
     assert (result.returncode, result.stderr) == (0, "")
-    return _MASKS.sub(r"\1 tmpfs", _DEVICE_BINDS.sub("", result.stdout))
+    return result.stdout
 
 
 def _reference(runtime: str, bundle: Bundle, state: Path) -> subprocess.CompletedProcess[str]:
@@ -67,8 +96,9 @@ def _reference(runtime: str, bundle: Bundle, state: Path) -> subprocess.Complete
 
 
 @pytest.mark.skipif(shutil.which("runc") is None, reason="runc is not installed")
-def test_runc_runs_the_bundle_and_sees_the_same(bundle: Bundle, tmp_path: Path) -> None:
-    bundle.write(_probe_spec(bundle))
+@pytest.mark.parametrize("kind", SPECS)
+def test_runc_runs_the_bundle_and_sees_the_same(bundle: Bundle, tmp_path: Path, kind: str) -> None:
+    bundle.write(SPECS[kind](bundle))
     reference = _reference("runc", bundle, tmp_path / "runc-state")
     assert (reference.returncode, reference.stderr) == (0, "")
     assert _ours(bundle) == reference.stdout
