@@ -201,7 +201,7 @@ class Engine:
             "LiveRestoreEnabled": True,
             "Isolation": "",
             "InitBinary": "",
-            "SecurityOptions": ["name=cgroupns"],
+            "SecurityOptions": ["name=seccomp,profile=builtin", "name=cgroupns"],
             "Warnings": [],
         }
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from dockyard.config import Paths
-from dockyard.engine import volumes
+from dockyard.engine import security, volumes
 from dockyard.engine.container import Container
 from dockyard.errors import InvalidArgument
 from dockyard.runtime import spec as oci
@@ -52,6 +52,7 @@ def validate(host_config: dict[str, Any]) -> None:
         )
     if host_config.get("AutoRemove") and policy.get("Name") not in ("no", None, ""):
         raise InvalidArgument("can't create 'AutoRemove' container with restart policy")
+    security.parse(host_config.get("SecurityOpt"))
 
 
 def default_hostname(cid: str, host_config: dict[str, Any]) -> str:
@@ -157,6 +158,9 @@ def _network_mode(hc: dict[str, Any], containers: Any) -> str:
 
 def spec_options(c: Container, network: str) -> oci.SpecOptions:
     hc, config = c.host_config, c.config
+    privileged = bool(hc.get("Privileged"))
+    securities = security.parse(hc.get("SecurityOpt"))
+    writable_cgroups = securities.writable_cgroups
     mounts = [
         oci.bind_mount(str(c.root / "resolv.conf"), "/etc/resolv.conf"),
         oci.bind_mount(str(c.root / "hostname"), "/etc/hostname"),
@@ -193,6 +197,9 @@ def spec_options(c: Container, network: str) -> oci.SpecOptions:
         pids_limit=hc.get("PidsLimit") or 0,
         sysctls=hc.get("Sysctls") or {},
         oom_score_adj=hc.get("OomScoreAdj") or 0,
+        no_new_privileges=securities.no_new_privileges,
+        seccomp=security.seccomp(securities, privileged),
+        writable_cgroups=privileged if writable_cgroups is None else writable_cgroups,
     )
 
 

@@ -2,7 +2,7 @@
 
 ``docker_default_spec`` follows moby's ``oci.DefaultLinuxSpec`` and the
 ``daemon/oci_linux.go`` options applied on top of it (namespaces, mounts,
-capabilities, sysctls, rlimits, resources, cgroups path, user, process).
+capabilities, seccomp, sysctls, rlimits, resources, cgroups path, user, process).
 The result is plain OCI: runc runs it unchanged.
 """
 
@@ -13,8 +13,9 @@ import resource
 from dataclasses import dataclass, field
 
 from dockyard.errors import InvalidArgument
-from dockyard.runtime import capabilities
+from dockyard.runtime import capabilities, seccomp_profile
 from dockyard.runtime.cgroups import swap_limit_supported
+from dockyard.runtime.seccomp_default import default_profile
 
 OCI_VERSION = "1.0.2"
 DEFAULT_SHM_SIZE = 64 * 1024 * 1024
@@ -54,7 +55,9 @@ class SpecOptions:
     Namespace modes (``pid``, ``network``, ``ipc``, ``uts``) are "private" (a new
     namespace), "host" (share the engine's) or the path of a namespace file such
     as ``/proc/<pid>/ns/net`` (join it: ``--network container:<id>``).
-    ``cgroupns`` is "private" or "host".
+    ``cgroupns`` is "private" or "host". ``seccomp`` is a seccomp profile in Docker's
+    format (Docker's default unless given), resolved against the container's
+    capabilities; None runs the container without a filter.
     """
 
     args: list[str]
@@ -77,6 +80,8 @@ class SpecOptions:
     cap_add: list[str] = field(default_factory=list)
     cap_drop: list[str] = field(default_factory=list)
     no_new_privileges: bool = False
+    seccomp: dict | None = field(default_factory=default_profile)
+    writable_cgroups: bool = False
     sysctls: dict[str, str] = field(default_factory=dict)
     ulimits: dict[str, tuple[int, int]] = field(default_factory=dict)  # "nofile": (soft, hard)
     oom_score_adj: int = 0
@@ -94,20 +99,28 @@ class SpecOptions:
 
 def docker_default_spec(opts: SpecOptions) -> dict:
     """The OCI config (config.json) for ``opts``, as moby would produce it."""
+    process = _process(opts)
+    linux = {
+        "sysctl": _sysctls(opts),
+        "resources": _resources(opts),
+        "cgroupsPath": opts.cgroups_path,
+        "namespaces": _namespaces(opts),
+        "maskedPaths": _masked_paths(),
+        "readonlyPaths": list(_READONLY_PATHS),
+    }
+    if opts.seccomp is not None:
+        # moby resolves the profile once the capabilities are final (WithSeccomp after
+        # WithCapabilities): rules for CAP_SYS_ADMIN & co follow the bounding set.
+        resolved = seccomp_profile.to_oci(opts.seccomp, process["capabilities"]["bounding"])
+        if resolved is not None:
+            linux["seccomp"] = resolved
     return {
         "ociVersion": OCI_VERSION,
-        "process": _process(opts),
+        "process": process,
         "root": {"path": opts.root_path, "readonly": opts.readonly_rootfs},
         "hostname": opts.hostname,
         "mounts": _mounts(opts),
-        "linux": {
-            "sysctl": _sysctls(opts),
-            "resources": _resources(opts),
-            "cgroupsPath": opts.cgroups_path,
-            "namespaces": _namespaces(opts),
-            "maskedPaths": _masked_paths(),
-            "readonlyPaths": list(_READONLY_PATHS),
-        },
+        "linux": linux,
     }
 
 
@@ -218,6 +231,8 @@ def _mounts(opts: SpecOptions) -> list[dict]:
             and "ro" not in m["options"]
         ):
             m["options"].append("ro")
+        if opts.writable_cgroups and m["type"] == "cgroup":
+            m["options"].remove("ro")  # last, as moby clears it: even under --read-only
         mounts.append(m)
     user = sorted(opts.mounts, key=lambda m: len(os.path.normpath(m["destination"]).split("/")))
     return mounts + [dict(m) for m in user]

@@ -20,7 +20,8 @@ from .conftest import PATH, Bundle
 
 # What the container reports about itself; the same in every runtime.
 PROBE = r"""
-id; hostname; pwd; grep ^Cap /proc/self/status; ls /dev; ls /sys/fs/cgroup; cat /proc/self/cgroup
+id; hostname; pwd; grep -E '^(Cap|Seccomp|NoNewPrivs)' /proc/self/status; ls /dev; ls /sys/fs/cgroup
+cat /proc/self/cgroup; unshare -n true 2>&1 | sed 's/.*: //'
 ulimit -Sn; ulimit -Hn; cat /sys/class/net/lo/flags; env | sort
 cat /proc/sys/net/ipv4/ip_unprivileged_port_start; wc -c < /proc/keys; ls -A /sys/firmware | wc -l
 echo 1 2>&1 > /proc/sys/vm/overcommit_memory | sed 's/.*: //'; touch /sys/x 2>&1 | sed 's/.*: //'
@@ -33,7 +34,7 @@ _DEVICE_BINDS = re.compile(r"^/dev/(null|zero|full|random|urandom|tty) devtmpfs\
 _MASKS = re.compile(r"^(/proc/\S+) devtmpfs$", re.MULTILINE)
 
 
-def _probe_spec(bundle: Bundle) -> dict:
+def _probe_spec(bundle: Bundle, **options: object) -> dict:
     (bundle.rootfs / "probe.sh").write_text(PROBE)
     uid, gid, groups = resolve_user(bundle.rootfs, "")
     return bundle.spec(
@@ -45,6 +46,7 @@ def _probe_spec(bundle: Bundle) -> dict:
         additional_gids=groups,
         memory=64 << 20,
         pids_limit=50,
+        **options,
     )
 
 
@@ -67,8 +69,11 @@ def _reference(runtime: str, bundle: Bundle, state: Path) -> subprocess.Complete
 
 
 @pytest.mark.skipif(shutil.which("runc") is None, reason="runc is not installed")
-def test_runc_runs_the_bundle_and_sees_the_same(bundle: Bundle, tmp_path: Path) -> None:
-    bundle.write(_probe_spec(bundle))
+@pytest.mark.parametrize("no_new_privileges", [False, True])
+def test_runc_runs_the_bundle_and_sees_the_same(
+    bundle: Bundle, tmp_path: Path, no_new_privileges: bool
+) -> None:
+    bundle.write(_probe_spec(bundle, no_new_privileges=no_new_privileges))
     reference = _reference("runc", bundle, tmp_path / "runc-state")
     assert (reference.returncode, reference.stderr) == (0, "")
     assert _ours(bundle) == reference.stdout
