@@ -483,7 +483,7 @@ def _exec_main(
     cgroup: Cgroup | None,
     channel: _Channel,
     container_id: str,
-    seccomp: Program | None,
+    program: Program | None,
 ) -> NoReturn:
     """A `docker exec` child: join the container, become its process, execve."""
     code = 1
@@ -512,7 +512,7 @@ def _exec_main(
         os.chroot(".")
         os.close(root)
         step = "setting up the process"
-        executable = process.prepare(process_config, seccomp)
+        executable = process.prepare(process_config, program)
         step = "waiting for the cgroup"
         channel.wait_for(_IN_CGROUP)
         step = "starting the process"

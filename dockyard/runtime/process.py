@@ -1,9 +1,10 @@
 """The last steps before execve, shared by a container's init and `exec`.
 
-Given an OCI ``process`` object, ``prepare`` joins the container's session
-keyring, sets rlimits, the working directory, no_new_privs, the user and the
-capabilities (runc's finalizeNamespace order), and finds the executable;
-``execute`` replaces the process with it. The seccomp filter goes on where
+``join_session_keyring`` gives the process its container's session keyring.
+Given an OCI ``process`` object, ``prepare`` sets rlimits, the working
+directory, no_new_privs, the user and the capabilities (runc's
+finalizeNamespace order), and finds the executable; ``execute`` replaces the
+process with it. The seccomp filter goes on where
 runc puts it: without no_new_privs, before the capabilities are dropped
 (installing a filter then needs CAP_SYS_ADMIN); with it, just before execve,
 so that as few of our own syscalls as possible run under it. Errors in
@@ -166,23 +167,23 @@ def find_executable(name: str, env: dict[str, str]) -> str:
 
 
 def prepare(process: dict, seccomp: Program | None = None) -> Executable:
-    """Everything but the execve, for a process already inside the container's namespaces
-    (and its session keyring)."""
+    """Everything but the execve, for a process already inside the container's namespaces."""
     os.umask((process.get("user") or {}).get("umask", 0o022))
     apply_rlimits(process.get("rlimits") or [])
     change_dir(process.get("cwd") or "/")
-    if process.get("noNewPrivileges"):
+    no_new_privileges = bool(process.get("noNewPrivileges"))
+    if no_new_privileges:
         linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
     elif seccomp is not None:
         linux.seccomp_set_filter(seccomp.bpf, seccomp.flags)
-        seccomp = None
     set_user_and_capabilities(process.get("user") or {}, process.get("capabilities") or {})
+    late_seccomp = seccomp if no_new_privileges else None
     args = list(process.get("args") or [])
     env = environment(process.get("env") or [])
     if not args:
         return Executable("", args, env, CommandError("exec: no command specified", 127))
     try:
-        return Executable(find_executable(args[0], env), args, env, None, seccomp)
+        return Executable(find_executable(args[0], env), args, env, None, late_seccomp)
     except CommandError as exc:
         return Executable("", args, env, exc)
 

@@ -3,9 +3,10 @@
 ``program`` has libseccomp build the filter and export its BPF, in the caller,
 before it forks the container's process: libseccomp comes from the host's
 filesystem, not the container's, and the child only hands the program to the
-kernel (``linux.seccomp_set_filter``, from ``process``), as runc's patchbpf does. Building a filter takes libseccomp
-~25 ms; the last few programs are kept, by their config, so that containers
-with the same profile and capabilities (nearly all) share one build.
+kernel (``linux.seccomp_set_filter``, called by ``process``), as runc's patchbpf
+does. Building a filter takes libseccomp ~25 ms; the last few programs are
+kept, by their config, so that containers with the same profile and
+capabilities (nearly all) share one build.
 
 As in runc, syscalls this libseccomp does not know are skipped, a rule with the
 default action is dropped, and the filter leaves no_new_privs to the process's
@@ -75,7 +76,7 @@ _programs: dict[str, Program] = {}
 
 
 def program(config: dict[str, Any]) -> Program:
-    """The program for ``config`` (an OCI ``linux.seccomp``), ready to ``load``.
+    """The program for ``config`` (an OCI ``linux.seccomp``), built or kept from before.
 
     Raises SystemError for what runc refuses too: an unknown action, operator,
     architecture or flag, a notify action (it needs a seccomp agent).
