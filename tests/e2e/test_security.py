@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SessionKey
+from tests.conftest import Daemon, SessionKey
 from tests.e2e.helpers import Docker, wait_running
 
 PERMITTED = "Operation not permitted"
@@ -202,10 +202,11 @@ def test_build_steps_run_under_the_default_profile(
     assert "refused\n" in built.stdout
 
 
-def test_info_names_the_builtin_profile(docker_cli: Docker) -> None:
+def test_info_names_the_builtin_profile(docker_cli: Docker, daemon: Daemon) -> None:
     info = docker_cli("info", "--format", "{{json .SecurityOptions}}")
     assert "name=seccomp,profile=builtin" in json.loads(info.stdout)
     assert " seccomp\n   Profile: builtin\n" in docker_cli("info").stdout
+    assert " Security Options:\n  seccomp\n   Profile: builtin\n" in daemon.cli("info").stdout
 
 
 def test_a_container_has_its_own_session_keyring(
