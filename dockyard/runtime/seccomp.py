@@ -15,6 +15,7 @@ default action is dropped, and the filter leaves no_new_privs to the process's
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from typing import Any
@@ -72,26 +73,24 @@ class Program:
         self.flags = flags
 
 
-_programs: dict[str, Program] = {}
-
-
 def program(config: dict[str, Any]) -> Program:
     """The program for ``config`` (an OCI ``linux.seccomp``), built or kept from before.
 
     Raises SystemError for what runc refuses too: an unknown action, operator,
     architecture or flag, a notify action (it needs a seccomp agent).
     """
-    key = json.dumps(config, sort_keys=True)
-    if key not in _programs:
-        flags = 0
-        for flag in config.get("flags") or []:
-            if flag not in _FLAGS:
-                raise SystemError(f"seccomp flag {flag} is not known to the built-in runtime")
-            flags |= _FLAGS[flag]
-        if len(_programs) >= _KEPT:
-            del _programs[next(iter(_programs))]
-        _programs[key] = Program(_export(_build(config)), flags)
-    return _programs[key]
+    return _program(json.dumps(config, sort_keys=True))
+
+
+@functools.lru_cache(maxsize=_KEPT)  # thread-safe: builds run from the engine's threads
+def _program(config_json: str) -> Program:
+    config = json.loads(config_json)
+    flags = 0
+    for flag in config.get("flags") or []:
+        if flag not in _FLAGS:
+            raise SystemError(f"seccomp flag {flag} is not known to the built-in runtime")
+        flags |= _FLAGS[flag]
+    return Program(_export(_build(config)), flags)
 
 
 def _build(config: dict[str, Any]) -> pyseccomp.SyscallFilter:
