@@ -2,10 +2,13 @@
 #   make test   installs what it needs, then runs the whole suite
 #   make demo   installs what it needs, then runs the getting-started workflow
 PYTHON ?= /usr/bin/python3
-APT_PACKAGES = python3-venv busybox-static runc crun tini iproute2 nftables procps psmisc tar gzip docker-registry docker-compose
+APT_PACKAGES = python3-venv busybox-static runc crun tini iproute2 nftables procps psmisc tar gzip docker-registry docker-compose libseccomp2 gcc libc6-dev
 VENV = .venv
 UV = .uv/bin/uv
 STAMP_APT = .uv/.apt-done
+
+# A static program the tests run inside busybox containers to try syscalls (seccomp, keyrings).
+SYSPROBE = tests/helpers/bin/sysprobe
 
 .PHONY: install test demo bench lint typecheck clean-test
 
@@ -27,7 +30,11 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 
 install: $(VENV)/.synced
 
-test: install lint
+$(SYSPROBE): tests/helpers/sysprobe.c $(STAMP_APT)
+	@mkdir -p $(dir $@)
+	gcc -static -O2 -Wall -o $@ $<
+
+test: install lint $(SYSPROBE)
 	$(VENV)/bin/python -m pytest -q tests
 
 lint: install

@@ -51,7 +51,7 @@ def compile_runtime() -> None:
 
 
 def in_process(bundle: Path) -> None:
-    init = container.create(bundle, container.Stdio(0, 1, 2), terminal=False)
+    init = container.create(bundle, container.Stdio(0, 1, 2), terminal=False, container_id="bench")
     init.start()
     os.waitpid(init.pid, 0)
     container.delete(bundle)

@@ -1,4 +1,5 @@
-"""Sizes and durations as docker writes and reads them (go-units, Go's time package)."""
+"""Sizes, durations and booleans as docker writes and reads them (go-units, Go's time and
+strconv packages)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from dockyard.errors import InvalidArgument
 DECIMAL = {"k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4, "p": 1000**5}
 BINARY = {"k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4, "p": 1024**5}
 DECIMAL_ABBRS = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
+GO_TRUE = ("1", "t", "T", "TRUE", "true", "True")
+GO_FALSE = ("0", "f", "F", "FALSE", "false", "False")
 
 _NUMBER_END = re.compile(r"[0-9.](?=[^0-9.]*$)")
 _FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
@@ -147,3 +150,12 @@ def human_duration(seconds: float) -> str:
     if hours < 24 * 365 * 2:
         return f"{hours // 24 // 30} months"
     return f"{int(seconds / 3600) // 24 // 365} years"
+
+
+def parse_bool(text: str) -> bool:
+    """Go's strconv.ParseBool."""
+    if text in GO_TRUE:
+        return True
+    if text in GO_FALSE:
+        return False
+    raise InvalidArgument(f'strconv.ParseBool: parsing "{text}": invalid syntax')

@@ -9,6 +9,7 @@ processes of dockyard's may outlive the test that made them.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import re
 import secrets
@@ -175,6 +176,60 @@ def busybox_tar(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("busybox") / "busybox.tar"
     subprocess.run([str(REPO / "scripts" / "mkbusybox-rootfs.sh"), str(out)], check=True)
     return out
+
+
+@pytest.fixture(scope="session")
+def sysprobe() -> Path:
+    """A static program that tries syscalls from inside a container (tests/helpers/sysprobe.c)."""
+    subprocess.run(["make", "-s", "-C", str(REPO), "tests/helpers/bin/sysprobe"], check=True)
+    return REPO / "tests" / "helpers" / "bin" / "sysprobe"
+
+
+@dataclass
+class SessionKey:
+    description: str
+    payload: str
+
+
+_SYS_ADD_KEY = {"x86_64": 248, "aarch64": 217}
+_SYS_KEYCTL = {"x86_64": 250, "aarch64": 219}
+_KEY_SPEC_SESSION_KEYRING = -3
+_KEYCTL_JOIN_SESSION_KEYRING = 1
+_KEYCTL_REVOKE = 3
+_KEYCTL_SETPERM = 5
+_KEY_POSSESSOR_ALL = 0x3F000000
+
+
+@pytest.fixture
+def host_session_key() -> Iterator[SessionKey]:
+    """A secret in this process's session keyring, readable only by who holds that keyring.
+
+    The test process joins a session keyring of its own first: what it starts
+    next (a daemon, a container) inherits it, as processes of the host do.
+    Request it before the fixtures that start a daemon.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    machine = os.uname().machine
+
+    def check(result: int) -> int:
+        assert result >= 0, os.strerror(ctypes.get_errno())
+        return result
+
+    check(libc.syscall(_SYS_KEYCTL[machine], _KEYCTL_JOIN_SESSION_KEYRING, None))
+    key = SessionKey(f"dockyard-test-secret-{secrets.token_hex(4)}", secrets.token_hex(8))
+    serial = check(
+        libc.syscall(
+            _SYS_ADD_KEY[machine],
+            b"user",
+            key.description.encode(),
+            key.payload.encode(),
+            len(key.payload),
+            _KEY_SPEC_SESSION_KEYRING,
+        )
+    )
+    check(libc.syscall(_SYS_KEYCTL[machine], _KEYCTL_SETPERM, serial, _KEY_POSSESSOR_ALL))
+    yield key
+    libc.syscall(_SYS_KEYCTL[machine], _KEYCTL_REVOKE, serial)
 
 
 def import_busybox(data_root: Path, exec_root: Path, tar: Path) -> str:

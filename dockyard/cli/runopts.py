@@ -8,6 +8,7 @@ ContainerCreateRequest exactly as docker's cli/command/container/opts.go does.
 from __future__ import annotations
 
 import argparse
+import json
 
 from dockyard.cli import devices, envfile, mounts, ports
 from dockyard.cli.parser import CommandParser, flag_type, integer, parse_int
@@ -194,6 +195,38 @@ def parse_restart_policy(policy: str) -> dict[str, Any]:
                 "invalid restart policy format: maximum retry count must be an integer"
             ) from None
     return {"Name": name, "MaximumRetryCount": retries}
+
+
+def security_opts(options: list[str]) -> list[str]:
+    """docker's parseSecurityOpts: every option but no-new-privileges needs a value, and
+    ``seccomp=FILE`` is sent as the file's JSON (the daemon cannot read our files)."""
+    sent = []
+    for opt in options:
+        key, eq, value = opt.partition("=")
+        if not eq and key != "no-new-privileges":
+            key, eq, value = opt.partition(":")
+        if (not eq or not value) and key != "no-new-privileges":
+            raise InvalidArgument(f"Invalid --security-opt: {json.dumps(opt)}")
+        if key == "seccomp" and value not in ("builtin", "unconfined"):
+            opt = "seccomp=" + _compact_json_file(value)
+        sent.append(opt)
+    return sent
+
+
+def _compact_json_file(path: str) -> str:
+    try:
+        with open(path, "rb") as f:
+            profile = json.load(f)
+    except OSError as exc:
+        reason = (exc.strerror or "")[:1].lower() + (exc.strerror or "")[1:]
+        raise InvalidArgument(
+            f"opening seccomp profile ({path}) failed: open {path}: {reason}"
+        ) from None
+    except ValueError as exc:
+        raise InvalidArgument(
+            f"compacting json for seccomp profile ({path}) failed: {exc}"
+        ) from None
+    return json.dumps(profile, separators=(",", ":"), ensure_ascii=False)
 
 
 def parse_go_duration_ns(value: str) -> int:
@@ -478,7 +511,7 @@ def host_config(
         "Privileged": ns.privileged,
         "PublishAllPorts": ns.publish_all,
         "ReadonlyRootfs": ns.read_only,
-        "SecurityOpt": ns.security_opt or None,
+        "SecurityOpt": security_opts(ns.security_opt) or None,
         "Tmpfs": dict(entry.partition(":")[::2] for entry in ns.tmpfs) or None,
         "UTSMode": ns.uts,
         "UsernsMode": ns.userns,

@@ -192,8 +192,22 @@ def run_info(client: Client, ns: argparse.Namespace) -> int:
     runtimes = info.get("Runtimes") or {}
     if runtimes:
         lines.append(f" Runtimes: {' '.join(sorted(runtimes))}")
+    lines += security_option_lines(info.get("SecurityOptions") or [])
     print("\n".join(lines))
     return 0
+
+
+def security_option_lines(options: list[str]) -> list[str]:
+    """docker info's "Security Options": "name=seccomp,profile=builtin" reads
+    "  seccomp" then "   Profile: builtin"."""
+    if not options:
+        return []
+    lines = [" Security Options:"]
+    for option in options:
+        fields = dict(field.partition("=")[::2] for field in option.split(","))
+        lines.append(f"  {fields.pop('name', '')}")
+        lines += [f"   {key.capitalize()}: {value}" for key, value in fields.items()]
+    return lines
 
 
 # -- events --------------------------------------------------------------------

@@ -239,7 +239,7 @@ class _Backend:
         spec = oci.docker_default_spec(_spec_options(root, bundle, cid, process))
         (bundle / "config.json").write_text(json.dumps(spec))
         try:
-            return _run_container(bundle, output)
+            return _run_container(bundle, cid, output)
         finally:
             runtime.delete(bundle)
 
@@ -319,13 +319,16 @@ def _resolv_conf() -> str:
         return ""
 
 
-def _run_container(bundle: Path, output: Callable[[bytes], None]) -> int:
+def _run_container(bundle: Path, cid: str, output: Callable[[bytes], None]) -> int:
     """Run the bundle's process to its end, its stdout and stderr going to ``output``."""
     read_end, write_end = os.pipe2(os.O_CLOEXEC)
     with open(os.devnull, "rb") as stdin:
         try:
             init = runtime.create(
-                bundle, runtime.Stdio(stdin.fileno(), write_end, write_end), terminal=False
+                bundle,
+                runtime.Stdio(stdin.fileno(), write_end, write_end),
+                terminal=False,
+                container_id=cid,
             )
         except BaseException:
             os.close(read_end)

@@ -214,7 +214,10 @@ class Engine:
             "ContainerdCommit": {"ID": ""},
             "RuncCommit": {"ID": ""},
             "InitCommit": {"ID": ""},
-            "SecurityOptions": ["name=cgroupns"] if default_cgroupns_mode() == "private" else [],
+            "SecurityOptions": [
+                "name=seccomp,profile=builtin",
+                *(["name=cgroupns"] if default_cgroupns_mode() == "private" else []),
+            ],
             "CDISpecDirs": [],
             "Warnings": [],
         }

@@ -113,9 +113,14 @@ class ExecService:
             terminal, bool(config.get("AttachStdin")) and not detach, detach, ptmx
         )
         try:
-            process = self._process(c, config, terminal)
+            spec = json.loads((c.root / "config.json").read_text())
             exec_.pid = runtime.exec_process(
-                c.state["Pid"], process, runtime.Stdio(*stdio), container_cgroup_path(c)
+                c.state["Pid"],
+                self._process(c, spec, config, terminal),
+                runtime.Stdio(*stdio),
+                container_cgroup_path(c),
+                container_id=c.id,
+                seccomp=spec["linux"].get("seccomp"),  # the container's: even --privileged keeps it
             )
         except CommandError as e:
             for fd in ours["close"]:
@@ -142,8 +147,7 @@ class ExecService:
             tty=tty, stdin_fd=ours["stdin"], outputs=ours["outputs"], finished=exec_.done
         )
 
-    def _process(self, c: Any, config: dict[str, Any], tty: bool) -> dict:
-        spec = json.loads((c.root / "config.json").read_text())
+    def _process(self, c: Any, spec: dict, config: dict[str, Any], tty: bool) -> dict:
         process = copy.deepcopy(spec["process"])
         root = Path(f"/proc/{c.state['Pid']}/root")
         if config.get("User"):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from dockyard.engine import security
 from dockyard.errors import InvalidArgument
 from dockyard.runtime.cgroups import Support
 
@@ -37,6 +38,7 @@ def verify(
     warnings = _verify_resources(hc, support)
     _check_modes(hc)
     _check_storage_opt(hc.get("StorageOpt") or {})
+    security.parse(hc.get("SecurityOpt"))
     if (hc.get("ShmSize") or 0) < 0:
         raise InvalidArgument("SHM size can not be less than 0")
     adjust = hc.get("OomScoreAdj") or 0

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from dockyard.config import Paths
-from dockyard.engine import namespaces, volumes
+from dockyard.engine import namespaces, security, volumes
 from dockyard.engine.container import Container
 from dockyard.errors import InvalidArgument, SystemError
 from dockyard.runtime import spec as oci
@@ -178,6 +178,8 @@ def _refuse_device_requests(hc: dict[str, Any]) -> None:
 def spec_options(c: Container, network: str, containers: Any) -> oci.SpecOptions:
     hc, config = c.host_config, c.config
     _refuse_device_requests(hc)
+    privileged = bool(hc.get("Privileged"))
+    securities = security.parse(hc.get("SecurityOpt"))
     mounts = [
         oci.bind_mount(str(c.root / "resolv.conf"), "/etc/resolv.conf"),
         oci.bind_mount(str(c.root / "hostname"), "/etc/hostname"),
@@ -228,6 +230,9 @@ def spec_options(c: Container, network: str, containers: Any) -> oci.SpecOptions
         annotations=hc.get("Annotations") or {},
         masked_paths=hc.get("MaskedPaths"),
         readonly_paths=hc.get("ReadonlyPaths"),
+        no_new_privileges=securities.no_new_privileges,
+        seccomp=security.seccomp(securities, privileged),
+        writable_cgroups=securities.writable_cgroups,
     )
 
 

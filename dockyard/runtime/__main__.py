@@ -118,11 +118,13 @@ def _relay_terminal(master: int) -> None:
             termios.tcsetattr(0, termios.TCSADRAIN, saved)
 
 
-def run(bundle: str, pid_file: str) -> int:
-    """Run the container of ``bundle`` to its end; return its exit status."""
+def run(bundle: str, pid_file: str, container_id: str) -> int:
+    """Run the container ``container_id`` of ``bundle`` to its end; return its exit status."""
     terminal = bool((load_config(bundle).get("process") or {}).get("terminal"))
     # With a terminal the init makes its pty inside the container; we relay its master.
-    init = container.create(bundle, container.Stdio(0, 1, 2), terminal=terminal)
+    init = container.create(
+        bundle, container.Stdio(0, 1, 2), terminal=terminal, container_id=container_id
+    )
     try:
         master = init.console() if terminal else -1
         if pid_file:
@@ -141,8 +143,8 @@ def main(argv: list[str]) -> int:
         print(USAGE, file=sys.stderr)
         return 2
     try:
-        bundle, pid_file, _ = parse_run_args(argv[2:])
-        return run(bundle, pid_file)
+        bundle, pid_file, container_id = parse_run_args(argv[2:])
+        return run(bundle, pid_file, container_id)
     except UsageError as exc:
         print(f"{exc}\n{USAGE}", file=sys.stderr)
         return 2

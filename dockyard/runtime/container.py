@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import NoReturn
 
+    from dockyard.runtime.seccomp import Program
+
 _NAMESPACE_FLAGS = {
     "pid": linux.CLONE_NEWPID,
     "network": linux.CLONE_NEWNET,
@@ -162,11 +164,22 @@ class Init:
         raise SystemError("the container's terminal is missing")
 
 
+def _seccomp_program(config: dict | None) -> Program | None:
+    """The filter of an OCI ``linux.seccomp``, built before the fork (see runtime.seccomp)."""
+    if not config:
+        return None
+    from dockyard.runtime import seccomp  # libseccomp: only for containers that have a filter
+
+    return seccomp.program(config)
+
+
 class _Plan:
     """What the init needs from config.json, worked out before the fork."""
 
-    def __init__(self, bundle: str | os.PathLike[str], config: dict) -> None:
+    def __init__(self, bundle: str | os.PathLike[str], config: dict, container_id: str) -> None:
         linux_config = config.get("linux") or {}
+        self.container_id = container_id
+        self.seccomp = _seccomp_program(linux_config.get("seccomp"))
         root = config.get("root") or {}
         self.rootfs = os.path.abspath(os.path.join(bundle, root.get("path") or "rootfs"))
         self.readonly_root = bool(root.get("readonly"))
@@ -212,12 +225,15 @@ class _Plan:
             self.new_namespaces |= flag
 
 
-def create(bundle: str | os.PathLike[str], stdio: Stdio, *, terminal: bool) -> Init:
-    """Create the container of ``bundle``, stopped just before it execs its program.
+def create(
+    bundle: str | os.PathLike[str], stdio: Stdio, *, terminal: bool, container_id: str
+) -> Init:
+    """Create the container ``container_id`` of ``bundle``, stopped just before it execs
+    its program.
 
     Setup failures raise SystemError naming the step, with nothing left behind.
     """
-    plan = _Plan(bundle, load_config(bundle))
+    plan = _Plan(bundle, load_config(bundle), container_id)
     plan.terminal = terminal
     if plan.cgroup is not None:
         try:
@@ -242,18 +258,30 @@ def create(bundle: str | os.PathLike[str], stdio: Stdio, *, terminal: bool) -> I
     raise _failure(message)
 
 
-def exec_process(init_pid: int, process_config: dict, stdio: Stdio, cgroups_path: str) -> int:
-    """Run ``process_config`` (an OCI process) inside the running container of ``init_pid``.
+def exec_process(
+    init_pid: int,
+    process_config: dict,
+    stdio: Stdio,
+    cgroups_path: str,
+    *,
+    container_id: str,
+    seccomp: dict | None = None,
+) -> int:
+    """Run ``process_config`` (an OCI process) inside the running container ``container_id``
+    of ``init_pid``, under the container's ``seccomp`` (its OCI ``linux.seccomp``).
 
     Returns the pid of the exec'd program, a child of the caller; raises
     CommandError (126/127) when it cannot be executed.
     """
     cgroup = open_cgroup(cgroups_path) if cgroups_path else None
+    program = _seccomp_program(seccomp)
     channel = _Channel()
     try:
         pid = _fork_in_pid_namespace(
             f"/proc/{init_pid}/ns/pid",
-            lambda: _exec_main(init_pid, process_config, stdio, cgroup, channel),
+            lambda: _exec_main(
+                init_pid, process_config, stdio, cgroup, channel, container_id, program
+            ),
         )
         channel.keep_parent_side()
         _admit(pid, cgroup, channel)
@@ -397,6 +425,8 @@ def _init_main(plan: _Plan, stdio: Stdio, channel: _Channel) -> NoReturn:
     try:
         channel.keep_child_side()
         _attach_stdio(stdio, False, None)
+        step = "joining the session keyring"
+        process.join_session_keyring(plan.container_id)
         if plan.cgroup is not None and plan.cgroup.enter_is_cheap:
             step = "joining the cgroup"
             plan.cgroup.enter()
@@ -437,7 +467,7 @@ def _init_main(plan: _Plan, stdio: Stdio, channel: _Channel) -> NoReturn:
         elif plan.cgroup_namespace is not None:
             linux.unshare(linux.CLONE_NEWCGROUP)
         step = "setting up the process"
-        executable = process.prepare(plan.process)
+        executable = process.prepare(plan.process, plan.seccomp)
         channel.report(_READY)
         channel.wait_for(_START)
         step = "starting the process"
@@ -456,7 +486,13 @@ def _execute(executable: process.Executable, channel: _Channel) -> int:
 
 
 def _exec_main(
-    init_pid: int, process_config: dict, stdio: Stdio, cgroup: Cgroup | None, channel: _Channel
+    init_pid: int,
+    process_config: dict,
+    stdio: Stdio,
+    cgroup: Cgroup | None,
+    channel: _Channel,
+    container_id: str,
+    program: Program | None,
 ) -> NoReturn:
     """A `docker exec` child: join the container, become its process, execve."""
     code = 1
@@ -466,6 +502,8 @@ def _exec_main(
         _attach_stdio(
             stdio, bool(process_config.get("terminal")), process_config.get("consoleSize")
         )
+        step = "joining the session keyring"
+        process.join_session_keyring(container_id)
         if cgroup is not None and cgroup.enter_is_cheap:
             step = "joining the cgroup"
             cgroup.enter()  # while the host's /sys/fs/cgroup is still ours to see
@@ -483,7 +521,7 @@ def _exec_main(
         os.chroot(".")
         os.close(root)
         step = "setting up the process"
-        executable = process.prepare(process_config)
+        executable = process.prepare(process_config, program)
         step = "waiting for the cgroup"
         channel.wait_for(_IN_CGROUP)
         step = "starting the process"

@@ -48,12 +48,14 @@ MNT_DETACH = 0x2
 
 # prctl(2) options
 PR_SET_KEEPCAPS = 8
+PR_SET_SECCOMP = 22
 PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
 PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_RAISE = 2
 _PRCTL_NAMES = {
     PR_SET_KEEPCAPS: "PR_SET_KEEPCAPS",
+    PR_SET_SECCOMP: "PR_SET_SECCOMP",
     PR_CAPBSET_DROP: "PR_CAPBSET_DROP",
     PR_SET_NO_NEW_PRIVS: "PR_SET_NO_NEW_PRIVS",
     PR_CAP_AMBIENT: "PR_CAP_AMBIENT",
@@ -75,6 +77,14 @@ _SOCK_DGRAM = 2
 _SOCK_CLOEXEC = 0o2000000
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 _SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "s390x": 217}
+_SYS_SECCOMP = {"x86_64": 317, "aarch64": 277, "riscv64": 277, "ppc64le": 358, "s390x": 348}
+_SYS_KEYCTL = {"x86_64": 250, "aarch64": 219, "riscv64": 219, "ppc64le": 271, "s390x": 280}
+_SECCOMP_MODE_FILTER = 2
+_SECCOMP_SET_MODE_FILTER = 1
+_BPF_INSTRUCTION_SIZE = 8  # struct sock_filter
+_KEYCTL_SETPERM = 5
+_KEYCTL_DESCRIBE = 6
+_KEYCTL_JOIN_SESSION_KEYRING = 1
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.mount.argtypes = (
@@ -94,6 +104,10 @@ _libc.prctl.argtypes = (
 )
 _libc.close_range.argtypes = (ctypes.c_uint, ctypes.c_uint, ctypes.c_int)
 _libc.sethostname.argtypes = (ctypes.c_char_p, ctypes.c_size_t)
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = (("len", ctypes.c_ushort), ("filter", ctypes.c_void_p))
 
 
 class _CapHeader(ctypes.Structure):
@@ -183,6 +197,41 @@ def capset(effective: int, permitted: int, inheritable: int) -> None:
         data[word].inheritable = (inheritable >> shift) & 0xFFFFFFFF
     if _libc.capset(ctypes.byref(header), data) != 0:
         raise _fail("capset")
+
+
+def seccomp_set_filter(program: bytes, flags: int = 0) -> None:
+    """Install a seccomp BPF program (struct sock_filter[]) on the calling thread."""
+    buffer = ctypes.create_string_buffer(program, len(program))
+    fprog = _SockFprog(len(program) // _BPF_INSTRUCTION_SIZE, ctypes.addressof(buffer))
+    if not flags:
+        prctl(PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.addressof(fprog))
+        return
+    number = _SYS_SECCOMP[os.uname().machine]
+    if _libc.syscall(number, _SECCOMP_SET_MODE_FILTER, flags, ctypes.byref(fprog)) != 0:
+        raise _fail("seccomp SECCOMP_SET_MODE_FILTER")
+
+
+def _keyctl(operation: int, *args: object) -> int:
+    result = _libc.syscall(_SYS_KEYCTL[os.uname().machine], operation, *args)
+    if result < 0:
+        raise _fail("keyctl")
+    return int(result)
+
+
+def join_session_keyring(name: str) -> int:
+    """Join the session keyring called ``name``, made if there is none yet; its serial."""
+    return _keyctl(_KEYCTL_JOIN_SESSION_KEYRING, name.encode())
+
+
+def key_permissions(serial: int) -> int:
+    """A key's permission mask (the fourth field of KEYCTL_DESCRIBE's "type;uid;gid;perm;desc")."""
+    buffer = ctypes.create_string_buffer(4096)
+    _keyctl(_KEYCTL_DESCRIBE, serial, buffer, len(buffer))
+    return int(buffer.value.split(b";")[3], 16)
+
+
+def set_key_permissions(serial: int, permissions: int) -> None:
+    _keyctl(_KEYCTL_SETPERM, serial, permissions)
 
 
 def mark_fds_cloexec(first: int) -> None:

@@ -1,10 +1,15 @@
 """The last steps before execve, shared by a container's init and `exec`.
 
+``join_session_keyring`` gives the process its container's session keyring.
 Given an OCI ``process`` object, ``prepare`` sets rlimits, the working
-directory, the user and the capabilities (runc's finalizeNamespace order),
-and finds the executable; ``execute`` replaces the process with it. Errors in
-finding or running the program are ``CommandError`` with Docker's messages and
-exit codes (127: not found, 126: found but not runnable).
+directory, no_new_privs, the user and the capabilities (runc's
+finalizeNamespace order), and finds the executable; ``execute`` replaces the
+process with it. The seccomp filter goes on where
+runc puts it: without no_new_privs, before the capabilities are dropped
+(installing a filter then needs CAP_SYS_ADMIN); with it, just before execve,
+so that as few of our own syscalls as possible run under it. Errors in
+finding or running the program are ``CommandError`` with Docker's messages
+and exit codes (127: not found, 126: found but not runnable).
 """
 
 from __future__ import annotations
@@ -17,21 +22,35 @@ import stat
 from dockyard.errors import CommandError
 from dockyard.runtime import capabilities, linux
 
+# Annotations only: the seccomp module (libseccomp) is imported by whoever builds a filter.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dockyard.runtime.seccomp import Program
+
 _NOT_FOUND_ERRNOS = (errno.ENOENT, errno.ENOTDIR)
+# KEY_USR_SEARCH: the same uid (a later `exec`) may find and join the session keyring.
+_KEYRING_USER_SEARCH = 0x80000
 
 
 class Executable:
-    """What ``execute`` runs: a resolved path (or why there is none), argv and environment."""
+    """What ``execute`` runs: a resolved path (or why there is none), argv and environment,
+    and the seccomp filter still to install before the execve, if any."""
 
-    __slots__ = ("path", "args", "env", "error")
+    __slots__ = ("path", "args", "env", "error", "seccomp")
 
     def __init__(
-        self, path: str, args: list[str], env: dict[str, str], error: CommandError | None
+        self,
+        path: str,
+        args: list[str],
+        env: dict[str, str],
+        error: CommandError | None,
+        seccomp: Program | None = None,
     ) -> None:
         self.path = path
         self.args = args
         self.env = env
         self.error = error
+        self.seccomp = seccomp
 
 
 def go_error_text(code: int) -> str:
@@ -104,6 +123,18 @@ def set_user_and_capabilities(user: dict, caps: dict) -> None:
             )
 
 
+def join_session_keyring(container_id: str) -> None:
+    """Leave the caller's session keyring for the container's own, ``_ses.<id>`` as runc
+    names it: keys kept in the engine's session keyring stay out of reach."""
+    try:
+        serial = linux.join_session_keyring(f"_ses.{container_id}")
+    except OSError as exc:
+        if exc.errno == errno.ENOSYS:  # a kernel without keyrings: nothing to keep apart
+            return
+        raise
+    linux.set_key_permissions(serial, linux.key_permissions(serial) | _KEYRING_USER_SEARCH)
+
+
 def environment(env: list[str]) -> dict[str, str]:
     pairs = {}
     for entry in env:
@@ -141,20 +172,24 @@ def find_executable(name: str, env: dict[str, str]) -> str:
     raise CommandError(f'exec: "{name}": executable file not found in $PATH', 127)
 
 
-def prepare(process: dict) -> Executable:
+def prepare(process: dict, seccomp: Program | None = None) -> Executable:
     """Everything but the execve, for a process already inside the container's namespaces."""
     os.umask((process.get("user") or {}).get("umask", 0o022))
     apply_rlimits(process.get("rlimits") or [])
     change_dir(process.get("cwd") or "/")
-    set_user_and_capabilities(process.get("user") or {}, process.get("capabilities") or {})
-    if process.get("noNewPrivileges"):
+    no_new_privileges = bool(process.get("noNewPrivileges"))
+    if no_new_privileges:
         linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
+    elif seccomp is not None:
+        linux.seccomp_set_filter(seccomp.bpf, seccomp.flags)
+    set_user_and_capabilities(process.get("user") or {}, process.get("capabilities") or {})
+    late_seccomp = seccomp if no_new_privileges else None
     args = list(process.get("args") or [])
     env = environment(process.get("env") or [])
     if not args:
         return Executable("", args, env, CommandError("exec: no command specified", 127))
     try:
-        return Executable(find_executable(args[0], env), args, env, None)
+        return Executable(find_executable(args[0], env), args, env, None, late_seccomp)
     except CommandError as exc:
         return Executable("", args, env, exc)
 
@@ -164,6 +199,8 @@ def execute(executable: Executable) -> CommandError:
     if executable.error is not None:
         return executable.error
     linux.restore_signals()
+    if executable.seccomp is not None:
+        linux.seccomp_set_filter(executable.seccomp.bpf, executable.seccomp.flags)
     try:
         os.execve(executable.path, executable.args, executable.env)
     except OSError as exc:

@@ -271,7 +271,10 @@ class Shim:
         try:
             if self.cfg.runtime == "builtin":
                 init = builtin.create(
-                    self.cfg.bundle, builtin.Stdio(*child_fds), terminal=self.cfg.tty
+                    self.cfg.bundle,
+                    builtin.Stdio(*child_fds),
+                    terminal=self.cfg.tty,
+                    container_id=self.cfg.id,
                 )
                 self.init_pid = init.pid
                 if self.cfg.tty:

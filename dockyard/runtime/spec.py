@@ -2,7 +2,7 @@
 
 ``docker_default_spec`` follows moby's ``oci.DefaultLinuxSpec`` and the
 ``daemon/oci_linux.go`` options applied on top of it (namespaces, mounts,
-capabilities, sysctls, rlimits, resources, cgroups path, user, process).
+capabilities, seccomp, sysctls, rlimits, resources, cgroups path, user, process).
 The result is plain OCI: runc runs it unchanged.
 """
 
@@ -13,8 +13,9 @@ import resource
 from dataclasses import dataclass, field
 
 from dockyard.errors import InvalidArgument
-from dockyard.runtime import capabilities, devices
+from dockyard.runtime import capabilities, devices, seccomp_profile
 from dockyard.runtime.cgroups import swap_limit_supported
+from dockyard.runtime.seccomp_default import default_profile
 
 OCI_VERSION = "1.0.2"
 DEFAULT_SHM_SIZE = 64 * 1024 * 1024
@@ -59,6 +60,9 @@ class SpecOptions:
     ``devices`` are HostConfig.Devices entries (PathOnHost, PathInContainer,
     CgroupPermissions); ``device_cgroup_rules`` HostConfig.DeviceCgroupRules
     ("c 42:* rmw").
+    ``seccomp`` is a seccomp profile in Docker's format (Docker's default unless
+    given), resolved against the container's capabilities; None runs the container
+    without a filter.
     """
 
     args: list[str]
@@ -84,6 +88,8 @@ class SpecOptions:
     cap_add: list[str] = field(default_factory=list)
     cap_drop: list[str] = field(default_factory=list)
     no_new_privileges: bool = False
+    seccomp: dict | None = field(default_factory=default_profile)
+    writable_cgroups: bool | None = None  # None: writable when privileged (moby's default)
     sysctls: dict[str, str] = field(default_factory=dict)
     ulimits: dict[str, tuple[int, int]] = field(default_factory=dict)  # "nofile": (soft, hard)
     oom_score_adj: int = 0
@@ -118,21 +124,29 @@ def docker_default_spec(opts: SpecOptions) -> dict:
     nodes, device_rules = devices.docker_devices(
         opts.privileged, opts.devices, opts.device_cgroup_rules
     )
+    process = _process(opts)
+    linux = {
+        "sysctl": _sysctls(opts),
+        "resources": _resources(opts, device_rules),
+        "cgroupsPath": opts.cgroups_path,
+        "namespaces": _namespaces(opts),
+        "devices": nodes,
+        "maskedPaths": _masked_paths(opts),
+        "readonlyPaths": _readonly_paths(opts),
+    }
+    if opts.seccomp is not None:
+        # moby resolves the profile once the capabilities are final (WithSeccomp after
+        # WithCapabilities): rules for CAP_SYS_ADMIN & co follow the bounding set.
+        resolved = seccomp_profile.to_oci(opts.seccomp, process["capabilities"]["bounding"])
+        if resolved is not None:
+            linux["seccomp"] = resolved
     spec = {
         "ociVersion": OCI_VERSION,
-        "process": _process(opts),
+        "process": process,
         "root": {"path": opts.root_path, "readonly": opts.readonly_rootfs},
         "hostname": opts.hostname,
         "mounts": _mounts(opts),
-        "linux": {
-            "sysctl": _sysctls(opts),
-            "resources": _resources(opts, device_rules),
-            "cgroupsPath": opts.cgroups_path,
-            "namespaces": _namespaces(opts),
-            "devices": nodes,
-            "maskedPaths": _masked_paths(opts),
-            "readonlyPaths": _readonly_paths(opts),
-        },
+        "linux": linux,
     }
     if opts.annotations:
         spec["annotations"] = dict(opts.annotations)
@@ -256,8 +270,13 @@ def _mounts(opts: SpecOptions) -> list[dict]:
             and "ro" not in m["options"]
         ):
             m["options"].append("ro")
-        if opts.privileged and (m["destination"] == "/sys" or m["type"] == "cgroup"):
+        if opts.privileged and m["destination"] == "/sys":
             m["options"] = [o for o in m["options"] if o != "ro"]
+        writable_cgroups = (
+            opts.privileged if opts.writable_cgroups is None else opts.writable_cgroups
+        )
+        if writable_cgroups and m["type"] == "cgroup":
+            m["options"].remove("ro")  # last, as moby clears it: even under --read-only
         mounts.append(m)
     user = sorted(opts.mounts, key=lambda m: len(os.path.normpath(m["destination"]).split("/")))
     return mounts + [dict(m) for m in user]

@@ -7,6 +7,10 @@ shim. The daemon forks this zygote first, before it imports anything heavy; the
 zygote holds only the runtime, and forks each shim on request. The shim is as
 detached as before (a double fork), so containers still outlive the daemon.
 
+Nearly every container runs Docker's default seccomp profile with Docker's
+default capabilities: the zygote builds that filter once, at its start, and
+every shim inherits it ready to load (runtime.seccomp keeps what it built).
+
 Protocol over a socketpair: the daemon sends a ShimConfig as one JSON line; the
 zygote answers {"pid": N} with the daemon's end of the shim's handshake socket
 attached (SCM_RIGHTS), or {"error": "..."}.
@@ -24,7 +28,8 @@ from dataclasses import asdict, fields
 from pathlib import Path
 
 from dockyard.errors import DockyardError
-from dockyard.runtime import linux, shim
+from dockyard.runtime import capabilities, linux, seccomp, seccomp_profile, shim
+from dockyard.runtime.seccomp_default import default_profile
 
 _PR_SET_PDEATHSIG = 1
 _PATH_FIELDS = {"bundle", "exec_dir", "upper", "work", "log_path", "runtime_root"}
@@ -79,12 +84,19 @@ class Zygote:
             os.waitpid(self.pid, 0)
 
 
+def _build_default_seccomp() -> None:
+    oci = seccomp_profile.to_oci(default_profile(), list(capabilities.DOCKER_DEFAULT))
+    if oci is not None:
+        seccomp.program(oci)
+
+
 def _serve(sock: socket.socket) -> None:
     """The zygote's loop: one shim per request, until the daemon closes the socket."""
     linux.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C meant for the daemon
     code = 0
     try:
+        _build_default_seccomp()
         requests = sock.makefile("rb")
         for line in requests:
             try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from dockyard.cli.main import COMMANDS, build_parser
@@ -300,3 +302,46 @@ def test_device_cgroup_rules() -> None:
         'invalid argument "c 42 rmw" for "--device-cgroup-rule" flag: '
         "invalid device cgroup format 'c 42 rmw'"
     )
+
+
+def test_security_opt_sends_a_seccomp_profile_files_json(tmp_path: Path) -> None:
+    profile = tmp_path / "profile.json"
+    profile.write_text('{\n  "defaultAction": "SCMP_ACT_ALLOW",\n  "syscalls": []\n}\n')
+    created = body(
+        "--security-opt", f"seccomp={profile}",
+        "--security-opt", "seccomp=unconfined",
+        "--security-opt", "no-new-privileges",
+        "--security-opt", "label:disable",
+        "busybox",
+    )  # fmt: skip
+    assert created["HostConfig"]["SecurityOpt"] == [
+        'seccomp={"defaultAction":"SCMP_ACT_ALLOW","syscalls":[]}',
+        "seccomp=unconfined",
+        "no-new-privileges",
+        "label:disable",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("opt", "message"),
+    [
+        ("apparmor", 'Invalid --security-opt: "apparmor"'),
+        ("seccomp=", 'Invalid --security-opt: "seccomp="'),
+        (
+            "seccomp=/no/such.json",
+            "opening seccomp profile (/no/such.json) failed: "
+            "open /no/such.json: no such file or directory",
+        ),
+    ],
+)
+def test_security_opt_errors_are_the_docker_clis(opt: str, message: str) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        body("--security-opt", opt, "busybox")
+    assert caught.value.message == message
+
+
+def test_security_opt_needs_a_json_profile(tmp_path: Path) -> None:
+    profile = tmp_path / "profile.json"
+    profile.write_text("{nope")
+    with pytest.raises(InvalidArgument, match=r"^compacting json for seccomp profile \("):
+        body("--security-opt", f"seccomp={profile}", "busybox")

@@ -75,7 +75,12 @@ class Bundle:
     def create(self, spec: dict, stdio: container.Stdio | None = None) -> container.Init:
         self.write(spec)
         stdio = stdio or container.Stdio(0, 1, 2)
-        return container.create(self.path, stdio, terminal=bool(spec["process"].get("terminal")))
+        return container.create(
+            self.path,
+            stdio,
+            terminal=bool(spec["process"].get("terminal")),
+            container_id=self.name,
+        )
 
     def run(
         self, args: list[str] | None = None, *, spec: dict | None = None, **options: object

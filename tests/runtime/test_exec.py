@@ -19,7 +19,9 @@ def _exec(bundle: Bundle, init_pid: int, args: list[str], **changes: object) -> 
     out_path = bundle.path / "exec-out"
     with open(out_path, "w+b") as out, open(os.devnull, "rb") as null:
         stdio = container.Stdio(null.fileno(), out.fileno(), out.fileno())
-        pid = container.exec_process(init_pid, process, stdio, bundle.cgroups_path)
+        pid = container.exec_process(
+            init_pid, process, stdio, bundle.cgroups_path, container_id=bundle.name
+        )
     _, status = os.waitpid(pid, 0)
     return exit_status(status), out_path.read_text()
 
@@ -48,7 +50,9 @@ def test_exec_runs_in_the_containers_cgroup(bundle: Bundle) -> None:
     with bundle.running(["sleep", "60"]) as init, open(os.devnull, "r+b") as null:
         stdio = container.Stdio(null.fileno(), null.fileno(), null.fileno())
         process = bundle.spec(["sleep", "60"])["process"]
-        pid = container.exec_process(init.pid, process, stdio, bundle.cgroups_path)
+        pid = container.exec_process(
+            init.pid, process, stdio, bundle.cgroups_path, container_id=bundle.name
+        )
         try:
             with open(f"/proc/{pid}/cgroup") as f:
                 host_view = f.read()

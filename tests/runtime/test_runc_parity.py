@@ -29,7 +29,8 @@ wc -l < /proc/interrupts; ls -A /sys/firmware | wc -l
 # What the container reports about itself; the same in every runtime.
 PROBE = (
     r"""
-id; hostname; pwd; grep ^Cap /proc/self/status; ls /dev; ls /sys/fs/cgroup; cat /proc/self/cgroup
+id; hostname; pwd; grep -E '^(Cap|Seccomp|NoNewPrivs)' /proc/self/status; ls /dev; ls /sys/fs/cgroup
+cat /proc/self/cgroup; unshare -n true 2>&1 | sed 's/.*: //'
 ulimit -Sn; ulimit -Hn; cat /sys/class/net/lo/flags; env | sort
 cat /proc/sys/net/ipv4/ip_unprivileged_port_start; wc -c < /proc/keys; ls -A /sys/firmware | wc -l
 echo 1 2>&1 > /proc/sys/vm/overcommit_memory | sed 's/.*: //'; touch /sys/x 2>&1 | sed 's/.*: //'
@@ -40,7 +41,7 @@ cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max
 )
 
 
-def _probe_spec(bundle: Bundle) -> dict:
+def _probe_spec(bundle: Bundle, **options: object) -> dict:
     (bundle.rootfs / "probe.sh").write_text(PROBE)
     uid, gid, groups = resolve_user(bundle.rootfs, "")
     return bundle.spec(
@@ -52,6 +53,7 @@ def _probe_spec(bundle: Bundle) -> dict:
         additional_gids=groups,
         memory=64 << 20,
         pids_limit=50,
+        **options,
     )
 
 
@@ -74,7 +76,17 @@ def _privileged_spec(bundle: Bundle) -> dict:
     return bundle.spec(["sh", "/probe.sh"], privileged=True, devices=_MAPPINGS)
 
 
-SPECS = {"default": _probe_spec, "devices": _devices_spec, "privileged": _privileged_spec}
+def _no_new_privileges_spec(bundle: Bundle) -> dict:
+    """The seccomp filter goes on at another moment with no-new-privileges (as in runc)."""
+    return _probe_spec(bundle, no_new_privileges=True)
+
+
+SPECS = {
+    "default": _probe_spec,
+    "no-new-privileges": _no_new_privileges_spec,
+    "devices": _devices_spec,
+    "privileged": _privileged_spec,
+}
 
 
 def _run(command: list[str]) -> subprocess.CompletedProcess[str]:

@@ -242,3 +242,31 @@ def test_console_size_annotations_and_system_paths() -> None:
     assert (spec["linux"]["maskedPaths"], spec["linux"]["readonlyPaths"]) == ([], ["/proc/sys"])
     assert "consoleSize" not in _spec(console_size=(30, 100))["process"]
     assert "annotations" not in _spec()
+
+
+def _allowed(spec: dict) -> set[str]:
+    return {
+        name
+        for rule in spec["linux"]["seccomp"]["syscalls"]
+        if rule["action"] == "SCMP_ACT_ALLOW" and not rule.get("args")
+        for name in rule["names"]
+    }
+
+
+def test_seccomp_follows_the_final_capabilities() -> None:
+    default = _spec()
+    assert default["linux"]["seccomp"]["defaultAction"] == "SCMP_ACT_ERRNO"
+    assert "unshare" not in _allowed(default)
+    assert "unshare" in _allowed(_spec(cap_add=["SYS_ADMIN"]))
+    assert "chroot" not in _allowed(_spec(cap_drop=["SYS_CHROOT"]))
+
+
+def test_no_seccomp_profile_means_no_filter() -> None:
+    assert "seccomp" not in _spec(seccomp=None)["linux"]
+
+
+def test_writable_cgroups_even_with_a_read_only_root() -> None:
+    assert "ro" in _mount(_spec(), "/sys/fs/cgroup")["options"]
+    writable = _spec(writable_cgroups=True, readonly_rootfs=True)
+    assert "ro" not in _mount(writable, "/sys/fs/cgroup")["options"]
+    assert "ro" in _mount(writable, "/sys")["options"]
