@@ -270,8 +270,8 @@ def test_bad_requests_are_refused_at_create(engine: Any) -> None:
         create(NetworkingConfig={"EndpointsConfig": {"bridge": {"Aliases": ["a"]}}})
     with pytest.raises(InvalidArgument, match="invalid port specification"):
         create(HostConfig={"PortBindings": {"eighty/tcp": []}})
-    with pytest.raises(InvalidArgument, match="invalid network name"):
-        engine.networks.create("bad name")
+    with pytest.raises(InvalidArgument, match="^invalid name: name is empty$"):
+        engine.networks.create("  ")
 
 
 def test_published_ports_survive_the_engine_going_away(engine: Any, roots: Any) -> None:
