@@ -18,6 +18,8 @@ one place (``dockyard.api.errors``); the CLI prints the message and exits 125
 
 from __future__ import annotations
 
+import copy
+
 
 class DockyardError(Exception):
     """Base of every error dockyard reports to a user."""
@@ -25,6 +27,14 @@ class DockyardError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+def with_context(error: DockyardError, context: str) -> DockyardError:
+    """``error`` with ``context: `` before its message, of the same kind (Go's errors.Wrap)."""
+    wrapped = copy.copy(error)
+    wrapped.message = f"{context}: {error.message}"
+    wrapped.args = (wrapped.message,)
+    return wrapped
 
 
 class InvalidArgument(DockyardError):
