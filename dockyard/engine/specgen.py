@@ -213,9 +213,7 @@ def _with_defaults(env: list[str], tty: bool) -> list[str]:
     return [*extra, *env]
 
 
-def shim_config(
-    c: Container, image: Any, paths: Paths, runtime: str, containers: Any
-) -> ShimConfig:
+def shim_config(c: Container, paths: Paths, runtime: str, containers: Any) -> ShimConfig:
     write_etc_files(c)
     spec = oci.docker_default_spec(spec_options(c, _network_mode(c.host_config, containers)))
     log_opts = c.host_config.get("LogConfig", {}).get("Config") or {}
@@ -225,7 +223,7 @@ def shim_config(
         exec_dir=paths.exec_root / c.id,
         spec=spec,
         user=c.config.get("User") or "",
-        lowerdirs=[make_init_layer(c.root), *image.lowerdirs],
+        lowerdirs=[make_init_layer(c.root), *c.lowerdirs],
         upper=c.root / "upper",
         work=c.root / "work",
         tty=bool(c.config.get("Tty")),
