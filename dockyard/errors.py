@@ -8,6 +8,7 @@ one place (``dockyard.api.errors``); the CLI prints the message and exits 125
     DockyardError
     ├── InvalidArgument   bad flag value, malformed spec or body       (400)
     ├── Unauthorized      a registry refused the credentials           (401)
+    ├── Forbidden         refused by a rule, e.g. an overlapping subnet (403)
     ├── NotFound          no such image / container / exec / volume    (404)
     ├── NotModified       start of a running container, stop of a stopped one (304)
     ├── Conflict          name in use, image in use, container running (409)
@@ -42,6 +43,10 @@ class InvalidArgument(DockyardError):
 
 
 class Unauthorized(DockyardError):
+    pass
+
+
+class Forbidden(DockyardError):
     pass
 
 

@@ -38,6 +38,8 @@ class Filters:
         if key not in self._filters:
             return default
         values = set(self.get(key))
+        if not values:
+            raise InvalidArgument(f"invalid filter '{key}'")
         false, true = bool(values & {"0", "false"}), bool(values & {"1", "true"})
         if false == true:
             raise InvalidArgument(f"invalid filter '{key}=[{' '.join(sorted(values))}]'")

@@ -633,7 +633,7 @@ class ImageService:
     def prune(self, filters: dict[str, list[str]] | None = None) -> dict[str, Any]:
         """Delete dangling images (all unused ones with dangling=false); ImagePruneResponse."""
         wanted = Filters(filters or {}, PRUNE_FILTERS)
-        dangling_only = _bool_filter(wanted, "dangling", default=True)
+        dangling_only = wanted.boolean("dangling", default=True)
         for value in wanted.get("until"):
             parse_timestamp(value)  # refuse a bad value before deleting anything
         deleted: list[dict[str, str]] = []
@@ -692,9 +692,7 @@ class ImageService:
         """
         wanted = Filters(filters or {}, LIST_FILTERS)
         before, since = self._time_window(wanted)
-        query = _ListQuery(
-            wanted, all, _bool_filter(wanted, "dangling", default=False), before, since
-        )
+        query = _ListQuery(wanted, all, wanted.boolean("dangling", default=False), before, since)
         rows = self.metadata.query("SELECT id, created, size, parent FROM images")
         parents = {row["parent"] for row in rows if row["parent"]}
         refs = self._all_refs()
@@ -754,16 +752,6 @@ def _checked_chain(config: dict[str, Any], layers: list[Layer]) -> list[str]:
             f"image history has {non_empty} non-empty entries for {len(layers)} layers"
         )
     return chain
-
-
-def _bool_filter(wanted: Filters, key: str, default: bool) -> bool:
-    values = set(wanted.get(key))
-    if not values:
-        return default
-    false, true = bool(values & {"0", "false"}), bool(values & {"1", "true"})
-    if false == true:
-        raise InvalidArgument(f"invalid filter '{key}={','.join(sorted(values))}'")
-    return true
 
 
 def _unix(created: str) -> float:

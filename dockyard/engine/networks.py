@@ -36,7 +36,7 @@ from dockyard.engine.endpoints import Endpoints, endpoint_settings, network_sett
 from dockyard.engine.events import EventBus
 from dockyard.engine.filters import Filters
 from dockyard.engine.names import new_id
-from dockyard.errors import Conflict, InvalidArgument, NotFound
+from dockyard.errors import Conflict, Forbidden, InvalidArgument, NotFound
 from dockyard.network import ipam, ruleset
 from dockyard.store.metadata import Metadata
 
@@ -304,7 +304,7 @@ class NetworkService:
             return {"Subnet": str(subnet), "Gateway": str(ipam.first_host(subnet))}
         subnet = ipam.parse_subnet(config["Subnet"])
         if any(subnet.overlaps(other) for other in taken):
-            raise Conflict(
+            raise Forbidden(
                 "invalid pool request: Pool overlaps with other one on this address space"
             )
         gateway = config.get("Gateway")
@@ -414,6 +414,11 @@ class NetworkService:
 
     def recover(self) -> None:
         """After the containers' recovery: the kernel's rules as the records say."""
+        with self.db.transaction() as tx:
+            # A build's RUN step that an engine left behind (no container has its id).
+            tx.execute(
+                "DELETE FROM endpoints WHERE container_id NOT IN (SELECT id FROM containers)"
+            )
         if any(os.path.exists(f"{_SYS_NET}/{n.bridge}") for n in self._bridge_networks()):
             self.sync_rules()
 

@@ -8,6 +8,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import docker
+import pytest
+
 from tests.e2e.helpers import Docker, wait_running
 from tests.network.test_engine_networks import SERVE, fetch_script, free_port, http_get
 
@@ -170,6 +173,15 @@ def test_network_create_answers_as_docker(docker_cli: Docker, docker_sdk: Any) -
         {},
         {},
         None,
+    )
+    subnet = bare.attrs["IPAM"]["Config"][0]["Subnet"]
+    with pytest.raises(docker.errors.APIError) as overlap:
+        docker_sdk.networks.create("again", ipam=docker.types.IPAMConfig(
+            pool_configs=[docker.types.IPAMPool(subnet=subnet)]
+        ))  # fmt: skip
+    assert (overlap.value.status_code, overlap.value.explanation) == (
+        403,
+        "invalid pool request: Pool overlaps with other one on this address space",
     )
     for name in ("my net", "opts", "bare"):
         assert docker_cli("network", "rm", name).returncode == 0
