@@ -22,7 +22,9 @@ QUEUE_LIMIT = 1024
 
 
 # Filters that name an object of their type by an ID or name prefix (moby's fuzzyMatchName).
-_OBJECT_TYPES = ("container", "daemon", "network", "plugin", "volume", "node", "service", "secret", "config")  # fmt: skip
+_OBJECT_TYPES = (
+    "container", "daemon", "network", "plugin", "volume", "node", "service", "secret", "config",
+)  # fmt: skip
 # Actions matched by their prefix when the filter names one of them ("exec_start: sh").
 _PREFIXED_ACTIONS = ("health_status", "exec_create", "exec_start")
 
