@@ -8,6 +8,7 @@ one place (``dockyard.api.errors``); the CLI prints the message and exits 125
     DockyardError
     ├── InvalidArgument   bad flag value, malformed spec or body       (400)
     ├── Unauthorized      a registry refused the credentials           (401)
+    ├── Forbidden         refused by a rule, e.g. an overlapping subnet (403)
     ├── NotFound          no such image / container / exec / volume    (404)
     ├── NotModified       start of a running container, stop of a stopped one (304)
     ├── Conflict          name in use, image in use, container running (409)
@@ -18,6 +19,8 @@ one place (``dockyard.api.errors``); the CLI prints the message and exits 125
 
 from __future__ import annotations
 
+import copy
+
 
 class DockyardError(Exception):
     """Base of every error dockyard reports to a user."""
@@ -27,11 +30,23 @@ class DockyardError(Exception):
         self.message = message
 
 
+def with_context(error: DockyardError, context: str) -> DockyardError:
+    """``error`` with ``context: `` before its message, of the same kind (Go's errors.Wrap)."""
+    wrapped = copy.copy(error)
+    wrapped.message = f"{context}: {error.message}"
+    wrapped.args = (wrapped.message,)
+    return wrapped
+
+
 class InvalidArgument(DockyardError):
     pass
 
 
 class Unauthorized(DockyardError):
+    pass
+
+
+class Forbidden(DockyardError):
     pass
 
 

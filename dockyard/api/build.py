@@ -98,11 +98,10 @@ async def _send(response: web.StreamResponse, message: dict[str, Any]) -> None:
 
 
 def _error_message(error: Exception) -> dict[str, Any]:
+    """moby's JSONError: a failed RUN's exit status as ``code``, which `docker build` exits with."""
     text = error.message if isinstance(error, DockyardError) else str(error) or type(error).__name__
-    detail: dict[str, Any] = {"message": text}
-    code = getattr(error, "exit_code", None)
-    if code is not None:
-        detail["code"] = code
+    code = getattr(error, "exit_code", 0)
+    detail = {"code": code, "message": text} if code else {"message": text}
     return {"errorDetail": detail, "error": text}
 
 
@@ -116,6 +115,7 @@ def _build_request(request: web.Request) -> BuildRequest:
         no_cache=query.flag(request, "nocache"),
         labels={k: v or "" for k, v in _json_map(request, "labels").items()},
         network=_network(query.text(request, "networkmode")),
+        cache_from=[str(name) for name in _json_list(request, "cachefrom")],
         extra_hosts=[
             host
             for value in request.query.getall("extrahosts", [])
@@ -149,10 +149,6 @@ def _refuse_unsupported(request: web.Request) -> None:
         )
     if query.flag(request, "squash"):
         raise InvalidArgument("squash is only supported with experimental mode")
-    if _json_list(request, "cachefrom"):
-        raise InvalidArgument(
-            "--cache-from is not supported: the build cache is this engine's own, keyed by content"
-        )
     check_platform(query.text(request, "platform"))
 
 
@@ -179,13 +175,11 @@ def _json_map(request: web.Request, name: str) -> dict[str, str | None]:
 
 
 def _network(mode: str) -> str:
-    if mode in ("", "default", "bridge"):
-        return "default"
-    if mode in ("host", "none"):
-        return mode
-    raise InvalidArgument(
-        f"network mode {mode!r} is not supported for builds: use default, host or none"
-    )
+    """RUN steps' network: default (the default bridge), host, none, or a bridge network
+    by name, as the classic builder takes them; another container's is refused."""
+    if mode.startswith("container:"):
+        raise InvalidArgument(f"network mode {mode!r} is not supported for builds")
+    return mode or "default"
 
 
 def _local_context(request: web.Request) -> Path | None:

@@ -14,6 +14,7 @@ from dockyard.api import detach, hijack, query, responses, schema
 from dockyard.api.body import body_file, json_body
 from dockyard.api.engine_access import containers
 from dockyard.api.versioning import api_at_least
+from dockyard.engine import processes
 from dockyard.errors import InvalidArgument
 
 STAT_HEADER = "X-Docker-Container-Path-Stat"
@@ -93,7 +94,7 @@ async def restart(request: web.Request) -> web.Response:
 
 async def kill(request: web.Request) -> web.Response:
     signal = query.text(request, "signal") or "KILL"
-    containers(request).kill(request.match_info["id"], signal)
+    await asyncio.shield(containers(request).kill(request.match_info["id"], signal))
     return _no_content()
 
 
@@ -192,7 +193,8 @@ async def stats(request: web.Request) -> web.StreamResponse:
     service = containers(request)
     sample = service.stats(id_)
     if not query.flag(request, "stream", default=True):
-        if not (query.flag(request, "one-shot") and api_at_least(request, "1.41")):
+        one_shot = query.flag(request, "one-shot") and api_at_least(request, "1.41")
+        if not one_shot and sample["read"] != processes.ZERO_TIME:
             # As moby does: wait for a second sample, so CPU use can be computed.
             await asyncio.sleep(STATS_INTERVAL)
             sample = service.stats(id_, sample)

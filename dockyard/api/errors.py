@@ -25,6 +25,7 @@ _STATUS: tuple[tuple[type[errors.DockyardError], int], ...] = (
     (errors.InvalidArgument, 400),
     (errors.CommandError, 400),
     (errors.Unauthorized, 401),
+    (errors.Forbidden, 403),
     (errors.NotFound, 404),
     (errors.NotModified, 304),
     (errors.Conflict, 409),

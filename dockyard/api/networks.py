@@ -9,7 +9,7 @@ from aiohttp import web
 from dockyard.api import query, responses, schema
 from dockyard.api.body import json_body
 from dockyard.api.engine_access import engine
-from dockyard.errors import InvalidArgument
+from dockyard.errors import InvalidArgument, NotFound
 
 if TYPE_CHECKING:
     from dockyard.engine.networks import NetworkService
@@ -76,7 +76,7 @@ async def create(request: web.Request) -> web.Response:
         raise InvalidArgument("IPv6 networks are not supported by this engine")
     ipam = body.get("IPAM") or {}
     if (ipam.get("Driver") or "default") != "default":
-        raise InvalidArgument(f"IPAM driver {ipam['Driver']} is not supported: only 'default' is")
+        raise NotFound(f'plugin "{ipam["Driver"]}" not found')  # moby's, for a missing driver
     created = networks(request).create(
         name=body.get("Name") or "",
         driver=body.get("Driver") or "bridge",
@@ -85,6 +85,7 @@ async def create(request: web.Request) -> web.Response:
         labels=body.get("Labels"),
         internal=bool(body.get("Internal")),
         attachable=bool(body.get("Attachable")),
+        ipam_options=ipam.get("Options") if body.get("IPAM") is not None else None,
     )
     return responses.json_response(created, status=201)
 

@@ -81,6 +81,15 @@ class BuildBackend(Protocol):
         parent's layers); ``changes``, an overlay upper dir, becomes one more layer."""
         ...
 
+    def adopt(self, parent: BuildImage, config: dict[str, Any]) -> BuildImage:
+        """Store a new image with the whole image ``config``, all of whose layers
+        (its rootfs) are stored already: a step taken from a --cache-from source."""
+        ...
+
+    def is_ancestor(self, image_id: str, descendant: str) -> bool:
+        """Whether ``descendant`` was built or committed on ``image_id``, at any depth."""
+        ...
+
     def tag(self, image_id: str, reference: str) -> None: ...
 
     def cache_get(self, key: str) -> BuildImage | None:

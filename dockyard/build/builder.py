@@ -23,6 +23,7 @@ from typing import Any
 
 from dockyard.build.backend import BuildBackend, BuildImage, RunLimits, RunProcess
 from dockyard.build.buildargs import BuildArgs
+from dockyard.build.cachefrom import restored_config, source_step
 from dockyard.build.cachekey import StepInputs, explain_miss
 from dockyard.build.context import Source, SourceTree
 from dockyard.build.copyfiles import (
@@ -52,7 +53,7 @@ from dockyard.build.parser import heredoc_marker, parse
 from dockyard.build.remote import fetch, is_url
 from dockyard.build.shell import expand_word
 from dockyard.build.stages import Plan, Stage, needed_stages, plan, stage_reference, target_index
-from dockyard.errors import InvalidArgument, SystemError
+from dockyard.errors import InvalidArgument, NotFound, SystemError, with_context
 from dockyard.runtime.securejoin import secure_join
 
 
@@ -75,6 +76,7 @@ class BuildRequest:
     labels: dict[str, str] = field(default_factory=dict)
     network: str = "default"
     extra_hosts: list[str] = field(default_factory=list)
+    cache_from: list[str] = field(default_factory=list)
     quiet: bool = False
     explain: bool = False
     limits: RunLimits = field(default_factory=RunLimits)
@@ -114,12 +116,14 @@ class _Build:
         self.escape = "\\"
         self.plan = Plan((), ())
         self.results: dict[int, BuildImage] = {}
+        self.sources: list[BuildImage] = []  # the --cache-from images there are
 
     def run(self) -> str:
         dockerfile = parse(self.request.dockerfile, self.request.dockerfile_name)
         self.escape = dockerfile.escape
         self.plan = plan(dockerfile, self.request.dockerfile_name)
         tags = list(dict.fromkeys(self.backend.normalize_tag(t) for t in self.request.tags))
+        self.sources = self._cache_sources()
         target = target_index(self.plan, self.request.target)
         args = BuildArgs(dict(self.request.build_args))
         for meta in self.plan.meta_args:
@@ -146,6 +150,16 @@ class _Build:
             self.backend.tag(image.id, tag)
         self.out.result(image.id, tags)
         return image.id
+
+    def _cache_sources(self) -> list[BuildImage]:
+        """The --cache-from images; one that is not here is skipped, as moby does."""
+        found = []
+        for name in self.request.cache_from:
+            try:
+                found.append(self.backend.resolve(name))
+            except (NotFound, InvalidArgument):
+                continue
+        return found
 
     def _label_instruction(self) -> Label | None:
         labels = self.request.labels
@@ -239,11 +253,17 @@ class _Build:
         return {k: allowed[k] for k in sorted(names) if k in allowed and k not in env_keys}
 
     def _cached(
-        self, state: _StageState, inputs: StepInputs, execute: Callable[[], BuildImage]
+        self,
+        state: _StageState,
+        inputs: StepInputs,
+        step: tuple[str, dict[str, Any]],
+        execute: Callable[[], BuildImage],
     ) -> None:
+        """The step from the cache, or executed and cached. ``step``: the created_by of
+        its history entry and the run config it leaves, for the --cache-from sources."""
         key = inputs.key()
         if not self.request.no_cache:
-            hit = self.backend.cache_get(key)
+            hit = self._cache_hit(state.image, key, *step)
             if hit is not None:
                 self.out.stream(" ---> Using cache\n")
                 state.image = hit
@@ -256,6 +276,25 @@ class _Build:
         state.image = image
         state.rebuilt = True
 
+    def _cache_hit(
+        self, parent: BuildImage, key: str, created_by: str, run_config: dict[str, Any]
+    ) -> BuildImage | None:
+        """With --cache-from, as the classic builder: a step of this engine's cache counts
+        only when a source descends from it; else a source's history may provide it."""
+        hit = self.backend.cache_get(key)
+        if not self.sources or (
+            hit is not None and any(self.backend.is_ancestor(hit.id, s.id) for s in self.sources)
+        ):
+            return hit
+        found = source_step(self.sources, parent, created_by)
+        if found is None:
+            return None
+        source, index = found
+        if index == len(source.config.get("history") or []) - 1:
+            return source
+        self.sources = [source]  # moby: stay with the source that matched
+        return self.backend.adopt(parent, restored_config(parent, run_config, source, index))
+
     def _miss_reason(self, state: _StageState, inputs: StepInputs) -> str:
         if self.request.no_cache:
             return "the cache is off (--no-cache)"
@@ -266,13 +305,13 @@ class _Build:
     def _metadata_step(self, state: _StageState, config: ConfigState, comment: str) -> None:
         inputs = StepInputs(state.image.id, comment, self._args_used(state, config.used))
         parent = state.image
+        created_by = nop(config.shell(), comment)
 
         def execute() -> BuildImage:
-            created_by = nop(config.shell(), comment)
             image_config = child_config(parent, config.config, created_by, True, state.author)
             return self.backend.commit(parent, image_config, None)
 
-        self._cached(state, inputs, execute)
+        self._cached(state, inputs, (created_by, config.config), execute)
 
     def _new_dir(self, purpose: str) -> Path:
         path = self.scratch / f"{next(self.dirs)}-{purpose}"
@@ -296,7 +335,7 @@ class _Build:
             env=environment,
             user=config.config.get("User") or "",
             workdir=config.config.get("WorkingDir") or "/",
-            network=instruction.network or self.request.network,
+            network=_step_network(instruction.network, self.request.network),
             extra_hosts=list(self.request.extra_hosts),
             limits=self.request.limits,
         )
@@ -315,7 +354,8 @@ class _Build:
             image_config = child_config(parent, config.config, created_by, False, state.author)
             return self.backend.commit(parent, image_config, upper)
 
-        self._cached(state, StepInputs(parent.id, created_by, recorded), execute)
+        inputs = StepInputs(parent.id, created_by, recorded)
+        self._cached(state, inputs, (created_by, config.config), execute)
 
     def _command(self, config: ConfigState, instruction: Run) -> tuple[list[str], str]:
         """The RUN's argv, and the script to place at argv[0] for a ``#!`` heredoc."""
@@ -368,7 +408,10 @@ class _Build:
         name = "ADD" if isinstance(instruction, Add) else "COPY"
         with ExitStack() as stack:
             tree, other = self._source_tree(state, from_name, stack)
-            sources, files = self._sources(config, tree, instruction, patterns, dest, other)
+            try:
+                sources, files = self._sources(config, tree, instruction, patterns, dest, other)
+            except InvalidArgument as e:
+                raise with_context(e, f"{name} failed") from None
             if not sources:
                 raise InvalidArgument(f"{name} failed: no source files were specified")
             if len(sources) > 1 and not dest.endswith("/"):
@@ -396,6 +439,7 @@ class _Build:
             comment = f"{name} {owner_note}{kind}:{digest.hexdigest()} in {dest} "
             options_owner = None if from_name and not chown else ROOT_OWNER
             parent = state.image
+            created_by = nop_file(config.shell(), comment)
 
             def execute() -> BuildImage:
                 upper = self._new_dir("copy")
@@ -403,11 +447,10 @@ class _Build:
                     owner = parse_chown(chown, root) if chown else options_owner
                     options = _copy_options(instruction, owner, chmod)
                     copy_sources(root, tree, sources, dest, options)
-                created_by = nop_file(config.shell(), comment)
                 image_config = child_config(parent, config.config, created_by, False, state.author)
                 return self.backend.commit(parent, image_config, upper)
 
-            self._cached(state, inputs, execute)
+            self._cached(state, inputs, (created_by, config.config), execute)
 
     def _source_tree(
         self, state: _StageState, from_name: str, stack: ExitStack
@@ -472,6 +515,11 @@ def _verify_checksum(instruction: FileInstruction, digest: str) -> None:
         return
     if instruction.checksum != f"sha256:{digest}":
         raise InvalidArgument(f"digest mismatch {instruction.checksum}: sha256:{digest}")
+
+
+def _step_network(flag: str, build: str) -> str:
+    """A RUN step's network: its --network flag; without one, or with ``default``, the build's."""
+    return flag if flag not in ("", "default") else build
 
 
 def _env_keys(config: dict[str, Any]) -> set[str]:

@@ -18,6 +18,8 @@ import http.client
 import ipaddress
 import json
 import re
+import socket
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -80,6 +82,11 @@ class Registry:
 
     # ------------------------------------------------------------------ login
 
+    def ping(self) -> None:
+        """``GET /v2/``, moby's first request to a registry: one that cannot be reached
+        is reported at that address, as Docker reports it."""
+        self._send("GET", f"{self.base}/v2/", {}, None).read()
+
     def login(self) -> None:
         """Check the credentials against ``/v2/``, with moby's loginV2 messages."""
         endpoint = f"{self.base}/v2/"
@@ -87,10 +94,6 @@ class Registry:
             response = self._request("GET", "/v2/", ok=tuple(range(100, 600)))
         except InvalidArgument as e:  # the token server refused the credentials
             raise Unauthorized(f'Get "{endpoint}": {e.message}') from None
-        except SystemError as e:
-            cause = e.__cause__
-            reason = cause.strerror if isinstance(cause, OSError) and cause.strerror else str(e)
-            raise SystemError(f'Get "{endpoint}": {reason[:1].lower()}{reason[1:]}') from None
         response.read()
         if response.status == 401:
             raise Unauthorized(f"login attempt to {endpoint} failed with status: 401 Unauthorized")
@@ -267,6 +270,7 @@ class _Connection:
     def __init__(self, scheme: str, netloc: str) -> None:
         cls = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
         self.conn = cls(netloc, timeout=_TIMEOUT)
+        self.origin = f"{scheme}://{netloc}"
 
     def request_response(
         self,
@@ -275,11 +279,40 @@ class _Connection:
         headers: dict[str, str],
         body: BinaryIO | bytes | None = None,
     ) -> http.client.HTTPResponse:
+        # Errors read as Go's http.Client writes them: `Get "URL": dial tcp ADDR: ...`.
+        failed = f'{method.capitalize()} "{self.origin}{path}"'
+        try:
+            self.conn.connect()
+        except OSError as e:
+            raise SystemError(f"{failed}: {self._dial_error(e)}") from e
         try:
             self.conn.request(method, path, body=body, headers=headers)
             return self.conn.getresponse()
         except OSError as e:
-            raise SystemError(f"{method} {self.conn.host}: {e}") from e
+            raise SystemError(f"{failed}: {_lower_first(e.strerror or str(e))}") from e
+
+    def _dial_error(self, error: OSError) -> str:
+        host, port = self.conn.host, self.conn.port
+        if isinstance(error, socket.gaierror):
+            return f"dial tcp: lookup {host}: no such host"
+        if isinstance(error, TimeoutError):
+            return f"dial tcp {_address(host, port)}: i/o timeout"
+        if isinstance(error, ssl.SSLError):
+            return _lower_first(error.reason or str(error))
+        return f"dial tcp {_address(host, port)}: connect: {_lower_first(error.strerror or str(error))}"
+
+
+def _address(host: str, port: int) -> str:
+    """``ip:port`` of the address dialed first, ``[ip]:port`` for IPv6, as Go shows it."""
+    try:
+        ip = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][4][0]
+    except OSError:
+        ip = host
+    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
 
 
 def _path(url: str) -> str:

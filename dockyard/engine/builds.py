@@ -8,6 +8,7 @@ reports progress through ``emit`` as Docker's classic builder does.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import json
@@ -18,7 +19,7 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 from dockyard.build.backend import BuildImage, RunProcess
 from dockyard.build.builder import BuildRequest, build
@@ -34,12 +35,18 @@ from dockyard.runtime import spec as oci
 from dockyard.runtime.overlay import mount_overlay, unmount
 from dockyard.runtime.users import resolve_user
 from dockyard.store import reference
-from dockyard.store.layers import LayerStore
+from dockyard.store.layers import LayerStore, chain_ids
 from dockyard.store.metadata import Metadata
 from dockyard.tarfs.extract import Extractor
 from dockyard.tarfs.root import Root, components
 from dockyard.timefmt import rfc3339
 
+if TYPE_CHECKING:
+    from dockyard.engine.networks import NetworkService
+
+T = TypeVar("T")
+# Puts a RUN step's network namespace (a process in it) on its network; returns the undo.
+Plug = Callable[[int], Callable[[], None]]
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _READ = 1 << 16
 _SIBLINGS = 50  # cache records compared when explaining a miss
@@ -47,14 +54,28 @@ _SIBLINGS = 50  # cache records compared when explaining a miss
 
 class BuildService:
     def __init__(
-        self, paths: Paths, metadata: Metadata, images: ImageService, layers: LayerStore
+        self,
+        paths: Paths,
+        metadata: Metadata,
+        images: ImageService,
+        layers: LayerStore,
+        networks: NetworkService,
     ) -> None:
         self.paths = paths
         self.metadata = metadata
         self.images = images
         self.layers = layers
+        self.networks = networks
+        # The engine's event loop, where networks are changed; builds run in worker threads.
+        self.loop: asyncio.AbstractEventLoop | None = None
         # Content digests of context files, kept while their stat is unchanged.
         self.hasher = FileHasher()
+
+    def on_loop(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` on the engine's event loop, which owns the networks' state."""
+        if self.loop is None or _running_on(self.loop):
+            return fn(*args)
+        return asyncio.run_coroutine_threadsafe(_call(fn, *args), self.loop).result()
 
     def build(
         self,
@@ -71,6 +92,8 @@ class BuildService:
         the context; otherwise ``request.dockerfile_name`` is read from inside it.
         On failure a quiet build's held-back output is emitted, then the error raised.
         """
+        if request.network not in ("default", "host", "none"):
+            self.networks.build_network(request.network)  # refused before anything is done
         scratch = self.paths.tmp / f"build-{secrets.token_hex(8)}"
         scratch.mkdir(parents=True)
         output = BuildOutput(emit, request.quiet)
@@ -239,9 +262,23 @@ class _Backend:
         spec = oci.docker_default_spec(_spec_options(root, bundle, cid, process))
         (bundle / "config.json").write_text(json.dumps(spec))
         try:
-            return _run_container(bundle, cid, output)
+            return _run_container(bundle, cid, output, self._network(process.network, cid, bundle))
         finally:
             runtime.delete(bundle)
+
+    def _network(self, mode: str, cid: str, bundle: Path) -> Plug | None:
+        """How the step's namespace joins its network: not at all for none and host."""
+        if mode in ("none", "host"):
+            return None
+        service = self.service
+
+        def plug(pid: int) -> Callable[[], None]:
+            step = service.on_loop(
+                service.networks.plug_build_step, mode, cid, pid, bundle / "hosts"
+            )
+            return lambda: service.on_loop(service.networks.unplug_build_step, step)
+
+        return plug
 
     def commit(
         self, parent: BuildImage, config: dict[str, Any], changes: Path | None
@@ -259,6 +296,19 @@ class _Backend:
                     self.layers.remove(layers[-1].chain_id)
             raise
         return self.resolve(image_id)
+
+    def adopt(self, parent: BuildImage, config: dict[str, Any]) -> BuildImage:
+        diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
+        layers = [self.layers.get(chain) for chain in chain_ids(diff_ids)]
+        return self.resolve(self.images.create_image(config, layers, parent=parent.id))
+
+    def is_ancestor(self, image_id: str, descendant: str) -> bool:
+        parent = self.images.resolve(descendant).parent
+        while parent:
+            if parent == image_id:
+                return True
+            parent = self.images.resolve(parent).parent
+        return False
 
     def tag(self, image_id: str, ref: str) -> None:
         self.images.tag(image_id, ref, None)
@@ -319,8 +369,11 @@ def _resolv_conf() -> str:
         return ""
 
 
-def _run_container(bundle: Path, cid: str, output: Callable[[bytes], None]) -> int:
-    """Run the bundle's process to its end, its stdout and stderr going to ``output``."""
+def _run_container(
+    bundle: Path, cid: str, output: Callable[[bytes], None], plug: Plug | None
+) -> int:
+    """Run the bundle's process to its end, its stdout and stderr going to ``output``;
+    ``plug`` puts its namespace on a network before the process runs."""
     read_end, write_end = os.pipe2(os.O_CLOEXEC)
     with open(os.devnull, "rb") as stdin:
         try:
@@ -337,20 +390,45 @@ def _run_container(bundle: Path, cid: str, output: Callable[[bytes], None]) -> i
             os.close(write_end)
     with io.FileIO(read_end, "rb") as pipe:
         try:
-            init.start()
-        except CommandError as e:
-            output(f"{e.message}\n".encode())
-            return e.exit_code
-        try:
-            while chunk := pipe.read(_READ):
-                output(chunk)
+            unplug = plug(init.pid) if plug else None
         except BaseException:
-            os.kill(init.pid, signal.SIGKILL)
+            init.close()  # the init, never started, exits
             os.waitpid(init.pid, 0)
             raise
+        try:
+            return _start_and_follow(init, pipe, output)
+        finally:
+            if unplug is not None:
+                unplug()
+
+
+def _start_and_follow(init: runtime.Init, pipe: io.FileIO, output: Callable[[bytes], None]) -> int:
+    try:
+        init.start()
+    except CommandError as e:
+        output(f"{e.message}\n".encode())
+        return e.exit_code
+    try:
+        while chunk := pipe.read(_READ):
+            output(chunk)
+    except BaseException:
+        os.kill(init.pid, signal.SIGKILL)
+        os.waitpid(init.pid, 0)
+        raise
     _, status = os.waitpid(init.pid, 0)
     code = os.waitstatus_to_exitcode(status)
     return code if code >= 0 else 128 - code
+
+
+def _running_on(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
+
+
+async def _call(fn: Callable[..., T], *args: Any) -> T:
+    return fn(*args)
 
 
 def _read_dockerfile(root: Path, name: str, given: bytes | None) -> tuple[str, str]:

@@ -236,6 +236,12 @@ class Container:
         return bool(self.config.get("Tty"))
 
     @property
+    def lowerdirs(self) -> list[Path]:
+        """Its image's layers, topmost first, as they were at create (the image may be gone)."""
+        lower = (self.record["GraphDriver"].get("Data") or {}).get("LowerDir") or ""
+        return [Path(p) for p in lower.split(":") if p]
+
+    @property
     def command(self) -> list[str]:
         return [self.record["Path"], *self.record["Args"]] if self.record["Path"] else []
 

@@ -29,6 +29,7 @@ from dockyard.engine import archive, hostconfig, processes, specgen
 from dockyard.engine import update as container_update
 from dockyard.engine.commit import commit_changes
 from dockyard.engine.container import (
+    ZERO_TIME,
     Container,
     build_config,
     build_host_config,
@@ -48,16 +49,27 @@ from dockyard.errors import (
     InvalidArgument,
     NotFound,
     NotModified,
+    with_context,
 )
 from dockyard.errors import SystemError as EngineSystemError
-from dockyard.runtime import cgroups, shim
+from dockyard.runtime import capabilities, cgroups, shim
 from dockyard.store.metadata import Metadata
+from dockyard.store.reference import repo_tag
 from dockyard.tarfs.root import Root
 from dockyard.timefmt import parse_rfc3339
 
 WAIT_CONDITIONS = ("not-running", "next-exit", "removed")
+# The filters of `docker ps` (moby's acceptedPsFilterTags); `isolation` is Windows' only.
+PS_FILTERS = (
+    "ancestor", "before", "exited", "id", "isolation", "label", "name", "status", "health",
+    "since", "volume", "network", "is-task", "publish", "expose",
+)  # fmt: skip
+CONTAINER_STATES = ("created", "running", "paused", "restarting", "removing", "exited", "dead")
+HEALTH_STATES = ("none", "starting", "healthy", "unhealthy")
 BUILTIN_RUNTIME = "dockyard"
 DEFAULT_STOP_TIMEOUT = 10
+# How long `kill` waits for the exit after its SIGKILL, then after a second one (moby's).
+KILL_WAITS = (10.0, 2.0)
 
 
 def parse_signal(value: str | int | None, default: str = "SIGKILL") -> int:
@@ -136,9 +148,20 @@ class ContainerService:
                 (json.dumps(c.record), c.name, c.id),
             )
 
-    def users_of_image(self, image_id: str) -> list[str]:
-        rows = self.db.query("SELECT id FROM containers WHERE image_id = ?", image_id)
-        return [r["id"] for r in rows]
+    def users_of_image(self, image_id: str) -> list[tuple[str, bool]]:
+        """The containers made from the image: (id, whether it is running)."""
+        rows = self.db.query(
+            "SELECT id, json_extract(record, '$.State.Running') AS running FROM containers"
+            " WHERE image_id = ?",
+            image_id,
+        )
+        return [(r["id"], bool(r["running"])) for r in rows]
+
+    def held_layers(self, cid: str) -> builtins.list[str]:
+        """The chain IDs of the layers the container holds, base first (none for a container
+        an older engine created: it holds no reference of its own)."""
+        rows = self.db.query("SELECT chain_id FROM container_layers WHERE container_id = ?", cid)
+        return self.images.layers.stack(rows[0]["chain_id"]) if rows else []
 
     def _lock(self, cid: str) -> asyncio.Lock:
         return self._locks.setdefault(cid, asyncio.Lock())
@@ -156,6 +179,7 @@ class ContainerService:
             raise InvalidArgument("No command specified")
         warnings = hostconfig.verify(host_config, config, self)
         self._runtime(host_config.get("Runtime") or "")
+        capabilities.validate(host_config.get("CapAdd") or [], host_config.get("CapDrop") or [])
         mounts = self.volumes.plan(host_config, config, image.config.get("config") or {}, self.get)
         cid = new_id()
         name = validate_name(name) if name else self._unused_name()
@@ -206,15 +230,18 @@ class ContainerService:
                     "SELECT id FROM containers WHERE name = ?", (name,)
                 ).fetchone()
                 if existing:
-                    raise Conflict(
-                        f'Conflict. The container name "/{name}" is already in use by container '
-                        f'"{existing["id"]}". You have to remove (or rename) that container to be '
-                        "able to reuse that name."
-                    )
+                    raise _name_conflict(name, existing["id"])
                 tx.execute(
                     "INSERT INTO containers (id, name, image_id, created, record) VALUES (?,?,?,?,?)",
                     (cid, name, image.id, record["Created"], json.dumps(record)),
                 )
+                if image.chain:
+                    # The container's own hold on its layers: it outlives `rmi -f` of its image.
+                    self.images.layers.retain(image.chain)
+                    tx.execute(
+                        "INSERT INTO container_layers (container_id, chain_id) VALUES (?, ?)",
+                        (cid, image.chain[-1]),
+                    )
                 self.volumes.attach(mounts, Container(record, root), image.lowerdirs)
         except BaseException:
             shutil.rmtree(root, ignore_errors=True)
@@ -254,9 +281,8 @@ class ContainerService:
         raise error
 
     async def _start(self, c: Container) -> None:
-        image = self.images.resolve(c.record["Image"])
         runtime = self._runtime(c.host_config.get("Runtime") or "")
-        cfg = specgen.shim_config(c, image, self.paths, runtime, self)
+        cfg = specgen.shim_config(c, self.paths, runtime, self)
         await asyncio.to_thread(self.volumes.activate, c)
         try:
             await self._run_shim(c, cfg)
@@ -330,7 +356,7 @@ class ContainerService:
                 f"OCI runtime create failed: {text}: unknown",
                 code,
             )
-        return EngineSystemError(f"failed to start container {c.id[:12]}: {text}")
+        return EngineSystemError(text)
 
     # ------------------------------------------------------------------ supervision
     def _watch(self, cid: str, shim_pid: int) -> None:
@@ -509,16 +535,33 @@ class ContainerService:
         if c.state["Paused"]:
             cgroups.open_cgroup(specgen.container_cgroup_path(c)).thaw()
 
-    def kill(self, ref: str, signal: str | int | None = "KILL") -> None:
+    async def kill(self, ref: str, signal: str | int | None = "KILL") -> None:
+        """`docker kill`. With SIGKILL it returns once the container has exited, as moby
+        does, so that its exit status is recorded and `rm` may follow at once."""
+        try:
+            await self._kill(ref, parse_signal(signal))
+        except DockyardError as e:
+            raise with_context(e, f"cannot kill container: {ref}") from None
+
+    async def _kill(self, ref: str, sig: int) -> None:
         c = self.get(ref)
-        sig = parse_signal(signal)
         if not c.running:
-            raise Conflict(f"Cannot kill container: {ref}: Container {c.id} is not running")
+            raise Conflict(f"container {c.id} is not running")
         self._stopping.add(c.id)  # like moby: a killed container is not restarted by its policy
+        exited = self._exited.get(c.id)
         self._send(c, sig)
         self.events.publish(
             "container", "kill", c.id, {**self.event_attributes(c.record), "signal": str(sig)}
         )
+        if sig != signals.SIGKILL or exited is None:
+            return
+        for timeout in KILL_WAITS:
+            try:
+                await asyncio.wait_for(exited.wait(), timeout)
+                return
+            except TimeoutError:
+                self._send(c, signals.SIGKILL)
+        raise EngineSystemError("tried to kill container, but did not receive an exit event")
 
     async def restart(self, ref: str, timeout: int | None = None) -> None:
         c = self.get(ref)
@@ -532,19 +575,24 @@ class ContainerService:
     async def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
         c = self.get(ref)
         if c.running and not force:
-            raise Conflict(
-                f'cannot remove container "{c.record["Name"]}": container is running: '
-                "stop the container before removing or force remove"
+            reason = (
+                "container is paused and must be unpaused first"
+                if c.state["Paused"]
+                else f"container is {_status(c)}: stop the container before removing or force remove"
             )
+            raise Conflict(f'cannot remove container "{ref}": {reason}')
         self._stopping.add(c.id)
         if c.running:
             await self._signal_and_wait(c, signals.SIGKILL, None)
         async with self._lock(c.id):
             with self.db.transaction() as tx:
                 tx.execute("DELETE FROM containers WHERE id = ?", (c.id,))
+                released = self.images.layers.release(self.held_layers(c.id))
+                tx.execute("DELETE FROM container_layers WHERE container_id = ?", (c.id,))
             self._copy_roots.detach(c)
             shutil.rmtree(c.root, ignore_errors=True)
             shutil.rmtree(self.paths.exec_root / c.id, ignore_errors=True)
+            self.images.layers.purge(released)
         if volumes:
             self.volumes.release(c)
         self._locks.pop(c.id, None)
@@ -592,43 +640,47 @@ class ContainerService:
         size: bool = False,
         filters: dict[str, list[str]] | None = None,
     ) -> list[dict]:
-        wanted = Filters(
-            filters or {},
-            allowed=(
-                "id",
-                "name",
-                "label",
-                "label!",
-                "status",
-                "ancestor",
-                "exited",
-                "before",
-                "since",
-                "network",
-                "volume",
-                "health",
-                "is-task",
-                "publish",
-                "expose",
-            ),
-        )
-        for value in wanted.get("health"):
-            if value not in ("starting", "healthy", "unhealthy", "none"):
-                raise InvalidArgument(f"Unrecognised filter value for health: {value}")
-        containers = self.all()
-        if "status" in wanted or "exited" in wanted:
+        """`docker ps`: newest first, filtered as moby's daemon/list.go does."""
+        wanted = Filters(filters or {}, allowed=PS_FILTERS)
+        query = _ListQuery(wanted, self._ids_by_prefix(wanted.get("id")))
+        if "status" in wanted:
             all = True
-        containers = self._apply_position_filters(containers, wanted)
+        ancestors = self._ancestor_images(wanted.get("ancestor"))
+        containers = self._apply_position_filters(self.all(), wanted)
         result = []
         for c in containers:
-            if not all and not c.running:
+            # moby: with a limit (-n, -l), containers in every state count.
+            if not all and limit <= 0 and not c.running:
                 continue
-            if not self._matches(c, wanted):
+            if ancestors is not None and c.record["Image"] not in ancestors:
+                continue
+            if not query.matches(c):
                 continue
             result.append(self._summary(c, size))
             if 0 < limit <= len(result):
                 break
         return result
+
+    def _ids_by_prefix(self, prefixes: builtins.list[str]) -> set[str]:
+        """The containers an `id` filter names: each value is a unique id prefix (truncindex)."""
+        found = set()
+        for prefix in prefixes:
+            rows = self.db.query("SELECT id FROM containers WHERE id LIKE ? || '%'", prefix)
+            if prefix and len(rows) == 1:
+                found.add(rows[0]["id"])
+        return found
+
+    def _ancestor_images(self, refs: builtins.list[str]) -> set[str] | None:
+        """The images an `ancestor` filter names and all their descendants (None: no filter)."""
+        if not refs:
+            return None
+        images: set[str] = set()
+        for ref in refs:
+            try:
+                images |= self.images.descendants(self.images.resolve(ref).id)
+            except (NotFound, InvalidArgument):
+                continue  # moby: an image that cannot be found is skipped
+        return images
 
     def _apply_position_filters(
         self, containers: builtins.list[Container], wanted: Filters
@@ -641,38 +693,22 @@ class ContainerService:
                 containers = containers[index + 1 :] if keep_after else containers[:index]
         return containers
 
-    def _matches(self, c: Container, wanted: Filters) -> bool:
-        return (
-            wanted.match_any("id", lambda v: c.id.startswith(v))
-            and wanted.match_any("name", lambda v: v.lstrip("/") in c.name)
-            and wanted.match_labels(c.config.get("Labels") or {})
-            and wanted.match_any("status", lambda v: _status(c) == v)
-            and wanted.match_any(
-                "exited",
-                lambda v: (
-                    not c.running
-                    and c.state["Status"] == "exited"
-                    and str(c.state["ExitCode"]) == v
-                ),
-            )
-            and wanted.match_any("ancestor", lambda v: self._descends_from(c, v))
-            and wanted.match_any("network", lambda v: v in (c.host_config.get("NetworkMode"),))
-            and wanted.match_any("volume", lambda v: mounts_volume(c.record, v))
-            and wanted.match_any("health", lambda v: _health_status(c) == v)
-        )
-
-    def _descends_from(self, c: Container, ref: str) -> bool:
+    def _image_shown(self, c: Container) -> str:
+        """What `ps` shows as the image (moby's refreshImage): the name the container was
+        made from while that still names its image, else the image's ID."""
+        name = str(c.config["Image"])
         try:
-            image = self.images.resolve(ref)
+            if name == c.record["Image"] or self.images.id_of(name) == c.record["Image"]:
+                return name
         except (NotFound, InvalidArgument):
-            return False
-        return c.record["Image"] == image.id or c.config["Image"] == ref
+            pass
+        return str(c.record["Image"])
 
     def _summary(self, c: Container, size: bool) -> dict:
         summary = {
             "Id": c.id,
             "Names": ["/" + c.name],
-            "Image": c.config["Image"],
+            "Image": self._image_shown(c),
             "ImageID": c.record["Image"],
             "Command": " ".join(shlex.quote(a) if " " in a else a for a in c.command),
             "Created": int(parse_rfc3339(c.record["Created"])),
@@ -754,17 +790,21 @@ class ContainerService:
 
     # ------------------------------------------------------------------ other verbs
     def rename(self, ref: str, new_name: str) -> None:
+        if not ref or not new_name:
+            raise InvalidArgument("Neither old nor new names may be empty")
         c = self.get(ref)
-        name = validate_name(new_name)
+        name = new_name.removeprefix("/")
         if name == c.name:
-            raise Conflict("Renaming a container with the same name as its current name")
+            raise InvalidArgument("Renaming a container with the same name as its current name")
+        try:
+            validate_name("/" + name)
+        except DockyardError as e:
+            raise with_context(e, "Error when allocating new name") from None
         with self.db.transaction() as tx:
             other = tx.execute("SELECT id FROM containers WHERE name = ?", (name,)).fetchone()
             if other:
-                raise Conflict(
-                    f'Conflict. The container name "/{name}" is already in use by container '
-                    f'"{other["id"]}". You have to remove (or rename) that container to be able '
-                    "to reuse that name."
+                raise with_context(
+                    _name_conflict(name, other["id"]), "Error when allocating new name"
                 )
             old = c.name
             c.record["Name"] = "/" + name
@@ -831,20 +871,14 @@ class ContainerService:
     def stats(self, ref: str, previous: dict | None = None) -> dict:
         c = self.get(ref)
         if not c.running:
-            return {
-                "name": "/" + c.name,
-                "id": c.id,
-                "read": "0001-01-01T00:00:00Z",
-                "preread": "0001-01-01T00:00:00Z",
-                "pids_stats": {},
-                "cpu_stats": {"cpu_usage": {"total_usage": 0}},
-                "precpu_stats": {"cpu_usage": {"total_usage": 0}},
-                "memory_stats": {},
-                "blkio_stats": {},
-                "networks": {},
-            }
+            return processes.empty_stats(c.name, c.id)
+        own_network = c.host_config.get("NetworkMode") != "host"
         return processes.stats(
-            cgroups.open_cgroup(specgen.container_cgroup_path(c)), c.name, c.id, previous
+            cgroups.open_cgroup(specgen.container_cgroup_path(c)),
+            c.name,
+            c.id,
+            previous,
+            net_pid=c.state["Pid"] if own_network else 0,
         )
 
     def commit(
@@ -863,6 +897,7 @@ class ContainerService:
         image_id = commit_changes(
             c,
             self.images,
+            self.held_layers(c.id),
             reference,
             comment=comment,
             author=author,
@@ -870,14 +905,17 @@ class ContainerService:
             pause=pause,
             config=config or {},
         )
+        attributes = {"comment": comment, "imageID": image_id, "imageRef": ""}
+        if reference:
+            attributes["imageRef"] = str(repo_tag(reference))
         self.events.publish(
-            "container", "commit", c.id, {**self.event_attributes(c.record), "comment": comment}
+            "container", "commit", c.id, {**self.event_attributes(c.record), **attributes}
         )
         return image_id
 
     def changes(self, ref: str) -> builtins.list[dict]:
         c = self.get(ref)
-        return archive.changes(c.root / "upper", self.images.resolve(c.record["Image"]).lowerdirs)
+        return archive.changes(c.root / "upper", c.lowerdirs)
 
     def archive_stat(self, ref: str, path: str) -> dict:
         c = self.get(ref)
@@ -901,10 +939,9 @@ class ContainerService:
     @contextlib.contextmanager
     def _copy_root(self, c: Container, ref: str) -> Iterator[Root]:
         """The container's root for a copy; a missing path is named with the container, as Docker does."""
-        lowerdirs = self.images.resolve(c.record["Image"]).lowerdirs
         try:
             mounts = [] if c.running else oci_mounts(c)
-            with self._copy_roots.open(c, lowerdirs, mounts) as root:
+            with self._copy_roots.open(c, c.lowerdirs, mounts) as root:
                 yield root
         except NotFound as e:
             if e.message.endswith(" in container"):
@@ -916,6 +953,103 @@ class ContainerService:
         if not c.running:
             raise Conflict(f"Container {c.id} is not running")
         return c
+
+
+class _ListQuery:
+    """The per-container filters of `docker ps`, their values checked up front as moby does."""
+
+    def __init__(self, wanted: Filters, ids: set[str]) -> None:
+        self.wanted = wanted
+        self.ids = ids
+        self.exited = [_exit_code_filter(v) for v in wanted.get("exited")]
+        for value in wanted.get("status"):
+            _check_state("status", "state", value, CONTAINER_STATES)
+        self.is_task = wanted.boolean("is-task", False) if "is-task" in wanted else None
+        for value in wanted.get("health"):
+            _check_state("health", "health", value, HEALTH_STATES)
+        self.publish = _port_filter(wanted, "publish")
+        self.expose = _port_filter(wanted, "expose")
+
+    def matches(self, c: Container) -> bool:
+        wanted = self.wanted
+        return (
+            wanted.match_pattern("name", c.name, "/" + c.name)
+            and ("id" not in wanted or (c.id in self.ids and wanted.match_pattern("id", c.id)))
+            and self.is_task in (None, False)  # no container here is a swarm task
+            and wanted.match_labels(c.config.get("Labels") or {})
+            and (not self.exited or self._exited_with_a_wanted_code(c))
+            and wanted.match_any("status", lambda v: _status(c) == v)
+            and wanted.match_any("health", lambda v: _health_status(c) == v)
+            and wanted.match_any("volume", lambda v: mounts_volume(c.record, v))
+            and wanted.match_any("network", lambda v: _on_network(c, v))
+            and self._ports_match(c)
+        )
+
+    def _exited_with_a_wanted_code(self, c: Container) -> bool:
+        started = c.state["StartedAt"] != ZERO_TIME
+        return started and not c.running and c.state["ExitCode"] in self.exited
+
+    def _ports_match(self, c: Container) -> bool:
+        if not self.publish and not self.expose:
+            return True
+        for port in specgen.port_list(c):
+            if (port.get("PublicPort", 0), port["Type"]) in self.publish:
+                return True
+            if (port["PrivatePort"], port["Type"]) in self.expose:
+                return True
+        return False
+
+
+def _exit_code_filter(value: str) -> int:
+    try:
+        return int(value, 10)
+    except ValueError:
+        raise InvalidArgument(
+            f"invalid filter 'exited={value}': strconv.Atoi: parsing \"{value}\": invalid syntax"
+        ) from None
+
+
+def _check_state(key: str, kind: str, value: str, valid: tuple[str, ...]) -> None:
+    if value not in valid:
+        raise InvalidArgument(
+            f"invalid filter '{key}={value}': invalid value for {kind} ({value}): "
+            f"must be one of {', '.join(valid)}"
+        )
+
+
+def _port_filter(wanted: Filters, key: str) -> set[tuple[int, str]]:
+    """The ports a `publish` or `expose` filter names: ``80``, ``53/udp``, ``8000-8010/tcp``."""
+    ports: set[tuple[int, str]] = set()
+    for value in wanted.get(key):
+        if ":" in value:
+            raise InvalidArgument(f"filter for '{key}' should not contain ':': {value}")
+        port, _, proto = value.partition("/")
+        try:
+            first, _, last = port.partition("-")
+            start, end = int(first), int(last or first)
+            if not 0 <= start <= end <= 65535:
+                raise ValueError
+        except ValueError:
+            raise InvalidArgument(
+                f"error while looking up for {key} {value}: invalid port range: {port}"
+            ) from None
+        ports.update((number, proto or "tcp") for number in range(start, end + 1))
+    return ports
+
+
+def _on_network(c: Container, value: str) -> bool:
+    """moby: the container is on a network of that name, or of an ID with that prefix."""
+    networks = c.record["NetworkSettings"].get("Networks") or {}
+    return value in networks or any(
+        (settings or {}).get("NetworkID", "").startswith(value) for settings in networks.values()
+    )
+
+
+def _name_conflict(name: str, holder: str) -> Conflict:
+    return Conflict(
+        f'Conflict. The container name "/{name}" is already in use by container "{holder}". '
+        "You have to remove (or rename) that container to be able to reuse that name."
+    )
 
 
 def _status(c: Container) -> str:

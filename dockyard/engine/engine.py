@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import platform
 import shutil
@@ -70,13 +71,14 @@ class Engine:
         self.containers.networks = self.networks
         self.execs = ExecService(self.containers)
         self.health = HealthMonitor(self.containers, self.execs)
-        self.builds = BuildService(paths, self.metadata, self.images, self.layers)
+        self.builds = BuildService(paths, self.metadata, self.images, self.layers, self.networks)
         self.transfers = TransferService(self.images)
 
     async def start(self) -> None:
         """Find the containers that kept running while no engine watched them."""
         await self.containers.recover()
         self.networks.recover()
+        self.builds.loop = asyncio.get_running_loop()
 
     def close(self) -> None:
         """Let go of the store; running containers go on without us."""

@@ -8,6 +8,9 @@ import time
 from collections import deque
 from collections.abc import AsyncGenerator
 
+from dockyard.errors import InvalidArgument
+from dockyard.store import reference
+
 log = logging.getLogger(__name__)
 
 # Kept in memory for `events --since`; Docker keeps the last 256 too.
@@ -18,23 +21,53 @@ HISTORY = 256
 QUEUE_LIMIT = 1024
 
 
+# Filters that name an object of their type by an ID or name prefix (moby's fuzzyMatchName).
+_OBJECT_TYPES = (
+    "container", "daemon", "network", "plugin", "volume", "node", "service", "secret", "config",
+)  # fmt: skip
+# Actions matched by their prefix when the filter names one of them ("exec_start: sh").
+_PREFIXED_ACTIONS = ("health_status", "exec_create", "exec_start")
+
+
 def _matches(event: dict, filters: dict[str, list[str]]) -> bool:
+    """Whether ``event`` passes ``filters``, as moby's daemon/events/filter.go decides."""
     actor = event["Actor"]
     attrs = actor["Attributes"]
-    checks = {
-        "type": lambda v: event["Type"] == v,
-        "event": lambda v: event["Action"] == v or event["Action"].split(":")[0] == v,
-        "container": lambda v: (
-            event["Type"] == "container" and (actor["ID"].startswith(v) or attrs.get("name") == v)
-        ),
-        "image": lambda v: attrs.get("image") == v or attrs.get("name") == v or actor["ID"] == v,
-        "label": lambda v: _label_matches(attrs, v),
-    }
-    for key, values in filters.items():
-        check = checks.get(key)
-        if check is not None and not any(check(v) for v in values):
+    actions = filters.get("event") or []
+    prefixed = any(v in _PREFIXED_ACTIONS for v in actions)
+    if actions and not any(
+        event["Action"] == v or (prefixed and event["Action"].startswith(v)) for v in actions
+    ):
+        return False
+    if filters.get("type") and event["Type"] not in filters["type"]:
+        return False
+    if filters.get("scope") and event["scope"] not in filters["scope"]:
+        return False
+    for kind in _OBJECT_TYPES:
+        values = filters.get(kind) or []
+        names = (actor["ID"], attrs.get("name", ""))
+        if values and not any(name.startswith(v) for v in values for name in names):
             return False
-    return True
+    images = filters.get("image") or []
+    if images and not _image_matches(event, images):
+        return False
+    return all(_label_matches(attrs, spec) for spec in filters.get("label") or [])
+
+
+def _image_matches(event: dict, values: list[str]) -> bool:
+    """An image filter names the image by ID or by name, with or without its tag."""
+    actor = event["Actor"]
+    name = actor["Attributes"].get("name" if event["Type"] == "image" else "image", "")
+    candidates = {actor["ID"], name, _without_tag(actor["ID"]), _without_tag(name)}
+    return any(v in candidates for v in values)
+
+
+def _without_tag(image: str) -> str:
+    """``busybox:latest`` → ``busybox``; what is no image reference stays as it is (stripTag)."""
+    try:
+        return reference.parse(image).familiar_name
+    except InvalidArgument:
+        return image
 
 
 def _other_thread(loop: asyncio.AbstractEventLoop) -> bool:

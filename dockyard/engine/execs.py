@@ -20,13 +20,16 @@ from dockyard.engine.containers import ContainerService
 from dockyard.engine.names import new_id
 from dockyard.engine.specgen import container_cgroup_path
 from dockyard.engine.streams import PipeStream, Stream
-from dockyard.errors import CommandError, Conflict, InvalidArgument, NotFound
+from dockyard.errors import CommandError, Conflict, DockyardError, InvalidArgument, NotFound
 from dockyard.runtime import capabilities
 from dockyard.runtime import container as runtime
 from dockyard.runtime.linux import set_window_size
 from dockyard.runtime.shim import exit_status
 from dockyard.runtime.terminal import open_pty_in
 from dockyard.runtime.users import resolve_user
+
+# An exec that failed to start for another reason than its command (moby's default).
+EXEC_FAILED = 126
 
 
 @dataclass
@@ -84,12 +87,17 @@ class ExecService:
         if not c.running:
             raise Conflict(f"container {c.id} is not running")
         if c.state["Paused"]:
-            raise Conflict(f"container {c.id} is paused, unpause the container before exec")
+            raise Conflict(f"Container {ref} is paused, unpause the container before exec")
+        if c.state["Restarting"]:
+            raise Conflict(f"Container {c.id} is restarting, wait until the container is running")
         cmd = body.get("Cmd")
         if isinstance(cmd, str):
             cmd = [cmd]
         if not cmd:
             raise InvalidArgument("No exec command specified")
+        if body.get("User"):
+            # As moby: an unknown user is refused now, not when the exec starts.
+            resolve_user(Path(f"/proc/{c.state['Pid']}/root"), body["User"])
         exec_ = Exec(new_id(), c.id, {**body, "Cmd": cmd})
         self._execs[exec_.id] = exec_
         self.containers.events.publish(
@@ -101,8 +109,10 @@ class ExecService:
         """Run the exec. Its terminal comes from the exec's create (``Tty`` there, as moby
         does); ``tty`` here, from the start request, only chooses raw or framed output."""
         exec_ = self.get(exec_id)
-        if exec_.running or exec_.exit_code is not None:
-            raise Conflict(f"Error: Exec command {exec_id} has already run")
+        if exec_.exit_code is not None:
+            raise Conflict(f"exec command {exec_id} has already run")
+        if exec_.running:
+            raise Conflict(f"exec command {exec_id} is already running")
         c = self.containers.get(exec_.container_id)
         if not c.running:
             raise Conflict(f"container {c.id} is not running")
@@ -122,12 +132,15 @@ class ExecService:
                 container_id=c.id,
                 seccomp=spec["linux"].get("seccomp"),  # the container's: even --privileged keeps it
             )
-        except CommandError as e:
+        except DockyardError as e:
             for fd in ours["close"]:
                 os.close(fd)
-            exec_.exit_code = e.exit_code
+            # moby: the exit code of what could not run (127 not found, 126 not runnable).
+            exec_.exit_code = e.exit_code if isinstance(e, CommandError) else EXEC_FAILED
             exec_.done.set()
-            return None if detach else _error_stream(e.message, tty)
+            if isinstance(e, CommandError):
+                raise CommandError(_runtime_message(e.message), e.exit_code) from None
+            raise
         finally:
             for fd in set(stdio):
                 os.close(fd)
@@ -238,29 +251,6 @@ def _open_stdio(
     }
 
 
-class _ErrorStream:
-    """What an exec that could not start shows its client: the error, then the end."""
-
-    def __init__(self, message: str, tty: bool) -> None:
-        self.tty = tty
-        data = (message + "\r\n").encode()
-        self._chunks = [data if tty else stdcopy.frame(stdcopy.STDERR, data), b""]
-
-    async def read(self) -> bytes:
-        return self._chunks.pop(0) if self._chunks else b""
-
-    async def write(self, data: bytes) -> None:
-        return None
-
-    async def close_stdin(self) -> None:
-        return None
-
-    async def close(self) -> None:
-        return None
-
-
-def _error_stream(message: str, tty: bool) -> Stream:
-    return _ErrorStream(
-        f"OCI runtime exec failed: exec failed: unable to start container process: {message}: unknown",
-        tty,
-    )
+def _runtime_message(message: str) -> str:
+    """How runc's exec reports a process it could not start, as Docker shows it."""
+    return f"OCI runtime exec failed: exec failed: unable to start container process: {message}: unknown"

@@ -8,16 +8,17 @@ import, build and commit all go through it.
 
 Removal follows moby's daemon/images/image_delete.go: untag first, delete
 when nothing refers to the image any more, and refuse with Docker's conflict
-messages. Containers are not ours: whether one uses an image is asked of the
-``in_use`` callable the engine provides. Unlike Docker, a container holds no
-reference of its own on its image's layers, so every container is treated
-as a conflict that cannot be forced (Docker lets -f delete an image that
-only stopped containers use).
+messages. Containers are not ours: which use an image is asked of the
+``in_use`` callable the engine provides. As in Docker, a running container
+(or a child image) blocks a deletion even with force, a stopped one only
+without: a container holds its own reference on its image's layers, so it
+outlives its image.
 """
 
 from __future__ import annotations
 
 import contextlib
+import enum
 import hashlib
 import json
 import platform
@@ -75,7 +76,19 @@ class EventPublisher(Protocol):
     ) -> None: ...
 
 
-InUse = Callable[[str], list[str]]
+# The containers using an image: (container id, whether it runs).
+InUse = Callable[[str], list[tuple[str, bool]]]
+
+
+class _Check(enum.Flag):
+    """What may stop an image's deletion (moby's conflictType)."""
+
+    CHILD = enum.auto()
+    RUNNING = enum.auto()
+    TAGS = enum.auto()
+    STOPPED = enum.auto()
+    HARD = CHILD | RUNNING  # even with force
+    SOFT = TAGS | STOPPED  # only without
 
 
 @dataclass(frozen=True)
@@ -341,6 +354,10 @@ class ImageService:
             lowerdirs=self.layers.lowerdirs(chain[-1]) if chain else [],
         )
 
+    def id_of(self, name: str) -> str:
+        """The ID of the image ``name`` refers to (NotFound, InvalidArgument as ``resolve``)."""
+        return self._find(name)
+
     def _find(self, name: str) -> str:
         """The ID of the image ``name`` refers to, looked up the way moby's GetImage does."""
         parsed = parse_any(name)
@@ -502,7 +519,8 @@ class ImageService:
         refs = self._refs(image_id)
         if _is_id_prefix(image_id, name):
             if _single_reference(refs):
-                conflict = self._conflict(image_id, tags=False)
+                checks = _Check.HARD if force else _Check.HARD | _Check.STOPPED
+                conflict = self._conflict(image_id, checks)
                 if conflict:
                     raise conflict.error()
                 for ref in refs:
@@ -514,7 +532,8 @@ class ImageService:
             if users:
                 raise Conflict(
                     f'conflict: unable to remove repository reference "{name}" (must force)'
-                    f" - container {users[0][:12]} is using its referenced image {_short(image_id)}"
+                    f" - container {users[0][0][:12]} is using its referenced image"
+                    f" {_short(image_id)}"
                 )
         ref = parse_reference(name).with_default_tag()
         self._untag(image_id, ref, removal)
@@ -536,7 +555,7 @@ class ImageService:
         ``quiet``: a conflict leaves the image in place without an error,
         unless the image is dangling and no container uses it.
         """
-        conflict = self._conflict(image_id, tags=not force)
+        conflict = self._conflict(image_id, _Check.HARD if force else _Check.HARD | _Check.SOFT)
         if conflict:
             if quiet and (not self._dangling(image_id) or conflict.used):
                 return
@@ -557,18 +576,37 @@ class ImageService:
         if prune and parent:
             self._delete(parent, removal, force=False, prune=True, quiet=True)
 
-    def _conflict(self, image_id: str, *, tags: bool) -> _DeleteConflict | None:
-        """Why ``image_id`` cannot be deleted: child images, containers, or (with ``tags``) its tags."""
-        if self.metadata.query("SELECT 1 FROM images WHERE parent = ?", image_id):
+    def _conflict(self, image_id: str, checks: _Check) -> _DeleteConflict | None:
+        """Why ``image_id`` cannot be deleted, of the reasons in ``checks`` (checkImageDeleteConflict)."""
+        if _Check.CHILD in checks and self.metadata.query(
+            "SELECT 1 FROM images WHERE parent = ?", image_id
+        ):
             return _DeleteConflict(image_id, True, False, "image has dependent child images")
         users = self.in_use(image_id)
-        if users:
-            reason = f"image is being used by container {users[0][:12]}"
+        running = [cid for cid, up in users if up]
+        if _Check.RUNNING in checks and running:
+            reason = f"image is being used by running container {running[0][:12]}"
             return _DeleteConflict(image_id, True, True, reason)
-        if tags and self._refs(image_id):
+        if _Check.TAGS in checks and self._refs(image_id):
             reason = "image is referenced in multiple repositories"
             return _DeleteConflict(image_id, False, False, reason)
+        stopped = [cid for cid, up in users if not up]
+        if _Check.STOPPED in checks and stopped:
+            reason = f"image is being used by stopped container {stopped[0][:12]}"
+            return _DeleteConflict(image_id, False, True, reason)
         return None
+
+    def descendants(self, image_id: str) -> set[str]:
+        """The image and every image built on it, at any depth (what `ps --filter ancestor` takes)."""
+        found: set[str] = set()
+        todo = [image_id]
+        while todo:
+            current = todo.pop()
+            if current not in found:
+                found.add(current)
+                rows = self.metadata.query("SELECT id FROM images WHERE parent = ?", current)
+                todo += [row["id"] for row in rows]
+        return found
 
     def _dangling(self, image_id: str) -> bool:
         return not self._refs(image_id) and not self.metadata.query(
@@ -579,7 +617,8 @@ class ImageService:
         with self.metadata.transaction() as db:
             db.execute("DELETE FROM refs WHERE name = ?", (str(ref),))
         removal.records.append({"Untagged": str(ref)})
-        removal.events.append(("untag", image_id, {"name": str(ref)}))
+        # moby names the image, not the reference, in an untag event.
+        removal.events.append(("untag", image_id, self._event_attributes(image_id, image_id)))
 
     def _finish(self, removal: _Removal) -> None:
         """After the removal's transaction: delete the files it freed and announce it."""
@@ -594,7 +633,7 @@ class ImageService:
     def prune(self, filters: dict[str, list[str]] | None = None) -> dict[str, Any]:
         """Delete dangling images (all unused ones with dangling=false); ImagePruneResponse."""
         wanted = Filters(filters or {}, PRUNE_FILTERS)
-        dangling_only = _bool_filter(wanted, "dangling", default=True)
+        dangling_only = wanted.boolean("dangling", default=True)
         for value in wanted.get("until"):
             parse_timestamp(value)  # refuse a bad value before deleting anything
         deleted: list[dict[str, str]] = []
@@ -636,7 +675,12 @@ class ImageService:
         return candidates
 
     def _publish(self, action: str, image_id: str, name: str) -> None:
-        self.events.publish("image", action, image_id, {"name": name})
+        self.events.publish("image", action, image_id, self._event_attributes(image_id, name))
+
+    def _event_attributes(self, image_id: str, name: str) -> dict[str, str]:
+        """An image event's attributes: the image's labels and ``name`` (LogImageEvent)."""
+        labels = (self._config(image_id).get("config") or {}).get("Labels") or {}
+        return {**labels, "name": name}
 
     def list(
         self, all: bool = False, filters: dict[str, list[str]] | None = None, digests: bool = False
@@ -648,9 +692,7 @@ class ImageService:
         """
         wanted = Filters(filters or {}, LIST_FILTERS)
         before, since = self._time_window(wanted)
-        query = _ListQuery(
-            wanted, all, _bool_filter(wanted, "dangling", default=False), before, since
-        )
+        query = _ListQuery(wanted, all, wanted.boolean("dangling", default=False), before, since)
         rows = self.metadata.query("SELECT id, created, size, parent FROM images")
         parents = {row["parent"] for row in rows if row["parent"]}
         refs = self._all_refs()
@@ -710,16 +752,6 @@ def _checked_chain(config: dict[str, Any], layers: list[Layer]) -> list[str]:
             f"image history has {non_empty} non-empty entries for {len(layers)} layers"
         )
     return chain
-
-
-def _bool_filter(wanted: Filters, key: str, default: bool) -> bool:
-    values = set(wanted.get(key))
-    if not values:
-        return default
-    false, true = bool(values & {"0", "false"}), bool(values & {"1", "true"})
-    if false == true:
-        raise InvalidArgument(f"invalid filter '{key}={','.join(sorted(values))}'")
-    return true
 
 
 def _unix(created: str) -> float:

@@ -23,20 +23,20 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import sqlite3
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dockyard import config as defaults
 from dockyard.config import Paths
 from dockyard.engine.container import Container, now_rfc3339
-from dockyard.engine.endpoints import Endpoints
+from dockyard.engine.endpoints import Endpoints, endpoint_settings, network_settings
 from dockyard.engine.events import EventBus
 from dockyard.engine.filters import Filters
 from dockyard.engine.names import new_id
-from dockyard.errors import Conflict, InvalidArgument, NotFound
+from dockyard.errors import Conflict, Forbidden, InvalidArgument, NotFound
 from dockyard.network import ipam, ruleset
 from dockyard.store.metadata import Metadata
 
@@ -49,7 +49,6 @@ PREDEFINED = ("bridge", "host", "none")
 DRIVERS = {"bridge": "bridge", "host": "host", "none": "null"}
 BRIDGE_NAME_OPTION = "com.docker.network.bridge.name"
 MAX_LINK_NAME = 15
-_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 _SYS_NET = "/sys/class/net"
 
 
@@ -141,6 +140,36 @@ class NetworkService:
     def disconnect(self, ref: str, container: str, force: bool = False) -> None:
         self.endpoints.disconnect(ref, container, force)
 
+    # ------------------------------------------------------------------ builds' RUN steps
+    def build_network(self, mode: str) -> Network:
+        """The bridge network a build's RUN steps join for ``mode`` (the classic builder's
+        ``default`` is the default bridge); NotFound, or InvalidArgument for another driver."""
+        network = self.get("bridge" if mode == "default" else mode)
+        if network.driver != "bridge":
+            raise InvalidArgument(f"network mode {mode!r} is not supported for builds")
+        return network
+
+    def plug_build_step(self, mode: str, step_id: str, pid: int, hosts: Path) -> Container:
+        """An endpoint for a RUN step whose network namespace ``pid`` is in, like a
+        container's: an address, a veth into the bridge, its name in ``hosts``."""
+        network = self.build_network(mode)
+        step = Container(
+            {
+                "Id": step_id,
+                "Name": "/" + step_id[:12],
+                "Config": {"Hostname": step_id[:12], "ExposedPorts": None},
+                "HostConfig": {"NetworkMode": network.name},
+                "HostsPath": str(hosts),
+                "NetworkSettings": network_settings({network.name: endpoint_settings(network, {})}),
+            },
+            hosts.parent,
+        )
+        self.endpoints.attach(step, pid)
+        return step
+
+    def unplug_build_step(self, step: Container) -> None:
+        self.endpoints.release(step)
+
     # ------------------------------------------------------------------ kernel access (lazy)
     @property
     def links(self) -> Links:
@@ -224,22 +253,20 @@ class NetworkService:
         labels: dict[str, str] | None = None,
         internal: bool = False,
         attachable: bool = False,
+        ipam_options: dict[str, str] | None = None,
     ) -> dict:
-        """A user-defined bridge network and its bridge; {"Id", "Warning"}."""
-        if not name:
-            raise InvalidArgument("network name is empty")
-        if not _NAME.match(name):
-            raise InvalidArgument(
-                f'invalid network name "{name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed'
-            )
+        """A user-defined bridge network and its bridge; {"Id", "Warning"}.
+
+        ``ipam_options`` are kept as given (None when the request had no IPAM), as moby
+        does; its default IPAM driver reads none of them."""
         if name in PREDEFINED:
             raise Conflict(f"operation is not permitted on predefined {name} network ")
-        if (driver or "bridge") != "bridge":
-            raise NotFound(
-                f"could not find plugin {driver} in v1 plugin registry: plugin not found"
-            )
+        if not name.strip():
+            raise InvalidArgument("invalid name: name is empty")
         if self.db.query("SELECT 1 FROM networks WHERE name = ?", name):
             raise Conflict(f"network with name {name} already exists")
+        if (driver or "bridge") != "bridge":
+            raise NotFound(f'plugin "{driver}" not found')
         options = dict(options or {})
         if len(options.get(BRIDGE_NAME_OPTION, "")) > MAX_LINK_NAME:
             raise InvalidArgument(
@@ -247,6 +274,7 @@ class NetworkService:
             )
         config = self._address_plan(ipam_config or [])
         record = _record(name, "bridge", config, options, labels or {})
+        record["IPAM"]["Options"] = ipam_options
         record.update(Internal=internal, Attachable=attachable)
         network = Network(record["Id"], name, record)
         with self.db.transaction() as tx:
@@ -276,7 +304,7 @@ class NetworkService:
             return {"Subnet": str(subnet), "Gateway": str(ipam.first_host(subnet))}
         subnet = ipam.parse_subnet(config["Subnet"])
         if any(subnet.overlaps(other) for other in taken):
-            raise Conflict(
+            raise Forbidden(
                 "invalid pool request: Pool overlaps with other one on this address space"
             )
         gateway = config.get("Gateway")
@@ -392,6 +420,11 @@ class NetworkService:
 
     def recover(self) -> None:
         """After the containers' recovery: the kernel's rules as the records say."""
+        with self.db.transaction() as tx:
+            # A build's RUN step that an engine left behind (no container has its id).
+            tx.execute(
+                "DELETE FROM endpoints WHERE container_id NOT IN (SELECT id FROM containers)"
+            )
         if any(os.path.exists(f"{_SYS_NET}/{n.bridge}") for n in self._bridge_networks()):
             self.sync_rules()
 
@@ -433,7 +466,7 @@ def _record(
         "EnableIPv6": False,
         "IPAM": {
             "Driver": "default",
-            "Options": None if addresses is None else {},
+            "Options": None,  # the daemon's own networks have none
             "Config": None if addresses is None else [addresses],
         },
         "Internal": False,

@@ -276,9 +276,7 @@ def _with_defaults(env: list[str], tty: bool) -> list[str]:
     return [*extra, *env]
 
 
-def shim_config(
-    c: Container, image: Any, paths: Paths, runtime: str, containers: Any
-) -> ShimConfig:
+def shim_config(c: Container, paths: Paths, runtime: str, containers: Any) -> ShimConfig:
     write_etc_files(c)
     spec = oci.docker_default_spec(
         spec_options(c, namespaces.network_mode(c.host_config, containers), containers)
@@ -290,7 +288,7 @@ def shim_config(
         exec_dir=paths.exec_root / c.id,
         spec=spec,
         user=c.config.get("User") or "",
-        lowerdirs=[make_init_layer(c.root), *image.lowerdirs],
+        lowerdirs=[make_init_layer(c.root), *c.lowerdirs],
         upper=c.root / "upper",
         work=c.root / "work",
         tty=bool(c.config.get("Tty")),

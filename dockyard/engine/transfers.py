@@ -45,6 +45,7 @@ class TransferService:
         """Pull ``reference`` (a tag, latest by default, or a digest); the image ID."""
         ref = parse_reference(reference).with_default_tag()
         registry = Registry(ref.domain, [f"repository:{ref.path}:pull"], credentials)
+        registry.ping()
         top = registry.get_manifest(ref.path, ref.digest or ref.tag)
         emit({"status": f"Pulling from {ref.path}", "id": ref.digest or ref.tag})
         manifest = top
@@ -156,6 +157,7 @@ class TransferService:
         scopes += [f"repository:{path}:pull" for path in sources]
         registry = Registry(ref.domain, scopes, credentials)
         emit({"status": f"The push refers to repository [{ref.name}]"})
+        registry.ping()
         manifest = self._stored_manifest(image.id)
         descriptors = manifest.json()["layers"]
         for descriptor in reversed(descriptors):

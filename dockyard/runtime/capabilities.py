@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dockyard.errors import InvalidArgument
+from dockyard.errors import InvalidArgument, with_context
 
 # Numbers from linux/capability.h, in order.
 NUMBERS: dict[str, int] = {
@@ -112,6 +112,15 @@ def _effective() -> int:
             if line.startswith(b"CapEff:"):
                 return int(line.split()[1], 16)
     return 0
+
+
+def validate(cap_add: list[str], cap_drop: list[str]) -> None:
+    """Refuse a name that is no capability, as moby does at create (validateCapabilities)."""
+    for field, names in (("CapAdd", cap_add), ("CapDrop", cap_drop)):
+        try:
+            _normalize(names)
+        except InvalidArgument as e:
+            raise with_context(e, f"invalid {field}") from None
 
 
 def all_capabilities() -> list[str]:

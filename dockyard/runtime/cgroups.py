@@ -32,6 +32,8 @@ _UNLIMITED_V1 = 0x7FFFFFFFFFFFF000  # what memory.limit_in_bytes reads when no l
 _DESTROY_TIMEOUT = 5.0
 _FREEZE_TIMEOUT = 10.0
 _V2_CONTROLLERS = ("cpu", "cpuset", "memory", "pids", "io")
+_NS_PER_TICK = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+
 # OCI linux.resources.blockIO throttles → the v1 file, and the v2 io.max key.
 _V1_THROTTLE_FILES = (
     ("throttleReadBpsDevice", "blkio.throttle.read_bps_device"),
@@ -48,23 +50,70 @@ _V2_THROTTLE_KEYS = (
 
 
 class CgroupStats:
-    """One sample of a cgroup's counters (bytes, nanoseconds, processes)."""
+    """One sample of a cgroup's counters, in bytes and nanoseconds.
 
-    __slots__ = ("memory_usage", "memory_limit", "memory_stat", "cpu_usage_ns", "pids_current")
+    What one cgroup version does not count is 0 or empty in the other: v2 has no
+    per-CPU usage and no memory high-water mark; its block I/O is bytes read and
+    written per device (``blkio``: {file name: [(major, minor, op, value)]}).
+    """
+
+    __slots__ = (
+        "version", "memory_usage", "memory_max_usage", "memory_limit", "memory_failcnt",
+        "memory_stat", "cpu_usage_ns", "cpu_percpu_ns", "cpu_kernel_ns", "cpu_user_ns",
+        "cpu_throttling", "blkio", "pids_current", "pids_limit",
+    )  # fmt: skip
 
     def __init__(
         self,
+        version: int,
         memory_usage: int,
         memory_limit: int,
         memory_stat: dict[str, int],
         cpu_usage_ns: int,
         pids_current: int,
+        *,
+        memory_max_usage: int = 0,
+        memory_failcnt: int = 0,
+        cpu_percpu_ns: list[int] | None = None,
+        cpu_kernel_ns: int = 0,
+        cpu_user_ns: int = 0,
+        cpu_throttling: tuple[int, int, int] = (0, 0, 0),
+        blkio: dict[str, list[tuple[int, int, str, int]]] | None = None,
+        pids_limit: int = 0,
     ) -> None:
+        self.version = version  # of the cgroup the counters come from: 1 or 2
         self.memory_usage = memory_usage
+        self.memory_max_usage = memory_max_usage
         self.memory_limit = memory_limit  # 0 when unlimited
-        self.memory_stat = memory_stat
+        self.memory_failcnt = memory_failcnt
+        self.memory_stat = memory_stat  # memory.stat as the kernel writes it
         self.cpu_usage_ns = cpu_usage_ns
+        self.cpu_percpu_ns = cpu_percpu_ns or []
+        self.cpu_kernel_ns = cpu_kernel_ns
+        self.cpu_user_ns = cpu_user_ns
+        self.cpu_throttling = cpu_throttling  # periods, throttled periods, throttled time
+        self.blkio = blkio or {}
         self.pids_current = pids_current
+        self.pids_limit = pids_limit  # 0 when unlimited
+
+
+# Block I/O counters of cgroup v1: those of the CFQ scheduler when it keeps them, else
+# the throttle ones (what containerd reads, by the names moby's JSON gives them).
+_BLKIO_CFQ = (
+    ("sectors_recursive", "sectors_recursive"),
+    ("io_service_bytes_recursive", "io_service_bytes_recursive"),
+    ("io_serviced_recursive", "io_serviced_recursive"),
+    ("io_queued_recursive", "io_queue_recursive"),
+    ("io_service_time_recursive", "io_service_time_recursive"),
+    ("io_wait_time_recursive", "io_wait_time_recursive"),
+    ("io_merged_recursive", "io_merged_recursive"),
+    ("time_recursive", "io_time_recursive"),
+)
+_BLKIO_THROTTLE = (
+    ("throttle.io_serviced_recursive", "io_serviced_recursive"),
+    ("throttle.io_service_bytes_recursive", "io_service_bytes_recursive"),
+)
+BLKIO_KEYS = tuple(key for _, key in _BLKIO_CFQ)
 
 
 def _write(path: str, value: str) -> None:
@@ -105,6 +154,47 @@ def _read_keyed(path: str) -> dict[str, int]:
         if value.isdigit():
             values[key] = int(value)
     return values
+
+
+def _read_ints(path: str) -> list[int]:
+    """A file of numbers separated by blanks, such as cpuacct.usage_percpu."""
+    try:
+        return [int(value) for value in _read(path).split()]
+    except FileNotFoundError:
+        return []
+
+
+def _read_blkio(path: str) -> list[tuple[int, int, str, int]]:
+    """A v1 blkio file: ``major:minor Op value`` lines (``Total value`` is skipped)."""
+    entries: list[tuple[int, int, str, int]] = []
+    try:
+        text = _read(path)
+    except FileNotFoundError:
+        return entries
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) < 2 or ":" not in fields[0]:
+            continue
+        major, _, minor = fields[0].partition(":")
+        op = fields[1] if len(fields) == 3 else ""
+        entries.append((int(major), int(minor), op, int(fields[-1])))
+    return entries
+
+
+def _read_io_stat(path: str) -> dict[str, list[tuple[int, int, str, int]]]:
+    """v2 io.stat as moby reports it: bytes read and written per device."""
+    try:
+        text = _read(path)
+    except FileNotFoundError:
+        return {}
+    entries = []
+    for line in text.splitlines():
+        device, *pairs = line.split()
+        major, _, minor = device.partition(":")
+        counters = dict(pair.partition("=")[::2] for pair in pairs)
+        for op, key in (("read", "rbytes"), ("write", "wbytes")):
+            entries.append((int(major), int(minor), op, int(counters.get(key, 0))))
+    return {"io_service_bytes_recursive": entries}
 
 
 def _pids_in(procs_file: str) -> list[int]:
@@ -377,13 +467,40 @@ class CgroupV1(Cgroup):
 
     def stats(self) -> CgroupStats:
         limit = _read_int(self._file("memory", "memory.limit_in_bytes"))
+        ticks = _read_keyed(self._file("cpuacct", "cpuacct.stat"))
+        throttling = _read_keyed(self._file("cpu", "cpu.stat"))
         return CgroupStats(
+            1,
             memory_usage=_read_int(self._file("memory", "memory.usage_in_bytes")),
+            memory_max_usage=_read_int(self._file("memory", "memory.max_usage_in_bytes")),
             memory_limit=0 if limit >= _UNLIMITED_V1 else limit,
+            memory_failcnt=_read_int(self._file("memory", "memory.failcnt")),
             memory_stat=_read_keyed(self._file("memory", "memory.stat")),
             cpu_usage_ns=_read_int(self._file("cpuacct", "cpuacct.usage")),
+            cpu_percpu_ns=_read_ints(self._file("cpuacct", "cpuacct.usage_percpu")),
+            # cpuacct.stat counts in clock ticks (USER_HZ).
+            cpu_kernel_ns=ticks.get("system", 0) * _NS_PER_TICK,
+            cpu_user_ns=ticks.get("user", 0) * _NS_PER_TICK,
+            cpu_throttling=(
+                throttling.get("nr_periods", 0),
+                throttling.get("nr_throttled", 0),
+                throttling.get("throttled_time", 0),
+            ),
+            blkio=self._blkio(),
             pids_current=_read_int(self._file("pids", "pids.current")),
+            pids_limit=_read_int(self._file("pids", "pids.max")),
         )
+
+    def _blkio(self) -> dict[str, list[tuple[int, int, str, int]]]:
+        if "blkio" not in self.dirs:
+            return {}
+        found = {key: _read_blkio(self._file("blkio", f"blkio.{name}")) for name, key in _BLKIO_CFQ}
+        if not any(found.values()):
+            found.update(
+                (key, _read_blkio(self._file("blkio", f"blkio.{name}")))
+                for name, key in _BLKIO_THROTTLE
+            )
+        return found
 
     def oom_kills(self) -> int:
         if "memory" not in self.dirs:
@@ -520,12 +637,24 @@ class CgroupV2(Cgroup):
         super().kill_all(sig)
 
     def stats(self) -> CgroupStats:
+        cpu = _read_keyed(f"{self.dir}/cpu.stat")
         return CgroupStats(
+            2,
             memory_usage=_read_int(f"{self.dir}/memory.current"),
             memory_limit=_read_int(f"{self.dir}/memory.max"),
+            memory_failcnt=_read_keyed(f"{self.dir}/memory.events").get("oom", 0),
             memory_stat=_read_keyed(f"{self.dir}/memory.stat"),
-            cpu_usage_ns=_read_keyed(f"{self.dir}/cpu.stat").get("usage_usec", 0) * 1000,
+            cpu_usage_ns=cpu.get("usage_usec", 0) * 1000,
+            cpu_kernel_ns=cpu.get("system_usec", 0) * 1000,
+            cpu_user_ns=cpu.get("user_usec", 0) * 1000,
+            cpu_throttling=(
+                cpu.get("nr_periods", 0),
+                cpu.get("nr_throttled", 0),
+                cpu.get("throttled_usec", 0) * 1000,
+            ),
+            blkio=_read_io_stat(f"{self.dir}/io.stat"),
             pids_current=_read_int(f"{self.dir}/pids.current"),
+            pids_limit=_read_int(f"{self.dir}/pids.max"),
         )
 
     def oom_kills(self) -> int:

@@ -8,8 +8,9 @@ overlayfs separates lower directories with ``:``.
 
 The ``layers`` table is the truth: a directory with no row is garbage from an
 interrupted operation and is replaced when that layer is registered again.
-Rows count the images that hold them (``refs``); images are made and deleted
-through ``retain``/``release`` inside the image service's transactions.
+Rows count the images and containers that hold them (``refs``): images are
+made and deleted, containers created and removed, through ``retain``/``release``
+inside their services' transactions.
 """
 
 from __future__ import annotations
@@ -93,6 +94,10 @@ class LayerStore:
 
     def lowerdirs(self, chain: str) -> list[Path]:
         """The diff directories of ``chain`` and all its parents, topmost first."""
+        return [self.path(layer) / "diff" for layer in reversed(self.stack(chain))]
+
+    def stack(self, chain: str) -> list[str]:
+        """The chain IDs of ``chain``'s layers, base first ('' is no layer at all)."""
         if not chain:
             return []
         rows = self.metadata.query(
@@ -106,7 +111,7 @@ class LayerStore:
         )
         if not rows or rows[-1]["parent"]:
             raise NotFound(f"layer {chain} does not exist")
-        return [self.path(row["chain_id"]) / "diff" for row in rows]
+        return [row["chain_id"] for row in reversed(rows)]
 
     def register(self, stream: Reader, parent_chain: str = "") -> Layer:
         """Store a layer tar (plain, gzip, bzip2 or xz) on top of ``parent_chain``.
@@ -189,7 +194,7 @@ class LayerStore:
             raise
 
     def retain(self, chains: list[str]) -> None:
-        """Count one more image holding each of ``chains`` (inside the caller's transaction)."""
+        """Count one more holder of each of ``chains`` (inside the caller's transaction)."""
         with self.metadata.transaction() as db:
             for chain in chains:
                 cur = db.execute("UPDATE layers SET refs = refs + 1 WHERE chain_id = ?", (chain,))
@@ -197,7 +202,7 @@ class LayerStore:
                     raise NotFound(f"layer {chain} does not exist")
 
     def release(self, chains: list[str]) -> list[Layer]:
-        """Count one image fewer holding each of ``chains`` and drop the rows no longer used.
+        """Count one holder fewer of each of ``chains`` and drop the rows no longer used.
 
         Inside the caller's transaction; the dropped layers' files stay until
         ``purge`` is called with them after the transaction commits.
@@ -214,7 +219,7 @@ class LayerStore:
             return dropped
 
     def remove(self, chain: str) -> None:
-        """Remove a layer that no image holds and no other layer stands on."""
+        """Remove a layer that nothing holds and no other layer stands on."""
         with self.metadata.transaction() as db:
             layer = self.get(chain)
             if not self._unused(chain):

@@ -37,7 +37,7 @@ CREATE TABLE IF NOT EXISTS layers (
     parent      TEXT NOT NULL DEFAULT '',  -- chain id of the layer below, '' for a base layer
     size        INTEGER NOT NULL,          -- bytes of the unpacked diff
     blob        TEXT NOT NULL DEFAULT '',  -- digest of the (uncompressed) tar in blobs/
-    refs        INTEGER NOT NULL DEFAULT 0 -- images whose chain holds this layer
+    refs        INTEGER NOT NULL DEFAULT 0 -- images and containers whose chain holds this layer
 );
 CREATE TABLE IF NOT EXISTS containers (
     id          TEXT PRIMARY KEY,
@@ -45,6 +45,10 @@ CREATE TABLE IF NOT EXISTS containers (
     image_id    TEXT NOT NULL,
     created     TEXT NOT NULL,
     record      TEXT NOT NULL              -- JSON: config, host config, state (engine.containers)
+);
+CREATE TABLE IF NOT EXISTS container_layers ( -- the image layers a container holds, from create to rm
+    container_id TEXT PRIMARY KEY,
+    chain_id     TEXT NOT NULL               -- the top one; a container of an older engine has no row
 );
 CREATE TABLE IF NOT EXISTS volumes (
     name        TEXT PRIMARY KEY,

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import re
 
+from dockyard.engine import processes
+from dockyard.runtime import cgroups
+from dockyard.runtime.cgroups import BLKIO_KEYS
 from tests.api.conftest import Api
+from tests.e2e.helpers import wait_until
 
 RFC3339_NANO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$")
 
@@ -61,3 +65,34 @@ def test_container_env_is_null_when_empty_and_mtab_is_there(api: Api) -> None:
     assert logs.endswith(b"/proc/mounts\n")
     changes = api.call("GET", f"/v1.44/containers/{cid}/changes").json()
     assert changes is None or all(c["Path"] != "/etc/mtab" for c in changes)
+
+
+def test_stats_of_a_running_then_a_stopped_container(api: Api) -> None:
+    cid = api.create("sh", "-c", "i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done; sleep 300")
+    api.start(cid)
+
+    def sample() -> dict:
+        url = f"/v1.44/containers/{cid}/stats?stream=false&one-shot=true"
+        return api.call("GET", url).json()  # type: ignore[no-any-return]
+
+    wait_until(lambda: sample()["cpu_stats"]["cpu_usage"]["usage_in_usermode"] > 0, 20, "CPU use")
+    running = sample()
+    assert set(running["networks"]) == {"eth0"}  # the container's own interfaces, not lo
+    assert running["networks"]["eth0"]["tx_bytes"] >= 0
+    assert set(running["blkio_stats"]) == set(BLKIO_KEYS)
+    memory = running["memory_stats"]
+    assert memory["usage"] > 0 and memory["limit"] > 0
+    version = 2 if cgroups.unified() else 1
+    assert list(memory["stats"]) == processes.MEMORY_STAT_KEYS[version]
+    assert ("max_usage" in memory, "percpu_usage" in running["cpu_stats"]["cpu_usage"]) == (
+        version == 1,
+        version == 1,
+    )
+    api.call("POST", f"/v1.44/containers/{cid}/kill")
+    stopped = api.call("GET", f"/v1.44/containers/{cid}/stats?stream=false").json()
+    assert (stopped["read"], stopped["memory_stats"], stopped["pids_stats"]) == (
+        "0001-01-01T00:00:00Z",
+        {},
+        {},
+    )
+    assert stopped["blkio_stats"] == dict.fromkeys(BLKIO_KEYS) and "networks" not in stopped

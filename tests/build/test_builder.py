@@ -24,7 +24,9 @@ class Builder:
 
     def __init__(self, engine: Any, context: Path) -> None:
         self.engine = engine
-        self.service = BuildService(engine.paths, engine.metadata, engine.images, engine.layers)
+        self.service = BuildService(
+            engine.paths, engine.metadata, engine.images, engine.layers, engine.networks
+        )
         self.context = context
         self.messages: list[dict[str, Any]] = []
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.api import wire
 from tests.conftest import DOCKYARD
 
 DOCKERFILE = (
@@ -155,3 +156,84 @@ def test_context_directory_needs_absolute_paths(daemon: Any, context: Path) -> N
             client.request("POST", "/build", {"context": "relative/dir"})
     finally:
         client.close()
+
+
+NETWORK_PROBE = b"FROM busybox\nRUN ip -o -4 addr show | grep -v ' lo ' || echo no-network\n"
+
+
+def test_run_steps_join_the_build_network(docker_cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKER_BUILDKIT", "0")
+    bridge = docker_cli("network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", "bridge")
+    gateway = bridge.stdout.strip().rpartition(".")[0]
+
+    def probe(*options: str) -> str:
+        built = docker_cli("build", "--no-cache", *options, "-", input=NETWORK_PROBE)
+        assert built.returncode == 0, built.stderr
+        return built.stdout
+
+    assert f" eth0    inet {gateway}." in probe()  # the classic builder's default: the bridge
+    assert "no-network" in probe("--network", "none")
+    assert docker_cli("network", "create", "--subnet", "10.231.9.0/24", "buildnet").returncode == 0
+    assert " eth0    inet 10.231.9.2/24" in probe("--network", "buildnet")
+    assert docker_cli("network", "rm", "buildnet").returncode == 0
+    missing = docker_cli("build", "--network", "nowhere", "-", input=NETWORK_PROBE)
+    assert missing.returncode == 1
+    assert "Error response from daemon: network nowhere not found" in missing.stderr
+    shared = docker_cli("build", "--network", "container:other", "-", input=NETWORK_PROBE)
+    assert shared.returncode == 1
+    assert "network mode 'container:other' is not supported for builds" in shared.stderr
+
+
+def test_cache_from_takes_steps_from_the_images_named(
+    docker_cli: Any, context: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCKER_BUILDKIT", "0")
+    assert docker_cli("build", "-t", "origin:1", str(context)).returncode == 0
+    origin = docker_cli("image", "inspect", "-f", "{{.Id}}", "origin:1").stdout.strip()
+    assert docker_cli("builder", "prune", "-f").returncode == 0  # this engine's cache is gone
+    cold = docker_cli("build", str(context))
+    assert cold.returncode == 0 and " ---> Using cache" not in cold.stdout
+    warm = docker_cli(
+        "build", "--cache-from", "origin:1", "--cache-from", "absent:1", "-t", "again", str(context)
+    )
+    assert warm.returncode == 0, warm.stderr
+    assert warm.stdout.count(" ---> Using cache") == 5
+    assert docker_cli("image", "inspect", "-f", "{{.Id}}", "again").stdout.strip() == origin
+    (context / "late.txt").write_text("v2\n")
+    changed = docker_cli("build", "--cache-from", "origin:1", str(context))
+    assert changed.stdout.count(" ---> Using cache") == 3  # up to the step whose input changed
+
+
+def test_a_failing_step_ends_the_stream_as_moby(daemon: Any) -> None:
+    body = io.BytesIO()
+    with tarfile.open(fileobj=body, mode="w") as tar:
+        dockerfile = b"FROM busybox\nRUN false\n"
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(dockerfile)
+        tar.addfile(info, io.BytesIO(dockerfile))
+    reply = wire.request(
+        str(daemon.roots.socket),
+        "POST",
+        "/v1.44/build",
+        body.getvalue(),
+        {"Content-Type": "application/x-tar"},
+    )
+    assert reply.status == 200
+    message = "The command '/bin/sh -c false' returned a non-zero code: 1"
+    assert reply.body.splitlines()[-1] == (
+        b'{"errorDetail":{"code":1,"message":"' + message.encode() + b'"},"error":"'
+        + message.encode() + b'"}'
+    )  # fmt: skip
+
+
+def test_copy_of_a_missing_file_fails_as_docker_says(
+    docker_cli: Any, context: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCKER_BUILDKIT", "0")
+    (context / "Dockerfile").write_text("FROM busybox\nCOPY nothere /x\n")
+    failed = docker_cli("build", str(context))
+    assert failed.returncode == 1
+    assert failed.stderr.endswith(
+        "COPY failed: file not found in build context or excluded by .dockerignore: "
+        "stat nothere: file does not exist\n"
+    )

@@ -185,4 +185,6 @@ def test_sdk_login_answers_as_docker(docker_sdk: Any, auth_registry: Registry) -
     with pytest.raises(docker.errors.APIError) as unreachable:
         docker_sdk.login(USER, PASSWORD, registry=closed, reauth=True)
     assert unreachable.value.status_code == 500
-    assert f'Get "http://{closed}/v2/": connection refused' in str(unreachable.value)
+    assert f'Get "http://{closed}/v2/": dial tcp {closed}: connect: connection refused' in str(
+        unreachable.value
+    )

@@ -268,3 +268,68 @@ def test_restart_starts_the_process_again(docker_cli: Docker) -> None:
     wait_until(lambda: docker_cli("logs", "again").stdout == "boot\nboot\n", what="the second boot")
     docker_cli("run", "--name", "exited", "busybox", "true")
     assert docker_cli("restart", "exited").returncode == 0  # restarting a stopped one starts it
+
+
+def test_kill_returns_once_the_container_has_exited(docker_cli: Docker) -> None:
+    # Docker waits for the exit of a SIGKILLed container: its status is recorded, and
+    # `rm` right after is no conflict. Each time, even just after the start.
+    for attempt in range(3):
+        name = f"doomed{attempt}"
+        _run_detached(docker_cli, name, "sleep", "300")
+        assert docker_cli("kill", name).stdout == f"{name}\n"
+        shown = docker_cli("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", name).stdout
+        assert shown == "exited 137\n"
+        assert docker_cli("rm", name).stdout == f"{name}\n"
+
+
+def test_ps_filters_as_moby_applies_them(docker_cli: Docker) -> None:
+    net = docker_cli("network", "create", "side").stdout.strip()
+    _run_detached(docker_cli, "web-1", "sleep", "300", options=("-p", "127.0.0.1::80"))
+    _run_detached(docker_cli, "web-2", "sleep", "300", options=("--expose", "81"))
+    _run_detached(docker_cli, "db", "sleep", "300")
+    docker_cli("network", "connect", "side", "db")
+    docker_cli("run", "--name", "batch", "busybox", "true")
+    docker_cli("create", "--name", "fresh", "busybox", "true")
+
+    def names(*args: str) -> list[str]:
+        result = docker_cli("ps", "--format", "{{.Names}}", *args)
+        assert result.returncode == 0, result.stderr
+        return sorted(result.stdout.split())
+
+    # name= is a regular expression, matched anywhere in the name
+    assert names("--filter", "name=^web-[0-9]$") == ["web-1", "web-2"]
+    assert names("--filter", "name=b$") == ["db"]
+    # network= by name or ID prefix, joined at run or with `network connect`
+    assert names("--filter", "network=side") == ["db"]
+    assert names("--filter", f"network={net[:10]}") == ["db"]
+    # -n and -l count stopped containers too, newest first
+    assert docker_cli("ps", "-l", "--format", "{{.Names}}").stdout == "fresh\n"
+    assert docker_cli("ps", "-n", "2", "--format", "{{.Names}}").stdout == "fresh\nbatch\n"
+    # exited= alone does not show stopped containers; it needs -a, as status= does not
+    assert names("--filter", "exited=0") == []
+    assert names("-a", "--filter", "exited=0") == ["batch"]  # never started: no exit code
+    assert names("--filter", "status=created") == ["fresh"]
+    assert names("--filter", "expose=80-81") == ["web-1", "web-2"]
+    published = docker_cli("port", "web-1", "80").stdout.strip().rpartition(":")[2]
+    assert names("--filter", f"publish={published}") == ["web-1"]
+    assert names("--filter", "publish=80") == []
+    assert names("--filter", "is-task=true") == []
+    docker_cli("network", "disconnect", "side", "db")
+    docker_cli("network", "rm", "side")
+
+
+def test_exec_exit_codes_and_output_as_docker_28(docker_cli: Docker) -> None:
+    # Docker 28 gives a missing command 127 and one that cannot run 126 (before 28 both
+    # were 126); the runtime's error comes on stdout, as moby writes it.
+    _run_detached(docker_cli, "box", "sleep", "300")
+    missing = docker_cli("exec", "box", "no-such-command")
+    assert (missing.returncode, missing.stderr) == (127, "")
+    assert missing.stdout == (
+        "OCI runtime exec failed: exec failed: unable to start container process: "
+        'exec: "no-such-command": executable file not found in $PATH: unknown\n'
+    )
+    directory = docker_cli("exec", "box", "/etc")
+    assert directory.returncode == 126 and directory.stdout.startswith("OCI runtime exec failed")
+    detached = docker_cli("exec", "-d", "box", "no-such-command")
+    assert detached.returncode == 1
+    assert detached.stderr.startswith("Error response from daemon: OCI runtime exec failed")

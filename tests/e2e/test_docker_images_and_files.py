@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 from tests.e2e.helpers import Docker
@@ -139,3 +140,58 @@ def test_commit_and_diff(docker_cli: Docker) -> None:
     assert (ran.returncode, ran.stdout) == (0, "1\nhi\n")
     history = docker_cli("history", "--format", "{{.Comment}}", "snap:v1")
     assert history.stdout.splitlines()[0] == "snap"
+
+
+def test_rmi_force_deletes_an_image_only_stopped_containers_use(docker_cli: Docker) -> None:
+    image_id = docker_cli("image", "inspect", "-f", "{{.Id}}", "busybox").stdout.strip()
+    short = image_id[7:19]
+    docker_cli("run", "--name", "kept", "busybox", "sh", "-c", "echo made > /made")
+    docker_cli("run", "-d", "--name", "up", "busybox", "sleep", "300")
+    up = docker_cli("inspect", "-f", "{{.Id}}", "up").stdout.strip()
+    running = docker_cli("rmi", "-f", image_id)
+    assert running.returncode == 1
+    assert running.stderr == (
+        f"Error response from daemon: conflict: unable to delete {short} (cannot be forced)"
+        f" - image is being used by running container {up[:12]}\n"
+    )
+    docker_cli("rm", "-f", "up")
+    kept = docker_cli("inspect", "-f", "{{.Id}}", "kept").stdout.strip()
+    stopped = docker_cli("rmi", image_id)
+    assert stopped.stderr == (
+        f"Error response from daemon: conflict: unable to delete {short} (must be forced)"
+        f" - image is being used by stopped container {kept[:12]}\n"
+    )
+    forced = docker_cli("rmi", "-f", image_id)
+    assert forced.stdout.splitlines()[:2] == ["Untagged: busybox:latest", f"Deleted: {image_id}"]
+    assert docker_cli("images", "-aq").stdout == ""
+    # The container holds its layers: it still starts, diffs, commits and goes.
+    assert docker_cli("ps", "-a", "--format", "{{.Image}}").stdout == f"{short}\n"
+    assert docker_cli("start", "-a", "kept").returncode == 0
+    assert docker_cli("diff", "kept").stdout == "A /made\n"
+    assert docker_cli("commit", "kept", "saved:1").returncode == 0
+    ran = docker_cli("run", "--rm", "saved:1", "cat", "/made")
+    assert (ran.returncode, ran.stdout) == (0, "made\n")
+    assert docker_cli("rm", "kept").returncode == 0
+    assert docker_cli("rmi", "saved:1").returncode == 0
+    data_root = Path(docker_cli("info", "-f", "{{.DockerRootDir}}").stdout.strip())
+    assert list((data_root / "layers").iterdir()) == []  # nothing held any more: all gone
+
+
+def test_events_filter_an_image_by_its_name_without_tag(docker_cli: Docker) -> None:
+    since = time.time()
+    docker_cli("tag", "busybox", "other:1")
+    docker_cli("rmi", "other:1")
+    until = time.time() + 1
+
+    def actions(*filters: str) -> list[str]:
+        window = ("--since", f"{since:.3f}", "--until", f"{until:.3f}")
+        result = docker_cli("events", *window, *filters, "--format", "{{.Action}}")
+        assert result.returncode == 0, result.stderr
+        return result.stdout.split()
+
+    assert actions("--filter", "image=other") == ["tag"]
+    assert actions("--filter", "image=other:1") == ["tag"]
+    # moby names the image by its ID in an untag event
+    image_id = docker_cli("image", "inspect", "-f", "{{.Id}}", "busybox").stdout.strip()
+    assert actions("--filter", f"image={image_id}") == ["tag", "untag"]
+    assert actions("--filter", "image=busybox") == []

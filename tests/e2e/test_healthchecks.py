@@ -74,7 +74,10 @@ def test_starting_until_the_first_probe_and_none_without_one(docker_cli: Docker)
     assert docker_cli("ps", "--format", "{{.Names}}", "--filter", "health=none").stdout == "plain\n"
     bad = docker_cli("ps", "--filter", "health=sick")
     assert bad.returncode == 1
-    assert "Unrecognised filter value for health: sick" in bad.stderr
+    assert (
+        "invalid filter 'health=sick': invalid value for health (sick): "
+        "must be one of none, starting, healthy, unhealthy" in bad.stderr
+    )
     assert docker_cli("inspect", "-f", "{{json .State.Health}}", "plain").stdout.strip() == "null"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import signal
 import tarfile
 import time
@@ -13,8 +14,10 @@ import pytest
 
 from dockyard import stdcopy
 from dockyard.config import Paths
-from dockyard.engine import Engine
+from dockyard.engine import Engine, specgen
 from dockyard.errors import CommandError, Conflict, InvalidArgument, NotFound, NotModified
+from dockyard.runtime import cgroups
+from tests.e2e.helpers import wait_until
 
 
 def _run(engine: Any, coro: Any) -> Any:
@@ -164,9 +167,11 @@ def test_kill_delivers_the_signal_and_gives_128_plus_n(engine: Any) -> None:
         await engine.containers.start(cid)
         await asyncio.sleep(0.3)
         waited = engine.containers.wait_begin(cid)
-        engine.containers.kill(cid, "USR1")
+        await engine.containers.kill(cid, "USR1")
         await asyncio.sleep(0.5)
-        engine.containers.kill(cid, "KILL")
+        await engine.containers.kill(cid, "KILL")
+        # As moby's, a SIGKILL returns once the exit is recorded.
+        assert engine.containers.inspect(cid)["State"]["ExitCode"] == 128 + signal.SIGKILL
         result = await asyncio.wait_for(waited, 10)
         return result, [data async for _, data in engine.containers.logs(cid)]
 
@@ -257,9 +262,10 @@ def test_exec_runs_in_the_container(engine: Any) -> None:
         out = await _collect(stream)
         await engine.execs.get(exec_id).done.wait()
         missing = engine.execs.create(cid, {"Cmd": ["no-such-command"], "AttachStderr": True})
-        err = await _collect(await engine.execs.start(missing, detach=False, tty=False))
+        with pytest.raises(CommandError) as failed:
+            await engine.execs.start(missing, detach=False, tty=False)
         assert engine.execs.inspect(missing)["ExitCode"] == 127
-        return out, engine.execs.inspect(exec_id), err
+        return out, engine.execs.inspect(exec_id), failed.value.message
 
     out, info, err = _run(engine, scenario())
     stdout, _ = _demux(out)
@@ -267,7 +273,7 @@ def test_exec_runs_in_the_container(engine: Any) -> None:
     pid, from_image, extra = first.split()
     assert int(pid) > 1 and from_image == "1" and extra == "x" and cwd == "/tmp"
     assert info["ExitCode"] == 4 and not info["Running"]
-    assert b"executable file not found" in _demux(err)[1]
+    assert "executable file not found" in err
 
 
 def test_exec_into_a_stopped_container_is_refused(engine: Any) -> None:
@@ -412,3 +418,29 @@ def test_commit_of_a_missing_container_changes_nothing(engine: Any) -> None:
     with pytest.raises(InvalidArgument):
         engine.containers.commit(cid, "x:y", changes=["NOPE x"])
     assert [i["Id"] for i in engine.images.list(all=True)] == [i["Id"] for i in before]
+
+
+def test_commit_of_a_container_that_just_exited(engine: Any) -> None:
+    # The container has exited and its shim has removed its cgroup, but the engine has
+    # not seen the exit yet: the commit's pause cannot freeze it, and moby commits anyway.
+    cid = engine.containers.create(
+        {"Image": "busybox", "Cmd": ["sh", "-c", "echo x > /made; exec sleep 300"]}, None
+    )["Id"]
+    _run(engine, engine.containers.start(cid))
+    record = engine.containers.get(cid)
+    cgroup = cgroups.open_cgroup(specgen.cgroup_path(cid))
+    wait_until(lambda: cgroup.pids() != [] and _made(record), what="the file to be made")
+    os.kill(record.state["Pid"], signal.SIGKILL)
+    wait_until(lambda: not _cgroup_exists(cgroup), what="the shim to remove the cgroup")
+    assert engine.containers.get(cid).running  # the exit is not recorded yet
+    image_id = engine.containers.commit(cid, "after:1", pause=True)
+    assert engine.images.resolve("after:1").id == image_id
+    assert [c["Path"] for c in engine.containers.changes(cid)] == ["/made"]
+
+
+def _made(record: Any) -> bool:
+    return (record.root / "upper" / "made").exists()
+
+
+def _cgroup_exists(cgroup: Any) -> bool:
+    return any(os.path.isdir(directory) for _, directory in cgroup.mount_sources())

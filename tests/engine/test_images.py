@@ -37,7 +37,7 @@ class Env:
     store: Store
     images: ImageService
     events: Events
-    users: dict[str, list[str]]  # image id → containers using it
+    users: dict[str, list[tuple[str, bool]]]  # image id → containers using it, running or not
 
     def import_busybox(
         self, tar: Path, ref: str | None = "busybox:latest", changes: list[str] | None = None
@@ -77,7 +77,7 @@ class Env:
 @pytest.fixture
 def env(tmp_path: Path) -> Iterator[Env]:
     store = open_store(tmp_path / "root")
-    users: dict[str, list[str]] = {}
+    users: dict[str, list[tuple[str, bool]]] = {}
     events = Events()
     images = ImageService(
         store.metadata, store.blobs, store.layers, events, lambda i: users.get(i, [])
@@ -249,7 +249,7 @@ def test_list_filters(env: Env, busybox_tar: Path) -> None:
     assert summary["RepoTags"] == ["app/old:1"]  # only the matching tags are listed
     for bad, message in (
         ({"size": ["1"]}, "invalid filter 'size'"),
-        ({"dangling": ["maybe"]}, "invalid filter 'dangling=maybe'"),
+        ({"dangling": ["maybe"]}, r"invalid filter 'dangling=\[maybe\]'"),
     ):
         with pytest.raises(InvalidArgument, match=message):
             env.images.list(filters=bad)
@@ -314,7 +314,8 @@ def test_rmi_untags_while_other_tags_remain(env: Env, busybox_tar: Path) -> None
     env.images.tag("busybox", "other", None)
     assert env.images.remove("other") == [{"Untagged": "other:latest"}]
     assert env.images.inspect(image_id)["RepoTags"] == ["busybox:latest"]
-    assert env.events.seen[-1] == ("image", "untag", image_id, {"name": "other:latest"})
+    # moby names the image, not the tag, in an untag event.
+    assert env.events.seen[-1] == ("image", "untag", image_id, {"name": image_id})
 
 
 def test_rmi_of_the_last_tag_deletes_image_layers_and_blobs(env: Env, busybox_tar: Path) -> None:
@@ -360,9 +361,11 @@ def test_rmi_by_id_of_a_singly_tagged_image_untags_it(env: Env, busybox_tar: Pat
     ]
 
 
-def test_rmi_refuses_an_image_a_container_uses(env: Env, busybox_tar: Path) -> None:
+def test_rmi_refuses_an_image_a_running_container_uses_even_forced(
+    env: Env, busybox_tar: Path
+) -> None:
     image_id = env.import_busybox(busybox_tar)
-    env.users[image_id] = ["c0ffee" * 10 + "abcd"]
+    env.users[image_id] = [("c0ffee" * 10 + "abcd", True)]
     before = state(env.store)
     with pytest.raises(
         Conflict,
@@ -370,7 +373,8 @@ def test_rmi_refuses_an_image_a_container_uses(env: Env, busybox_tar: Path) -> N
     ):
         env.images.remove("busybox")
     with pytest.raises(
-        Conflict, match=r"\(cannot be forced\) - image is being used by container c0ffeec0ffee"
+        Conflict,
+        match=r"\(cannot be forced\) - image is being used by running container c0ffeec0ffee$",
     ):
         env.images.remove(image_id, force=True)
     assert state(env.store) == before
@@ -378,6 +382,24 @@ def test_rmi_refuses_an_image_a_container_uses(env: Env, busybox_tar: Path) -> N
     assert env.images.remove("busybox", force=True) == [{"Untagged": "busybox:latest"}]
     assert env.images.resolve(image_id).id == image_id
     assert env.images.prune()["ImagesDeleted"] == []
+
+
+def test_rmi_of_an_image_a_stopped_container_uses_must_be_forced(
+    env: Env, busybox_tar: Path
+) -> None:
+    image_id = env.import_busybox(busybox_tar)
+    env.users[image_id] = [("c0ffee" * 10 + "abcd", False)]
+    with pytest.raises(
+        Conflict,
+        match=rf"^conflict: unable to delete {image_id[7:19]} \(must be forced\) - image is being used by stopped container c0ffeec0ffee$",
+    ):
+        env.images.remove(image_id)
+    assert env.images.remove(image_id, force=True)[:2] == [
+        {"Untagged": "busybox:latest"},
+        {"Deleted": image_id},
+    ]
+    with pytest.raises(NotFound):
+        env.images.resolve(image_id)
 
 
 def test_rmi_prunes_untagged_parents_unless_told_not_to(env: Env) -> None:
@@ -470,7 +492,7 @@ def test_prune_deletes_dangling_images_only(env: Env, busybox_tar: Path) -> None
 
 def test_prune_all_spares_images_in_use(env: Env, busybox_tar: Path) -> None:
     used = env.import_busybox(busybox_tar)
-    env.users[used] = ["feed" * 16]
+    env.users[used] = [("feed" * 16, False)]
     unused = env.image([env.layer("u")], reference="unused:1", Labels={"keep": "no"})
     kept = env.image([env.layer("k")], reference="kept:1", Labels={"keep": "yes"})
     report = env.images.prune({"dangling": ["false"], "label!": ["keep=yes"]})

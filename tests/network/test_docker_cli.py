@@ -8,6 +8,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import docker
+import pytest
+
 from tests.e2e.helpers import Docker, wait_running
 from tests.network.test_engine_networks import SERVE, fetch_script, free_port, http_get
 
@@ -135,3 +138,50 @@ def test_network_commands_of_our_own_cli(daemon: Any) -> None:
     assert in_use.returncode == 1 and "has active endpoints" in in_use.stderr
     assert daemon.cli("rm", "-f", started.stdout.strip()).returncode == 0
     assert daemon.cli("network", "rm", "mine").stdout == "mine\n"
+
+
+def test_network_create_answers_as_docker(docker_cli: Docker, docker_sdk: Any) -> None:
+    # moby takes any name but a blank one (a name with a space is fine)
+    spaced = docker_cli("network", "create", "my net")
+    assert spaced.returncode == 0, spaced.stderr
+    joined = docker_cli("run", "--rm", "--network", "my net", "busybox", "ip", "-4", "-o", "addr")
+    assert " eth0 " in joined.stdout
+    blank = docker_cli("network", "create", " ")
+    assert (blank.returncode, blank.stderr) == (
+        1,
+        "Error response from daemon: invalid name: name is empty\n",
+    )
+    for flag in ("-d", "--ipam-driver"):
+        unknown = docker_cli("network", "create", flag, "weave", "elsewhere")
+        assert unknown.stderr == 'Error response from daemon: plugin "weave" not found\n'
+    # Options as given, IPAM's too; null where the request had none, as the daemon's own
+    made = docker_cli(
+        "network", "create", "-o", "com.example.k=v", "--ipam-opt", "pool=x", "--label", "a=b",
+        "opts",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    shown = "{{json .Options}} {{json .IPAM.Options}} {{json .Labels}}"
+    assert docker_cli("network", "inspect", "-f", shown, "opts").stdout == (
+        '{"com.example.k":"v"} {"pool":"x"} {"a":"b"}\n'
+    )
+    assert docker_cli("network", "inspect", "-f", shown, "my net").stdout == "{} {} {}\n"
+    assert docker_cli("network", "inspect", "-f", "{{json .IPAM.Options}}", "bridge").stdout == (
+        "null\n"
+    )
+    bare = docker_sdk.networks.create("bare")  # no IPAM, no options: the SDK sends nulls
+    assert (bare.attrs["Options"], bare.attrs["Labels"], bare.attrs["IPAM"]["Options"]) == (
+        {},
+        {},
+        None,
+    )
+    subnet = bare.attrs["IPAM"]["Config"][0]["Subnet"]
+    with pytest.raises(docker.errors.APIError) as overlap:
+        docker_sdk.networks.create("again", ipam=docker.types.IPAMConfig(
+            pool_configs=[docker.types.IPAMPool(subnet=subnet)]
+        ))  # fmt: skip
+    assert (overlap.value.status_code, overlap.value.explanation) == (
+        403,
+        "invalid pool request: Pool overlaps with other one on this address space",
+    )
+    for name in ("my net", "opts", "bare"):
+        assert docker_cli("network", "rm", name).returncode == 0

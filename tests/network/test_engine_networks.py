@@ -14,7 +14,7 @@ import pytest
 
 from dockyard.config import Paths
 from dockyard.engine import Engine
-from dockyard.errors import Conflict, InvalidArgument, NotFound
+from dockyard.errors import Conflict, Forbidden, InvalidArgument, NotFound
 
 SERVE = (
     "mkdir -p /www && echo hello from $(hostname) > /www/index.html && exec httpd -f -p 80 -h /www"
@@ -257,7 +257,7 @@ def test_network_create_inspect_list_and_remove(engine: Any) -> None:
         engine.networks.remove("bridge")
     with pytest.raises(Conflict, match="already exists"):
         engine.networks.create("custom")
-    with pytest.raises(Conflict, match="Pool overlaps"):
+    with pytest.raises(Forbidden, match="Pool overlaps"):
         engine.networks.create("again", ipam_config=[{"Subnet": "10.231.0.128/25"}])
     engine.loop.run_until_complete(engine.containers.remove(cid, force=True))
     engine.networks.remove("custom")
@@ -283,8 +283,8 @@ def test_bad_requests_are_refused_at_create(engine: Any) -> None:
         create(NetworkingConfig={"EndpointsConfig": {"bridge": {"Aliases": ["a"]}}})
     with pytest.raises(InvalidArgument, match="invalid port specification"):
         create(HostConfig={"PortBindings": {"eighty/tcp": []}})
-    with pytest.raises(InvalidArgument, match="invalid network name"):
-        engine.networks.create("bad name")
+    with pytest.raises(InvalidArgument, match="^invalid name: name is empty$"):
+        engine.networks.create("  ")
 
 
 def test_published_ports_survive_the_engine_going_away(engine: Any, roots: Any) -> None:
@@ -299,5 +299,21 @@ def test_published_ports_survive_the_engine_going_away(engine: Any, roots: Any) 
         assert http_get(port).startswith("hello from")
         engine.loop.run_until_complete(again.containers.remove(cid, force=True))
         assert refused(port)
+    finally:
+        again.close()
+
+
+def test_an_endpoint_a_build_step_left_behind_is_dropped_at_start(engine: Any, roots: Any) -> None:
+    network = engine.networks.get("bridge")
+    with engine.metadata.transaction() as tx:  # what a daemon killed during a RUN step leaves
+        tx.execute(
+            "INSERT INTO endpoints (network_id, container_id, address, record) VALUES (?,?,?,?)",
+            (network.id, "b" * 64, str(network.gateway + 1), "{}"),
+        )
+    engine.close()
+    again = Engine(Paths(roots.data_root, roots.exec_root))
+    try:
+        engine.loop.run_until_complete(again.start())
+        assert again.networks.endpoint_rows() == []
     finally:
         again.close()
