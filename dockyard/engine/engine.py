@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import platform
 import shutil
@@ -74,7 +75,7 @@ class Engine:
     async def start(self) -> None:
         """Find the containers that kept running while no engine watched them."""
         await self.containers.recover()
-        self.networks.recover()
+        self.networks.recover(asyncio.get_running_loop(), self.containers.all())
 
     def close(self) -> None:
         """Let go of the store; running containers go on without us."""
