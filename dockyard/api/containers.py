@@ -293,7 +293,8 @@ def routes() -> list[web.RouteDef]:
         web.post(one + "/resize", resize),
         web.post(one + "/wait", wait),
         web.post(one + "/attach", attach),
-        web.delete(one, remove),
+        # A link's name has slashes: `docker rm --link /parent/alias` (moby's {name:.*}).
+        web.delete("/containers/{id:.+}", remove),
         web.head(one + "/archive", archive_head),
         web.get(one + "/archive", archive_get, allow_head=False),
         web.put(one + "/archive", archive_put),

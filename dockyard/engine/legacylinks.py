@@ -119,7 +119,11 @@ class LegacyLinks:
         return result
 
     def host_entries(self, parent: Container) -> list[hosts.Entry]:
-        """/etc/hosts lines of the parent's running children: alias, hostname and name."""
+        """/etc/hosts lines of the parent's children on the default bridge: alias, hostname, name.
+
+        The addresses are the endpoints' (a child being started has one before its record
+        says it runs).
+        """
         if DEFAULT_NETWORK not in parent.record["NetworkSettings"]["Networks"]:
             return []
         entries = []
@@ -128,11 +132,14 @@ class LegacyLinks:
             names = [alias, child.config["Hostname"]]
             if alias != child.name:
                 names.append(child.name)
-            address = (child.record["NetworkSettings"]["Networks"].get(DEFAULT_NETWORK) or {}).get(
-                "IPAddress"
+            rows = self.db.query(
+                "SELECT e.address FROM endpoints e JOIN networks n ON n.id = e.network_id"
+                " WHERE n.name = ? AND e.container_id = ?",
+                DEFAULT_NETWORK,
+                child.id,
             )
-            if child.running and address:
-                entries.append(hosts.Entry(address, " ".join(names)))
+            if rows:
+                entries.append(hosts.Entry(rows[0]["address"], " ".join(names)))
         return entries
 
     def view(self, parent: Container) -> list[str] | None:

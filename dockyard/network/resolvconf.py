@@ -71,7 +71,7 @@ class ResolvConf:
         return None
 
     def render(self) -> str:
-        lines = [HEADER]
+        lines = [HEADER, "\n"]
         lines += [f"nameserver {server}\n" for server in self.nameservers]
         if self.search:
             lines.append(f"search {' '.join(self.search)}\n")
