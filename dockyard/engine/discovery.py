@@ -75,7 +75,22 @@ class Discovery:
         self._server: DnsServer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    # ------------------------------------------------------------------ /etc/hosts
+    # ------------------------------------------------------------------ the files
+    def etc_files(self, c: Container) -> tuple[str, str]:
+        """The /etc/hosts and /etc/resolv.conf a starting container gets.
+
+        A container in another's network namespace (``--network container:x``) gets
+        that one's, as with Docker: same namespace, same DNS server.
+        """
+        mode = c.host_config.get("NetworkMode") or ""
+        if mode.startswith("container:"):
+            other = self.networks.endpoints.containers.get(mode.split(":", 1)[1])
+            return (
+                Path(other.record["HostsPath"]).read_text(),
+                Path(other.record["ResolvConfPath"]).read_text(),
+            )
+        return self.hosts_file(c), resolv_conf(c).render()
+
     def hosts_file(self, c: Container) -> str:
         """The container's /etc/hosts as the engine's records say now."""
         hc = c.host_config

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from dockyard.config import Paths
-from dockyard.engine import discovery, volumes
+from dockyard.engine import volumes
 from dockyard.engine.container import Container
 from dockyard.errors import InvalidArgument
 from dockyard.runtime import spec as oci
@@ -89,11 +89,11 @@ def make_init_layer(root: Path) -> Path:
     return init
 
 
-def write_etc_files(c: Container, hosts: str) -> None:
+def write_etc_files(c: Container, hosts: str, resolv_conf: str) -> None:
     """The container's own /etc/hostname, /etc/hosts and /etc/resolv.conf."""
     _write(c.root / "hostname", c.config["Hostname"] + "\n")
     _write(c.root / "hosts", hosts)
-    _write(c.root / "resolv.conf", discovery.resolv_conf(c).render())
+    _write(c.root / "resolv.conf", resolv_conf)
 
 
 def _write(path: Path, text: str) -> None:
@@ -172,8 +172,8 @@ def shim_config(
     c: Container, image: Any, paths: Paths, runtime: str, containers: Any
 ) -> ShimConfig:
     networks = containers.networks
-    write_etc_files(c, networks.discovery.hosts_file(c))
     network_mode = _network_mode(c.host_config, containers)
+    write_etc_files(c, *networks.discovery.etc_files(c))
     spec = oci.docker_default_spec(spec_options(c, network_mode, networks.legacy_links.env(c)))
     log_opts = c.host_config.get("LogConfig", {}).get("Config") or {}
     return ShimConfig(

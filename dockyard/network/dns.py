@@ -335,7 +335,7 @@ def _bind_in_namespace() -> tuple[socket.socket, socket.socket]:
         try:
             nft.run(nat_table(udp.getsockname()[1], tcp.getsockname()[1]))
         finally:
-            nft.close()
+            nft.close_later()
     except BaseException:
         udp.close()
         tcp.close()

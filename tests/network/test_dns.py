@@ -261,3 +261,21 @@ def test_a_link_on_a_user_network_is_an_alias_for_its_container_only(
     assert joined.returncode == 0, joined.stderr
     assert lookup(docker_cli, "late", "api") == [address]
     assert set(upstream.names()) == {"backend"}
+
+
+def test_a_container_in_anothers_namespace_shares_its_dns_server(
+    docker_cli: Docker, upstream: FakeUpstream
+) -> None:
+    assert docker_cli("network", "create", "appnet").returncode == 0
+    run_detached(docker_cli, "--name", "web", "--network", "appnet", "busybox", "sleep", "60")
+    run_detached(docker_cli, "--name", "app", "--network", "appnet", "busybox", "sleep", "60")
+    run_detached(
+        docker_cli, "--name", "sidecar", "--network", "container:app", "busybox", "sleep", "60"
+    )
+    files = "cat /etc/resolv.conf /etc/hosts"
+    assert (
+        docker_cli("exec", "sidecar", "sh", "-c", files).stdout
+        == docker_cli("exec", "app", "sh", "-c", files).stdout
+    )
+    assert lookup(docker_cli, "sidecar", "web") == [address_on(docker_cli, "web", "appnet")]
+    assert upstream.questions == []
