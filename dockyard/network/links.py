@@ -5,7 +5,8 @@ drives an asyncio loop of its own, which cannot run on a thread whose loop
 is already running (the daemon's); one thread also keeps link changes in
 order. A container's namespace is reached by switching that thread alone
 into it (setns affects the calling thread only) just long enough to open a
-netlink socket there: no process is forked for it.
+socket there (netlink, or the DNS server's, network/dns.py): no process is
+forked for it.
 """
 
 from __future__ import annotations
