@@ -680,7 +680,8 @@ class ContainerService:
     def _summary(self, c: Container, size: bool) -> dict:
         summary = {
             "Id": c.id,
-            "Names": ["/" + c.name, *self.networks.legacy_links.names(c)],
+            # With its legacy links' names, sorted as moby's name index returns them.
+            "Names": sorted(["/" + c.name, *self.networks.legacy_links.names(c)]),
             "Image": c.config["Image"],
             "ImageID": c.record["Image"],
             "Command": " ".join(shlex.quote(a) if " " in a else a for a in c.command),

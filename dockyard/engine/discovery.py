@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import json
 import os
+from dataclasses import dataclass
 from ipaddress import IPv4Address
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -155,7 +156,7 @@ class Discovery:
     # ------------------------------------------------------------------ names (dns.Names)
     def addresses(self, container_id: str, name: str) -> list[str] | None:
         """moby's Sandbox.ResolveName: ``name``, or ``name.network`` for each split of it."""
-        view = _View(self._named_rows(), self._dns_networks(), container_id)
+        view = self._view(container_id)
         if not view.own:
             return None
         name = name.rstrip(".").lower()
@@ -163,33 +164,30 @@ class Discovery:
         labels = name.split(".")
         for cut in range(len(labels) - 1, 0, -1):
             candidates.append((".".join(labels[:cut]), ".".join(labels[cut:])))
-        for wanted, network_name in candidates:
-            found = view.by_link_alias(wanted, network_name)
-            if found is None:
-                found = view.by_name(wanted, network_name)
-            if found is not None:
+        for wanted, network in candidates:
+            found = view.by_link_alias(wanted, network) or view.by_name(wanted, network)
+            if found:
                 return found
         return None
 
     def reverse(self, container_id: str, address: str) -> str | None:
-        view = _View(self._named_rows(), self._dns_networks(), container_id)
-        for row in view.rows:
-            if row["network_id"] in view.own and row["address"] == address:
-                return f"{view.names(row)[0]}.{view.network_names[row['network_id']]}"
+        view = self._view(container_id)
+        for peer in view.peers:
+            if peer.network in view.own and peer.address == address:
+                return f"{peer.names[0]}.{peer.network}"
         return None
 
     def forwards_from_host(self, container_id: str) -> bool:
         internal = {n.id for n in self.networks.all() if n.record.get("Internal")}
         return any(row["network_id"] not in internal for row in self._endpoint_rows(container_id))
 
-    def _dns_networks(self) -> dict[str, str]:
-        return {n.id: n.name.lower() for n in self.networks.all() if n.has_dns}
-
-    def _named_rows(self) -> list[Any]:
-        return self.db.query(
+    def _view(self, asker: str) -> _View:
+        networks = {n.id: n.name.lower() for n in self.networks.all() if n.has_dns}
+        rows = self.db.query(
             "SELECT e.network_id, e.container_id, e.address, e.record, c.name"
             " FROM endpoints e JOIN containers c ON c.id = e.container_id ORDER BY e.rowid"
         )
+        return _View([_peer(row, networks) for row in rows if row["network_id"] in networks], asker)
 
     def _endpoint_rows(self, container_id: str) -> list[Any]:
         return self.db.query(
@@ -197,47 +195,61 @@ class Discovery:
         )
 
 
+@dataclass(frozen=True)
+class _Peer:
+    """A container's endpoint on a network with the DNS server."""
+
+    network: str  # the network's name, lower case
+    container_id: str
+    address: str
+    names: list[str]  # its DNSNames
+    links: list[str]  # its --link aliases ("name:alias"), which only it resolves
+
+
+def _peer(row: Any, networks: dict[str, str]) -> _Peer:
+    record = json.loads(row["record"])
+    names = dns_names(row["name"], record["Aliases"], row["container_id"], record["Hostname"])
+    return _Peer(
+        networks[row["network_id"]],
+        row["container_id"],
+        row["address"],
+        names,
+        record.get("Links") or [],
+    )
+
+
 class _View:
     """The endpoints as one asking container sees them."""
 
-    def __init__(self, rows: list[Any], network_names: dict[str, str], asker: str) -> None:
-        self.rows = [r for r in rows if r["network_id"] in network_names]
-        self.network_names = network_names
-        self.records = {id(r): json.loads(r["record"]) for r in self.rows}
-        self.own = {
-            r["network_id"]: self.records[id(r)] for r in self.rows if r["container_id"] == asker
-        }
+    def __init__(self, peers: list[_Peer], asker: str) -> None:
+        self.peers = peers
+        self.own = {p.network: p for p in peers if p.container_id == asker}
 
-    def names(self, row: Any) -> list[str]:
-        record = self.records[id(row)]
-        return dns_names(row["name"], record["Aliases"], row["container_id"], record["Hostname"])
-
-    def by_link_alias(self, alias: str, network_name: str) -> list[str] | None:
+    def by_link_alias(self, alias: str, network: str) -> list[str]:
         """A --link alias of the asker's endpoints stands for the linked container's name."""
-        for network_id, record in self.own.items():
-            if network_name and network_name != self.network_names[network_id]:
-                continue
-            for link in record.get("Links") or []:
+        for own in self._own_on(network):
+            for link in own.links:
                 target, link_alias = parse_link(link)
                 if link_alias.lower() == alias:
-                    found = self._on_network(network_id, target.lower())
+                    found = self._on_network(own.network, target.lower())
                     if found:
                         return found
-        return None
+        return []
 
-    def by_name(self, name: str, network_name: str) -> list[str] | None:
-        for network_id in self.own:
-            if network_name and network_name != self.network_names[network_id]:
-                continue
-            found = self._on_network(network_id, name)
+    def by_name(self, name: str, network: str) -> list[str]:
+        for own in self._own_on(network):
+            found = self._on_network(own.network, name)
             if found:
                 return found
-        return None
+        return []
 
-    def _on_network(self, network_id: str, name: str) -> list[str]:
-        found = [
-            r["address"]
-            for r in self.rows
-            if r["network_id"] == network_id and name in (n.lower() for n in self.names(r))
-        ]
-        return sorted(set(found), key=IPv4Address)
+    def _own_on(self, network: str) -> list[_Peer]:
+        return [own for own in self.own.values() if not network or own.network == network]
+
+    def _on_network(self, network: str, name: str) -> list[str]:
+        found = {
+            p.address
+            for p in self.peers
+            if p.network == network and name in (n.lower() for n in p.names)
+        }
+        return sorted(found, key=IPv4Address)

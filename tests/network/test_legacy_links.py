@@ -39,7 +39,7 @@ def test_a_link_gives_environment_and_a_hosts_entry(docker_cli: Docker) -> None:
     links = docker_cli("inspect", "-f", "{{json .HostConfig.Links}}", "app").stdout
     assert json.loads(links) == ["/db:/app/database"]
     names = docker_cli("ps", "--no-trunc", "--filter", "name=db", "--format", "{{.Names}}")
-    assert names.stdout == "db,app/database\n"
+    assert names.stdout == "app/database,db\n"
 
 
 def test_docker_rm_link_removes_the_link(docker_cli: Docker) -> None:
