@@ -15,6 +15,7 @@ from dockyard.api.body import body_file, json_body
 from dockyard.api.engine_access import containers
 from dockyard.api.versioning import api_at_least
 from dockyard.errors import InvalidArgument
+from dockyard.network.linkspec import is_user_defined
 
 STAT_HEADER = "X-Docker-Container-Path-Stat"
 STATS_INTERVAL = 1.0
@@ -61,7 +62,7 @@ def _with_legacy_aliases(record: dict[str, Any]) -> dict[str, Any]:
     extra = [record["Id"][:12], record["Config"]["Hostname"]]
     networks = {}
     for name, endpoint in record["NetworkSettings"]["Networks"].items():
-        if name not in ("bridge", "host", "none"):
+        if is_user_defined(name):
             aliases = dict.fromkeys([*(endpoint.get("Aliases") or []), *extra])
             endpoint = {**endpoint, "Aliases": [a for a in aliases if a]}
         networks[name] = endpoint

@@ -12,7 +12,7 @@ import argparse
 from dockyard.cli import envfile, mounts, ports
 from dockyard.cli.parser import CommandParser, flag_type, integer
 from dockyard.errors import InvalidArgument
-from dockyard.network.linkspec import validate_link
+from dockyard.network.linkspec import is_user_defined, validate_link
 from dockyard.units import memory_swap_bytes, parse_duration, ram_in_bytes
 
 TYPE_CHECKING = False  # typing costs the CLI ~10 ms per start; annotations are strings
@@ -57,13 +57,6 @@ def parse_extra_host(value: str) -> str:
         except ValueError:
             raise InvalidArgument(f"invalid IP address in add-host: {address!r}") from None
     return f"{name}:{address.strip('[]')}"
-
-
-def is_user_defined(network: str) -> bool:
-    """docker's NetworkMode.IsUserDefined: a network of the user's, not a mode."""
-    return network not in ("default", "bridge", "host", "none") and not network.startswith(
-        "container:"
-    )
 
 
 def parse_ulimit(value: str) -> dict[str, Any]:

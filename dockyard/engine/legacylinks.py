@@ -21,7 +21,7 @@ from dockyard.engine.container import Container
 from dockyard.errors import InvalidArgument, NotFound
 from dockyard.errors import SystemError as EngineSystemError
 from dockyard.network import hosts
-from dockyard.network.linkspec import env_vars, parse_link
+from dockyard.network.linkspec import env_vars, is_user_defined, parse_link
 
 if TYPE_CHECKING:
     import sqlite3
@@ -38,13 +38,6 @@ CONTAINER_NETWORK_AND_LINKS = (
     "This would result in undefined behavior"
 )
 DEFAULT_NETWORK = "bridge"
-
-
-def is_user_defined(mode: str) -> bool:
-    """moby's NetworkMode.IsUserDefined."""
-    return mode not in ("", "default", "bridge", "host", "none") and not mode.startswith(
-        "container:"
-    )
 
 
 class LegacyLinks:

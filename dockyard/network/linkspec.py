@@ -8,6 +8,14 @@ from __future__ import annotations
 from dockyard.errors import InvalidArgument
 
 
+def is_user_defined(network_mode: str) -> bool:
+    """moby's NetworkMode.IsUserDefined: a network of the user's, where --link is an alias
+    of the container's endpoint rather than a legacy link."""
+    return network_mode not in ("", "default", "bridge", "host", "none") and not (
+        network_mode.startswith("container:")
+    )
+
+
 def parse_link(value: str) -> tuple[str, str]:
     """``name:alias`` or ``name`` → (name, alias), as moby's opts.ParseLink.
 
