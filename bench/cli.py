@@ -3,11 +3,15 @@
 - ``dockyard run --rm busybox true`` (target ≤ 90 ms median; docker 279 ms)
 - ``dockyard ps`` with 100 containers (target ≤ 100 ms)
 - 20 ``dockyard run -d`` started in parallel (target ≤ 1 s; docker 2.9 s, podman 1.9 s)
+- ``dockyard run --rm`` on a user-defined network: what the embedded DNS server
+  (sockets and a DNAT table made in the container's namespace) adds to a run
+  (target: a few ms over the default bridge)
 - the CLI alone: ``dockyard --version`` (interpreter start + imports, no daemon)
 """
 
 from __future__ import annotations
 
+import statistics
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -17,8 +21,20 @@ from common import BIN, BenchDaemon, daemon, median_ms, peer_engines, report
 DOCKYARD = str(BIN / "dockyard")
 
 
-def run_rm_true(d: BenchDaemon) -> None:
-    d.cli("run", "--rm", "busybox", "true")
+def run_rm_true(d: BenchDaemon, *network: str) -> None:
+    d.cli("run", "--rm", *network, "busybox", "true")
+
+
+def user_network_cost(d: BenchDaemon) -> None:
+    """Runs on the default bridge and on a user network, interleaved so both see the same load."""
+    d.cli("network", "create", "bench-net")
+    bridge, user = [], []
+    for _ in range(15):
+        bridge.append(median_ms(lambda: run_rm_true(d), runs=1, warmup=0))
+        user.append(median_ms(lambda: run_rm_true(d, "--network", "bench-net"), runs=1, warmup=0))
+    report("dockyard run --rm busybox true (default bridge)", statistics.median(bridge))
+    report("dockyard run --rm --network bench-net (embedded DNS)", statistics.median(user))
+    report("  the user network's extra cost", statistics.median(user) - statistics.median(bridge))
 
 
 def parallel_runs(d: BenchDaemon, count: int = 20) -> float:
@@ -53,6 +69,7 @@ def main() -> None:
         report(
             "dockyard run --rm busybox true", median_ms(lambda: run_rm_true(d)), 90, peer_run_ms()
         )
+        user_network_cost(d)
         report("20 x dockyard run -d in parallel", min(parallel_runs(d) for _ in range(3)), 1000)
         for _ in range(100):
             d.cli("create", "busybox", "true")

@@ -16,6 +16,7 @@ from dockyard.api.engine_access import containers
 from dockyard.api.versioning import api_at_least
 from dockyard.engine import processes
 from dockyard.errors import InvalidArgument
+from dockyard.network.linkspec import is_user_defined
 
 STAT_HEADER = "X-Docker-Container-Path-Stat"
 STATS_INTERVAL = 1.0
@@ -50,9 +51,23 @@ async def create(request: web.Request) -> web.Response:
 
 async def inspect(request: web.Request) -> web.Response:
     id_ = request.match_info["id"]
-    return responses.json_response(
-        containers(request).inspect(id_, size=query.flag(request, "size"))
-    )
+    record = containers(request).inspect(id_, size=query.flag(request, "size"))
+    if not api_at_least(request, "1.45"):
+        record = _with_legacy_aliases(record)
+    return responses.json_response(record)
+
+
+def _with_legacy_aliases(record: dict[str, Any]) -> dict[str, Any]:
+    """Before API 1.45 the Aliases of a user-defined network's endpoint also held the
+    container's short ID and hostname (moby's inspect route keeps them for old clients)."""
+    extra = [record["Id"][:12], record["Config"]["Hostname"]]
+    networks = {}
+    for name, endpoint in record["NetworkSettings"]["Networks"].items():
+        if is_user_defined(name):
+            aliases = dict.fromkeys([*(endpoint.get("Aliases") or []), *extra])
+            endpoint = {**endpoint, "Aliases": [a for a in aliases if a]}
+        networks[name] = endpoint
+    return {**record, "NetworkSettings": {**record["NetworkSettings"], "Networks": networks}}
 
 
 async def top(request: web.Request) -> web.Response:
@@ -104,6 +119,7 @@ async def remove(request: web.Request) -> web.Response:
             request.match_info["id"],
             force=query.flag(request, "force"),
             volumes=query.flag(request, "v"),
+            link=query.flag(request, "link"),
         )
     )
     return _no_content()
@@ -294,7 +310,8 @@ def routes() -> list[web.RouteDef]:
         web.post(one + "/resize", resize),
         web.post(one + "/wait", wait),
         web.post(one + "/attach", attach),
-        web.delete(one, remove),
+        # A link's name has slashes: `docker rm --link /parent/alias` (moby's {name:.*}).
+        web.delete("/containers/{id:.+}", remove),
         web.head(one + "/archive", archive_head),
         web.get(one + "/archive", archive_get, allow_head=False),
         web.put(one + "/archive", archive_put),

@@ -11,8 +11,9 @@ from dockyard.cli.containers import confirm, for_each
 from dockyard.cli.filters import filters_query, parse_filters
 from dockyard.cli.format import render_rows
 from dockyard.cli.inspect import inspect_each
-from dockyard.cli.parser import StatusError, add_positionals, command
+from dockyard.cli.parser import StatusError, add_positionals, command, flag_type
 from dockyard.client import APIError, Client
+from dockyard.network.linkspec import validate_link
 
 NETWORKS_TABLE = "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}"
 NETWORK_HEADERS = {
@@ -110,6 +111,7 @@ def register(subparsers: Any) -> None:
     )
     connect.add_argument("--alias", action="append", default=[])
     connect.add_argument("--ip", default="")
+    connect.add_argument("--link", action="append", default=[], type=flag_type(validate_link))
     add_positionals(connect)
 
     disconnect = command(
@@ -215,6 +217,8 @@ def run_connect(client: Client, ns: argparse.Namespace) -> int:
     endpoint: dict[str, Any] = {}
     if ns.alias:
         endpoint["Aliases"] = ns.alias
+    if ns.link:
+        endpoint["Links"] = ns.link
     if ns.ip:
         endpoint["IPAMConfig"] = {"IPv4Address": ns.ip}
     body = {"Container": container, "EndpointConfig": endpoint}

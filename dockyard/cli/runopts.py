@@ -13,6 +13,7 @@ import json
 from dockyard.cli import devices, envfile, mounts, ports
 from dockyard.cli.parser import CommandParser, flag_type, integer, parse_int
 from dockyard.errors import InvalidArgument
+from dockyard.network.linkspec import is_user_defined, validate_link
 from dockyard.units import memory_swap_bytes, parse_duration, ram_in_bytes
 
 TYPE_CHECKING = False  # typing costs the CLI ~10 ms per start; annotations are strings
@@ -272,6 +273,7 @@ def add_container_flags(parser: CommandParser) -> None:
     add("-P", "--publish-all", action="store_true")
     add("--network", "--net", **many)
     add("--network-alias", "--net-alias", **many)
+    add("--link", type=flag_type(validate_link), **many)
     add("--ip", default="")
     add("--ip6", default="")
     add("--mac-address", default="")
@@ -506,6 +508,7 @@ def host_config(
         "ExtraHosts": ns.add_host or None,
         "GroupAdd": ns.group_add or None,
         "IpcMode": ns.ipc,
+        "Links": ns.link or None,
         "OomScoreAdj": ns.oom_score_adj,
         "PidMode": ns.pid,
         "Privileged": ns.privileged,
@@ -565,6 +568,9 @@ def networking_config(ns: argparse.Namespace) -> dict[str, Any]:
     endpoint: dict[str, Any] = {}
     if ns.network_alias:
         endpoint["Aliases"] = ns.network_alias
+    # On a user-defined network --link is an alias of the endpoint; else a legacy link.
+    if ns.link and is_user_defined(network):
+        endpoint["Links"] = ns.link
     if ns.ip or ns.ip6:
         endpoint["IPAMConfig"] = {"IPv4Address": ns.ip, "IPv6Address": ns.ip6}
     if ns.mac_address:

@@ -28,8 +28,9 @@ from dockyard.build.dockerignore import IgnoreMatcher, read_dockerignore
 from dockyard.build.output import BuildOutput, Message
 from dockyard.config import Paths
 from dockyard.engine.images import ImageService
-from dockyard.engine.specgen import HOSTS_BASE, cgroup_path
+from dockyard.engine.specgen import cgroup_path
 from dockyard.errors import CommandError, Conflict, DockyardError, InvalidArgument, NotFound
+from dockyard.network import hosts as etc_hosts
 from dockyard.runtime import container as runtime
 from dockyard.runtime import spec as oci
 from dockyard.runtime.overlay import mount_overlay, unmount
@@ -327,7 +328,7 @@ def _spec_options(root: Path, bundle: Path, cid: str, process: RunProcess) -> oc
     uid, gid, groups = resolve_user(root, process.user)
     host_network = process.network == "host"
     hostname = os.uname().nodename if host_network else cid[:12]
-    hosts = Path("/etc/hosts").read_text() if host_network else HOSTS_BASE
+    hosts = Path("/etc/hosts").read_text() if host_network else etc_hosts.BASE
     hosts += "".join(
         f"{address}\t{name}\n"
         for name, _, address in (entry.partition(":") for entry in process.extra_hosts)

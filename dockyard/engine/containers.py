@@ -242,6 +242,7 @@ class ContainerService:
                         "INSERT INTO container_layers (container_id, chain_id) VALUES (?, ?)",
                         (cid, image.chain[-1]),
                     )
+                self.networks.legacy_links.register(tx, cid, host_config)
                 self.volumes.attach(mounts, Container(record, root), image.lowerdirs)
         except BaseException:
             shutil.rmtree(root, ignore_errors=True)
@@ -572,7 +573,12 @@ class ContainerService:
         self.events.publish("container", "restart", c.id, self.event_attributes(c.record))
 
     # ------------------------------------------------------------------ remove
-    async def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
+    async def remove(
+        self, ref: str, force: bool = False, volumes: bool = False, link: bool = False
+    ) -> None:
+        if link:
+            self._remove_link(ref)
+            return
         c = self.get(ref)
         if c.running and not force:
             reason = (
@@ -589,6 +595,7 @@ class ContainerService:
                 tx.execute("DELETE FROM containers WHERE id = ?", (c.id,))
                 released = self.images.layers.release(self.held_layers(c.id))
                 tx.execute("DELETE FROM container_layers WHERE container_id = ?", (c.id,))
+                self.networks.legacy_links.forget(c)
             self._copy_roots.detach(c)
             shutil.rmtree(c.root, ignore_errors=True)
             shutil.rmtree(self.paths.exec_root / c.id, ignore_errors=True)
@@ -603,6 +610,13 @@ class ContainerService:
             hook(c)
         self.events.publish("container", "destroy", c.id, self.event_attributes(c.record))
         self._resolve_waiters(c.id, WAIT_CONDITIONS, c.state["ExitCode"])
+
+    def _remove_link(self, name: str) -> None:
+        """`docker rm --link /parent/alias`: the parent's /etc/hosts loses the entry now,
+        its environment at its next start."""
+        parent = self.networks.legacy_links.unlink(name)
+        if parent.running:
+            self.networks.discovery.refresh_hosts(parent)
 
     async def prune(self, filters: dict[str, list[str]] | None = None) -> dict:
         wanted = Filters(filters or {}, allowed=("until", "label", "label!"))
@@ -622,6 +636,7 @@ class ContainerService:
     def inspect(self, ref: str, size: bool = False) -> dict:
         c = self.get(ref)
         record = dict(c.record)
+        record["HostConfig"] = {**c.host_config, "Links": self.networks.legacy_links.view(c)}
         if size:
             record["SizeRw"] = _dir_size(c.root / "upper")
             record["SizeRootFs"] = record["SizeRw"] + self._image_size(c)
@@ -707,7 +722,8 @@ class ContainerService:
     def _summary(self, c: Container, size: bool) -> dict:
         summary = {
             "Id": c.id,
-            "Names": ["/" + c.name],
+            # With its legacy links' names, sorted as moby's name index returns them.
+            "Names": sorted(["/" + c.name, *self.networks.legacy_links.names(c)]),
             "Image": self._image_shown(c),
             "ImageID": c.record["Image"],
             "Command": " ".join(shlex.quote(a) if " " in a else a for a in c.command),
@@ -808,6 +824,7 @@ class ContainerService:
                 )
             old = c.name
             c.record["Name"] = "/" + name
+            self.networks.renamed(c)
             self.save(c)
         self.events.publish(
             "container", "rename", c.id, {**self.event_attributes(c.record), "oldName": "/" + old}

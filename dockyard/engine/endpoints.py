@@ -21,10 +21,12 @@ from ipaddress import IPv4Address
 from typing import TYPE_CHECKING, Any
 
 from dockyard.engine.container import Container
+from dockyard.engine.discovery import dns_names
 from dockyard.engine.names import new_id
 from dockyard.errors import Conflict, InvalidArgument, NotFound
-from dockyard.network import hosts, ipam, ports
+from dockyard.network import ipam, ports
 from dockyard.network.links import Endpoint
+from dockyard.network.linkspec import parse_link
 
 if TYPE_CHECKING:
     from dockyard.engine.containers import ContainerService
@@ -36,7 +38,6 @@ _RUNTIME_FIELDS = {
     "IPAddress": "",
     "IPPrefixLen": 0,
     "MacAddress": "",
-    "DNSNames": None,
 }
 _SYS_NET = "/sys/class/net"
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ def endpoint_settings(network: Network, config: dict[str, Any]) -> dict[str, Any
     """EndpointSettings of a container on ``network``, before it runs."""
     return {
         "IPAMConfig": config.get("IPAMConfig") or None,
-        "Links": None,
+        "Links": config.get("Links") or None,
         "Aliases": config.get("Aliases") or None,
         "MacAddress": config.get("MacAddress") or "",
         "DriverOpts": None,
@@ -124,11 +125,13 @@ class Endpoints:
             for index, (network, _settings) in enumerate(wanted):
                 self._plug(c, pid, network, default_route=index == 0)
             self.networks.sync_rules()
+            self._show(c, pid)
+            if any(network.has_dns for network, _ in wanted):
+                self.networks.discovery.serve(c, pid)
         except BaseException:
             self.release(c)
             raise
-        self._show(c, pid)
-        self._refresh_hosts({network.id for network, _ in wanted})
+        self.networks.discovery.refresh_hosts(c)
 
     def release(self, c: Container) -> None:
         """Give back what the container's endpoints held; its record shows it stopped.
@@ -136,6 +139,7 @@ class Endpoints:
         Called as the container's exit is recorded, which nothing here may stop: the
         records are released first, and a clean-up that fails is logged, not raised.
         """
+        self.networks.discovery.stop(c)  # its sockets hold the namespace
         rows = self._rows(c.id)
         with self.db.transaction() as tx:
             tx.execute("DELETE FROM endpoints WHERE container_id = ?", (c.id,))
@@ -151,7 +155,6 @@ class Endpoints:
                 if os.path.exists(f"{_SYS_NET}/{veth}"):  # usually gone with the namespace
                     self.networks.links.delete(veth)
             self.networks.sync_rules()
-            self._refresh_hosts({row["network_id"] for row in rows})
         except Exception:  # noqa: BLE001 - see the docstring
             log.exception("cleaning up the network of container %s", c.id[:12])
 
@@ -179,7 +182,9 @@ class Endpoints:
                 raise
             networks[network.name] = settings
             self._show(c, pid)
-            self._refresh_hosts({network.id})
+            if network.has_dns:
+                self.networks.discovery.serve_after_connect(c, pid)
+            self.networks.discovery.refresh_hosts(c)
         else:
             networks[network.name] = settings
         self.containers.save(c)
@@ -207,7 +212,7 @@ class Endpoints:
             )
         if c.running:
             self._unplug(c, network)
-            self._refresh_hosts({network.id})
+            self.networks.discovery.refresh_hosts(c)
         del networks[network.name]
         self.containers.save(c)
         self.networks.events.publish(
@@ -216,6 +221,22 @@ class Endpoints:
             network.id,
             {"container": c.id, "name": network.name, "type": "bridge"},
         )
+
+    def renamed(self, c: Container) -> None:
+        """A renamed container's endpoints and DNSNames carry its new name (the caller saves it)."""
+        with self.db.transaction() as tx:
+            for row in self._rows(c.id):
+                record = json.loads(row["record"])
+                record["Name"] = c.name
+                tx.execute(
+                    "UPDATE endpoints SET record = ? WHERE network_id = ? AND container_id = ?",
+                    (json.dumps(record), row["network_id"], c.id),
+                )
+        for endpoint in c.record["NetworkSettings"]["Networks"].values():
+            if endpoint.get("DNSNames"):
+                endpoint["DNSNames"] = dns_names(
+                    c.name, endpoint.get("Aliases") or [], c.id, c.config["Hostname"]
+                )
 
     # ------------------------------------------------------------------ helpers
     def _bridge_networks(self, c: Container) -> list[tuple[Network, dict]]:
@@ -271,7 +292,7 @@ class Endpoints:
             "Name": c.name,
             "Hostname": c.config.get("Hostname") or "",
             "Aliases": settings.get("Aliases") or [],
-            "HostsPath": c.record["HostsPath"],
+            "Links": settings.get("Links") or [],
             "Ports": [[p.proto, p.port, p.host_ip, p.host_port] for p in published],
         }
         tx.execute(
@@ -340,7 +361,9 @@ class Endpoints:
                 IPAddress=row["address"],
                 IPPrefixLen=network.subnet.prefixlen,
                 MacAddress=record["MacAddress"],
-                DNSNames=_dns_names(c, network, record) or None,
+                DNSNames=dns_names(c.name, record["Aliases"], c.id, record["Hostname"])
+                if network.has_dns
+                else None,
             )
             published += [ports.Published(*p) for p in record["Ports"]]
             if network.name == "bridge":
@@ -356,22 +379,6 @@ class Endpoints:
             Ports=ports.bindings_view(published, c.config.get("ExposedPorts") or {}),
         )
 
-    def _refresh_hosts(self, network_ids: set[str]) -> None:
-        """Rewrite the hosts files of the running containers on these networks."""
-        rows = self.networks.endpoint_rows()
-        user_networks = {
-            n.id for n in self.networks.all() if n.driver == "bridge" and n.name != "bridge"
-        }
-        touched = {r["container_id"] for r in rows if r["network_id"] in network_ids}
-        for container_id in touched:
-            own = [r for r in rows if r["container_id"] == container_id]
-            entries = [_own_entry(r) for r in own]
-            shared = {r["network_id"] for r in own} & user_networks
-            for row in rows:
-                if row["network_id"] in shared and row["container_id"] != container_id:
-                    entries.append(_peer_entry(row))
-            hosts.update(json.loads(own[0]["record"])["HostsPath"], entries)
-
 
 def _check_request(network: Network, config: dict[str, Any]) -> None:
     if network.driver != "bridge":
@@ -381,6 +388,8 @@ def _check_request(network: Network, config: dict[str, Any]) -> None:
         raise InvalidArgument(
             "network-scoped alias is supported only for containers in user defined networks"
         )
+    for link in config.get("Links") or []:
+        parse_link(link)
     address = (config.get("IPAMConfig") or {}).get("IPv4Address")
     if address:
         if not user_defined:
@@ -400,20 +409,3 @@ def _check_connectable(c: Container, network: Network) -> None:
         raise Conflict(
             "container cannot be disconnected from host network or connected to host network"
         )
-
-
-def _dns_names(c: Container, network: Network, record: dict) -> list[str]:
-    if network.name == "bridge":
-        return []
-    return [c.name, c.id[:12], *record["Aliases"]]
-
-
-def _own_entry(row: sqlite3.Row) -> hosts.Entry:
-    record = json.loads(row["record"])
-    return hosts.Entry(row["address"], (record["Hostname"],))
-
-
-def _peer_entry(row: sqlite3.Row) -> hosts.Entry:
-    record = json.loads(row["record"])
-    names = dict.fromkeys([record["Name"], row["container_id"][:12], *record["Aliases"]])
-    return hosts.Entry(row["address"], tuple(names))

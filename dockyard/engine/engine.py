@@ -77,7 +77,7 @@ class Engine:
     async def start(self) -> None:
         """Find the containers that kept running while no engine watched them."""
         await self.containers.recover()
-        self.networks.recover()
+        self.networks.recover(asyncio.get_running_loop(), self.containers.all())
         self.builds.loop = asyncio.get_running_loop()
 
     def close(self) -> None:

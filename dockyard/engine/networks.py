@@ -20,6 +20,7 @@ names the default bridge explicitly. User-defined networks' bridges are
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -32,9 +33,11 @@ from typing import TYPE_CHECKING, Any
 from dockyard import config as defaults
 from dockyard.config import Paths
 from dockyard.engine.container import Container, now_rfc3339
+from dockyard.engine.discovery import Discovery
 from dockyard.engine.endpoints import Endpoints, endpoint_settings, network_settings
 from dockyard.engine.events import EventBus
 from dockyard.engine.filters import Filters
+from dockyard.engine.legacylinks import LegacyLinks
 from dockyard.engine.names import new_id
 from dockyard.errors import Conflict, Forbidden, InvalidArgument, NotFound
 from dockyard.network import ipam, ruleset
@@ -94,10 +97,16 @@ class Network:
     def bridge(self) -> str:
         return str(self.record["Options"].get(BRIDGE_NAME_OPTION) or f"br-{self.id[:12]}")
 
+    @property
+    def has_dns(self) -> bool:
+        """User-defined bridge networks are served by the embedded DNS server; the default one not."""
+        return self.driver == "bridge" and not self.predefined
+
 
 # Aliases: inside NetworkService, ``list`` names its method.
 Rows = list[sqlite3.Row]
 NetworkList = list[Network]
+ContainerList = list[Container]
 Subnets = list[IPv4Network]
 FilterValues = dict[str, list[str]]
 Views = list[dict]
@@ -117,6 +126,8 @@ class NetworkService:
         self._ensured: set[str] = set()  # bridges this engine has checked with the kernel
         self._applied = ""  # the last commands nftables took
         self._add_predefined()
+        self.legacy_links = LegacyLinks(metadata, containers)
+        self.discovery = Discovery(self)
         self.endpoints = Endpoints(self, containers)
 
     # ------------------------------------------------------------------ containers' endpoints
@@ -133,6 +144,9 @@ class NetworkService:
     def release(self, c: Container) -> None:
         """Give back what a stopped container held (its record is updated; the caller saves it)."""
         self.endpoints.release(c)
+
+    def renamed(self, c: Container) -> None:
+        self.endpoints.renamed(c)
 
     def connect(self, ref: str, container: str, endpoint_config: dict[str, Any] | None) -> None:
         self.endpoints.connect(ref, container, endpoint_config or {})
@@ -418,8 +432,9 @@ class NetworkService:
             self.nft.run(commands)
             self._applied = commands
 
-    def recover(self) -> None:
-        """After the containers' recovery: the kernel's rules as the records say."""
+    def recover(self, loop: asyncio.AbstractEventLoop, containers: ContainerList) -> None:
+        """After the containers' recovery: the kernel's rules as the records say, and the
+        DNS server for the running containers (served on ``loop`` from now on)."""
         with self.db.transaction() as tx:
             # A build's RUN step that an engine left behind (no container has its id).
             tx.execute(
@@ -427,9 +442,12 @@ class NetworkService:
             )
         if any(os.path.exists(f"{_SYS_NET}/{n.bridge}") for n in self._bridge_networks()):
             self.sync_rules()
+        self.discovery.bind(loop)
+        self.discovery.recover(containers)
 
     def close(self) -> None:
         """Remove the bridges no running container uses, and the table when nothing is left."""
+        self.discovery.close()
         in_use = {row["network_id"] for row in self.endpoint_rows()}
         idle = [
             n

@@ -15,15 +15,6 @@ from dockyard.runtime import spec as oci
 from dockyard.runtime.shim import ShimConfig
 from dockyard.units import ram_in_bytes
 
-HOSTS_BASE = (
-    "127.0.0.1\tlocalhost\n"
-    "::1\tlocalhost ip6-localhost ip6-loopback\n"
-    "fe00::0\tip6-localnet\n"
-    "ff00::0\tip6-mcastprefix\n"
-    "ff02::1\tip6-allnodes\n"
-    "ff02::2\tip6-allrouters\n"
-)
-
 
 def cgroup_path(cid: str, parent: str = "") -> str:
     """moby's cgroupfs path: the id under --cgroup-parent (relative: under ours), or /dockyard."""
@@ -83,44 +74,11 @@ def make_init_layer(root: Path) -> Path:
     return init
 
 
-def write_etc_files(c: Container) -> None:
+def write_etc_files(c: Container, hosts: str, resolv_conf: str) -> None:
     """The container's own /etc/hostname, /etc/hosts and /etc/resolv.conf."""
-    hc = c.host_config
-    hostname = c.config["Hostname"]
-    host_mode = hc.get("NetworkMode") == "host"
-    hosts = Path("/etc/hosts").read_text() if host_mode else HOSTS_BASE
-    for entry in hc.get("ExtraHosts") or []:
-        name, _, address = entry.partition(":")
-        hosts += f"{address}\t{name}\n"
-    _write(c.root / "hostname", hostname + "\n")
+    _write(c.root / "hostname", c.config["Hostname"] + "\n")
     _write(c.root / "hosts", hosts)
-    _write(c.root / "resolv.conf", _resolv_conf(hc, host_mode))
-
-
-def _resolv_conf(hc: dict[str, Any], host_mode: bool) -> str:
-    try:
-        lines = Path("/etc/resolv.conf").read_text().splitlines()
-    except FileNotFoundError:
-        lines = []
-    if not host_mode:
-        # A loopback resolver of the host means nothing inside the container's namespace.
-        lines = [
-            line
-            for line in lines
-            if not (
-                line.startswith("nameserver")
-                and line.split()[1:2] in (["127.0.0.1"], ["127.0.0.53"], ["::1"])
-            )
-        ]
-    if hc.get("Dns"):
-        lines = [line for line in lines if not line.startswith("nameserver")]
-        lines += [f"nameserver {server}" for server in hc["Dns"]]
-    if hc.get("DnsSearch"):
-        lines = [line for line in lines if not line.startswith("search")]
-        lines.append("search " + " ".join(hc["DnsSearch"]))
-    if hc.get("DnsOptions"):
-        lines.append("options " + " ".join(hc["DnsOptions"]))
-    return "\n".join(lines) + "\n"
+    _write(c.root / "resolv.conf", resolv_conf)
 
 
 def _write(path: Path, text: str) -> None:
@@ -175,7 +133,9 @@ def _refuse_device_requests(hc: dict[str, Any]) -> None:
         )
 
 
-def spec_options(c: Container, network: str, containers: Any) -> oci.SpecOptions:
+def spec_options(
+    c: Container, network: str, containers: Any, link_env: list[str]
+) -> oci.SpecOptions:
     hc, config = c.host_config, c.config
     _refuse_device_requests(hc)
     privileged = bool(hc.get("Privileged"))
@@ -203,7 +163,7 @@ def spec_options(c: Container, network: str, containers: Any) -> oci.SpecOptions
     console = hc.get("ConsoleSize") or [0, 0]
     return oci.SpecOptions(
         args=args,
-        env=_with_defaults(config.get("Env") or [], config.get("Tty", False)),
+        env=_with_defaults(config.get("Env") or [], config.get("Tty", False), link_env),
         cwd=config.get("WorkingDir") or "/",
         terminal=bool(config.get("Tty")),
         hostname="" if uts == "host" else config["Hostname"],
@@ -265,21 +225,25 @@ def cgroup_resources(hc: dict[str, Any]) -> dict:
     return resources
 
 
-def _with_defaults(env: list[str], tty: bool) -> list[str]:
-    """Docker adds PATH when the image has none, and TERM=xterm with a TTY."""
+def _with_defaults(env: list[str], tty: bool, link_env: list[str]) -> list[str]:
+    """Docker adds PATH when the image has none, TERM=xterm with a TTY, and the variables
+    of the legacy links, all of which the container's own environment overrides."""
     names = {item.split("=", 1)[0] for item in env}
     extra = []
     if "PATH" not in names:
         extra.append("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
     if tty and "TERM" not in names:
         extra.append("TERM=xterm")
+    extra += [item for item in link_env if item.split("=", 1)[0] not in names]
     return [*extra, *env]
 
 
 def shim_config(c: Container, paths: Paths, runtime: str, containers: Any) -> ShimConfig:
-    write_etc_files(c)
+    networks = containers.networks
+    network_mode = namespaces.network_mode(c.host_config, containers)
+    write_etc_files(c, *networks.discovery.etc_files(c))
     spec = oci.docker_default_spec(
-        spec_options(c, namespaces.network_mode(c.host_config, containers), containers)
+        spec_options(c, network_mode, containers, networks.legacy_links.env(c))
     )
     log_opts = c.host_config.get("LogConfig", {}).get("Config") or {}
     return ShimConfig(

@@ -5,16 +5,16 @@ drives an asyncio loop of its own, which cannot run on a thread whose loop
 is already running (the daemon's); one thread also keeps link changes in
 order. A container's namespace is reached by switching that thread alone
 into it (setns affects the calling thread only) just long enough to open a
-netlink socket there: no process is forked for it.
+socket there (netlink, or the DNS server's, network/dns.py): no process is
+forked for it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -99,6 +99,13 @@ class Links:
         """A veth pair: one end on the bridge, the other configured inside the container."""
         self._call(_add_endpoint, endpoint)
 
+    def in_namespace(self, pid: int, fn: Callable[[], T]) -> Future[T]:
+        """Run ``fn`` on the netlink thread while it is in the network namespace of ``pid``.
+
+        What ``fn`` opens there (sockets, a netlink socket) stays in that namespace.
+        """
+        return self._thread.submit(_in_namespace_of, pid, fn)
+
 
 def write_sysctl(key: str, value: str) -> None:
     path = f"{SYSCTL_ROOT}/{key}"
@@ -173,7 +180,8 @@ def _add_endpoint(ipr: Any, e: Endpoint) -> None:
 
 
 def _configure_inside(namespace: int, e: Endpoint) -> None:
-    with _in_namespace(namespace) as ipr:
+    # An IPRoute whose socket lives in the container's namespace; the thread comes back at once.
+    with _entered(namespace, _iproute) as ipr:
         index = ipr.link_lookup(ifname=e.ifname)[0]
         ipr.addr("add", index=index, address=e.address, prefixlen=e.prefixlen)
         ipr.link("set", index=index, state="up")
@@ -181,19 +189,24 @@ def _configure_inside(namespace: int, e: Endpoint) -> None:
             ipr.route("add", dst="0.0.0.0/0", gateway=e.gateway)
 
 
-@contextlib.contextmanager
-def _in_namespace(namespace: int) -> Any:
-    """An IPRoute whose socket lives in ``namespace``; this thread itself goes back at once."""
+def _in_namespace_of(pid: int, fn: Callable[[], T]) -> T:
+    namespace = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return _entered(namespace, fn)
+    finally:
+        os.close(namespace)
+
+
+def _entered(namespace: int, fn: Callable[[], T]) -> T:
+    """``fn()`` called with this thread in ``namespace``; the thread goes back before returning."""
     from pyroute2.netns import setns
 
     own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     try:
         setns(namespace)
         try:
-            ipr = _iproute()
+            return fn()
         finally:
             setns(own)
     finally:
         os.close(own)
-    with ipr:
-        yield ipr

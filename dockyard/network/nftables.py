@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import ctypes
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 from dockyard.errors import SystemError as EngineSystemError
 
 LIBRARY = "libnftables.so.1"
+# Frees contexts off the caller's path (see Nftables.close_later); made at first use.
+_closer: ThreadPoolExecutor | None = None
 
 
 class Nftables:
@@ -46,6 +49,14 @@ class Nftables:
         if self._ctx:
             self._lib.nft_ctx_free(self._ctx)
             self._ctx = None
+
+    def close_later(self) -> None:
+        """Free the context on another thread: closing a context that has talked to the
+        kernel waits for an RCU grace period (~10 ms, no CPU), which nobody needs to wait for."""
+        global _closer
+        if _closer is None:
+            _closer = ThreadPoolExecutor(1, thread_name_prefix="dockyard-nft-free")
+        _closer.submit(self.close)
 
 
 def _load() -> ctypes.CDLL:

@@ -71,6 +71,12 @@ CREATE TABLE IF NOT EXISTS endpoints (       -- a running container's place on a
     PRIMARY KEY (network_id, container_id),
     UNIQUE (network_id, address)
 );
+CREATE TABLE IF NOT EXISTS links (          -- legacy links (--link on the default bridge)
+    parent_id   TEXT NOT NULL,
+    alias       TEXT NOT NULL,             -- the link's name is /<parent name>/<alias>
+    child_id    TEXT NOT NULL,
+    PRIMARY KEY (parent_id, alias)
+);
 CREATE TABLE IF NOT EXISTS build_cache (
     key         TEXT PRIMARY KEY,          -- sha256 of the step's inputs
     image_id    TEXT NOT NULL,

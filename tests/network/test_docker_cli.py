@@ -81,7 +81,7 @@ def test_user_networks_with_the_docker_cli(docker_cli: Docker) -> None:
         "--network",
         "appnet",
         "busybox",
-        *fetch_script("http://db/", wait_for_name="db"),
+        *fetch_script("http://db/"),
     )
     assert (client.returncode, client.stdout) == (0, f"hello from {web[:12]}\n")
     address = docker_cli("inspect", "-f", "{{.NetworkSettings.Networks.appnet.IPAddress}}", "web")

@@ -21,16 +21,17 @@ SERVE = (
 )
 
 
-def fetch_script(url: str, tries: int = 100, wait_for_name: str = "") -> list[str]:
+def fetch_script(url: str, tries: int = 100, wait_for_dns: bool = False) -> list[str]:
     """A client that retries until the server is up; prints the page, or exits 1.
 
-    With ``wait_for_name`` it first waits for that name in its /etc/hosts: a name
-    that is not there would be asked of the host's DNS servers, which tests never
+    With ``wait_for_dns`` it first waits for the embedded DNS server in its
+    resolv.conf (a container connected to a user network after it started): a
+    name asked before would go to the host's DNS servers, which tests never
     send traffic to. (busybox wget's -T crashes; `timeout` bounds each try.)
     """
     wait = (
-        f"until grep -q '\\s{wait_for_name}\\b' /etc/hosts; do sleep 0.05; done; "
-        if wait_for_name
+        "until grep -q '^nameserver 127.0.0.11$' /etc/resolv.conf; do sleep 0.05; done; "
+        if wait_for_dns
         else ""
     )
     fetch = f"timeout 2 wget -q -O- {url} && exit 0"
@@ -171,13 +172,13 @@ def test_containers_on_a_user_network_reach_each_other_by_name_and_alias(engine:
         NetworkingConfig={"EndpointsConfig": {"backend": {"Aliases": ["www"]}}},
     )
     for name in ("web", "www", web[:12]):
-        script = fetch_script(f"http://{name}/", wait_for_name=name)
+        script = fetch_script(f"http://{name}/")
         client = run(engine, script, HostConfig={"NetworkMode": "backend"})
         assert finish(engine, client) == (0, f"hello from {web[:12]}\n")
     network = engine.networks.inspect("backend")
     assert [c["Name"] for c in network["Containers"].values()] == ["web"]
     dns = engine.containers.inspect(web)["NetworkSettings"]["Networks"]["backend"]["DNSNames"]
-    assert dns == ["web", web[:12], "www"]
+    assert dns == ["web", "www", web[:12]]
 
 
 def test_no_names_on_the_default_bridge(engine: Any) -> None:
@@ -195,18 +196,17 @@ def test_no_names_on_the_default_bridge(engine: Any) -> None:
 def test_connect_and_disconnect_a_running_container(engine: Any) -> None:
     engine.networks.create("front")
     web = run(engine, ["sh", "-c", SERVE], "web", HostConfig={"NetworkMode": "front"})
-    client = run(engine, fetch_script("http://web/", wait_for_name="web"), "client")
+    client = run(engine, fetch_script("http://web/", wait_for_dns=True), "client")
     engine.networks.connect("front", "client", {"Aliases": ["c"]})
     assert finish(engine, client) == (0, f"hello from {web[:12]}\n")
     watcher = run(engine, ["sleep", "60"], "watcher", HostConfig={"NetworkMode": "front"})
-    hosts = engine.containers.inspect(watcher)["HostsPath"]
-    with open(hosts) as f:
-        assert "\tweb " in f.read()
+    discovery = engine.networks.discovery
+    address = engine.containers.inspect(web)["NetworkSettings"]["Networks"]["front"]["IPAddress"]
+    assert discovery.addresses(watcher, "web") == [address]
     engine.networks.disconnect("front", "web")
     assert "front" not in engine.containers.inspect(web)["NetworkSettings"]["Networks"]
     assert list(engine.networks.inspect("front")["Containers"]) == [watcher]
-    with open(hosts) as f:
-        assert "\tweb " not in f.read()
+    assert discovery.addresses(watcher, "web") is None
     with pytest.raises(Conflict, match="is not connected to network front"):
         engine.networks.disconnect("front", "web")
 

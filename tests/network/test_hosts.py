@@ -1,28 +1,43 @@
-"""/etc/hosts entries of containers on the same networks, rewritten in place."""
+"""/etc/hosts as Docker 28 writes it, rewritten in place."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+from dockyard.engine.discovery import rewrite
 from dockyard.network import hosts
 
-BASE = "127.0.0.1\tlocalhost\n10.0.0.9\textra\n"
+
+def test_the_file_docker_28_writes() -> None:
+    text = hosts.render([hosts.Entry("10.0.0.9", "extra"), hosts.Entry("172.18.0.2", "web")])
+    assert text == (
+        "127.0.0.1\tlocalhost\n"
+        "::1\tlocalhost ip6-localhost ip6-loopback\n"
+        "fe00::\tip6-localnet\n"
+        "ff00::\tip6-mcastprefix\n"
+        "ff02::1\tip6-allnodes\n"
+        "ff02::2\tip6-allrouters\n"
+        "10.0.0.9\textra\n"
+        "172.18.0.2\tweb\n"
+    )
 
 
-def test_our_part_follows_the_engines_and_is_replaced_in_place(tmp_path: Path) -> None:
+def test_own_names_are_the_fqdn_then_the_bare_name() -> None:
+    assert hosts.own_names("web", "") == "web"
+    assert hosts.own_names("web", "example.com") == "web.example.com web"
+    assert hosts.own_names("web.example.com", "") == "web.example.com web"
+
+
+def test_a_bind_mounted_file_is_rewritten_in_place(tmp_path: Path) -> None:
     path = tmp_path / "hosts"
-    path.write_text(BASE)
+    path.write_text("a much longer old content\n")
     inode = os.stat(path).st_ino
-    hosts.update(path, [hosts.Entry("10.1.0.2", ("web",)), hosts.Entry("10.1.0.3", ("db", "d"))])
-    assert path.read_text() == BASE + hosts.MARKER + "10.1.0.2\tweb\n10.1.0.3\tdb d\n"
-    hosts.update(path, [hosts.Entry("10.1.0.2", ("web",))])
-    assert path.read_text() == BASE + hosts.MARKER + "10.1.0.2\tweb\n"
-    hosts.update(path, [])
-    assert path.read_text() == BASE
+    rewrite(path, "new\n")
+    assert path.read_text() == "new\n"
     assert os.stat(path).st_ino == inode  # a bind mount of the file sees every change
 
 
 def test_a_missing_file_is_left_alone(tmp_path: Path) -> None:
-    hosts.update(tmp_path / "gone", [hosts.Entry("10.1.0.2", ("web",))])
+    rewrite(tmp_path / "gone", "x\n")
     assert not (tmp_path / "gone").exists()
