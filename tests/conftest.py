@@ -55,6 +55,11 @@ def _dockyard_cgroups() -> set[str]:
 # leak check ignores other engines' shims on the same machine.
 RUN_MARK = f"DOCKYARD_TEST_RUN={secrets.token_hex(4)}"
 os.environ["DOCKYARD_TEST_RUN"] = RUN_MARK.split("=", 1)[1]
+# The engines under test forward names they do not know to a resolver on loopback that
+# nobody runs, never to the machine's own: tests send nothing off the machine.
+_RESOLV_CONF = Path(f"/tmp/dy-resolv-{RUN_MARK.split('=', 1)[1]}.conf")
+_RESOLV_CONF.write_text("nameserver 127.0.0.1\n")
+os.environ.setdefault("DOCKYARD_RESOLV_CONF", str(_RESOLV_CONF))
 # Every temporary root of this session starts so (short: socket paths are limited).
 ROOT_PREFIX = f"/tmp/dy-{RUN_MARK.split('=', 1)[1]}-"
 
