@@ -9,6 +9,7 @@ processes of dockyard's may outlive the test that made them.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import secrets
@@ -207,6 +208,19 @@ def engine(roots: Roots, busybox_tar: Path) -> Iterator[object]:
         eng.close()
     loop.close()
     asyncio.set_event_loop(None)
+
+
+def runc_state(exec_root: Path, container_id: str) -> dict:
+    """What runc says of a container the engine runs with it (``Runtime: runc``)."""
+    result = subprocess.run(
+        ["runc", "--root", str(exec_root / "runc"), "state", container_id],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, f"runc does not know {container_id}: {result.stderr}"
+    return dict(json.loads(result.stdout))
 
 
 async def _remove_all(eng: object) -> None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import io
+import shutil
 import signal
 import tarfile
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -15,6 +17,7 @@ from dockyard import stdcopy
 from dockyard.config import Paths
 from dockyard.engine import Engine
 from dockyard.errors import CommandError, Conflict, InvalidArgument, NotFound, NotModified
+from tests.conftest import runc_state
 
 
 def _run(engine: Any, coro: Any) -> Any:
@@ -36,12 +39,17 @@ def _demux(data: bytes) -> tuple[bytes, bytes]:
 
 
 async def _run_container(
-    engine: Any, body: dict, stdin: bytes | None = None
+    engine: Any,
+    body: dict,
+    stdin: bytes | None = None,
+    while_running: Callable[[str], object] | None = None,
 ) -> tuple[int, bytes, bytes, str]:
     cid = engine.containers.create({"Image": "busybox", **body}, None)["Id"]
     attach = await engine.containers.attach(cid, stdin=stdin is not None)
     waited = engine.containers.wait_begin(cid, "next-exit")
     await engine.containers.start(cid)
+    if while_running is not None:  # a container that reads its stdin runs until it closes
+        while_running(cid)
     if stdin is not None:
         await attach.write(stdin)
         await attach.close_stdin()
@@ -53,8 +61,13 @@ async def _run_container(
     return code, out, err, cid
 
 
-def run(engine: Any, body: dict, stdin: bytes | None = None) -> tuple[int, bytes, bytes, str]:
-    return _run(engine, _run_container(engine, body, stdin))
+def run(
+    engine: Any,
+    body: dict,
+    stdin: bytes | None = None,
+    while_running: Callable[[str], object] | None = None,
+) -> tuple[int, bytes, bytes, str]:
+    return _run(engine, _run_container(engine, body, stdin, while_running))
 
 
 def test_run_streams_output_and_exit_code(engine: Any) -> None:
@@ -362,14 +375,28 @@ def test_containers_outlive_the_engine_and_are_found_again(engine: Any, roots: A
 
 
 def test_same_bundle_under_runc(engine: Any) -> None:
-    import shutil
-
     if not shutil.which("runc"):
         pytest.skip("runc is not installed")
-    code, out, _, _ = run(
-        engine, {"Cmd": ["sh", "-c", "echo $$; hostname"], "HostConfig": {"Runtime": "runc"}}
+    seen: list[tuple[dict, int]] = []
+    code, out, _, cid = run(
+        engine,
+        {
+            "Cmd": ["sh", "-c", "echo $$; hostname; read -r _ || true"],
+            "OpenStdin": True,
+            "StdinOnce": True,
+            "HostConfig": {"Runtime": "runc"},
+        },
+        stdin=b"",
+        while_running=lambda cid: seen.append(
+            (
+                runc_state(engine.paths.exec_root, cid),
+                engine.containers.inspect(cid)["State"]["Pid"],
+            )
+        ),
     )
-    assert code == 0 and out.decode().split()[0] == "1"
+    [(state, pid)] = seen
+    assert (state["status"], state["pid"]) == ("running", pid)  # runc itself runs it
+    assert (code, out.decode().split()) == (0, ["1", cid[:12]])
 
 
 def test_init_runs_as_pid_1_and_reaps(engine: Any) -> None:
