@@ -210,6 +210,22 @@ def engine(roots: Roots, busybox_tar: Path) -> Iterator[object]:
     asyncio.set_event_loop(None)
 
 
+def cgroup_freezer_state(pid: int) -> str:
+    """The kernel's word on the freezer of ``pid``'s cgroup: "FROZEN" or "THAWED".
+
+    cgroup v1 says it in the freezer hierarchy's freezer.state; v2 in cgroup.events.
+    """
+    lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    paths = {controllers: path for _, controllers, path in (line.split(":", 2) for line in lines)}
+    for controllers, path in paths.items():
+        if "freezer" in controllers.split(","):
+            return (
+                (CGROUP_ROOT / controllers / path.lstrip("/") / "freezer.state").read_text().strip()
+            )
+    events = (CGROUP_ROOT / paths[""].lstrip("/") / "cgroup.events").read_text().splitlines()
+    return "FROZEN" if "frozen 1" in events else "THAWED"
+
+
 def runc_state(exec_root: Path, container_id: str) -> dict:
     """What runc says of a container the engine runs with it (``Runtime: runc``)."""
     result = subprocess.run(

@@ -6,6 +6,7 @@ import re
 import socket
 import time
 
+from tests.conftest import cgroup_freezer_state
 from tests.e2e.helpers import Docker, state, wait_running, wait_until
 
 # PID 1 ignores SIGTERM unless it handles it; this one leaves at once on TERM.
@@ -246,13 +247,16 @@ def test_rename(docker_cli: Docker) -> None:
 
 def test_pause_and_unpause(docker_cli: Docker) -> None:
     _run_detached(docker_cli, "frozen", "sleep", "300")
+    pid = int(docker_cli("inspect", "-f", "{{.State.Pid}}", "frozen").stdout)
     assert docker_cli("pause", "frozen").stdout == "frozen\n"
     assert state(docker_cli, "frozen") == "paused"
+    assert cgroup_freezer_state(pid) == "FROZEN"
     assert docker_cli("ps", "--format", "{{.Status}}").stdout.endswith("(Paused)\n")
     refused = docker_cli("exec", "frozen", "true")
     assert refused.returncode == 1 and "is paused" in refused.stderr
     assert docker_cli("unpause", "frozen").stdout == "frozen\n"
     assert state(docker_cli, "frozen") == "running"
+    assert cgroup_freezer_state(pid) == "THAWED"
     assert docker_cli("exec", "frozen", "echo", "thawed").stdout == "thawed\n"
 
 

@@ -17,7 +17,7 @@ from dockyard import stdcopy
 from dockyard.config import Paths
 from dockyard.engine import Engine
 from dockyard.errors import CommandError, Conflict, InvalidArgument, NotFound, NotModified
-from tests.conftest import runc_state
+from tests.conftest import cgroup_freezer_state, runc_state
 
 
 def _run(engine: Any, coro: Any) -> Any:
@@ -317,18 +317,23 @@ def test_copy_in_and_out_and_diff(engine: Any) -> None:
 
 
 def test_pause_freezes_and_top_lists_processes(engine: Any) -> None:
-    async def scenario() -> tuple[dict, str]:
+    async def scenario() -> tuple[dict, str, list[str]]:
         cid = engine.containers.create({"Image": "busybox", "Cmd": ["sleep", "30"]}, None)["Id"]
         await engine.containers.start(cid)
+        pid = engine.containers.inspect(cid)["State"]["Pid"]
         top = engine.containers.top(cid)
+        freezer = [cgroup_freezer_state(pid)]
         engine.containers.pause(cid)
+        freezer.append(cgroup_freezer_state(pid))
         status = engine.containers.list(filters={"status": ["paused"]})[0]["State"]
         engine.containers.unpause(cid)
-        return top, status
+        freezer.append(cgroup_freezer_state(pid))
+        return top, status, freezer
 
-    top, status = _run(engine, scenario())
+    top, status, freezer = _run(engine, scenario())
     assert "PID" in top["Titles"] and any("sleep 30" in " ".join(p) for p in top["Processes"])
     assert status == "paused"
+    assert freezer == ["THAWED", "FROZEN", "THAWED"]
 
 
 def test_ps_filters_and_rename(engine: Any) -> None:
