@@ -9,6 +9,7 @@ import signal
 import tarfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -77,14 +78,17 @@ def test_run_streams_output_and_exit_code(engine: Any) -> None:
     assert state["Status"] == "exited" and state["ExitCode"] == 3 and not state["Running"]
 
 
-def test_isolation_pid_hostname_and_root(engine: Any) -> None:
+def test_isolation_pid_hostname_and_root(engine: Any, busybox_tar: Path) -> None:
     code, out, _, cid = run(
         engine,
-        {"Cmd": ["sh", "-c", "echo $$; hostname; ls /proc/1/root/ | wc -l; cat /etc/hostname"]},
+        {"Cmd": ["sh", "-c", "echo $$; hostname; cat /etc/hostname; ls -A /proc/1/root/"]},
     )
-    pid, hostname, _, etc_hostname = out.decode().split("\n")[:4]
+    pid, hostname, etc_hostname, *root = out.decode().splitlines()
     assert code == 0 and pid == "1"
     assert hostname == etc_hostname == cid[:12]
+    with tarfile.open(busybox_tar) as tar:
+        image = {member.name.removeprefix("./").split("/")[0] for member in tar} - {"", "."}
+    assert root == sorted([*image, ".dockerenv"])  # the image's root, not the host's
 
 
 def test_stdin_is_piped_and_closed_with_stdin_once(engine: Any) -> None:
@@ -404,16 +408,27 @@ def test_same_bundle_under_runc(engine: Any) -> None:
     assert (code, out.decode().split()) == (0, ["1", cid[:12]])
 
 
+# An orphan whose shell has exited is PID 1's to reap once it exits; the main process
+# (cat, which never waits) cannot, so without an init the orphan stays a zombie.
+_ORPHAN_REAPED = r"""
+tr '\0' '\n' < /proc/1/cmdline | head -3 | tr '\n' ' '; echo; echo $$
+mkfifo /tmp/go /tmp/result
+(
+    orphan=$(sh -c 'cat /tmp/go >/dev/null & echo $!')
+    echo go > /tmp/go
+    i=0; while [ -e /proc/$orphan ] && [ $i -lt 200 ]; do i=$((i + 1)); sleep 0.05; done
+    if [ -e /proc/$orphan ]; then echo "not reaped: $(cat /proc/$orphan/stat)"; else echo reaped; fi
+) > /tmp/result &
+exec cat /tmp/result
+"""
+
+
 def test_init_runs_as_pid_1_and_reaps(engine: Any) -> None:
     code, out, _, _ = run(
-        engine,
-        {
-            "Cmd": ["sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '; echo; echo $$"],
-            "HostConfig": {"Init": True},
-        },
+        engine, {"Cmd": ["sh", "-c", _ORPHAN_REAPED], "HostConfig": {"Init": True}}
     )
-    first, pid = out.decode().splitlines()
-    assert code == 0 and first.startswith("/sbin/docker-init -- sh") and pid != "1"
+    pid_1, pid, orphan = out.decode().splitlines()
+    assert (code, pid_1, orphan) == (0, "/sbin/docker-init -- sh ", "reaped") and pid != "1"
 
 
 def test_commit_makes_an_image_of_the_changes(engine: Any) -> None:
