@@ -9,6 +9,7 @@ processes of dockyard's may outlive the test that made them.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import re
@@ -315,34 +316,85 @@ def daemon(roots: Roots, busybox_tar: Path) -> Iterator[Daemon]:
     d.stop()
 
 
-@pytest.fixture
-def docker_cli(daemon: Daemon) -> Iterator[object]:
-    """The real docker CLI against our daemon; skipped, visibly, where it is absent."""
-    docker = shutil.which("docker")
-    if docker is None:
-        pytest.skip(
-            "the docker CLI is not installed on this machine (the e2e tests need docker 28)"
-        )
+# ---------------------------------------------------------------------- the docker CLI
+_DOCKER_VERSION = re.compile(r"^Docker version (\d+)\.(\d+)\.(\d+)")
 
-    def run(
-        *args: str, input: bytes | None = None, timeout: float = 60
+
+@functools.cache
+def docker_cli_path() -> tuple[str, tuple[int, ...]] | None:
+    """The newest docker CLI on PATH and its version; None where PATH has none.
+
+    `make test` installs Debian's docker.io (CLI 20.10) where there is no docker CLI.
+    To run the suite with an older CLI beside a newer one, leave the newer's
+    directory out of PATH.
+    """
+    found: dict[str, tuple[tuple[int, ...], str]] = {}
+    for directory in os.environ.get("PATH", "").split(os.pathsep):
+        path = shutil.which("docker", path=directory) if directory else None
+        if path is None or os.path.realpath(path) in found:
+            continue
+        said = subprocess.run([path, "--version"], capture_output=True, text=True, check=False)
+        if match := _DOCKER_VERSION.match(said.stdout):
+            found[os.path.realpath(path)] = (tuple(int(n) for n in match.groups()), path)
+    if not found:
+        return None
+    version, path = max(found.values())
+    return path, version
+
+
+def pytest_report_header() -> str:
+    found = docker_cli_path()
+    if found is None:
+        return "docker CLI: none on PATH (its tests skip; make test installs one)"
+    path, version = found
+    return f"docker CLI: {path} ({'.'.join(map(str, version))})"
+
+
+@dataclass
+class DockerCli:
+    """The real docker CLI against one daemon: ``docker_cli(*args)`` runs it to its end."""
+
+    path: str
+    version: tuple[int, ...]  # (28, 2, 2): for the few expectations that differ by version
+    env: dict[str, str]
+
+    def __call__(
+        self, *args: str, input: bytes | None = None, timeout: float = 60
     ) -> subprocess.CompletedProcess[str]:
-        env = {
-            **os.environ,
-            "DOCKER_HOST": daemon.host,
-            "DOCKER_CONFIG": str(daemon.roots.base / "docker-config"),
-        }
         return subprocess.run(
-            [docker, *args],
+            [self.path, *args],
             input=input.decode() if input is not None else None,
             capture_output=True,
             text=True,
             timeout=timeout,
-            env=env,
+            env=self.env,
             check=False,
         )
 
-    yield run
+    def popen(self, *args: str) -> subprocess.Popen[str]:
+        """The CLI running in the background, its output read as it comes."""
+        return subprocess.Popen(
+            [self.path, *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=self.env,
+        )
+
+
+@pytest.fixture
+def docker_cli(daemon: Daemon) -> DockerCli:
+    """The real docker CLI against our daemon; skipped, visibly, where it is absent."""
+    found = docker_cli_path()
+    if found is None:
+        pytest.skip("no docker CLI on PATH (make test installs one: Debian's docker.io)")
+    env = {
+        **os.environ,
+        "DOCKER_HOST": daemon.host,
+        "DOCKER_CONFIG": str(daemon.roots.base / "docker-config"),
+    }
+    return DockerCli(*found, env)
 
 
 @pytest.fixture

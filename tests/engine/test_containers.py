@@ -149,46 +149,50 @@ def test_bad_input_leaves_the_store_unchanged(engine: Any) -> None:
     assert sorted(p.name for p in engine.paths.containers.iterdir()) == before
 
 
-def test_stop_sends_the_stop_signal_then_kills(engine: Any) -> None:
-    async def scenario() -> tuple[dict, float]:
-        cid = engine.containers.create(
-            {
-                "Image": "busybox",
-                "Cmd": ["sh", "-c", "trap '' TERM; while true; do sleep 0.1; done"],
-            },
-            None,
-        )["Id"]
-        await engine.containers.start(cid)
-        begun = time.monotonic()
-        await engine.containers.stop(cid, timeout=1)
-        return engine.containers.inspect(cid)["State"], time.monotonic() - begun
+async def _logs_say(engine: Any, cid: str, expected: list[bytes], timeout: float = 10) -> None:
+    """Wait until the container's logs are ``expected``, e.g. its "ready" once a trap is set."""
+    deadline = time.monotonic() + timeout
+    while (logs := [data async for _, data in engine.containers.logs(cid)]) != expected:
+        assert time.monotonic() < deadline, f"the logs are {logs}, not {expected}"
+        await asyncio.sleep(0.05)
 
-    state, took = _run(engine, scenario())
-    assert state["ExitCode"] == 128 + signal.SIGKILL and 0.9 < took < 5
+
+def test_stop_sends_the_stop_signal_then_kills(engine: Any) -> None:
+    async def scenario() -> tuple[dict, list]:
+        script = "trap 'echo got TERM' TERM; echo ready; while true; do sleep 0.1; done"
+        cid = engine.containers.create({"Image": "busybox", "Cmd": ["sh", "-c", script]}, None)[
+            "Id"
+        ]
+        await engine.containers.start(cid)
+        await _logs_say(engine, cid, [b"ready\n"])
+        await engine.containers.stop(cid, timeout=1)
+        logs = [data async for _, data in engine.containers.logs(cid)]
+        return engine.containers.inspect(cid)["State"], logs
+
+    state, logs = _run(engine, scenario())
+    # TERM first (the trap answered it), KILL when the second of grace was over.
+    assert state["ExitCode"] == 128 + signal.SIGKILL and logs == [b"ready\n", b"got TERM\n"]
     with pytest.raises(NotModified):
         _run(engine, engine.containers.stop(engine.containers.all()[0].id))
 
 
 def test_kill_delivers_the_signal_and_gives_128_plus_n(engine: Any) -> None:
     async def scenario() -> tuple[dict, list]:
-        cid = engine.containers.create(
-            {
-                "Image": "busybox",
-                "Cmd": ["sh", "-c", "trap 'echo got USR1' USR1; while true; do sleep 0.1; done"],
-            },
-            None,
-        )["Id"]
+        script = "trap 'echo got USR1' USR1; echo ready; while true; do sleep 0.1; done"
+        cid = engine.containers.create({"Image": "busybox", "Cmd": ["sh", "-c", script]}, None)[
+            "Id"
+        ]
         await engine.containers.start(cid)
-        await asyncio.sleep(0.3)
+        await _logs_say(engine, cid, [b"ready\n"])
         waited = engine.containers.wait_begin(cid)
         engine.containers.kill(cid, "USR1")
-        await asyncio.sleep(0.5)
+        await _logs_say(engine, cid, [b"ready\n", b"got USR1\n"])
         engine.containers.kill(cid, "KILL")
         result = await asyncio.wait_for(waited, 10)
         return result, [data async for _, data in engine.containers.logs(cid)]
 
     result, logs = _run(engine, scenario())
-    assert result["StatusCode"] == 128 + signal.SIGKILL and logs == [b"got USR1\n"]
+    assert result["StatusCode"] == 128 + signal.SIGKILL and logs == [b"ready\n", b"got USR1\n"]
 
 
 def test_restart_policy_on_failure_counts_retries(engine: Any) -> None:
@@ -357,9 +361,17 @@ def test_ps_filters_and_rename(engine: Any) -> None:
 
 
 def test_containers_outlive_the_engine_and_are_found_again(engine: Any, roots: Any) -> None:
+    go = roots.base / "go"  # the container goes on when this directory holds "now"
+    go.mkdir()
+    script = "echo started; while [ ! -e /go/now ]; do sleep 0.05; done; echo done; exit 6"
+
     async def start() -> str:
         cid = engine.containers.create(
-            {"Image": "busybox", "Cmd": ["sh", "-c", "echo started; sleep 1; echo done; exit 6"]},
+            {
+                "Image": "busybox",
+                "Cmd": ["sh", "-c", script],
+                "HostConfig": {"Binds": [f"{go}:/go"]},
+            },
             None,
         )["Id"]
         await engine.containers.start(cid)
@@ -367,12 +379,12 @@ def test_containers_outlive_the_engine_and_are_found_again(engine: Any, roots: A
 
     cid = _run(engine, start())
     engine.close()  # the daemon goes away; the shim keeps the container running
-    time.sleep(0.2)
 
     async def later() -> tuple[bool, dict, list]:
         again = Engine(Paths(roots.data_root, roots.exec_root))
         await again.start()
         running = again.containers.inspect(cid)["State"]["Running"]
+        (go / "now").touch()
         result = await asyncio.wait_for(again.containers.wait(cid), 10)
         logs = [data async for _, data in again.containers.logs(cid)]
         await again.containers.remove(cid)
