@@ -9,6 +9,9 @@ Targets (issue 2, engine core; measured on the 2-core reference machine):
   per-container supervision memory                small (containerd-shim 12.9 MB RSS, conmon 2.1 MB)
 Targets (issue 3, builds; 51 MB context, 14 steps, three RUNs, a late small COPY):
   cold ≤ 1475 ms, fully cached ≤ 82 ms, late file changed ≤ 266 ms (BuildKit's figures)
+Lifecycle waits (the tests check what happens, these how long it takes):
+  stop -t 1 of a container that ignores SIGTERM   ≥ 1000 ms (its grace), ≤ 1500 ms
+  kill until a `logs -f` on the container ends    ≤ 500 ms
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-WORKLOADS = ["runtime.py", "engine.py", "cli.py", "build.py"]
+WORKLOADS = ["runtime.py", "engine.py", "cli.py", "build.py", "lifecycle.py"]
 
 
 def main() -> int:
