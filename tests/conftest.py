@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -30,6 +31,7 @@ VENV_BIN = Path(sys.executable).parent
 DOCKYARD = str(VENV_BIN / "dockyard")
 DOCKYARDD = str(VENV_BIN / "dockyardd")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+T = TypeVar("T")
 
 
 # ---------------------------------------------------------------------- leak check
@@ -370,6 +372,10 @@ class DockerCli:
             env=self.env,
             check=False,
         )
+
+    def expects(self, current: T, v20_10: T) -> T:
+        """``current`` (what CLI 28 does), or ``v20_10`` where Debian's CLI 20.10 differs."""
+        return v20_10 if self.version < (23,) else current
 
     def popen(self, *args: str) -> subprocess.Popen[str]:
         """The CLI running in the background, its output read as it comes."""

@@ -127,7 +127,13 @@ def test_exec_failures(docker_cli: Docker) -> None:
     ), stopped.stderr
     unknown = docker_cli("exec", "nobody-here", "true")
     assert unknown.returncode == 1
-    assert "Error response from daemon: No such container: nobody-here" in unknown.stderr
+    assert (
+        docker_cli.expects(
+            "Error response from daemon: No such container: nobody-here",
+            v20_10="Error: No such container: nobody-here",
+        )
+        in unknown.stderr
+    )
 
 
 def test_inspect_formats_and_unknown_object(docker_cli: Docker) -> None:
