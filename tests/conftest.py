@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import functools
+import json
 import os
 import re
 import secrets
@@ -22,6 +24,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -30,6 +33,7 @@ VENV_BIN = Path(sys.executable).parent
 DOCKYARD = str(VENV_BIN / "dockyard")
 DOCKYARDD = str(VENV_BIN / "dockyardd")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+T = TypeVar("T")
 
 
 # ---------------------------------------------------------------------- leak check
@@ -270,6 +274,35 @@ def engine(roots: Roots, busybox_tar: Path) -> Iterator[object]:
     asyncio.set_event_loop(None)
 
 
+def cgroup_freezer_state(pid: int) -> str:
+    """The kernel's word on the freezer of ``pid``'s cgroup: "FROZEN" or "THAWED".
+
+    cgroup v1 says it in the freezer hierarchy's freezer.state; v2 in cgroup.events.
+    """
+    lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    paths = {controllers: path for _, controllers, path in (line.split(":", 2) for line in lines)}
+    for controllers, path in paths.items():
+        if "freezer" in controllers.split(","):
+            return (
+                (CGROUP_ROOT / controllers / path.lstrip("/") / "freezer.state").read_text().strip()
+            )
+    events = (CGROUP_ROOT / paths[""].lstrip("/") / "cgroup.events").read_text().splitlines()
+    return "FROZEN" if "frozen 1" in events else "THAWED"
+
+
+def runc_state(exec_root: Path, container_id: str) -> dict:
+    """What runc says of a container the engine runs with it (``Runtime: runc``)."""
+    result = subprocess.run(
+        ["runc", "--root", str(exec_root / "runc"), "state", container_id],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, f"runc does not know {container_id}: {result.stderr}"
+    return dict(json.loads(result.stdout))
+
+
 async def _remove_all(eng: object) -> None:
     for c in eng.containers.all():  # type: ignore[attr-defined]
         await eng.containers.remove(c.id, force=True)  # type: ignore[attr-defined]
@@ -356,34 +389,89 @@ def daemon(roots: Roots, busybox_tar: Path) -> Iterator[Daemon]:
     d.stop()
 
 
-@pytest.fixture
-def docker_cli(daemon: Daemon) -> Iterator[object]:
-    """The real docker CLI against our daemon; skipped, visibly, where it is absent."""
-    docker = shutil.which("docker")
-    if docker is None:
-        pytest.skip(
-            "the docker CLI is not installed on this machine (the e2e tests need docker 28)"
-        )
+# ---------------------------------------------------------------------- the docker CLI
+_DOCKER_VERSION = re.compile(r"^Docker version (\d+)\.(\d+)\.(\d+)")
 
-    def run(
-        *args: str, input: bytes | None = None, timeout: float = 60
+
+@functools.cache
+def docker_cli_path() -> tuple[str, tuple[int, ...]] | None:
+    """The newest docker CLI on PATH and its version; None where PATH has none.
+
+    `make test` installs Debian's docker.io (CLI 20.10) where there is no docker CLI.
+    To run the suite with an older CLI beside a newer one, leave the newer's
+    directory out of PATH.
+    """
+    found: dict[str, tuple[tuple[int, ...], str]] = {}
+    for directory in os.environ.get("PATH", "").split(os.pathsep):
+        path = shutil.which("docker", path=directory) if directory else None
+        if path is None or os.path.realpath(path) in found:
+            continue
+        said = subprocess.run([path, "--version"], capture_output=True, text=True, check=False)
+        if match := _DOCKER_VERSION.match(said.stdout):
+            found[os.path.realpath(path)] = (tuple(int(n) for n in match.groups()), path)
+    if not found:
+        return None
+    version, path = max(found.values())
+    return path, version
+
+
+def pytest_report_header() -> str:
+    found = docker_cli_path()
+    if found is None:
+        return "docker CLI: none on PATH (its tests skip; make test installs one)"
+    path, version = found
+    return f"docker CLI: {path} ({'.'.join(map(str, version))})"
+
+
+@dataclass
+class DockerCli:
+    """The real docker CLI against one daemon: ``docker_cli(*args)`` runs it to its end."""
+
+    path: str
+    version: tuple[int, ...]  # (28, 2, 2): for the few expectations that differ by version
+    env: dict[str, str]
+
+    def __call__(
+        self, *args: str, input: bytes | None = None, timeout: float = 60
     ) -> subprocess.CompletedProcess[str]:
-        env = {
-            **os.environ,
-            "DOCKER_HOST": daemon.host,
-            "DOCKER_CONFIG": str(daemon.roots.base / "docker-config"),
-        }
         return subprocess.run(
-            [docker, *args],
+            [self.path, *args],
             input=input.decode() if input is not None else None,
             capture_output=True,
             text=True,
             timeout=timeout,
-            env=env,
+            env=self.env,
             check=False,
         )
 
-    yield run
+    def expects(self, current: T, v20_10: T) -> T:
+        """``current`` (what CLI 28 does), or ``v20_10`` where Debian's CLI 20.10 differs."""
+        return v20_10 if self.version < (23,) else current
+
+    def popen(self, *args: str) -> subprocess.Popen[str]:
+        """The CLI running in the background, its output read as it comes."""
+        return subprocess.Popen(
+            [self.path, *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=self.env,
+        )
+
+
+@pytest.fixture
+def docker_cli(daemon: Daemon) -> DockerCli:
+    """The real docker CLI against our daemon; skipped, visibly, where it is absent."""
+    found = docker_cli_path()
+    if found is None:
+        pytest.skip("no docker CLI on PATH (make test installs one: Debian's docker.io)")
+    env = {
+        **os.environ,
+        "DOCKER_HOST": daemon.host,
+        "DOCKER_CONFIG": str(daemon.roots.base / "docker-config"),
+    }
+    return DockerCli(*found, env)
 
 
 @pytest.fixture

@@ -62,7 +62,8 @@ async def commit(request: web.Request) -> web.Response:
     tag = query.text(request, "tag")
     reference = f"{repo}:{tag}" if repo and tag else repo or None
     body = await request.read()
-    override = json.loads(body) if body.strip() else {}
+    # No body, or JSON null (the docker CLI 20.10 sends it): no config to change.
+    override = (json.loads(body) if body.strip() else None) or {}
     if not isinstance(override, dict):
         raise InvalidArgument("invalid JSON: the body must be a container config object")
     changes = [*request.query.getall("changes", [])]

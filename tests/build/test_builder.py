@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import http.server
 import io
+import os
 import socket
+import stat
 import tarfile
 import threading
 from pathlib import Path
@@ -182,8 +184,19 @@ def test_no_cache_runs_everything(builder: Builder) -> None:
 
 
 def test_deletions_become_whiteouts(builder: Builder) -> None:
-    builder.build("FROM busybox\nRUN rm /bin/vi && mkdir /d && touch /d/f\nRUN test ! -e /bin/vi\n")
+    image = builder.build(
+        "FROM busybox\nRUN rm /bin/vi && mkdir /d && touch /d/f\nRUN test ! -e /bin/vi\n"
+    )
     assert "returned a non-zero code" not in builder.output
+    run_layer = builder.engine.images.inspect(image)["RootFS"]["Layers"][1]
+    with builder.engine.images.blobs.open(run_layer) as f, tarfile.open(fileobj=f) as tar:
+        members = {member.name: member for member in tar}
+    # In the layer tar, OCI's whiteout: an empty file .wh.vi beside where vi was.
+    assert {"bin/.wh.vi", "d", "d/f"} <= members.keys() and "bin/vi" not in members
+    assert members["bin/.wh.vi"].isreg() and members["bin/.wh.vi"].size == 0
+    # Unpacked for overlayfs, overlay's: a 0/0 character device in vi's place.
+    vi = os.lstat(builder.layer_path(image, "/bin/vi"))
+    assert stat.S_ISCHR(vi.st_mode) and vi.st_rdev == 0
 
 
 def test_dockerignore_keeps_files_out_of_the_image(builder: Builder) -> None:

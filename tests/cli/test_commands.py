@@ -208,6 +208,9 @@ def test_events_between_two_times(daemon: Daemon) -> None:
     assert "container start" in events.stdout.splitlines()
 
 
+CLEAR_SCREEN = "\033[2J\033[H"  # each frame of a live `stats` begins so
+
+
 def test_stats_streams_until_interrupted(daemon: Daemon) -> None:
     assert daemon.cli("run", "-d", "--name", "busy", "busybox", "sleep", "60").returncode == 0
     once = daemon.cli("stats", "--no-stream", "busy")
@@ -215,9 +218,12 @@ def test_stats_streams_until_interrupted(daemon: Daemon) -> None:
     live = subprocess.Popen(
         [DOCKYARD, "-H", daemon.host, "stats", "busy"], stdout=subprocess.PIPE, text=True
     )
-    time.sleep(2.5)
+    assert live.stdout is not None
+    seen = ""
+    while seen.count(CLEAR_SCREEN) < 3:  # two whole frames, and the third begun
+        seen += live.stdout.read(1)
     live.send_signal(signal.SIGINT)
     out, _ = live.communicate(timeout=10)
     assert live.returncode == 0
-    frames = [frame for frame in out.split("\033[2J\033[H") if frame]
+    frames = [frame for frame in (seen + out).split(CLEAR_SCREEN) if frame]
     assert len(frames) >= 2 and all("busy" in frame for frame in frames)

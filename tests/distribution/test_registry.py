@@ -13,7 +13,7 @@ from dockyard.distribution.registry import Registry as Client
 from dockyard.engine import transfers
 from dockyard.errors import InvalidArgument, NotFound
 from tests.conftest import Daemon
-from tests.distribution.conftest import Registry
+from tests.distribution.conftest import TOKEN_SERVICE, Registry, TokenRegistry
 from tests.e2e.helpers import Docker
 
 
@@ -68,12 +68,30 @@ def test_push_then_pull_gives_back_the_same_image(engine: Any, registry: Registr
 def test_chunked_upload_and_cross_repository_mount(
     engine: Any, registry: Registry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(transfers, "UPLOAD_CHUNK", 64 << 10)
+    chunk = 64 << 10
+    monkeypatch.setattr(transfers, "UPLOAD_CHUNK", chunk)
     first, second = f"{registry.address}/team/one", f"{registry.address}/team/two"
     engine.images.tag("busybox", first, None)
     assert "Pushed" in _push(engine, first).statuses()
+    manifest = Client(registry.address, ["repository:team/one:pull"]).get_manifest(
+        "team/one", "latest"
+    )
+    sizes = [layer["size"] for layer in manifest.json()["layers"]]
+    sizes.append(manifest.json()["config"]["size"])
+    patches = [(uri, status) for method, uri, status in registry.requests() if method == "PATCH"]
+    # Each blob above the chunk size goes up in PATCHes of it; the others in one PUT.
+    assert len(patches) == sum(-(-size // chunk) for size in sizes if size > chunk) > 1
+    assert all(
+        uri.startswith("/v2/team/one/blobs/uploads/") and status == 202 for uri, status in patches
+    )
     engine.images.tag("busybox", second, None)
     assert "Mounted from team/one" in _push(engine, second).statuses()
+    uploads_to_second = [
+        (method, status)
+        for method, uri, status in registry.requests()
+        if uri.startswith("/v2/team/two/blobs/uploads/")
+    ]
+    assert uploads_to_second and set(uploads_to_second) == {("POST", 201)}  # mounts, no bytes
     engine.images.remove(first)
     engine.images.remove(second)
     image_id = engine.images.inspect("busybox")["Id"]
@@ -124,6 +142,24 @@ def test_basic_auth(engine: Any, auth_registry: Registry) -> None:
     with pytest.raises(InvalidArgument, match="unauthorized"):
         engine.transfers.pull(name, Progress())
     assert engine.transfers.pull(name, Progress(), Credentials("alice", "s3cret"))
+
+
+def test_token_auth(engine: Any, token_registry: TokenRegistry) -> None:
+    name = f"{token_registry.address}/private"
+    engine.images.tag("busybox", name, None)
+    with pytest.raises(InvalidArgument, match="unauthorized"):
+        _push(engine, name)
+    with pytest.raises(InvalidArgument, match="unauthorized"):
+        _push(engine, name, Credentials("alice", "wrong"))
+    assert token_registry.issued == []
+    assert "Pushed" in _push(engine, name, Credentials("alice", "s3cret")).statuses()
+    assert token_registry.issued == [(TOKEN_SERVICE, ["repository:private:pull,push"])]
+    image_id = engine.images.inspect(name)["Id"]
+    engine.images.remove(name)
+    with pytest.raises(InvalidArgument, match="unauthorized"):
+        engine.transfers.pull(name, Progress())
+    assert engine.transfers.pull(name, Progress(), Credentials("alice", "s3cret")) == image_id
+    assert token_registry.issued[1:] == [(TOKEN_SERVICE, ["repository:private:pull"])]
 
 
 def test_our_cli_push_rmi_pull_run(daemon: Daemon, registry: Registry) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -63,11 +62,11 @@ def test_docker_save_to_stdout_and_our_load_from_stdin(
     docker_cli("tag", "busybox", "localhost:5000/team/tool:1")
     image_id = _image_id(docker_cli, "busybox")
     archive = tmp_path / "out.tar"
-    docker = shutil.which("docker") or "docker"
     with archive.open("wb") as out:
         subprocess.run(
-            [docker, "-H", daemon.host, "save", "localhost:5000/team/tool:1"],
+            [docker_cli.path, "save", "localhost:5000/team/tool:1"],
             stdout=out,
+            env=docker_cli.env,
             timeout=60,
             check=True,
         )

@@ -7,7 +7,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-Docker = Callable[..., Any]
+from tests.conftest import DockerCli
+
+Docker = DockerCli
 """The `docker_cli` fixture: ``docker(*args, input=None, timeout=60)`` -> CompletedProcess."""
 
 

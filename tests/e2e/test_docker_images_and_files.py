@@ -115,9 +115,13 @@ def test_cp_both_ways(docker_cli: Docker, tmp_path: Path) -> None:
     assert docker_cli("cp", "files:/tmp/note.txt", str(out / "after-stop.txt")).returncode == 0
     assert (out / "after-stop.txt").read_text() == "to the container\n"
     missing = docker_cli("cp", "files:/no/such/file", str(out))
+    assert missing.returncode == 1
     assert (
-        missing.returncode == 1
-        and "Could not find the file /no/such/file in container files" in missing.stderr
+        docker_cli.expects(
+            "Could not find the file /no/such/file in container files",
+            v20_10="Error: No such container:path: files:/no/such/file",
+        )
+        in missing.stderr
     )
 
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import shutil
 import signal
 import tarfile
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +20,7 @@ from dockyard.config import Paths
 from dockyard.engine import Engine, specgen
 from dockyard.errors import CommandError, Conflict, InvalidArgument, NotFound, NotModified
 from dockyard.runtime import cgroups
+from tests.conftest import cgroup_freezer_state, runc_state
 from tests.e2e.helpers import wait_until
 
 
@@ -39,12 +43,17 @@ def _demux(data: bytes) -> tuple[bytes, bytes]:
 
 
 async def _run_container(
-    engine: Any, body: dict, stdin: bytes | None = None
+    engine: Any,
+    body: dict,
+    stdin: bytes | None = None,
+    while_running: Callable[[str], object] | None = None,
 ) -> tuple[int, bytes, bytes, str]:
     cid = engine.containers.create({"Image": "busybox", **body}, None)["Id"]
     attach = await engine.containers.attach(cid, stdin=stdin is not None)
     waited = engine.containers.wait_begin(cid, "next-exit")
     await engine.containers.start(cid)
+    if while_running is not None:  # a container that reads its stdin runs until it closes
+        while_running(cid)
     if stdin is not None:
         await attach.write(stdin)
         await attach.close_stdin()
@@ -56,8 +65,13 @@ async def _run_container(
     return code, out, err, cid
 
 
-def run(engine: Any, body: dict, stdin: bytes | None = None) -> tuple[int, bytes, bytes, str]:
-    return _run(engine, _run_container(engine, body, stdin))
+def run(
+    engine: Any,
+    body: dict,
+    stdin: bytes | None = None,
+    while_running: Callable[[str], object] | None = None,
+) -> tuple[int, bytes, bytes, str]:
+    return _run(engine, _run_container(engine, body, stdin, while_running))
 
 
 def test_run_streams_output_and_exit_code(engine: Any) -> None:
@@ -67,14 +81,17 @@ def test_run_streams_output_and_exit_code(engine: Any) -> None:
     assert state["Status"] == "exited" and state["ExitCode"] == 3 and not state["Running"]
 
 
-def test_isolation_pid_hostname_and_root(engine: Any) -> None:
+def test_isolation_pid_hostname_and_root(engine: Any, busybox_tar: Path) -> None:
     code, out, _, cid = run(
         engine,
-        {"Cmd": ["sh", "-c", "echo $$; hostname; ls /proc/1/root/ | wc -l; cat /etc/hostname"]},
+        {"Cmd": ["sh", "-c", "echo $$; hostname; cat /etc/hostname; ls -A /proc/1/root/"]},
     )
-    pid, hostname, _, etc_hostname = out.decode().split("\n")[:4]
+    pid, hostname, etc_hostname, *root = out.decode().splitlines()
     assert code == 0 and pid == "1"
     assert hostname == etc_hostname == cid[:12]
+    with tarfile.open(busybox_tar) as tar:
+        image = {member.name.removeprefix("./").split("/")[0] for member in tar} - {"", "."}
+    assert root == sorted([*image, ".dockerenv"])  # the image's root, not the host's
 
 
 def test_stdin_is_piped_and_closed_with_stdin_once(engine: Any) -> None:
@@ -135,40 +152,44 @@ def test_bad_input_leaves_the_store_unchanged(engine: Any) -> None:
     assert sorted(p.name for p in engine.paths.containers.iterdir()) == before
 
 
-def test_stop_sends_the_stop_signal_then_kills(engine: Any) -> None:
-    async def scenario() -> tuple[dict, float]:
-        cid = engine.containers.create(
-            {
-                "Image": "busybox",
-                "Cmd": ["sh", "-c", "trap '' TERM; while true; do sleep 0.1; done"],
-            },
-            None,
-        )["Id"]
-        await engine.containers.start(cid)
-        begun = time.monotonic()
-        await engine.containers.stop(cid, timeout=1)
-        return engine.containers.inspect(cid)["State"], time.monotonic() - begun
+async def _logs_say(engine: Any, cid: str, expected: list[bytes], timeout: float = 10) -> None:
+    """Wait until the container's logs are ``expected``, e.g. its "ready" once a trap is set."""
+    deadline = time.monotonic() + timeout
+    while (logs := [data async for _, data in engine.containers.logs(cid)]) != expected:
+        assert time.monotonic() < deadline, f"the logs are {logs}, not {expected}"
+        await asyncio.sleep(0.05)
 
-    state, took = _run(engine, scenario())
-    assert state["ExitCode"] == 128 + signal.SIGKILL and 0.9 < took < 5
+
+def test_stop_sends_the_stop_signal_then_kills(engine: Any) -> None:
+    async def scenario() -> tuple[dict, list]:
+        script = "trap 'echo got TERM' TERM; echo ready; while true; do sleep 0.1; done"
+        cid = engine.containers.create({"Image": "busybox", "Cmd": ["sh", "-c", script]}, None)[
+            "Id"
+        ]
+        await engine.containers.start(cid)
+        await _logs_say(engine, cid, [b"ready\n"])
+        await engine.containers.stop(cid, timeout=1)
+        logs = [data async for _, data in engine.containers.logs(cid)]
+        return engine.containers.inspect(cid)["State"], logs
+
+    state, logs = _run(engine, scenario())
+    # TERM first (the trap answered it), KILL when the second of grace was over.
+    assert state["ExitCode"] == 128 + signal.SIGKILL and logs == [b"ready\n", b"got TERM\n"]
     with pytest.raises(NotModified):
         _run(engine, engine.containers.stop(engine.containers.all()[0].id))
 
 
 def test_kill_delivers_the_signal_and_gives_128_plus_n(engine: Any) -> None:
     async def scenario() -> tuple[dict, list]:
-        cid = engine.containers.create(
-            {
-                "Image": "busybox",
-                "Cmd": ["sh", "-c", "trap 'echo got USR1' USR1; while true; do sleep 0.1; done"],
-            },
-            None,
-        )["Id"]
+        script = "trap 'echo got USR1' USR1; echo ready; while true; do sleep 0.1; done"
+        cid = engine.containers.create({"Image": "busybox", "Cmd": ["sh", "-c", script]}, None)[
+            "Id"
+        ]
         await engine.containers.start(cid)
-        await asyncio.sleep(0.3)
+        await _logs_say(engine, cid, [b"ready\n"])
         waited = engine.containers.wait_begin(cid)
         await engine.containers.kill(cid, "USR1")
-        await asyncio.sleep(0.5)
+        await _logs_say(engine, cid, [b"ready\n", b"got USR1\n"])
         await engine.containers.kill(cid, "KILL")
         # As moby's, a SIGKILL returns once the exit is recorded.
         assert engine.containers.inspect(cid)["State"]["ExitCode"] == 128 + signal.SIGKILL
@@ -176,7 +197,7 @@ def test_kill_delivers_the_signal_and_gives_128_plus_n(engine: Any) -> None:
         return result, [data async for _, data in engine.containers.logs(cid)]
 
     result, logs = _run(engine, scenario())
-    assert result["StatusCode"] == 128 + signal.SIGKILL and logs == [b"got USR1\n"]
+    assert result["StatusCode"] == 128 + signal.SIGKILL and logs == [b"ready\n", b"got USR1\n"]
 
 
 def test_restart_policy_on_failure_counts_retries(engine: Any) -> None:
@@ -312,18 +333,23 @@ def test_copy_in_and_out_and_diff(engine: Any) -> None:
 
 
 def test_pause_freezes_and_top_lists_processes(engine: Any) -> None:
-    async def scenario() -> tuple[dict, str]:
+    async def scenario() -> tuple[dict, str, list[str]]:
         cid = engine.containers.create({"Image": "busybox", "Cmd": ["sleep", "30"]}, None)["Id"]
         await engine.containers.start(cid)
+        pid = engine.containers.inspect(cid)["State"]["Pid"]
         top = engine.containers.top(cid)
+        freezer = [cgroup_freezer_state(pid)]
         engine.containers.pause(cid)
+        freezer.append(cgroup_freezer_state(pid))
         status = engine.containers.list(filters={"status": ["paused"]})[0]["State"]
         engine.containers.unpause(cid)
-        return top, status
+        freezer.append(cgroup_freezer_state(pid))
+        return top, status, freezer
 
-    top, status = _run(engine, scenario())
+    top, status, freezer = _run(engine, scenario())
     assert "PID" in top["Titles"] and any("sleep 30" in " ".join(p) for p in top["Processes"])
     assert status == "paused"
+    assert freezer == ["THAWED", "FROZEN", "THAWED"]
 
 
 def test_ps_filters_and_rename(engine: Any) -> None:
@@ -343,9 +369,17 @@ def test_ps_filters_and_rename(engine: Any) -> None:
 
 
 def test_containers_outlive_the_engine_and_are_found_again(engine: Any, roots: Any) -> None:
+    go = roots.base / "go"  # the container goes on when this directory holds "now"
+    go.mkdir()
+    script = "echo started; while [ ! -e /go/now ]; do sleep 0.05; done; echo done; exit 6"
+
     async def start() -> str:
         cid = engine.containers.create(
-            {"Image": "busybox", "Cmd": ["sh", "-c", "echo started; sleep 1; echo done; exit 6"]},
+            {
+                "Image": "busybox",
+                "Cmd": ["sh", "-c", script],
+                "HostConfig": {"Binds": [f"{go}:/go"]},
+            },
             None,
         )["Id"]
         await engine.containers.start(cid)
@@ -353,12 +387,12 @@ def test_containers_outlive_the_engine_and_are_found_again(engine: Any, roots: A
 
     cid = _run(engine, start())
     engine.close()  # the daemon goes away; the shim keeps the container running
-    time.sleep(0.2)
 
     async def later() -> tuple[bool, dict, list]:
         again = Engine(Paths(roots.data_root, roots.exec_root))
         await again.start()
         running = again.containers.inspect(cid)["State"]["Running"]
+        (go / "now").touch()
         result = await asyncio.wait_for(again.containers.wait(cid), 10)
         logs = [data async for _, data in again.containers.logs(cid)]
         await again.containers.remove(cid)
@@ -370,26 +404,51 @@ def test_containers_outlive_the_engine_and_are_found_again(engine: Any, roots: A
 
 
 def test_same_bundle_under_runc(engine: Any) -> None:
-    import shutil
-
     if not shutil.which("runc"):
         pytest.skip("runc is not installed")
-    code, out, _, _ = run(
-        engine, {"Cmd": ["sh", "-c", "echo $$; hostname"], "HostConfig": {"Runtime": "runc"}}
+    seen: list[tuple[dict, int]] = []
+    code, out, _, cid = run(
+        engine,
+        {
+            "Cmd": ["sh", "-c", "echo $$; hostname; read -r _ || true"],
+            "OpenStdin": True,
+            "StdinOnce": True,
+            "HostConfig": {"Runtime": "runc"},
+        },
+        stdin=b"",
+        while_running=lambda cid: seen.append(
+            (
+                runc_state(engine.paths.exec_root, cid),
+                engine.containers.inspect(cid)["State"]["Pid"],
+            )
+        ),
     )
-    assert code == 0 and out.decode().split()[0] == "1"
+    [(state, pid)] = seen
+    assert (state["status"], state["pid"]) == ("running", pid)  # runc itself runs it
+    assert (code, out.decode().split()) == (0, ["1", cid[:12]])
+
+
+# An orphan whose shell has exited is PID 1's to reap once it exits; the main process
+# (cat, which never waits) cannot, so without an init the orphan stays a zombie.
+_ORPHAN_REAPED = r"""
+tr '\0' '\n' < /proc/1/cmdline | head -3 | tr '\n' ' '; echo; echo $$
+mkfifo /tmp/go /tmp/result
+(
+    orphan=$(sh -c 'cat /tmp/go >/dev/null & echo $!')
+    echo go > /tmp/go
+    i=0; while [ -e /proc/$orphan ] && [ $i -lt 200 ]; do i=$((i + 1)); sleep 0.05; done
+    if [ -e /proc/$orphan ]; then echo "not reaped: $(cat /proc/$orphan/stat)"; else echo reaped; fi
+) > /tmp/result &
+exec cat /tmp/result
+"""
 
 
 def test_init_runs_as_pid_1_and_reaps(engine: Any) -> None:
     code, out, _, _ = run(
-        engine,
-        {
-            "Cmd": ["sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '; echo; echo $$"],
-            "HostConfig": {"Init": True},
-        },
+        engine, {"Cmd": ["sh", "-c", _ORPHAN_REAPED], "HostConfig": {"Init": True}}
     )
-    first, pid = out.decode().splitlines()
-    assert code == 0 and first.startswith("/sbin/docker-init -- sh") and pid != "1"
+    pid_1, pid, orphan = out.decode().splitlines()
+    assert (code, pid_1, orphan) == (0, "/sbin/docker-init -- sh ", "reaped") and pid != "1"
 
 
 def test_commit_makes_an_image_of_the_changes(engine: Any) -> None:

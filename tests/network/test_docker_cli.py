@@ -45,7 +45,8 @@ def test_a_taken_host_port_and_a_bad_port_spec_are_refused(docker_cli: Docker) -
     assert taken.returncode == 125
     assert f"Bind for 127.0.0.1:{port} failed: port is already allocated" in taken.stderr
     bad = docker_cli("run", "-p", "80:eighty", "busybox", "true")
-    assert bad.returncode == 125 and "invalid containerPort: eighty" in bad.stderr
+    wording = docker_cli.expects("invalid", v20_10="Invalid")
+    assert bad.returncode == 125 and f"{wording} containerPort: eighty" in bad.stderr
 
 
 def test_user_networks_with_the_docker_cli(docker_cli: Docker) -> None:
@@ -91,7 +92,11 @@ def test_user_networks_with_the_docker_cli(docker_cli: Docker) -> None:
     assert docker_cli("rm", "-f", "web").returncode == 0
     assert docker_cli("network", "rm", "appnet").stdout == "appnet\n"
     missing = docker_cli("network", "inspect", "appnet")
-    assert missing.returncode == 1 and "network appnet not found" in missing.stderr
+    assert missing.returncode == 1
+    assert (
+        docker_cli.expects("network appnet not found", v20_10="Error: No such network: appnet")
+        in missing.stderr
+    )
 
 
 def test_connect_disconnect_and_prune_with_the_docker_cli(docker_cli: Docker) -> None:

@@ -39,7 +39,9 @@ def _in_jail(jail: Path, rootfs: str) -> int:
     return os.waitstatus_to_exitcode(status)
 
 
-def test_pivot_root_falls_back_to_move_and_chroot(tmp_path: Path, busybox_tar: Path) -> None:
+def test_pivot_root_falls_back_to_move_and_chroot(
+    root: None, tmp_path: Path, busybox_tar: Path
+) -> None:
     jail = tmp_path / "jail"
     (jail / "dev").mkdir(parents=True)
     (jail / "rootfs").mkdir()

@@ -7,6 +7,7 @@ import io
 import os
 import shutil
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,17 +15,25 @@ import pytest
 
 from dockyard import stdcopy
 from dockyard.errors import Conflict, InvalidArgument, NotFound
+from tests.conftest import runc_state
 
 
 def _run(engine: Any, coro: Any) -> Any:
     return engine.loop.run_until_complete(coro)
 
 
-async def _run_container(engine: Any, body: dict[str, Any]) -> tuple[int, str, str, str]:
+async def _run_container(
+    engine: Any, body: dict[str, Any], while_running: Callable[[str], object] | None = None
+) -> tuple[int, str, str, str]:
+    """Run to the end; a container that reads its stdin runs until ``while_running`` returns."""
     cid = engine.containers.create({"Image": "busybox", **body}, None)["Id"]
-    attach = await engine.containers.attach(cid)
+    attach = await engine.containers.attach(cid, stdin=body.get("OpenStdin", False))
     waited = engine.containers.wait_begin(cid, "next-exit")
     await engine.containers.start(cid)
+    if while_running is not None:
+        while_running(cid)
+    if body.get("OpenStdin"):
+        await attach.close_stdin()
     raw = b""
     while chunk := await attach.read():
         raw += chunk
@@ -416,13 +425,25 @@ def test_runc_runs_the_same_mounts(engine: Any, roots: Any) -> None:
         pytest.skip("runc is not installed")
     host = roots.base / "for-runc"
     host.mkdir()
-    code, out, _, cid = run(
+    script = "echo kept > /v/f; touch /ro/x 2>/dev/null || echo refused; grep -c ' /run tmpfs ' /proc/mounts"
+    body = {
+        "Cmd": ["sh", "-c", f"{script}; read -r _ || true"],
+        "OpenStdin": True,
+        "StdinOnce": True,
+        "HostConfig": {
+            "Runtime": "runc",
+            "Binds": ["runc-vol:/v", f"{host}:/ro:ro"],
+            "Tmpfs": {"/run": "size=1m"},
+        },
+    }
+    states: list[dict] = []
+    code, out, _, cid = _run(
         engine,
-        "echo kept > /v/f; touch /ro/x 2>/dev/null || echo refused; grep -c ' /run tmpfs ' /proc/mounts",
-        Runtime="runc",
-        Binds=["runc-vol:/v", f"{host}:/ro:ro"],
-        Tmpfs={"/run": "size=1m"},
+        _run_container(
+            engine, body, lambda cid: states.append(runc_state(engine.paths.exec_root, cid))
+        ),
     )
+    assert [state["status"] for state in states] == ["running"]  # runc itself ran it
     assert (code, out) == (0, "refused\n1\n")
     assert Path(engine.volumes.inspect("runc-vol")["Mountpoint"], "f").read_text() == "kept\n"
     remove(engine, cid)
