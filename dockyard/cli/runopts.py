@@ -105,27 +105,12 @@ def parse_ulimit(value: str) -> dict[str, Any]:
     return {"Name": name, "Soft": soft, "Hard": hard}
 
 
-# The sysctls docker's ValidateSysctl lets through: those a namespace of the container scopes.
-NAMESPACED_SYSCTLS = (
-    "kernel.msgmax",
-    "kernel.msgmnb",
-    "kernel.msgmni",
-    "kernel.sem",
-    "kernel.shmall",
-    "kernel.shmmax",
-    "kernel.shmmni",
-    "kernel.shm_rmid_forced",
-)
-
-
 def parse_sysctl(value: str) -> str:
     """``--sysctl name=value`` for a namespaced sysctl only (docker's opts.ValidateSysctl)."""
+    from dockyard.runtime.sysctls import IPC_SYSCTLS
+
     name, separator, _ = value.partition("=")
-    if (
-        separator
-        and name
-        and (name in NAMESPACED_SYSCTLS or name.startswith(("net.", "fs.mqueue.")))
-    ):
+    if separator and name and (name in IPC_SYSCTLS or name.startswith(("net.", "fs.mqueue."))):
         return value
     raise InvalidArgument(f"sysctl '{value}' is not allowed")
 

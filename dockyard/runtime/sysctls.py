@@ -12,8 +12,8 @@ import os
 
 from dockyard.errors import SystemError
 
-# The IPC namespace's sysctls (with fs.mqueue.*).
-_IPC_SYSCTLS = frozenset(
+# The IPC namespace's sysctls (with fs.mqueue.*); the docker CLI lets the same through.
+IPC_SYSCTLS = frozenset(
     {
         "kernel.msgmax",
         "kernel.msgmnb",
@@ -51,7 +51,7 @@ def check(sysctl: dict[str, str], namespaces: list[dict]) -> None:
     joined = {ns["type"]: ns["path"] for ns in namespaces if ns.get("path")}
     for key in sysctl:
         name = dotted(key)
-        if name in _IPC_SYSCTLS or name.startswith("fs.mqueue."):
+        if name in IPC_SYSCTLS or name.startswith("fs.mqueue."):
             if "ipc" not in private and "ipc" not in joined:
                 raise SystemError(f'sysctl "{name}" is not allowed in the hosts ipc namespace')
             continue
