@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-from typing import Any
+from typing import Any, BinaryIO
 
 from aiohttp import web
 
@@ -249,13 +249,31 @@ async def archive_get(request: web.Request) -> web.StreamResponse:
     tar, stat = await asyncio.to_thread(
         containers(request).archive_get, request.match_info["id"], _archive_path(request)
     )
+    return await _send_tar(request, tar, _stat_header(stat))
+
+
+async def export(request: web.Request) -> web.StreamResponse:
+    tar = await asyncio.to_thread(containers(request).export, request.match_info["id"])
+    return await _send_tar(request, tar, {})
+
+
+async def _send_tar(
+    request: web.Request, tar: BinaryIO, headers: dict[str, str]
+) -> web.StreamResponse:
+    """Stream a tar a thread writes; one that cannot be finished cuts the connection, so
+    that the client sees a broken transfer rather than a short archive."""
     with tar:
-        response = web.StreamResponse(headers=_stat_header(stat))
+        response = web.StreamResponse(headers=headers)
         response.content_type = "application/x-tar"
         await response.prepare(request)
         responses.mark_started(request, response)
-        while chunk := await asyncio.to_thread(tar.read, 65536):
-            await response.write(chunk)
+        try:
+            while chunk := await asyncio.to_thread(tar.read, 65536):
+                await response.write(chunk)
+        except OSError:
+            if request.transport is not None:
+                request.transport.abort()
+            raise
     return response
 
 
@@ -279,6 +297,7 @@ def routes() -> list[web.RouteDef]:
         web.get(one + "/json", inspect),
         web.get(one + "/top", top),
         web.get(one + "/changes", changes),
+        web.get(one + "/export", export),
         web.get(one + "/logs", logs),
         web.get(one + "/stats", stats),
         web.post(one + "/start", start),

@@ -889,6 +889,27 @@ class ContainerService:
         c = self.get(ref)
         return archive.get(self._copy_root(c, ref), path)
 
+    def export(self, ref: str) -> BinaryIO:
+        """`docker export`: the container's file system as a tar stream to read (and close)."""
+        c = self.get(ref)
+        status = c.state["Status"]
+        if status in ("dead", "removing"):
+            why = "is Dead" if status == "dead" else "is being removed"
+            raise Conflict(f"You cannot export container {c.id} which {why}")
+        layers = [
+            c.root / "upper",
+            specgen.make_init_layer(c.root),
+            *self.images.resolve(c.record["Image"]).lowerdirs,
+        ]
+        attributes = self.event_attributes(c.record)
+        try:
+            return archive.export(
+                archive.export_root(c, layers),
+                lambda: self.events.publish("container", "export", c.id, attributes),
+            )
+        except OSError as e:
+            raise EngineSystemError(f"Error exporting container {ref}: {e.strerror or e}") from e
+
     def archive_put(
         self, ref: str, path: str, tar: BinaryIO, no_overwrite_dir_non_dir: bool = False
     ) -> None:
