@@ -195,6 +195,10 @@ class ContainerService:
                 host_config, body.get("NetworkingConfig"), config.get("ExposedPorts") or {}
             ),
         }
+        if host_config["NetworkMode"] not in ("host", "none"):
+            for endpoint in record["NetworkSettings"]["Networks"].values():  # the one created on
+                if endpoint["MacAddress"]:  # the MAC asked for, as moby's inspect shows it
+                    config["MacAddress"] = endpoint["MacAddress"]
         if not config["Hostname"]:
             config["Hostname"] = specgen.default_hostname(cid, host_config)
         root.mkdir(mode=PRIVATE_DIR_MODE)
