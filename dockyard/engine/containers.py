@@ -25,7 +25,7 @@ from typing import Any, BinaryIO
 from dockyard import stdcopy
 from dockyard.build import imageconfig
 from dockyard.config import PRIVATE_DIR_MODE, Paths
-from dockyard.engine import archive, hostconfig, processes, specgen
+from dockyard.engine import archive, hostconfig, logdrivers, processes, specgen
 from dockyard.engine import update as container_update
 from dockyard.engine.commit import commit_changes
 from dockyard.engine.container import (
@@ -48,6 +48,7 @@ from dockyard.errors import (
     InvalidArgument,
     NotFound,
     NotModified,
+    NotSupported,
 )
 from dockyard.errors import SystemError as EngineSystemError
 from dockyard.runtime import cgroups, shim
@@ -155,9 +156,11 @@ class ContainerService:
         if not command:
             raise InvalidArgument("No command specified")
         warnings = hostconfig.verify(host_config, config, self)
+        logdrivers.check(host_config["LogConfig"])
         self._runtime(host_config.get("Runtime") or "")
         mounts = self.volumes.plan(host_config, config, image.config.get("config") or {}, self.get)
         cid = new_id()
+        log_driver = host_config["LogConfig"]["Type"]
         name = validate_name(name) if name else self._unused_name()
         root = self.paths.containers / cid
         record = {
@@ -170,7 +173,8 @@ class ContainerService:
             "ResolvConfPath": str(root / "resolv.conf"),
             "HostnamePath": str(root / "hostname"),
             "HostsPath": str(root / "hosts"),
-            "LogPath": str(root / f"{cid}-json.log"),
+            # Only json-file's path is shown: local's files are internal, as in moby.
+            "LogPath": str(root / f"{cid}-json.log") if log_driver == "json-file" else "",
             "Name": "/" + name,
             "RestartCount": 0,
             "Driver": "overlay2",
@@ -260,7 +264,7 @@ class ContainerService:
     async def _start(self, c: Container) -> None:
         image = self.images.resolve(c.record["Image"])
         runtime = self._runtime(c.host_config.get("Runtime") or "")
-        cfg = specgen.shim_config(c, image, self.paths, runtime, self)
+        cfg = specgen.shim_config(c, image, self.paths, runtime, self, self._log_writer(c))
         await asyncio.to_thread(self.volumes.activate, c)
         try:
             await self._run_shim(c, cfg)
@@ -319,6 +323,21 @@ class ContainerService:
         except KeyError:
             raise InvalidArgument(f"unknown or invalid runtime name: {name}") from None
 
+    def _log_writer(self, c: Container) -> logdrivers.WriterSettings:
+        """What keeps the output; bad log options fail the start as moby's logger does."""
+        try:
+            settings = logdrivers.writer_settings(
+                c.host_config["LogConfig"],
+                Path(c.record["LogPath"]),
+                logdrivers.local_log_path(c.root),
+            )
+        except InvalidArgument as e:
+            text = f"failed to create task for container: failed to initialize logging driver: {e.message}"
+            raise self._start_failed(c, {"error": text, "task": True}) from None
+        if settings.path is not None:
+            settings.path.parent.mkdir(mode=0o700, exist_ok=True)
+        return settings
+
     def _start_failed(self, c: Container, message: dict) -> DockyardError:
         """Record a start that failed like Docker does: still "created", with the error."""
         code = int(message.get("code") or 0)
@@ -334,6 +353,8 @@ class ContainerService:
                 f"OCI runtime create failed: {text}: unknown",
                 code,
             )
+        if message.get("task"):  # failed before the task was created, said as it is
+            return EngineSystemError(text)
         return EngineSystemError(f"failed to start container {c.id[:12]}: {text}")
 
     # ------------------------------------------------------------------ supervision
@@ -707,9 +728,15 @@ class ContainerService:
         tail: int | None = None,
     ) -> AsyncGenerator[tuple[int, bytes], None]:
         c = self.get(ref)
-        if c.host_config["LogConfig"]["Type"] not in ("json-file", "local"):
-            raise InvalidArgument("configured logging driver does not support reading")
-        reader = LogReader(Path(c.record["LogPath"]), stdout, stderr, since, until, timestamps)
+        driver = c.host_config["LogConfig"]["Type"]
+        if driver not in logdrivers.READABLE:
+            raise NotSupported("configured logging driver does not support reading")
+        path = (
+            Path(c.record["LogPath"])
+            if driver == "json-file"
+            else logdrivers.local_log_path(c.root)
+        )
+        reader = LogReader(path, stdout, stderr, since, until, timestamps)
         running = (lambda: self._exists(c.id) and self.get(c.id).running) if follow else None
         async with contextlib.aclosing(reader.read(tail, running)) as items:
             async for item in items:

@@ -10,10 +10,10 @@ from typing import Any
 from dockyard.config import Paths
 from dockyard.engine import namespaces, volumes
 from dockyard.engine.container import Container
+from dockyard.engine.logdrivers import WriterSettings
 from dockyard.errors import InvalidArgument, SystemError
 from dockyard.runtime import spec as oci
 from dockyard.runtime.shim import ShimConfig
-from dockyard.units import ram_in_bytes
 
 HOSTS_BASE = (
     "127.0.0.1\tlocalhost\n"
@@ -269,13 +269,17 @@ def _with_defaults(env: list[str], tty: bool) -> list[str]:
 
 
 def shim_config(
-    c: Container, image: Any, paths: Paths, runtime: str, containers: Any
+    c: Container,
+    image: Any,
+    paths: Paths,
+    runtime: str,
+    containers: Any,
+    log: WriterSettings,
 ) -> ShimConfig:
     write_etc_files(c)
     spec = oci.docker_default_spec(
         spec_options(c, namespaces.network_mode(c.host_config, containers), containers)
     )
-    log_opts = c.host_config.get("LogConfig", {}).get("Config") or {}
     return ShimConfig(
         id=c.id,
         bundle=c.root,
@@ -288,9 +292,10 @@ def shim_config(
         tty=bool(c.config.get("Tty")),
         open_stdin=bool(c.config.get("OpenStdin")),
         stdin_once=bool(c.config.get("StdinOnce")),
-        log_path=Path(c.record["LogPath"]),
-        log_max_size=parse_size(log_opts.get("max-size", "0")),
-        log_max_file=int(log_opts.get("max-file", "1")),
+        log_path=log.path,
+        log_max_size=log.max_size,
+        log_max_file=log.max_file,
+        log_compress=log.compress,
         runtime=runtime,
         runtime_root=paths.exec_root / "runc" if runtime != "builtin" else None,
         group_add=c.host_config.get("GroupAdd") or [],
@@ -300,11 +305,3 @@ def shim_config(
             else 0
         ),
     )
-
-
-def parse_size(text: str) -> int:
-    """A log-opt size like "10m" (go-units RAMInBytes: 1024-based)."""
-    try:
-        return ram_in_bytes(text.strip() or "0")
-    except InvalidArgument:
-        raise InvalidArgument(f"invalid max-size: {text}") from None
