@@ -9,7 +9,7 @@ from typing import Any, BinaryIO
 
 from aiohttp import web
 
-from dockyard import stdcopy
+from dockyard import platforms, stdcopy
 from dockyard.api import detach, hijack, query, responses, schema
 from dockyard.api.body import body_file, json_body
 from dockyard.api.engine_access import containers
@@ -44,9 +44,11 @@ async def create(request: web.Request) -> web.Response:
     if body is None or not set(body) - {"HostConfig", "NetworkingConfig"}:
         raise InvalidArgument("config cannot be empty in order to create a container")
     name = query.text(request, "name") or None
+    wanted = query.text(request, "platform") if api_at_least(request, "1.41") else ""
+    platform = platforms.parse(wanted) if wanted else None
     _name_default_network(body)
     warnings = _move_container_mac(body, api_at_least(request, "1.44"))
-    created = containers(request).create(body, name)
+    created = containers(request).create(body, name, platform)
     if warnings:
         created["Warnings"] = [*(created["Warnings"] or []), *warnings]
     return responses.json_response(created, status=201)

@@ -22,7 +22,7 @@ from collections.abc import AsyncGenerator, Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from dockyard import stdcopy
+from dockyard import platforms, stdcopy
 from dockyard.build import imageconfig
 from dockyard.config import PRIVATE_DIR_MODE, Paths
 from dockyard.engine import archive, hostconfig, logdrivers, processes, specgen
@@ -145,12 +145,22 @@ class ContainerService:
         return self._locks.setdefault(cid, asyncio.Lock())
 
     # ------------------------------------------------------------------ create
-    def create(self, body: dict[str, Any], name: str | None) -> dict:
+    def create(
+        self, body: dict[str, Any], name: str | None, platform: platforms.Platform | None = None
+    ) -> dict:
+        """``platform``: the one the image must be for (--platform), NotFound otherwise."""
         host_config = build_host_config(body.get("HostConfig") or {})
         image_name = body.get("Image") or ""
         if not image_name:
             raise InvalidArgument("config cannot be empty in order to create a container")
         image = self.images.resolve(image_name)
+        if platform is not None:
+            built_for = platforms.of_image(image.config)
+            if not platforms.matches(platform, built_for):
+                raise NotFound(
+                    f"image with reference {image_name} was found but its platform "
+                    f"({built_for}) does not match the specified platform ({platform})"
+                )
         config = build_config(body, image.config.get("config") or {}, image_name)
         command = (config["Entrypoint"] or []) + (config["Cmd"] or [])
         if not command:
