@@ -369,7 +369,11 @@ def test_same_bundle_under_runc(engine: Any) -> None:
     if not shutil.which("runc"):
         pytest.skip("runc is not installed")
     code, out, _, _ = run(
-        engine, {"Cmd": ["sh", "-c", "echo $$; hostname"], "HostConfig": {"Runtime": "runc"}}
+        engine,
+        {
+            "Cmd": ["sh", "-c", "echo $$; hostname"],
+            "HostConfig": {"Runtime": "io.containerd.runc.v2"},
+        },
     )
     assert code == 0 and out.decode().split()[0] == "1"
 

@@ -419,7 +419,7 @@ def test_runc_runs_the_same_mounts(engine: Any, roots: Any) -> None:
     code, out, _, cid = run(
         engine,
         "echo kept > /v/f; touch /ro/x 2>/dev/null || echo refused; grep -c ' /run tmpfs ' /proc/mounts",
-        Runtime="runc",
+        Runtime="io.containerd.runc.v2",  # the runc binary ("runc" is the built-in)
         Binds=["runc-vol:/v", f"{host}:/ro:ro"],
         Tmpfs={"/run": "size=1m"},
     )
