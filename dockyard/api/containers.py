@@ -248,6 +248,7 @@ async def logs(request: web.Request) -> web.StreamResponse:
         until=query.timestamp(request, "until"),
         timestamps=query.flag(request, "timestamps"),
         tail=int(tail) if tail.isdigit() else None,
+        details=query.flag(request, "details"),
     )
     async with contextlib.aclosing(entries):
         first = asyncio.ensure_future(anext(entries, None))

@@ -339,11 +339,7 @@ class ContainerService:
     def _log_writer(self, c: Container) -> logdrivers.WriterSettings:
         """What keeps the output; bad log options fail the start as moby's logger does."""
         try:
-            settings = logdrivers.writer_settings(
-                c.host_config["LogConfig"],
-                Path(c.record["LogPath"]),
-                logdrivers.local_log_path(c.root),
-            )
+            settings = logdrivers.writer_settings(c.record, c.root)
         except InvalidArgument as e:
             text = f"failed to create task for container: failed to initialize logging driver: {e.message}"
             raise self._start_failed(c, {"error": text, "task": True}) from None
@@ -739,6 +735,7 @@ class ContainerService:
         until: float = 0.0,
         timestamps: bool = False,
         tail: int | None = None,
+        details: bool = False,
     ) -> AsyncGenerator[tuple[int, bytes], None]:
         c = self.get(ref)
         driver = c.host_config["LogConfig"]["Type"]
@@ -749,7 +746,7 @@ class ContainerService:
             if driver == "json-file"
             else logdrivers.local_log_path(c.root)
         )
-        reader = LogReader(path, stdout, stderr, since, until, timestamps)
+        reader = LogReader(path, stdout, stderr, since, until, timestamps, details)
         running = (lambda: self._exists(c.id) and self.get(c.id).running) if follow else None
         async with contextlib.aclosing(reader.read(tail, running)) as items:
             async for item in items:

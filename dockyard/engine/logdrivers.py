@@ -4,7 +4,8 @@ moby checks a container's LogConfig twice, and so do we: at create, the option
 names (``check``: ValidateLogOpts, an unknown driver or option is refused); at
 start, their values (``writer_settings``: each driver's New, whose errors fail
 the start). ``json-file`` writes Docker's json-file log at the record's LogPath.
-``local`` writes the same JSON lines (its format on disk is internal to Docker,
+json-file's ``labels``, ``env`` (and their ``-regex``) and ``tag`` options add
+``attrs`` to each line. ``local`` writes the same JSON lines (its format on disk is internal to Docker,
 and to us) in ``local-logs/container.log``, rotated at 20 MB into 5 files,
 gzip-compressed, unless its options say otherwise. ``none`` keeps nothing, and
 ``docker logs`` cannot read it. Other drivers (syslog, journald, gelf, ...) ship
@@ -14,11 +15,12 @@ logs to services this engine does not talk to: they are refused as unknown.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dockyard.errors import InvalidArgument
+from dockyard.template import Template
 from dockyard.units import from_human_size, ram_in_bytes
 
 DRIVERS = ("json-file", "local", "none")
@@ -49,6 +51,7 @@ class WriterSettings:
     max_size: int = 0  # 0: one file that grows
     max_file: int = 1
     compress: bool = False
+    attrs: dict[str, str] = field(default_factory=dict)  # json-file's, on every line
 
 
 def check(log_config: dict[str, Any]) -> None:
@@ -87,21 +90,21 @@ def local_log_path(container_root: Path) -> Path:
     return container_root / "local-logs" / "container.log"
 
 
-def writer_settings(
-    log_config: dict[str, Any], json_path: Path, local_path: Path
-) -> WriterSettings:
-    """Start time (each driver's New): the options' values, as moby reads them; an
-    InvalidArgument names what is wrong."""
+def writer_settings(record: dict[str, Any], container_root: Path) -> WriterSettings:
+    """Start time (each driver's New): the options' values of the container whose
+    inspect document is ``record``, as moby reads them; an InvalidArgument names what
+    is wrong."""
+    log_config = record["HostConfig"]["LogConfig"]
     driver = log_config.get("Type") or "json-file"
     options: dict[str, str] = log_config.get("Config") or {}
     if driver == "none":
         return WriterSettings(None)
     if driver == "local":
-        return _local(options, local_path)
-    return _json_file(options, json_path)
+        return _local(options, local_log_path(container_root))
+    return _json_file(options, Path(record["LogPath"]), record)
 
 
-def _json_file(options: dict[str, str], path: Path) -> WriterSettings:
+def _json_file(options: dict[str, str], path: Path, record: dict[str, Any]) -> WriterSettings:
     max_size = 0
     if "max-size" in options:
         max_size = from_human_size(options["max-size"])
@@ -119,7 +122,53 @@ def _json_file(options: dict[str, str], path: Path) -> WriterSettings:
             raise InvalidArgument(
                 "compress cannot be true when max-file is less than 2 or max-size is not set"
             )
-    return WriterSettings(path, max_size, max_file, compress)
+    return WriterSettings(path, max_size, max_file, compress, _attributes(options, record))
+
+
+def _attributes(options: dict[str, str], record: dict[str, Any]) -> dict[str, str]:
+    """moby's Info.ExtraAttributes and, with ``tag``, ParseLogTag: what json-file adds
+    to each line as ``attrs`` (shown by `docker logs --details`)."""
+    config = record["Config"]
+    labels: dict[str, str] = config.get("Labels") or {}
+    env = dict(item.split("=", 1) for item in config.get("Env") or [] if "=" in item)
+    attrs: dict[str, str] = {}
+    for option, values in (("labels", labels), ("env", env)):
+        for key in filter(None, options.get(option, "").split(",")):
+            if key in values:
+                attrs[key] = values[key]
+        if options.get(f"{option}-regex"):
+            try:
+                pattern = re.compile(options[f"{option}-regex"])
+            except re.error as e:
+                raise InvalidArgument(f"error parsing regexp: {e}") from None
+            attrs.update({k: v for k, v in values.items() if pattern.search(k)})
+    if options.get("tag"):
+        try:
+            attrs["tag"] = Template(options["tag"]).render(_tag_fields(record))
+        except InvalidArgument as e:
+            raise InvalidArgument(f"template: log-tag: {e.message}") from None
+    return attrs
+
+
+def _tag_fields(record: dict[str, Any]) -> dict[str, Any]:
+    """What a tag template may name (moby's logger.Info and its methods)."""
+    cid, image = record["Id"], record["Image"]
+    return {
+        "ID": cid[:12],
+        "FullID": cid,
+        "Name": record["Name"].lstrip("/"),
+        "ImageID": image[:12],
+        "ImageFullID": image,
+        "ImageName": record["Config"]["Image"],
+        "Command": " ".join([record["Path"], *record["Args"]]),
+        "DaemonName": "docker",
+        "ContainerID": cid,
+        "ContainerName": record["Name"],
+        "ContainerImageID": image,
+        "ContainerImageName": record["Config"]["Image"],
+        "ContainerLabels": record["Config"].get("Labels") or {},
+        "ContainerEnv": record["Config"].get("Env") or [],
+    }
 
 
 def _local(options: dict[str, str], path: Path) -> WriterSettings:

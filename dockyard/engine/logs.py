@@ -25,6 +25,7 @@ from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
+from urllib.parse import quote_plus
 
 from dockyard.runtime.jsonlog import LogEntry, identity, log_files, parse_line
 
@@ -47,6 +48,7 @@ class LogReader:
     since: float = 0.0
     until: float = 0.0
     timestamps: bool = False
+    details: bool = False  # each line's attrs first, as moby writes them
 
     async def read(
         self, tail: int | None, running: Callable[[], bool] | None
@@ -90,7 +92,8 @@ class LogReader:
         )
         if not number or not self._in_window(entry):
             return None
-        return number, (entry.time.encode() + b" " if self.timestamps else b"") + entry.data
+        data = _details(entry.attrs) + entry.data if self.details else entry.data
+        return number, (entry.time.encode() + b" " if self.timestamps else b"") + data
 
     def _in_window(self, entry: LogEntry) -> bool:
         if not self.since and not self.until:
@@ -100,6 +103,12 @@ class LogReader:
         except ValueError:
             return False  # no time to compare
         return not ((self.since and ts < self.since) or (self.until and ts > self.until))
+
+
+def _details(attrs: dict[str, str]) -> bytes:
+    """``k=v,k2=v2 `` sorted by key, each query-escaped (moby's attrsByteSlice)."""
+    pairs = (f"{quote_plus(k)}={quote_plus(v)}" for k, v in sorted(attrs.items()))
+    return ",".join(pairs).encode() + b" "
 
 
 class _LogFiles:

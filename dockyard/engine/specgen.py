@@ -296,6 +296,7 @@ def shim_config(
         log_max_size=log.max_size,
         log_max_file=log.max_file,
         log_compress=log.compress,
+        log_attrs=log.attrs,
         runtime=runtime,
         runtime_root=paths.exec_root / "runc" if runtime != "builtin" else None,
         group_add=c.host_config.get("GroupAdd") or [],

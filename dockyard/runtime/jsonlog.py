@@ -1,6 +1,7 @@
 """Docker's json-file log format: one JSON object per line, rotated by size.
 
     {"log":"hello\\n","stream":"stdout","time":"2026-11-27T23:20:00.123456789Z"}
+    {"log":"hi\\n","stream":"stdout","attrs":{"tag":"web"},"time":"..."}  (json-file's attrs)
 
 The shim writes it while the container runs; the engine reads it for
 `logs`. Rotation keeps ``max_file`` files: the live one and ``NAME.1`` ... ``NAME.(max_file-1)``,
@@ -15,7 +16,7 @@ import json
 import os
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -30,12 +31,18 @@ class JsonLogWriter:
     """Appends output to a json-file log, splitting it into lines."""
 
     def __init__(
-        self, path: Path, max_size: int = 0, max_file: int = 1, compress: bool = False
+        self,
+        path: Path,
+        max_size: int = 0,
+        max_file: int = 1,
+        compress: bool = False,
+        attrs: dict[str, str] | None = None,
     ) -> None:
         self.path = path
         self.max_size = max_size
         self.max_file = max(1, max_file)
         self.compress = compress
+        self.attrs = attrs or {}
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
         self._size = os.fstat(self._fd).st_size
         self._pending: dict[str, bytes] = {"stdout": b"", "stderr": b""}
@@ -63,11 +70,10 @@ class JsonLogWriter:
         os.close(self._fd)
 
     def _emit(self, stream: str, chunk: bytes) -> None:
-        entry = {
-            "log": chunk.decode("utf-8", "replace"),
-            "stream": stream,
-            "time": rfc3339_nano(time.time_ns()),
-        }
+        entry: dict[str, object] = {"log": chunk.decode("utf-8", "replace"), "stream": stream}
+        if self.attrs:
+            entry["attrs"] = self.attrs
+        entry["time"] = rfc3339_nano(time.time_ns())
         line = (json.dumps(entry, separators=(",", ":")) + "\n").encode()
         if self.max_size and self._size + len(line) > self.max_size and self._size:
             self._rotate()
@@ -128,6 +134,7 @@ class LogEntry:
     stream: str
     time: str
     data: bytes
+    attrs: dict[str, str] = field(default_factory=dict)
 
     @property
     def timestamp(self) -> float:
@@ -151,6 +158,10 @@ def parse_line(line: bytes) -> LogEntry | None:
         return None  # a line cut short by a crash mid-write
     if not isinstance(entry, dict):
         return None
+    attrs = entry.get("attrs")
     return LogEntry(
-        entry.get("stream", "stdout"), entry.get("time", ""), entry.get("log", "").encode()
+        entry.get("stream", "stdout"),
+        entry.get("time", ""),
+        entry.get("log", "").encode(),
+        attrs if isinstance(attrs, dict) else {},
     )

@@ -126,3 +126,20 @@ def test_bad_option_values_fail_the_start(docker_cli: Docker) -> None:
         )
         state = json.loads(docker_cli("inspect", name).stdout)[0]["State"]
         assert (state["Status"], state["ExitCode"], state["Error"]) == ("created", 128, text)
+
+
+def test_json_file_attrs_and_logs_details(daemon: Any, docker_cli: Docker) -> None:
+    ran = docker_cli(
+        "run", "--name", "tagged", "--label", "team=web", "--label", "other=x", "-e", "MODE=prod",
+        "--log-opt", "labels=team", "--log-opt", "env-regex=^MO", "--log-opt",
+        "tag={{.Name}}/{{.ID}}", "busybox", "echo", "hi",
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    cid = docker_cli("inspect", "-f", "{{.Id}}", "tagged").stdout.strip()
+    details = docker_cli("logs", "--details", "tagged")
+    assert details.stdout == f"MODE=prod,tag=tagged%2F{cid[:12]},team=web hi\n"
+    assert docker_cli("logs", "tagged").stdout == "hi\n"
+    line = json.loads((_root(daemon, docker_cli, "tagged") / f"{cid}-json.log").read_text())
+    assert line["attrs"] == {"team": "web", "MODE": "prod", "tag": f"tagged/{cid[:12]}"}
+    assert docker_cli("run", "--name", "plain-details", "busybox", "echo", "hi").returncode == 0
+    assert docker_cli("logs", "--details", "plain-details").stdout == " hi\n"  # as moby

@@ -6,11 +6,16 @@ from pathlib import Path
 
 from dockyard.engine.logdrivers import WriterSettings, writer_settings
 
-JSON, LOCAL = Path("/c/c-json.log"), Path("/c/local-logs/container.log")
+JSON, LOCAL = Path("/c/c-json.log"), Path("/c/local-logs/container.log")  # in /c
 
 
 def _settings(driver: str, **options: str) -> WriterSettings:
-    return writer_settings({"Type": driver, "Config": options}, JSON, LOCAL)
+    record = {
+        "HostConfig": {"LogConfig": {"Type": driver, "Config": options}},
+        "LogPath": str(JSON),
+        "Config": {"Labels": {}, "Env": []},
+    }
+    return writer_settings(record, LOCAL.parent.parent)
 
 
 def test_local_defaults_are_the_local_drivers() -> None:
