@@ -12,6 +12,7 @@ one place (``dockyard.api.errors``); the CLI prints the message and exits 125
     ├── NotFound          no such image / container / exec / volume    (404)
     ├── NotModified       start of a running container, stop of a stopped one (304)
     ├── Conflict          name in use, image in use, container running (409)
+    ├── NotSupported      what the object cannot do (read a "none" log) (501)
     ├── Unavailable       feature this engine does not offer (swarm)   (503)
     ├── SystemError       the engine itself failed                     (500)
     │   └── CommandError  the command could not be started (400 like moby; CLI 126/127)
@@ -60,6 +61,10 @@ class NotModified(DockyardError):
 
 class Conflict(DockyardError):
     pass
+
+
+class NotSupported(DockyardError):
+    """moby's errdefs.NotImplemented: the object cannot do what is asked."""
 
 
 class Unavailable(DockyardError):

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-from typing import Any
+from typing import Any, BinaryIO
 
 from aiohttp import web
 
-from dockyard import stdcopy
+from dockyard import platforms, stdcopy
 from dockyard.api import detach, hijack, query, responses, schema
 from dockyard.api.body import body_file, json_body
 from dockyard.api.engine_access import containers
@@ -46,7 +46,85 @@ async def create(request: web.Request) -> web.Response:
     if body is None or not set(body) - {"HostConfig", "NetworkingConfig"}:
         raise InvalidArgument("config cannot be empty in order to create a container")
     name = query.text(request, "name") or None
-    return responses.json_response(containers(request).create(body, name), status=201)
+    wanted = query.text(request, "platform") if api_at_least(request, "1.41") else ""
+    platform = platforms.parse(wanted) if wanted else None
+    _name_default_network(body)
+    warnings = _move_container_mac(body, api_at_least(request, "1.44"))
+    created = containers(request).create(body, name, platform)
+    if warnings:
+        created["Warnings"] = [*(created["Warnings"] or []), *warnings]
+    return responses.json_response(created, status=201)
+
+
+MAC_DEPRECATED = (
+    "The container-wide MacAddress field is now deprecated. "
+    "It should be specified in EndpointsConfig instead."
+)
+
+
+def _name_default_network(body: dict[str, Any]) -> None:
+    """NetworkMode "" or "default" is "bridge", and so is an EndpointsConfig "default"
+    entry, as moby names them before anything else looks at them."""
+    host_config = body.get("HostConfig")
+    if host_config is None or (host_config.get("NetworkMode") or "default") != "default":
+        return
+    host_config["NetworkMode"] = "bridge"
+    endpoints = (body.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}
+    if "default" in endpoints:
+        endpoints["bridge"] = endpoints.pop("default")
+
+
+def _move_container_mac(body: dict[str, Any], v1_44: bool) -> list[str]:
+    """moby's handleMACAddressBC: the container-wide Config.MacAddress (deprecated in
+    1.44) becomes the MacAddress of the endpoint on the network the container is
+    created on; from 1.44 with a warning. The warnings to add."""
+    mac = body.pop("MacAddress", None) or ""
+    mode = (body.get("HostConfig") or {}).get("NetworkMode") or "bridge"
+    on_a_network = mode not in ("host", "none") and not mode.startswith("container:")
+    if not v1_44:
+        if not mac:
+            endpoints = (body.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}
+            for endpoint in endpoints.values():  # a field the old API did not have
+                if endpoint:
+                    endpoint["MacAddress"] = ""
+            return []
+        if not on_a_network:
+            raise InvalidArgument("conflicting options: mac-address and the network mode")
+        _endpoint_of(body, mode, v1_44)["MacAddress"] = mac
+        return []
+    if not mac:
+        return []
+    if on_a_network:
+        endpoint = _endpoint_of(body, mode, v1_44)
+        if not endpoint.get("MacAddress"):
+            endpoint["MacAddress"] = mac
+        elif endpoint["MacAddress"] != mac:
+            raise InvalidArgument(
+                "the container-wide MAC address must match the endpoint-specific MAC address "
+                "for the main network, or be left empty"
+            )
+    return [MAC_DEPRECATED]
+
+
+def _endpoint_of(body: dict[str, Any], mode: str, v1_44: bool) -> dict[str, Any]:
+    """moby's epConfigForNetMode: the EndpointsConfig entry of the NetworkMode network
+    (made when there is none; before 1.44 there is at most one, whatever its name)."""
+    networking = body["NetworkingConfig"] = body.get("NetworkingConfig") or {}
+    endpoints = networking["EndpointsConfig"] = networking.get("EndpointsConfig") or {}
+    if not endpoints:
+        key = mode
+    elif not v1_44:
+        key = next(iter(endpoints))
+    elif mode in endpoints:
+        key = mode
+    else:
+        raise InvalidArgument(
+            "unable to migrate container-wide MAC address to a specific network: "
+            "HostConfig.NetworkMode must match the identity of a network in "
+            "NetworkSettings.Networks"
+        )
+    endpoints[key] = endpoints.get(key) or {}
+    return endpoints[key]
 
 
 async def inspect(request: web.Request) -> web.Response:
@@ -187,6 +265,7 @@ async def logs(request: web.Request) -> web.StreamResponse:
         until=query.timestamp(request, "until"),
         timestamps=query.flag(request, "timestamps"),
         tail=int(tail) if tail.isdigit() else None,
+        details=query.flag(request, "details"),
     )
     async with contextlib.aclosing(entries):
         first = asyncio.ensure_future(anext(entries, None))
@@ -267,13 +346,31 @@ async def archive_get(request: web.Request) -> web.StreamResponse:
     tar, stat = await asyncio.to_thread(
         containers(request).archive_get, request.match_info["id"], _archive_path(request)
     )
+    return await _send_tar(request, tar, _stat_header(stat))
+
+
+async def export(request: web.Request) -> web.StreamResponse:
+    tar = await asyncio.to_thread(containers(request).export, request.match_info["id"])
+    return await _send_tar(request, tar, {})
+
+
+async def _send_tar(
+    request: web.Request, tar: BinaryIO, headers: dict[str, str]
+) -> web.StreamResponse:
+    """Stream a tar a thread writes; one that cannot be finished cuts the connection, so
+    that the client sees a broken transfer rather than a short archive."""
     with tar:
-        response = web.StreamResponse(headers=_stat_header(stat))
+        response = web.StreamResponse(headers=headers)
         response.content_type = "application/x-tar"
         await response.prepare(request)
         responses.mark_started(request, response)
-        while chunk := await asyncio.to_thread(tar.read, 65536):
-            await response.write(chunk)
+        try:
+            while chunk := await asyncio.to_thread(tar.read, 65536):
+                await response.write(chunk)
+        except OSError:
+            if request.transport is not None:
+                request.transport.abort()
+            raise
     return response
 
 
@@ -297,6 +394,7 @@ def routes() -> list[web.RouteDef]:
         web.get(one + "/json", inspect),
         web.get(one + "/top", top),
         web.get(one + "/changes", changes),
+        web.get(one + "/export", export),
         web.get(one + "/logs", logs),
         web.get(one + "/stats", stats),
         web.post(one + "/start", start),

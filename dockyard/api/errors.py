@@ -29,6 +29,7 @@ _STATUS: tuple[tuple[type[errors.DockyardError], int], ...] = (
     (errors.NotFound, 404),
     (errors.NotModified, 304),
     (errors.Conflict, 409),
+    (errors.NotSupported, 501),
     (errors.Unavailable, 503),
 )
 

@@ -4,29 +4,26 @@ and one more history entry, as Docker's classic builder writes them."""
 from __future__ import annotations
 
 import copy
-import platform
 from datetime import UTC, datetime
 from typing import Any
 
 from dockyard.build.backend import BuildImage
 from dockyard.errors import InvalidArgument
-
-_ARCHITECTURES = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}
-ARCHITECTURE = _ARCHITECTURES.get(platform.machine(), platform.machine())
+from dockyard.platforms import HOST_ARCHITECTURE
 
 
 def check_platform(wanted: str) -> None:
     """Builds are for this machine's platform only (``--platform`` may name it)."""
-    if wanted and wanted not in ("linux", f"linux/{ARCHITECTURE}"):
+    if wanted and wanted not in ("linux", f"linux/{HOST_ARCHITECTURE}"):
         raise InvalidArgument(
-            f"platform {wanted} is not supported: this engine builds linux/{ARCHITECTURE}"
+            f"platform {wanted} is not supported: this engine builds linux/{HOST_ARCHITECTURE}"
         )
 
 
 def scratch() -> BuildImage:
     """The empty image ``FROM scratch`` starts from."""
     config = {
-        "architecture": ARCHITECTURE,
+        "architecture": HOST_ARCHITECTURE,
         "os": "linux",
         "config": {},
         "rootfs": {"type": "layers", "diff_ids": []},

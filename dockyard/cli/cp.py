@@ -1,4 +1,5 @@
-"""``cp``: files between a container and here, as tar over the API.
+"""``cp``: files between a container and here, as tar over the API; ``export``: a
+container's whole file system as one tar.
 
 From a container: ``GET /containers/{id}/archive?path=`` gives a tar whose top
 entry is the source's base name; it lands in DEST when DEST is a directory that
@@ -18,6 +19,7 @@ import sys
 import tarfile
 import tempfile
 
+from dockyard.cli.output import ArchiveOutput
 from dockyard.cli.parser import StatusError, add_positionals, command
 from dockyard.client import APIError, Client
 from dockyard.units import human_size
@@ -44,6 +46,24 @@ def register(subparsers: Any) -> None:
     parser.add_argument("-L", "--follow-link", action="store_true")
     parser.add_argument("-q", "--quiet", action="store_true", default=None)
     add_positionals(parser)
+
+    export = command(
+        subparsers,
+        "export",
+        run_export,
+        usage="%(prog)s [OPTIONS] CONTAINER",
+        description="Export a container's filesystem as a tar archive",
+        min_args=1,
+        max_args=1,
+    )
+    export.add_argument("-o", "--output", default="")
+    add_positionals(export)
+
+
+def run_export(client: Client, ns: argparse.Namespace) -> int:
+    output = ArchiveOutput(ns.output, "failed to export container")
+    output.write(client.request("GET", f"/containers/{ns.args[0]}/export").iter_chunks())
+    return 0
 
 
 def split_container_path(arg: str) -> tuple[str, str]:

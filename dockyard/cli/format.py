@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator
 
-from dockyard.cli.template import Template, to_json
+from dockyard.template import Template, to_json
 from dockyard.units import human_duration, human_size
 
 TYPE_CHECKING = False  # typing costs the CLI ~10 ms per start; annotations are strings

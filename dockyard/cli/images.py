@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import time
 
 from dockyard.cli.containers import confirm, for_each
 from dockyard.cli.filters import filters_query, parse_filters
 from dockyard.cli.format import IMAGE_HEADERS, ellipsis, image_rows, render_rows, short_id, since
+from dockyard.cli.output import ArchiveOutput
 from dockyard.cli.parser import StatusError, add_positionals, command
 from dockyard.cli.pull import auth_header, pull, split_reference
 from dockyard.client import APIError, Client
@@ -231,30 +230,8 @@ def print_import(messages: Any) -> int:
 
 
 def run_save(client: Client, ns: argparse.Namespace) -> int:
-    if not ns.output and sys.stdout.isatty():
-        raise StatusError(1, "cowardly refusing to save to a terminal. Use the -o flag or redirect")
-    response = client.request("GET", "/images/get", {"names": ns.args})
-    if not ns.output:
-        for chunk in response.iter_chunks():
-            sys.stdout.buffer.write(chunk)
-        sys.stdout.buffer.flush()
-        return 0
-    directory = os.path.dirname(os.path.abspath(ns.output))
-    if not os.path.isdir(directory):
-        raise StatusError(
-            1, f'failed to save image: invalid output path: directory "{directory}" does not exist'
-        )
-    # Like docker: a temp file beside the target, renamed into place once complete.
-    fd, temp = tempfile.mkstemp(prefix=".docker_temp_", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            for chunk in response.iter_chunks():
-                out.write(chunk)
-        os.chmod(temp, 0o644)
-        os.replace(temp, ns.output)
-    finally:
-        if os.path.exists(temp):
-            os.unlink(temp)
+    output = ArchiveOutput(ns.output, "failed to save image")
+    output.write(client.request("GET", "/images/get", {"names": ns.args}).iter_chunks())
     return 0
 
 

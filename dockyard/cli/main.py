@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "events": ("system", "events", "Get real time events from the server"),
     "exec": ("exec", "exec", "Execute a command in a running container"),
+    "export": ("cp", "export", "Export a container's filesystem as a tar archive"),
     "history": ("images", "history", "Show the history of an image"),
     "images": ("images", "images", "List images"),
     "import": (
@@ -97,6 +98,7 @@ GROUPS: dict[str, tuple[str, dict[str, tuple[str, str, str]]]] = {
                     "create",
                     "diff",
                     "exec",
+                    "export",
                     "kill",
                     "logs",
                     "pause",

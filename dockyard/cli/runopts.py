@@ -13,6 +13,7 @@ import json
 from dockyard.cli import devices, envfile, mounts, ports
 from dockyard.cli.parser import CommandParser, flag_type, integer, parse_int
 from dockyard.errors import InvalidArgument
+from dockyard.network.ipam import canonical_mac
 from dockyard.network.linkspec import is_user_defined, validate_link
 from dockyard.units import memory_swap_bytes, parse_duration, ram_in_bytes
 
@@ -370,6 +371,8 @@ def create_body(ns: argparse.Namespace, image: str, command: list[str]) -> dict[
             f"invalid value: {ns.memory_swappiness}. Valid memory swappiness range is 0-100"
         )
     check_namespace_modes(ns)
+    if ns.mac_address:
+        check_mac_address(ns.mac_address)
     binds, anonymous_volumes = mounts.parse_volumes(ns.volume)
     exposed, bindings = ports.parse_publish(ns.publish)
     ports.parse_expose(ns.expose, exposed)
@@ -401,8 +404,6 @@ def create_body(ns: argparse.Namespace, image: str, command: list[str]) -> dict[
     config["StdinOnce"] = config["OpenStdin"] and config["AttachStdin"]
     if ns.stop_timeout is not None:
         config["StopTimeout"] = ns.stop_timeout
-    if ns.mac_address:
-        config["MacAddress"] = ns.mac_address
     health = healthcheck(ns)
     if health is not None:
         config["Healthcheck"] = health
@@ -545,6 +546,13 @@ def resources(ns: argparse.Namespace) -> dict[str, Any]:
         "PidsLimit": ns.pids_limit,
         "Ulimits": ns.ulimit or None,
     }
+
+
+def check_mac_address(text: str) -> None:
+    try:
+        canonical_mac(text)
+    except ValueError:
+        raise InvalidArgument(f"{text} is not a valid mac address") from None
 
 
 def networking_config(ns: argparse.Namespace) -> dict[str, Any]:

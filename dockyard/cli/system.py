@@ -11,9 +11,9 @@ from dockyard.cli.containers import confirm
 from dockyard.cli.filters import filters_query
 from dockyard.cli.format import render_each, render_rows
 from dockyard.cli.parser import add_positionals, command, flag_type
-from dockyard.cli.template import Template
 from dockyard.client import APIError, Client
 from dockyard.client.client import CLIENT_API_VERSION
+from dockyard.template import Template
 from dockyard.timefmt import get_timestamp
 from dockyard.units import binary_size, human_size
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import platform
 import tarfile
 import zlib
 from collections.abc import Callable
@@ -25,6 +24,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any, BinaryIO
 
 from dockyard.errors import InvalidArgument
+from dockyard.platforms import HOST_ARCHITECTURE
 
 INDEX_MEDIA_TYPE = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -32,7 +32,6 @@ DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 IMAGE_NAME_ANNOTATION = "io.containerd.image.name"
 REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name"
-_ARCHITECTURES = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}
 _CHUNK = 1 << 20
 
 
@@ -253,7 +252,7 @@ def _oci_image(root: Path, descriptor: dict[str, Any]) -> LoadedImage:
 
 def pick_platform(index: dict[str, Any]) -> dict[str, Any]:
     """The descriptor in a manifest list or OCI index for this machine (linux/amd64 on x86)."""
-    arch = _ARCHITECTURES.get(platform.machine(), platform.machine())
+    arch = HOST_ARCHITECTURE
     for descriptor in _list(index, "manifests", "index"):
         wanted = descriptor.get("platform") or {}
         if wanted.get("os", "linux") == "linux" and wanted.get("architecture", arch) == arch:

@@ -1,4 +1,4 @@
-"""`docker cp` and `docker diff`: files in and out of a container's root, as tar.
+"""`docker cp`, `docker export` and `docker diff`: files in and out of a container's root, as tar.
 
 A running container's root is reached through /proc/<pid>/root; a stopped
 one's by mounting its layers, and its volumes as Docker does, for the time of
@@ -12,28 +12,31 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import errno
+import io
 import json
 import logging
 import os
 import posixpath
 import stat
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar, cast
 
 from dockyard.engine.container import Container
 from dockyard.errors import InvalidArgument, NotFound
 from dockyard.runtime import linux
-from dockyard.runtime.overlay import mount_overlay, unmount
+from dockyard.runtime.overlay import detached_layers, mount_overlay, unmount
 from dockyard.tarfs.extract import Extractor
 from dockyard.tarfs.pack import TarWriter
 from dockyard.tarfs.root import Root, components
 from dockyard.timefmt import rfc3339
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 @contextlib.contextmanager
@@ -48,6 +51,31 @@ def container_root(c: Container, lowerdirs: list[Path]) -> Iterator[Path]:
         yield target
     finally:
         unmount(target)
+
+
+@contextlib.contextmanager
+def export_root(c: Container, layers: list[Path]) -> Iterator[Root]:
+    """What `docker export` archives: the container's file system with its init layer, and
+    nothing mounted in it (no volume, no /proc), as moby archives the container's layer.
+
+    A running container's is the overlay its shim mounted: its volumes are mounted in
+    the container's own mount namespace, not there. A stopped one's (or one that
+    stopped meanwhile) is ``layers`` (its upper dir, init layer and image layers)
+    as a read-only overlay mounted nowhere, which needs no clean-up and lets the
+    container start meanwhile.
+    """
+    if c.running:
+        with Root(c.root / "rootfs") as root:
+            if os.fstat(root.fd).st_dev != os.stat(c.root).st_dev:  # still mounted
+                yield root
+                return
+    mount = detached_layers(layers)
+    try:
+        root = Root(f"/proc/self/fd/{mount}")  # the mount's root, held open by the Root
+    finally:
+        os.close(mount)
+    with root:
+        yield root
 
 
 class CopyRoots:
@@ -173,35 +201,94 @@ def encode_stat(info: dict[str, Any]) -> str:
 
 def get(root_context: AbstractContextManager[Root], path: str) -> tuple[BinaryIO, dict[str, Any]]:
     """A tar of ``path`` (a file or a whole directory), named by its basename like Docker's,
-    and its stat. The tar is written by a thread into a pipe as it is read: nothing is
-    staged. The root (``root_context``, entered by that thread) stays open until the tar
-    is written or its reader closes it."""
-    stat_ready: Future[dict[str, Any]] = Future()
+    and its stat. The root (``root_context``) stays open until the tar is written or its
+    reader closes it."""
+
+    def check(root: Root) -> dict[str, Any]:
+        info = stat_path(root, path)
+        if path.endswith("/") and not info["mode"] & _GO_DIR:
+            raise InvalidArgument(f"not a directory: {path}")
+        return info
+
+    def write(root: Root, out: BinaryIO) -> None:
+        _write_tar(root, path, out)
+
+    return _produce(root_context, check, write, f"docker cp of {path}")
+
+
+def export(root_context: AbstractContextManager[Root], done: Callable[[], None]) -> BinaryIO:
+    """`docker export`: a tar of everything below the root, named from it ("bin/sh") as
+    moby's archive of a container's root names it; ``done`` is called once it is all written."""
+
+    def write(root: Root, out: BinaryIO) -> None:
+        with TarWriter(out) as writer:
+            writer.add_contents(root.fd)
+        done()
+
+    tar, _ = _produce(root_context, lambda root: None, write, "docker export")
+    return tar
+
+
+class TarStream(io.RawIOBase):
+    """The reading end of a tar a thread writes: a tar that could not be finished ends
+    with an OSError instead of an end of file, so that its reader never takes it for whole."""
+
+    def __init__(self, fd: int, failed: threading.Event) -> None:
+        self._file = os.fdopen(fd, "rb", buffering=0)  # unbuffered: read() gives what is there
+        self._failed = failed
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        count = self._file.readinto(buffer) or 0
+        if not count and self._failed.is_set():
+            raise OSError(errno.EIO, "the archive could not be finished")
+        return count
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
+def _produce(
+    root_context: AbstractContextManager[Root],
+    prepare: Callable[[Root], _T],
+    write: Callable[[Root, BinaryIO], None],
+    what: str,
+) -> tuple[BinaryIO, _T]:
+    """A tar written by a thread into a pipe as it is read: nothing is staged. The thread
+    enters ``root_context`` and calls ``prepare``, whose result (or error) is returned here
+    before any byte is read, then ``write``s the tar."""
+    prepared: Future[_T] = Future()
+    failed = threading.Event()
     read_end, write_end = os.pipe2(os.O_CLOEXEC)
 
     def produce() -> None:
+        out = os.fdopen(write_end, "wb")
         try:
-            with os.fdopen(write_end, "wb") as out, root_context as root:
-                info = stat_path(root, path)
-                if path.endswith("/") and not info["mode"] & _GO_DIR:
-                    raise InvalidArgument(f"not a directory: {path}")
-                stat_ready.set_result(info)
-                _write_tar(root, path, out)
+            with root_context as root:
+                prepared.set_result(prepare(root))
+                write(root, out)
         except BrokenPipeError:
             pass  # the reader went away
         except BaseException as e:
-            if not stat_ready.done():
-                stat_ready.set_exception(e)
-            else:  # the reader sees the tar end early
-                log.warning("docker cp of %s stopped: %s", path, e)
+            if not prepared.done():
+                prepared.set_exception(e)
+            else:
+                failed.set()  # before the reader can see the end of the pipe
+                log.warning("%s stopped: %s", what, e)
+        finally:
+            with contextlib.suppress(BrokenPipeError):
+                out.close()
 
-    threading.Thread(target=produce, name="cp-out", daemon=True).start()
+    threading.Thread(target=produce, name="tar-out", daemon=True).start()
     try:
-        info = stat_ready.result()
+        result = prepared.result()
     except BaseException:
         os.close(read_end)
         raise
-    return os.fdopen(read_end, "rb", buffering=0), info  # unbuffered: read() gives what is there
+    return cast(BinaryIO, TarStream(read_end, failed)), result
 
 
 def _write_tar(root: Root, path: str, out: BinaryIO) -> None:

@@ -127,7 +127,7 @@ def build_host_config(host_config: dict[str, Any]) -> dict:
         "UTSMode": "",
         "UsernsMode": "",
         "ShmSize": 67108864,
-        "Runtime": "dockyard",  # the built-in runtime; "runc" / "crun" name those binaries
+        "Runtime": "runc",  # Docker's default runtime name: here, the built-in runtime
         "Isolation": "",
         "CpuShares": 0,
         "Memory": 0,

@@ -22,10 +22,10 @@ from collections.abc import AsyncGenerator, Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from dockyard import stdcopy
+from dockyard import platforms, stdcopy
 from dockyard.build import imageconfig
 from dockyard.config import PRIVATE_DIR_MODE, Paths
-from dockyard.engine import archive, hostconfig, processes, specgen
+from dockyard.engine import archive, hostconfig, logdrivers, processes, specgen
 from dockyard.engine import update as container_update
 from dockyard.engine.commit import commit_changes
 from dockyard.engine.container import (
@@ -49,6 +49,7 @@ from dockyard.errors import (
     InvalidArgument,
     NotFound,
     NotModified,
+    NotSupported,
     with_context,
 )
 from dockyard.errors import SystemError as EngineSystemError
@@ -66,7 +67,11 @@ PS_FILTERS = (
 )  # fmt: skip
 CONTAINER_STATES = ("created", "running", "paused", "restarting", "removing", "exited", "dead")
 HEALTH_STATES = ("none", "starting", "healthy", "unhealthy")
-BUILTIN_RUNTIME = "dockyard"
+# --runtime names (docs/compatibility.md). The default is called "runc", as in Docker:
+# it is the built-in runtime, which does what runc does (tests/runtime/test_runc_parity.py);
+# "dockyard" names it too. The runc and crun binaries go by other names (engine.py).
+DEFAULT_RUNTIME = "runc"
+BUILTIN_RUNTIMES = ("runc", "dockyard")
 DEFAULT_STOP_TIMEOUT = 10
 # How long `kill` waits for the exit after its SIGKILL, then after a second one (moby's).
 KILL_WAITS = (10.0, 2.0)
@@ -167,21 +172,33 @@ class ContainerService:
         return self._locks.setdefault(cid, asyncio.Lock())
 
     # ------------------------------------------------------------------ create
-    def create(self, body: dict[str, Any], name: str | None) -> dict:
+    def create(
+        self, body: dict[str, Any], name: str | None, platform: platforms.Platform | None = None
+    ) -> dict:
+        """``platform``: the one the image must be for (--platform), NotFound otherwise."""
         host_config = build_host_config(body.get("HostConfig") or {})
         image_name = body.get("Image") or ""
         if not image_name:
             raise InvalidArgument("config cannot be empty in order to create a container")
         image = self.images.resolve(image_name)
+        if platform is not None:
+            built_for = platforms.of_image(image.config)
+            if not platforms.matches(platform, built_for):
+                raise NotFound(
+                    f"image with reference {image_name} was found but its platform "
+                    f"({built_for}) does not match the specified platform ({platform})"
+                )
         config = build_config(body, image.config.get("config") or {}, image_name)
         command = (config["Entrypoint"] or []) + (config["Cmd"] or [])
         if not command:
             raise InvalidArgument("No command specified")
         warnings = hostconfig.verify(host_config, config, self)
+        logdrivers.check(host_config["LogConfig"])
         self._runtime(host_config.get("Runtime") or "")
         capabilities.validate(host_config.get("CapAdd") or [], host_config.get("CapDrop") or [])
         mounts = self.volumes.plan(host_config, config, image.config.get("config") or {}, self.get)
         cid = new_id()
+        log_driver = host_config["LogConfig"]["Type"]
         name = validate_name(name) if name else self._unused_name()
         root = self.paths.containers / cid
         record = {
@@ -194,7 +211,8 @@ class ContainerService:
             "ResolvConfPath": str(root / "resolv.conf"),
             "HostnamePath": str(root / "hostname"),
             "HostsPath": str(root / "hosts"),
-            "LogPath": str(root / f"{cid}-json.log"),
+            # Only json-file's path is shown: local's files are internal, as in moby.
+            "LogPath": str(root / f"{cid}-json.log") if log_driver == "json-file" else "",
             "Name": "/" + name,
             "RestartCount": 0,
             "Driver": "overlay2",
@@ -219,6 +237,10 @@ class ContainerService:
                 host_config, body.get("NetworkingConfig"), config.get("ExposedPorts") or {}
             ),
         }
+        if host_config["NetworkMode"] not in ("host", "none"):
+            for endpoint in record["NetworkSettings"]["Networks"].values():  # the one created on
+                if endpoint["MacAddress"]:  # the MAC asked for, as moby's inspect shows it
+                    config["MacAddress"] = endpoint["MacAddress"]
         if not config["Hostname"]:
             config["Hostname"] = specgen.default_hostname(cid, host_config)
         root.mkdir(mode=PRIVATE_DIR_MODE)
@@ -283,7 +305,7 @@ class ContainerService:
 
     async def _start(self, c: Container) -> None:
         runtime = self._runtime(c.host_config.get("Runtime") or "")
-        cfg = specgen.shim_config(c, self.paths, runtime, self)
+        cfg = specgen.shim_config(c, self.paths, runtime, self, self._log_writer(c))
         await asyncio.to_thread(self.volumes.activate, c)
         try:
             await self._run_shim(c, cfg)
@@ -334,13 +356,23 @@ class ContainerService:
 
     def _runtime(self, name: str) -> str:
         """ "builtin", or the path of the OCI runtime binary named (default: ours)."""
-        name = name or BUILTIN_RUNTIME
-        if name == BUILTIN_RUNTIME:
+        if (name or DEFAULT_RUNTIME) in BUILTIN_RUNTIMES:
             return "builtin"
         try:
             return self.runtimes[name]
         except KeyError:
             raise InvalidArgument(f"unknown or invalid runtime name: {name}") from None
+
+    def _log_writer(self, c: Container) -> logdrivers.WriterSettings:
+        """What keeps the output; bad log options fail the start as moby's logger does."""
+        try:
+            settings = logdrivers.writer_settings(c.record, c.root)
+        except InvalidArgument as e:
+            text = f"failed to create task for container: failed to initialize logging driver: {e.message}"
+            raise self._start_failed(c, {"error": text, "task": True}) from None
+        if settings.path is not None:
+            settings.path.parent.mkdir(mode=0o700, exist_ok=True)
+        return settings
 
     def _start_failed(self, c: Container, message: dict) -> DockyardError:
         """Record a start that failed like Docker does: still "created", with the error."""
@@ -753,11 +785,18 @@ class ContainerService:
         until: float = 0.0,
         timestamps: bool = False,
         tail: int | None = None,
+        details: bool = False,
     ) -> AsyncGenerator[tuple[int, bytes], None]:
         c = self.get(ref)
-        if c.host_config["LogConfig"]["Type"] not in ("json-file", "local"):
-            raise InvalidArgument("configured logging driver does not support reading")
-        reader = LogReader(Path(c.record["LogPath"]), stdout, stderr, since, until, timestamps)
+        driver = c.host_config["LogConfig"]["Type"]
+        if driver not in logdrivers.READABLE:
+            raise NotSupported("configured logging driver does not support reading")
+        path = (
+            Path(c.record["LogPath"])
+            if driver == "json-file"
+            else logdrivers.local_log_path(c.root)
+        )
+        reader = LogReader(path, stdout, stderr, since, until, timestamps, details)
         running = (lambda: self._exists(c.id) and self.get(c.id).running) if follow else None
         async with contextlib.aclosing(reader.read(tail, running)) as items:
             async for item in items:
@@ -943,6 +982,27 @@ class ContainerService:
         """The tar of ``path`` as a stream to read (and close), and the path's stat."""
         c = self.get(ref)
         return archive.get(self._copy_root(c, ref), path)
+
+    def export(self, ref: str) -> BinaryIO:
+        """`docker export`: the container's file system as a tar stream to read (and close)."""
+        c = self.get(ref)
+        status = c.state["Status"]
+        if status in ("dead", "removing"):
+            why = "is Dead" if status == "dead" else "is being removed"
+            raise Conflict(f"You cannot export container {c.id} which {why}")
+        layers = [
+            c.root / "upper",
+            specgen.make_init_layer(c.root),
+            *self.images.resolve(c.record["Image"]).lowerdirs,
+        ]
+        attributes = self.event_attributes(c.record)
+        try:
+            return archive.export(
+                archive.export_root(c, layers),
+                lambda: self.events.publish("container", "export", c.id, attributes),
+            )
+        except OSError as e:
+            raise EngineSystemError(f"Error exporting container {ref}: {e.strerror or e}") from e
 
     def archive_put(
         self, ref: str, path: str, tar: BinaryIO, no_overwrite_dir_non_dir: bool = False

@@ -103,8 +103,13 @@ class Endpoints:
         if mode.startswith("container:"):
             self.containers.get(mode.split(":", 1)[1])
             return network_settings({})
-        network = self.networks.get(mode)
         configs = (networking_config or {}).get("EndpointsConfig") or {}
+        for name, asked in configs.items():
+            try:
+                _check_mac(asked or {})
+            except InvalidArgument as e:
+                raise InvalidArgument(f"invalid config for network {name}: {e.message}") from None
+        network = self.networks.get(mode)
         config = configs.get(mode) or configs.get(network.name) or {}
         _check_request(network, config)
         return network_settings({network.name: endpoint_settings(network, config)})
@@ -163,6 +168,7 @@ class Endpoints:
         network = self.networks.get(network_ref)
         c = self.containers.get(container_ref)
         _check_connectable(c, network)
+        _check_mac(config)
         networks = c.record["NetworkSettings"]["Networks"]
         if network.name in networks:
             raise Conflict(f"endpoint with name {c.name} already exists in network {network.name}")
@@ -282,11 +288,15 @@ class Endpoints:
                 )
         else:
             address = ipam.next_free(network.pool, network.subnet, taken)
+        # What was asked: on a first start still in the settings; on the network the
+        # container was created on, kept in Config.MacAddress as moby's inspect shows it.
+        primary = (c.host_config.get("NetworkMode") or "") in (network.name, network.id)
+        desired = settings.get("MacAddress") or (c.config.get("MacAddress") if primary else "")
         endpoint_id = new_id()
         published = ports.allocate(publish, self._published(tx), f"{c.name} ({endpoint_id[:12]})")
         record = {
             "EndpointID": endpoint_id,
-            "MacAddress": settings.get("MacAddress") or ipam.mac_address(address),
+            "MacAddress": ipam.canonical_mac(desired) if desired else ipam.mac_address(address),
             "HostIfName": f"veth{endpoint_id[:7]}",
             "IfName": ifname,
             "Name": c.name,
@@ -397,6 +407,16 @@ def _check_request(network: Network, config: dict[str, Any]) -> None:
                 "user specified IP address is supported on user defined networks only"
             )
         ipam.parse_address(address, network.subnet, network.name)
+
+
+def _check_mac(config: dict[str, Any]) -> None:
+    mac = config.get("MacAddress") or ""
+    if not mac:
+        return
+    try:
+        ipam.canonical_mac(mac)
+    except ValueError as e:
+        raise InvalidArgument(str(e)) from None
 
 
 def _check_connectable(c: Container, network: Network) -> None:

@@ -16,9 +16,10 @@ from typing import Any
 from dockyard import config as defaults
 from dockyard.buildinfo import build_info
 from dockyard.config import Paths
+from dockyard.engine import logdrivers
 from dockyard.engine.builds import BuildService
 from dockyard.engine.container import default_cgroupns_mode
-from dockyard.engine.containers import ContainerService
+from dockyard.engine.containers import BUILTIN_RUNTIMES, DEFAULT_RUNTIME, ContainerService
 from dockyard.engine.events import EventBus
 from dockyard.engine.execs import ExecService
 from dockyard.engine.health import HealthMonitor
@@ -32,12 +33,14 @@ from dockyard.store.layers import LayerStore
 from dockyard.store.metadata import Metadata
 from dockyard.timefmt import rfc3339_nano
 
-# Other OCI runtimes a container may ask for with --runtime, where installed.
-OPTIONAL_RUNTIMES = ("runc", "crun")
+# OCI runtime binaries a container may ask for with --runtime, where installed: name →
+# binary. "runc" is the built-in runtime's name (containers.py); the runc binary goes by
+# the name docker 28 also lists it under, that of containerd's shim for it.
+RUNTIME_BINARIES = {"io.containerd.runc.v2": "runc", "crun": "crun"}
 
 
 def installed_runtimes() -> dict[str, str]:
-    found = {name: shutil.which(name) for name in OPTIONAL_RUNTIMES}
+    found = {name: shutil.which(binary) for name, binary in RUNTIME_BINARIES.items()}
     return {name: path for name, path in found.items() if path}
 
 
@@ -156,7 +159,7 @@ class Engine:
             "Plugins": {
                 "Volume": ["local"],
                 "Network": ["bridge", "host", "none"],
-                "Log": ["json-file"],
+                "Log": [d for d in logdrivers.DRIVERS if d != "none"],  # moby lists no "none"
             },
             "MemoryLimit": support.memory,
             "SwapLimit": support.swap,
@@ -198,10 +201,10 @@ class Engine:
             "ExperimentalBuild": False,
             "ServerVersion": defaults.ENGINE_VERSION,
             "Runtimes": {
-                "dockyard": {"path": "built-in"},
-                **{n: {"path": p} for n, p in self.runtimes.items()},
+                **{name: {"path": "built-in"} for name in BUILTIN_RUNTIMES},
+                **{name: {"path": path} for name, path in self.runtimes.items()},
             },
-            "DefaultRuntime": "dockyard",
+            "DefaultRuntime": DEFAULT_RUNTIME,
             "Swarm": {
                 "LocalNodeState": "inactive",
                 "ControlAvailable": False,

@@ -21,7 +21,6 @@ import contextlib
 import enum
 import hashlib
 import json
-import platform
 import sqlite3
 import tempfile
 import time
@@ -34,6 +33,7 @@ from dockyard.build.changes import apply_changes
 from dockyard.distribution import archive
 from dockyard.engine.filters import Filters
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
+from dockyard.platforms import HOST_ARCHITECTURE
 from dockyard.store.blobs import BlobStore, Descriptor
 from dockyard.store.layers import Layer, LayerStore, chain_ids
 from dockyard.store.metadata import Metadata
@@ -67,7 +67,6 @@ CONFIG_DEFAULTS: dict[str, Any] = {
     "OnBuild": None,
     "Labels": None,
 }
-_ARCHITECTURES = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}
 
 
 class EventPublisher(Protocol):
@@ -154,7 +153,7 @@ class ImageService:
         layer = self.layers.register(stream)
         now = rfc3339_nano(time.time_ns())
         config = {
-            "architecture": _ARCHITECTURES.get(platform.machine(), platform.machine()),
+            "architecture": HOST_ARCHITECTURE,
             "os": "linux",
             "created": now,
             "config": settings,

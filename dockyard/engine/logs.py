@@ -1,4 +1,4 @@
-"""`docker logs`: a container's json-file log, read back, filtered and followed.
+"""`docker logs`: a container's json-file log (or local's), read back, filtered and followed.
 
 The files are read in worker threads, one batch at a time, so that a large
 log neither blocks the event loop nor sits in memory: the next batch is read
@@ -6,22 +6,28 @@ only once the client has taken the last one (the API awaits every write).
 ``--tail N`` reads the files backwards from their end and holds N lines at
 most. A follower goes on from the very byte where the past ended, in the
 same open file, and then into the files rotation opened after it, so that
-no line is lost or repeated between the past and what follows.
+no line is lost or repeated between the past and what follows. A compressed
+rotated file (``NAME.N.gz``) is read through an unlinked decompressed copy, and
+known by the inode of the file it was made from, which its gzip header records.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import os
+import shutil
+import tempfile
 import threading
 from collections import deque
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
+from urllib.parse import quote_plus
 
-from dockyard.runtime.jsonlog import LogEntry, log_files, parse_line
+from dockyard.runtime.jsonlog import LogEntry, identity, log_files, parse_line
 
 # json-file has no change notifications: a follower polls this often.
 POLL_SECONDS = 0.05
@@ -42,6 +48,7 @@ class LogReader:
     since: float = 0.0
     until: float = 0.0
     timestamps: bool = False
+    details: bool = False  # each line's attrs first, as moby writes them
 
     async def read(
         self, tail: int | None, running: Callable[[], bool] | None
@@ -85,7 +92,8 @@ class LogReader:
         )
         if not number or not self._in_window(entry):
             return None
-        return number, (entry.time.encode() + b" " if self.timestamps else b"") + entry.data
+        data = _details(entry.attrs) + entry.data if self.details else entry.data
+        return number, (entry.time.encode() + b" " if self.timestamps else b"") + data
 
     def _in_window(self, entry: LogEntry) -> bool:
         if not self.since and not self.until:
@@ -95,6 +103,12 @@ class LogReader:
         except ValueError:
             return False  # no time to compare
         return not ((self.since and ts < self.since) or (self.until and ts > self.until))
+
+
+def _details(attrs: dict[str, str]) -> bytes:
+    """``k=v,k2=v2 `` sorted by key, each query-escaped (moby's attrsByteSlice)."""
+    pairs = (f"{quote_plus(k)}={quote_plus(v)}" for k, v in sorted(attrs.items()))
+    return ",".join(pairs).encode() + b" "
 
 
 class _LogFiles:
@@ -186,7 +200,9 @@ class _LogFiles:
         while True:
             before = _listing(self.path)
             inodes = [inode for _, inode in before]
-            after_ours = inodes.index(ours) + 1 if ours in inodes else 0
+            # The last with our identity: an older compressed file may record an inode
+            # that was freed and given to ours since.
+            after_ours = len(inodes) - inodes[::-1].index(ours) if ours in inodes else 0
             opened = [_open_if_same(name, inode) for name, inode in before[after_ours:]]
             if all(opened) and _listing(self.path) == before:
                 return [f for f in opened if f is not None]
@@ -196,24 +212,32 @@ class _LogFiles:
 
 
 def _listing(path: Path) -> list[tuple[Path, int]]:
-    """Each log file there is, oldest first, with its inode."""
+    """Each log file there is, oldest first, with its identity (its inode, or the inode
+    of the file a compressed one was made from)."""
     found = []
     for name in log_files(path):
-        with contextlib.suppress(FileNotFoundError):
-            found.append((name, os.stat(name).st_ino))
+        with contextlib.suppress(FileNotFoundError), open(name, "rb") as f:
+            found.append((name, identity(f, name)))
     return found
 
 
 def _open_if_same(name: Path, inode: int) -> IO[bytes] | None:
-    """``name`` opened if it still is the file with ``inode``."""
+    """``name`` opened if it still is the file with identity ``inode``; a compressed one
+    as an unlinked copy of its contents, which reads (and seeks) like the others."""
     try:
         f = open(name, "rb")  # noqa: SIM115 - kept open across calls, closed by close()
     except FileNotFoundError:
         return None
-    if os.fstat(f.fileno()).st_ino != inode:
+    if identity(f, name) != inode:
         f.close()
         return None
-    return f
+    if name.suffix != ".gz":
+        return f
+    with f, gzip.open(f) as compressed:
+        copy = tempfile.TemporaryFile(dir=name.parent)  # noqa: SIM115 - returned open
+        shutil.copyfileobj(compressed, copy)
+    copy.seek(0)
+    return copy
 
 
 def _last_lines(f: IO[bytes], end: int, count: int) -> tuple[list[bytes], bytes]:

@@ -10,10 +10,10 @@ from typing import Any
 from dockyard.config import Paths
 from dockyard.engine import namespaces, security, volumes
 from dockyard.engine.container import Container
+from dockyard.engine.logdrivers import WriterSettings
 from dockyard.errors import InvalidArgument, SystemError
 from dockyard.runtime import spec as oci
 from dockyard.runtime.shim import ShimConfig
-from dockyard.units import ram_in_bytes
 
 
 def cgroup_path(cid: str, parent: str = "") -> str:
@@ -238,14 +238,15 @@ def _with_defaults(env: list[str], tty: bool, link_env: list[str]) -> list[str]:
     return [*extra, *env]
 
 
-def shim_config(c: Container, paths: Paths, runtime: str, containers: Any) -> ShimConfig:
+def shim_config(
+    c: Container, paths: Paths, runtime: str, containers: Any, log: WriterSettings
+) -> ShimConfig:
     networks = containers.networks
     network_mode = namespaces.network_mode(c.host_config, containers)
     write_etc_files(c, *networks.discovery.etc_files(c))
     spec = oci.docker_default_spec(
         spec_options(c, network_mode, containers, networks.legacy_links.env(c))
     )
-    log_opts = c.host_config.get("LogConfig", {}).get("Config") or {}
     return ShimConfig(
         id=c.id,
         bundle=c.root,
@@ -258,9 +259,11 @@ def shim_config(c: Container, paths: Paths, runtime: str, containers: Any) -> Sh
         tty=bool(c.config.get("Tty")),
         open_stdin=bool(c.config.get("OpenStdin")),
         stdin_once=bool(c.config.get("StdinOnce")),
-        log_path=Path(c.record["LogPath"]),
-        log_max_size=parse_size(log_opts.get("max-size", "0")),
-        log_max_file=int(log_opts.get("max-file", "1")),
+        log_path=log.path,
+        log_max_size=log.max_size,
+        log_max_file=log.max_file,
+        log_compress=log.compress,
+        log_attrs=log.attrs,
         runtime=runtime,
         runtime_root=paths.exec_root / "runc" if runtime != "builtin" else None,
         group_add=c.host_config.get("GroupAdd") or [],
@@ -270,11 +273,3 @@ def shim_config(c: Container, paths: Paths, runtime: str, containers: Any) -> Sh
             else 0
         ),
     )
-
-
-def parse_size(text: str) -> int:
-    """A log-opt size like "10m" (go-units RAMInBytes: 1024-based)."""
-    try:
-        return ram_in_bytes(text.strip() or "0")
-    except InvalidArgument:
-        raise InvalidArgument(f"invalid max-size: {text}") from None

@@ -7,6 +7,7 @@ in SQLite and passes in what is taken.
 from __future__ import annotations
 
 import ipaddress
+import string
 from collections.abc import Iterable, Iterator
 from ipaddress import IPv4Address, IPv4Network
 
@@ -124,3 +125,24 @@ def next_free(pool: IPv4Network, subnet: IPv4Network, taken: set[IPv4Address]) -
 def mac_address(address: IPv4Address) -> str:
     """A locally administered MAC from the address, as Docker made them: 02:42:ac:11:00:02."""
     return ":".join(f"{byte:02x}" for byte in (0x02, 0x42, *address.packed))
+
+
+_MAC_LENGTHS = (6, 8, 20)  # EUI-48, EUI-64, 20-octet IP over InfiniBand
+
+
+def canonical_mac(text: str) -> str:
+    """A MAC address as Go's net.ParseMAC reads it (00:00:5e:00:53:01, 00-00-5e-00-53-01,
+    0000.5e00.5301), written in lower case with colons; ValueError for anything else."""
+    if len(text) >= 14 and text[2] in ":-":
+        octets = text.split(text[2])
+        ok = all(len(octet) == 2 for octet in octets)
+    elif len(text) >= 14 and text[4] == ".":
+        groups = text.split(".")
+        ok = all(len(group) == 4 for group in groups)
+        octets = [group[i : i + 2] for group in groups for i in (0, 2)]
+    else:
+        ok, octets = False, []
+    hex_digits = all(digit in string.hexdigits for octet in octets for digit in octet)
+    if not ok or not hex_digits or len(octets) not in _MAC_LENGTHS:
+        raise ValueError(f"invalid MAC address {text}")
+    return ":".join(octets).lower()

@@ -1,21 +1,28 @@
 """Docker's json-file log format: one JSON object per line, rotated by size.
 
     {"log":"hello\\n","stream":"stdout","time":"2026-11-27T23:20:00.123456789Z"}
+    {"log":"hi\\n","stream":"stdout","attrs":{"tag":"web"},"time":"..."}  (json-file's attrs)
 
 The shim writes it while the container runs; the engine reads it for
-`logs`. Rotation keeps ``max_file`` files: the live one and ``NAME.1`` ... ``NAME.(max_file-1)``.
+`logs`. Rotation keeps ``max_file`` files: the live one and ``NAME.1`` ... ``NAME.(max_file-1)``,
+with ``compress`` gzipped as ``NAME.N.gz`` (each made beside as ``.tmp`` and renamed, then
+its source removed: a listing that shows both ``NAME.N`` and ``NAME.N.gz`` means the latter).
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
+import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from dockyard.timefmt import parse_rfc3339, rfc3339_nano
 
+_GZIP_FEXTRA, _GZIP_FNAME = 0x04, 0x08
 # Docker splits long lines into 16 KiB entries, so a reader never holds a huge line.
 MAX_ENTRY = 16 * 1024
 
@@ -23,10 +30,19 @@ MAX_ENTRY = 16 * 1024
 class JsonLogWriter:
     """Appends output to a json-file log, splitting it into lines."""
 
-    def __init__(self, path: Path, max_size: int = 0, max_file: int = 1) -> None:
+    def __init__(
+        self,
+        path: Path,
+        max_size: int = 0,
+        max_file: int = 1,
+        compress: bool = False,
+        attrs: dict[str, str] | None = None,
+    ) -> None:
         self.path = path
         self.max_size = max_size
         self.max_file = max(1, max_file)
+        self.compress = compress
+        self.attrs = attrs or {}
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
         self._size = os.fstat(self._fd).st_size
         self._pending: dict[str, bytes] = {"stdout": b"", "stderr": b""}
@@ -54,11 +70,10 @@ class JsonLogWriter:
         os.close(self._fd)
 
     def _emit(self, stream: str, chunk: bytes) -> None:
-        entry = {
-            "log": chunk.decode("utf-8", "replace"),
-            "stream": stream,
-            "time": rfc3339_nano(time.time_ns()),
-        }
+        entry: dict[str, object] = {"log": chunk.decode("utf-8", "replace"), "stream": stream}
+        if self.attrs:
+            entry["attrs"] = self.attrs
+        entry["time"] = rfc3339_nano(time.time_ns())
         line = (json.dumps(entry, separators=(",", ":")) + "\n").encode()
         if self.max_size and self._size + len(line) > self.max_size and self._size:
             self._rotate()
@@ -71,12 +86,47 @@ class JsonLogWriter:
             os.truncate(self.path, 0)
         else:
             for n in range(self.max_file - 1, 1, -1):
-                older = self.path.with_name(f"{self.path.name}.{n - 1}")
-                if older.exists():
-                    older.rename(self.path.with_name(f"{self.path.name}.{n}"))
-            self.path.rename(self.path.with_name(f"{self.path.name}.1"))
+                for suffix in ("", ".gz"):
+                    older = self._rotated(n - 1, suffix)
+                    if older.exists():
+                        older.rename(self._rotated(n, suffix))
+            self.path.rename(self._rotated(1))
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
         self._size = 0
+        if self.compress and self.max_file > 1:
+            _gzip(self._rotated(1), self._rotated(1, ".gz"))
+
+    def _rotated(self, number: int, suffix: str = "") -> Path:
+        return self.path.with_name(f"{self.path.name}.{number}{suffix}")
+
+
+def _gzip(source: Path, target: Path) -> None:
+    """``source`` compressed as ``target``, which appears whole (renamed into place). The
+    gzip header's file name is ``source``'s inode, which stays its identity (``identity``)."""
+    temp = target.with_name(target.name + ".tmp")
+    with open(source, "rb") as f, open(temp, "wb") as raw:
+        inode = str(os.fstat(f.fileno()).st_ino)
+        with gzip.GzipFile(inode, "wb", compresslevel=1, fileobj=raw, mtime=0) as out:
+            shutil.copyfileobj(f, out)
+    temp.rename(target)
+    source.unlink()
+
+
+def identity(f: BinaryIO, name: Path) -> int:
+    """What tells a log file from the others across rotation: its inode, or for a
+    compressed one the inode of the file it was made from. A reader that holds a file
+    open keeps its inode from being reused, so it can find that file again by it."""
+    inode = os.fstat(f.fileno()).st_ino
+    if name.suffix != ".gz":
+        return inode
+    header = os.pread(f.fileno(), 512, 0)
+    if header[:3] != b"\x1f\x8b\x08" or not header[3] & _GZIP_FNAME:
+        return inode
+    start = 10
+    if header[3] & _GZIP_FEXTRA:
+        start += 2 + int.from_bytes(header[10:12], "little")
+    recorded = header[start:].partition(b"\0")[0]
+    return int(recorded) if recorded.isdigit() else inode
 
 
 @dataclass
@@ -84,6 +134,7 @@ class LogEntry:
     stream: str
     time: str
     data: bytes
+    attrs: dict[str, str] = field(default_factory=dict)
 
     @property
     def timestamp(self) -> float:
@@ -91,12 +142,13 @@ class LogEntry:
 
 
 def log_files(path: Path) -> list[Path]:
-    """The rotated files oldest first, then the live one."""
-    rotated = sorted(
-        (p for p in path.parent.glob(path.name + ".*") if p.suffix[1:].isdigit()),
-        key=lambda p: -int(p.suffix[1:]),
-    )
-    return [*rotated, path]
+    """The rotated files oldest first (``NAME.N.gz`` rather than ``NAME.N``), then the live one."""
+    rotated: dict[int, Path] = {}
+    for candidate in path.parent.glob(path.name + ".*"):
+        number, _, gz = candidate.name[len(path.name) + 1 :].partition(".")
+        if number.isdigit() and gz in ("", "gz") and (gz or int(number) not in rotated):
+            rotated[int(number)] = candidate
+    return [rotated[n] for n in sorted(rotated, reverse=True)] + [path]
 
 
 def parse_line(line: bytes) -> LogEntry | None:
@@ -106,6 +158,10 @@ def parse_line(line: bytes) -> LogEntry | None:
         return None  # a line cut short by a crash mid-write
     if not isinstance(entry, dict):
         return None
+    attrs = entry.get("attrs")
     return LogEntry(
-        entry.get("stream", "stdout"), entry.get("time", ""), entry.get("log", "").encode()
+        entry.get("stream", "stdout"),
+        entry.get("time", ""),
+        entry.get("log", "").encode(),
+        attrs if isinstance(attrs, dict) else {},
     )

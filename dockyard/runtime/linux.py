@@ -324,6 +324,60 @@ def bpf_prog_attach(target_fd: int, program_fd: int, attach_type: int, flags: in
     _bpf(_BPF_PROG_ATTACH, attr, "bpf BPF_PROG_ATTACH")
 
 
+# The new mount API (5.2): a file system configured through a descriptor and mounted
+# nowhere, reached only through the descriptor fsmount gives.
+_SYS_FSOPEN = 430
+_SYS_FSCONFIG = 431
+_SYS_FSMOUNT = 432
+_FSOPEN_CLOEXEC = 0x1
+_FSCONFIG_SET_STRING = 1
+_FSCONFIG_CMD_CREATE = 6
+_FSMOUNT_CLOEXEC = 0x1
+MOUNT_ATTR_RDONLY = 0x1
+
+
+def _fail_with_log(call: str, what: str, fs: int) -> OSError:
+    """The error, with what the file system said about it (its context's log)."""
+    error = _fail(call, what)
+    try:
+        said = os.read(fs, 4096).decode(errors="replace").strip()
+    except OSError:
+        return error
+    return OSError(error.errno, f"{error.strerror} ({said})")
+
+
+def detached_mount(fstype: str, options: list[tuple[str, str]], attributes: int = 0) -> int:
+    """A new ``fstype`` mount attached to no path: a descriptor of its root. It goes
+    away with the last descriptor open in it, so nothing is left behind should we die.
+    ``options`` are set in order, a key possibly more than once; a value is at most
+    256 bytes (fsconfig's limit)."""
+    fs = _libc.syscall(_SYS_FSOPEN, ctypes.c_char_p(fstype.encode()), _FSOPEN_CLOEXEC)
+    if fs < 0:
+        raise _fail("fsopen", fstype)
+    try:
+        for key, value in options:
+            if (
+                _libc.syscall(
+                    _SYS_FSCONFIG,
+                    fs,
+                    _FSCONFIG_SET_STRING,
+                    ctypes.c_char_p(key.encode()),
+                    ctypes.c_char_p(os.fsencode(value)),
+                    0,
+                )
+                != 0
+            ):
+                raise _fail_with_log("fsconfig", f"{fstype} {key}", fs)
+        if _libc.syscall(_SYS_FSCONFIG, fs, _FSCONFIG_CMD_CREATE, None, None, 0) != 0:
+            raise _fail_with_log("fsconfig", f"{fstype} create", fs)
+        mnt = _libc.syscall(_SYS_FSMOUNT, fs, _FSMOUNT_CLOEXEC, attributes)
+        if mnt < 0:
+            raise _fail("fsmount", fstype)
+        return int(mnt)
+    finally:
+        os.close(fs)
+
+
 def take_fd(pid: int, fd: int) -> int:
     """A copy of another process's fd (pidfd_getfd): how a terminal made inside a
     container reaches its supervisor without a socket."""

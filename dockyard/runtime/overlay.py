@@ -26,6 +26,18 @@ def mount_overlay(lowerdirs: list[Path], upper: Path, work: Path, target: Path) 
     linux.mount("overlay", str(target), "overlay", 0, data)
 
 
+def detached_layers(layers: list[Path]) -> int:
+    """A read-only overlay of ``layers`` (topmost first, at least two) mounted on no path:
+    a descriptor of its root, the mount gone with the last descriptor in it.
+
+    A container's upper dir can be the top layer: its whiteouts and opaque directories
+    mean there what they mean in any lower layer, and a mount without an upper dir
+    takes no hold on it, so the container may start meanwhile."""
+    # One layer at a time ("lowerdir+", Linux 6.8): a value is limited to 256 bytes.
+    options = [("lowerdir+", str(layer)) for layer in layers]
+    return linux.detached_mount("overlay", options, linux.MOUNT_ATTR_RDONLY)
+
+
 def mount_shm(target: Path, size: int) -> None:
     """The tmpfs a shareable container and those that join its IPC bind at /dev/shm."""
     target.mkdir(mode=0o700, exist_ok=True)

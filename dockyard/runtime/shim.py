@@ -73,6 +73,8 @@ class ShimConfig:
     log_path: Path | None = None
     log_max_size: int = 0
     log_max_file: int = 1
+    log_compress: bool = False  # gzip the rotated files
+    log_attrs: dict[str, str] = field(default_factory=dict)  # on every line of the log
     runtime: str = "builtin"  # or the path of an OCI runtime binary (runc, crun)
     runtime_root: Path | None = None
     group_add: list[str] = field(default_factory=list)  # --group-add: names or gids
@@ -242,7 +244,9 @@ class Shim:
             user["additionalGids"] = groups
         write_json_atomic(cfg.bundle / "config.json", cfg.spec)
         if cfg.log_path is not None:
-            self.log = JsonLogWriter(cfg.log_path, cfg.log_max_size, cfg.log_max_file)
+            self.log = JsonLogWriter(
+                cfg.log_path, cfg.log_max_size, cfg.log_max_file, cfg.log_compress, cfg.log_attrs
+            )
         self.attach_listener = self._listen(cfg.exec_dir / "attach.sock")
         self.control_listener = self._listen(cfg.exec_dir / "control.sock")
         start = self._create()

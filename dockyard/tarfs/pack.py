@@ -1,4 +1,5 @@
-"""The one tar writer: layers from an overlay upper dir, ``docker cp`` out of a container.
+"""The one tar writer: layers from an overlay upper dir, ``docker cp`` out of a container,
+``docker export``.
 
 A tree is walked through directory descriptors, each entry reached from its
 parent's descriptor by its single name and never through a symlink, so a tree
@@ -48,9 +49,18 @@ class TarWriter:
         """The entry ``name`` of the directory ``parent`` as ``arcname``, and all below it
         (``name`` "." is ``parent`` itself)."""
         below = self._add_entry(parent, name, arcname)
-        if below is None:
-            return
-        walk = [(below, iter(sorted(os.listdir(below))), _prefix(arcname))]
+        if below is not None:
+            self._walk(below, _prefix(arcname))
+
+    def add_contents(self, directory: int) -> None:
+        """The entries below the directory ``directory`` (a descriptor, left open), named
+        from it without a leading "./" and without an entry for the directory itself,
+        as moby archives a whole root (`docker export`)."""
+        self._walk(os.open(".", _DIR_FLAGS, dir_fd=directory), "")
+
+    def _walk(self, below: int, prefix: str) -> None:
+        """Everything below the directory open as ``below`` (closed here), named ``prefix``+path."""
+        walk = [(below, iter(sorted(os.listdir(below))), prefix)]
         try:
             while walk:
                 directory, names, prefix = walk[-1]
@@ -59,9 +69,9 @@ class TarWriter:
                     walk.pop()
                     os.close(directory)
                     continue
-                below = self._add_entry(directory, child, prefix + child)
-                if below is not None:
-                    walk.append((below, iter(sorted(os.listdir(below))), prefix + child + "/"))
+                opened = self._add_entry(directory, child, prefix + child)
+                if opened is not None:
+                    walk.append((opened, iter(sorted(os.listdir(opened))), prefix + child + "/"))
         finally:
             for directory, _, _ in walk:
                 os.close(directory)

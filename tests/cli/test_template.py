@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from dockyard.cli.template import Template
 from dockyard.errors import InvalidArgument
+from dockyard.template import Template
 
 INSPECT = {
     "Name": "/web",

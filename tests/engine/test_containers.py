@@ -413,7 +413,7 @@ def test_same_bundle_under_runc(engine: Any) -> None:
             "Cmd": ["sh", "-c", "echo $$; hostname; read -r _ || true"],
             "OpenStdin": True,
             "StdinOnce": True,
-            "HostConfig": {"Runtime": "runc"},
+            "HostConfig": {"Runtime": "io.containerd.runc.v2"},
         },
         stdin=b"",
         while_running=lambda cid: seen.append(

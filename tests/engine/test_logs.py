@@ -145,3 +145,49 @@ def test_a_follower_of_a_log_truncated_in_place_starts_over(tmp_path: Path) -> N
 
     assert asyncio.run(scenario()) == [long, b"x\n"]
     assert log.read_bytes().count(b"\n") == 1
+
+
+def test_compressed_rotated_files_are_read_back(tmp_path: Path) -> None:
+    log = tmp_path / "container.log"
+    writer = JsonLogWriter(log, max_size=4096, max_file=5, compress=True)
+    for n in range(1000):
+        writer.write("stdout", b"%d\n" % n)
+    writer.close()
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["container.log", *(f"container.log.{n}.gz" for n in range(1, 5))]
+    kept = _numbers(_read(LogReader(log)))
+    assert kept == list(range(kept[0], 1000)) and kept[0] > 0
+    assert _numbers(_read(LogReader(log), tail=100)) == list(range(900, 1000))
+
+
+def test_a_slow_follower_reads_through_compression_once_in_order(tmp_path: Path) -> None:
+    """Each rotated file is gzipped (a new file) as the follower may still be reading it."""
+    log = tmp_path / "container.log"
+    total = 20_000
+    writer = JsonLogWriter(log, max_size=16 * 1024, max_file=200, compress=True)
+    started = threading.Event()
+
+    def write() -> None:
+        for n in range(total):
+            writer.write("stdout", b"%d\n" % n)
+            if n == 100:
+                started.set()
+        writer.close()
+
+    async def follow() -> list[bytes]:
+        seen = []
+        async for _, data in LogReader(log).read(None, running=thread.is_alive):
+            seen.append(data)
+            if len(seen) % 100 == 0:
+                await asyncio.sleep(0.001)  # a slow client
+        return seen
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    try:
+        assert started.wait(30)
+        seen = asyncio.run(follow())
+    finally:
+        thread.join()
+    assert _numbers(seen) == list(range(total))
+    assert any(p.suffix == ".gz" for p in tmp_path.iterdir())

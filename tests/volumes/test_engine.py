@@ -431,7 +431,7 @@ def test_runc_runs_the_same_mounts(engine: Any, roots: Any) -> None:
         "OpenStdin": True,
         "StdinOnce": True,
         "HostConfig": {
-            "Runtime": "runc",
+            "Runtime": "io.containerd.runc.v2",  # the runc binary ("runc" is the built-in)
             "Binds": ["runc-vol:/v", f"{host}:/ro:ro"],
             "Tmpfs": {"/run": "size=1m"},
         },
