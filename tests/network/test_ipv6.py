@@ -1,0 +1,64 @@
+"""IPv6 on user-defined bridge networks, with the real docker CLI.
+
+Only unique local subnets (fd00::/8) and the containers these tests start are reached.
+"""
+
+from __future__ import annotations
+
+import json
+
+from tests.e2e.helpers import Docker
+
+SUBNET = "fd00:dead:beef::/48"
+
+
+def test_a_v6_network_gives_its_containers_v6_addresses_and_routes(docker_cli: Docker) -> None:
+    created = docker_cli("network", "create", "--ipv6", "--subnet", SUBNET, "v6net")
+    assert created.returncode == 0, created.stderr
+    network = json.loads(docker_cli("network", "inspect", "v6net").stdout)[0]
+    assert network["EnableIPv6"] is True
+    assert {"Subnet": SUBNET, "Gateway": "fd00:dead:beef::1"} in network["IPAM"]["Config"]
+    assert any(c["Subnet"].count(".") == 3 for c in network["IPAM"]["Config"])  # and v4
+
+    server = docker_cli(
+        "run", "-d", "--network", "v6net", "--ip6", "fd00:dead:beef::99", "--name", "srv",
+        "busybox", "sleep", "300",
+    )  # fmt: skip
+    assert server.returncode == 0, server.stderr
+    fmt = (
+        "{{range .NetworkSettings.Networks}}{{.GlobalIPv6Address}}/{{.GlobalIPv6PrefixLen}}"
+        " {{.IPv6Gateway}}{{end}}"
+    )
+    assert docker_cli("inspect", "-f", fmt, "srv").stdout == (
+        "fd00:dead:beef::99/48 fd00:dead:beef::1\n"
+    )
+    members = json.loads(docker_cli("network", "inspect", "v6net").stdout)[0]["Containers"]
+    assert [m["IPv6Address"] for m in members.values()] == ["fd00:dead:beef::99/48"]
+
+    client = docker_cli(
+        "run", "--rm", "--network", "v6net", "busybox", "sh", "-c",
+        "ip -6 addr show dev eth0; ip -6 route; ping -6 -c 1 -W 5 fd00:dead:beef::99",
+    )  # fmt: skip
+    assert client.returncode == 0, client.stdout + client.stderr
+    assert "inet6 fd00:dead:beef::2/48 scope global" in client.stdout
+    assert "default via fd00:dead:beef::1 dev eth0" in client.stdout
+    assert "1 packets received" in client.stdout
+
+
+def test_v6_requests_are_checked_as_docker_does(docker_cli: Docker) -> None:
+    assert docker_cli("network", "create", "--ipv6", "--subnet", SUBNET, "first").returncode == 0
+    overlapping = docker_cli(
+        "network", "create", "--ipv6", "--subnet", "fd00:dead:beef:1::/64", "second"
+    )
+    assert overlapping.returncode == 1
+    assert "Pool overlaps with other one on this address space" in overlapping.stderr
+    without_ipv6 = docker_cli("network", "create", "--subnet", "fd00:1::/64", "third")
+    assert without_ipv6.returncode == 1 and "IPv6" in without_ipv6.stderr
+    outside = docker_cli("run", "--rm", "--network", "first", "--ip6", "fd00:1::5", "busybox")
+    assert outside.returncode == 125
+    assert "no configured subnet or ip-range contain the IP address fd00:1::5" in outside.stderr
+    assert docker_cli("network", "create", "v4only").returncode == 0
+    on_v4 = docker_cli("run", "--rm", "--network", "v4only", "--ip6", "fd00:1::5", "busybox")
+    assert on_v4.returncode == 125 and "does not have IPv6 enabled" in on_v4.stderr
+    names = docker_cli("network", "ls", "--format", "{{.Name}}").stdout.split()
+    assert "second" not in names and "third" not in names
