@@ -62,3 +62,19 @@ def test_v6_requests_are_checked_as_docker_does(docker_cli: Docker) -> None:
     assert on_v4.returncode == 125 and "does not have IPv6 enabled" in on_v4.stderr
     names = docker_cli("network", "ls", "--format", "{{.Name}}").stdout.split()
     assert "second" not in names and "third" not in names
+
+
+def test_the_embedded_dns_answers_aaaa_for_v6_containers(docker_cli: Docker) -> None:
+    assert docker_cli("network", "create", "--ipv6", "--subnet", SUBNET, "v6dns").returncode == 0
+    server = docker_cli(
+        "run", "-d", "--network", "v6dns", "--ip6", "fd00:dead:beef::42", "--name", "web",
+        "busybox", "sleep", "300",
+    )  # fmt: skip
+    assert server.returncode == 0, server.stderr
+    client = docker_cli(
+        "run", "--rm", "--network", "v6dns", "busybox", "nslookup", "-type=AAAA", "web",
+    )  # fmt: skip
+    assert client.returncode == 0, client.stdout + client.stderr
+    assert "Address: fd00:dead:beef::42" in client.stdout
+    hosts = docker_cli("exec", "web", "cat", "/etc/hosts").stdout
+    assert "fd00:dead:beef::42\t" in hosts
