@@ -480,14 +480,24 @@ class NetworkService:
     def sync_rules(self) -> None:
         """Render the engine's table from the bridges that exist; no bridge, no table."""
         bridges = [
-            ruleset.Bridge(n.bridge, str(n.subnet))
+            ruleset.Bridge(n.bridge, str(n.subnet), str(n.subnet6 or ""))
             for n in self.all()
             if n.driver == "bridge" and os.path.exists(f"{_SYS_NET}/{n.bridge}")
         ]
         forwards = []
         for row in self.endpoint_rows():
-            for proto, port, host_ip, host_port in json.loads(row["record"]).get("Ports") or []:
-                forwards.append(ruleset.Forward(proto, host_ip, host_port, row["address"], port))
+            record = json.loads(row["record"])
+            for proto, port, host_ip, host_port in record.get("Ports") or []:
+                forwards.append(
+                    ruleset.Forward(
+                        proto,
+                        host_ip,
+                        host_port,
+                        row["address"],
+                        port,
+                        record.get("IPv6Address") or "",
+                    )
+                )
         if bridges or forwards:
             commands = ruleset.render(self.table, self.owner, bridges, forwards)
         else:

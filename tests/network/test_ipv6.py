@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 from tests.e2e.helpers import Docker
+from tests.network.test_engine_networks import SERVE, free_port, http_get
 
 SUBNET = "fd00:dead:beef::/48"
 
@@ -78,3 +79,27 @@ def test_the_embedded_dns_answers_aaaa_for_v6_containers(docker_cli: Docker) -> 
     assert "Address: fd00:dead:beef::42" in client.stdout
     hosts = docker_cli("exec", "web", "cat", "/etc/hosts").stdout
     assert "fd00:dead:beef::42\t" in hosts
+
+
+def test_v6_published_ports_and_isolation_between_v6_networks(docker_cli: Docker) -> None:
+    assert docker_cli("network", "create", "--ipv6", "--subnet", SUBNET, "v6a").returncode == 0
+    other = docker_cli("network", "create", "--ipv6", "--subnet", "fd00:cafe::/64", "v6b")
+    assert other.returncode == 0, other.stderr
+    port = free_port()
+    web = docker_cli(
+        "run", "-d", "--network", "v6a", "--ip6", "fd00:dead:beef::80", "-p", f"{port}:80",
+        "busybox", "sh", "-c", SERVE,
+    )  # fmt: skip
+    assert web.returncode == 0, web.stderr
+    # The host's own address on the v6 bridge: its clients reach the port through the ip6 DNAT.
+    assert http_get(port, host="fd00:dead:beef::1").startswith("hello from")
+    same = docker_cli(
+        "run", "--rm", "--network", "v6a", "busybox", "ping", "-6", "-c", "1", "-W", "5",
+        "fd00:dead:beef::80",
+    )  # fmt: skip
+    assert same.returncode == 0, same.stdout
+    across = docker_cli(
+        "run", "--rm", "--network", "v6b", "busybox", "ping", "-6", "-c", "1", "-W", "2",
+        "fd00:dead:beef::80",
+    )  # fmt: skip
+    assert across.returncode == 1 and "0 packets received" in across.stdout
