@@ -437,9 +437,9 @@ def _check_request(network: Network, config: dict[str, Any]) -> None:
             raise InvalidArgument(
                 "user specified IP address is supported on user defined networks only"
             )
-        if network.subnet6 is None:
+        if network.subnet6 is None:  # moby: no v6 subnet contains it
             raise InvalidArgument(
-                f"invalid endpoint settings: IPv6 address {address6} specified but network {network.name} does not have IPv6 enabled"
+                f"no configured subnet or ip-range contain the IP address {address6} of network {network.name}"
             )
         ipam.parse_address(address6, network.subnet6, network.name)
 

@@ -6,6 +6,7 @@ Only unique local subnets (fd00::/8) and the containers these tests start are re
 from __future__ import annotations
 
 import json
+import re
 
 from tests.e2e.helpers import Docker
 from tests.network.test_engine_networks import SERVE, free_port, http_get
@@ -60,7 +61,12 @@ def test_v6_requests_are_checked_as_docker_does(docker_cli: Docker) -> None:
     assert "no configured subnet or ip-range contain the IP address fd00:1::5" in outside.stderr
     assert docker_cli("network", "create", "v4only").returncode == 0
     on_v4 = docker_cli("run", "--rm", "--network", "v4only", "--ip6", "fd00:1::5", "busybox")
-    assert on_v4.returncode == 125 and "does not have IPv6 enabled" in on_v4.stderr
+    assert on_v4.returncode == 125
+    assert "no configured subnet or ip-range contain the IP address fd00:1::5" in on_v4.stderr
+    assert docker_cli("network", "create", "--ipv6", "auto").returncode == 0
+    fmt = "{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}};{{end}}"
+    v6 = docker_cli("network", "inspect", "-f", fmt, "auto").stdout.split(";")[1]
+    assert re.fullmatch(r"fd[0-9a-f:]+::/64 fd[0-9a-f:]+::1", v6), v6  # a ULA /64 of its own
     names = docker_cli("network", "ls", "--format", "{{.Name}}").stdout.split()
     assert "second" not in names and "third" not in names
 
