@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 from tests.e2e.helpers import Docker
 from tests.network.test_engine_networks import SERVE, free_port, http_get
@@ -109,3 +110,21 @@ def test_v6_published_ports_and_isolation_between_v6_networks(docker_cli: Docker
         "fd00:dead:beef::80",
     )  # fmt: skip
     assert across.returncode == 1 and "0 packets received" in across.stdout
+
+
+def test_our_own_cli_creates_v6_networks_and_connects_with_ip6(daemon: Any) -> None:
+    assert daemon.cli("network", "create", "--ipv6", "--subnet", SUBNET, "one").returncode == 0
+    two = daemon.cli("network", "create", "--ipv6", "--subnet", "fd00:cafe::/64", "two")
+    assert two.returncode == 0, two.stderr
+    assert daemon.cli("network", "inspect", "-f", "{{.EnableIPv6}}", "two").stdout == "true\n"
+    started = daemon.cli(
+        "run", "-d", "--network", "one", "--name", "box", "busybox", "sleep", "300"
+    )
+    assert started.returncode == 0, started.stderr
+    connected = daemon.cli("network", "connect", "--ip6", "fd00:cafe::7", "two", "box")
+    assert connected.returncode == 0, connected.stderr
+    fmt = "{{.NetworkSettings.Networks.two.GlobalIPv6Address}}"
+    assert daemon.cli("inspect", "-f", fmt, "box").stdout == "fd00:cafe::7\n"
+    inside = daemon.cli("exec", "box", "ip", "-6", "addr", "show", "dev", "eth1")
+    assert "inet6 fd00:cafe::7/64 scope global" in inside.stdout, inside.stdout + inside.stderr
+    assert daemon.cli("rm", "-f", "box").returncode == 0
