@@ -87,7 +87,7 @@ def _shim_processes() -> set[int]:
 
 # An engine marks the links and nftables tables it makes with its data root
 # ("dockyard:<data-root>": a link's ifalias, a table's comment).
-_TABLE = re.compile(r"^table ip (\S+)$", re.MULTILINE)
+_TABLE = re.compile(r"^table (ip6?) (\S+)$", re.MULTILINE)
 
 
 def _marked_links() -> set[str]:
@@ -106,9 +106,9 @@ def _marked_links() -> set[str]:
 def _marked_tables() -> set[str]:
     mark = f'comment "dockyard:{ROOT_PREFIX}'
     return {
-        name
-        for name in _TABLE.findall(_nft("list tables"))
-        if mark in _nft(f"list table ip {name}")
+        f"{family} {name}"
+        for family, name in _TABLE.findall(_nft("list tables"))
+        if mark in _nft(f"list table {family} {name}")
     }
 
 

@@ -9,7 +9,7 @@ from aiohttp import web
 from dockyard.api import query, responses, schema
 from dockyard.api.body import json_body
 from dockyard.api.engine_access import engine
-from dockyard.errors import InvalidArgument, NotFound
+from dockyard.errors import NotFound
 
 if TYPE_CHECKING:
     from dockyard.engine.networks import NetworkService
@@ -72,8 +72,6 @@ async def list_networks(request: web.Request) -> web.Response:
 
 async def create(request: web.Request) -> web.Response:
     body = await json_body(request, CREATE_REQUEST, required=True) or {}
-    if body.get("EnableIPv6"):
-        raise InvalidArgument("IPv6 networks are not supported by this engine")
     ipam = body.get("IPAM") or {}
     if (ipam.get("Driver") or "default") != "default":
         raise NotFound(f'plugin "{ipam["Driver"]}" not found')  # moby's, for a missing driver
@@ -86,6 +84,7 @@ async def create(request: web.Request) -> web.Response:
         internal=bool(body.get("Internal")),
         attachable=bool(body.get("Attachable")),
         ipam_options=ipam.get("Options") if body.get("IPAM") is not None else None,
+        enable_ipv6=bool(body.get("EnableIPv6")),
     )
     return responses.json_response(created, status=201)
 

@@ -111,6 +111,7 @@ def register(subparsers: Any) -> None:
     )
     connect.add_argument("--alias", action="append", default=[])
     connect.add_argument("--ip", default="")
+    connect.add_argument("--ip6", default="")
     connect.add_argument("--link", action="append", default=[], type=flag_type(validate_link))
     add_positionals(connect)
 
@@ -219,8 +220,8 @@ def run_connect(client: Client, ns: argparse.Namespace) -> int:
         endpoint["Aliases"] = ns.alias
     if ns.link:
         endpoint["Links"] = ns.link
-    if ns.ip:
-        endpoint["IPAMConfig"] = {"IPv4Address": ns.ip}
+    if ns.ip or ns.ip6:
+        endpoint["IPAMConfig"] = {"IPv4Address": ns.ip, "IPv6Address": ns.ip6}
     body = {"Container": container, "EndpointConfig": endpoint}
     client.request("POST", f"/networks/{network}/connect", None, body).read()
     return 0

@@ -19,7 +19,7 @@ import contextlib
 import json
 import os
 from dataclasses import dataclass
-from ipaddress import IPv4Address
+from ipaddress import ip_address
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -102,7 +102,12 @@ class Discovery:
         if hc.get("NetworkMode") == "host" and not extra:
             return Path("/etc/hosts").read_text()
         names = hosts.own_names(c.config["Hostname"], c.config.get("Domainname") or "")
-        own = [hosts.Entry(row["address"], names) for row in self._endpoint_rows(c.id)]
+        own = [
+            hosts.Entry(address, names)
+            for row in self._endpoint_rows(c.id)
+            for address in (row["address"], json.loads(row["record"]).get("IPv6Address"))
+            if address
+        ]
         return hosts.render([*extra, *self.networks.legacy_links.host_entries(c), *own])
 
     def refresh_hosts(self, c: Container) -> None:
@@ -202,6 +207,7 @@ class _Peer:
     network: str  # the network's name, lower case
     container_id: str
     address: str
+    address6: str  # "" off IPv6
     names: list[str]  # its DNSNames
     links: list[str]  # its --link aliases ("name:alias"), which only it resolves
 
@@ -213,6 +219,7 @@ def _peer(row: Any, networks: dict[str, str]) -> _Peer:
         networks[row["network_id"]],
         row["container_id"],
         row["address"],
+        record.get("IPv6Address") or "",
         names,
         record.get("Links") or [],
     )
@@ -247,9 +254,12 @@ class _View:
         return [own for own in self.own.values() if not network or own.network == network]
 
     def _on_network(self, network: str, name: str) -> list[str]:
+        """The v4 and v6 addresses of ``name`` on ``network``, v4 first."""
         found = {
-            p.address
+            address
             for p in self.peers
             if p.network == network and name in (n.lower() for n in p.names)
+            for address in (p.address, p.address6)
+            if address
         }
-        return sorted(found, key=IPv4Address)
+        return sorted(found, key=lambda a: (ip_address(a).version, int(ip_address(a))))

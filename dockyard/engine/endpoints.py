@@ -17,7 +17,7 @@ import json
 import logging
 import os
 import sqlite3
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 from typing import TYPE_CHECKING, Any
 
 from dockyard.engine.container import Container
@@ -38,6 +38,9 @@ _RUNTIME_FIELDS = {
     "IPAddress": "",
     "IPPrefixLen": 0,
     "MacAddress": "",
+    "IPv6Gateway": "",
+    "GlobalIPv6Address": "",
+    "GlobalIPv6PrefixLen": 0,
 }
 _SYS_NET = "/sys/class/net"
 log = logging.getLogger(__name__)
@@ -292,6 +295,7 @@ class Endpoints:
         # container was created on, kept in Config.MacAddress as moby's inspect shows it.
         primary = (c.host_config.get("NetworkMode") or "") in (network.name, network.id)
         desired = settings.get("MacAddress") or (c.config.get("MacAddress") if primary else "")
+        address6 = self._address6(tx, network, settings)
         endpoint_id = new_id()
         published = ports.allocate(publish, self._published(tx), f"{c.name} ({endpoint_id[:12]})")
         record = {
@@ -304,11 +308,31 @@ class Endpoints:
             "Aliases": settings.get("Aliases") or [],
             "Links": settings.get("Links") or [],
             "Ports": [[p.proto, p.port, p.host_ip, p.host_port] for p in published],
+            "IPv6Address": str(address6) if address6 else "",
         }
         tx.execute(
             "INSERT INTO endpoints (network_id, container_id, address, record) VALUES (?,?,?,?)",
             (network.id, c.id, str(address), json.dumps(record)),
         )
+
+    @staticmethod
+    def _address6(tx: sqlite3.Connection, network: Network, settings: dict) -> IPv6Address | None:
+        """An IPv6 address for an endpoint on ``network``, when it has IPv6 on."""
+        if network.subnet6 is None or network.pool6 is None or network.gateway6 is None:
+            return None
+        rows = tx.execute("SELECT record FROM endpoints WHERE network_id = ?", (network.id,))
+        taken: set[ipam.Address] = {network.gateway6}
+        taken |= {IPv6Address(a) for r in rows if (a := json.loads(r["record"]).get("IPv6Address"))}
+        requested = (settings.get("IPAMConfig") or {}).get("IPv6Address")
+        if requested:
+            address = ipam.parse_address(requested, network.subnet6, network.name)
+            if address in taken:
+                raise Conflict(
+                    f"failed to set up container networking: Address already in use: {address}"
+                )
+        else:
+            address = ipam.next_free(network.pool6, network.subnet6, taken)
+        return IPv6Address(address)
 
     @staticmethod
     def _published(tx: sqlite3.Connection) -> list[ports.Published]:
@@ -341,6 +365,9 @@ class Endpoints:
                 mac=record["MacAddress"],
                 default_route=default_route,
                 alias=self.networks.owner,
+                address6=record.get("IPv6Address") or "",
+                prefixlen6=network.subnet6.prefixlen if network.subnet6 else 0,
+                gateway6=str(network.gateway6 or ""),
             )
         )
 
@@ -371,23 +398,30 @@ class Endpoints:
                 IPAddress=row["address"],
                 IPPrefixLen=network.subnet.prefixlen,
                 MacAddress=record["MacAddress"],
+                **_ipv6_fields(network, record.get("IPv6Address") or ""),
                 DNSNames=dns_names(c.name, record["Aliases"], c.id, record["Hostname"])
                 if network.has_dns
                 else None,
             )
             published += [ports.Published(*p) for p in record["Ports"]]
             if network.name == "bridge":
-                settings.update(
-                    {
-                        k: endpoint[k]
-                        for k in ("EndpointID", "Gateway", "IPAddress", "IPPrefixLen", "MacAddress")
-                    }
-                )
+                settings.update({k: endpoint[k] for k in _RUNTIME_FIELDS})
         settings.update(
             SandboxID=c.id,
             SandboxKey=f"/proc/{pid}/ns/net",
             Ports=ports.bindings_view(published, c.config.get("ExposedPorts") or {}),
         )
+
+
+def _ipv6_fields(network: Network, address: str) -> dict[str, Any]:
+    """An endpoint's IPv6 fields of EndpointSettings (empty off IPv6)."""
+    if not address or network.subnet6 is None:
+        return {"IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0}
+    return {
+        "IPv6Gateway": str(network.gateway6),
+        "GlobalIPv6Address": address,
+        "GlobalIPv6PrefixLen": network.subnet6.prefixlen,
+    }
 
 
 def _check_request(network: Network, config: dict[str, Any]) -> None:
@@ -407,6 +441,17 @@ def _check_request(network: Network, config: dict[str, Any]) -> None:
                 "user specified IP address is supported on user defined networks only"
             )
         ipam.parse_address(address, network.subnet, network.name)
+    address6 = (config.get("IPAMConfig") or {}).get("IPv6Address")
+    if address6:
+        if not user_defined:
+            raise InvalidArgument(
+                "user specified IP address is supported on user defined networks only"
+            )
+        if network.subnet6 is None:  # moby: no v6 subnet contains it
+            raise InvalidArgument(
+                f"no configured subnet or ip-range contain the IP address {address6} of network {network.name}"
+            )
+        ipam.parse_address(address6, network.subnet6, network.name)
 
 
 def _check_mac(config: dict[str, Any]) -> None:

@@ -26,7 +26,7 @@ import json
 import os
 import sqlite3
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_network
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -79,6 +79,13 @@ class Network:
     def predefined(self) -> bool:
         return self.name in PREDEFINED
 
+    def _config(self, version: int) -> dict[str, str] | None:
+        """The IPAM Config entry of IP ``version`` (a network has one of each at most)."""
+        for config in self.record["IPAM"]["Config"] or []:
+            if ip_network(config["Subnet"]).version == version:
+                return dict(config)
+        return None
+
     @property
     def subnet(self) -> IPv4Network:
         return IPv4Network(self.record["IPAM"]["Config"][0]["Subnet"])
@@ -94,6 +101,27 @@ class Network:
         return IPv4Address(self.record["IPAM"]["Config"][0]["Gateway"])
 
     @property
+    def ipv6(self) -> bool:
+        return bool(self.record.get("EnableIPv6"))
+
+    @property
+    def subnet6(self) -> IPv6Network | None:
+        config = self._config(6) if self.ipv6 else None
+        return IPv6Network(config["Subnet"]) if config else None
+
+    @property
+    def pool6(self) -> IPv6Network | None:
+        config = self._config(6) if self.ipv6 else None
+        if not config:
+            return None
+        return IPv6Network(config.get("IPRange") or config["Subnet"])
+
+    @property
+    def gateway6(self) -> IPv6Address | None:
+        config = self._config(6) if self.ipv6 else None
+        return IPv6Address(config["Gateway"]) if config else None
+
+    @property
     def bridge(self) -> str:
         return str(self.record["Options"].get(BRIDGE_NAME_OPTION) or f"br-{self.id[:12]}")
 
@@ -107,7 +135,7 @@ class Network:
 Rows = list[sqlite3.Row]
 NetworkList = list[Network]
 ContainerList = list[Container]
-Subnets = list[IPv4Network]
+Subnets = list[ipam.Subnet]
 FilterValues = dict[str, list[str]]
 Views = list[dict]
 Names = list[str]
@@ -229,7 +257,12 @@ class NetworkService:
         return _record(name, "bridge", addresses, options, {})
 
     def _subnets(self) -> Subnets:
-        return [n.subnet for n in self.all() if n.driver == "bridge"]
+        """The subnets, of both versions, the bridge networks hold."""
+        found: Subnets = []
+        for n in self.all():
+            if n.driver == "bridge":
+                found += [ip_network(c["Subnet"]) for c in n.record["IPAM"]["Config"] or []]
+        return found
 
     def all(self) -> NetworkList:
         rows = self.db.query("SELECT id, name, record FROM networks ORDER BY created, name")
@@ -268,6 +301,7 @@ class NetworkService:
         internal: bool = False,
         attachable: bool = False,
         ipam_options: dict[str, str] | None = None,
+        enable_ipv6: bool = False,
     ) -> dict:
         """A user-defined bridge network and its bridge; {"Id", "Warning"}.
 
@@ -286,10 +320,12 @@ class NetworkService:
             raise InvalidArgument(
                 f"bridge name {options[BRIDGE_NAME_OPTION]} is longer than {MAX_LINK_NAME} characters"
             )
-        config = self._address_plan(ipam_config or [])
-        record = _record(name, "bridge", config, options, labels or {})
-        record["IPAM"]["Options"] = ipam_options
-        record.update(Internal=internal, Attachable=attachable)
+        record = _record(name, "bridge", None, options, labels or {})
+        record["IPAM"].update(
+            Options=ipam_options,
+            Config=self._address_plan(ipam_config or [], enable_ipv6, record["Id"]),
+        )
+        record.update(Internal=internal, Attachable=attachable, EnableIPv6=enable_ipv6)
         network = Network(record["Id"], name, record)
         with self.db.transaction() as tx:
             tx.execute(
@@ -305,19 +341,43 @@ class NetworkService:
         self.events.publish("network", "create", network.id, {"name": name, "type": "bridge"})
         return {"Id": network.id, "Warning": ""}
 
-    def _address_plan(self, configs: list[dict[str, str]]) -> dict[str, str]:
-        """The network's IPAM Config entry: a subnet (given or free), its gateway, an IPRange."""
+    def _address_plan(
+        self, configs: list[dict[str, str]], enable_ipv6: bool, network_id: str
+    ) -> list[dict[str, str]]:
+        """The network's IPAM Config: an IPv4 entry, and an IPv6 one when it has IPv6 on;
+        each a subnet (given or free), its gateway, an IPRange."""
         taken = self._subnets()
-        if len(configs) > 1:
-            raise InvalidArgument("only one IPv4 subnet per network is supported")
-        config = configs[0] if configs else {}
+        by_version: dict[int, dict[str, str]] = {}
+        for config in configs:
+            version = _config_version(config)
+            if version in by_version:
+                raise InvalidArgument(f"only one IPv{version} subnet per network is supported")
+            by_version[version] = config
+        if 6 in by_version and not enable_ipv6:
+            raise InvalidArgument(
+                "network without IPv6 enabled cannot have an IPv6 subnet (use --ipv6)"
+            )
+        plan = [self._version_plan(by_version.get(4, {}), taken, None)]
+        if enable_ipv6:
+            plan.append(self._version_plan(by_version.get(6, {}), taken, network_id))
+        return plan
+
+    @staticmethod
+    def _version_plan(
+        config: dict[str, str], taken: Subnets, v6_seed: str | None
+    ) -> dict[str, str]:
+        """One IPAM Config entry; ``v6_seed`` (the network's id) picks a free ULA for v6."""
         if not config.get("Subnet"):
             if config.get("Gateway") or config.get("IPRange"):
                 raise InvalidArgument("gateway address or ip-range specified without a subnet")
-            subnet = ipam.free_subnet([*ipam.host_subnets(), *taken])
+            subnet: ipam.Subnet
+            if v6_seed is None:
+                subnet = ipam.free_subnet([*ipam.host_subnets(), *taken])
+            else:
+                subnet = ipam.ula_subnet(v6_seed)
             return {"Subnet": str(subnet), "Gateway": str(ipam.first_host(subnet))}
         subnet = ipam.parse_subnet(config["Subnet"])
-        if any(subnet.overlaps(other) for other in taken):
+        if any(subnet.overlaps(other) for other in taken if other.version == subnet.version):  # type: ignore[arg-type]
             raise Forbidden(
                 "invalid pool request: Pool overlaps with other one on this address space"
             )
@@ -409,6 +469,10 @@ class NetworkService:
         self.links.ensure_bridge(
             network.bridge, str(network.gateway), network.subnet.prefixlen, self.owner
         )
+        if network.gateway6 and network.subnet6:
+            self.links.add_bridge_address6(
+                network.bridge, str(network.gateway6), network.subnet6.prefixlen
+            )
         self.sync_rules()
         self.links.route_localnet(network.bridge)
         self._ensured.add(network.bridge)
@@ -416,14 +480,24 @@ class NetworkService:
     def sync_rules(self) -> None:
         """Render the engine's table from the bridges that exist; no bridge, no table."""
         bridges = [
-            ruleset.Bridge(n.bridge, str(n.subnet))
+            ruleset.Bridge(n.bridge, str(n.subnet), str(n.subnet6 or ""))
             for n in self.all()
             if n.driver == "bridge" and os.path.exists(f"{_SYS_NET}/{n.bridge}")
         ]
         forwards = []
         for row in self.endpoint_rows():
-            for proto, port, host_ip, host_port in json.loads(row["record"]).get("Ports") or []:
-                forwards.append(ruleset.Forward(proto, host_ip, host_port, row["address"], port))
+            record = json.loads(row["record"])
+            for proto, port, host_ip, host_port in record.get("Ports") or []:
+                forwards.append(
+                    ruleset.Forward(
+                        proto,
+                        host_ip,
+                        host_port,
+                        row["address"],
+                        port,
+                        record.get("IPv6Address") or "",
+                    )
+                )
         if bridges or forwards:
             commands = ruleset.render(self.table, self.owner, bridges, forwards)
         else:
@@ -497,6 +571,12 @@ def _record(
     }
 
 
+def _config_version(config: dict[str, str]) -> int:
+    """The IP version of a requested IPAM Config entry: its subnet's (v4 without one)."""
+    subnet = config.get("Subnet")
+    return ipam.parse_subnet(subnet).version if subnet else 4
+
+
 def _network(row: sqlite3.Row) -> Network:
     return Network(row["id"], row["name"], json.loads(row["record"]))
 
@@ -509,7 +589,9 @@ def endpoint_view(row: sqlite3.Row, network: Network) -> dict[str, str]:
         "EndpointID": record["EndpointID"],
         "MacAddress": record["MacAddress"],
         "IPv4Address": f"{row['address']}/{network.subnet.prefixlen}",
-        "IPv6Address": "",
+        "IPv6Address": f"{record['IPv6Address']}/{network.subnet6.prefixlen}"
+        if record.get("IPv6Address") and network.subnet6
+        else "",
     }
 
 

@@ -12,7 +12,7 @@ closes them when the container stops, and the table goes with the namespace.
 
 Queries are answered from ``Names`` (the engine: names, aliases and short
 IDs of the containers on the asker's networks), as moby's resolver does:
-A from the names, AAAA and MX with an empty answer for a known name, PTR
+A and AAAA from the names (empty when a known name has none), MX empty, PTR
 for the containers' addresses. Anything else is forwarded to the upstream
 nameservers of the container's resolv.conf (network/resolvconf.py): those of
 the host's file from the daemon's own namespace, those given with --dns from
@@ -61,7 +61,7 @@ class Names(Protocol):
     """What the engine knows of names, from the point of view of one container."""
 
     def addresses(self, container_id: str, name: str) -> list[str] | None:
-        """The IPv4 addresses ``name`` stands for; None when it is not a name of ours."""
+        """The addresses (v4 and v6) ``name`` stands for; None when it is not a name of ours."""
 
     def reverse(self, container_id: str, address: str) -> str | None:
         """``name.network`` of a container at ``address`` on the asker's networks."""
@@ -212,9 +212,12 @@ class DnsServer:
                     return _reply(query)  # let the client try its search domains
                 return None
             reply = _reply(query)
-            if kind == dns.rdatatype.A and addresses:
+            family = {dns.rdatatype.A: 4, dns.rdatatype.AAAA: 6}.get(kind)
+            answers = [a for a in addresses if family and ip_address(a).version == family]
+            if answers:
+                record_type = dns.rdatatype.to_text(kind)
                 reply.answer.append(
-                    dns.rrset.from_text_list(question.name, TTL, "IN", "A", addresses)
+                    dns.rrset.from_text_list(question.name, TTL, "IN", record_type, answers)
                 )
             return reply
         if kind == dns.rdatatype.PTR:

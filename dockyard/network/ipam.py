@@ -1,4 +1,4 @@
-"""IPv4 address management: subnets for networks, addresses for endpoints.
+"""Address management: subnets for networks, addresses for endpoints (IPv4 and IPv6).
 
 Pure functions over ``ipaddress`` values; the engine keeps the allocations
 in SQLite and passes in what is taken.
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import ipaddress
 import string
-from collections.abc import Iterable, Iterator
-from ipaddress import IPv4Address, IPv4Network
+from collections.abc import Collection, Iterable, Iterator
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
 from dockyard.errors import Conflict, InvalidArgument
 
@@ -22,6 +22,11 @@ DEFAULT_POOLS = (
     ("192.168.0.0/16", 20),
 )
 ROUTE_TABLE = "/proc/net/route"
+# The smallest subnets that still hold a gateway and an endpoint.
+MAX_PREFIX = {4: 30, 6: 126}
+
+Subnet = IPv4Network | IPv6Network
+Address = IPv4Address | IPv6Address
 
 
 def candidate_subnets() -> Iterator[IPv4Network]:
@@ -29,11 +34,11 @@ def candidate_subnets() -> Iterator[IPv4Network]:
         yield from IPv4Network(pool).subnets(new_prefix=prefix)
 
 
-def free_subnet(taken: Iterable[IPv4Network]) -> IPv4Network:
-    """The first default-pool subnet that overlaps nothing taken."""
-    taken = list(taken)
+def free_subnet(taken: Iterable[Subnet]) -> IPv4Network:
+    """The first default-pool subnet that overlaps nothing taken (v6 subnets take none)."""
+    taken_v4 = [t for t in taken if isinstance(t, IPv4Network)]
     for subnet in candidate_subnets():
-        if not any(subnet.overlaps(other) for other in taken):
+        if not any(subnet.overlaps(other) for other in taken_v4):
             return subnet
     raise Conflict(
         "could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network"
@@ -57,25 +62,30 @@ def _hex_address(little_endian_hex: str) -> str:
     return str(IPv4Address(int.from_bytes(bytes.fromhex(little_endian_hex), "little")))
 
 
-def parse_subnet(text: str) -> IPv4Network:
+def parse_subnet(text: str) -> Subnet:
     try:
         network = ipaddress.ip_network(text, strict=False)
     except ValueError:
         raise InvalidArgument(f"invalid subnet {text}: invalid CIDR address: {text}") from None
-    if not isinstance(network, IPv4Network):
-        raise InvalidArgument(f"IPv6 subnets are not supported: {text}")
-    if network.prefixlen > 30:
+    if network.prefixlen > MAX_PREFIX[network.version]:
         raise InvalidArgument(
-            f"subnet {text} is too small for a network: the prefix must be /30 or shorter"
+            f"subnet {text} is too small for a network: the prefix must be /{MAX_PREFIX[network.version]} or shorter"
         )
     if str(network) != text:
         raise InvalidArgument(f"invalid subnet {text}: it should be {network}")
     return network
 
 
-def parse_gateway(text: str, subnet: IPv4Network) -> IPv4Address:
+def ula_subnet(seed: str) -> IPv6Network:
+    """A /64 of the unique local range fd00::/8 for a v6 network given no subnet: its 40-bit
+    global ID from ``seed`` (the network's id), as RFC 4193 has it picked at random."""
+    global_id = int(seed[:10], 16)
+    return IPv6Network(((0xFD << 120) | (global_id << 80), 64))
+
+
+def parse_gateway(text: str, subnet: Subnet) -> Address:
     try:
-        address = IPv4Address(text)
+        address = ipaddress.ip_address(text)
     except ValueError:
         raise InvalidArgument(f"invalid gateway address {text}") from None
     if address not in subnet:
@@ -83,46 +93,52 @@ def parse_gateway(text: str, subnet: IPv4Network) -> IPv4Address:
     return address
 
 
-def parse_range(text: str, subnet: IPv4Network) -> IPv4Network:
+def parse_range(text: str, subnet: Subnet) -> Subnet:
     """An ip-range: where in ``subnet`` the endpoints' addresses come from."""
     try:
-        ip_range = IPv4Network(text)
+        ip_range = ipaddress.ip_network(text)
     except ValueError:
         raise InvalidArgument(f"invalid ip-range {text}: invalid CIDR address: {text}") from None
-    if not ip_range.subnet_of(subnet):
+    if ip_range.version != subnet.version or not ip_range.subnet_of(subnet):  # type: ignore[arg-type]
         raise InvalidArgument(f"ip-range {text} is not within the subnet {subnet}")
     return ip_range
 
 
-def first_host(subnet: IPv4Network) -> IPv4Address:
+def first_host(subnet: Subnet) -> Address:
     return subnet.network_address + 1
 
 
-def parse_address(text: str, subnet: IPv4Network, network_name: str) -> IPv4Address:
-    """A requested endpoint address (``--ip``), which must lie in the network's subnet."""
+def parse_address(text: str, subnet: Subnet, network_name: str) -> Address:
+    """A requested endpoint address (``--ip``, ``--ip6``), which must lie in the network's subnet."""
     try:
-        address = IPv4Address(text)
+        address = ipaddress.ip_address(text)
     except ValueError:
-        raise InvalidArgument(f"invalid IPv4 address: {text}") from None
-    if address not in subnet or address in (subnet.network_address, subnet.broadcast_address):
+        raise InvalidArgument(f"invalid IPv{subnet.version} address: {text}") from None
+    if (
+        address.version != subnet.version
+        or address not in subnet
+        or address in (subnet.network_address, subnet.broadcast_address)
+    ):
         raise InvalidArgument(
             f"no configured subnet or ip-range contain the IP address {text} of network {network_name}"
         )
     return address
 
 
-def next_free(pool: IPv4Network, subnet: IPv4Network, taken: set[IPv4Address]) -> IPv4Address:
+def next_free(pool: Subnet, subnet: Subnet, taken: Collection[Address]) -> Address:
     """The lowest address of ``pool`` usable in ``subnet`` and not ``taken`` (nor the gateway)."""
-    for address in pool:
+    for address in pool.hosts() if pool.version == 6 else pool:
         if address not in taken and address not in (
             subnet.network_address,
             subnet.broadcast_address,
         ):
             return address
-    raise Conflict(f"no available IPv4 addresses on this network's address pool: {subnet}")
+    raise Conflict(
+        f"no available IPv{subnet.version} addresses on this network's address pool: {subnet}"
+    )
 
 
-def mac_address(address: IPv4Address) -> str:
+def mac_address(address: Address) -> str:
     """A locally administered MAC from the address, as Docker made them: 02:42:ac:11:00:02."""
     return ":".join(f"{byte:02x}" for byte in (0x02, 0x42, *address.packed))
 

@@ -23,6 +23,10 @@ from dockyard.errors import SystemError as EngineSystemError
 T = TypeVar("T")
 SYSCTL_ROOT = "/proc/sys/net"
 HAIRPIN = 1  # IFLA_BRPORT_MODE's BRIDGE_MODE_HAIRPIN
+AF_INET6 = 10
+# IFA_F_NODAD: the address is usable at once; the subnet is the engine's own to hand out,
+# so duplicate address detection has nothing to find and would only delay the first packets.
+NODAD = 0x02
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,9 @@ class Endpoint:
     mac: str
     default_route: bool
     alias: str  # the host end's ifalias: which engine made it
+    address6: str = ""  # on a network with IPv6: the v6 address, its prefix and gateway
+    prefixlen6: int = 0
+    gateway6: str = ""
 
 
 class Links:
@@ -80,6 +87,12 @@ class Links:
         """
         self._call(_ensure_bridge, name, address, prefixlen, alias)
         write_sysctl("ipv4/ip_forward", "1")
+
+    def add_bridge_address6(self, name: str, address: str, prefixlen: int) -> None:
+        """The bridge's IPv6 gateway address (IPv6 on for it), and v6 forwarding on."""
+        write_sysctl(f"ipv6/conf/{name}/disable_ipv6", "0")
+        self._call(_add_address6, name, address, prefixlen)
+        write_sysctl("ipv6/conf/all/forwarding", "1")
 
     def route_localnet(self, bridge: str) -> None:
         """Let 127.0.0.0/8 addresses be routed through ``bridge``.
@@ -137,6 +150,13 @@ def _ensure_bridge(ipr: Any, name: str, address: str, prefixlen: int, alias: str
     ipr.link("set", index=index, state="up")
 
 
+def _add_address6(ipr: Any, name: str, address: str, prefixlen: int) -> None:
+    index = ipr.link_lookup(ifname=name)[0]
+    addresses = {a.get("IFA_ADDRESS") for a in ipr.get_addr(index=index, family=AF_INET6)}
+    if address not in addresses:
+        ipr.addr("add", index=index, address=address, prefixlen=prefixlen, flags=NODAD)
+
+
 def _netlink_errno(error: Exception) -> int | None:
     """The kernel's errno of pyroute2's NetlinkError (not an OSError); None for other errors."""
     from pyroute2.netlink.exceptions import NetlinkError  # loaded: only netlink work gets here
@@ -185,8 +205,12 @@ def _configure_inside(namespace: int, e: Endpoint) -> None:
         index = ipr.link_lookup(ifname=e.ifname)[0]
         ipr.addr("add", index=index, address=e.address, prefixlen=e.prefixlen)
         ipr.link("set", index=index, state="up")
+        if e.address6:
+            ipr.addr("add", index=index, address=e.address6, prefixlen=e.prefixlen6, flags=NODAD)
         if e.default_route:
             ipr.route("add", dst="0.0.0.0/0", gateway=e.gateway)
+            if e.gateway6:
+                ipr.route("add", dst="::/0", gateway=e.gateway6, family=AF_INET6)
 
 
 def _in_namespace_of(pid: int, fn: Callable[[], T]) -> T:

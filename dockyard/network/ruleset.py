@@ -21,6 +21,13 @@ rule to forget, and a restarted engine converges by rendering it again.
                          port included), told by its source address: with
                          br_netfilter loaded, postrouting sees no input interface
     forward              bridges of different networks do not talk to each other
+
+IPv6 networks get a second table of the same name, family ip6, while any
+bridge has a v6 subnet: masquerade for the v6 subnets' outbound traffic,
+DNAT of ports published on every address (``0.0.0.0``, which Docker also
+binds on ``::``) to the containers' v6 addresses, and the same isolation.
+It needs no loopback chain: the kernel never routes ::1 off lo (there is no
+route_localnet for IPv6), so ``[::1]`` is not forwarded to containers.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ LOOPBACK_INTERFACE = "lo"
 class Bridge:
     name: str
     subnet: str  # "172.17.0.0/16"
+    subnet6: str = ""  # "fd00:dead:beef::/48" on a network with IPv6
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,7 @@ class Forward:
     host_port: int
     address: str
     port: int
+    address6: str = ""  # the container's v6 address on a network with IPv6
 
 
 def render(table: str, owner: str, bridges: list[Bridge], forwards: list[Forward]) -> str:
@@ -84,12 +93,57 @@ def render(table: str, owner: str, bridges: list[Bridge], forwards: list[Forward
             _isolation(bridges),
         ),
     ]
-    return f"{remove(table)}table ip {table} {{\n" + "".join(body) + "}\n"
+    return (
+        f"{remove(table)}table ip {table} {{\n"
+        + "".join(body)
+        + "}\n"
+        + _ipv6_table(table, owner, bridges, forwards)
+    )
+
+
+def _ipv6_table(table: str, owner: str, bridges: list[Bridge], forwards: list[Forward]) -> str:
+    v6 = [b for b in bridges if b.subnet6]
+    if not v6:
+        return ""
+    dnat = [
+        f"{f.proto} dport {f.host_port} dnat to [{f.address6}]:{f.port}"
+        for f in forwards
+        if f.address6 and f.host_ip == ANY_ADDRESS
+    ]
+    masquerade = [f"ip6 saddr {b.subnet6} oifname != {_quote(b.name)} masquerade" for b in v6]
+    masquerade += [
+        f"oifname {_quote(b.name)} ip6 saddr {b.subnet6} ct status dnat masquerade" for b in v6
+    ]
+    body = [
+        f"\tcomment {_quote(owner)}\n",
+        _chain(
+            "prerouting",
+            "type nat hook prerouting priority dstnat; policy accept;",
+            ["fib daddr type local jump publish"],
+        ),
+        _chain(
+            "output",
+            "type nat hook output priority -100; policy accept;",
+            ["fib daddr type local jump publish"],
+        ),
+        _chain("publish", "", dnat),
+        _chain(
+            "postrouting", "type nat hook postrouting priority srcnat; policy accept;", masquerade
+        ),
+        _chain(
+            "forward",
+            "type filter hook forward priority filter; policy accept;",
+            _isolation(v6),
+        ),
+    ]
+    return f"table ip6 {table} {{\n" + "".join(body) + "}\n"
 
 
 def remove(table: str) -> str:
-    """Commands that delete ``table`` whether or not it exists."""
-    return f"table ip {table}\ndelete table ip {table}\n"
+    """Commands that delete ``table`` (both families) whether or not it exists."""
+    return "".join(
+        f"table {family} {table}\ndelete table {family} {table}\n" for family in ("ip", "ip6")
+    )
 
 
 def _chain(name: str, header: str, rules: list[str]) -> str:

@@ -61,12 +61,12 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def http_get(port: int, timeout: float = 10) -> str:
-    """The body of GET / on 127.0.0.1:port, retried until it answers."""
+def http_get(port: int, timeout: float = 10, host: str = "127.0.0.1") -> str:
+    """The body of GET / on host:port, retried until it answers."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=2) as conn:
+            with socket.create_connection((host, port), timeout=2) as conn:
                 conn.sendall(b"GET / HTTP/1.0\r\n\r\n")
                 reply = b""
                 while chunk := conn.recv(4096):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from pathlib import Path
 
 import pytest
@@ -67,3 +67,21 @@ def test_requested_address_must_be_a_host_of_the_subnet() -> None:
 
 def test_mac_address_from_the_ip_address() -> None:
     assert ipam.mac_address(IPv4Address("172.17.0.2")) == "02:42:ac:11:00:02"
+
+
+def test_v6_subnets_and_addresses() -> None:
+    subnet = ipam.parse_subnet("fd00:dead:beef::/48")
+    assert subnet == IPv6Network("fd00:dead:beef::/48")
+    with pytest.raises(InvalidArgument, match="it should be fd00:dead:beef::/48"):
+        ipam.parse_subnet("fd00:dead:beef::1/48")
+    with pytest.raises(InvalidArgument, match="too small"):
+        ipam.parse_subnet("fd00::/127")
+    gateway = ipam.first_host(subnet)
+    assert gateway == IPv6Address("fd00:dead:beef::1")
+    assert ipam.next_free(subnet, subnet, {gateway}) == IPv6Address("fd00:dead:beef::2")
+    assert ipam.parse_address("fd00:dead:beef::9", subnet, "n") == IPv6Address("fd00:dead:beef::9")
+    for bad in ("fd00:1::9", "10.0.0.1"):
+        with pytest.raises(InvalidArgument, match="no configured subnet"):
+            ipam.parse_address(bad, subnet, "n")
+    ula = ipam.ula_subnet("0123456789abcdef")
+    assert ula == IPv6Network("fd01:2345:6789::/64")

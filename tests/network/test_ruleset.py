@@ -67,3 +67,19 @@ def test_packets_to_loopback_from_outside_lo_are_dropped_before_nat() -> None:
         '\t\tiifname != "lo" ip daddr 127.0.0.0/8 drop\n'
         "\t}\n"
     ) in text
+
+
+def test_v6_bridges_get_an_ip6_table_that_the_kernel_takes(nft: Nftables) -> None:
+    v6 = [ruleset.Bridge("dytesta", "10.201.0.0/16", "fd00:dead:beef::/48"), BRIDGES[1]]
+    forward = ruleset.Forward("tcp", "0.0.0.0", 8080, "10.201.0.2", 80, "fd00:dead:beef::2")
+    assert "table ip6 t {" not in ruleset.render("t", "dockyard:test", BRIDGES, [])
+    text = ruleset.render("t", "dockyard:test", v6, [forward])
+    assert "\t\ttcp dport 8080 dnat to [fd00:dead:beef::2]:80\n" in text
+    assert 'ip6 saddr fd00:dead:beef::/48 oifname != "dytesta" masquerade' in text
+    table = f"dytest_{secrets.token_hex(3)}"
+    try:
+        nft.run(ruleset.render(table, "dockyard:test", v6, [forward]))
+        assert "dnat to [fd00:dead:beef::2]:80" in nft.run(f"list table ip6 {table}")
+    finally:
+        nft.run(ruleset.remove(table))
+    assert table not in nft.run("list tables")
