@@ -25,7 +25,7 @@ from dockyard.engine.names import new_id
 from dockyard.engine.specgen import container_cgroup_path
 from dockyard.engine.streams import ShimStream, Stream
 from dockyard.errors import CommandError, Conflict, DockyardError, InvalidArgument, NotFound
-from dockyard.runtime import capabilities, execshim, shim
+from dockyard.runtime import capabilities, execshim
 from dockyard.runtime.execshim import ExecShimConfig, exec_dir, read_reply
 from dockyard.runtime.users import resolve_user
 
@@ -133,6 +133,7 @@ class ExecService:
             seccomp=spec["linux"].get("seccomp"),  # the container's: even --privileged keeps it
             stdin=bool(config.get("AttachStdin")) and not detach,
             detach=detach,
+            framed=not tty,
         )
         shim_pid, sock = await asyncio.to_thread(self.spawn_exec, cfg)
         reply = await asyncio.to_thread(read_reply, sock)
@@ -222,7 +223,7 @@ class ExecService:
         exec_ = self.get(exec_id)
         if exec_.running and exec_.config.get("Tty"):
             with contextlib.suppress(OSError, ValueError):  # it just ended
-                shim.request(exec_.dir / "control.sock", {"resize": [height, width]})
+                execshim.request(exec_.dir, {"resize": [height, width]})
 
 
 def _attrs(c: Any) -> dict[str, str]:

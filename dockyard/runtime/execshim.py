@@ -12,7 +12,7 @@ Files (``dir`` = <exec-root>/<container-id>/execs/<exec-id>, found by startup re
 
 Over the handshake socket: the shim sends one line, {"pid": N} or
 {"error": msg, "code": n}; then, unless detached, the socket carries the
-process's output (stdcopy frames, raw bytes with a TTY) and its stdin, until
+process's output (stdcopy frames, or raw bytes for a start request with Tty) and its stdin, until
 the shim closes it once the output ended and the process exited.
 
 Bounded buffers: at most HIGH_WATER bytes of output wait for the client; above
@@ -36,11 +36,13 @@ from pathlib import Path
 from dockyard import stdcopy
 from dockyard.errors import CommandError, DockyardError
 from dockyard.runtime import container as builtin
+from dockyard.runtime import shim
 from dockyard.runtime.linux import set_window_size
 from dockyard.runtime.shim import exit_status, write_json_atomic
 from dockyard.runtime.terminal import open_pty_in
 
 HIGH_WATER = 64 * 1024
+CONTROL_SOCKET = "control.sock"
 _CHUNK = 32 * 1024
 
 
@@ -55,6 +57,7 @@ class ExecShimConfig:
     seccomp: dict | None
     stdin: bool
     detach: bool
+    framed: bool  # output in stdcopy frames (the start request's Tty, not the exec's)
 
     def encode(self) -> dict:
         return {**asdict(self), "dir": str(self.dir)}
@@ -89,6 +92,16 @@ def spawn(cfg: ExecShimConfig) -> tuple[int, socket.socket]:
         ours.close()
         raise DockyardError("could not start the exec's supervisor")
     return shim_pid, ours
+
+
+def request(directory: Path, message: dict) -> dict:
+    """Ask a running exec shim something over its control.sock, reached through an open
+    directory: its full path is longer than a socket address allows."""
+    fd = os.open(directory, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        return shim.request(Path(f"/proc/self/fd/{fd}/{CONTROL_SOCKET}"), message)
+    finally:
+        os.close(fd)
 
 
 def read_reply(sock: socket.socket) -> dict:
@@ -168,7 +181,7 @@ class ExecShim:
             for fd in set(child_fds):
                 os.close(fd)
         write_json_atomic(self.cfg.dir / "exec.json", {"shim_pid": os.getpid(), "pid": pid})
-        control = self._listen(self.cfg.dir / "control.sock")
+        control = self._listen()
         self._send({"pid": pid})
         if self.cfg.detach:
             self._close_client()
@@ -200,11 +213,11 @@ class ExecShim:
         if self.sock is not None:
             self.sock.sendall(json.dumps(message).encode() + b"\n")
 
-    def _listen(self, path: Path) -> socket.socket:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
+    def _listen(self) -> socket.socket:
+        # Bound by a relative name: the full path is longer than a socket address allows.
+        os.chdir(self.cfg.dir)
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        listener.bind(str(path))
+        listener.bind(CONTROL_SOCKET)
         listener.listen()
         return listener
 
@@ -259,7 +272,7 @@ class ExecShim:
                 os.close(fd)
             return
         if self.sock is not None:  # with no client left, output is dropped, as in Docker
-            self.out_buf += data if self.cfg.terminal else stdcopy.frame(self.outputs[fd], data)
+            self.out_buf += stdcopy.frame(self.outputs[fd], data) if self.cfg.framed else data
 
     def _client_input(self) -> None:
         assert self.sock is not None
