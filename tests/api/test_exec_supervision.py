@@ -1,0 +1,121 @@
+"""Execs run under their own shim, forked by the zygote: never by the daemon, not tied to it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tests.api import wire
+
+UPGRADE = {"Connection": "Upgrade", "Upgrade": "tcp", "Content-Type": "application/json"}
+
+
+def _sleeper(path: str) -> str:
+    body = {"Image": "busybox", "Cmd": ["sleep", "600"]}
+    container = wire.request(path, "POST", "/v1.44/containers/create", body).json()["Id"]
+    assert wire.request(path, "POST", f"/v1.44/containers/{container}/start").status == 204
+    return str(container)
+
+
+def _exec(path: str, container: str, cmd: list[str], **config: Any) -> str:
+    body = {"Cmd": cmd, **config}
+    return str(wire.request(path, "POST", f"/v1.44/containers/{container}/exec", body).json()["Id"])
+
+
+def _exec_pid(path: str, exec_id: str) -> int:
+    """The exec's pid, once it runs (a hijacked start answers before that)."""
+    pids: list[int] = []
+
+    def started() -> bool:
+        pids.append(wire.request(path, "GET", f"/v1.44/exec/{exec_id}/json").json()["Pid"])
+        return bool(pids[-1])
+
+    _wait_for(started, f"exec {exec_id} to start")
+    return pids[-1]
+
+
+def _status(pid: int, field: str) -> str:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return line.split()[1]
+    raise AssertionError(f"no {field} in /proc/{pid}/status")
+
+
+def _parent(pid: int) -> int:
+    return int(_status(pid, "PPid"))
+
+
+def _comm(pid: int) -> str:
+    return Path(f"/proc/{pid}/comm").read_text().strip()
+
+
+def _wait_for(condition: Callable[[], bool], what: str, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def test_a_detached_exec_survives_the_daemon_killed(daemon: Any) -> None:
+    path = str(daemon.roots.socket)
+    container = _sleeper(path)
+    script = "while :; do echo x >> /tmp/grows; sleep 0.05; done"
+    exec_id = _exec(path, container, ["sh", "-c", script])
+    start = {"Detach": True, "Tty": False}
+    assert wire.request(path, "POST", f"/v1.44/exec/{exec_id}/start", start).status == 200
+    pid = _exec_pid(path, exec_id)
+    grows = Path(f"/proc/{pid}/root/tmp/grows")
+    _wait_for(grows.exists, "the exec's first write")
+
+    daemon.stop(signal.SIGKILL)
+    daemon.start()
+
+    size = grows.stat().st_size
+    _wait_for(lambda: grows.stat().st_size > size, "the file to keep growing")
+    os.kill(pid, 0)
+
+
+def test_every_exec_runs_under_its_shim_not_the_daemon(daemon: Any) -> None:
+    path = str(daemon.roots.socket)
+    container = _sleeper(path)
+    detached = _exec(path, container, ["sleep", "600"])
+    wire.request(path, "POST", f"/v1.44/exec/{detached}/start", {"Detach": True})
+    attached = _exec(path, container, ["cat"], AttachStdin=True, AttachStdout=True)
+    with wire.connect(path) as sock:
+        body = json.dumps({"Detach": False, "Tty": False}).encode()
+        wire.send_request(sock, "POST", f"/v1.44/exec/{attached}/start", UPGRADE, body)
+        assert wire.read_head(sock)[0] == "HTTP/1.1 101 UPGRADED"
+        for exec_id in (detached, attached):
+            parent = _parent(_exec_pid(path, exec_id))
+            assert parent != daemon.process.pid
+            assert _comm(parent) == "dockyard-exec"
+            assert _parent(parent) != daemon.process.pid  # detached: init's, not ours
+
+
+def test_a_slow_exec_client_pauses_the_process_not_the_memory(daemon: Any) -> None:
+    path = str(daemon.roots.socket)
+    container = _sleeper(path)
+    exec_id = _exec(path, container, ["cat", "/dev/zero"], AttachStdout=True)
+    daemon_rss = int(_status(daemon.process.pid, "VmRSS"))
+    with wire.connect(path) as sock:  # a client that never reads
+        body = json.dumps({"Detach": False, "Tty": False}).encode()
+        wire.send_request(sock, "POST", f"/v1.44/exec/{exec_id}/start", UPGRADE, body)
+        pid = _exec_pid(path, exec_id)
+        shim = _parent(pid)
+        written: list[int] = []
+
+        def paused() -> bool:
+            for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+                if line.startswith("wchar:"):
+                    written.append(int(line.split()[1]))
+            return len(written) > 4 and written[-1] == written[-5]
+
+        _wait_for(paused, "cat to block on its full pipe")
+        assert written[-1] < 32 * 1024 * 1024  # socket and pipe buffers, and the high-water marks
+        assert int(_status(daemon.process.pid, "VmRSS")) - daemon_rss < 32 * 1024  # kB
+        assert int(_status(shim, "VmRSS")) < 64 * 1024
