@@ -61,23 +61,32 @@ def _wait_for(condition: Callable[[], bool], what: str, seconds: float = 20) -> 
         time.sleep(0.05)
 
 
-def test_a_detached_exec_survives_the_daemon_killed(daemon: Any) -> None:
+def test_execs_survive_the_daemon_killed(daemon: Any) -> None:
+    """A detached exec, and an attached one whose output has nowhere to go once the
+    daemon is gone: both keep running (their shims own their stdio)."""
     path = str(daemon.roots.socket)
     container = _sleeper(path)
-    script = "while :; do echo x >> /tmp/grows; sleep 0.05; done"
-    exec_id = _exec(path, container, ["sh", "-c", script])
-    start = {"Detach": True, "Tty": False}
-    assert wire.request(path, "POST", f"/v1.44/exec/{exec_id}/start", start).status == 200
-    pid = _exec_pid(path, exec_id)
-    grows = Path(f"/proc/{pid}/root/tmp/grows")
-    _wait_for(grows.exists, "the exec's first write")
+    files = {}
+    for name, detach in (("detached", True), ("attached", False)):
+        script = f"while :; do echo x >> /tmp/{name}; echo tick; sleep 0.05; done"
+        exec_id = _exec(path, container, ["sh", "-c", script], AttachStdout=not detach)
+        body = json.dumps({"Detach": detach, "Tty": False}).encode()
+        sock = wire.connect(path)
+        wire.send_request(sock, "POST", f"/v1.44/exec/{exec_id}/start", UPGRADE, body)
+        files[name] = (Path(f"/proc/{_exec_pid(path, exec_id)}/root/tmp/{name}"), sock)
+    for grows, _ in files.values():
+        _wait_for(grows.exists, f"the first write to {grows}")
 
-    daemon.stop(signal.SIGKILL)
+    # The daemon's whole process group, as a service manager or a terminal's Ctrl-C kills it.
+    os.killpg(daemon.process.pid, signal.SIGKILL)
+    daemon.process.wait(timeout=20)
+    for _, sock in files.values():
+        sock.close()
     daemon.start()
 
-    size = grows.stat().st_size
-    _wait_for(lambda: grows.stat().st_size > size, "the file to keep growing")
-    os.kill(pid, 0)
+    for grows, _ in files.values():
+        size = grows.stat().st_size
+        _wait_for(lambda g=grows, s=size: g.stat().st_size > s, f"{grows} to keep growing")
 
 
 def test_every_exec_runs_under_its_shim_not_the_daemon(daemon: Any) -> None:
