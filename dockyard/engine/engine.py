@@ -80,6 +80,8 @@ class Engine:
             self.execs.spawn_exec = spawn_exec
         self.health = HealthMonitor(self.containers, self.execs)
         self.builds = BuildService(paths, self.metadata, self.images, self.layers, self.networks)
+        if spawn_exec is not None:
+            self.builds.spawn_step = spawn_exec
         self.transfers = TransferService(self.images)
 
     async def start(self) -> None:

@@ -30,6 +30,7 @@ import selectors
 import signal
 import socket
 import traceback
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -58,6 +59,23 @@ class ExecShimConfig:
     stdin: bool
     detach: bool
     framed: bool  # output in stdcopy frames (the start request's Tty, not the exec's)
+    bundle: str = ""  # a build's RUN step: create this bundle's container instead of joining one
+
+    @classmethod
+    def build_step(cls, bundle: Path, container_id: str) -> ExecShimConfig:
+        return cls(
+            exec_id=container_id,
+            container_id=container_id,
+            dir=bundle / "shim",
+            init_pid=0,
+            process={},
+            cgroups_path="",
+            seccomp=None,
+            stdin=False,
+            detach=False,
+            framed=False,
+            bundle=str(bundle),
+        )
 
     def encode(self) -> dict:
         return {**asdict(self), "dir": str(self.dir)}
@@ -115,6 +133,41 @@ def read_reply(sock: socket.socket) -> dict:
     return json.loads(line or b'{"error": "the exec\'s supervisor is gone"}')  # type: ignore[no-any-return]
 
 
+def run_build_step(
+    spawn: Callable[[ExecShimConfig], tuple[int, socket.socket]],
+    bundle: Path,
+    container_id: str,
+    output: Callable[[bytes], None],
+    plug: Callable[[int], Callable[[], None]] | None,
+) -> int:
+    """Run a build step's bundle under a shim ``spawn`` forks, its output going to
+    ``output``; ``plug`` puts its namespace on a network before it runs. Blocking."""
+    _, sock = spawn(ExecShimConfig.build_step(bundle, container_id))
+    with sock:
+        created = read_reply(sock)
+        if "error" in created:
+            raise DockyardError(created["error"])
+        unplug = plug(created["created"]) if plug else None  # on failure, our close cancels
+        try:
+            sock.sendall(b'{"start": true}\n')
+            started = read_reply(sock)
+            if "error" in started:
+                if started.get("code") is None:
+                    raise DockyardError(started["error"])
+                output(f"{started['error']}\n".encode())
+                return int(started["code"])
+            try:
+                while chunk := sock.recv(_CHUNK):
+                    output(chunk)
+            except BaseException:
+                os.kill(started["pid"], signal.SIGKILL)
+                raise
+        finally:
+            if unplug is not None:
+                unplug()
+    return int(json.loads((bundle / "shim" / "exit.json").read_text())["ExitCode"])
+
+
 def _become_exec_shim(cfg: ExecShimConfig, sock: socket.socket, pid_w: int) -> None:
     code = 1
     try:
@@ -165,17 +218,10 @@ class ExecShim:
     def run(self) -> None:
         child_fds = self._open_stdio()
         try:
-            pid = builtin.exec_process(
-                self.cfg.init_pid,
-                self.cfg.process,
-                builtin.Stdio(*child_fds),
-                self.cfg.cgroups_path,
-                container_id=self.cfg.container_id,
-                seccomp=self.cfg.seccomp,
-            )
-        except DockyardError as e:
+            pid = self._launch(builtin.Stdio(*child_fds))
+        except (DockyardError, SystemError) as e:
             code = e.exit_code if isinstance(e, CommandError) else None
-            self._send({"error": e.message, "code": code})
+            self._send({"error": str(e), "code": code})
             return
         finally:
             for fd in set(child_fds):
@@ -189,8 +235,35 @@ class ExecShim:
         write_json_atomic(self.cfg.dir / "exit.json", {"ExitCode": self.status})
         self._flush_blocking()
 
+    def _launch(self, stdio: builtin.Stdio) -> int:
+        if not self.cfg.bundle:
+            return builtin.exec_process(
+                self.cfg.init_pid,
+                self.cfg.process,
+                stdio,
+                self.cfg.cgroups_path,
+                container_id=self.cfg.container_id,
+                seccomp=self.cfg.seccomp,
+            )
+        # A build step: the daemon puts the created container on its network, then says start.
+        init = builtin.create(
+            self.cfg.bundle, stdio, terminal=False, container_id=self.cfg.container_id
+        )
+        self._send({"created": init.pid})
+        assert self.sock is not None
+        if read_reply(self.sock).get("start"):
+            init.start()
+            return init.pid
+        init.close()  # the init, never started, exits
+        os.waitpid(init.pid, 0)
+        raise DockyardError("the build step was cancelled")
+
     def _open_stdio(self) -> tuple[int, int, int]:
         """The process's ends; ours go into outputs / stdin_fd."""
+        if self.cfg.bundle:  # a build step: stdout and stderr in one pipe, in their order
+            out_r, out_w = os.pipe()
+            self.outputs[out_r] = stdcopy.STDOUT
+            return os.open(os.devnull, os.O_RDONLY), out_w, out_w
         if self.cfg.detach:
             devnull = os.open(os.devnull, os.O_RDWR)
             return devnull, devnull, devnull
