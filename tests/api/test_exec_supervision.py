@@ -1,16 +1,19 @@
-"""Execs run under their own shim, forked by the zygote: never by the daemon, not tied to it."""
+"""Execs and build steps run under their own shim, forked by the zygote: never by the daemon,
+not tied to it."""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from tests.api import wire
+from tests.conftest import DOCKYARD
 
 UPGRADE = {"Connection": "Upgrade", "Upgrade": "tcp", "Content-Type": "application/json"}
 
@@ -128,3 +131,43 @@ def test_a_slow_exec_client_pauses_the_process_not_the_memory(daemon: Any) -> No
         assert written[-1] < 32 * 1024 * 1024  # socket and pipe buffers, and the high-water marks
         assert int(_status(daemon.process.pid, "VmRSS")) - daemon_rss < 32 * 1024  # kB
         assert int(_status(shim, "VmRSS")) < 64 * 1024
+
+
+def test_a_build_step_runs_under_its_shim_not_the_daemon(daemon: Any, tmp_path: Path) -> None:
+    marker = f"step-{os.getpid()}-{time.monotonic_ns()}"
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM busybox\nRUN sh -c 'while [ ! -e /go ]; do sleep 0.05; done' {marker}\n"
+    )
+    build = subprocess.Popen(
+        [DOCKYARD, "-H", daemon.host, "build", "-q", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        steps: list[int] = []
+
+        def running() -> bool:
+            steps.extend(pid for pid in _pids() if marker.encode() in _cmdline(pid))
+            return bool(steps)
+
+        _wait_for(running, "the RUN step to start", seconds=60)
+        parent = _parent(steps[0])
+        assert parent != daemon.process.pid
+        assert _comm(parent) == "dockyard-exec"
+        Path(f"/proc/{steps[0]}/root/go").touch()
+        assert build.wait(timeout=60) == 0
+    finally:
+        if build.poll() is None:
+            build.kill()
+            build.wait()
+
+
+def _pids() -> list[int]:
+    return [int(entry) for entry in os.listdir("/proc") if entry.isdigit()]
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
