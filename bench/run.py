@@ -10,7 +10,8 @@ Targets (issue 2, engine core; measured on the 2-core reference machine):
 Targets (issue 3, builds; 51 MB context, 14 steps, three RUNs, a late small COPY):
   cold ≤ 1475 ms, fully cached ≤ 82 ms, late file changed ≤ 266 ms (BuildKit's figures)
 Figures (issue 7, the daemon under load): logs --tail 1 of a 100 MB log, time and the
-  daemon's peak memory growth (dockyard read the whole log into memory: +550 MB, 3.3 s)
+  daemon's peak memory growth (dockyard read the whole log into memory: +550 MB, 3.3 s);
+  exec c true end to end (forked by the daemon: ~100 ms; under a shim the zygote forks: ~78 ms)
 Lifecycle waits (the tests check what happens, these how long it takes):
   stop -t 1 of a container that ignores SIGTERM   ≥ 1000 ms (its grace), ≤ 1500 ms
   kill until a `logs -f` on the container ends    ≤ 500 ms
@@ -23,7 +24,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-WORKLOADS = ["runtime.py", "engine.py", "cli.py", "build.py", "logs.py", "lifecycle.py"]
+WORKLOADS = ["runtime.py", "engine.py", "cli.py", "build.py", "logs.py", "lifecycle.py", "exec.py"]
 
 
 def main() -> int:

@@ -108,7 +108,7 @@ async def _run(paths: Paths, sock: str, debug: bool, zygote: Zygote) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    engine = Engine(paths, spawn_shim=zygote.spawn)
+    engine = Engine(paths, spawn_shim=zygote.spawn, spawn_exec=zygote.spawn_exec)
     try:
         await engine.start()
         await serve(engine, sock, stop, access_log=debug)

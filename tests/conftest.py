@@ -75,7 +75,7 @@ def _shim_processes() -> set[int]:
             continue
         try:
             with open(f"/proc/{entry}/comm") as f:
-                if f.read().strip() != "dockyard-shim":
+                if f.read().strip() not in ("dockyard-shim", "dockyard-exec"):
                     continue
             with open(f"/proc/{entry}/environ", "rb") as f:
                 if RUN_MARK.encode() in f.read().split(b"\0"):

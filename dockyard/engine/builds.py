@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import json
 import os
 import secrets
 import shutil
-import signal
+import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,10 +28,12 @@ from dockyard.build.output import BuildOutput, Message
 from dockyard.config import Paths
 from dockyard.engine.images import ImageService
 from dockyard.engine.specgen import cgroup_path
-from dockyard.errors import CommandError, Conflict, DockyardError, InvalidArgument, NotFound
+from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
 from dockyard.network import hosts as etc_hosts
 from dockyard.runtime import container as runtime
+from dockyard.runtime import execshim
 from dockyard.runtime import spec as oci
+from dockyard.runtime.execshim import ExecShimConfig, run_build_step
 from dockyard.runtime.overlay import mount_overlay, unmount
 from dockyard.runtime.users import resolve_user
 from dockyard.store import reference
@@ -66,6 +67,8 @@ class BuildService:
         self.metadata = metadata
         self.images = images
         self.layers = layers
+        # How a RUN step's shim is forked: from this process, or by the daemon's zygote.
+        self.spawn_step: Callable[[ExecShimConfig], tuple[int, socket.socket]] = execshim.spawn
         self.networks = networks
         # The engine's event loop, where networks are changed; builds run in worker threads.
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -263,7 +266,13 @@ class _Backend:
         spec = oci.docker_default_spec(_spec_options(root, bundle, cid, process))
         (bundle / "config.json").write_text(json.dumps(spec))
         try:
-            return _run_container(bundle, cid, output, self._network(process.network, cid, bundle))
+            return run_build_step(
+                self.service.spawn_step,
+                bundle,
+                cid,
+                output,
+                self._network(process.network, cid, bundle),
+            )
         finally:
             runtime.delete(bundle)
 
@@ -368,57 +377,6 @@ def _resolv_conf() -> str:
         return Path("/etc/resolv.conf").read_text()
     except FileNotFoundError:
         return ""
-
-
-def _run_container(
-    bundle: Path, cid: str, output: Callable[[bytes], None], plug: Plug | None
-) -> int:
-    """Run the bundle's process to its end, its stdout and stderr going to ``output``;
-    ``plug`` puts its namespace on a network before the process runs."""
-    read_end, write_end = os.pipe2(os.O_CLOEXEC)
-    with open(os.devnull, "rb") as stdin:
-        try:
-            init = runtime.create(
-                bundle,
-                runtime.Stdio(stdin.fileno(), write_end, write_end),
-                terminal=False,
-                container_id=cid,
-            )
-        except BaseException:
-            os.close(read_end)
-            raise
-        finally:
-            os.close(write_end)
-    with io.FileIO(read_end, "rb") as pipe:
-        try:
-            unplug = plug(init.pid) if plug else None
-        except BaseException:
-            init.close()  # the init, never started, exits
-            os.waitpid(init.pid, 0)
-            raise
-        try:
-            return _start_and_follow(init, pipe, output)
-        finally:
-            if unplug is not None:
-                unplug()
-
-
-def _start_and_follow(init: runtime.Init, pipe: io.FileIO, output: Callable[[bytes], None]) -> int:
-    try:
-        init.start()
-    except CommandError as e:
-        output(f"{e.message}\n".encode())
-        return e.exit_code
-    try:
-        while chunk := pipe.read(_READ):
-            output(chunk)
-    except BaseException:
-        os.kill(init.pid, signal.SIGKILL)
-        os.waitpid(init.pid, 0)
-        raise
-    _, status = os.waitpid(init.pid, 0)
-    code = os.waitstatus_to_exitcode(status)
-    return code if code >= 0 else 128 - code
 
 
 def _running_on(loop: asyncio.AbstractEventLoop) -> bool:

@@ -47,8 +47,14 @@ def installed_runtimes() -> dict[str, str]:
 class Engine:
     """Open with the two roots; ``await start()`` on the event loop before serving."""
 
-    def __init__(self, paths: Paths, spawn_shim: Callable[..., Any] | None = None) -> None:
-        """``spawn_shim`` replaces forking shims from this process (the daemon's zygote)."""
+    def __init__(
+        self,
+        paths: Paths,
+        spawn_shim: Callable[..., Any] | None = None,
+        spawn_exec: Callable[..., Any] | None = None,
+    ) -> None:
+        """``spawn_shim`` and ``spawn_exec`` replace forking the shims of containers and of
+        execs from this process (the daemon's zygote)."""
         self.paths = paths
         # Staging files a crash left half-written: only an engine opens the store, so none is in use.
         shutil.rmtree(paths.tmp, ignore_errors=True)
@@ -73,8 +79,12 @@ class Engine:
         self.networks = NetworkService(paths, self.metadata, self.events, self.containers)
         self.containers.networks = self.networks
         self.execs = ExecService(self.containers)
+        if spawn_exec is not None:
+            self.execs.spawn_exec = spawn_exec
         self.health = HealthMonitor(self.containers, self.execs)
         self.builds = BuildService(paths, self.metadata, self.images, self.layers, self.networks)
+        if spawn_exec is not None:
+            self.builds.spawn_step = spawn_exec
         self.transfers = TransferService(self.images)
 
     async def start(self) -> None:

@@ -1,7 +1,9 @@
 """`docker exec`: extra processes in a running container.
 
 Exec records live in memory, as in Docker: they belong to a running
-container and are of no use once the daemon that started them is gone.
+container and are of no use once the daemon that started them is gone. The
+processes do not: each runs under its own shim (runtime.execshim), forked by
+the daemon's zygote, which owns its stdio, so an `exec -d` outlives the daemon.
 """
 
 from __future__ import annotations
@@ -11,21 +13,20 @@ import contextlib
 import copy
 import json
 import os
+import shutil
+import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dockyard import stdcopy
 from dockyard.engine.containers import ContainerService
 from dockyard.engine.names import new_id
 from dockyard.engine.specgen import container_cgroup_path
-from dockyard.engine.streams import PipeStream, Stream
+from dockyard.engine.streams import ShimStream, Stream
 from dockyard.errors import CommandError, Conflict, DockyardError, InvalidArgument, NotFound
-from dockyard.runtime import capabilities
-from dockyard.runtime import container as runtime
-from dockyard.runtime.linux import set_window_size
-from dockyard.runtime.shim import exit_status
-from dockyard.runtime.terminal import open_pty_in
+from dockyard.runtime import capabilities, execshim
+from dockyard.runtime.execshim import ExecShimConfig, exec_dir, read_reply
 from dockyard.runtime.users import resolve_user
 
 # An exec that failed to start for another reason than its command (moby's default).
@@ -40,7 +41,7 @@ class Exec:
     running: bool = False
     exit_code: int | None = None
     pid: int = 0
-    master: int | None = None  # the pty of an exec with a TTY, for resize
+    dir: Path = Path()  # its shim's, under <exec-root>/<container-id>/execs/
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
     def inspect(self) -> dict:
@@ -69,6 +70,8 @@ class Exec:
 class ExecService:
     def __init__(self, containers: ContainerService) -> None:
         self.containers = containers
+        # How an exec's shim is forked: from this process, or by the daemon's zygote.
+        self.spawn_exec: Callable[[ExecShimConfig], tuple[int, socket.socket]] = execshim.spawn
         self._execs: dict[str, Exec] = {}
         containers.on_removed.append(self._forget)
 
@@ -106,8 +109,9 @@ class ExecService:
         return exec_.id
 
     async def start(self, exec_id: str, *, detach: bool, tty: bool) -> Stream | None:
-        """Run the exec. Its terminal comes from the exec's create (``Tty`` there, as moby
-        does); ``tty`` here, from the start request, only chooses raw or framed output."""
+        """Run the exec under its own shim, forked by the zygote. Its terminal comes from
+        the exec's create (``Tty`` there, as moby does); ``tty`` here, from the start
+        request, only chooses raw or framed output."""
         exec_ = self.get(exec_id)
         if exec_.exit_code is not None:
             raise Conflict(f"exec command {exec_id} has already run")
@@ -117,48 +121,46 @@ class ExecService:
         if not c.running:
             raise Conflict(f"container {c.id} is not running")
         config = exec_.config
-        terminal = bool(config.get("Tty"))
-        ptmx = f"/proc/{c.state['Pid']}/root/dev/pts/ptmx"
-        stdio, ours = _open_stdio(
-            terminal, bool(config.get("AttachStdin")) and not detach, detach, ptmx
+        spec = json.loads((c.root / "config.json").read_text())
+        exec_.dir = exec_dir(self.containers.paths.exec_root, c.id, exec_.id)
+        cfg = ExecShimConfig(
+            exec_id=exec_.id,
+            container_id=c.id,
+            dir=exec_.dir,
+            init_pid=c.state["Pid"],
+            process=self._process(c, spec, config, bool(config.get("Tty"))),
+            cgroups_path=container_cgroup_path(c),
+            seccomp=spec["linux"].get("seccomp"),  # the container's: even --privileged keeps it
+            stdin=bool(config.get("AttachStdin")) and not detach,
+            detach=detach,
+            framed=not tty,
         )
-        try:
-            spec = json.loads((c.root / "config.json").read_text())
-            exec_.pid = runtime.exec_process(
-                c.state["Pid"],
-                self._process(c, spec, config, terminal),
-                runtime.Stdio(*stdio),
-                container_cgroup_path(c),
-                container_id=c.id,
-                seccomp=spec["linux"].get("seccomp"),  # the container's: even --privileged keeps it
-            )
-        except DockyardError as e:
-            for fd in ours["close"]:
-                os.close(fd)
+        shim_pid, sock = await asyncio.to_thread(self.spawn_exec, cfg)
+        reply = await asyncio.to_thread(read_reply, sock)
+        if "error" in reply:
+            sock.close()
             # moby: the exit code of what could not run (127 not found, 126 not runnable).
-            exec_.exit_code = e.exit_code if isinstance(e, CommandError) else EXEC_FAILED
+            code = reply.get("code")
+            exec_.exit_code = code if code is not None else EXEC_FAILED
             exec_.done.set()
-            if isinstance(e, CommandError):
-                raise CommandError(_runtime_message(e.message), e.exit_code) from None
-            raise
-        finally:
-            for fd in set(stdio):
-                os.close(fd)
+            shutil.rmtree(exec_.dir, ignore_errors=True)
+            if code is not None:
+                raise CommandError(_runtime_message(reply["error"]), code)
+            raise DockyardError(reply["error"])
+        exec_.pid = int(reply["pid"])
         exec_.running = True
-        if terminal and not detach:
-            exec_.master = next(iter(ours["outputs"]))
         self.containers.events.publish(
             "container",
             f"exec_start: {' '.join(config['Cmd'])}",
             c.id,
             {"execID": exec_.id, **_attrs(c)},
         )
-        self._watch(exec_)
+        self._watch(exec_, shim_pid)
         if detach:
+            sock.close()
             return None
-        return PipeStream(
-            tty=tty, stdin_fd=ours["stdin"], outputs=ours["outputs"], finished=exec_.done
-        )
+        reader, writer = await asyncio.open_unix_connection(sock=sock)
+        return ShimStream(tty=tty, reader=reader, writer=writer, finished=exec_.done)
 
     def _process(self, c: Any, spec: dict, config: dict[str, Any], tty: bool) -> dict:
         process = copy.deepcopy(spec["process"])
@@ -188,15 +190,19 @@ class ExecService:
             }
         return process
 
-    def _watch(self, exec_: Exec) -> None:
+    def _watch(self, exec_: Exec, shim_pid: int) -> None:
+        """The exec ended when its shim did: its exit code is in the shim's exit.json."""
         loop = asyncio.get_running_loop()
-        pidfd = os.pidfd_open(exec_.pid)
+        pidfd = os.pidfd_open(shim_pid)
 
         def exited() -> None:
             loop.remove_reader(pidfd)
             os.close(pidfd)
-            _, status = os.waitpid(exec_.pid, 0)
-            exec_.exit_code = exit_status(status)
+            try:
+                exec_.exit_code = json.loads((exec_.dir / "exit.json").read_text())["ExitCode"]
+            except (OSError, ValueError, KeyError):  # the shim died before the process
+                exec_.exit_code = EXEC_FAILED
+            shutil.rmtree(exec_.dir, ignore_errors=True)
             exec_.running = False
             exec_.done.set()
             with contextlib.suppress(NotFound):
@@ -215,40 +221,13 @@ class ExecService:
 
     def resize(self, exec_id: str, height: int, width: int) -> None:
         exec_ = self.get(exec_id)
-        if exec_.master is not None and exec_.running:
-            set_window_size(exec_.master, height, width)
+        if exec_.running and exec_.config.get("Tty"):
+            with contextlib.suppress(OSError, ValueError):  # it just ended
+                execshim.request(exec_.dir, {"resize": [height, width]})
 
 
 def _attrs(c: Any) -> dict[str, str]:
     return {"image": c.config["Image"], "name": c.name}
-
-
-def _open_stdio(
-    terminal: bool, stdin: bool, detach: bool, ptmx: str
-) -> tuple[tuple[int, int, int], dict]:
-    """The exec'd process's stdio and our ends of it."""
-    if detach:
-        devnull = os.open(os.devnull, os.O_RDWR)
-        return (devnull, devnull, devnull), {"close": [], "stdin": None, "outputs": {}}
-    if terminal:
-        master, slave = open_pty_in(ptmx)
-        return (slave, slave, slave), {
-            "close": [master],
-            "stdin": master if stdin else None,
-            "outputs": {master: stdcopy.STDOUT},
-        }
-    if stdin:
-        stdin_r, stdin_w = os.pipe()
-    else:
-        stdin_r, stdin_w = os.open(os.devnull, os.O_RDONLY), None
-    out_r, out_w = os.pipe()
-    err_r, err_w = os.pipe()
-    close = [out_r, err_r] + ([stdin_w] if stdin_w is not None else [])
-    return (stdin_r, out_w, err_w), {
-        "close": close,
-        "stdin": stdin_w,
-        "outputs": {out_r: stdcopy.STDOUT, err_r: stdcopy.STDERR},
-    }
 
 
 def _runtime_message(message: str) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 from collections.abc import Iterable
 from typing import Protocol
 
@@ -91,76 +90,45 @@ class AttachStream:
                 await conn[1].wait_closed()
 
 
-class PipeStream:
-    """An exec's stdio: pipes (or one pty master) of a process the daemon started."""
+class ShimStream:
+    """An exec's stdio, through the exec's shim (runtime.execshim), which frames its output.
+
+    Reads end only once ``finished`` is set (the process's exit recorded), as moby ends
+    exec streams after the exit event, so a client asking for the exit code right away
+    gets it. The shim holds at most its high-water mark of output for us; we hold one
+    read at a time, so a slow client pauses the process.
+    """
 
     def __init__(
         self,
         *,
         tty: bool,
-        stdin_fd: int | None,
-        outputs: dict[int, int],
-        finished: asyncio.Event | None = None,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        finished: asyncio.Event,
     ) -> None:
-        """``outputs`` maps our read end fd → stdcopy stream number; the stream ends only
-        once ``finished`` is set (the process's exit recorded), as moby ends exec streams
-        after the exit event, so a client asking for the exit code right away gets it."""
         self.tty = tty
+        self._reader = reader
+        self._writer = writer
         self._finished = finished
-        self._stdin_fd = stdin_fd
-        self._outputs = dict(outputs)
-        self._unclosed = set(outputs) | ({stdin_fd} if stdin_fd is not None else set())
-        self._queue: asyncio.Queue[bytes] = asyncio.Queue()
-        loop = asyncio.get_running_loop()
-        for fd in outputs:
-            os.set_blocking(fd, False)
-            loop.add_reader(fd, self._on_output, fd)
-
-    def _on_output(self, fd: int) -> None:
-        try:
-            data = os.read(fd, 65536)
-        except BlockingIOError:
-            return
-        except OSError:  # EIO from a pty whose slave side is gone
-            data = b""
-        if data:
-            self._queue.put_nowait(data if self.tty else stdcopy.frame(self._outputs[fd], data))
-            return
-        asyncio.get_running_loop().remove_reader(fd)
-        del self._outputs[fd]
-        if not self._outputs:
-            self._queue.put_nowait(b"")
 
     async def read(self) -> bytes:
-        data = await self._queue.get()
-        if not data and self._finished is not None:
+        data = await self._reader.read(65536)
+        if not data:
             await self._finished.wait()
         return data
 
     async def write(self, data: bytes) -> None:
-        while data and self._stdin_fd is not None:
-            try:
-                data = data[os.write(self._stdin_fd, data) :]
-            except BlockingIOError:
-                await asyncio.sleep(0.01)
-            except OSError:
-                return
+        with contextlib.suppress(OSError):
+            self._writer.write(data)
+            await self._writer.drain()
 
     async def close_stdin(self) -> None:
-        # A pty master is stdin and output at once: closing it would cut the output.
-        if self._stdin_fd is not None and self._stdin_fd not in self._outputs:
-            self._close(self._stdin_fd)
-        self._stdin_fd = None
+        if self._writer.can_write_eof():
+            with contextlib.suppress(OSError):
+                self._writer.write_eof()
 
     async def close(self) -> None:
-        loop = asyncio.get_running_loop()
-        for fd in self._outputs:
-            loop.remove_reader(fd)
-        self._outputs.clear()
-        for fd in list(self._unclosed):
-            self._close(fd)
-
-    def _close(self, fd: int) -> None:
-        if fd in self._unclosed:
-            self._unclosed.discard(fd)
-            os.close(fd)
+        self._writer.close()
+        with contextlib.suppress(OSError):
+            await self._writer.wait_closed()

@@ -11,9 +11,12 @@ Nearly every container runs Docker's default seccomp profile with Docker's
 default capabilities: the zygote builds that filter once, at its start, and
 every shim inherits it ready to load (runtime.seccomp keeps what it built).
 
-Protocol over a socketpair: the daemon sends a ShimConfig as one JSON line; the
-zygote answers {"pid": N} with the daemon's end of the shim's handshake socket
-attached (SCM_RIGHTS), or {"error": "..."}.
+It forks the exec shims too ({"exec": ExecShimConfig}): the daemon, with its
+threads, never forks a process of its own.
+
+Protocol over a socketpair: the daemon sends a ShimConfig (or {"exec": ...}) as
+one JSON line; the zygote answers {"pid": N} with the daemon's end of the shim's
+handshake socket attached (SCM_RIGHTS), or {"error": "..."}.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from dataclasses import asdict, fields
 from pathlib import Path
 
 from dockyard.errors import DockyardError
-from dockyard.runtime import capabilities, linux, seccomp, seccomp_profile, shim
+from dockyard.runtime import capabilities, execshim, linux, seccomp, seccomp_profile, shim
 from dockyard.runtime.seccomp_default import default_profile
 
 _PR_SET_PDEATHSIG = 1
@@ -44,8 +47,14 @@ def encode(cfg: shim.ShimConfig) -> bytes:
     return json.dumps(data).encode() + b"\n"
 
 
-def decode(line: bytes) -> shim.ShimConfig:
+def encode_exec(cfg: execshim.ExecShimConfig) -> bytes:
+    return json.dumps({"exec": cfg.encode()}).encode() + b"\n"
+
+
+def decode(line: bytes) -> shim.ShimConfig | execshim.ExecShimConfig:
     data = json.loads(line)
+    if "exec" in data:
+        return execshim.ExecShimConfig.decode(data["exec"])
     for name in _PATH_FIELDS:
         if data.get(name) is not None:
             data[name] = Path(data[name])
@@ -68,8 +77,15 @@ class Zygote:
         self._lock = threading.Lock()  # builds start containers from worker threads
 
     def spawn(self, cfg: shim.ShimConfig) -> tuple[int, socket.socket]:
+        return self._request(encode(cfg))
+
+    def spawn_exec(self, cfg: execshim.ExecShimConfig) -> tuple[int, socket.socket]:
+        """``execshim.spawn``, forked by the zygote."""
+        return self._request(encode_exec(cfg))
+
+    def _request(self, line: bytes) -> tuple[int, socket.socket]:
         with self._lock:
-            self._sock.sendall(encode(cfg))
+            self._sock.sendall(line)
             msg, fds, _, _ = socket.recv_fds(self._sock, 4096, 1)
         reply = json.loads(msg or b'{"error": "the zygote is gone"}')
         if "error" in reply:
@@ -100,7 +116,11 @@ def _serve(sock: socket.socket) -> None:
         requests = sock.makefile("rb")
         for line in requests:
             try:
-                pid, handshake = shim.spawn(decode(line))
+                cfg = decode(line)
+                if isinstance(cfg, execshim.ExecShimConfig):
+                    pid, handshake = execshim.spawn(cfg)
+                else:
+                    pid, handshake = shim.spawn(cfg)
             except Exception as e:  # noqa: BLE001 - reported to the daemon, the zygote goes on
                 sock.sendall(json.dumps({"error": str(e)}).encode())
                 continue
