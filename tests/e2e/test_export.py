@@ -94,12 +94,16 @@ def test_export_errors(daemon: Any, docker_cli: Docker, tmp_path: Path) -> None:
     missing_dir = tmp_path / "no"
     bad = docker_cli("export", "-o", str(missing_dir / "x.tar"), "kept")
     assert bad.returncode == 1
-    assert bad.stderr == (
-        f"failed to export container: invalid output path: stat {missing_dir}: "
-        "no such file or directory\n"
-    )
     into_dir = docker_cli("export", "-o", str(tmp_path), "kept")
-    assert into_dir.stderr == "failed to export container: cannot write to a directory\n"
+    assert into_dir.returncode == 1
+    if docker_cli.version >= (23,):  # the -o checks are the CLI's own: CLI 28's wording
+        assert bad.stderr == (
+            f"failed to export container: invalid output path: stat {missing_dir}: "
+            "no such file or directory\n"
+        )
+        assert into_dir.stderr == "failed to export container: cannot write to a directory\n"
+    else:  # CLI 20.10 checks less and fails later, in its own words
+        assert bad.stderr and into_dir.stderr
     unknown = docker_cli("export", "nope")
     assert unknown.returncode == 1
     assert unknown.stderr == "Error response from daemon: No such container: nope\n"
