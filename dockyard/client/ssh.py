@@ -81,7 +81,11 @@ class CommandSocket(socket.socket):
         self._received = False
 
     def recv(self, size: int, flags: int = 0) -> bytes:
-        data = super().recv(size, flags)
+        try:
+            data = super().recv(size, flags)
+        except ConnectionResetError:  # the command died with our request unread
+            self._failed()
+            raise
         if not data and not self._received:
             self._failed()  # the command ended before it said a word: say why
         self._received = True
