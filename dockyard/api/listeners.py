@@ -12,7 +12,7 @@ import logging
 import os
 import socket
 
-from dockyard.errors import Conflict, SystemError
+from dockyard.errors import Conflict, InvalidArgument, SystemError
 from dockyard.hosts import socket_path, tcp_endpoint
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,9 @@ def open_listener(host: str) -> Listener:
     """Bind and listen on a parsed ``unix://`` or ``tcp://`` address."""
     if host.startswith("unix://"):
         return Listener(host, _unix(socket_path(host), host))
-    return Listener(host, _tcp(host))
+    if host.startswith("tcp://"):
+        return Listener(host, _tcp(host))
+    raise InvalidArgument(f"invalid bind address format: {host}")  # ssh:// is for clients
 
 
 def _unix(path: str, host: str) -> socket.socket:
