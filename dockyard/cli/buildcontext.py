@@ -40,7 +40,8 @@ def context_tar(
     matcher = IgnoreMatcher([*patterns, "!.dockerignore", f"!{dockerfile}"])
     spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed with the _Context
     try:
-        with _ContextWriter(spool, matcher, rewritten=outside is not None) as writer:
+        writer = _ContextWriter(spool, matcher, rewritten=outside is not None)
+        with writer:
             fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             try:
                 writer.add(fd, ".", ".")

@@ -67,8 +67,8 @@ class CommandSocket(socket.socket):
             with theirs:
                 self._process = subprocess.Popen(
                     args,
-                    stdin=theirs,
-                    stdout=theirs,
+                    stdin=theirs.fileno(),
+                    stdout=theirs.fileno(),
                     stderr=self._errors,
                     start_new_session=True,
                 )
