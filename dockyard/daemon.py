@@ -194,12 +194,12 @@ def main(argv: list[str] | None = None) -> int:
         tls = _tls_files(args)
         hosts = [parse_host(host, DEFAULT_HOST, tls is not None) for host in args.host or [""]]
         _check_tcp_auth(hosts, tls, explicit=args.tls is not None or args.tlsverify is not None)
-        context = tlsconfig.server_context(tls) if tls is not None else None
         with _pid_file(paths.exec_root):
             zygote = Zygote()
             listeners: list[Listener] = []
             try:
-                # Opened after the zygote is forked: it must not hold our listening sockets.
+                # After the zygote is forked: it must hold neither ssl nor our listening sockets.
+                context = tlsconfig.server_context(tls) if tls is not None else None
                 from dockyard.api.listeners import open_listener
 
                 for host in hosts:

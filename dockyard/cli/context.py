@@ -200,7 +200,7 @@ def run_ls(options: GlobalOptions, ns: argparse.Namespace) -> int:
 
     store = ContextStore()
     current = _current(options, store)
-    rows = [_row(store, name, current) for name in [*store.names(), DEFAULT_CONTEXT]]
+    rows = [_row(options, store, name, current) for name in [*store.names(), DEFAULT_CONTEXT]]
     if current not in (row["Name"] for row in rows):
         try:
             store.get(current)
@@ -220,14 +220,10 @@ def run_ls(options: GlobalOptions, ns: argparse.Namespace) -> int:
     return 0
 
 
-def _row(store: ContextStore, name: str, current: str) -> dict[str, Any]:
+def _row(options: GlobalOptions, store: ContextStore, name: str, current: str) -> dict[str, Any]:
     if name == DEFAULT_CONTEXT:
-        from dockyard.cli.main import GlobalOptions
-
-        # The default context as the environment makes it, whatever flags this command had.
-        return _context_row(
-            name, name == current, DEFAULT_DESCRIPTION, _default_host(GlobalOptions()), ""
-        )
+        host = _default_host(options)  # what -H, DOCKYARD_HOST and the TLS flags make it
+        return _context_row(name, name == current, DEFAULT_DESCRIPTION, host, "")
     try:
         meta = store.get(name)
     except DockyardError as exc:
