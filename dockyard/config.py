@@ -110,10 +110,15 @@ def make_dir(path: Path, mode: int) -> None:
     os.chmod(path, mode)
 
 
-def socket_path(host: str) -> str:
-    """The filesystem path of a ``unix://`` host address."""
-    if host.startswith("unix://"):
-        return host[len("unix://") :]
-    if host.startswith("/"):
-        return host
-    raise ValueError(f"unsupported host address {host!r}: only unix:// sockets are supported")
+def docker_config_dir() -> str:
+    """The docker CLI's own directory (``$DOCKER_CONFIG``, else ``~/.docker``).
+
+    What is the user's rather than a daemon's lives there, shared with the docker
+    CLI: registry logins and TLS certificates.
+    """
+    return os.environ.get("DOCKER_CONFIG") or os.path.join(os.path.expanduser("~"), ".docker")
+
+
+def dockyard_config_dir() -> str:
+    """The dockyard CLI's own directory (``$DOCKYARD_CONFIG``, else ``~/.dockyard``): its contexts."""
+    return os.environ.get("DOCKYARD_CONFIG") or os.path.join(os.path.expanduser("~"), ".dockyard")

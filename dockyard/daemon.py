@@ -10,19 +10,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import errno
 import fcntl
 import logging
 import os
 import signal
-import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from dockyard.config import DEFAULT_HOST, EXEC_ROOT_MODE, Paths, make_dir, socket_path
+from dockyard import tlsconfig
+from dockyard.config import DEFAULT_HOST, EXEC_ROOT_MODE, Paths, make_dir
 from dockyard.errors import DockyardError
+from dockyard.hosts import parse_host
 from dockyard.runtime.zygote import Zygote
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import ssl
+
+    from dockyard.api.listeners import Listener
 
 log = logging.getLogger("dockyardd")
 
@@ -40,10 +46,80 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--data-root", help="persistent state (default /var/lib/dockyard)")
     parser.add_argument("--exec-root", help="runtime state (default /run/dockyard)")
     parser.add_argument(
-        "-H", "--host", default=DEFAULT_HOST, help=f"socket to serve on (default {DEFAULT_HOST})"
+        "-H",
+        "--host",
+        action="append",
+        default=[],
+        help=f"daemon socket(s) to serve on: unix://PATH or tcp://ADDR:PORT (default {DEFAULT_HOST})",
     )
     parser.add_argument("-D", "--debug", action="store_true", help="debug logging")
+    parser.add_argument(
+        "--tls", nargs="?", const=True, type=_bool, help="use TLS; implied by --tlsverify"
+    )
+    parser.add_argument(
+        "--tlsverify",
+        nargs="?",
+        const=True,
+        type=_bool,
+        help="use TLS and verify the remote (DOCKYARD_TLS_VERIFY)",
+    )
+    directory = tlsconfig.default_cert_dir()
+    for flag, name, what in (
+        ("--tlscacert", tlsconfig.CA_FILE, "trust certs signed only by this CA"),
+        ("--tlscert", tlsconfig.CERT_FILE, "path to TLS certificate file"),
+        ("--tlskey", tlsconfig.KEY_FILE, "path to TLS key file"),
+    ):
+        parser.add_argument(flag, help=f"{what} (default {os.path.join(directory, name)})")
     return parser.parse_args(argv)
+
+
+def _bool(value: str) -> bool:
+    """Go's strconv.ParseBool, which reads ``--tls=false``."""
+    if value in ("1", "t", "T", "TRUE", "true", "True"):
+        return True
+    if value in ("0", "f", "F", "FALSE", "false", "False"):
+        return False
+    raise argparse.ArgumentTypeError(f"invalid boolean value {value!r}")
+
+
+def _tls_files(args: argparse.Namespace) -> tlsconfig.TLSFiles | None:
+    return tlsconfig.resolve(
+        args.tls,
+        args.tlsverify,
+        args.tlscacert,
+        args.tlscert,
+        args.tlskey,
+        tls_env=False,
+        verify_when_tls=True,
+    )
+
+
+def _check_tcp_auth(hosts: list[str], tls: tlsconfig.TLSFiles | None, explicit: bool) -> None:
+    """TCP without client certificates: a loud warning, and only when asked for by name.
+
+    dockerd warns and slows its start down, announcing that this will become a
+    hard failure; here it is one unless ``--tls=false`` or ``--tlsverify=false``
+    says that this is meant.
+    """
+    for host in hosts:
+        if not host.startswith("tcp://") or (tls is not None and tls.verify):
+            continue
+        if not explicit:
+            raise StartupError(
+                f"refusing to listen on {host} without --tlsverify: anyone who can reach it "
+                "gets root on this machine. Use --tlsverify with --tlscacert, --tlscert and "
+                "--tlskey, or pass --tls=false (or --tlsverify=false) to do it anyway"
+            )
+        log.warning(
+            "Binding to IP address without --tlsverify is insecure and gives root access on "
+            "this machine to everyone who has access to your network. host=%s",
+            host,
+        )
+        log.warning(
+            "Binding to an IP address, even on localhost, can also give access to scripts run "
+            "in a browser. Be safe out there! host=%s",
+            host,
+        )
 
 
 @contextlib.contextmanager
@@ -80,26 +156,13 @@ def _pid_file(exec_root: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def _claim_socket(path: str, host: str) -> None:
-    """Remove a stale socket file; refuse when a daemon answers on it."""
-    if not os.path.lexists(path):
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        return
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        probe.connect(path)
-    except OSError as exc:
-        if exc.errno not in (errno.ECONNREFUSED, errno.ENOENT, errno.ENOTSOCK):
-            raise StartupError(f"cannot use {host}: {exc.strerror}") from None
-    else:
-        raise StartupError(f"a daemon is already serving on {host}; stop it first or use -H")
-    finally:
-        probe.close()
-    log.info("removing stale socket %s", path)
-    os.unlink(path)
-
-
-async def _run(paths: Paths, sock: str, debug: bool, zygote: Zygote) -> None:
+async def _run(
+    paths: Paths,
+    listeners: list[Listener],
+    tls: ssl.SSLContext | None,
+    debug: bool,
+    zygote: Zygote,
+) -> None:
     # Imported only now, after the zygote was forked: it must not carry them.
     from dockyard.api.server import serve
     from dockyard.engine.engine import Engine
@@ -111,7 +174,7 @@ async def _run(paths: Paths, sock: str, debug: bool, zygote: Zygote) -> None:
     engine = Engine(paths, spawn_shim=zygote.spawn, spawn_exec=zygote.spawn_exec)
     try:
         await engine.start()
-        await serve(engine, sock, stop, access_log=debug)
+        await serve(engine, listeners, tls, stop, access_log=debug)
     finally:
         engine.close()
     log.info("stopped; containers keep running")
@@ -128,20 +191,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     paths = Paths.from_env(args.data_root, args.exec_root)
     try:
-        sock = socket_path(args.host)
-    except ValueError as exc:
-        print(f"dockyardd: {exc}", file=sys.stderr)
-        return 1
-    try:
+        tls = _tls_files(args)
+        hosts = [parse_host(host, DEFAULT_HOST, tls is not None) for host in args.host or [""]]
+        _check_tcp_auth(hosts, tls, explicit=args.tls is not None or args.tlsverify is not None)
         with _pid_file(paths.exec_root):
-            _claim_socket(sock, args.host)
             zygote = Zygote()
+            listeners: list[Listener] = []
             try:
-                asyncio.run(_run(paths, sock, args.debug, zygote))
+                # After the zygote is forked: it must hold neither ssl nor our listening sockets.
+                context = tlsconfig.server_context(tls) if tls is not None else None
+                from dockyard.api.listeners import open_listener
+
+                for host in hosts:
+                    listeners.append(open_listener(host))
+                asyncio.run(_run(paths, listeners, context, args.debug, zygote))
             finally:
                 zygote.close()
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(sock)
+                for listener in listeners:
+                    listener.close()
     except (StartupError, DockyardError) as exc:
         print(f"dockyardd: {exc}", file=sys.stderr)
         return 1

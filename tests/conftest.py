@@ -313,6 +313,7 @@ async def _remove_all(eng: object) -> None:
 class Daemon:
     roots: Roots
     process: subprocess.Popen[bytes]
+    args: tuple[str, ...] = ()  # more of dockyardd's flags (another -H, --tlsverify...)
 
     @property
     def host(self) -> str:
@@ -337,10 +338,10 @@ class Daemon:
             self.process.wait(timeout=20)
 
     def start(self) -> None:
-        self.process = _spawn_daemon(self.roots)
+        self.process = _spawn_daemon(self.roots, self.args)
 
 
-def _spawn_daemon(roots: Roots) -> subprocess.Popen[bytes]:
+def _spawn_daemon(roots: Roots, args: tuple[str, ...] = ()) -> subprocess.Popen[bytes]:
     roots.exec_root.mkdir(parents=True, exist_ok=True)
     log = open(roots.base / "daemon.log", "ab")  # noqa: SIM115 - the daemon's own stderr
     proc = subprocess.Popen(
@@ -352,6 +353,7 @@ def _spawn_daemon(roots: Roots) -> subprocess.Popen[bytes]:
             str(roots.exec_root),
             "-H",
             roots.host,
+            *args,
         ],
         stdout=log,
         stderr=log,

@@ -1,11 +1,16 @@
 """``dockyard build`` and ``dockyard builder prune``.
 
 The output is ``docker build`` with the classic builder (``--progress plain``).
-A context directory is not uploaded: the daemon on this machine reads it in
-place (``context=/abs/dir``), which is what makes a cached rebuild cheap; a
-Dockerfile from outside it (``-f -``, or a file elsewhere) is sent as the
-request body, since the daemon reads only inside the context. A context on
-stdin (a tar, or a lone Dockerfile) is sent as the request body.
+A context directory is not uploaded to a daemon on this machine's socket: it
+reads it in place (``context=/abs/dir``), which is what makes a cached rebuild
+cheap; a Dockerfile from outside it (``-f -``, or a file elsewhere) is sent as
+the request body, since the daemon reads only inside the context. A daemon
+elsewhere (tcp://, ssh://) gets the context as a tar, as the docker CLI sends
+it: what .dockerignore excludes is left out here (never the Dockerfile or
+.dockerignore itself), and a Dockerfile from outside the context goes in
+under a name of its own, which .dockerignore then lists so that ``COPY .``
+does not take it. A context on stdin (a tar, or a lone Dockerfile) is sent as
+the request body.
 ``--explain`` (or ``DOCKYARD_EXPLAIN=1``) says why each step missed the cache.
 """
 
@@ -98,7 +103,7 @@ def run_build(client: Client, ns: argparse.Namespace) -> int:
         "forcerm": ns.force_rm or None,
         "explain": (ns.explain or os.environ.get("DOCKYARD_EXPLAIN") == "1") or None,
     }
-    with _Context(ns.args[0], ns.file, query) as body:
+    with _Context(ns.args[0], ns.file, query, client.local) as body:
         response = client.request("POST", "/build", query, body, _headers(query, body))
         image_id = _show(response.iter_json(), ns.quiet)
     if ns.iidfile:
@@ -150,10 +155,12 @@ class _Context:
     """What the request carries: a local directory by path (and a Dockerfile from
     outside it as the body), or a tar body."""
 
-    def __init__(self, path: str, dockerfile: str, query: dict[str, Any]) -> None:
+    def __init__(self, path: str, dockerfile: str, query: dict[str, Any], local: bool) -> None:
         self.path = path
         self.dockerfile = dockerfile
         self.query = query
+        self.local = local
+        self.body: BinaryIO | None = None
 
     def __enter__(self) -> BinaryIO | None:
         if self.path == "-":
@@ -169,11 +176,23 @@ class _Context:
         directory = os.path.abspath(self.path)
         if not os.path.isdir(directory):
             raise InvalidArgument(f'unable to prepare context: path "{self.path}" not found')
+        inside, outside = self._dockerfile(directory)
+        if not self.local:
+            from dockyard.cli.buildcontext import context_tar
+
+            self.body = context_tar(directory, inside or "Dockerfile", outside, self.query)
+            return self.body
         self.query["context"] = directory
+        if inside:
+            self.query["dockerfile"] = inside
+        return io.BytesIO(outside) if outside is not None else None
+
+    def _dockerfile(self, directory: str) -> tuple[str, bytes | None]:
+        """The Dockerfile's path inside the context, or its text when it is not in there."""
         if self.dockerfile == "-":
-            return io.BytesIO(sys.stdin.buffer.read())
+            return "", sys.stdin.buffer.read()
         if not self.dockerfile:
-            return None
+            return "", None
         dockerfile = os.path.abspath(self.dockerfile)
         real, real_directory = os.path.realpath(dockerfile), os.path.realpath(directory)
         if not os.path.exists(real):
@@ -182,14 +201,14 @@ class _Context:
                 f"lstat {real}: no such file or directory"
             )
         if real.startswith(real_directory + os.sep):
-            self.query["dockerfile"] = os.path.relpath(real, real_directory)
-            return None
-        self.query["dockerfile"] = dockerfile  # named in messages only
+            return os.path.relpath(real, real_directory), None
+        self.query["dockerfile"] = dockerfile  # named in messages only (a local daemon)
         with open(dockerfile, "rb") as f:
-            return io.BytesIO(f.read())
+            return "", f.read()
 
     def __exit__(self, *exc: object) -> None:
-        pass
+        if self.body is not None:
+            self.body.close()
 
     def _stdin_context(self) -> BinaryIO:
         """A tar (maybe compressed) as it is; anything else is a lone Dockerfile."""

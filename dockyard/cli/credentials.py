@@ -18,6 +18,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from dockyard.config import docker_config_dir
 from dockyard.errors import InvalidArgument
 
 # Where the docker CLI keeps Docker Hub's credentials.
@@ -40,8 +41,7 @@ class AuthConfig:
 
 
 def config_dir() -> Path:
-    configured = os.environ.get("DOCKER_CONFIG")
-    return Path(configured) if configured else Path.home() / ".docker"
+    return Path(docker_config_dir())
 
 
 def hostname(address: str) -> str:

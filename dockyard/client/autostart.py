@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 
+from dockyard.client.endpoint import connect_unix
 from dockyard.client.http import Connection
 from dockyard.errors import SystemError
 
@@ -63,7 +64,7 @@ def wait_until_ready(socket_path: str, daemon: subprocess.Popen[bytes], log_path
 
 def answers_ping(socket_path: str) -> bool:
     try:
-        conn = Connection(socket_path, timeout=1.0)
+        conn = Connection(connect_unix(socket_path, timeout=1.0))
     except OSError:
         return False
     try:

@@ -7,14 +7,17 @@ import json
 import os
 import socket
 
+from dockyard.client.endpoint import Endpoint
 from dockyard.client.errors import APIError, DaemonUnreachable
 from dockyard.client.http import Connection, ProtocolError, Response
+from dockyard.errors import SystemError
 
 TYPE_CHECKING = False  # typing costs the CLI ~10 ms per start; annotations are strings
 if TYPE_CHECKING:
     from typing import Any
 
     from dockyard.client.http import Body
+    from dockyard.tlsconfig import TLSFiles
 
 # The newest API version this client speaks; the daemon may make it lower.
 CLIENT_API_VERSION = "1.44"
@@ -63,7 +66,8 @@ class Hijacked:
     """A connection after ``101 UPGRADED``: a raw two-way byte stream.
 
     Bytes the daemon sent right behind the response headers are kept and
-    returned by the first ``recv``.
+    returned by the first ``recv``; ``pending`` says there are some, or that
+    TLS holds decrypted bytes, which select() on the socket cannot see.
     """
 
     def __init__(self, conn: Connection) -> None:
@@ -78,6 +82,10 @@ class Hijacked:
             data, self._pending = self._pending, b""
             return data
         return self.sock.recv(size)
+
+    def pending(self) -> bool:
+        buffered = getattr(self.sock, "pending", None)
+        return bool(self._pending) or bool(buffered and buffered())
 
     def sendall(self, data: bytes) -> None:
         self.sock.sendall(data)
@@ -95,26 +103,47 @@ class Hijacked:
 class Client:
     """A client of one daemon; negotiates the API version on its first request."""
 
-    def __init__(self, host: str | None = None, version: str | None = None) -> None:
-        from dockyard.config import socket_path
+    def __init__(
+        self, host: str | None = None, version: str | None = None, tls: TLSFiles | None = None
+    ) -> None:
+        from dockyard.config import DEFAULT_HOST
+        from dockyard.hosts import parse_host
 
-        self.host = host or default_host()
-        self.path = socket_path(self.host)
+        self.host = parse_host(host or default_host(), DEFAULT_HOST, tls is not None)
+        self.endpoint = Endpoint(self.host, tls)
         self._version = version or os.environ.get("DOCKYARD_API_VERSION")
         self._idle: list[Connection] = []
+
+    @property
+    def local(self) -> bool:
+        """Whether the daemon is on this machine, behind a Unix socket."""
+        return self.endpoint.local
 
     # -- connections ---------------------------------------------------------
 
     def _connect(self) -> Connection:
+        return Connection(self.dial())
+
+    def dial(self) -> Any:
+        """A new raw connection to the daemon, started first when it is ours to start."""
         try:
-            return Connection(self.path)
+            return self._dial()
         except (FileNotFoundError, ConnectionRefusedError):
             if not self._may_autostart():
                 raise DaemonUnreachable(self.host) from None
         from dockyard.client.autostart import start_daemon
+        from dockyard.hosts import socket_path
 
-        start_daemon(self.path)
-        return Connection(self.path)
+        start_daemon(socket_path(self.host))
+        return self._dial()
+
+    def _dial(self) -> Any:
+        try:
+            return self.endpoint.dial()
+        except (FileNotFoundError, ConnectionRefusedError):
+            raise
+        except OSError as exc:  # a TLS handshake refused, an unreachable address...
+            raise SystemError(f"error during connect: {self.host}: {exc}") from None
 
     def _may_autostart(self) -> bool:
         from dockyard.config import DEFAULT_HOST

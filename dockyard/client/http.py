@@ -1,4 +1,4 @@
-"""A small HTTP/1.1 client over a Unix socket: just what the Engine API needs.
+"""A small HTTP/1.1 client over a daemon connection: just what the Engine API needs.
 
 The standard library's http.client costs ~40 ms to import (it pulls in email
 and ssl), more than the whole budget of `dockyard run`, so this module speaks
@@ -10,7 +10,6 @@ chunked transfer coding (or until the server closes), keep-alive, and the
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Iterable, Iterator
 
 from dockyard.errors import SystemError
@@ -31,16 +30,10 @@ class ProtocolError(SystemError):
 
 
 class Connection:
-    """One socket to the daemon with its read buffer."""
+    """One connection to the daemon (a socket, or TLS or ssh over one) with its read buffer."""
 
-    def __init__(self, path: str, timeout: float | None = None) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(timeout)
-        try:
-            self.sock.connect(path)
-        except OSError:
-            self.sock.close()
-            raise
+    def __init__(self, sock: Any) -> None:
+        self.sock = sock
         self.buffer = bytearray()
 
     def close(self) -> None:

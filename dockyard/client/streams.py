@@ -38,6 +38,7 @@ if TYPE_CHECKING:
         def recv(self, size: int = ...) -> bytes: ...
         def sendall(self, data: bytes) -> None: ...
         def close_write(self) -> None: ...
+        def pending(self) -> bool: ...
 
 
 class StreamError(SystemError):
@@ -173,7 +174,11 @@ def pump(
         sock_fd = stream.fileno()
         while True:
             readers = [sock_fd, relay.read_fd] + ([stdin] if stdin is not None else [])
-            ready, _, _ = select.select(readers, [], [])
+            # Bytes already received (behind the headers, or decrypted by TLS) wake no select().
+            buffered = stream.pending()
+            ready, _, _ = select.select(readers, [], [], 0 if buffered else None)
+            if buffered and sock_fd not in ready:
+                ready.append(sock_fd)
             if relay.read_fd in ready:
                 for signum in relay.pending():
                     if signum in handlers:

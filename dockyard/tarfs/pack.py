@@ -1,5 +1,5 @@
 """The one tar writer: layers from an overlay upper dir, ``docker cp`` out of a container,
-``docker export``.
+``docker export``, a build context sent away.
 
 A tree is walked through directory descriptors, each entry reached from its
 parent's descriptor by its single name and never through a symlink, so a tree
@@ -79,6 +79,12 @@ class TarWriter:
     def _add_entry(self, parent: int, name: str, arcname: str) -> int | None:
         """Write one entry; for a directory, return its open descriptor to walk."""
         st = os.stat(name, dir_fd=parent, follow_symlinks=False)
+        if self.excluded(arcname, stat.S_ISDIR(st.st_mode)):
+            if stat.S_ISDIR(st.st_mode) and self.descend_excluded:
+                return _open_dir(
+                    parent, name, st
+                )  # not written, but walked for what is let back in
+            return None
         info = tarfile.TarInfo(arcname)
         info.uid, info.gid = st.st_uid, st.st_gid
         info.mode = stat.S_IMODE(st.st_mode)
@@ -97,10 +103,9 @@ class TarWriter:
             self._add_file(parent, name, info, st)
             return None
         if stat.S_ISDIR(mode):
-            fd = os.open(name, _DIR_FLAGS, dir_fd=parent)
-            if not _same(os.fstat(fd), st):
-                os.close(fd)
-                return None  # replaced meanwhile: what we saw is gone
+            fd = _open_dir(parent, name, st)
+            if fd is None:
+                return None
             info.type = tarfile.DIRTYPE
             _add_xattrs(info, fd)
             self.write(info, st, fd)
@@ -126,6 +131,13 @@ class TarWriter:
             _add_xattrs(info, fd)
             self.tar.addfile(info, f)
 
+    # Whether excluded directories are still walked (an ignore file's "!" patterns).
+    descend_excluded = False
+
+    def excluded(self, arcname: str, is_dir: bool) -> bool:
+        """Entries a subclass leaves out (a build context's .dockerignore)."""
+        return False
+
     def special(self, info: tarfile.TarInfo, st: os.stat_result) -> bool:
         """Entries a subclass writes itself (layers: whiteouts); True when written."""
         return False
@@ -138,6 +150,14 @@ class TarWriter:
 def _prefix(arcname: str) -> str:
     """What the names of a directory's entries start with."""
     return arcname if arcname in ("", "/") or arcname.endswith("/") else arcname + "/"
+
+
+def _open_dir(parent: int, name: str, st: os.stat_result) -> int | None:
+    fd = os.open(name, _DIR_FLAGS, dir_fd=parent)
+    if not _same(os.fstat(fd), st):
+        os.close(fd)
+        return None  # replaced meanwhile: what we saw is gone
+    return fd
 
 
 def _same(a: os.stat_result, b: os.stat_result) -> bool:

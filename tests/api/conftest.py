@@ -7,7 +7,6 @@ docker-py) runs in a worker thread: ``api.run(fn, ...)``.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any, TypeVar
 import pytest
 
 from dockyard.api import server
+from dockyard.api.listeners import open_listener
 from tests.api import wire
 
 T = TypeVar("T")
@@ -58,11 +58,9 @@ class Api:
 def api(engine: Any, roots: Any) -> Iterator[Api]:
     path = str(Path(roots.base) / "api.sock")
     stop = asyncio.Event()
-    task = engine.loop.create_task(server.serve(engine, path, stop, access_log=False))
-    deadline = time.monotonic() + 10
-    while not Path(path).exists():
-        assert not task.done() and time.monotonic() < deadline, "the API did not start"
-        engine.loop.run_until_complete(asyncio.sleep(0.01))
+    listener = open_listener(f"unix://{path}")  # bound and listening: requests wait for serve()
+    task = engine.loop.create_task(server.serve(engine, [listener], None, stop, access_log=False))
     yield Api(engine, path)
     stop.set()
     engine.loop.run_until_complete(task)
+    listener.close()
