@@ -35,6 +35,7 @@ from dockyard.engine.filters import Filters
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
 from dockyard.store.blobs import BlobStore, Descriptor
 from dockyard.store.layers import Layer, LayerStore, chain_ids
+from dockyard.store.leases import Leases
 from dockyard.store.metadata import Metadata
 from dockyard.store.reference import Reference, familiar_match, parse_any, repo_tag
 from dockyard.store.reference import parse as parse_reference
@@ -129,6 +130,9 @@ class ImageService:
         self.layers = layers
         self.events = events
         self.in_use = in_use
+        # Whether a running build uses an image (the engine sets it): such an image stays.
+        self.building: Callable[[str], bool] = lambda image_id: False
+        self.leases = Leases()  # held by what writes blobs and layers before an image holds them
 
     # ------------------------------------------------------------------ create
 
@@ -138,22 +142,23 @@ class ImageService:
         """A rootfs tar(.gz) → a one-layer image, tagged ``reference`` when given."""
         ref = repo_tag(reference) if reference else None
         settings = apply_changes({}, changes)
-        layer = self.layers.register(stream)
-        now = rfc3339_nano(time.time_ns())
-        config = {
-            "architecture": _ARCHITECTURES.get(platform.machine(), platform.machine()),
-            "os": "linux",
-            "created": now,
-            "config": settings,
-            "history": [
-                {"created": now, "created_by": "", "comment": message or "Imported from -"}
-            ],
-        }
-        try:
-            image_id = self.create_image(config, [layer], reference=str(ref) if ref else None)
-        except BaseException:
-            self._discard_unused(layer)
-            raise
+        with self.leases.hold():
+            layer = self.layers.register(stream)
+            now = rfc3339_nano(time.time_ns())
+            config = {
+                "architecture": _ARCHITECTURES.get(platform.machine(), platform.machine()),
+                "os": "linux",
+                "created": now,
+                "config": settings,
+                "history": [
+                    {"created": now, "created_by": "", "comment": message or "Imported from -"}
+                ],
+            }
+            try:
+                image_id = self.create_image(config, [layer], reference=str(ref) if ref else None)
+            except BaseException:
+                self._discard_unused(layer)
+                raise
         self.events.publish("image", "import", image_id, {"name": str(ref) if ref else image_id})
         return image_id
 
@@ -283,7 +288,10 @@ class ImageService:
 
         A corrupt archive raises InvalidArgument and leaves the store as it was.
         """
-        with tempfile.TemporaryDirectory(prefix="load-", dir=self.blobs.tmp) as work:
+        with (
+            self.leases.hold(),
+            tempfile.TemporaryDirectory(prefix="load-", dir=self.blobs.tmp) as work,
+        ):
             archive.unpack(stream, Path(work))
             images = archive.images_in(Path(work))
             for image in images:  # check every tag before loading anything
@@ -516,6 +524,11 @@ class ImageService:
                     f'conflict: unable to remove repository reference "{name}" (must force)'
                     f" - container {users[0][:12]} is using its referenced image {_short(image_id)}"
                 )
+            if self.building(image_id):
+                raise Conflict(
+                    f'conflict: unable to remove repository reference "{name}" (must force)'
+                    f" - a running build is using its referenced image {_short(image_id)}"
+                )
         ref = parse_reference(name).with_default_tag()
         self._untag(image_id, ref, removal)
         remaining = self._refs(image_id)
@@ -534,33 +547,41 @@ class ImageService:
         """Delete an image and, with ``prune``, its untagged unused ancestors (imageDeleteHelper).
 
         ``quiet``: a conflict leaves the image in place without an error,
-        unless the image is dangling and no container uses it.
+        unless the image is dangling and no container uses it. Ancestors are
+        walked in a loop: an image may have thousands of them (one per build step).
         """
-        conflict = self._conflict(image_id, tags=not force)
-        if conflict:
-            if quiet and (not self._dangling(image_id) or conflict.used):
-                return
-            raise conflict.error()
-        parent = self._parent(image_id)
+        while image_id:
+            conflict = self._conflict(image_id, tags=not force)
+            if conflict:
+                if quiet and (not self._dangling(image_id) or conflict.used):
+                    return
+                raise conflict.error()
+            parent = self._parent(image_id)
+            self._delete_one(image_id, removal)
+            image_id = parent if prune else ""
+            force, quiet = False, True
+
+    def _delete_one(self, image_id: str, removal: _Removal) -> None:
         for ref in self._refs(image_id):
             self._untag(image_id, ref, removal)
         row = self.metadata.query("SELECT manifest FROM images WHERE id = ?", image_id)[0]
         chain = chain_ids(list(self._config(image_id).get("rootfs", {}).get("diff_ids") or []))
         with self.metadata.transaction() as db:
             db.execute("DELETE FROM images WHERE id = ?", (image_id,))
+            db.execute("DELETE FROM build_cache WHERE image_id = ?", (image_id,))
             dropped = self.layers.release(chain)
         removal.records.append({"Deleted": image_id})
         removal.records.extend({"Deleted": layer.chain_id} for layer in dropped)
         removal.events.append(("delete", image_id, {"name": image_id}))
         removal.layers.extend(dropped)
         removal.blobs.extend(d for d in (image_id, row["manifest"]) if d)
-        if prune and parent:
-            self._delete(parent, removal, force=False, prune=True, quiet=True)
 
     def _conflict(self, image_id: str, *, tags: bool) -> _DeleteConflict | None:
         """Why ``image_id`` cannot be deleted: child images, containers, or (with ``tags``) its tags."""
         if self.metadata.query("SELECT 1 FROM images WHERE parent = ?", image_id):
             return _DeleteConflict(image_id, True, False, "image has dependent child images")
+        if self.building(image_id):
+            return _DeleteConflict(image_id, True, True, "image is being used by a running build")
         users = self.in_use(image_id)
         if users:
             reason = f"image is being used by container {users[0][:12]}"
