@@ -152,6 +152,11 @@ GROUPS: dict[str, tuple[str, dict[str, tuple[str, str, str]]]] = {
     "system": (
         "Manage Docker",
         {
+            "check": (
+                "system",
+                "system-check",
+                "Check the engine's records against disk and kernel",
+            ),
             "df": ("system", "system-df", "Show docker disk usage"),
             "events": COMMANDS["events"],
             "info": COMMANDS["info"],

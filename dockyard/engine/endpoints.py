@@ -136,13 +136,17 @@ class Endpoints:
         Called as the container's exit is recorded, which nothing here may stop: the
         records are released first, and a clean-up that fails is logged, not raised.
         """
-        rows = self._rows(c.id)
-        with self.db.transaction() as tx:
-            tx.execute("DELETE FROM endpoints WHERE container_id = ?", (c.id,))
         settings = c.record["NetworkSettings"]
         for endpoint in settings["Networks"].values():
             endpoint.update(_RUNTIME_FIELDS)
         settings.update(network_settings(settings["Networks"]))
+        self.forget(c.id)
+
+    def forget(self, container_id: str) -> None:
+        """Give back what a container's endpoints held: their rows, veths and rules."""
+        rows = self._rows(container_id)
+        with self.db.transaction() as tx:
+            tx.execute("DELETE FROM endpoints WHERE container_id = ?", (container_id,))
         if not rows:
             return
         try:
@@ -153,7 +157,7 @@ class Endpoints:
             self.networks.sync_rules()
             self._refresh_hosts({row["network_id"] for row in rows})
         except Exception:  # noqa: BLE001 - see the docstring
-            log.exception("cleaning up the network of container %s", c.id[:12])
+            log.exception("cleaning up the network of container %s", container_id[:12])
 
     # ------------------------------------------------------------------ connect / disconnect
     def connect(self, network_ref: str, container_ref: str, config: dict[str, Any]) -> None:

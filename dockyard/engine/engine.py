@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
 import shutil
@@ -16,6 +17,7 @@ from dockyard import config as defaults
 from dockyard.buildinfo import build_info
 from dockyard.config import Paths
 from dockyard.engine.builds import BuildService
+from dockyard.engine.check import SystemCheck, recover_tmp
 from dockyard.engine.container import default_cgroupns_mode
 from dockyard.engine.containers import ContainerService
 from dockyard.engine.events import EventBus
@@ -31,6 +33,7 @@ from dockyard.store.layers import LayerStore
 from dockyard.store.metadata import Metadata
 from dockyard.timefmt import rfc3339_nano
 
+log = logging.getLogger(__name__)
 # Other OCI runtimes a container may ask for with --runtime, where installed.
 OPTIONAL_RUNTIMES = ("runc", "crun")
 
@@ -46,9 +49,9 @@ class Engine:
     def __init__(self, paths: Paths, spawn_shim: Callable[..., Any] | None = None) -> None:
         """``spawn_shim`` replaces forking shims from this process (the daemon's zygote)."""
         self.paths = paths
-        # Staging files a crash left half-written: only an engine opens the store, so none is in use.
-        shutil.rmtree(paths.tmp, ignore_errors=True)
         paths.prepare()
+        # What a crash left staged: only an engine opens the store, so none of it is in use.
+        self._recovered = recover_tmp(paths)
         self.started = time.time()
         self.closed = False
         self.metadata = Metadata(paths.database)
@@ -71,12 +74,24 @@ class Engine:
         self.execs = ExecService(self.containers)
         self.health = HealthMonitor(self.containers, self.execs)
         self.builds = BuildService(paths, self.metadata, self.images, self.layers)
+        self.images.building = self.builds.uses
         self.transfers = TransferService(self.images)
+        self.check = SystemCheck(self)
 
     async def start(self) -> None:
-        """Find the containers that kept running while no engine watched them."""
+        """Take over from however the last engine ended: watch the containers that kept
+        running, settle those that ended, repair what a crash left (the system check)."""
         await self.containers.recover()
+        for finding in self._recovered + await self.check.run(repair=True):
+            log.warning(
+                "start-up check: %s %s: %s%s",
+                finding.kind,
+                finding.subject,
+                finding.problem,
+                "" if finding.repaired else " (not repaired)",
+            )
         self.networks.recover()
+        await self.containers.restart_always()
 
     def close(self) -> None:
         """Let go of the store; running containers go on without us."""

@@ -37,6 +37,7 @@ from dockyard.engine.events import EventBus
 from dockyard.engine.filters import Filters
 from dockyard.engine.names import new_id
 from dockyard.errors import Conflict, InvalidArgument, NotFound
+from dockyard.errors import SystemError as EngineSystemError
 from dockyard.network import ipam, ruleset
 from dockyard.store.metadata import Metadata
 
@@ -103,6 +104,7 @@ Subnets = list[IPv4Network]
 FilterValues = dict[str, list[str]]
 Views = list[dict]
 Names = list[str]
+Forwards = list[ruleset.Forward]
 
 
 class NetworkService:
@@ -134,6 +136,10 @@ class NetworkService:
     def release(self, c: Container) -> None:
         """Give back what a stopped container held (its record is updated; the caller saves it)."""
         self.endpoints.release(c)
+
+    def forget(self, container_id: str) -> None:
+        """Give back what the endpoints of a container that is no more held."""
+        self.endpoints.forget(container_id)
 
     def connect(self, ref: str, container: str, endpoint_config: dict[str, Any] | None) -> None:
         self.endpoints.connect(ref, container, endpoint_config or {})
@@ -371,17 +377,19 @@ class NetworkService:
         self.links.route_localnet(network.bridge)
         self._ensured.add(network.bridge)
 
-    def sync_rules(self) -> None:
-        """Render the engine's table from the bridges that exist; no bridge, no table."""
+    def sync_rules(self, again: bool = False) -> None:
+        """Render the engine's table from the bridges that exist; no bridge, no table.
+
+        ``again``: replace the kernel's table even if this engine wrote the same one last.
+        """
         bridges = [
             ruleset.Bridge(n.bridge, str(n.subnet))
             for n in self.all()
             if n.driver == "bridge" and os.path.exists(f"{_SYS_NET}/{n.bridge}")
         ]
-        forwards = []
-        for row in self.endpoint_rows():
-            for proto, port, host_ip, host_port in json.loads(row["record"]).get("Ports") or []:
-                forwards.append(ruleset.Forward(proto, host_ip, host_port, row["address"], port))
+        forwards = self._forwards()
+        if again:
+            self._applied = ""
         if bridges or forwards:
             commands = ruleset.render(self.table, self.owner, bridges, forwards)
         else:
@@ -389,6 +397,28 @@ class NetworkService:
         if commands != self._applied:  # most starts and stops publish nothing: no change
             self.nft.run(commands)
             self._applied = commands
+
+    def _forwards(self) -> Forwards:
+        forwards = []
+        for row in self.endpoint_rows():
+            for proto, port, host_ip, host_port in json.loads(row["record"]).get("Ports") or []:
+                forwards.append(ruleset.Forward(proto, host_ip, host_port, row["address"], port))
+        return forwards
+
+    def published_rules(self) -> tuple[Names, Names | None]:
+        """The DNAT rules the published ports call for, and those the kernel's table holds
+        (None when there is no table)."""
+        wanted = sorted(ruleset.dnat_rule(f) for f in self._forwards())
+        try:
+            listing = self.nft.run(f"list chain ip {self.table} publish")
+        except EngineSystemError:  # no table (or no nftables at all)
+            return wanted, None
+        found = sorted(line.strip() for line in listing.splitlines() if " dnat to " in line)
+        return wanted, found
+
+    def has_bridges(self) -> bool:
+        """Whether any bridge of this engine's networks exists in the kernel."""
+        return any(os.path.exists(f"{_SYS_NET}/{n.bridge}") for n in self._bridge_networks())
 
     def recover(self) -> None:
         """After the containers' recovery: the kernel's rules as the records say."""

@@ -22,6 +22,7 @@ from dockyard.errors import SystemError as EngineSystemError
 
 T = TypeVar("T")
 SYSCTL_ROOT = "/proc/sys/net"
+SYS_CLASS_NET = "/sys/class/net"
 HAIRPIN = 1  # IFLA_BRPORT_MODE's BRIDGE_MODE_HAIRPIN
 
 
@@ -98,6 +99,21 @@ class Links:
     def add_endpoint(self, endpoint: Endpoint) -> None:
         """A veth pair: one end on the bridge, the other configured inside the container."""
         self._call(_add_endpoint, endpoint)
+
+
+def marked_ports(alias: str) -> list[str]:
+    """The links other than bridges whose ifalias is ``alias``: the host ends of the veth
+    pairs the engine of that mark made. Read from sysfs: no netlink socket needed."""
+    found = []
+    for name in os.listdir(SYS_CLASS_NET):
+        try:
+            with open(f"{SYS_CLASS_NET}/{name}/ifalias") as f:
+                marked = f.read().strip() == alias
+        except OSError:  # gone meanwhile
+            continue
+        if marked and not os.path.isdir(f"{SYS_CLASS_NET}/{name}/bridge"):
+            found.append(name)
+    return found
 
 
 def write_sysctl(key: str, value: str) -> None:
