@@ -11,6 +11,8 @@ Targets (issue 3, builds; 51 MB context, 14 steps, three RUNs, a late small COPY
   cold ≤ 1475 ms, fully cached ≤ 82 ms, late file changed ≤ 266 ms (BuildKit's figures)
 Figures (issue 7, the daemon under load): logs --tail 1 of a 100 MB log, time and the
   daemon's peak memory growth (dockyard read the whole log into memory: +550 MB, 3.3 s)
+Crash safety (issue 7): 200 kills of the daemon at random moments of a busy workload, each
+  restart followed by the system check; nothing may be left to repair (crash.py)
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-WORKLOADS = ["runtime.py", "engine.py", "cli.py", "build.py", "logs.py"]
+WORKLOADS = ["runtime.py", "engine.py", "cli.py", "build.py", "logs.py", "crash.py"]
 
 
 def main() -> int:

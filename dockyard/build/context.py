@@ -44,7 +44,8 @@ class FileHasher:
         self._used: dict[_StatKey, str] = {}
         self._lock = threading.Lock()
 
-    def __len__(self) -> int:
+    def remembered(self) -> int:
+        """How many digests this hasher would pass on."""
         return len(self._used)
 
     def carried_over(self) -> FileHasher:

@@ -72,7 +72,7 @@ class BuildService:
     def remembered_digests(self) -> int:
         """How many file digests are kept for the next builds."""
         with self._lock:
-            return sum(len(hasher) for hasher in self._hashers.values())
+            return sum(hasher.remembered() for hasher in self._hashers.values())
 
     def build(
         self,

@@ -273,12 +273,13 @@ class SystemCheck:
 
 
 def _destroy_cgroup_of(root: Path) -> None:
-    """The cgroup named in a container directory's OCI config, if it is still there."""
+    """The cgroup of a container directory (named in its OCI config, else the default
+    one of its id), its processes killed: a shim that lost its files ends with them."""
     try:
         spec = json.loads((root / "config.json").read_text())
         path = spec["linux"]["cgroupsPath"]
     except (OSError, ValueError, KeyError):
-        return
+        path = specgen.cgroup_path(root.name)
     cgroup = cgroups.open_cgroup(path)
     if cgroup.exists():
         _destroy(cgroup)
