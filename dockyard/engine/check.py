@@ -104,19 +104,29 @@ class SystemCheck:
 
     # ------------------------------------------------------------------ containers
     async def _containers(self, repair: bool) -> list[Finding]:
+        """Each container directory and record; each read afresh, as repairs wait on shims
+        while other operations go on."""
         found: list[Finding] = []
-        on_disk = _entries(self.paths.containers)
-        records = {c.id: c for c in self.containers.all()}
-        for name in on_disk:
-            if name not in records and not self.containers.busy(name):
+        names = set(_entries(self.paths.containers)) | {c.id for c in self.containers.all()}
+        for name in sorted(names):
+            if self.containers.busy(name):
+                continue
+            c = self._record(name)
+            if c is None:
                 found += await self._orphan(self.paths.containers / name, repair)
-        for c in records.values():
-            if not self.containers.busy(c.id):
+            else:
                 found += await self._container(c, repair)
         for name in _entries(self.paths.exec_root):
-            if _CONTAINER_ID.match(name) and name not in records:
+            known = self.containers.busy(name) or self._record(name) is not None
+            if _CONTAINER_ID.match(name) and not known:
                 found.append(self._stale_exec_dir(name, repair))
         return found
+
+    def _record(self, cid: str) -> Container | None:
+        try:
+            return self.containers.get(cid)
+        except DockyardError:
+            return None
 
     async def _orphan(self, root: Path, repair: bool) -> list[Finding]:
         found = []
@@ -257,15 +267,12 @@ class SystemCheck:
         return found
 
     def _running(self, cid: str) -> bool:
-        try:
-            return self.containers.get(cid).running
-        except DockyardError:
-            return False
+        c = self._record(cid)
+        return c is not None and c.running
 
     def _release(self, cid: str) -> None:
-        try:
-            c = self.containers.get(cid)
-        except DockyardError:
+        c = self._record(cid)
+        if c is None:
             self.networks.forget(cid)
             return
         self.networks.release(c)

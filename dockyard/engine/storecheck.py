@@ -163,7 +163,7 @@ def _unused_layers(
     if repair:
         parents = {chain: rows[chain]["parent"] for chain in unused}
         while parents:
-            tops = [c for c in parents if c not in parents.values()]
+            tops = [c for c in parents if c not in parents.values()] or list(parents)
             for chain in tops:
                 with contextlib.suppress(DockyardError):
                     engine.layers.remove(chain)
