@@ -325,12 +325,13 @@ def run_check(client: Client, ns: argparse.Namespace) -> int:
             outcome = "cannot be repaired"
         print(f"{finding['Kind']}\t{finding['Object']}\t{finding['Problem']} ({outcome})")
     left = [f for f in findings if not f["Repaired"]]
+    found = f"{len(findings)} problem{'' if len(findings) == 1 else 's'} found"
     if not findings:
         print("no problems found")
     elif not left:
-        print(f"{len(findings)} problems found, all repaired")
+        print(f"{found}, all repaired")
     else:
-        print(f"{len(findings)} problems found, {len(left)} left", file=sys.stderr)
+        print(f"{found}, {len(left)} left", file=sys.stderr)
     return 1 if left else 0
 
 

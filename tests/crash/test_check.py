@@ -431,3 +431,25 @@ def _zombie(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] == "Z"
     except FileNotFoundError:
         return True
+
+
+# ---------------------------------------------------------------------- the command
+def test_system_check_reports_then_repairs(daemon: Any) -> None:
+    """`dockyard system check` on a running daemon: exit 1 while anything is left."""
+    clean = daemon.cli("system", "check")
+    assert (clean.returncode, clean.stdout) == (0, "no problems found\n")
+    (daemon.roots.data_root / "volumes" / "ghost" / "_data").mkdir(parents=True)
+    found = daemon.cli("system", "check")
+    assert found.returncode == 1
+    assert found.stdout == (
+        "volume-orphan\tghost\ta volume directory with no record (repairable with --repair)\n"
+    )
+    assert found.stderr == "1 problem found, 1 left\n"
+    repaired = daemon.cli("system", "check", "--repair")
+    assert repaired.returncode == 0
+    assert repaired.stdout == (
+        "volume-orphan\tghost\ta volume directory with no record (repaired)\n"
+        "1 problem found, all repaired\n"
+    )
+    assert not (daemon.roots.data_root / "volumes" / "ghost").exists()
+    assert daemon.cli("system", "check").stdout == "no problems found\n"
