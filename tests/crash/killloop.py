@@ -39,6 +39,8 @@ API_VERSION = "1.44"
 DOCKERFILE = b"FROM busybox\nARG N\nRUN echo $N > /n && sleep 0.2\nCOPY f /f\n"
 KEPT_VOLUMES = 3  # made before the first kill: their data must survive every one
 MAX_CONTAINERS = 12  # the workers make no more: a long loop stays as busy as a short one
+# A worker's operation: what it does with the client; the id of the container it made, if any.
+Operation = Callable[[Any, random.Random], "str | None"]
 
 
 @dataclass
@@ -71,6 +73,7 @@ class KillLoop:
         self.process: subprocess.Popen[bytes] | None = None
         self.report = Report()
         self.checksums: dict[str, str] = {}
+        self.containers: set[str] = set()  # ids of the containers the workers made
         self.context = base / "context"
         self.saved = base / "saved.tar"
         self._lock = threading.Lock()
@@ -215,17 +218,19 @@ class KillLoop:
             while not stop.is_set():
                 name, operation = rng.choice(operations)
                 try:
-                    operation(client, rng)
+                    made = operation(client, rng)
                 except Exception:  # noqa: BLE001 - the daemon dies under us on purpose
                     if self.process is None or self.process.poll() is not None:
                         return
                 with self._lock:
                     self.report.operations += 1
+                    if made:
+                        self.containers.add(made)
         finally:
             client.close()
 
-    def _operations(self) -> list[tuple[str, Callable[[Any, random.Random], None]]]:
-        ops: list[tuple[str, Callable[[Any, random.Random], None]]] = [
+    def _operations(self) -> list[tuple[str, Operation]]:
+        ops: list[tuple[str, Operation]] = [
             ("create", _create),
             ("run", _run),
             ("start", _start),
@@ -283,6 +288,7 @@ class KillLoop:
                 out = client.containers.run(image.id, ["echo", "ran"], remove=True)
                 assert out == b"ran\n", (image.id, out)
             for container in client.containers.list(all=True):
+                self.containers.add(container.id)
                 container.remove(force=True)
             for volume in client.volumes.list():
                 volume.remove()
@@ -297,6 +303,7 @@ class KillLoop:
             client.close()
         self.stop()
         leftovers = {
+            "cgroups": _cgroups_of(self.containers),
             "mounts": _mounts_under(self.base),
             "shims": _shims_of(self.data_root),
             "links": _links_of(self.data_root),
@@ -321,14 +328,19 @@ class KillLoop:
 
 
 # ---------------------------------------------------------------------- operations
-def _create(client: Any, rng: random.Random) -> None:
-    if len(client.containers.list(all=True)) < MAX_CONTAINERS:
-        client.containers.create("busybox", ["sleep", "1000"])
+def _create(client: Any, rng: random.Random) -> str | None:
+    if len(client.containers.list(all=True)) >= MAX_CONTAINERS:
+        return None
+    return str(client.containers.create("busybox", ["sleep", "1000"]).id)
 
 
-def _run(client: Any, rng: random.Random) -> None:
-    if len(client.containers.list(all=True)) < MAX_CONTAINERS:
-        client.containers.run("busybox", ["sleep", "1000"], detach=True, ports={"80/tcp": None})
+def _run(client: Any, rng: random.Random) -> str | None:
+    if len(client.containers.list(all=True)) >= MAX_CONTAINERS:
+        return None
+    container = client.containers.run(
+        "busybox", ["sleep", "1000"], detach=True, ports={"80/tcp": None}
+    )
+    return str(container.id)
 
 
 def _pick(client: Any, rng: random.Random, **filters: Any) -> Any:
@@ -415,6 +427,13 @@ def _shims_of(data_root: Path) -> list[int]:
         except OSError:
             continue
     return found
+
+
+def _cgroups_of(containers: set[str]) -> list[str]:
+    """The cgroup directories left of these containers, in any hierarchy."""
+    top = Path("/sys/fs/cgroup")
+    places = [*top.glob("*/dockyard"), top / "dockyard"]
+    return [str(p / cid) for p in places for cid in sorted(containers) if (p / cid).exists()]
 
 
 def _links_of(data_root: Path) -> list[str]:
