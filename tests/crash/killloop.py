@@ -217,6 +217,7 @@ class KillLoop:
         try:
             while not stop.is_set():
                 name, operation = rng.choice(operations)
+                made = None
                 try:
                     made = operation(client, rng)
                 except Exception:  # noqa: BLE001 - the daemon dies under us on purpose
