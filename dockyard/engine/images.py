@@ -8,8 +8,8 @@ import, build and commit all go through it.
 
 Removal follows moby's daemon/images/image_delete.go: untag first, delete
 when nothing refers to the image any more, and refuse with Docker's conflict
-messages. Containers are not ours: whether one uses an image is asked of the
-``in_use`` callable the engine provides. Unlike Docker, a container holds no
+messages. Containers and builds are not ours: whether one uses an image is
+asked of the ``in_use`` and ``building`` callables the engine provides. Unlike Docker, a container holds no
 reference of its own on its image's layers, so every container is treated
 as a conflict that cannot be forced (Docker lets -f delete an image that
 only stopped containers use).

@@ -89,25 +89,25 @@ class ShimConfig:
 
 def process_start_time(pid: int) -> int:
     """The start time (clock ticks since boot) that tells a pid from its reuse."""
-    return _stat_fields(pid)[19]
+    return _state_and_start(pid)[1]
 
 
 def process_running(pid: int, start_time: int) -> bool:
     """Whether the process that started at ``start_time`` is alive (a zombie, awaiting
     its reaper, has ended)."""
     try:
-        fields = _stat_fields(pid)
+        state, started = _state_and_start(pid)
     except (FileNotFoundError, ProcessLookupError):
         return False
-    return fields[19] == start_time and fields[0] not in (b"Z", b"X")
+    return started == start_time and state not in (b"Z", b"X")
 
 
-def _stat_fields(pid: int) -> list:
-    """/proc/PID/stat after the command name: the state (bytes), then the numbers."""
+def _state_and_start(pid: int) -> tuple[bytes, int]:
+    """The state letter and the start time of /proc/PID/stat."""
     with open(f"/proc/{pid}/stat", "rb") as f:
         stat = f.read()
     fields = stat[stat.rindex(b")") + 2 :].split()
-    return [fields[0], *(int(field) for field in fields[1:])]
+    return fields[0], int(fields[19])
 
 
 def exit_status(wait_status: int) -> int:

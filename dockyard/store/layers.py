@@ -243,12 +243,8 @@ class LayerStore:
     # -- for the system check (engine/storecheck.py) ---------------------------
 
     def recorded(self) -> list[dict]:
-        """Every layer row: chain_id, parent, blob, refs, children (layers standing on it)."""
-        rows = self.metadata.query(
-            "SELECT chain_id, parent, blob, refs,"
-            " (SELECT COUNT(*) FROM layers c WHERE c.parent = l.chain_id) AS children"
-            " FROM layers l"
-        )
+        """Every layer row: chain_id, parent, blob, refs."""
+        rows = self.metadata.query("SELECT chain_id, parent, blob, refs FROM layers")
         return [dict(row) for row in rows]
 
     def directories(self) -> set[str]:
