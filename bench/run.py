@@ -15,6 +15,8 @@ Figures (issue 7, the daemon under load): logs --tail 1 of a 100 MB log, time an
 Lifecycle waits (the tests check what happens, these how long it takes):
   stop -t 1 of a container that ignores SIGTERM   ≥ 1000 ms (its grace), ≤ 1500 ms
   kill until a `logs -f` on the container ends    ≤ 500 ms
+Crash safety (issue 7): 200 kills of the daemon at random moments of a busy workload, each
+  restart followed by the system check; nothing may be left to repair (crash.py)
 """
 
 from __future__ import annotations
@@ -24,7 +26,16 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-WORKLOADS = ["runtime.py", "engine.py", "cli.py", "build.py", "logs.py", "lifecycle.py", "exec.py"]
+WORKLOADS = [
+    "runtime.py",
+    "engine.py",
+    "cli.py",
+    "build.py",
+    "logs.py",
+    "lifecycle.py",
+    "exec.py",
+    "crash.py",
+]
 
 
 def main() -> int:

@@ -95,6 +95,12 @@ def _decode_auth(auth: str) -> tuple[str, str, str]:
         raise InvalidArgument("invalid auth field in the auth config") from None
 
 
+async def check(request: web.Request) -> web.Response:
+    """The system check (engine/check.py): GET finds, POST finds and repairs."""
+    findings = await engine(request).check.run(repair=request.method == "POST")
+    return responses.json_response({"Findings": [finding.view() for finding in findings]})
+
+
 async def swarm_leave(request: web.Request) -> web.Response:
     raise Unavailable("This node is not part of a swarm")
 
@@ -107,5 +113,7 @@ def routes() -> list[web.RouteDef]:
         web.get("/events", events),
         web.get("/system/df", disk_usage),
         web.post("/auth", auth),
+        web.get("/dockyard/check", check),
+        web.post("/dockyard/check", check),
         web.post("/swarm/leave", swarm_leave),
     ]

@@ -5,7 +5,9 @@ A digest covers what ends up in the image, never when it was written: the
 relative path, the file type, the permission bits and the content (or a
 symlink's target). Reading a large file on every build would dominate a
 cached rebuild, so content digests are remembered per inode and change time
-(``FileHasher``); a file whose stat is unchanged is not read again.
+(``FileHasher``); a file whose stat is unchanged is not read again. What one
+build remembers is only what it read: the next build of the same directory
+starts from that (``carried_over``), so nothing accumulates.
 """
 
 from __future__ import annotations
@@ -31,11 +33,24 @@ _StatKey = tuple[int, int, int, int, int]
 
 
 class FileHasher:
-    """sha256 of file contents, remembered while the file's stat is unchanged."""
+    """sha256 of file contents, remembered while the file's stat is unchanged.
 
-    def __init__(self) -> None:
-        self._known: dict[_StatKey, str] = {}
+    ``previous`` holds what an earlier build read; only the digests this one uses
+    (or computes) are carried over to the next.
+    """
+
+    def __init__(self, previous: FileHasher | None = None) -> None:
+        self._previous = previous._used if previous is not None else {}
+        self._used: dict[_StatKey, str] = {}
         self._lock = threading.Lock()
+
+    def remembered(self) -> int:
+        """How many digests this hasher would pass on."""
+        return len(self._used)
+
+    def carried_over(self) -> FileHasher:
+        """A hasher for the next build: what this one used, nothing older."""
+        return FileHasher(self)
 
     @staticmethod
     def _key(st: os.stat_result) -> _StatKey:
@@ -43,12 +58,14 @@ class FileHasher:
 
     def remember(self, st: os.stat_result, digest: str) -> None:
         with self._lock:
-            self._known[self._key(st)] = digest
+            self._used[self._key(st)] = digest
 
     def digest(self, path: Path, st: os.stat_result) -> str:
         key = self._key(st)
         with self._lock:
-            known = self._known.get(key)
+            known = self._used.get(key) or self._previous.get(key)
+            if known is not None:
+                self._used[key] = known
         if known is not None:
             return known
         digest = hashlib.sha256()

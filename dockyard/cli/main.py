@@ -174,6 +174,11 @@ GROUPS: dict[str, tuple[str, dict[str, tuple[str, str, str]]]] = {
     "system": (
         "Manage Docker",
         {
+            "check": (
+                "system",
+                "system-check",
+                "Check the engine's records against disk and kernel",
+            ),
             "df": ("system", "system-df", "Show docker disk usage"),
             "dial-stdio": (
                 "dialstdio",

@@ -1,4 +1,4 @@
-"""System commands: version, info, events, system df, system prune."""
+"""System commands: version, info, events, system df, system prune, system check."""
 
 from __future__ import annotations
 
@@ -79,6 +79,21 @@ def register(subparsers: Any) -> None:
     df.add_argument("--format", default="")
     df.add_argument("-v", "--verbose", action="store_true")
     add_positionals(df)
+
+    check = command(
+        subparsers,
+        "system-check",
+        run_check,
+        usage="%(prog)s [OPTIONS]",
+        description=(
+            "Check the engine's records against what is on disk and in the kernel: "
+            "left-over directories, mounts, processes, cgroups, network links and rules, "
+            "blobs and layers. With --repair, repair what can be repaired safely"
+        ),
+        max_args=0,
+    )
+    check.add_argument("-r", "--repair", action="store_true")
+    add_positionals(check)
 
     prune = command(
         subparsers,
@@ -310,6 +325,28 @@ def cache_usage(usage: dict[str, Any]) -> dict[str, str]:
         "Size": human_size(total),
         "Reclaimable": human_size(unused),
     }
+
+
+def run_check(client: Client, ns: argparse.Namespace) -> int:
+    """One line per finding; exits 1 while any is left unrepaired."""
+    findings = client.request("POST" if ns.repair else "GET", "/dockyard/check").json()["Findings"]
+    for finding in findings:
+        if finding["Repaired"]:
+            outcome = "repaired"
+        elif finding["Repairable"]:
+            outcome = "repairable with --repair"
+        else:
+            outcome = "cannot be repaired"
+        print(f"{finding['Kind']}\t{finding['Object']}\t{finding['Problem']} ({outcome})")
+    left = [f for f in findings if not f["Repaired"]]
+    found = f"{len(findings)} problem{'' if len(findings) == 1 else 's'} found"
+    if not findings:
+        print("no problems found")
+    elif not left:
+        print(f"{found}, all repaired")
+    else:
+        print(f"{found}, {len(left)} left", file=sys.stderr)
+    return 1 if left else 0
 
 
 def run_prune(client: Client, ns: argparse.Namespace) -> int:

@@ -110,6 +110,11 @@ class CopyRoots:
                     del self._users[c.id]
                     unmount(target)  # detaches the volumes mounted below it too
 
+    def in_use(self, cid: str) -> bool:
+        """Whether copies have the container's ``copy/`` mounted now."""
+        with self._lock:
+            return bool(self._users.get(cid))
+
     def detach(self, c: Container) -> None:
         """Before the container's directory is removed, so that removing it cannot reach
         into its volumes: copies in progress go on reading the detached tree through

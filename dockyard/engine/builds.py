@@ -15,7 +15,9 @@ import os
 import secrets
 import shutil
 import socket
+import threading
 import time
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
@@ -52,6 +54,7 @@ Plug = Callable[[int], Callable[[], None]]
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _READ = 1 << 16
 _SIBLINGS = 50  # cache records compared when explaining a miss
+_REMEMBERED_CONTEXTS = 8  # local context directories whose file digests are kept
 
 
 class BuildService:
@@ -72,8 +75,23 @@ class BuildService:
         self.networks = networks
         # The engine's event loop, where networks are changed; builds run in worker threads.
         self.loop: asyncio.AbstractEventLoop | None = None
-        # Content digests of context files, kept while their stat is unchanged.
-        self.hasher = FileHasher()
+        # The content digests the last build of each local context directory read (the
+        # last few directories): a rebuild reads only the files that changed. A tar's
+        # files are new every build: its digests go with it.
+        self._hashers: OrderedDict[str, FileHasher] = OrderedDict()
+        # The images running builds stand on or made, which `rmi` may not delete.
+        self._images_in_use: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def uses(self, image_id: str) -> bool:
+        """Whether a running build uses the image."""
+        with self._lock:
+            return image_id in self._images_in_use
+
+    def remembered_digests(self) -> int:
+        """How many file digests are kept for the next builds."""
+        with self._lock:
+            return sum(hasher.remembered() for hasher in self._hashers.values())
 
     def on_loop(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` on the engine's event loop, which owns the networks' state."""
@@ -101,21 +119,52 @@ class BuildService:
         scratch = self.paths.tmp / f"build-{secrets.token_hex(8)}"
         scratch.mkdir(parents=True)
         output = BuildOutput(emit, request.quiet)
+        hasher = self._hasher(directory)
+        backend = _Backend(self, scratch)
         try:
-            root = self._context_root(scratch, tar, directory)
-            request.dockerfile, request.dockerfile_name = _read_dockerfile(
-                root, request.dockerfile_name, dockerfile
-            )
-            tree = SourceTree(root, IgnoreMatcher(_dockerignore(root)), self.hasher)
-            backend = _Backend(self, scratch)
-            return build(request, tree, backend, output)
+            with self.images.leases.hold():  # its layers are stored before its images hold them
+                root = self._context_root(scratch, tar, directory, hasher)
+                request.dockerfile, request.dockerfile_name = _read_dockerfile(
+                    root, request.dockerfile_name, dockerfile
+                )
+                tree = SourceTree(root, IgnoreMatcher(_dockerignore(root)), hasher)
+                return build(request, tree, backend, output)
         except BaseException:
             output.release_held()
             raise
         finally:
+            self._release_images(backend.held)
+            if directory is not None:
+                self._keep_hasher(directory, hasher)
             shutil.rmtree(scratch, ignore_errors=True)
 
-    def _context_root(self, scratch: Path, tar: BinaryIO | None, directory: Path | None) -> Path:
+    def _hasher(self, directory: Path | None) -> FileHasher:
+        if directory is None:
+            return FileHasher()
+        with self._lock:
+            previous = self._hashers.pop(str(directory), None)
+        return previous.carried_over() if previous is not None else FileHasher()
+
+    def _keep_hasher(self, directory: Path, hasher: FileHasher) -> None:
+        with self._lock:
+            self._hashers[str(directory)] = hasher
+            while len(self._hashers) > _REMEMBERED_CONTEXTS:
+                self._hashers.popitem(last=False)
+
+    def hold_image(self, image_id: str) -> None:
+        with self._lock:
+            self._images_in_use[image_id] += 1
+
+    def _release_images(self, image_ids: set[str]) -> None:
+        with self._lock:
+            self._images_in_use.subtract(image_ids)
+            for image_id in image_ids:
+                if self._images_in_use[image_id] <= 0:
+                    del self._images_in_use[image_id]
+
+    def _context_root(
+        self, scratch: Path, tar: BinaryIO | None, directory: Path | None, hasher: FileHasher
+    ) -> Path:
         if directory is not None:
             if not directory.is_dir():
                 raise InvalidArgument(f"the build context {directory} is not a directory")
@@ -126,7 +175,7 @@ class BuildService:
         root.mkdir()
         try:
             with Root(root) as context:
-                Extractor(context, keep_owner=False, digests=self.hasher).extract(tar)
+                Extractor(context, keep_owner=False, digests=hasher).extract(tar)
         except InvalidArgument as e:
             raise InvalidArgument(f"failed to read the build context: {e.message}") from None
         return root
@@ -234,9 +283,14 @@ class _Backend:
         self.images = service.images
         self.layers = service.layers
         self.scratch = scratch
+        self.held: set[str] = set()  # the images this build uses, until it ends
 
     def resolve(self, name: str) -> BuildImage:
         image = self.images.resolve(name)
+        if image.id not in self.held:
+            self.held.add(image.id)
+            self.service.hold_image(image.id)
+            image = self.images.resolve(image.id)  # not removed before it was held
         return BuildImage(image.id, image.config)
 
     def normalize_tag(self, text: str) -> str:
@@ -324,7 +378,13 @@ class _Backend:
         self.images.tag(image_id, ref, None)
 
     def cache_get(self, key: str) -> BuildImage | None:
-        return self.service.cache_get(key)
+        found = self.service.cache_get(key)
+        if found is None:
+            return None
+        try:
+            return self.resolve(found.id)
+        except NotFound:  # removed meanwhile: a miss
+            return None
 
     def cache_put(self, key: str, image_id: str, inputs: dict[str, Any]) -> None:
         self.service.cache_put(key, image_id, inputs)

@@ -13,6 +13,7 @@ import builtins  # the list() method shadows the type in annotations
 import contextlib
 import copy
 import json
+import logging
 import os
 import shlex
 import shutil
@@ -54,11 +55,13 @@ from dockyard.errors import (
 )
 from dockyard.errors import SystemError as EngineSystemError
 from dockyard.runtime import capabilities, cgroups, shim
+from dockyard.runtime.overlay import unmount_all
 from dockyard.store.metadata import Metadata
 from dockyard.store.reference import repo_tag
 from dockyard.tarfs.root import Root
 from dockyard.timefmt import parse_rfc3339
 
+log = logging.getLogger(__name__)
 WAIT_CONDITIONS = ("not-running", "next-exit", "removed")
 # The filters of `docker ps` (moby's acceptedPsFilterTags); `isolation` is Windows' only.
 PS_FILTERS = (
@@ -112,6 +115,7 @@ class ContainerService:
         self._waiters: dict[str, list[tuple[str, asyncio.Future[dict]]]] = {}
         self._pending_attach: dict[str, list[AttachStream]] = {}
         self._stopping: set[str] = set()
+        self._creating: set[str] = set()  # ids whose directory exists before their record
         self._watched: dict[str, int] = {}  # container id → pidfd of its shim
         self._exited: dict[str, asyncio.Event] = {}
         self._copy_roots = archive.CopyRoots()  # what docker cp sees of each container
@@ -170,6 +174,20 @@ class ContainerService:
 
     def _lock(self, cid: str) -> asyncio.Lock:
         return self._locks.setdefault(cid, asyncio.Lock())
+
+    def copying(self, cid: str) -> bool:
+        """Whether copies (`docker cp`) have the stopped container's root mounted now."""
+        return self._copy_roots.in_use(cid)
+
+    def creating(self) -> bool:
+        """Whether a container is being created now."""
+        return bool(self._creating)
+
+    def busy(self, cid: str) -> bool:
+        """Whether an operation is changing the container now (create, start, rm, ...):
+        what its record and its files say may disagree until it is done."""
+        lock = self._locks.get(cid)
+        return cid in self._creating or (lock is not None and lock.locked())
 
     # ------------------------------------------------------------------ create
     def create(
@@ -243,10 +261,11 @@ class ContainerService:
                     config["MacAddress"] = endpoint["MacAddress"]
         if not config["Hostname"]:
             config["Hostname"] = specgen.default_hostname(cid, host_config)
-        root.mkdir(mode=PRIVATE_DIR_MODE)
-        # The container's own layer: overlayfs gives its mode to the container's /.
-        (root / "upper").mkdir(mode=0o755)
+        self._creating.add(cid)  # its directory comes before its record: not an orphan
         try:
+            root.mkdir(mode=PRIVATE_DIR_MODE)
+            # The container's own layer: overlayfs gives its mode to the container's /.
+            (root / "upper").mkdir(mode=0o755)
             with self.db.transaction() as tx:
                 existing = tx.execute(
                     "SELECT id FROM containers WHERE name = ?", (name,)
@@ -269,6 +288,8 @@ class ContainerService:
         except BaseException:
             shutil.rmtree(root, ignore_errors=True)
             raise
+        finally:
+            self._creating.discard(cid)
         self.events.publish("container", "create", cid, self.event_attributes(record))
         return {"Id": cid, "Warnings": warnings}
 
@@ -422,9 +443,14 @@ class ContainerService:
             FinishedAt=result["FinishedAt"],
             OOMKilled=result.get("OOMKilled", False),
         )
-        self.networks.release(c)
-        self.save(c)
-        self.volumes.deactivate(c)
+        try:
+            self.networks.release(c)
+            self.save(c)
+            self.volumes.deactivate(c)
+        except (DockyardError, OSError) as e:
+            # A full disk: the record still says running, which the next check or start
+            # settles; whoever waits for the exit is told now all the same.
+            log.error("recording the exit of container %s: %s", cid[:12], e)
         self._state_changed(c)
         event = self._exited.pop(cid, None)
         if event is not None:
@@ -484,12 +510,19 @@ class ContainerService:
         for c in self.all():
             if not c.running:
                 continue
-            shim_pid = _live_shim(c.root)
+            shim_pid = live_shim(c.root)
             if shim_pid:
                 self._watch(c.id, shim_pid)
                 self._state_changed(c)
             else:
                 self._on_exit(c.id)
+
+    def settle(self, cid: str) -> None:
+        """Record the end of a container whose shim is gone unseen."""
+        self._on_exit(cid)
+
+    async def restart_always(self) -> None:
+        """After a daemon (re)start and its check: the containers whose policy is "always"."""
         for c in self.all():
             policy = (c.host_config.get("RestartPolicy") or {}).get("Name")
             if policy == "always" and not c.running and c.state["Status"] == "exited":
@@ -623,12 +656,15 @@ class ContainerService:
         if c.running:
             await self._signal_and_wait(c, signals.SIGKILL, None)
         async with self._lock(c.id):
+            # A start the daemon did not see to its end (it was killed) may have left a shim.
+            await stop_shim(c.root)
             with self.db.transaction() as tx:
                 tx.execute("DELETE FROM containers WHERE id = ?", (c.id,))
                 released = self.images.layers.release(self.held_layers(c.id))
                 tx.execute("DELETE FROM container_layers WHERE container_id = ?", (c.id,))
                 self.networks.legacy_links.forget(c)
             self._copy_roots.detach(c)
+            unmount_all(c.root)
             shutil.rmtree(c.root, ignore_errors=True)
             shutil.rmtree(self.paths.exec_root / c.id, ignore_errors=True)
             self.images.layers.purge(released)
@@ -950,17 +986,18 @@ class ContainerService:
     ) -> str:
         """`docker commit` (engine/commit.py); the new image's id."""
         c = self.get(ref)
-        image_id = commit_changes(
-            c,
-            self.images,
-            self.held_layers(c.id),
-            reference,
-            comment=comment,
-            author=author,
-            changes=changes or [],
-            pause=pause,
-            config=config or {},
-        )
+        with self.images.leases.hold():  # its layer is stored before its image holds it
+            image_id = commit_changes(
+                c,
+                self.images,
+                self.held_layers(c.id),
+                reference,
+                comment=comment,
+                author=author,
+                changes=changes or [],
+                pause=pause,
+                config=config or {},
+            )
         attributes = {"comment": comment, "imageID": image_id, "imageRef": ""}
         if reference:
             attributes["imageRef"] = str(repo_tag(reference))
@@ -1150,15 +1187,36 @@ def _read_exit(root: Path) -> dict:
         return {"ExitCode": 255, "FinishedAt": now_rfc3339(), "OOMKilled": False}
 
 
-def _live_shim(root: Path) -> int:
+def live_shim(root: Path) -> int:
     """The pid of this container's shim if that very process is still alive, else 0."""
     try:
         info = json.loads((root / "shim.json").read_text())
-        if shim.process_start_time(info["shim_pid"]) == info["shim_start"]:
+        if shim.process_running(info["shim_pid"], info["shim_start"]):
             return int(info["shim_pid"])
     except (FileNotFoundError, ValueError, KeyError, ProcessLookupError, OSError):
         pass
     return 0
+
+
+async def stop_shim(root: Path) -> bool:
+    """End the container a live shim of ``root`` runs, and wait for the shim to clean up
+    and exit (killed, should it not). Whether there was one."""
+    shim_pid = live_shim(root)
+    if not shim_pid:
+        return False
+    try:
+        spec = json.loads((root / "config.json").read_text())
+        cgroup = cgroups.open_cgroup(spec["linux"]["cgroupsPath"])
+        if cgroup.exists():
+            await asyncio.to_thread(cgroup.kill_all)
+    except (OSError, ValueError, KeyError) as e:
+        log.warning("stopping the container of %s: %s", root.name[:12], e)
+    await _process_exit(shim_pid)
+    if live_shim(root):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(shim_pid, signals.SIGKILL)
+        await _process_exit(shim_pid)
+    return True
 
 
 async def _process_exit(pid: int, timeout: float = 10) -> None:

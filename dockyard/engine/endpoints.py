@@ -148,13 +148,17 @@ class Endpoints:
         records are released first, and a clean-up that fails is logged, not raised.
         """
         self.networks.discovery.stop(c)  # its sockets hold the namespace
-        rows = self._rows(c.id)
-        with self.db.transaction() as tx:
-            tx.execute("DELETE FROM endpoints WHERE container_id = ?", (c.id,))
         settings = c.record["NetworkSettings"]
         for endpoint in settings["Networks"].values():
             endpoint.update(_RUNTIME_FIELDS)
         settings.update(network_settings(settings["Networks"]))
+        self.forget(c.id)
+
+    def forget(self, container_id: str) -> None:
+        """Give back what a container's endpoints held: their rows, veths and rules."""
+        rows = self._rows(container_id)
+        with self.db.transaction() as tx:
+            tx.execute("DELETE FROM endpoints WHERE container_id = ?", (container_id,))
         if not rows:
             return
         try:
@@ -164,7 +168,7 @@ class Endpoints:
                     self.networks.links.delete(veth)
             self.networks.sync_rules()
         except Exception:  # noqa: BLE001 - see the docstring
-            log.exception("cleaning up the network of container %s", c.id[:12])
+            log.exception("cleaning up the network of container %s", container_id[:12])
 
     # ------------------------------------------------------------------ connect / disconnect
     def connect(self, network_ref: str, container_ref: str, config: dict[str, Any]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import platform
 import shutil
@@ -18,6 +19,7 @@ from dockyard.buildinfo import build_info
 from dockyard.config import Paths
 from dockyard.engine import logdrivers
 from dockyard.engine.builds import BuildService
+from dockyard.engine.check import SystemCheck, recover_tmp
 from dockyard.engine.container import default_cgroupns_mode
 from dockyard.engine.containers import BUILTIN_RUNTIMES, DEFAULT_RUNTIME, ContainerService
 from dockyard.engine.events import EventBus
@@ -33,6 +35,7 @@ from dockyard.store.layers import LayerStore
 from dockyard.store.metadata import Metadata
 from dockyard.timefmt import rfc3339_nano
 
+log = logging.getLogger(__name__)
 # OCI runtime binaries a container may ask for with --runtime, where installed: name →
 # binary. "runc" is the built-in runtime's name (containers.py); the runc binary goes by
 # the name docker 28 also lists it under, that of containerd's shim for it.
@@ -56,9 +59,9 @@ class Engine:
         """``spawn_shim`` and ``spawn_exec`` replace forking the shims of containers and of
         execs from this process (the daemon's zygote)."""
         self.paths = paths
-        # Staging files a crash left half-written: only an engine opens the store, so none is in use.
-        shutil.rmtree(paths.tmp, ignore_errors=True)
         paths.prepare()
+        # What a crash left staged: only an engine opens the store, so none of it is in use.
+        self._recovered = recover_tmp(paths)
         self.started = time.time()
         self.closed = False
         self.metadata = Metadata(paths.database)
@@ -85,13 +88,25 @@ class Engine:
         self.builds = BuildService(paths, self.metadata, self.images, self.layers, self.networks)
         if spawn_exec is not None:
             self.builds.spawn_step = spawn_exec
+        self.images.building = self.builds.uses
         self.transfers = TransferService(self.images)
+        self.check = SystemCheck(self)
 
     async def start(self) -> None:
-        """Find the containers that kept running while no engine watched them."""
+        """Take over from however the last engine ended: watch the containers that kept
+        running, settle those that ended, repair what a crash left (the system check)."""
         await self.containers.recover()
+        for finding in self._recovered + await self.check.run(repair=True):
+            log.warning(
+                "start-up check: %s %s: %s%s",
+                finding.kind,
+                finding.subject,
+                finding.problem,
+                "" if finding.repaired else " (not repaired)",
+            )
         self.networks.recover(asyncio.get_running_loop(), self.containers.all())
         self.builds.loop = asyncio.get_running_loop()
+        await self.containers.restart_always()
 
     def close(self) -> None:
         """Let go of the store; running containers go on without us."""

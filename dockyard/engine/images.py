@@ -8,11 +8,11 @@ import, build and commit all go through it.
 
 Removal follows moby's daemon/images/image_delete.go: untag first, delete
 when nothing refers to the image any more, and refuse with Docker's conflict
-messages. Containers are not ours: which use an image is asked of the
-``in_use`` callable the engine provides. As in Docker, a running container
-(or a child image) blocks a deletion even with force, a stopped one only
-without: a container holds its own reference on its image's layers, so it
-outlives its image.
+messages. Containers and builds are not ours: whether one uses an image is
+asked of the ``in_use`` and ``building`` callables the engine provides. As in
+Docker, a running container, a running build (or a child image) blocks a
+deletion even with force, a stopped container only without: a container holds
+its own reference on its image's layers, so it outlives its image.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
 from dockyard.platforms import HOST_ARCHITECTURE
 from dockyard.store.blobs import BlobStore, Descriptor
 from dockyard.store.layers import Layer, LayerStore, chain_ids
+from dockyard.store.leases import Leases
 from dockyard.store.metadata import Metadata
 from dockyard.store.reference import Reference, familiar_match, parse_any, repo_tag
 from dockyard.store.reference import parse as parse_reference
@@ -141,6 +142,9 @@ class ImageService:
         self.layers = layers
         self.events = events
         self.in_use = in_use
+        # Whether a running build uses an image (the engine sets it): such an image stays.
+        self.building: Callable[[str], bool] = lambda image_id: False
+        self.leases = Leases()  # held by what writes blobs and layers before an image holds them
 
     # ------------------------------------------------------------------ create
 
@@ -150,22 +154,23 @@ class ImageService:
         """A rootfs tar(.gz) → a one-layer image, tagged ``reference`` when given."""
         ref = repo_tag(reference) if reference else None
         settings = apply_changes({}, changes)
-        layer = self.layers.register(stream)
-        now = rfc3339_nano(time.time_ns())
-        config = {
-            "architecture": HOST_ARCHITECTURE,
-            "os": "linux",
-            "created": now,
-            "config": settings,
-            "history": [
-                {"created": now, "created_by": "", "comment": message or "Imported from -"}
-            ],
-        }
-        try:
-            image_id = self.create_image(config, [layer], reference=str(ref) if ref else None)
-        except BaseException:
-            self._discard_unused(layer)
-            raise
+        with self.leases.hold():
+            layer = self.layers.register(stream)
+            now = rfc3339_nano(time.time_ns())
+            config = {
+                "architecture": HOST_ARCHITECTURE,
+                "os": "linux",
+                "created": now,
+                "config": settings,
+                "history": [
+                    {"created": now, "created_by": "", "comment": message or "Imported from -"}
+                ],
+            }
+            try:
+                image_id = self.create_image(config, [layer], reference=str(ref) if ref else None)
+            except BaseException:
+                self._discard_unused(layer)
+                raise
         self.events.publish("image", "import", image_id, {"name": str(ref) if ref else image_id})
         return image_id
 
@@ -295,7 +300,10 @@ class ImageService:
 
         A corrupt archive raises InvalidArgument and leaves the store as it was.
         """
-        with tempfile.TemporaryDirectory(prefix="load-", dir=self.blobs.tmp) as work:
+        with (
+            self.leases.hold(),
+            tempfile.TemporaryDirectory(prefix="load-", dir=self.blobs.tmp) as work,
+        ):
             archive.unpack(stream, Path(work))
             images = archive.images_in(Path(work))
             for image in images:  # check every tag before loading anything
@@ -534,6 +542,11 @@ class ImageService:
                     f" - container {users[0][0][:12]} is using its referenced image"
                     f" {_short(image_id)}"
                 )
+            if self.building(image_id):
+                raise Conflict(
+                    f'conflict: unable to remove repository reference "{name}" (must force)'
+                    f" - a running build is using its referenced image {_short(image_id)}"
+                )
         ref = parse_reference(name).with_default_tag()
         self._untag(image_id, ref, removal)
         remaining = self._refs(image_id)
@@ -552,28 +565,34 @@ class ImageService:
         """Delete an image and, with ``prune``, its untagged unused ancestors (imageDeleteHelper).
 
         ``quiet``: a conflict leaves the image in place without an error,
-        unless the image is dangling and no container uses it.
+        unless the image is dangling and no container uses it. Ancestors are
+        walked in a loop: an image may have thousands of them (one per build step).
         """
-        conflict = self._conflict(image_id, _Check.HARD if force else _Check.HARD | _Check.SOFT)
-        if conflict:
-            if quiet and (not self._dangling(image_id) or conflict.used):
-                return
-            raise conflict.error()
-        parent = self._parent(image_id)
+        while image_id:
+            conflict = self._conflict(image_id, _Check.HARD if force else _Check.HARD | _Check.SOFT)
+            if conflict:
+                if quiet and (not self._dangling(image_id) or conflict.used):
+                    return
+                raise conflict.error()
+            parent = self._parent(image_id)
+            self._delete_one(image_id, removal)
+            image_id = parent if prune else ""
+            force, quiet = False, True
+
+    def _delete_one(self, image_id: str, removal: _Removal) -> None:
         for ref in self._refs(image_id):
             self._untag(image_id, ref, removal)
         row = self.metadata.query("SELECT manifest FROM images WHERE id = ?", image_id)[0]
         chain = chain_ids(list(self._config(image_id).get("rootfs", {}).get("diff_ids") or []))
         with self.metadata.transaction() as db:
             db.execute("DELETE FROM images WHERE id = ?", (image_id,))
+            db.execute("DELETE FROM build_cache WHERE image_id = ?", (image_id,))
             dropped = self.layers.release(chain)
         removal.records.append({"Deleted": image_id})
         removal.records.extend({"Deleted": layer.chain_id} for layer in dropped)
         removal.events.append(("delete", image_id, {"name": image_id}))
         removal.layers.extend(dropped)
         removal.blobs.extend(d for d in (image_id, row["manifest"]) if d)
-        if prune and parent:
-            self._delete(parent, removal, force=False, prune=True, quiet=True)
 
     def _conflict(self, image_id: str, checks: _Check) -> _DeleteConflict | None:
         """Why ``image_id`` cannot be deleted, of the reasons in ``checks`` (checkImageDeleteConflict)."""
@@ -581,6 +600,8 @@ class ImageService:
             "SELECT 1 FROM images WHERE parent = ?", image_id
         ):
             return _DeleteConflict(image_id, True, False, "image has dependent child images")
+        if self.building(image_id):
+            return _DeleteConflict(image_id, True, True, "image is being used by a running build")
         users = self.in_use(image_id)
         running = [cid for cid, up in users if up]
         if _Check.RUNNING in checks and running:

@@ -40,6 +40,7 @@ from dockyard.engine.filters import Filters
 from dockyard.engine.legacylinks import LegacyLinks
 from dockyard.engine.names import new_id
 from dockyard.errors import Conflict, Forbidden, InvalidArgument, NotFound
+from dockyard.errors import SystemError as EngineSystemError
 from dockyard.network import ipam, ruleset
 from dockyard.store.metadata import Metadata
 
@@ -139,6 +140,7 @@ Subnets = list[ipam.Subnet]
 FilterValues = dict[str, list[str]]
 Views = list[dict]
 Names = list[str]
+Forwards = list[ruleset.Forward]
 
 
 class NetworkService:
@@ -153,6 +155,7 @@ class NetworkService:
         self._nft: Nftables | None = None
         self._ensured: set[str] = set()  # bridges this engine has checked with the kernel
         self._applied = ""  # the last commands nftables took
+        self._build_steps: set[str] = set()  # RUN steps plugged in now (their endpoints live)
         self._add_predefined()
         self.legacy_links = LegacyLinks(metadata, containers)
         self.discovery = Discovery(self)
@@ -175,6 +178,10 @@ class NetworkService:
 
     def renamed(self, c: Container) -> None:
         self.endpoints.renamed(c)
+
+    def forget(self, container_id: str) -> None:
+        """Give back what the endpoints of a container that is no more held."""
+        self.endpoints.forget(container_id)
 
     def connect(self, ref: str, container: str, endpoint_config: dict[str, Any] | None) -> None:
         self.endpoints.connect(ref, container, endpoint_config or {})
@@ -206,11 +213,21 @@ class NetworkService:
             },
             hosts.parent,
         )
-        self.endpoints.attach(step, pid)
+        self._build_steps.add(step_id)
+        try:
+            self.endpoints.attach(step, pid)
+        except BaseException:
+            self._build_steps.discard(step_id)
+            raise
         return step
 
     def unplug_build_step(self, step: Container) -> None:
         self.endpoints.release(step)
+        self._build_steps.discard(step.id)
+
+    def is_build_step(self, endpoint_owner: str) -> bool:
+        """Whether an endpoint's owner is a RUN step running now (not a container)."""
+        return endpoint_owner in self._build_steps
 
     # ------------------------------------------------------------------ kernel access (lazy)
     @property
@@ -477,13 +494,28 @@ class NetworkService:
         self.links.route_localnet(network.bridge)
         self._ensured.add(network.bridge)
 
-    def sync_rules(self) -> None:
-        """Render the engine's table from the bridges that exist; no bridge, no table."""
+    def sync_rules(self, again: bool = False) -> None:
+        """Render the engine's table from the bridges that exist; no bridge, no table.
+
+        ``again``: replace the kernel's table even if this engine wrote the same one last.
+        """
         bridges = [
             ruleset.Bridge(n.bridge, str(n.subnet), str(n.subnet6 or ""))
             for n in self.all()
             if n.driver == "bridge" and os.path.exists(f"{_SYS_NET}/{n.bridge}")
         ]
+        forwards = self._forwards()
+        if again:
+            self._applied = ""
+        if bridges or forwards:
+            commands = ruleset.render(self.table, self.owner, bridges, forwards)
+        else:
+            commands = ruleset.remove(self.table)
+        if commands != self._applied:  # most starts and stops publish nothing: no change
+            self.nft.run(commands)
+            self._applied = commands
+
+    def _forwards(self) -> Forwards:
         forwards = []
         for row in self.endpoint_rows():
             record = json.loads(row["record"])
@@ -498,13 +530,22 @@ class NetworkService:
                         record.get("IPv6Address") or "",
                     )
                 )
-        if bridges or forwards:
-            commands = ruleset.render(self.table, self.owner, bridges, forwards)
-        else:
-            commands = ruleset.remove(self.table)
-        if commands != self._applied:  # most starts and stops publish nothing: no change
-            self.nft.run(commands)
-            self._applied = commands
+        return forwards
+
+    def published_rules(self) -> tuple[Names, Names | None]:
+        """The DNAT rules the published ports call for, and those the kernel's table holds
+        (None when there is no table)."""
+        wanted = sorted(ruleset.dnat_rule(f) for f in self._forwards())
+        try:
+            listing = self.nft.run(f"list chain ip {self.table} publish")
+        except EngineSystemError:  # no table (or no nftables at all)
+            return wanted, None
+        found = sorted(line.strip() for line in listing.splitlines() if " dnat to " in line)
+        return wanted, found
+
+    def has_bridges(self) -> bool:
+        """Whether any bridge of this engine's networks exists in the kernel."""
+        return any(os.path.exists(f"{_SYS_NET}/{n.bridge}") for n in self._bridge_networks())
 
     def recover(self, loop: asyncio.AbstractEventLoop, containers: ContainerList) -> None:
         """After the containers' recovery: the kernel's rules as the records say, and the

@@ -55,15 +55,16 @@ class TransferService:
         config_bytes = io.BytesIO()
         registry.download_blob(ref.path, str(document["config"]["digest"]), config_bytes)
         config = json.loads(config_bytes.getvalue())
-        layers = self._pull_layers(registry, ref, config, document.get("layers") or [], emit)
         before = self._current(ref)
-        try:
-            image_id = self.images.create_image(
-                config, layers, reference=None if ref.digest else str(ref)
-            )
-        except BaseException:
-            self._discard(layers)
-            raise
+        with self.images.leases.hold():
+            layers = self._pull_layers(registry, ref, config, document.get("layers") or [], emit)
+            try:
+                image_id = self.images.create_image(
+                    config, layers, reference=None if ref.digest else str(ref)
+                )
+            except BaseException:
+                self._discard(layers)
+                raise
         self.images.events.publish("image", "pull", image_id, {"name": str(ref)})
         emit({"status": f"Digest: {top.digest}"})
         news = "Image is up to date" if before == image_id else "Downloaded newer image"

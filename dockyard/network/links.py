@@ -22,6 +22,7 @@ from dockyard.errors import SystemError as EngineSystemError
 
 T = TypeVar("T")
 SYSCTL_ROOT = "/proc/sys/net"
+SYS_CLASS_NET = "/sys/class/net"
 HAIRPIN = 1  # IFLA_BRPORT_MODE's BRIDGE_MODE_HAIRPIN
 AF_INET6 = 10
 # IFA_F_NODAD: the address is usable at once; the subnet is the engine's own to hand out,
@@ -118,6 +119,21 @@ class Links:
         What ``fn`` opens there (sockets, a netlink socket) stays in that namespace.
         """
         return self._thread.submit(_in_namespace_of, pid, fn)
+
+
+def marked_ports(alias: str) -> list[str]:
+    """The links other than bridges whose ifalias is ``alias``: the host ends of the veth
+    pairs the engine of that mark made. Read from sysfs: no netlink socket needed."""
+    found = []
+    for name in os.listdir(SYS_CLASS_NET):
+        try:
+            with open(f"{SYS_CLASS_NET}/{name}/ifalias") as f:
+                marked = f.read().strip() == alias
+        except OSError:  # gone meanwhile
+            continue
+        if marked and not os.path.isdir(f"{SYS_CLASS_NET}/{name}/bridge"):
+            found.append(name)
+    return found
 
 
 def write_sysctl(key: str, value: str) -> None:

@@ -81,7 +81,7 @@ def render(table: str, owner: str, bridges: list[Bridge], forwards: list[Forward
             "type nat hook output priority -100; policy accept;",
             ["fib daddr type local jump publish"],
         ),
-        _chain("publish", "", [_dnat(f) for f in forwards]),
+        _chain("publish", "", [dnat_rule(f) for f in forwards]),
         _chain(
             "postrouting",
             "type nat hook postrouting priority srcnat; policy accept;",
@@ -155,7 +155,8 @@ def _chain(name: str, header: str, rules: list[str]) -> str:
     return "".join(lines)
 
 
-def _dnat(f: Forward) -> str:
+def dnat_rule(f: Forward) -> str:
+    """A published port's rule, as nft lists it back."""
     match = "" if f.host_ip == ANY_ADDRESS else f"ip daddr {f.host_ip} "
     return f"{match}{f.proto} dport {f.host_port} dnat to {f.address}:{f.port}"
 

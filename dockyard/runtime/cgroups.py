@@ -293,6 +293,14 @@ class Cgroup(ABC):
     def thaw(self) -> None: ...
 
     @abstractmethod
+    def frozen(self) -> bool:
+        """Whether the cgroup is frozen (or freezing)."""
+
+    @abstractmethod
+    def exists(self) -> bool:
+        """Whether any of the cgroup's directories is there."""
+
+    @abstractmethod
     def stats(self) -> CgroupStats: ...
 
     @abstractmethod
@@ -465,6 +473,15 @@ class CgroupV1(Cgroup):
     def thaw(self) -> None:
         _write(self._file("freezer", "freezer.state"), "THAWED")
 
+    def frozen(self) -> bool:
+        try:
+            return _read(self._file("freezer", "freezer.state")) != "THAWED"
+        except (KeyError, FileNotFoundError):  # no freezer, or no cgroup
+            return False
+
+    def exists(self) -> bool:
+        return any(os.path.isdir(directory) for directory in self.hierarchies.values())
+
     def stats(self) -> CgroupStats:
         limit = _read_int(self._file("memory", "memory.limit_in_bytes"))
         ticks = _read_keyed(self._file("cpuacct", "cpuacct.stat"))
@@ -629,6 +646,15 @@ class CgroupV2(Cgroup):
 
     def thaw(self) -> None:
         self._set_frozen(False)
+
+    def frozen(self) -> bool:
+        try:
+            return _read(f"{self.dir}/cgroup.freeze") == "1"
+        except FileNotFoundError:
+            return False
+
+    def exists(self) -> bool:
+        return os.path.isdir(self.dir)
 
     def kill_all(self, sig: int = SIGKILL) -> None:
         if sig == SIGKILL and os.path.exists(f"{self.dir}/cgroup.kill"):

@@ -11,6 +11,7 @@ its source removed: a listing that shows both ``NAME.N`` and ``NAME.N.gz`` means
 
 from __future__ import annotations
 
+import errno
 import gzip
 import json
 import os
@@ -46,6 +47,7 @@ class JsonLogWriter:
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
         self._size = os.fstat(self._fd).st_size
         self._pending: dict[str, bytes] = {"stdout": b"", "stderr": b""}
+        self.dropped = 0  # entries the disk had no room for
 
     def write(self, stream: str, data: bytes) -> None:
         buf = self._pending[stream] + data
@@ -77,8 +79,19 @@ class JsonLogWriter:
         line = (json.dumps(entry, separators=(",", ":")) + "\n").encode()
         if self.max_size and self._size + len(line) > self.max_size and self._size:
             self._rotate()
-        os.write(self._fd, line)
-        self._size += len(line)
+        try:
+            written = os.write(self._fd, line)
+        except OSError as e:
+            if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            written = 0
+        if written < len(line):
+            # A full disk: the entry is dropped, as Docker's json-file logger drops it,
+            # and no half line is left for readers. The container goes on.
+            os.ftruncate(self._fd, self._size)
+            self.dropped += 1
+            return
+        self._size += written
 
     def _rotate(self) -> None:
         os.close(self._fd)

@@ -149,6 +149,18 @@ def is_mount_point(path: str) -> bool:
         return any(_unescape_mount_field(line.split(b" ", 5)[4]) == wanted for line in f)
 
 
+def mount_points_under(path: str) -> list[str]:
+    """Every mount point at or below ``path`` (resolved), deepest first: the order to detach them."""
+    top = os.fsencode(os.path.realpath(path))
+    found = set()
+    with open("/proc/self/mountinfo", "rb") as f:
+        for line in f:
+            point = _unescape_mount_field(line.split(b" ", 5)[4])
+            if point == top or point.startswith(top + b"/"):
+                found.add(os.fsdecode(point))
+    return sorted(found, key=lambda p: (-p.count("/"), p))
+
+
 def _unescape_mount_field(field: bytes) -> bytes:
     """mountinfo writes space, tab, newline and backslash as octal escapes (\\040...)."""
     return re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m.group(1), 8)]), field)

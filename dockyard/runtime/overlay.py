@@ -45,6 +45,12 @@ def mount_shm(target: Path, size: int) -> None:
     linux.mount("shm", str(target), "tmpfs", flags, f"mode=1777,size={size}")
 
 
+def unmount_all(top: Path) -> None:
+    """Detach every mount at or below ``top`` (a tree about to be removed)."""
+    for point in linux.mount_points_under(str(top)):
+        unmount(Path(point))
+
+
 def unmount(target: Path) -> None:
     """Detach the mount at ``target``; a target that is not mounted is left alone."""
     try:

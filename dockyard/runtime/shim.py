@@ -91,9 +91,25 @@ class ShimConfig:
 
 def process_start_time(pid: int) -> int:
     """The start time (clock ticks since boot) that tells a pid from its reuse."""
+    return _state_and_start(pid)[1]
+
+
+def process_running(pid: int, start_time: int) -> bool:
+    """Whether the process that started at ``start_time`` is alive (a zombie, awaiting
+    its reaper, has ended)."""
+    try:
+        state, started = _state_and_start(pid)
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return started == start_time and state not in (b"Z", b"X")
+
+
+def _state_and_start(pid: int) -> tuple[bytes, int]:
+    """The state letter and the start time of /proc/PID/stat."""
     with open(f"/proc/{pid}/stat", "rb") as f:
         stat = f.read()
-    return int(stat[stat.rindex(b")") + 2 :].split()[19])
+    fields = stat[stat.rindex(b")") + 2 :].split()
+    return fields[0], int(fields[19])
 
 
 def exit_status(wait_status: int) -> int:
@@ -108,12 +124,28 @@ def write_json_atomic(path: Path, data: dict) -> None:
 
     No fsync: these files describe processes, which a machine crash ends anyway;
     they only have to survive the daemon's crash, and the page cache does that.
+    The temporary file is written over, then cut to length: one that
+    ``reserve_json`` made needs no new space, even on a full disk.
     """
     tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, PRIVATE_FILE_MODE)
-    with open(fd, "w") as f:
-        json.dump(data, f)
+    text = json.dumps(data).encode()
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE_MODE)
+    try:
+        os.write(fd, text)
+        os.ftruncate(fd, len(text))
+    finally:
+        os.close(fd)
     os.rename(tmp, path)
+
+
+def reserve_json(path: Path, size: int = 4096) -> None:
+    """Set aside the space of a later ``write_json_atomic(path, ...)``."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE_MODE)
+    try:
+        os.posix_fallocate(fd, 0, size)
+    finally:
+        os.close(fd)
 
 
 def request(control_socket: Path, message: dict) -> dict:
@@ -227,8 +259,10 @@ class Shim:
             self._reply({"error": f"{type(e).__name__}: {e}", "code": 0})
             self._cleanup()
             return
-        self._serve()
-        self._finish()
+        try:
+            self._serve()
+        finally:
+            self._finish()
 
     def _setup(self) -> None:
         cfg = self.cfg
@@ -243,6 +277,7 @@ class Shim:
         if groups:
             user["additionalGids"] = groups
         write_json_atomic(cfg.bundle / "config.json", cfg.spec)
+        reserve_json(cfg.bundle / "exit.json")  # written when the disk may be full
         if cfg.log_path is not None:
             self.log = JsonLogWriter(
                 cfg.log_path, cfg.log_max_size, cfg.log_max_file, cfg.log_compress, cfg.log_attrs
@@ -548,22 +583,25 @@ class Shim:
 
     # ---------------------------------------------------------------- the end
     def _finish(self) -> None:
-        if self.log is not None:
-            self.log.close()
-            self.log = None
-        for client in list(self.clients.values()):
-            self._flush_blocking(client)
-            self._drop_client(client)
-        write_json_atomic(
-            self.cfg.bundle / "exit.json",
-            {
-                "ExitCode": self.exit_code if self.exit_code is not None else 255,
-                "FinishedAt": rfc3339_nano(time.time_ns()),
-                "OOMKilled": self._oom_killed(),
-                "Error": "",
-            },
-        )
-        self._cleanup()
+        """Record the exit and undo the setup, whatever fails on the way (a full disk)."""
+        try:
+            if self.log is not None:
+                self.log.close()
+                self.log = None
+            for client in list(self.clients.values()):
+                self._flush_blocking(client)
+                self._drop_client(client)
+            write_json_atomic(
+                self.cfg.bundle / "exit.json",
+                {
+                    "ExitCode": self.exit_code if self.exit_code is not None else 255,
+                    "FinishedAt": rfc3339_nano(time.time_ns()),
+                    "OOMKilled": self._oom_killed(),
+                    "Error": "",
+                },
+            )
+        finally:
+            self._cleanup()
 
     def _oom_killed(self) -> bool:
         """Whether the kernel killed one of the container's processes for want of memory.

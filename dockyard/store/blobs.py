@@ -80,6 +80,12 @@ class BlobStore:
         except FileNotFoundError:
             raise NotFound(f"content digest {digest}: not found") from None
 
+    def digests(self) -> set[str]:
+        """Every stored blob's digest."""
+        return {
+            "sha256:" + name for name in os.listdir(self.dir) if _DIGEST.match("sha256:" + name)
+        }
+
     def delete(self, digest: str) -> None:
         """Remove a blob; one that is already gone is not an error."""
         self.path(digest).unlink(missing_ok=True)

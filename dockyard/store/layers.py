@@ -245,6 +245,44 @@ class LayerStore:
         finally:
             shutil.rmtree(trash, ignore_errors=True)
 
+    # -- for the system check (engine/storecheck.py) ---------------------------
+
+    def recorded(self) -> list[dict]:
+        """Every layer row: chain_id, parent, blob, refs."""
+        rows = self.metadata.query("SELECT chain_id, parent, blob, refs FROM layers")
+        return [dict(row) for row in rows]
+
+    def directories(self) -> set[str]:
+        """The chain IDs of the layer directories on disk."""
+        return {"sha256:" + name for name in os.listdir(self.dir)}
+
+    def discard_unrecorded(self, chain: str) -> None:
+        """Remove a layer directory that has no row (an interrupted operation's)."""
+        with self._lock:
+            if not self.exists(chain):
+                shutil.rmtree(self.path(chain), ignore_errors=True)
+
+    def restore(self, chain: str) -> None:
+        """Unpack again, from its tar blob, a layer whose directory is gone."""
+        rows = self.metadata.query("SELECT blob FROM layers WHERE chain_id = ?", chain)
+        if not rows:
+            raise NotFound(f"layer {chain} does not exist")
+        work = Path(tempfile.mkdtemp(prefix="layer-", dir=self.tmp))
+        try:
+            diff = work / "diff"
+            diff.mkdir(mode=0o755)
+            layertar.unpack(self.blobs.path(rows[0]["blob"]), diff)
+            _syncfs(work)
+            with self._lock:
+                if not self.path(chain).exists():
+                    os.rename(work, self.path(chain))
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def set_refs(self, chain: str, refs: int) -> None:
+        with self.metadata.transaction() as db:
+            db.execute("UPDATE layers SET refs = ? WHERE chain_id = ?", (refs, chain))
+
     def _unused(self, chain: str) -> bool:
         rows = self.metadata.query(
             "SELECT refs, (SELECT COUNT(*) FROM layers c WHERE c.parent = l.chain_id) AS children"

@@ -4,10 +4,17 @@ One database file under the data root. Every change that matters happens in a
 transaction, so a crash leaves either the old state or the new, never half.
 Each service owns its tables and writes its own SQL; this module only opens
 the database, creates the schema and hands out transactions.
+
+The data root is shared with what containers write: a container can fill the
+disk. The database keeps a reserve (``dockyard.db-reserve``, a file of
+``RESERVE_BYTES``) that it gives back when the disk is all but full, so that it
+can still record what happens next (a container's exit, the removals that free
+space) and open again; the reserve is taken back once the space has returned.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -16,6 +23,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from dockyard.config import PRIVATE_FILE_MODE
+from dockyard.errors import SystemError as EngineSystemError
+
+RESERVE_BYTES = 4 << 20
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS images (
@@ -90,16 +100,19 @@ CREATE TABLE IF NOT EXISTS build_cache (
 class Metadata:
     """The engine's SQLite database."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, reserve: int = RESERVE_BYTES) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        self.reserve = DiskReserve(path.with_name(path.name + "-reserve"), reserve)
+        self.reserve.keep()
         # Made private before SQLite opens it: its -wal and -shm files take the database's mode.
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE_MODE))
         # isolation_level=None: we issue BEGIN IMMEDIATE ourselves in transaction().
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
         self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(SCHEMA)
+        with _disk_full_as_error():
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.executescript(SCHEMA)
         # One connection serves the event loop and the worker threads (import, build):
         # a transaction holds the lock from BEGIN to COMMIT, and only its own thread nests.
         self._lock = threading.RLock()
@@ -115,15 +128,27 @@ class Metadata:
                 if depth:
                     yield self.db
                     return
-                self.db.execute("BEGIN IMMEDIATE")
-                try:
-                    yield self.db
-                except BaseException:
-                    self.db.execute("ROLLBACK")
-                    raise
-                self.db.execute("COMMIT")
+                self.reserve.keep()
+                with _disk_full_as_error():
+                    self.db.execute("BEGIN IMMEDIATE")
+                    try:
+                        yield self.db
+                        self._commit()
+                    except BaseException:
+                        if self.db.in_transaction:
+                            self.db.execute("ROLLBACK")
+                        raise
             finally:
                 self._local.depth = depth
+
+    def _commit(self) -> None:
+        try:
+            self.db.execute("COMMIT")
+        except sqlite3.OperationalError as e:
+            full = getattr(e, "sqlite_errorname", "") == "SQLITE_FULL"
+            if not (full and self.db.in_transaction and self.reserve.release()):
+                raise
+            self.db.execute("COMMIT")  # into the room the reserve made
 
     def query(self, sql: str, *args: object) -> list[sqlite3.Row]:
         with self._lock:
@@ -131,3 +156,54 @@ class Metadata:
 
     def close(self) -> None:
         self.db.close()
+
+
+class DiskReserve:
+    """A file holding ``size`` bytes of the disk for the database: given back when the
+    disk is nearly full, taken again when there is room for it twice over."""
+
+    def __init__(self, path: Path, size: int) -> None:
+        self.path = path
+        self.size = size
+        self.held = path.exists()
+
+    def keep(self) -> None:
+        if not self.size:
+            return
+        st = os.statvfs(self.path.parent)
+        free = st.f_bfree * st.f_frsize  # root's view: the engine may use the reserved blocks
+        if self.held and free < self.size:
+            self.release()
+        elif not self.held and free > 3 * self.size:
+            self.held = self._take()
+
+    def release(self) -> bool:
+        """Give the reserve back now; whether there was one to give."""
+        held, self.held = self.held, False
+        self.path.unlink(missing_ok=True)
+        return held
+
+    def _take(self) -> bool:
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE_MODE)
+        except OSError:
+            return False
+        try:
+            os.posix_fallocate(fd, 0, self.size)
+            return True
+        except OSError:  # taken meanwhile by another writer
+            self.path.unlink(missing_ok=True)
+            return False
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def _disk_full_as_error() -> Iterator[None]:
+    """SQLite's "database or disk is full" as the engine's error, which clients are shown."""
+    try:
+        yield
+    except sqlite3.OperationalError as e:
+        if getattr(e, "sqlite_errorname", "") != "SQLITE_FULL":
+            raise
+        raise EngineSystemError(f"no space left on device: the engine's database: {e}") from None

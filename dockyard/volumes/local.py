@@ -134,7 +134,12 @@ class LocalDriver:
             linux.umount2(str(self.path(name)), linux.MNT_DETACH)
 
     def remove(self, name: str) -> None:
-        """Delete the volume and its data, refusing anything outside the volumes directory."""
+        """Delete the volume and its data, refusing anything outside the volumes directory.
+
+        The directory is first renamed to a name no volume can have (``.<name>.removing``):
+        a crash while its files are deleted leaves the volume whole or gone, never half,
+        and what is left the system check removes.
+        """
         if self.is_mounted(name):
             # Deleting through a mount would delete the host directory or export it shows.
             raise EngineSystemError(f"remove {name}: the volume is still mounted")
@@ -144,14 +149,23 @@ class LocalDriver:
                 f"remove {name}: unable to remove a directory outside of the local volume "
                 f"root {self.root}: {target}"
             )
+        trash = self.root / f".{name}.removing"
         try:
-            shutil.rmtree(target)
+            os.rename(target, trash)
+            shutil.rmtree(trash)
         except FileNotFoundError:
             return
         except OSError as err:
             raise EngineSystemError(
                 f"remove {name}: error removing volume path '{target}': {err.strerror}"
             ) from None
+
+    def discard(self, entry: str) -> None:
+        """Remove a directory of the volumes directory that no volume owns (a crash's)."""
+        path = self.root / entry
+        if linux.is_mount_point(str(path / DATA_DIR)):
+            linux.umount2(str(path / DATA_DIR), linux.MNT_DETACH)
+        shutil.rmtree(path, ignore_errors=True)
 
     def is_empty(self, name: str) -> bool:
         with os.scandir(self.path(name)) as entries:
