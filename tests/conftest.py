@@ -370,13 +370,14 @@ def _spawn_daemon(roots: Roots, args: tuple[str, ...] = ()) -> subprocess.Popen[
 
 
 def _answers(path: Path) -> bool:
-    """Whether the daemon accepts connections (the socket file appears before it listens)."""
+    """Whether the daemon answers a ping: its socket listens before the engine has started."""
     with socket.socket(socket.AF_UNIX) as s:
         try:
             s.connect(str(path))
+            s.sendall(b"GET /_ping HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n")
+            return s.recv(16).startswith(b"HTTP/1.1 200")
         except OSError:
             return False
-    return True
 
 
 @pytest.fixture

@@ -86,7 +86,14 @@ def test_a_shim_whose_container_record_is_gone_is_stopped(store: Store) -> None:
     store.start(cid)
     shim_pid = json.loads((store.data / "containers" / cid / "shim.json").read_text())["shim_pid"]
     store.close()
+    # `rm` deletes the record and gives back its layer holds in one transaction
     store.sql("DELETE FROM containers WHERE id = ?", cid)
+    store.sql(
+        "UPDATE layers SET refs = refs - 1 WHERE chain_id IN"
+        " (SELECT chain_id FROM container_layers WHERE container_id = ?)",
+        cid,
+    )
+    store.sql("DELETE FROM container_layers WHERE container_id = ?", cid)
     store.open()
     repairs(store, {"shim-orphan", "container-orphan", "exec-dir-stale"})
     assert not os.path.exists(f"/proc/{shim_pid}") or _zombie(shim_pid)

@@ -4,6 +4,7 @@ context keep no digests of it."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import io
 import tarfile
@@ -25,7 +26,9 @@ def build_in(engine: Any, context: Path, on_output: Any = None) -> str:
         if on_output is not None and "stream" in message:
             on_output(message["stream"])
 
-    return engine.builds.build(BuildRequest(), emit, directory=context)  # type: ignore[no-any-return]
+    # In a worker thread, as the daemon runs builds: a RUN step's network is made on the loop.
+    build = asyncio.to_thread(engine.builds.build, BuildRequest(), emit, directory=context)
+    return engine.loop.run_until_complete(build)  # type: ignore[no-any-return]
 
 
 def context_with(tmp_path: Path, dockerfile: str) -> Path:
