@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dockyard import config as defaults
+from dockyard import rootless
 from dockyard.config import Paths
 from dockyard.engine.container import Container, now_rfc3339
 from dockyard.engine.discovery import Discovery
@@ -41,6 +42,7 @@ from dockyard.engine.legacylinks import LegacyLinks
 from dockyard.engine.names import new_id
 from dockyard.errors import Conflict, Forbidden, InvalidArgument, NotFound
 from dockyard.network import ipam, ruleset
+from dockyard.rootless.ports import HostPorts
 from dockyard.store.metadata import Metadata
 
 if TYPE_CHECKING:
@@ -153,6 +155,8 @@ class NetworkService:
         self._nft: Nftables | None = None
         self._ensured: set[str] = set()  # bridges this engine has checked with the kernel
         self._applied = ""  # the last commands nftables took
+        # Rootless: slirp4netns forwards the published ports from the host (docs/rootless.md).
+        self._host_ports = HostPorts(paths.exec_root) if rootless.active() else None
         self._add_predefined()
         self.legacy_links = LegacyLinks(metadata, containers)
         self.discovery = Discovery(self)
@@ -498,6 +502,8 @@ class NetworkService:
                         record.get("IPv6Address") or "",
                     )
                 )
+        if self._host_ports is not None:
+            forwards = self._host_ports.sync(forwards)
         if bridges or forwards:
             commands = ruleset.render(self.table, self.owner, bridges, forwards)
         else:
