@@ -18,7 +18,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from dockyard import tlsconfig
+from dockyard import rootless, tlsconfig
 from dockyard.config import EXEC_ROOT_MODE, Paths, local_host, make_dir
 from dockyard.errors import DockyardError
 from dockyard.hosts import parse_host
@@ -194,13 +194,11 @@ def main(argv: list[str] | None = None) -> int:
         tls = _tls_files(args)
         hosts = [parse_host(host, local_host(), tls is not None) for host in args.host or [""]]
         _check_tcp_auth(hosts, tls, explicit=args.tls is not None or args.tlsverify is not None)
-        pid = os.getpid()
         if os.geteuid() != 0:
             from dockyard.rootless import namespace
 
-            namespace.enter(paths.exec_root)  # as root in the user's namespaces from here on
-            pid = namespace.host_pid()
-        with _pid_file(paths.exec_root, pid):
+            namespace.enter(paths.exec_root)  # runs dockyardd again, as root in its namespaces
+        with _pid_file(paths.exec_root, rootless.host_pid()):
             zygote = Zygote()
             listeners: list[Listener] = []
             try:

@@ -1,7 +1,7 @@
 """Rootless mode: the engine run by an ordinary user (docs/rootless.md).
 
-``dockyardd`` started by a user other than root re-execs nothing: it forks
-itself into a user namespace (mapped from the user's /etc/subuid and
+``dockyardd`` started by a user other than root forks and re-execs itself in a
+user namespace (mapped from the user's /etc/subuid and
 /etc/subgid ranges), a mount namespace and a network namespace, where it is
 root; the rest of the engine runs there unchanged but for the few hooks that
 ask ``active()``. The process left on the host side keeps slirp4netns, the
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-# Set by the host side for the daemon it starts in the namespace (where euid is 0).
+# Set for the daemon started in the namespace (where euid is 0): its pid on the host.
 ENV_FLAG = "DOCKYARD_ROOTLESS"
 SLIRP_API_SOCKET = "slirp4netns.sock"  # in the exec root
 # slirp4netns's fixed addresses in the namespace: its tap0 and the host's side.
@@ -23,4 +23,9 @@ MTU = 65520
 
 def active() -> bool:
     """Whether this process is a rootless daemon (or a process it forked) in its namespace."""
-    return os.environ.get(ENV_FLAG) == "1"
+    return bool(os.environ.get(ENV_FLAG))
+
+
+def host_pid() -> int:
+    """This daemon's pid as the host sees it (its pid file says it)."""
+    return int(os.environ.get(ENV_FLAG) or os.getpid())

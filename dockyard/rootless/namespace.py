@@ -32,6 +32,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from dockyard import rootless
 from dockyard.errors import SystemError
@@ -40,15 +41,10 @@ from dockyard.runtime import linux
 
 _HELPERS = ("newuidmap", "newgidmap", "slirp4netns")
 _FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
-_host_pid = 0  # the daemon's pid as the host sees it (its pid file says it)
 
 
-def host_pid() -> int:
-    return _host_pid or os.getpid()
-
-
-def enter(exec_root: Path) -> None:
-    """Carry on as root in the daemon's namespaces; the host side never returns from here.
+def enter(exec_root: Path) -> NoReturn:
+    """Run the daemon again as root in its namespaces, and wait for it on the host side.
 
     ``exec_root`` holds slirp4netns's API socket.
     """
@@ -77,7 +73,6 @@ def enter(exec_root: Path) -> None:
             print(f"dockyardd: entering the rootless namespaces: {exc}", file=sys.stderr)
             os._exit(1)
         _start_reaper(to_parent_w)
-        return  # in the daemon
     os.close(to_child_r)
     os.close(to_parent_w)
     sys.exit(_host_side(setup, uid, gid, uids, gids, exec_root, to_parent_r, to_child_w))
@@ -95,28 +90,36 @@ def _set_up_namespaces(to_parent: int, from_parent: int) -> None:
 
 
 def _start_reaper(to_parent: int) -> None:
-    """Fork the namespace's init, tell the host side its pid and leave; return in the daemon."""
+    """Fork the namespace's init, tell the host side its pid and leave; exec the daemon."""
     reaper = os.fork()
     if reaper:
         os.write(to_parent, f"{reaper}\n".encode())
         os._exit(0)
     os.close(to_parent)
-    # Read before /proc is the namespace's: NSpid's first pid is the host's.
-    global _host_pid
     for signum in _FORWARDED:
         signal.signal(signum, signal.SIG_IGN)
     daemon = os.fork()
     if daemon == 0:
         for signum in _FORWARDED:
             signal.signal(signum, signal.SIG_DFL)
-        _host_pid = _own_host_pid()
-        # /proc of this PID namespace: the runtime reads /proc/<pid> of the pids it forks.
-        linux.mount("proc", "/proc", "proc", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
-        os.environ[rootless.ENV_FLAG] = "1"
-        return
+        _exec_daemon()
     for signum in _FORWARDED:
         signal.signal(signum, lambda signum, _frame: _forward(daemon, signum))
     os._exit(_reap_until(daemon))
+
+
+def _exec_daemon() -> NoReturn:
+    """Run dockyardd again, now as root of the namespaces.
+
+    The exec is what makes the daemon's memory the namespace's: until then it
+    is the host's, and a process the namespace's root cannot ptrace is one
+    whose /proc/PID/ns it cannot open (a container's init once it left root).
+    """
+    # Read before /proc is the namespace's: NSpid's first pid is the host's.
+    os.environ[rootless.ENV_FLAG] = str(_own_host_pid())
+    # /proc of this PID namespace: the runtime reads /proc/<pid> of the pids it forks.
+    linux.mount("proc", "/proc", "proc", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
+    os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
 
 
 def _own_host_pid() -> int:
