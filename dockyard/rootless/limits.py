@@ -13,7 +13,7 @@ from typing import Any
 from dockyard import rootless
 from dockyard.errors import InvalidArgument, NotSupported
 
-_UNLIMITED = (None, 0, -1, False, "", [])
+_UNLIMITED: tuple[object, ...] = (None, 0, -1, False, "", [])
 # HostConfig fields that only a cgroup enforces, with the docker CLI flag that sets each.
 _LIMITS = (
     ("Memory", "--memory"),
