@@ -24,6 +24,7 @@ from dockyard.errors import Conflict, SystemError
 from dockyard.network.ports import ANY_ADDRESS
 from dockyard.network.ruleset import Forward
 
+PRIVILEGED_PORTS = 1024  # the kernel's default net.ipv4.ip_unprivileged_port_start
 _Key = tuple[str, str, int]  # proto, host address, host port
 
 
@@ -51,10 +52,7 @@ class HostPorts:
                 guest_port=host_port,
             )
             if "error" in answer:
-                raise Conflict(
-                    "driver failed programming external connectivity: failed to bind host "
-                    f"port {host_ip}:{host_port}/{proto}: {_description(answer)}"
-                )
+                raise Conflict(_refusal(proto, host_ip, host_port, answer))
             self._forwarded[(proto, host_ip, host_port)] = int(answer["return"]["id"])
         # The host side chose the address already: in here they all arrive on 10.0.2.100.
         return [
@@ -81,6 +79,17 @@ class HostPorts:
         return decoded
 
 
-def _description(answer: dict[str, Any]) -> str:
-    error = answer.get("error") or {}
-    return str(error.get("desc") or error)
+def _refusal(proto: str, host_ip: str, host_port: int, answer: dict[str, Any]) -> str:
+    if host_port < PRIVILEGED_PORTS:  # a user may not bind those (as rootlesskit says it)
+        reason = (
+            f"cannot expose privileged port {host_port}, you can add "
+            f"'net.ipv4.ip_unprivileged_port_start={host_port}' to /etc/sysctl.conf, "
+            f"or choose a larger port number (>= {PRIVILEGED_PORTS})"
+        )
+    else:
+        error = answer.get("error") or {}
+        reason = str(error.get("desc") or error)
+    return (
+        "driver failed programming external connectivity: failed to bind host port "
+        f"{host_ip}:{host_port}/{proto}: {reason}"
+    )
