@@ -145,6 +145,10 @@ def test_the_engine_runs_as_the_user_with_its_own_socket(engine_user: User) -> N
         assert f.read().split() == ["0", str(user.uid), "1", "1", str(user.subuid), "65536"]
     info = user.dockyard("run", "--rm", "busybox", "id", "-u")
     assert info.stdout == "0\n", info.stderr
+    info = user.dockyard(
+        "info", "--format", "{{.SecurityOptions}} {{.CgroupDriver}} {{.MemoryLimit}}"
+    )
+    assert info.stdout == "[name=seccomp,profile=builtin name=rootless] none false\n", info.stderr
 
 
 def test_user_networks_between_rootless_containers(engine_user: User) -> None:
@@ -161,6 +165,17 @@ def test_user_networks_between_rootless_containers(engine_user: User) -> None:
     assert "1 packets received" in ping.stdout
     assert user.dockyard("rm", "-f", "db").returncode == 0
     assert user.dockyard("network", "rm", "backend").returncode == 0
+
+
+def test_a_privileged_host_port_is_refused_with_the_remedy(engine_user: User) -> None:
+    if int(Path("/proc/sys/net/ipv4/ip_unprivileged_port_start").read_text()) <= 80:
+        raise AssertionError("this host lets users bind port 80: the refusal cannot be shown")
+    refused = engine_user.dockyard("run", "--rm", "-p", "80:80", "busybox", "true")
+    assert refused.returncode == 125
+    assert (
+        "failed to bind host port 0.0.0.0:80/tcp: cannot expose privileged port 80, you can add "
+        "'net.ipv4.ip_unprivileged_port_start=80' to /etc/sysctl.conf" in refused.stderr
+    )
 
 
 def test_resource_limits_are_refused_not_ignored(engine_user: User) -> None:
