@@ -121,18 +121,19 @@ def tun_for_users() -> Iterator[None]:
     os.chmod(TUN, mode)
 
 
-@pytest.fixture(scope="module")
-def user(tun_for_users: None) -> Iterator[User]:
+@contextlib.contextmanager
+def _new_user(*useradd_options: str) -> Iterator[User]:
     name = f"dyrl{secrets.token_hex(4)}"
-    subprocess.run(["useradd", "--create-home", "--user-group", name], check=True)
+    subprocess.run(["useradd", "--create-home", "--user-group", *useradd_options, name], check=True)
     entry = pwd.getpwnam(name)
+    ranges = not useradd_options
     made = User(
         name,
         entry.pw_uid,
         entry.pw_gid,
         Path(entry.pw_dir),
-        _first_range("/etc/subuid", name),
-        _first_range("/etc/subgid", name),
+        _first_range("/etc/subuid", name) if ranges else 0,
+        _first_range("/etc/subgid", name) if ranges else 0,
     )
     made_run_user = not RUN_USER.exists()
     made.runtime_dir.mkdir(mode=0o700, parents=True)
@@ -146,6 +147,19 @@ def user(tun_for_users: None) -> Iterator[User]:
         shutil.rmtree(made.runtime_dir, ignore_errors=True)
         if made_run_user:
             RUN_USER.rmdir()
+
+
+@pytest.fixture(scope="module")
+def user(tun_for_users: None) -> Iterator[User]:
+    with _new_user() as made:
+        yield made
+
+
+@pytest.fixture
+def user_without_ranges() -> Iterator[User]:
+    """A user useradd gave no subordinate ids."""
+    with _new_user("-K", "SUB_UID_COUNT=0", "-K", "SUB_GID_COUNT=0") as made:
+        yield made
 
 
 @pytest.fixture

@@ -191,3 +191,18 @@ def test_resource_limits_are_refused_not_ignored(engine_user: User) -> None:
     refused = user.dockyard("run", "--rm", "--pids-limit", "10", "busybox", "true")
     assert refused.returncode == 125
     assert "--pids-limit: resource limits are not supported in rootless mode" in refused.stderr
+
+
+def test_a_user_without_subordinate_ids_is_told_how_to_get_them(
+    user_without_ranges: User,
+) -> None:
+    user = user_without_ranges
+    refused = user.dockyard("ps")
+    assert refused.returncode != 0
+    log = user.data_root / "dockyardd.log"
+    assert f"dockyardd exited with status 1 at start-up; see {log}" in refused.stderr
+    assert log.read_text().splitlines()[-1] == (
+        f"dockyardd: no range for {user.name} in /etc/subuid: rootless mode needs one "
+        f"(usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {user.name})"
+    )
+    assert user.processes() == []
