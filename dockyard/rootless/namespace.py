@@ -89,7 +89,7 @@ def _set_up_namespaces(to_parent: int, from_parent: int) -> None:
     os.close(from_parent)
 
 
-def _start_reaper(to_parent: int) -> None:
+def _start_reaper(to_parent: int) -> NoReturn:
     """Fork the namespace's init, tell the host side its pid and leave; exec the daemon."""
     reaper = os.fork()
     if reaper:
@@ -102,7 +102,11 @@ def _start_reaper(to_parent: int) -> None:
     if daemon == 0:
         for signum in _FORWARDED:
             signal.signal(signum, signal.SIG_DFL)
-        _exec_daemon()
+        try:
+            _exec_daemon()
+        except BaseException as exc:
+            print(f"dockyardd: starting in the rootless namespaces: {exc}", file=sys.stderr)
+            os._exit(1)
     for signum in _FORWARDED:
         signal.signal(signum, lambda signum, _frame: _forward(daemon, signum))
     os._exit(_reap_until(daemon))
