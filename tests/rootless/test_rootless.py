@@ -145,6 +145,11 @@ def test_the_engine_runs_as_the_user_with_its_own_socket(engine_user: User) -> N
         assert f.read().split() == ["0", str(user.uid), "1", "1", str(user.subuid), "65536"]
     info = user.dockyard("run", "--rm", "busybox", "id", "-u")
     assert info.stdout == "0\n", info.stderr
+    # Docker's default capabilities and seccomp filter, as for root's containers.
+    status = user.dockyard(
+        "run", "--rm", "busybox", "grep", "-E", "CapEff|Seccomp:", "/proc/1/status"
+    )
+    assert status.stdout.split() == ["CapEff:", "00000000a80425fb", "Seccomp:", "2"], status.stderr
     info = user.dockyard(
         "info", "--format", "{{.SecurityOptions}} {{.CgroupDriver}} {{.MemoryLimit}}"
     )
