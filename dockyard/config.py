@@ -47,9 +47,14 @@ class Paths:
     def from_env(cls, data_root: str | None = None, exec_root: str | None = None) -> Paths:
         from pathlib import Path
 
+        default_data, default_exec = DEFAULT_DATA_ROOT, DEFAULT_EXEC_ROOT
+        if rootless_user():
+            from dockyard.rootless import paths
+
+            default_data, default_exec = paths.data_root(), paths.exec_root()
         return cls(
-            Path(data_root or os.environ.get("DOCKYARD_ROOT") or DEFAULT_DATA_ROOT),
-            Path(exec_root or os.environ.get("DOCKYARD_EXEC_ROOT") or DEFAULT_EXEC_ROOT),
+            Path(data_root or os.environ.get("DOCKYARD_ROOT") or default_data),
+            Path(exec_root or os.environ.get("DOCKYARD_EXEC_ROOT") or default_exec),
         )
 
     @property
@@ -102,6 +107,22 @@ class Paths:
                 os.chmod(self.data_root / name, PRIVATE_FILE_MODE)
             except FileNotFoundError:
                 continue
+
+
+def rootless_user() -> bool:
+    """Whether this process's engine is a user's rootless one: run by a user, or in its namespace."""
+    from dockyard import rootless
+
+    return os.geteuid() != 0 or rootless.active()
+
+
+def local_host() -> str:
+    """The socket of this user's own engine: root's, or the user's rootless one."""
+    if rootless_user():
+        from dockyard.rootless import paths
+
+        return paths.host()
+    return DEFAULT_HOST
 
 
 def make_dir(path: Path, mode: int) -> None:

@@ -18,8 +18,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from dockyard import tlsconfig
-from dockyard.config import DEFAULT_HOST, EXEC_ROOT_MODE, Paths, make_dir
+from dockyard import rootless, tlsconfig
+from dockyard.config import EXEC_ROOT_MODE, Paths, local_host, make_dir
 from dockyard.errors import DockyardError
 from dockyard.hosts import parse_host
 from dockyard.runtime.zygote import Zygote
@@ -50,7 +50,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--host",
         action="append",
         default=[],
-        help=f"daemon socket(s) to serve on: unix://PATH or tcp://ADDR:PORT (default {DEFAULT_HOST})",
+        help=f"daemon socket(s) to serve on: unix://PATH or tcp://ADDR:PORT (default {local_host()})",
     )
     parser.add_argument("-D", "--debug", action="store_true", help="debug logging")
     parser.add_argument(
@@ -123,7 +123,7 @@ def _check_tcp_auth(hosts: list[str], tls: tlsconfig.TLSFiles | None, explicit: 
 
 
 @contextlib.contextmanager
-def _pid_file(exec_root: Path) -> Iterator[None]:
+def _pid_file(exec_root: Path, pid: int) -> Iterator[None]:
     """Hold ``<exec-root>/dockyardd.pid`` locked while the daemon runs.
 
     The lock (not the file's existence) says a daemon owns this exec root, so
@@ -148,7 +148,7 @@ def _pid_file(exec_root: Path) -> Iterator[None]:
         os.close(fd)
     try:
         os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        os.write(fd, f"{pid}\n".encode())
         yield
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -192,9 +192,13 @@ def main(argv: list[str] | None = None) -> int:
     paths = Paths.from_env(args.data_root, args.exec_root)
     try:
         tls = _tls_files(args)
-        hosts = [parse_host(host, DEFAULT_HOST, tls is not None) for host in args.host or [""]]
+        hosts = [parse_host(host, local_host(), tls is not None) for host in args.host or [""]]
         _check_tcp_auth(hosts, tls, explicit=args.tls is not None or args.tlsverify is not None)
-        with _pid_file(paths.exec_root):
+        if os.geteuid() != 0:
+            from dockyard.rootless import namespace
+
+            namespace.enter(paths.exec_root)  # runs dockyardd again, as root in its namespaces
+        with _pid_file(paths.exec_root, rootless.host_pid()):
             zygote = Zygote()
             listeners: list[Listener] = []
             try:

@@ -133,7 +133,7 @@ def _endpoint_config(values: list[str]) -> dict[str, str]:
 
 
 def _new_endpoint(config: dict[str, str]) -> tuple[str, bool, dict[str, bytes]]:
-    from dockyard.config import DEFAULT_HOST
+    from dockyard.config import local_host
     from dockyard.hosts import parse_host
     from dockyard.tlsconfig import read_file
 
@@ -141,7 +141,7 @@ def _new_endpoint(config: dict[str, str]) -> tuple[str, bool, dict[str, bytes]]:
     skip = config.get("skip-tls-verify", "false").lower() in ("1", "t", "true")
     try:
         if host:
-            parse_host(host, DEFAULT_HOST)
+            parse_host(host, local_host())
         tls = {
             filename: read_file(os.path.expanduser(config[key]))
             for key, filename in (("ca", "ca.pem"), ("cert", "cert.pem"), ("key", "key.pem"))
@@ -185,11 +185,11 @@ def _copied_endpoint(
 def _default_host(options: GlobalOptions) -> str:
     from dockyard.cli.main import default_tls
     from dockyard.client.client import default_host
-    from dockyard.config import DEFAULT_HOST
+    from dockyard.config import local_host
     from dockyard.hosts import parse_host
 
     tls = default_tls(options) is not None
-    return parse_host(options.host or default_host(), DEFAULT_HOST, tls)
+    return parse_host(options.host or default_host(), local_host(), tls)
 
 
 # -- ls, show ------------------------------------------------------------------------------

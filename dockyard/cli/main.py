@@ -461,7 +461,7 @@ def print_version() -> None:
 
 
 def print_help(stream: Any) -> None:
-    from dockyard.config import DEFAULT_HOST
+    from dockyard.config import local_host
 
     lines = [
         f"Usage:  {PROGRAM} [OPTIONS] COMMAND",
@@ -483,7 +483,7 @@ def print_help(stream: Any) -> None:
         "  -c, --context string     Name of the context to use to connect to the daemon"
         ' (overrides DOCKYARD_HOST env var and default context set with "dockyard context use")',
         "  -D, --debug              Enable debug mode",
-        f'  -H, --host string        Daemon socket to connect to (default "{DEFAULT_HOST}")',
+        f'  -H, --host string        Daemon socket to connect to (default "{local_host()}")',
         "      --tls                Use TLS; implied by --tlsverify",
         "      --tlscacert string   Trust certs signed only by this CA"
         f' (default "{os.path.join(certs, CA_FILE)}")',

@@ -57,9 +57,9 @@ def version_tuple(version: str) -> tuple[int, ...]:
 
 
 def default_host() -> str:
-    from dockyard.config import DEFAULT_HOST
+    from dockyard.config import local_host
 
-    return os.environ.get("DOCKYARD_HOST") or DEFAULT_HOST
+    return os.environ.get("DOCKYARD_HOST") or local_host()
 
 
 class Hijacked:
@@ -106,10 +106,10 @@ class Client:
     def __init__(
         self, host: str | None = None, version: str | None = None, tls: TLSFiles | None = None
     ) -> None:
-        from dockyard.config import DEFAULT_HOST
+        from dockyard.config import local_host
         from dockyard.hosts import parse_host
 
-        self.host = parse_host(host or default_host(), DEFAULT_HOST, tls is not None)
+        self.host = parse_host(host or default_host(), local_host(), tls is not None)
         self.endpoint = Endpoint(self.host, tls)
         self._version = version or os.environ.get("DOCKYARD_API_VERSION")
         self._idle: list[Connection] = []
@@ -146,9 +146,10 @@ class Client:
             raise SystemError(f"error during connect: {self.host}: {exc}") from None
 
     def _may_autostart(self) -> bool:
-        from dockyard.config import DEFAULT_HOST
+        from dockyard.config import local_host
 
-        return self.host == DEFAULT_HOST and os.geteuid() == 0
+        # root's engine for root; a user's rootless one for that user (docs/rootless.md)
+        return self.host == local_host()
 
     def _release(self, conn: Connection, keep: bool) -> None:
         if keep:

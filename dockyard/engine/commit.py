@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dockyard import rootless
 from dockyard.build.changes import apply_changes
 from dockyard.engine import specgen
 from dockyard.engine.container import Container, now_rfc3339
@@ -82,7 +83,10 @@ def _parent(c: Container, images: Any, held_layers: list[str]) -> tuple[str, dic
 
 def _freeze(c: Container) -> bool:
     """Freeze a running container for the commit; False when that fails, as for a
-    container that has just exited: moby goes on with the commit then."""
+    container that has just exited: moby goes on with the commit then. Rootless
+    mode has no freezer of its own (no cgroups): the commit goes on unfrozen."""
+    if rootless.active():
+        return False
     try:
         cgroups.open_cgroup(specgen.container_cgroup_path(c)).freeze()
     except OSError:

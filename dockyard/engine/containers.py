@@ -54,6 +54,7 @@ from dockyard.errors import (
     with_context,
 )
 from dockyard.errors import SystemError as EngineSystemError
+from dockyard.rootless import limits
 from dockyard.runtime import capabilities, cgroups, shim
 from dockyard.runtime.overlay import unmount_all
 from dockyard.store.metadata import Metadata
@@ -937,6 +938,7 @@ class ContainerService:
             raise EngineSystemError(f"Cannot update container {c.id}: {e}") from None
 
     def pause(self, ref: str) -> None:
+        limits.check_cgroup_command("pause")
         c = self._running(ref)
         if c.state["Paused"]:
             raise Conflict(f"Container {c.id} is already paused")
@@ -947,6 +949,7 @@ class ContainerService:
         self.events.publish("container", "pause", c.id, self.event_attributes(c.record))
 
     def unpause(self, ref: str) -> None:
+        limits.check_cgroup_command("unpause")
         c = self._running(ref)
         if not c.state["Paused"]:
             raise Conflict(f"Container {c.id} is not paused")
@@ -957,10 +960,12 @@ class ContainerService:
         self.events.publish("container", "unpause", c.id, self.event_attributes(c.record))
 
     def top(self, ref: str, ps_args: str = "-ef") -> dict:
+        limits.check_cgroup_command("top")
         c = self._running(ref)
         return processes.top(cgroups.open_cgroup(specgen.container_cgroup_path(c)), ps_args)
 
     def stats(self, ref: str, previous: dict | None = None) -> dict:
+        limits.check_cgroup_command("stats")
         c = self.get(ref)
         if not c.running:
             return processes.empty_stats(c.name, c.id)

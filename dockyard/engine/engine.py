@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from dockyard import config as defaults
+from dockyard import rootless
 from dockyard.buildinfo import build_info
 from dockyard.config import Paths
 from dockyard.engine import logdrivers
@@ -172,6 +173,8 @@ class Engine:
         running = sum(1 for c in containers if c.running and not c.state["Paused"])
         paused = sum(1 for c in containers if c.state["Paused"])
         support = cgroups.Support()
+        # A rootless engine has no cgroups (docs/rootless.md): it limits nothing, as moby's says.
+        limits = not rootless.active()
         return {
             "ID": _engine_id(self.paths),
             "Containers": len(containers),
@@ -186,21 +189,21 @@ class Engine:
                 "Network": ["bridge", "host", "none"],
                 "Log": [d for d in logdrivers.DRIVERS if d != "none"],  # moby lists no "none"
             },
-            "MemoryLimit": support.memory,
-            "SwapLimit": support.swap,
-            "CpuCfsPeriod": support.cpu_cfs,
-            "CpuCfsQuota": support.cpu_cfs,
-            "CPUShares": support.cpu_shares,
-            "CPUSet": support.cpuset,
-            "PidsLimit": support.pids,
-            "OomKillDisable": support.oom_kill_disable,
+            "MemoryLimit": limits and support.memory,
+            "SwapLimit": limits and support.swap,
+            "CpuCfsPeriod": limits and support.cpu_cfs,
+            "CpuCfsQuota": limits and support.cpu_cfs,
+            "CPUShares": limits and support.cpu_shares,
+            "CPUSet": limits and support.cpuset,
+            "PidsLimit": limits and support.pids,
+            "OomKillDisable": limits and support.oom_kill_disable,
             "IPv4Forwarding": True,
             "Debug": False,
             "NFd": len(os.listdir("/proc/self/fd")),
             "NGoroutines": 0,
             "SystemTime": rfc3339_nano(time.time_ns()),
             "LoggingDriver": "json-file",
-            "CgroupDriver": "cgroupfs",
+            "CgroupDriver": "cgroupfs" if limits else "none",
             "CgroupVersion": "2" if cgroups.unified() else "1",
             "NEventsListener": 0,
             "KernelVersion": platform.release(),
@@ -246,6 +249,7 @@ class Engine:
             "InitCommit": {"ID": ""},
             "SecurityOptions": [
                 "name=seccomp,profile=builtin",
+                *(["name=rootless"] if rootless.active() else []),
                 *(["name=cgroupns"] if default_cgroupns_mode() == "private" else []),
             ],
             "CDISpecDirs": [],

@@ -15,6 +15,7 @@ from typing import Any
 
 from dockyard.engine import security
 from dockyard.errors import InvalidArgument
+from dockyard.rootless import limits
 from dockyard.runtime.cgroups import Support
 
 MIN_MEMORY = 6 * 1024 * 1024
@@ -33,6 +34,7 @@ def verify(
     ``support`` is what the host's cgroups can do (read from them when not given).
     """
     support = support or Support()
+    limits.check_resources(hc)
     _check_decoded(hc, config, support)
     _check_restart_policy(hc)
     warnings = _verify_resources(hc, support)
@@ -107,6 +109,7 @@ def _check_restart_policy(hc: dict[str, Any]) -> None:
 
 def verify_update(changes: dict[str, Any], support: Support | None = None) -> list[str]:
     """The checks of ``docker update``'s request: moby's verifyContainerSettings(update=true)."""
+    limits.check_resources(changes)
     policy = changes.get("RestartPolicy") or {}
     if policy.get("Name"):  # the docker CLI sends an empty policy when --restart is not given
         _check_restart_policy({"RestartPolicy": policy})

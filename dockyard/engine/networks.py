@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dockyard import config as defaults
+from dockyard import rootless
 from dockyard.config import Paths
 from dockyard.engine.container import Container, now_rfc3339
 from dockyard.engine.discovery import Discovery
@@ -42,6 +43,8 @@ from dockyard.engine.names import new_id
 from dockyard.errors import Conflict, Forbidden, InvalidArgument, NotFound
 from dockyard.errors import SystemError as EngineSystemError
 from dockyard.network import ipam, ruleset
+from dockyard.rootless import ports as host_ports
+from dockyard.rootless.ports import HostPorts
 from dockyard.store.metadata import Metadata
 
 if TYPE_CHECKING:
@@ -156,6 +159,8 @@ class NetworkService:
         self._ensured: set[str] = set()  # bridges this engine has checked with the kernel
         self._applied = ""  # the last commands nftables took
         self._build_steps: set[str] = set()  # RUN steps plugged in now (their endpoints live)
+        # Rootless: slirp4netns forwards the published ports from the host (docs/rootless.md).
+        self._host_ports = HostPorts(paths.exec_root) if rootless.active() else None
         self._add_predefined()
         self.legacy_links = LegacyLinks(metadata, containers)
         self.discovery = Discovery(self)
@@ -505,6 +510,8 @@ class NetworkService:
             if n.driver == "bridge" and os.path.exists(f"{_SYS_NET}/{n.bridge}")
         ]
         forwards = self._forwards()
+        if self._host_ports is not None:
+            forwards = self._host_ports.sync(forwards)
         if again:
             self._applied = ""
         if bridges or forwards:
@@ -535,7 +542,10 @@ class NetworkService:
     def published_rules(self) -> tuple[Names, Names | None]:
         """The DNAT rules the published ports call for, and those the kernel's table holds
         (None when there is no table)."""
-        wanted = sorted(ruleset.dnat_rule(f) for f in self._forwards())
+        forwards = self._forwards()
+        if self._host_ports is not None:
+            forwards = host_ports.inside(forwards)
+        wanted = sorted(ruleset.dnat_rule(f) for f in forwards)
         try:
             listing = self.nft.run(f"list chain ip {self.table} publish")
         except EngineSystemError:  # no table (or no nftables at all)

@@ -7,6 +7,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
+from dockyard import rootless
 from dockyard.config import Paths
 from dockyard.engine import namespaces, security, volumes
 from dockyard.engine.container import Container
@@ -17,7 +18,12 @@ from dockyard.runtime.shim import ShimConfig
 
 
 def cgroup_path(cid: str, parent: str = "") -> str:
-    """moby's cgroupfs path: the id under --cgroup-parent (relative: under ours), or /dockyard."""
+    """moby's cgroupfs path: the id under --cgroup-parent (relative: under ours), or /dockyard.
+
+    None in rootless mode: cgroup v1 delegates nothing to a user (docs/rootless.md).
+    """
+    if rootless.active():
+        return ""
     return os.path.normpath(os.path.join(parent or "/dockyard", cid))
 
 

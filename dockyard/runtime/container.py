@@ -327,6 +327,11 @@ def _destroy_cgroup(cgroup: Cgroup | None) -> None:
         cgroup.destroy()
 
 
+def _same_file(a: str, b: str) -> bool:
+    first, second = os.stat(a), os.stat(b)
+    return (first.st_dev, first.st_ino) == (second.st_dev, second.st_ino)
+
+
 def _fork_in_pid_namespace(namespace: str | None, child: Callable[[], NoReturn]) -> int:
     """Fork ``child`` into a new ("") or given PID namespace, or ours (None).
 
@@ -508,7 +513,13 @@ def _exec_main(
             step = "joining the cgroup"
             cgroup.enter()  # while the host's /sys/fs/cgroup is still ours to see
         step = "joining the container's namespaces"
-        paths = [(f"/proc/{init_pid}/ns/{name}", flag) for name, flag in _EXEC_NAMESPACES]
+        # Only those not ours already: joining one of the host's, even the one we are in,
+        # needs privileges over it that a rootless engine lacks (cgroup v1's host cgroupns).
+        paths = [
+            (f"/proc/{init_pid}/ns/{name}", flag)
+            for name, flag in _EXEC_NAMESPACES
+            if not _same_file(f"/proc/{init_pid}/ns/{name}", f"/proc/self/ns/{name}")
+        ]
         fds = [(os.open(path, os.O_RDONLY | os.O_CLOEXEC), flag, path) for path, flag in paths]
         # The init's root, opened before setns: joining a mount namespace moves us to the
         # namespace's root, which is not the container's when it was entered by MS_MOVE +

@@ -20,6 +20,7 @@ CLONE_NEWCGROUP = 0x02000000
 CLONE_NEWUTS = 0x04000000
 CLONE_NEWIPC = 0x08000000
 CLONE_NEWPID = 0x20000000
+CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
 
 # mount(2) flags
@@ -47,7 +48,9 @@ MS_LAZYTIME = 0x2000000
 MNT_DETACH = 0x2
 
 # prctl(2) options
+PR_SET_PDEATHSIG = 1
 PR_SET_KEEPCAPS = 8
+PR_SET_CHILD_SUBREAPER = 36
 PR_SET_SECCOMP = 22
 PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
@@ -416,6 +419,15 @@ def set_window_size(fd: int, rows: int, columns: int) -> None:
         fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
     except OSError as exc:
         raise OSError(exc.errno, f"ioctl TIOCSWINSZ: {os.strerror(exc.errno or 0)}") from None
+
+
+def running_in_user_namespace() -> bool:
+    """Whether this process is in a user namespace other than the host's (moby's userns check)."""
+    try:
+        with open("/proc/self/uid_map") as f:
+            return f.read().split() != ["0", "0", "4294967295"]
+    except FileNotFoundError:
+        return False
 
 
 def bring_up_interface(name: str) -> None:

@@ -47,7 +47,6 @@ from dockyard.runtime.overlay import mount_overlay, mount_shm, unmount
 from dockyard.runtime.users import resolve_user
 from dockyard.timefmt import rfc3339_nano
 
-_PR_SET_CHILD_SUBREAPER = 36
 # How long output may keep flowing after the init exited (orphans holding the pipes).
 _DRAIN_SECONDS = 2.0
 _CHUNK = 32 * 1024
@@ -215,7 +214,7 @@ def _reset_process(cfg: ShimConfig) -> None:
     os.close(log)
     os.chdir("/")
     # Orphans of a runtime that double-forks (runc) become our children, so we can wait for them.
-    linux.prctl(_PR_SET_CHILD_SUBREAPER, 1)
+    linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
     # The name `ps` shows (its cmdline is still the daemon's: the shim is a fork of it).
     Path("/proc/self/comm").write_text("dockyard-shim")
 

@@ -13,7 +13,7 @@ import resource
 from dataclasses import dataclass, field
 
 from dockyard.errors import InvalidArgument
-from dockyard.runtime import capabilities, devices, seccomp_profile
+from dockyard.runtime import capabilities, devices, linux, seccomp_profile
 from dockyard.runtime.cgroups import swap_limit_supported
 from dockyard.runtime.seccomp_default import default_profile
 
@@ -318,6 +318,9 @@ def _sysctls(opts: SpecOptions) -> dict[str, str]:
             for k, v in _NETWORK_SYSCTLS.items()
             if os.path.exists("/proc/sys/" + k.replace(".", "/"))
         }
+        # As moby: a user namespace (rootless mode) maps too few groups for the whole range.
+        if linux.running_in_user_namespace():
+            sysctls.pop("net.ipv4.ping_group_range", None)
     sysctls.update(opts.sysctls)
     return sysctls
 

@@ -34,7 +34,6 @@ from dockyard.errors import DockyardError
 from dockyard.runtime import capabilities, execshim, linux, seccomp, seccomp_profile, shim
 from dockyard.runtime.seccomp_default import default_profile
 
-_PR_SET_PDEATHSIG = 1
 _PATH_FIELDS = {"bundle", "exec_dir", "upper", "work", "log_path", "runtime_root"}
 
 
@@ -108,7 +107,7 @@ def _build_default_seccomp() -> None:
 
 def _serve(sock: socket.socket) -> None:
     """The zygote's loop: one shim per request, until the daemon closes the socket."""
-    linux.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C meant for the daemon
     code = 0
     try:
