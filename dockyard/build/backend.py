@@ -41,6 +41,16 @@ class RunLimits:
 
 
 @dataclass(frozen=True)
+class StepMount:
+    """A mount of one RUN step (``RUN --mount``), as the container gets it."""
+
+    target: str  # absolute, in the container
+    source: str = ""  # a host path to bind; "" for a tmpfs
+    readonly: bool = False
+    size: int = 0  # of a tmpfs, bytes; 0: the kernel's default
+
+
+@dataclass(frozen=True)
 class RunProcess:
     """One RUN step's process."""
 
@@ -51,6 +61,7 @@ class RunProcess:
     network: str = "default"  # default | none | host
     extra_hosts: list[str] = field(default_factory=list)
     limits: RunLimits = field(default_factory=RunLimits)
+    mounts: tuple[StepMount, ...] = ()
 
 
 class BuildBackend(Protocol):
@@ -91,6 +102,17 @@ class BuildBackend(Protocol):
         ...
 
     def tag(self, image_id: str, reference: str) -> None: ...
+
+    def cache_mount(
+        self, key: str, sharing: str, init: Callable[[Path], None]
+    ) -> AbstractContextManager[Path]:
+        """The persistent directory of a ``RUN --mount=type=cache`` while a step uses it,
+        shared, private or locked as ``sharing`` says; ``init`` fills one just made."""
+        ...
+
+    def memory_dir(self) -> AbstractContextManager[Path]:
+        """A new directory on a tmpfs only root reads, gone on exit: where secrets go."""
+        ...
 
     def cache_get(self, key: str) -> BuildImage | None:
         """The image stored under ``key``, if it still exists."""

@@ -17,7 +17,7 @@ import os
 import secrets
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,7 @@ from dockyard.build.parser import heredoc_marker, parse
 from dockyard.build.remote import fetch, is_url
 from dockyard.build.shell import expand_word
 from dockyard.build.stages import Plan, Stage, needed_stages, plan, stage_reference, target_index
+from dockyard.build.stepmounts import MountInputs, StepMounts
 from dockyard.errors import InvalidArgument, NotFound, SystemError, with_context
 from dockyard.runtime.securejoin import secure_join
 
@@ -80,6 +81,8 @@ class BuildRequest:
     quiet: bool = False
     explain: bool = False
     limits: RunLimits = field(default_factory=RunLimits)
+    secrets: dict[str, bytes] = field(default_factory=dict, repr=False)  # --secret, by id
+    ssh: dict[str, str] = field(default_factory=dict)  # --ssh: id -> agent socket path
 
 
 @dataclass
@@ -340,12 +343,21 @@ class _Build:
             limits=self.request.limits,
         )
 
+        mounts = self._step_mounts(state, instruction, process.workdir)
+
         def execute() -> BuildImage:
             upper = self._new_dir("run")
             container = secrets.token_hex(32)
             self.out.stream(f" ---> Running in {container[:12]}\n")
             with self.backend.mount(parent, upper) as root:
-                code = self._run_in(root, process, script)
+                if mounts is None:
+                    code = self._run_in(root, process, script)
+                else:
+                    with mounts.mounted(root) as (step_mounts, env):
+                        mounted = replace(
+                            process, mounts=step_mounts, env=_with_env(process.env, env)
+                        )
+                        code = self._run_in(root, mounted, script)
             if code != 0:
                 raise StepFailed(
                     f"The command '{' '.join(command)}' returned a non-zero code: {code}", code
@@ -354,8 +366,25 @@ class _Build:
             image_config = child_config(parent, config.config, created_by, False, state.author)
             return self.backend.commit(parent, image_config, upper)
 
-        inputs = StepInputs(parent.id, created_by, recorded)
+        if mounts is None:
+            inputs = StepInputs(parent.id, created_by, recorded)
+        else:
+            key_text = f"{created_by} {mounts.key_text()}"
+            inputs = StepInputs(parent.id, key_text, recorded, mounts.files(), mounts.sources())
         self._cached(state, inputs, (created_by, config.config), execute)
+
+    def _step_mounts(self, state: _StageState, instruction: Run, workdir: str) -> StepMounts | None:
+        if not instruction.mounts:
+            return None
+        inputs = MountInputs(
+            context=self.context,
+            secrets=self.request.secrets,
+            ssh=self.request.ssh,
+            resolve=lambda name: self._from_image(state, name),
+            new_dir=self._new_dir,
+        )
+        expand = state.config.expander()
+        return StepMounts(instruction.mounts, expand, workdir, inputs, self.backend)
 
     def _command(self, config: ConfigState, instruction: Run) -> tuple[list[str], str]:
         """The RUN's argv, and the script to place at argv[0] for a ``#!`` heredoc."""
@@ -458,10 +487,14 @@ class _Build:
         """Where the sources come from: the context, or a stage's or image's filesystem."""
         if not from_name:
             return self.context, {}
-        earlier = stage_reference(self.plan, from_name, state.stage.index)
-        image = self.results[earlier.index] if earlier else self.backend.resolve(from_name)
+        image = self._from_image(state, from_name)
         root = stack.enter_context(self.backend.mount(image, self._new_dir("from")))
         return SourceTree(root), {f"--from={from_name}": image.id or "scratch"}
+
+    def _from_image(self, state: _StageState, name: str) -> BuildImage:
+        """What a ``--from`` or a mount's ``from=`` names: an earlier stage, or an image."""
+        earlier = stage_reference(self.plan, name, state.stage.index)
+        return self.results[earlier.index] if earlier else self.backend.resolve(name)
 
     def _sources(
         self,
@@ -515,6 +548,12 @@ def _verify_checksum(instruction: FileInstruction, digest: str) -> None:
         return
     if instruction.checksum != f"sha256:{digest}":
         raise InvalidArgument(f"digest mismatch {instruction.checksum}: sha256:{digest}")
+
+
+def _with_env(env: list[str], extra: list[str]) -> list[str]:
+    """``env`` with the ``extra`` entries set, replacing those of the same names."""
+    names = {entry.partition("=")[0] for entry in extra}
+    return [*(e for e in env if e.partition("=")[0] not in names), *extra]
 
 
 def _step_network(flag: str, build: str) -> str:

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 
 from dockyard.build.parser import DockerfileError, Heredoc, Node, heredoc_marker
+from dockyard.build.runmount import check_mount_syntax
 
 _STAGE_NAME = re.compile(r"^[a-z][a-z0-9\-_.]*$")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
@@ -70,6 +71,7 @@ class CommandLine(Instruction):
 class Run(CommandLine):
     heredocs: tuple[Heredoc, ...] = ()
     network: str = ""
+    mounts: tuple[str, ...] = ()  # --mount specs as written; parsed when the step runs
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -283,9 +285,10 @@ def _arg(node: Node) -> Arg:
 
 def _run(node: Node) -> Run:
     flags = _Flags(node.flags, {"network", "security"}, set(), {"mount"})
-    if flags.lists["mount"] or flags.get("security"):
-        used = "mount" if flags.lists["mount"] else "security"
-        raise ValueError(f"the --{used} option of RUN is not supported by dockyard")
+    if flags.get("security"):
+        raise ValueError("the --security option of RUN is not supported by dockyard")
+    for mount in flags.lists["mount"]:
+        check_mount_syntax(mount)
     network = flags.get("network")
     if network not in ("", "default", "none", "host"):
         raise ValueError(f"unsupported network mode {network!r} (use default, none or host)")
@@ -296,6 +299,7 @@ def _run(node: Node) -> Run:
         shell_form=not node.json,
         heredocs=node.heredocs,
         network=network,
+        mounts=tuple(flags.lists["mount"]),
     )
 
 

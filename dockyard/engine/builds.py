@@ -20,12 +20,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
-from dockyard.build.backend import BuildImage, RunProcess
+from dockyard.build.backend import BuildImage, RunProcess, StepMount
 from dockyard.build.builder import BuildRequest, build
 from dockyard.build.context import FileHasher, SourceTree
 from dockyard.build.dockerignore import IgnoreMatcher, read_dockerignore
 from dockyard.build.output import BuildOutput, Message
 from dockyard.config import Paths
+from dockyard.engine.buildmounts import CacheMounts, memory_dir
 from dockyard.engine.images import ImageService
 from dockyard.engine.specgen import cgroup_path
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
@@ -74,6 +75,7 @@ class BuildService:
         self.loop: asyncio.AbstractEventLoop | None = None
         # Content digests of context files, kept while their stat is unchanged.
         self.hasher = FileHasher()
+        self.cache_mounts = CacheMounts(paths.data_root / "build-mounts")
 
     def on_loop(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` on the engine's event loop, which owns the networks' state."""
@@ -178,7 +180,9 @@ class BuildService:
         reclaimed = sum(self._remove_cached_image(row["image_id"]) for row in rows)
         with self.metadata.transaction() as db:
             db.execute("DELETE FROM build_cache")
-        return {"CachesDeleted": [row["key"] for row in rows], "SpaceReclaimed": reclaimed}
+        mounts, freed = self.cache_mounts.prune()
+        deleted = [row["key"] for row in rows] + mounts
+        return {"CachesDeleted": deleted, "SpaceReclaimed": reclaimed + freed}
 
     def _remove_cached_image(self, image_id: str) -> int:
         """Remove one untagged cache image; returns the bytes its own layer held."""
@@ -220,6 +224,21 @@ class BuildService:
                     "Size": size,
                     "CreatedAt": rfc3339(row["created"]),
                     "LastUsedAt": rfc3339(row["last_used"]),
+                    "UsageCount": 0,
+                }
+            )
+        for name, size, changed in self.cache_mounts.usage():
+            entries.append(
+                {
+                    "ID": name[:25],
+                    "Parents": [],
+                    "Type": "exec.cachemount",
+                    "Description": "cache mount (RUN --mount=type=cache)",
+                    "InUse": False,
+                    "Shared": False,
+                    "Size": size,
+                    "CreatedAt": rfc3339(changed),
+                    "LastUsedAt": rfc3339(changed),
                     "UsageCount": 0,
                 }
             )
@@ -323,6 +342,14 @@ class _Backend:
     def tag(self, image_id: str, ref: str) -> None:
         self.images.tag(image_id, ref, None)
 
+    def cache_mount(
+        self, key: str, sharing: str, init: Callable[[Path], None]
+    ) -> contextlib.AbstractContextManager[Path]:
+        return self.service.cache_mounts.use(key, sharing, init)
+
+    def memory_dir(self) -> contextlib.AbstractContextManager[Path]:
+        return memory_dir(self.scratch)
+
     def cache_get(self, key: str) -> BuildImage | None:
         return self.service.cache_get(key)
 
@@ -360,7 +387,10 @@ def _spec_options(root: Path, bundle: Path, cid: str, process: RunProcess) -> oc
         network="host" if host_network else "private",
         uts="host" if host_network else "private",
         cgroups_path=cgroup_path(cid),
-        mounts=[oci.bind_mount(str(bundle / name), f"/etc/{name}") for name in etc],
+        mounts=[
+            *(oci.bind_mount(str(bundle / name), f"/etc/{name}") for name in etc),
+            *(_step_mount(mount) for mount in process.mounts),
+        ],
         memory=limits.memory,
         memory_swap=limits.memory_swap,
         cpu_shares=limits.cpu_shares,
@@ -370,6 +400,15 @@ def _spec_options(root: Path, bundle: Path, cid: str, process: RunProcess) -> oc
         cpuset_mems=limits.cpuset_mems,
         shm_size=limits.shm_size or oci.DEFAULT_SHM_SIZE,
     )
+
+
+def _step_mount(mount: StepMount) -> dict[str, Any]:
+    """A RUN --mount in the step's OCI spec: a bind of a host path, or a tmpfs."""
+    if mount.source:
+        return oci.bind_mount(mount.source, mount.target, mount.readonly)
+    options = ["nosuid", "nodev", *(["ro"] if mount.readonly else [])]
+    options += [f"size={mount.size}"] if mount.size else []
+    return {"destination": mount.target, "type": "tmpfs", "source": "tmpfs", "options": options}
 
 
 def _resolv_conf() -> str:

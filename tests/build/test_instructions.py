@@ -99,7 +99,8 @@ def test_onbuild_keeps_the_trigger_text() -> None:
         ("HEALTHCHECK --interval=1ns CMD x", "cannot be less than 1ms"),
         ("HEALTHCHECK --retries=-1 CMD x", "--retries cannot be negative"),
         ("HEALTHCHECK FOO x", 'Unknown type "FOO" in HEALTHCHECK'),
-        ("RUN --mount=type=cache,target=/x make", "--mount option of RUN is not supported"),
+        ("RUN --security=insecure make", "--security option of RUN is not supported"),
+        ("RUN --mount=from=$STAGE,target=/x make", "'from' doesn't support variable expansion"),
     ],
 )
 def test_problems_name_the_line(line: str, problem: str) -> None:
