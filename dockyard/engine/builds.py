@@ -27,6 +27,7 @@ from dockyard.build.dockerignore import IgnoreMatcher, read_dockerignore
 from dockyard.build.output import BuildOutput, Message
 from dockyard.config import Paths
 from dockyard.engine.buildmounts import CacheMounts, memory_dir
+from dockyard.engine.buildsessions import BuildSessions
 from dockyard.engine.images import ImageService
 from dockyard.engine.specgen import cgroup_path
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
@@ -76,6 +77,7 @@ class BuildService:
         # Content digests of context files, kept while their stat is unchanged.
         self.hasher = FileHasher()
         self.cache_mounts = CacheMounts(paths.data_root / "build-mounts")
+        self.sessions = BuildSessions()  # --secret and --ssh of builds to come, in memory
 
     def on_loop(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` on the engine's event loop, which owns the networks' state."""
