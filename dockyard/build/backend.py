@@ -92,6 +92,10 @@ class BuildBackend(Protocol):
         parent's layers); ``changes``, an overlay upper dir, becomes one more layer."""
         ...
 
+    def layer_dir(self, image: BuildImage) -> Path:
+        """The directory of ``image``'s topmost layer: its changes, as an overlay upper dir."""
+        ...
+
     def adopt(self, parent: BuildImage, config: dict[str, Any]) -> BuildImage:
         """Store a new image with the whole image ``config``, all of whose layers
         (its rootfs) are stored already: a step taken from a --cache-from source."""

@@ -25,6 +25,7 @@ from dockyard.build.backend import BuildBackend, BuildImage, RunLimits, RunProce
 from dockyard.build.buildargs import BuildArgs
 from dockyard.build.cachefrom import restored_config, source_step
 from dockyard.build.cachekey import StepInputs, explain_miss
+from dockyard.build.chmod import Chmod, parse_chmod
 from dockyard.build.context import Source, SourceTree
 from dockyard.build.copyfiles import (
     ROOT_OWNER,
@@ -32,9 +33,15 @@ from dockyard.build.copyfiles import (
     Owner,
     copy_sources,
     destination,
-    parse_chmod,
     parse_chown,
 )
+from dockyard.build.copyselect import (
+    exclude_matcher,
+    excluded,
+    kept_digests,
+    parents_destination,
+)
+from dockyard.build.dockerignore import IgnoreMatcher
 from dockyard.build.history import check_platform, child_config, nop, nop_file, scratch
 from dockyard.build.imageconfig import ConfigState, apply_metadata, resolve_cmdline
 from dockyard.build.instructions import (
@@ -432,54 +439,87 @@ class _Build:
         dest_text = expand(instruction.dest)
         chown = expand(instruction.chown)
         chmod = parse_chmod(expand(instruction.chmod))
+        excludes = [expand(e) for e in instruction.excludes]
         from_name = expand(instruction.from_) if isinstance(instruction, Copy) else ""
         dest = destination(config.config.get("WorkingDir") or "/", dest_text)
         name = "ADD" if isinstance(instruction, Add) else "COPY"
         with ExitStack() as stack:
             tree, other = self._source_tree(state, from_name, stack)
+            selection = _Selection(instruction, patterns, dest, exclude_matcher(excludes))
             try:
-                sources, files = self._sources(config, tree, instruction, patterns, dest, other)
+                placed, files = self._sources(config, tree, selection, other)
             except InvalidArgument as e:
                 raise with_context(e, f"{name} failed") from None
-            if not sources:
+            if not placed:
                 raise InvalidArgument(f"{name} failed: no source files were specified")
-            if len(sources) > 1 and not dest.endswith("/"):
+            if len(placed) > 1 and not dest.endswith("/") and not instruction.parents:
                 raise InvalidArgument(
                     f"When using {name} with more than one source file, "
                     "the destination must be a directory and end with a /"
                 )
-            flags = "".join(
-                f"--{flag}={value} "
-                for flag, value in (
-                    ("from", from_name),
-                    ("chown", chown),
-                    ("chmod", instruction.chmod),
-                )
-                if value
-            )
+            values = [("from", from_name), ("chown", chown), ("chmod", instruction.chmod)]
+            values += [("exclude", e) for e in excludes]
+            flags = "".join(f"--{flag}={value} " for flag, value in values if value)
+            flags += "".join(f"--{f} " for f in ("link", "parents") if getattr(instruction, f))
             markers = [f"<<{d.name}" for d in instruction.inline]
             text = f"{name} {flags}{' '.join([*patterns, *markers])} {dest_text}"
-            inputs = StepInputs(
-                state.image.id, text, self._args_used(state, config.used), files, other
-            )
+            args_used = self._args_used(state, config.used)
+            inputs = StepInputs(state.image.id, text, args_used, files, other)
             digest = hashlib.sha256(repr((sorted(files.items()), sorted(other.items()))).encode())
+            sources = [source for source, _ in placed]
             kind = "multi" if len(sources) > 1 else "dir" if sources[0].is_dir else "file"
             owner_note = f"--chown={chown} " if chown else ""
             comment = f"{name} {owner_note}{kind}:{digest.hexdigest()} in {dest} "
             options_owner = None if from_name and not chown else ROOT_OWNER
             parent = state.image
             created_by = nop_file(config.shell(), comment)
+            link = instruction.link
+
+            def changes() -> Path:
+                """The copied files as an overlay upper dir: on the parent, or alone (--link)."""
+                upper = self._new_dir("copy")
+                with ExitStack() as mounts:
+                    root = mounts.enter_context(
+                        self.backend.mount(scratch() if link else parent, upper)
+                    )
+                    owner = options_owner
+                    if chown:
+                        names = root  # user and group names: the parent's /etc files
+                        if link:
+                            names = mounts.enter_context(
+                                self.backend.mount(parent, self._new_dir("names"))
+                            )
+                        owner = parse_chown(chown, names)
+                    options = _copy_options(instruction, owner, chmod, selection.exclude)
+                    for source, target in placed:
+                        copy_sources(root, tree, [source], target, options)
+                return upper
 
             def execute() -> BuildImage:
-                upper = self._new_dir("copy")
-                with self.backend.mount(parent, upper) as root:
-                    owner = parse_chown(chown, root) if chown else options_owner
-                    options = _copy_options(instruction, owner, chmod)
-                    copy_sources(root, tree, sources, dest, options)
                 image_config = child_config(parent, config.config, created_by, False, state.author)
-                return self.backend.commit(parent, image_config, upper)
+                if not link:
+                    return self.backend.commit(parent, image_config, changes())
+                alone = StepInputs("", text, args_used, files, other)
+                return self._linked(parent, image_config, alone, changes)
 
             self._cached(state, inputs, (created_by, config.config), execute)
+
+    def _linked(
+        self,
+        parent: BuildImage,
+        image_config: dict[str, Any],
+        inputs: StepInputs,
+        changes: Callable[[], Path],
+    ) -> BuildImage:
+        """``--link``: the layer depends on the files alone, so one built on another
+        parent (same inputs but the parent) is put on this one rather than copied again."""
+        key = inputs.key()
+        earlier = None if self.request.no_cache else self.backend.cache_get(key)
+        if earlier is not None:
+            return self.backend.commit(parent, image_config, self.backend.layer_dir(earlier))
+        image = self.backend.commit(parent, image_config, changes())
+        self.backend.cache_put(key, image.id, inputs.record())
+        return image
 
     def _source_tree(
         self, state: _StageState, from_name: str, stack: ExitStack
@@ -500,46 +540,64 @@ class _Build:
         self,
         config: ConfigState,
         tree: SourceTree,
-        instruction: FileInstruction,
-        patterns: list[str],
-        dest: str,
+        selection: _Selection,
         other: dict[str, str],
-    ) -> tuple[list[Source], dict[str, str]]:
-        sources: list[Source] = []
+    ) -> tuple[list[tuple[Source, str]], dict[str, str]]:
+        """Each source with the destination it goes to, and the context files' digests."""
+        instruction, dest = selection.instruction, selection.dest
+        placed: list[tuple[Source, str]] = []
         files: dict[str, str] = {}
-        for pattern in patterns:
+        for pattern in selection.patterns:
             if is_url(pattern):
                 if not isinstance(instruction, Add):
                     raise InvalidArgument("source can't be a URL for COPY")
                 path, name, digest = fetch(pattern, self._new_dir("url"), dest.endswith("/"))
                 _verify_checksum(instruction, digest)
-                sources.append(Source(name, path, False, downloaded=True))
+                placed.append((Source(name, path, False, downloaded=True), dest))
                 other[pattern] = digest
                 continue
             if isinstance(instruction, Add) and instruction.checksum:
                 raise InvalidArgument("checksum can't be specified for non-HTTP(S) sources")
-            found = tree.sources(pattern)
-            sources.extend(found)
-            if tree is self.context:
-                for source in found:
-                    files.update(tree.digests(source))
+            for source in tree.sources(pattern):
+                if excluded(source, selection.exclude):
+                    continue
+                target = dest
+                if instruction.parents:
+                    target = parents_destination(pattern, source, dest)
+                placed.append((source, target))
+                if tree is self.context:
+                    files.update(kept_digests(tree.digests(source), source, selection.exclude))
         for doc in instruction.inline:
             directory = self._new_dir("heredoc")
             content = config.expand_raw(doc.content) if doc.expand else doc.content
             path = directory / doc.name
             path.write_text(content)
             os.chmod(path, 0o644)
-            sources.append(Source(doc.name, path, False))
+            placed.append((Source(doc.name, path, False), dest))
             other[f"<<{doc.name}"] = hashlib.sha256(content.encode()).hexdigest()
-        return sources, files
+        return placed, files
+
+
+@dataclass(frozen=True)
+class _Selection:
+    """What a COPY or ADD takes, as its flags and arguments say after expansion."""
+
+    instruction: FileInstruction
+    patterns: list[str]
+    dest: str
+    exclude: IgnoreMatcher | None
 
 
 def _copy_options(
-    instruction: FileInstruction, owner: Owner | None, chmod: int | None
+    instruction: FileInstruction,
+    owner: Owner | None,
+    chmod: Chmod | None,
+    exclude: IgnoreMatcher | None,
 ) -> CopyOptions:
     if not isinstance(instruction, Add):
-        return CopyOptions(owner, chmod)
-    return CopyOptions(owner, chmod, instruction.unpack is not False, instruction.unpack is True)
+        return CopyOptions(owner, chmod, exclude=exclude)
+    unpack = instruction.unpack
+    return CopyOptions(owner, chmod, unpack is not False, unpack is True, exclude)
 
 
 def _verify_checksum(instruction: FileInstruction, digest: str) -> None:

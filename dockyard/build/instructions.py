@@ -144,6 +144,8 @@ class FileInstruction(Instruction):
     chown: str = ""
     chmod: str = ""
     link: bool = False
+    parents: bool = False
+    excludes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -155,6 +157,7 @@ class Copy(FileInstruction):
 class Add(FileInstruction):
     checksum: str = ""  # of a URL's content: "sha256:<hex>"
     unpack: bool | None = None  # None: unpack local archives, not downloaded ones
+    keep_git_dir: bool = False
 
 
 class _Flags:
@@ -426,7 +429,7 @@ def _file_args(node: Node) -> tuple[tuple[str, ...], tuple[Heredoc, ...], str]:
 
 
 def _copy(node: Node) -> Copy:
-    flags = _Flags(node.flags, {"chown", "from", "chmod"}, {"link"}, set())
+    flags = _Flags(node.flags, {"chown", "from", "chmod"}, {"link", "parents"}, {"exclude"})
     sources, inline, dest = _file_args(node)
     return Copy(
         line=node.line,
@@ -438,11 +441,18 @@ def _copy(node: Node) -> Copy:
         chown=flags.get("chown"),
         chmod=flags.get("chmod"),
         link=flags.flag("link"),
+        parents=flags.flag("parents"),
+        excludes=tuple(flags.lists["exclude"]),
     )
 
 
 def _add(node: Node) -> Add:
-    flags = _Flags(node.flags, {"chown", "chmod", "checksum"}, {"link", "unpack"}, set())
+    flags = _Flags(
+        node.flags,
+        {"chown", "chmod", "checksum"},
+        {"link", "unpack", "parents", "keep-git-dir"},
+        {"exclude"},
+    )
     sources, inline, dest = _file_args(node)
     return Add(
         line=node.line,
@@ -453,6 +463,9 @@ def _add(node: Node) -> Add:
         chown=flags.get("chown"),
         chmod=flags.get("chmod"),
         link=flags.flag("link"),
+        parents=flags.flag("parents"),
+        excludes=tuple(flags.lists["exclude"]),
+        keep_git_dir=flags.flag("keep-git-dir"),
         checksum=flags.get("checksum"),
         unpack=flags.flag("unpack") if "unpack" in flags.values else None,
     )

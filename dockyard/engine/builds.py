@@ -328,6 +328,9 @@ class _Backend:
             raise
         return self.resolve(image_id)
 
+    def layer_dir(self, image: BuildImage) -> Path:
+        return self.images.resolve(image.id).lowerdirs[0]
+
     def adopt(self, parent: BuildImage, config: dict[str, Any]) -> BuildImage:
         diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
         layers = [self.layers.get(chain) for chain in chain_ids(diff_ids)]
