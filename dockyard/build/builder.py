@@ -42,6 +42,7 @@ from dockyard.build.copyselect import (
     parents_destination,
 )
 from dockyard.build.dockerignore import IgnoreMatcher
+from dockyard.build.gitsource import GitRef, clone, parse_git_ref
 from dockyard.build.history import check_platform, child_config, nop, nop_file, scratch
 from dockyard.build.imageconfig import ConfigState, apply_metadata, resolve_cmdline
 from dockyard.build.instructions import (
@@ -466,7 +467,7 @@ class _Build:
             args_used = self._args_used(state, config.used)
             inputs = StepInputs(state.image.id, text, args_used, files, other)
             digest = hashlib.sha256(repr((sorted(files.items()), sorted(other.items()))).encode())
-            sources = [source for source, _ in placed]
+            sources = [source for source, _, _ in placed]
             kind = "multi" if len(sources) > 1 else "dir" if sources[0].is_dir else "file"
             owner_note = f"--chown={chown} " if chown else ""
             comment = f"{name} {owner_note}{kind}:{digest.hexdigest()} in {dest} "
@@ -491,8 +492,8 @@ class _Build:
                             )
                         owner = parse_chown(chown, names)
                     options = _copy_options(instruction, owner, chmod, selection.exclude)
-                    for source, target in placed:
-                        copy_sources(root, tree, [source], target, options)
+                    for source, target, source_tree in placed:
+                        copy_sources(root, source_tree, [source], target, options)
                 return upper
 
             def execute() -> BuildImage:
@@ -542,18 +543,21 @@ class _Build:
         tree: SourceTree,
         selection: _Selection,
         other: dict[str, str],
-    ) -> tuple[list[tuple[Source, str]], dict[str, str]]:
+    ) -> tuple[list[_Placed], dict[str, str]]:
         """Each source with the destination it goes to, and the context files' digests."""
         instruction, dest = selection.instruction, selection.dest
-        placed: list[tuple[Source, str]] = []
+        placed: list[_Placed] = []
         files: dict[str, str] = {}
         for pattern in selection.patterns:
+            if isinstance(instruction, Add) and (git := parse_git_ref(pattern)) is not None:
+                placed.append(self._git_source(git, instruction, dest, other, pattern))
+                continue
             if is_url(pattern):
                 if not isinstance(instruction, Add):
                     raise InvalidArgument("source can't be a URL for COPY")
                 path, name, digest = fetch(pattern, self._new_dir("url"), dest.endswith("/"))
                 _verify_checksum(instruction, digest)
-                placed.append((Source(name, path, False, downloaded=True), dest))
+                placed.append((Source(name, path, False, downloaded=True), dest, tree))
                 other[pattern] = digest
                 continue
             if isinstance(instruction, Add) and instruction.checksum:
@@ -564,7 +568,7 @@ class _Build:
                 target = dest
                 if instruction.parents:
                     target = parents_destination(pattern, source, dest)
-                placed.append((source, target))
+                placed.append((source, target, tree))
                 if tree is self.context:
                     files.update(kept_digests(tree.digests(source), source, selection.exclude))
         for doc in instruction.inline:
@@ -573,9 +577,26 @@ class _Build:
             path = directory / doc.name
             path.write_text(content)
             os.chmod(path, 0o644)
-            placed.append((Source(doc.name, path, False), dest))
+            placed.append((Source(doc.name, path, False), dest, tree))
             other[f"<<{doc.name}"] = hashlib.sha256(content.encode()).hexdigest()
         return placed, files
+
+    def _git_source(
+        self, git: GitRef, instruction: Add, dest: str, other: dict[str, str], pattern: str
+    ) -> _Placed:
+        checkout, commit = clone(
+            git, self._new_dir("git"), instruction.keep_git_dir, self.request.ssh.get("default", "")
+        )
+        if instruction.checksum and instruction.checksum != commit:
+            raise InvalidArgument(
+                f"expected checksum to match {instruction.checksum}, got {commit}"
+            )
+        other[pattern] = commit + (" --keep-git-dir" if instruction.keep_git_dir else "")
+        return Source(".", checkout, True), dest, SourceTree(checkout)
+
+
+# A source, where it goes, and the tree it is read from.
+_Placed = tuple[Source, str, SourceTree]
 
 
 @dataclass(frozen=True)
