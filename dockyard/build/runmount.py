@@ -187,6 +187,9 @@ def _validated(kind: str, readonly: bool | None, values: dict[str, object]) -> M
             raise ValueError("invalid secret mount. one of source, target required")
         if values.get("source") and values.get("id"):
             raise ValueError("both source and id can't be set")
+    if kind == "ssh" and any(name in values for name in ("mode", "uid", "gid")):
+        # The agent's own socket is bound in: its owner and mode are the client's.
+        raise ValueError("mode, uid and gid of ssh mounts are not supported by dockyard")
     if "sharing" in values and kind != "cache":
         raise ValueError(f"invalid cache sharing set for {kind} mount")
     spec = MountSpec(type=kind, readonly=readonly, **values)  # type: ignore[arg-type]

@@ -64,6 +64,7 @@ def test_the_key_text_names_the_spec_not_a_value() -> None:
         ("type=secret,id=a,source=b", "both source and id can't be set"),
         ("type=tmpfs,target=/x,sharing=locked", "invalid cache sharing set for tmpfs mount"),
         ("type=cache", "a target is required"),
+        ("type=ssh,uid=1000", "mode, uid and gid of ssh mounts are not supported"),
         ('target="/x', 'failed to parse csv mounts: extraneous or missing " in quoted-field'),
     ],
 )
