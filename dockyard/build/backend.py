@@ -62,6 +62,7 @@ class RunProcess:
     extra_hosts: list[str] = field(default_factory=list)
     limits: RunLimits = field(default_factory=RunLimits)
     mounts: tuple[StepMount, ...] = ()
+    sensitive: bool = False  # env holds secret values: nothing of it may reach a disk
 
 
 class BuildBackend(Protocol):

@@ -363,7 +363,10 @@ class _Build:
                 else:
                     with mounts.mounted(root) as (step_mounts, env):
                         mounted = replace(
-                            process, mounts=step_mounts, env=_with_env(process.env, env)
+                            process,
+                            mounts=step_mounts,
+                            env=_with_env(process.env, env),
+                            sensitive=mounts.sensitive_env,
                         )
                         code = self._run_in(root, mounted, script)
             if code != 0:

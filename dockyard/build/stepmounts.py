@@ -70,6 +70,11 @@ class StepMounts:
             elif spec.type == "bind":
                 self.context_sources[i] = _context_source(inputs.context, spec.source)
 
+    @property
+    def sensitive_env(self) -> bool:
+        """Whether a secret goes into the step's environment."""
+        return any(spec.type == "secret" and spec.env for spec in self.specs)
+
     def key_text(self) -> str:
         return " ".join(spec.describe() for spec in self.specs)
 

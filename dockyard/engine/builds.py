@@ -281,7 +281,17 @@ class _Backend:
             unmount(target)
 
     def run(self, root: Path, process: RunProcess, output: Callable[[bytes], None]) -> int:
-        bundle = self.scratch / f"bundle-{secrets.token_hex(4)}"
+        # A spec with secret values in its environment is written to memory only.
+        with (
+            memory_dir(self.scratch)
+            if process.sensitive
+            else contextlib.nullcontext(self.scratch) as base
+        ):
+            return self._run_in(base / f"bundle-{secrets.token_hex(4)}", root, process, output)
+
+    def _run_in(
+        self, bundle: Path, root: Path, process: RunProcess, output: Callable[[bytes], None]
+    ) -> int:
         bundle.mkdir()
         cid = secrets.token_hex(32)
         spec = oci.docker_default_spec(_spec_options(root, bundle, cid, process))

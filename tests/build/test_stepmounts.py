@@ -169,3 +169,34 @@ def test_ssh_mount_forwards_the_agent_socket(builder: Builder, roots: Any) -> No
     assert builder.file(image, "/s") == "/run/buildkit/ssh_agent.0\n"
     with pytest.raises(InvalidArgument, match='no SSH key "default" forwarded from the client'):
         builder.build("FROM busybox\nRUN --mount=type=ssh,required=true true\n")
+
+
+def filesystem_of(path: Path) -> str:
+    """The type of the filesystem ``path`` is on, from the mount table."""
+    best, kind = "", ""
+    for line in Path("/proc/self/mounts").read_text().splitlines():
+        _, target, fstype, *_ = line.split()
+        if (str(path) + "/").startswith(target.rstrip("/") + "/") and len(target) > len(best):
+            best, kind = target, fstype
+    return kind
+
+
+def test_a_secret_in_the_environment_never_reaches_a_disk(
+    builder: Builder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dockyard.engine import builds
+
+    seen: list[tuple[str, str]] = []
+
+    def run_step(spawn: Any, bundle: Path, cid: str, output: Any, plug: Any) -> int:
+        seen.append(((bundle / "config.json").read_text(), filesystem_of(bundle)))
+        return 0
+
+    monkeypatch.setattr(builds, "run_build_step", run_step)
+    builder.build(
+        "FROM busybox\nRUN --mount=type=secret,id=api,env=API_KEY true\nRUN echo plain\n",
+        secrets={"api": b"s3cr3t"},
+    )
+    (secret_spec, secret_fs), (plain_spec, plain_fs) = seen
+    assert "API_KEY=s3cr3t" in secret_spec and secret_fs == "tmpfs"
+    assert "s3cr3t" not in plain_spec and plain_fs != "tmpfs"
