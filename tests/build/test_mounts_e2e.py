@@ -6,6 +6,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
+from tests.api import wire
 from tests.build.test_e2e import dockyard
 
 SECRET_DOCKERFILE = (
@@ -70,3 +71,21 @@ def test_cache_mount_survives_builds_until_builder_prune(daemon: Any, roots: Any
     assert pruned.returncode == 0, pruned.stderr
     assert pruned.stdout.decode().startswith("Deleted build cache objects:\n")
     assert "entries=0" in dockyard(daemon, "build", "--no-cache", str(ctx)).stdout.decode()
+
+
+def test_build_session_input_errors(daemon: Any, roots: Any) -> None:
+    sock = str(daemon.host).removeprefix("unix://")
+    bad = wire.request(sock, "POST", "/build/session", {"Secrets": {"a": "not base64!"}})
+    assert bad.status == 400 and "a secret is not base64" in bad.json()["message"]
+    shape = wire.request(sock, "POST", "/build/session", {"Secrets": ["a"]})
+    assert shape.status == 400 and "Secrets must map ids to strings" in shape.json()["message"]
+    not_socket = wire.request(sock, "POST", "/build/session", {"SSH": {"default": "/etc/hosts"}})
+    assert not_socket.status == 400 and "/etc/hosts is not a socket" in not_socket.json()["message"]
+    opened = wire.request(sock, "POST", "/build/session", {"Secrets": {"a": "eA=="}})
+    assert opened.status == 201
+    session = opened.json()["ID"]
+    (Path(roots.base) / "Dockerfile").write_text("FROM busybox\n")
+    url = f"/build?context={roots.base}&session={session}"
+    assert wire.request(sock, "POST", url).status == 200
+    again = wire.request(sock, "POST", url)  # a session serves one build
+    assert again.status == 400 and "no such build session" in again.json()["message"]
