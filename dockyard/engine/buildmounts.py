@@ -80,9 +80,7 @@ class CacheMounts:
         """Remove every cache directory no build holds: (their names, bytes freed)."""
         removed: list[str] = []
         freed = 0
-        if not self.root.is_dir():
-            return removed, freed
-        for directory in sorted(p for p in self.root.iterdir() if p.is_dir()):
+        for directory in self._directories():
             try:
                 lock = self._lock(directory.name, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -98,13 +96,13 @@ class CacheMounts:
 
     def usage(self) -> list[tuple[str, int, float]]:
         """(name, bytes, last change) of each cache directory."""
+        return [(p.name, _size(p), p.stat().st_mtime) for p in self._directories()]
+
+    def _directories(self) -> list[Path]:
+        """The cache directories (not those a build is filling: ``.new-*``)."""
         if not self.root.is_dir():
             return []
-        return [
-            (p.name, _size(p), p.stat().st_mtime)
-            for p in sorted(self.root.iterdir())
-            if p.is_dir() and not p.name.startswith(".")
-        ]
+        return sorted(p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
 @contextlib.contextmanager
