@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import socket
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +26,7 @@ from aiohttp import web
 
 from dockyard.api import query, responses
 from dockyard.api.body import BodyReader
+from dockyard.api.buildsession import from_unix_socket, sessions
 from dockyard.api.engine_access import engine
 from dockyard.build.backend import RunLimits
 from dockyard.build.builder import BuildRequest
@@ -107,7 +107,10 @@ def _error_message(error: Exception) -> dict[str, Any]:
 
 def _build_request(request: web.Request) -> BuildRequest:
     _refuse_unsupported(request)
+    session = sessions(request).take(query.text(request, "session"))
     return BuildRequest(
+        secrets=session.secrets,
+        ssh=session.ssh,
         dockerfile_name=query.text(request, "dockerfile"),
         tags=request.query.getall("t", []),
         build_args=_json_map(request, "buildargs"),
@@ -187,9 +190,7 @@ def _local_context(request: web.Request) -> Path | None:
     local = query.text(request, "context")
     if not local:
         return None
-    transport = request.transport
-    sock = transport.get_extra_info("socket") if transport else None
-    if sock is None or sock.family != socket.AF_UNIX:
+    if not from_unix_socket(request):
         raise InvalidArgument(
             "a context directory is accepted only from a local Unix-socket client"
         )

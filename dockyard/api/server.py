@@ -31,7 +31,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ROUTE_MODULES = ("system", "containers", "exec", "images", "build", "volumes", "networks")
+ROUTE_MODULES = (
+    "system",
+    "containers",
+    "exec",
+    "images",
+    "build",
+    "buildsession",
+    "volumes",
+    "networks",
+)
 VERSION_PREFIX = "/{" + PATH_PART + r":v[0-9][0-9.]*}"
 # Streams (events, logs -f, attach) never finish by themselves: on shutdown
 # give requests this long, then cancel them.

@@ -41,6 +41,16 @@ class RunLimits:
 
 
 @dataclass(frozen=True)
+class StepMount:
+    """A mount of one RUN step (``RUN --mount``), as the container gets it."""
+
+    target: str  # absolute, in the container
+    source: str = ""  # a host path to bind; "" for a tmpfs
+    readonly: bool = False
+    size: int = 0  # of a tmpfs, bytes; 0: the kernel's default
+
+
+@dataclass(frozen=True)
 class RunProcess:
     """One RUN step's process."""
 
@@ -51,6 +61,8 @@ class RunProcess:
     network: str = "default"  # default | none | host
     extra_hosts: list[str] = field(default_factory=list)
     limits: RunLimits = field(default_factory=RunLimits)
+    mounts: tuple[StepMount, ...] = ()
+    sensitive: bool = False  # env holds secret values: nothing of it may reach a disk
 
 
 class BuildBackend(Protocol):
@@ -81,6 +93,10 @@ class BuildBackend(Protocol):
         parent's layers); ``changes``, an overlay upper dir, becomes one more layer."""
         ...
 
+    def layer_dir(self, image: BuildImage) -> Path:
+        """The directory of ``image``'s topmost layer: its changes, as an overlay upper dir."""
+        ...
+
     def adopt(self, parent: BuildImage, config: dict[str, Any]) -> BuildImage:
         """Store a new image with the whole image ``config``, all of whose layers
         (its rootfs) are stored already: a step taken from a --cache-from source."""
@@ -91,6 +107,17 @@ class BuildBackend(Protocol):
         ...
 
     def tag(self, image_id: str, reference: str) -> None: ...
+
+    def cache_mount(
+        self, key: str, sharing: str, init: Callable[[Path], None]
+    ) -> AbstractContextManager[Path]:
+        """The persistent directory of a ``RUN --mount=type=cache`` while a step uses it,
+        shared, private or locked as ``sharing`` says; ``init`` fills one just made."""
+        ...
+
+    def memory_dir(self) -> AbstractContextManager[Path]:
+        """A new directory on a tmpfs only root reads, gone on exit: where secrets go."""
+        ...
 
     def cache_get(self, key: str) -> BuildImage | None:
         """The image stored under ``key``, if it still exists."""

@@ -17,7 +17,7 @@ import os
 import secrets
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from dockyard.build.backend import BuildBackend, BuildImage, RunLimits, RunProce
 from dockyard.build.buildargs import BuildArgs
 from dockyard.build.cachefrom import restored_config, source_step
 from dockyard.build.cachekey import StepInputs, explain_miss
+from dockyard.build.chmod import Chmod, parse_chmod
 from dockyard.build.context import Source, SourceTree
 from dockyard.build.copyfiles import (
     ROOT_OWNER,
@@ -32,9 +33,16 @@ from dockyard.build.copyfiles import (
     Owner,
     copy_sources,
     destination,
-    parse_chmod,
     parse_chown,
 )
+from dockyard.build.copyselect import (
+    exclude_matcher,
+    excluded,
+    kept_digests,
+    parents_destination,
+)
+from dockyard.build.dockerignore import IgnoreMatcher
+from dockyard.build.gitsource import GitRef, clone, parse_git_ref
 from dockyard.build.history import check_platform, child_config, nop, nop_file, scratch
 from dockyard.build.imageconfig import ConfigState, apply_metadata, resolve_cmdline
 from dockyard.build.instructions import (
@@ -53,6 +61,7 @@ from dockyard.build.parser import heredoc_marker, parse
 from dockyard.build.remote import fetch, is_url
 from dockyard.build.shell import expand_word
 from dockyard.build.stages import Plan, Stage, needed_stages, plan, stage_reference, target_index
+from dockyard.build.stepmounts import MountInputs, StepMounts
 from dockyard.errors import InvalidArgument, NotFound, SystemError, with_context
 from dockyard.runtime.securejoin import secure_join
 
@@ -80,6 +89,8 @@ class BuildRequest:
     quiet: bool = False
     explain: bool = False
     limits: RunLimits = field(default_factory=RunLimits)
+    secrets: dict[str, bytes] = field(default_factory=dict, repr=False)  # --secret, by id
+    ssh: dict[str, str] = field(default_factory=dict)  # --ssh: id -> agent socket path
 
 
 @dataclass
@@ -340,12 +351,24 @@ class _Build:
             limits=self.request.limits,
         )
 
+        mounts = self._step_mounts(state, instruction, process.workdir)
+
         def execute() -> BuildImage:
             upper = self._new_dir("run")
             container = secrets.token_hex(32)
             self.out.stream(f" ---> Running in {container[:12]}\n")
             with self.backend.mount(parent, upper) as root:
-                code = self._run_in(root, process, script)
+                if mounts is None:
+                    code = self._run_in(root, process, script)
+                else:
+                    with mounts.mounted(root) as (step_mounts, env):
+                        mounted = replace(
+                            process,
+                            mounts=step_mounts,
+                            env=_with_env(process.env, env),
+                            sensitive=mounts.sensitive_env,
+                        )
+                        code = self._run_in(root, mounted, script)
             if code != 0:
                 raise StepFailed(
                     f"The command '{' '.join(command)}' returned a non-zero code: {code}", code
@@ -354,8 +377,25 @@ class _Build:
             image_config = child_config(parent, config.config, created_by, False, state.author)
             return self.backend.commit(parent, image_config, upper)
 
-        inputs = StepInputs(parent.id, created_by, recorded)
+        if mounts is None:
+            inputs = StepInputs(parent.id, created_by, recorded)
+        else:
+            key_text = f"{created_by} {mounts.key_text()}"
+            inputs = StepInputs(parent.id, key_text, recorded, mounts.files(), mounts.sources())
         self._cached(state, inputs, (created_by, config.config), execute)
+
+    def _step_mounts(self, state: _StageState, instruction: Run, workdir: str) -> StepMounts | None:
+        if not instruction.mounts:
+            return None
+        inputs = MountInputs(
+            context=self.context,
+            secrets=self.request.secrets,
+            ssh=self.request.ssh,
+            resolve=lambda name: self._from_image(state, name),
+            new_dir=self._new_dir,
+        )
+        expand = state.config.expander()
+        return StepMounts(instruction.mounts, expand, workdir, inputs, self.backend)
 
     def _command(self, config: ConfigState, instruction: Run) -> tuple[list[str], str]:
         """The RUN's argv, and the script to place at argv[0] for a ``#!`` heredoc."""
@@ -403,54 +443,87 @@ class _Build:
         dest_text = expand(instruction.dest)
         chown = expand(instruction.chown)
         chmod = parse_chmod(expand(instruction.chmod))
+        excludes = [expand(e) for e in instruction.excludes]
         from_name = expand(instruction.from_) if isinstance(instruction, Copy) else ""
         dest = destination(config.config.get("WorkingDir") or "/", dest_text)
         name = "ADD" if isinstance(instruction, Add) else "COPY"
         with ExitStack() as stack:
             tree, other = self._source_tree(state, from_name, stack)
+            selection = _Selection(instruction, patterns, dest, exclude_matcher(excludes))
             try:
-                sources, files = self._sources(config, tree, instruction, patterns, dest, other)
+                placed, files = self._sources(config, tree, selection, other)
             except InvalidArgument as e:
                 raise with_context(e, f"{name} failed") from None
-            if not sources:
+            if not placed:
                 raise InvalidArgument(f"{name} failed: no source files were specified")
-            if len(sources) > 1 and not dest.endswith("/"):
+            if len(placed) > 1 and not dest.endswith("/") and not instruction.parents:
                 raise InvalidArgument(
                     f"When using {name} with more than one source file, "
                     "the destination must be a directory and end with a /"
                 )
-            flags = "".join(
-                f"--{flag}={value} "
-                for flag, value in (
-                    ("from", from_name),
-                    ("chown", chown),
-                    ("chmod", instruction.chmod),
-                )
-                if value
-            )
+            values = [("from", from_name), ("chown", chown), ("chmod", instruction.chmod)]
+            values += [("exclude", e) for e in excludes]
+            flags = "".join(f"--{flag}={value} " for flag, value in values if value)
+            flags += "".join(f"--{f} " for f in ("link", "parents") if getattr(instruction, f))
             markers = [f"<<{d.name}" for d in instruction.inline]
             text = f"{name} {flags}{' '.join([*patterns, *markers])} {dest_text}"
-            inputs = StepInputs(
-                state.image.id, text, self._args_used(state, config.used), files, other
-            )
+            args_used = self._args_used(state, config.used)
+            inputs = StepInputs(state.image.id, text, args_used, files, other)
             digest = hashlib.sha256(repr((sorted(files.items()), sorted(other.items()))).encode())
+            sources = [source for source, _, _ in placed]
             kind = "multi" if len(sources) > 1 else "dir" if sources[0].is_dir else "file"
             owner_note = f"--chown={chown} " if chown else ""
             comment = f"{name} {owner_note}{kind}:{digest.hexdigest()} in {dest} "
             options_owner = None if from_name and not chown else ROOT_OWNER
             parent = state.image
             created_by = nop_file(config.shell(), comment)
+            link = instruction.link
+
+            def changes() -> Path:
+                """The copied files as an overlay upper dir: on the parent, or alone (--link)."""
+                upper = self._new_dir("copy")
+                with ExitStack() as mounts:
+                    root = mounts.enter_context(
+                        self.backend.mount(scratch() if link else parent, upper)
+                    )
+                    owner = options_owner
+                    if chown:
+                        names = root  # user and group names: the parent's /etc files
+                        if link:
+                            names = mounts.enter_context(
+                                self.backend.mount(parent, self._new_dir("names"))
+                            )
+                        owner = parse_chown(chown, names)
+                    options = _copy_options(instruction, owner, chmod, selection.exclude)
+                    for source, target, source_tree in placed:
+                        copy_sources(root, source_tree, [source], target, options)
+                return upper
 
             def execute() -> BuildImage:
-                upper = self._new_dir("copy")
-                with self.backend.mount(parent, upper) as root:
-                    owner = parse_chown(chown, root) if chown else options_owner
-                    options = _copy_options(instruction, owner, chmod)
-                    copy_sources(root, tree, sources, dest, options)
                 image_config = child_config(parent, config.config, created_by, False, state.author)
-                return self.backend.commit(parent, image_config, upper)
+                if not link:
+                    return self.backend.commit(parent, image_config, changes())
+                alone = StepInputs("", text, args_used, files, other)
+                return self._linked(parent, image_config, alone, changes)
 
             self._cached(state, inputs, (created_by, config.config), execute)
+
+    def _linked(
+        self,
+        parent: BuildImage,
+        image_config: dict[str, Any],
+        inputs: StepInputs,
+        changes: Callable[[], Path],
+    ) -> BuildImage:
+        """``--link``: the layer depends on the files alone, so one built on another
+        parent (same inputs but the parent) is put on this one rather than copied again."""
+        key = inputs.key()
+        earlier = None if self.request.no_cache else self.backend.cache_get(key)
+        if earlier is not None:
+            return self.backend.commit(parent, image_config, self.backend.layer_dir(earlier))
+        image = self.backend.commit(parent, image_config, changes())
+        self.backend.cache_put(key, image.id, inputs.record())
+        return image
 
     def _source_tree(
         self, state: _StageState, from_name: str, stack: ExitStack
@@ -458,55 +531,97 @@ class _Build:
         """Where the sources come from: the context, or a stage's or image's filesystem."""
         if not from_name:
             return self.context, {}
-        earlier = stage_reference(self.plan, from_name, state.stage.index)
-        image = self.results[earlier.index] if earlier else self.backend.resolve(from_name)
+        image = self._from_image(state, from_name)
         root = stack.enter_context(self.backend.mount(image, self._new_dir("from")))
         return SourceTree(root), {f"--from={from_name}": image.id or "scratch"}
+
+    def _from_image(self, state: _StageState, name: str) -> BuildImage:
+        """What a ``--from`` or a mount's ``from=`` names: an earlier stage, or an image."""
+        earlier = stage_reference(self.plan, name, state.stage.index)
+        return self.results[earlier.index] if earlier else self.backend.resolve(name)
 
     def _sources(
         self,
         config: ConfigState,
         tree: SourceTree,
-        instruction: FileInstruction,
-        patterns: list[str],
-        dest: str,
+        selection: _Selection,
         other: dict[str, str],
-    ) -> tuple[list[Source], dict[str, str]]:
-        sources: list[Source] = []
+    ) -> tuple[list[_Placed], dict[str, str]]:
+        """Each source with the destination it goes to, and the context files' digests."""
+        instruction, dest = selection.instruction, selection.dest
+        placed: list[_Placed] = []
         files: dict[str, str] = {}
-        for pattern in patterns:
+        for pattern in selection.patterns:
+            if isinstance(instruction, Add) and (git := parse_git_ref(pattern)) is not None:
+                placed.append(self._git_source(git, instruction, dest, other, pattern))
+                continue
             if is_url(pattern):
                 if not isinstance(instruction, Add):
                     raise InvalidArgument("source can't be a URL for COPY")
                 path, name, digest = fetch(pattern, self._new_dir("url"), dest.endswith("/"))
                 _verify_checksum(instruction, digest)
-                sources.append(Source(name, path, False, downloaded=True))
+                placed.append((Source(name, path, False, downloaded=True), dest, tree))
                 other[pattern] = digest
                 continue
             if isinstance(instruction, Add) and instruction.checksum:
                 raise InvalidArgument("checksum can't be specified for non-HTTP(S) sources")
-            found = tree.sources(pattern)
-            sources.extend(found)
-            if tree is self.context:
-                for source in found:
-                    files.update(tree.digests(source))
+            for source in tree.sources(pattern):
+                if excluded(source, selection.exclude):
+                    continue
+                target = dest
+                if instruction.parents:
+                    target = parents_destination(pattern, source, dest)
+                placed.append((source, target, tree))
+                if tree is self.context:
+                    files.update(kept_digests(tree.digests(source), source, selection.exclude))
         for doc in instruction.inline:
             directory = self._new_dir("heredoc")
             content = config.expand_raw(doc.content) if doc.expand else doc.content
             path = directory / doc.name
             path.write_text(content)
             os.chmod(path, 0o644)
-            sources.append(Source(doc.name, path, False))
+            placed.append((Source(doc.name, path, False), dest, tree))
             other[f"<<{doc.name}"] = hashlib.sha256(content.encode()).hexdigest()
-        return sources, files
+        return placed, files
+
+    def _git_source(
+        self, git: GitRef, instruction: Add, dest: str, other: dict[str, str], pattern: str
+    ) -> _Placed:
+        checkout, commit = clone(
+            git, self._new_dir("git"), instruction.keep_git_dir, self.request.ssh.get("default", "")
+        )
+        if instruction.checksum and instruction.checksum != commit:
+            raise InvalidArgument(
+                f"expected checksum to match {instruction.checksum}, got {commit}"
+            )
+        other[pattern] = commit + (" --keep-git-dir" if instruction.keep_git_dir else "")
+        return Source(".", checkout, True), dest, SourceTree(checkout)
+
+
+# A source, where it goes, and the tree it is read from.
+_Placed = tuple[Source, str, SourceTree]
+
+
+@dataclass(frozen=True)
+class _Selection:
+    """What a COPY or ADD takes, as its flags and arguments say after expansion."""
+
+    instruction: FileInstruction
+    patterns: list[str]
+    dest: str
+    exclude: IgnoreMatcher | None
 
 
 def _copy_options(
-    instruction: FileInstruction, owner: Owner | None, chmod: int | None
+    instruction: FileInstruction,
+    owner: Owner | None,
+    chmod: Chmod | None,
+    exclude: IgnoreMatcher | None,
 ) -> CopyOptions:
     if not isinstance(instruction, Add):
-        return CopyOptions(owner, chmod)
-    return CopyOptions(owner, chmod, instruction.unpack is not False, instruction.unpack is True)
+        return CopyOptions(owner, chmod, exclude=exclude)
+    unpack = instruction.unpack
+    return CopyOptions(owner, chmod, unpack is not False, unpack is True, exclude)
 
 
 def _verify_checksum(instruction: FileInstruction, digest: str) -> None:
@@ -515,6 +630,12 @@ def _verify_checksum(instruction: FileInstruction, digest: str) -> None:
         return
     if instruction.checksum != f"sha256:{digest}":
         raise InvalidArgument(f"digest mismatch {instruction.checksum}: sha256:{digest}")
+
+
+def _with_env(env: list[str], extra: list[str]) -> list[str]:
+    """``env`` with the ``extra`` entries set, replacing those of the same names."""
+    names = {entry.partition("=")[0] for entry in extra}
+    return [*(e for e in env if e.partition("=")[0] not in names), *extra]
 
 
 def _step_network(flag: str, build: str) -> str:

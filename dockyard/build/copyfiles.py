@@ -19,7 +19,9 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from dockyard.build.chmod import Chmod
 from dockyard.build.context import Source, SourceTree
+from dockyard.build.dockerignore import IgnoreMatcher
 from dockyard.errors import InvalidArgument
 from dockyard.runtime.securejoin import secure_join
 from dockyard.tarfs.extract import Extractor
@@ -38,9 +40,10 @@ ROOT_OWNER = Owner(0, 0)
 @dataclass(frozen=True)
 class CopyOptions:
     owner: Owner | None  # None: keep the source's owners (COPY --from without --chown)
-    chmod: int | None
+    chmod: Chmod | None
     unpack_local: bool = False  # ADD unpacks a local archive (unless --unpack=false)
     unpack_downloaded: bool = False  # and a downloaded one with --unpack
+    exclude: IgnoreMatcher | None = None  # --exclude, by the path below a directory source
 
 
 def destination(workdir: str, dest: str) -> str:
@@ -48,18 +51,6 @@ def destination(workdir: str, dest: str) -> str:
     directory = dest.endswith("/") or dest in (".", "..") or dest.endswith(("/.", "/.."))
     path = posixpath.normpath(posixpath.join("/", workdir or "/", dest))
     return path.rstrip("/") + "/" if directory else path
-
-
-def parse_chmod(spec: str) -> int | None:
-    if not spec:
-        return None
-    try:
-        mode = int(spec, 8)
-    except ValueError:
-        mode = -1
-    if not 0 <= mode <= 0o7777:
-        raise InvalidArgument(f"invalid chmod parameter {spec!r}: use an octal mode such as 755")
-    return mode
 
 
 def parse_chown(spec: str, root: Path) -> Owner:
@@ -148,6 +139,8 @@ def _make_dirs(root: Path, directory: Path, owner: Owner | None) -> None:
 
 def _copy_tree(tree: SourceTree, source: Source, target: Path, options: CopyOptions) -> None:
     for rel, path, st in tree.walk(source):
+        if options.exclude is not None and options.exclude.ignored(rel):
+            continue
         destination_path = target / rel
         if not destination_path.parent.is_dir():  # under a directory .dockerignore left out
             _make_dirs(target, destination_path.parent, options.owner)
@@ -180,7 +173,10 @@ def _copy_entry(source: Path, target: Path, st: os.stat_result, options: CopyOpt
     owner = options.owner or Owner(st.st_uid, st.st_gid)
     os.lchown(target, owner.uid, owner.gid)
     if not stat.S_ISLNK(kind):
-        os.chmod(target, options.chmod if options.chmod is not None else stat.S_IMODE(st.st_mode))
+        mode = stat.S_IMODE(st.st_mode)
+        if options.chmod is not None:
+            mode = options.chmod.apply(mode, stat.S_ISDIR(kind))
+        os.chmod(target, mode)
     os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
 
 

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 
 from dockyard.build.parser import DockerfileError, Heredoc, Node, heredoc_marker
+from dockyard.build.runmount import check_mount_syntax
 
 _STAGE_NAME = re.compile(r"^[a-z][a-z0-9\-_.]*$")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
@@ -70,6 +71,7 @@ class CommandLine(Instruction):
 class Run(CommandLine):
     heredocs: tuple[Heredoc, ...] = ()
     network: str = ""
+    mounts: tuple[str, ...] = ()  # --mount specs as written; parsed when the step runs
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -142,6 +144,8 @@ class FileInstruction(Instruction):
     chown: str = ""
     chmod: str = ""
     link: bool = False
+    parents: bool = False
+    excludes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -153,6 +157,7 @@ class Copy(FileInstruction):
 class Add(FileInstruction):
     checksum: str = ""  # of a URL's content: "sha256:<hex>"
     unpack: bool | None = None  # None: unpack local archives, not downloaded ones
+    keep_git_dir: bool = False
 
 
 class _Flags:
@@ -283,9 +288,10 @@ def _arg(node: Node) -> Arg:
 
 def _run(node: Node) -> Run:
     flags = _Flags(node.flags, {"network", "security"}, set(), {"mount"})
-    if flags.lists["mount"] or flags.get("security"):
-        used = "mount" if flags.lists["mount"] else "security"
-        raise ValueError(f"the --{used} option of RUN is not supported by dockyard")
+    if flags.get("security"):
+        raise ValueError("the --security option of RUN is not supported by dockyard")
+    for mount in flags.lists["mount"]:
+        check_mount_syntax(mount)
     network = flags.get("network")
     if network not in ("", "default", "none", "host"):
         raise ValueError(f"unsupported network mode {network!r} (use default, none or host)")
@@ -296,6 +302,7 @@ def _run(node: Node) -> Run:
         shell_form=not node.json,
         heredocs=node.heredocs,
         network=network,
+        mounts=tuple(flags.lists["mount"]),
     )
 
 
@@ -422,7 +429,7 @@ def _file_args(node: Node) -> tuple[tuple[str, ...], tuple[Heredoc, ...], str]:
 
 
 def _copy(node: Node) -> Copy:
-    flags = _Flags(node.flags, {"chown", "from", "chmod"}, {"link"}, set())
+    flags = _Flags(node.flags, {"chown", "from", "chmod"}, {"link", "parents"}, {"exclude"})
     sources, inline, dest = _file_args(node)
     return Copy(
         line=node.line,
@@ -434,11 +441,18 @@ def _copy(node: Node) -> Copy:
         chown=flags.get("chown"),
         chmod=flags.get("chmod"),
         link=flags.flag("link"),
+        parents=flags.flag("parents"),
+        excludes=tuple(flags.lists["exclude"]),
     )
 
 
 def _add(node: Node) -> Add:
-    flags = _Flags(node.flags, {"chown", "chmod", "checksum"}, {"link", "unpack"}, set())
+    flags = _Flags(
+        node.flags,
+        {"chown", "chmod", "checksum"},
+        {"link", "unpack", "parents", "keep-git-dir"},
+        {"exclude"},
+    )
     sources, inline, dest = _file_args(node)
     return Add(
         line=node.line,
@@ -449,6 +463,9 @@ def _add(node: Node) -> Add:
         chown=flags.get("chown"),
         chmod=flags.get("chmod"),
         link=flags.flag("link"),
+        parents=flags.flag("parents"),
+        excludes=tuple(flags.lists["exclude"]),
+        keep_git_dir=flags.flag("keep-git-dir"),
         checksum=flags.get("checksum"),
         unpack=flags.flag("unpack") if "unpack" in flags.values else None,
     )

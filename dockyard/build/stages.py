@@ -1,16 +1,17 @@
 """The stage graph of a multi-stage Dockerfile: which stages the target needs.
 
 A stage depends on an earlier stage when its FROM names it, or when one of
-its ``COPY --from`` does (by name or by index). Only the target and what it
-depends on are built, as with BuildKit.
+its ``COPY --from`` or ``RUN --mount=...,from=`` does (by name or by index).
+Only the target and what it depends on are built, as with BuildKit.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dockyard.build.instructions import Arg, Copy, From, Instruction, parse_instruction
+from dockyard.build.instructions import Arg, Copy, From, Instruction, Run, parse_instruction
 from dockyard.build.parser import Dockerfile, DockerfileError
+from dockyard.build.runmount import mount_from
 from dockyard.build.shell import expand_word
 from dockyard.errors import InvalidArgument
 
@@ -100,7 +101,7 @@ def needed_stages(p: Plan, target: int, meta_env: dict[str, str], escape: str) -
 def _dependencies(p: Plan, stage: Stage, meta_env: dict[str, str], escape: str) -> list[Stage]:
     base = stage_reference(p, expand_word(stage.start.base, meta_env, escape), stage.index, False)
     found = [base] if base else []
-    for name in (c.from_ for c in stage.commands if isinstance(c, Copy) and c.from_):
+    for name in _from_names(stage):
         # A --from naming a variable only resolves when the step runs: it may name
         # any earlier stage, so keep them all.
         if "$" in name:
@@ -110,3 +111,10 @@ def _dependencies(p: Plan, stage: Stage, meta_env: dict[str, str], escape: str) 
         if dep is not None:
             found.append(dep)
     return found
+
+
+def _from_names(stage: Stage) -> list[str]:
+    """What the stage's ``COPY --from`` and ``RUN --mount=from=`` name."""
+    names = [c.from_ for c in stage.commands if isinstance(c, Copy)]
+    names += [mount_from(m) for c in stage.commands if isinstance(c, Run) for m in c.mounts]
+    return [name for name in names if name]

@@ -64,6 +64,8 @@ def _register_build(subparsers: Any) -> None:
     parser.add_argument("--rm", action="store_true", default=True)
     parser.add_argument("--force-rm", action="store_true")
     parser.add_argument("--explain", action="store_true")
+    parser.add_argument("--secret", action="append", default=[])
+    parser.add_argument("--ssh", action="append", default=[])
     add_positionals(parser)
 
 
@@ -103,6 +105,10 @@ def run_build(client: Client, ns: argparse.Namespace) -> int:
         "forcerm": ns.force_rm or None,
         "explain": (ns.explain or os.environ.get("DOCKYARD_EXPLAIN") == "1") or None,
     }
+    if ns.secret or ns.ssh:
+        from dockyard.cli.buildsession import open_session
+
+        query["session"] = open_session(client, ns.secret, ns.ssh)
     with _Context(ns.args[0], ns.file, query, client.local) as body:
         response = client.request("POST", "/build", query, body, _headers(query, body))
         image_id = _show(response.iter_json(), ns.quiet)

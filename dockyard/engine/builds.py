@@ -22,12 +22,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
-from dockyard.build.backend import BuildImage, RunProcess
+from dockyard.build.backend import BuildImage, RunProcess, StepMount
 from dockyard.build.builder import BuildRequest, build
 from dockyard.build.context import FileHasher, SourceTree
 from dockyard.build.dockerignore import IgnoreMatcher, read_dockerignore
 from dockyard.build.output import BuildOutput, Message
 from dockyard.config import Paths
+from dockyard.engine.buildmounts import CacheMounts, memory_dir
+from dockyard.engine.buildsessions import BuildSessions
 from dockyard.engine.images import ImageService
 from dockyard.engine.specgen import cgroup_path
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
@@ -82,6 +84,8 @@ class BuildService:
         # The images running builds stand on or made, which `rmi` may not delete.
         self._images_in_use: Counter[str] = Counter()
         self._lock = threading.Lock()
+        self.cache_mounts = CacheMounts(paths.data_root / "build-mounts")
+        self.sessions = BuildSessions()  # --secret and --ssh of builds to come, in memory
 
     def uses(self, image_id: str) -> bool:
         """Whether a running build uses the image."""
@@ -227,7 +231,9 @@ class BuildService:
         reclaimed = sum(self._remove_cached_image(row["image_id"]) for row in rows)
         with self.metadata.transaction() as db:
             db.execute("DELETE FROM build_cache")
-        return {"CachesDeleted": [row["key"] for row in rows], "SpaceReclaimed": reclaimed}
+        mounts, freed = self.cache_mounts.prune()
+        deleted = [row["key"] for row in rows] + mounts
+        return {"CachesDeleted": deleted, "SpaceReclaimed": reclaimed + freed}
 
     def _remove_cached_image(self, image_id: str) -> int:
         """Remove one untagged cache image; returns the bytes its own layer held."""
@@ -269,6 +275,21 @@ class BuildService:
                     "Size": size,
                     "CreatedAt": rfc3339(row["created"]),
                     "LastUsedAt": rfc3339(row["last_used"]),
+                    "UsageCount": 0,
+                }
+            )
+        for name, size, changed in self.cache_mounts.usage():
+            entries.append(
+                {
+                    "ID": name[:25],
+                    "Parents": [],
+                    "Type": "exec.cachemount",
+                    "Description": "cache mount (RUN --mount=type=cache)",
+                    "InUse": False,
+                    "Shared": False,
+                    "Size": size,
+                    "CreatedAt": rfc3339(changed),
+                    "LastUsedAt": rfc3339(changed),
                     "UsageCount": 0,
                 }
             )
@@ -314,7 +335,17 @@ class _Backend:
             unmount(target)
 
     def run(self, root: Path, process: RunProcess, output: Callable[[bytes], None]) -> int:
-        bundle = self.scratch / f"bundle-{secrets.token_hex(4)}"
+        # A spec with secret values in its environment is written to memory only.
+        with (
+            memory_dir(self.scratch)
+            if process.sensitive
+            else contextlib.nullcontext(self.scratch) as base
+        ):
+            return self._run_in(base / f"bundle-{secrets.token_hex(4)}", root, process, output)
+
+    def _run_in(
+        self, bundle: Path, root: Path, process: RunProcess, output: Callable[[bytes], None]
+    ) -> int:
         bundle.mkdir()
         cid = secrets.token_hex(32)
         spec = oci.docker_default_spec(_spec_options(root, bundle, cid, process))
@@ -361,6 +392,9 @@ class _Backend:
             raise
         return self.resolve(image_id)
 
+    def layer_dir(self, image: BuildImage) -> Path:
+        return self.images.resolve(image.id).lowerdirs[0]
+
     def adopt(self, parent: BuildImage, config: dict[str, Any]) -> BuildImage:
         diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
         layers = [self.layers.get(chain) for chain in chain_ids(diff_ids)]
@@ -376,6 +410,14 @@ class _Backend:
 
     def tag(self, image_id: str, ref: str) -> None:
         self.images.tag(image_id, ref, None)
+
+    def cache_mount(
+        self, key: str, sharing: str, init: Callable[[Path], None]
+    ) -> contextlib.AbstractContextManager[Path]:
+        return self.service.cache_mounts.use(key, sharing, init)
+
+    def memory_dir(self) -> contextlib.AbstractContextManager[Path]:
+        return memory_dir(self.scratch)
 
     def cache_get(self, key: str) -> BuildImage | None:
         found = self.service.cache_get(key)
@@ -420,7 +462,10 @@ def _spec_options(root: Path, bundle: Path, cid: str, process: RunProcess) -> oc
         network="host" if host_network else "private",
         uts="host" if host_network else "private",
         cgroups_path=cgroup_path(cid),
-        mounts=[oci.bind_mount(str(bundle / name), f"/etc/{name}") for name in etc],
+        mounts=[
+            *(oci.bind_mount(str(bundle / name), f"/etc/{name}") for name in etc),
+            *(_step_mount(mount) for mount in process.mounts),
+        ],
         memory=limits.memory,
         memory_swap=limits.memory_swap,
         cpu_shares=limits.cpu_shares,
@@ -430,6 +475,15 @@ def _spec_options(root: Path, bundle: Path, cid: str, process: RunProcess) -> oc
         cpuset_mems=limits.cpuset_mems,
         shm_size=limits.shm_size or oci.DEFAULT_SHM_SIZE,
     )
+
+
+def _step_mount(mount: StepMount) -> dict[str, Any]:
+    """A RUN --mount in the step's OCI spec: a bind of a host path, or a tmpfs."""
+    if mount.source:
+        return oci.bind_mount(mount.source, mount.target, mount.readonly)
+    options = ["nosuid", "nodev", *(["ro"] if mount.readonly else [])]
+    options += [f"size={mount.size}"] if mount.size else []
+    return {"destination": mount.target, "type": "tmpfs", "source": "tmpfs", "options": options}
 
 
 def _resolv_conf() -> str:

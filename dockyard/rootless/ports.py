@@ -95,6 +95,5 @@ def inside(forwards: list[Forward]) -> list[Forward]:
     """The rules the namespace needs for ``forwards``: the host side chose the address
     already, so in here they all arrive on 10.0.2.100."""
     return [
-        Forward(f.proto, ANY_ADDRESS, f.host_port, f.address, f.port, f.address6)
-        for f in forwards
+        Forward(f.proto, ANY_ADDRESS, f.host_port, f.address, f.port, f.address6) for f in forwards
     ]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from dockyard.build.chmod import parse_chmod
 from dockyard.build.context import FileHasher, SourceTree
 from dockyard.build.copyfiles import (
     ROOT_OWNER,
@@ -16,7 +17,6 @@ from dockyard.build.copyfiles import (
     Owner,
     copy_sources,
     destination,
-    parse_chmod,
     parse_chown,
 )
 from dockyard.build.dockerignore import IgnoreMatcher

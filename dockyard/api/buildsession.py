@@ -1,0 +1,88 @@
+"""``POST /build/session``: the secrets and ssh agents of the client's next build.
+
+The body is ``{"Secrets": {"<id>": "<base64 value>"}, "SSH": {"<id>": "<socket>"}}``;
+the answer ``{"ID": "<session>"}``, which the build names as ``session``. An
+ssh agent's socket is a path on this machine, so only a client on the local
+Unix socket may forward one.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import socket
+import stat
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from dockyard.api import responses
+from dockyard.api.engine_access import engine
+from dockyard.engine.buildsessions import BuildSession
+from dockyard.errors import InvalidArgument
+
+if TYPE_CHECKING:
+    from dockyard.engine.buildsessions import BuildSessions
+
+
+def sessions(request: web.Request) -> BuildSessions:
+    held: BuildSessions = engine(request).builds.sessions
+    return held
+
+
+def from_unix_socket(request: web.Request) -> bool:
+    """Whether the client reached us on a Unix socket: it shares this machine's files."""
+    transport = request.transport
+    sock = transport.get_extra_info("socket") if transport else None
+    return sock is not None and sock.family == socket.AF_UNIX
+
+
+async def open_session(request: web.Request) -> web.Response:
+    try:
+        body = await request.json()
+    except ValueError as e:
+        raise InvalidArgument(f"invalid build session: {e}") from None
+    if not isinstance(body, dict):
+        raise InvalidArgument("invalid build session: expected a JSON object")
+    session = BuildSession(_secrets(body.get("Secrets")), _agents(request, body.get("SSH")))
+    return responses.json_response({"ID": sessions(request).open(session)}, status=201)
+
+
+def _strings(value: Any, name: str) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and k and isinstance(v, str) for k, v in value.items()
+    ):
+        raise InvalidArgument(f"invalid build session: {name} must map ids to strings")
+    return value
+
+
+def _secrets(value: Any) -> dict[str, bytes]:
+    try:
+        return {
+            k: base64.b64decode(v, validate=True) for k, v in _strings(value, "Secrets").items()
+        }
+    except binascii.Error:
+        raise InvalidArgument("invalid build session: a secret is not base64") from None
+
+
+def _agents(request: web.Request, value: Any) -> dict[str, str]:
+    agents = _strings(value, "SSH")
+    if agents and not from_unix_socket(request):
+        raise InvalidArgument(
+            "ssh agent forwarding needs a client on this machine (the daemon's Unix socket)"
+        )
+    for ssh_id, path in agents.items():
+        try:
+            is_socket = os.path.isabs(path) and stat.S_ISSOCK(os.stat(path).st_mode)
+        except OSError:
+            is_socket = False
+        if not is_socket:
+            raise InvalidArgument(f"ssh agent {ssh_id}: {path} is not a socket")
+    return agents
+
+
+def routes() -> list[web.RouteDef]:
+    return [web.post("/build/session", open_session)]
