@@ -74,9 +74,9 @@ def test_chunked_upload_and_cross_repository_mount(
     first, second = f"{registry.address}/team/one", f"{registry.address}/team/two"
     engine.images.tag("busybox", first, None)
     assert "Pushed" in _push(engine, first).statuses()
-    manifest = Client(Endpoint(f"http://{registry.address}"), ["repository:team/one:pull"]).get_manifest(
-        "team/one", "latest"
-    )
+    manifest = Client(
+        Endpoint(f"http://{registry.address}"), ["repository:team/one:pull"]
+    ).get_manifest("team/one", "latest")
     sizes = [layer["size"] for layer in manifest.json()["layers"]]
     sizes.append(manifest.json()["config"]["size"])
     patches = [(uri, status) for method, uri, status in registry.requests() if method == "PATCH"]
