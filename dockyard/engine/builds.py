@@ -74,6 +74,8 @@ class BuildService:
         self.loop: asyncio.AbstractEventLoop | None = None
         # Content digests of context files, kept while their stat is unchanged.
         self.hasher = FileHasher()
+        # How a missing base image is pulled (the engine's TransferService.pull).
+        self.pull: Callable[[str, Callable[[Message], None]], str] | None = None
 
     def on_loop(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` on the engine's event loop, which owns the networks' state."""
@@ -238,6 +240,11 @@ class _Backend:
     def resolve(self, name: str) -> BuildImage:
         image = self.images.resolve(name)
         return BuildImage(image.id, image.config)
+
+    def pull(self, name: str, progress: Callable[[Message], None]) -> BuildImage:
+        if self.service.pull is None:
+            raise NotFound(f"No such image: {name}")
+        return self.resolve(self.service.pull(name, progress))
 
     def normalize_tag(self, text: str) -> str:
         ref = reference.parse(text)

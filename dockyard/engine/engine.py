@@ -93,6 +93,7 @@ class Engine:
         if spawn_exec is not None:
             self.builds.spawn_step = spawn_exec
         self.transfers = TransferService(self.images, self.settings.registries)
+        self.builds.pull = self.transfers.pull
 
     async def start(self) -> None:
         """Find the containers that kept running while no engine watched them."""
