@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from dockyard.errors import InvalidArgument
-from dockyard.runtime import cgroups
+from dockyard.runtime import cgroups, spec
 from dockyard.timefmt import parse_rfc3339, rfc3339_nano
 from dockyard.units import human_duration
 
@@ -185,6 +185,13 @@ def build_host_config(
     if driver == log_driver:
         options = {**(log_opts or {}), **options}
     merged["LogConfig"] = {"Type": driver, "Config": options}
+    # The paths the container will have masked and read-only, shown as moby fills them
+    # in at create: its defaults, unless privileged (which has none) or given.
+    if not merged["Privileged"]:
+        if merged["MaskedPaths"] is None:
+            merged["MaskedPaths"] = spec.default_masked_paths()
+        if merged["ReadonlyPaths"] is None:
+            merged["ReadonlyPaths"] = list(spec.DEFAULT_READONLY_PATHS)
     return merged
 
 
