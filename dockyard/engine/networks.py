@@ -51,6 +51,12 @@ if TYPE_CHECKING:
 PREDEFINED = ("bridge", "host", "none")
 DRIVERS = {"bridge": "bridge", "host": "host", "none": "null"}
 BRIDGE_NAME_OPTION = "com.docker.network.bridge.name"
+MTU_OPTION = "com.docker.network.driver.mtu"
+ICC_OPTION = "com.docker.network.bridge.enable_icc"
+# The MTUs the kernel takes for an Ethernet link (IPv4 needs 68).
+_MTU_RANGE = range(68, 65536)
+_GO_TRUE = ("1", "t", "T", "TRUE", "true", "True")
+_GO_FALSE = ("0", "f", "F", "FALSE", "false", "False")
 MAX_LINK_NAME = 15
 _SYS_NET = "/sys/class/net"
 
@@ -124,6 +130,16 @@ class Network:
     @property
     def bridge(self) -> str:
         return str(self.record["Options"].get(BRIDGE_NAME_OPTION) or f"br-{self.id[:12]}")
+
+    @property
+    def mtu(self) -> int:
+        """The MTU of its bridge and veths (``com.docker.network.driver.mtu``); 0: the kernel's."""
+        return int((self.record["Options"] or {}).get(MTU_OPTION) or 0)
+
+    @property
+    def icc(self) -> bool:
+        """Whether its containers may talk to each other (``...bridge.enable_icc``)."""
+        return (self.record["Options"] or {}).get(ICC_OPTION, "true") in _GO_TRUE
 
     @property
     def has_dns(self) -> bool:
@@ -316,6 +332,7 @@ class NetworkService:
         if (driver or "bridge") != "bridge":
             raise NotFound(f'plugin "{driver}" not found')
         options = dict(options or {})
+        _check_driver_options(options)
         if len(options.get(BRIDGE_NAME_OPTION, "")) > MAX_LINK_NAME:
             raise InvalidArgument(
                 f"bridge name {options[BRIDGE_NAME_OPTION]} is longer than {MAX_LINK_NAME} characters"
@@ -467,7 +484,7 @@ class NetworkService:
         if network.bridge in self._ensured and os.path.exists(f"{_SYS_NET}/{network.bridge}"):
             return
         self.links.ensure_bridge(
-            network.bridge, str(network.gateway), network.subnet.prefixlen, self.owner
+            network.bridge, str(network.gateway), network.subnet.prefixlen, self.owner, network.mtu
         )
         if network.gateway6 and network.subnet6:
             self.links.add_bridge_address6(
@@ -480,7 +497,7 @@ class NetworkService:
     def sync_rules(self) -> None:
         """Render the engine's table from the bridges that exist; no bridge, no table."""
         bridges = [
-            ruleset.Bridge(n.bridge, str(n.subnet), str(n.subnet6 or ""))
+            ruleset.Bridge(n.bridge, str(n.subnet), str(n.subnet6 or ""), icc=n.icc)
             for n in self.all()
             if n.driver == "bridge" and os.path.exists(f"{_SYS_NET}/{n.bridge}")
         ]
@@ -539,6 +556,27 @@ class NetworkService:
 
     def _bridge_networks(self) -> NetworkList:
         return [n for n in self.all() if n.driver == "bridge"]
+
+
+def _check_driver_options(options: dict[str, str]) -> None:
+    """The bridge driver's options it applies, parsed as libnetwork parses them."""
+    if MTU_OPTION in options:
+        value = options[MTU_OPTION]
+        try:
+            mtu = int(value, 10)
+        except ValueError:
+            raise InvalidArgument(
+                f'failed to parse {MTU_OPTION} value: {value} (strconv.Atoi: parsing "{value}": '
+                "invalid syntax)"
+            ) from None
+        if mtu not in _MTU_RANGE:
+            raise InvalidArgument(f"invalid MTU number: {mtu}")
+    if ICC_OPTION in options and options[ICC_OPTION] not in (*_GO_TRUE, *_GO_FALSE):
+        value = options[ICC_OPTION]
+        raise InvalidArgument(
+            f'failed to parse {ICC_OPTION} value: {value} (strconv.ParseBool: parsing "{value}": '
+            "invalid syntax)"
+        )
 
 
 def _record(

@@ -190,3 +190,58 @@ def test_network_create_answers_as_docker(docker_cli: Docker, docker_sdk: Any) -
     )
     for name in ("my net", "opts", "bare"):
         assert docker_cli("network", "rm", name).returncode == 0
+
+
+def test_bridge_mtu_and_icc_options_are_applied(docker_cli: Docker) -> None:
+    created = docker_cli(
+        "network",
+        "create",
+        "--subnet",
+        "10.231.9.0/24",
+        "-o",
+        "com.docker.network.driver.mtu=1400",
+        "-o",
+        "com.docker.network.bridge.enable_icc=false",
+        "quiet",
+    )
+    assert created.returncode == 0, created.stderr
+    bridge = f"br-{created.stdout.strip()[:12]}"
+    web = run_detached(
+        docker_cli, "--network", "quiet", "--name", "web", "busybox", "sh", "-c", SERVE
+    )
+    # The host reaches it (no forwarding involved): it serves.
+    assert http_get(80, host="10.231.9.2") == f"hello from {web[:12]}\n"
+    with open(f"/sys/class/net/{bridge}/mtu") as f:
+        assert f.read() == "1400\n"
+    inside = docker_cli("exec", "web", "cat", "/sys/class/net/eth0/mtu")
+    assert inside.stdout == "1400\n"
+    # Another container of the network does not.
+    client = docker_cli(
+        "run", "--rm", "--network", "quiet", "busybox", *fetch_script("http://10.231.9.2/", tries=2)
+    )  # fmt: skip
+    assert (client.returncode, client.stdout) == (1, "")
+    assert docker_cli("rm", "-f", "web").returncode == 0
+    assert docker_cli("network", "rm", "quiet").returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (
+            "com.docker.network.driver.mtu=big",
+            "failed to parse com.docker.network.driver.mtu value: big "
+            '(strconv.Atoi: parsing "big": invalid syntax)',
+        ),
+        ("com.docker.network.driver.mtu=20", "invalid MTU number: 20"),
+        (
+            "com.docker.network.bridge.enable_icc=maybe",
+            "failed to parse com.docker.network.bridge.enable_icc value: maybe "
+            '(strconv.ParseBool: parsing "maybe": invalid syntax)',
+        ),
+    ],
+)
+def test_bad_bridge_options_are_refused(docker_cli: Docker, option: str, message: str) -> None:
+    refused = docker_cli("network", "create", "-o", option, "badopts")
+    assert refused.returncode == 1
+    assert message in refused.stderr
+    assert docker_cli("network", "inspect", "badopts").returncode == 1
