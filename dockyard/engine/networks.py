@@ -40,7 +40,7 @@ from dockyard.engine.filters import Filters
 from dockyard.engine.legacylinks import LegacyLinks
 from dockyard.engine.names import new_id
 from dockyard.errors import Conflict, Forbidden, InvalidArgument, NotFound
-from dockyard.network import ipam, ruleset
+from dockyard.network import ipam, proxy, ruleset
 from dockyard.store.metadata import Metadata
 
 if TYPE_CHECKING:
@@ -169,6 +169,7 @@ class NetworkService:
         self._nft: Nftables | None = None
         self._ensured: set[str] = set()  # bridges this engine has checked with the kernel
         self._applied = ""  # the last commands nftables took
+        self.proxies = proxy.Proxies()  # the published ports' IPv6 listeners
         self._add_predefined()
         self.legacy_links = LegacyLinks(metadata, containers)
         self.discovery = Discovery(self)
@@ -515,6 +516,13 @@ class NetworkService:
                         record.get("IPv6Address") or "",
                     )
                 )
+        self.proxies.sync(
+            {
+                proxy.Target(f.proto, f.host_port, f.address, f.port)
+                for f in forwards
+                if f.host_ip == ruleset.ANY_ADDRESS and f.proto in ("tcp", "udp") and not f.address6
+            }
+        )
         if bridges or forwards:
             commands = ruleset.render(self.table, self.owner, bridges, forwards)
         else:
@@ -531,6 +539,7 @@ class NetworkService:
             tx.execute(
                 "DELETE FROM endpoints WHERE container_id NOT IN (SELECT id FROM containers)"
             )
+        self.proxies.bind(loop)  # first: the sync below listens for what is published
         if any(os.path.exists(f"{_SYS_NET}/{n.bridge}") for n in self._bridge_networks()):
             self.sync_rules()
         self.discovery.bind(loop)
@@ -539,6 +548,7 @@ class NetworkService:
     def close(self) -> None:
         """Remove the bridges no running container uses, and the table when nothing is left."""
         self.discovery.close()
+        self.proxies.close()
         in_use = {row["network_id"] for row in self.endpoint_rows()}
         idle = [
             n

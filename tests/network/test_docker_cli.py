@@ -6,6 +6,7 @@ Traffic goes only to 127.0.0.1 and to the containers these tests start.
 from __future__ import annotations
 
 import re
+import socket
 from typing import Any
 
 import docker
@@ -245,3 +246,29 @@ def test_bad_bridge_options_are_refused(docker_cli: Docker, option: str, message
     assert refused.returncode == 1
     assert message in refused.stderr
     assert docker_cli("network", "inspect", "badopts").returncode == 1
+
+
+def _ask_v6(port: int, data: bytes) -> bytes:
+    """``data`` to [::1]:port over TCP, then a half-close; all that comes back."""
+    with socket.create_connection(("::1", port), timeout=10) as s:
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+        reply = b""
+        while chunk := s.recv(4096):
+            reply += chunk
+        return reply
+
+
+def test_published_ports_answer_on_ipv6_loopback(docker_cli: Docker) -> None:
+    """As with docker-proxy on [::]:port (the UDP relay: tests/network/test_proxy.py)."""
+    port = free_port()
+    cid = run_detached(
+        docker_cli, "-p", f"{port}:80", "--name", "web", "busybox", "sh", "-c", SERVE
+    )
+    assert http_get(port) == f"hello from {cid[:12]}\n"  # IPv4 (DNAT): it serves
+    page = _ask_v6(port, b"GET / HTTP/1.0\r\n\r\n")
+    assert page.endswith(f"\r\n\r\nhello from {cid[:12]}\n".encode())
+    # Stopped with the container.
+    assert docker_cli("stop", "-t", "1", "web").returncode == 0
+    with pytest.raises(ConnectionRefusedError):
+        _ask_v6(port, b"")
