@@ -49,7 +49,7 @@ UNSUPPORTED = (
     "dns",
     "seccomp-profile",
 )
-_GO_TYPES = {str: "string", bool: "bool", list: "array", dict: "object", int: "number"}
+_GO_TYPES = {str: "string", bool: "bool", list: "array", dict: "object"}  # else "number"
 
 
 class ConfigError(Exception):
@@ -93,6 +93,8 @@ def read_file(path: str, required: bool) -> dict[str, Any]:
     if not isinstance(directives, dict):
         kind = _GO_TYPES.get(type(directives), "value")
         raise ConfigError(f"json: cannot unmarshal {kind} into Go value of type map[string]any")
+    # JSON null leaves a setting unset, as Go's decoder does.
+    directives = {key: value for key, value in directives.items() if value is not None}
     _check_keys(directives)
     for key, value in directives.items():
         _check_type(key, value)
@@ -148,21 +150,24 @@ def _check_keys(directives: dict[str, Any]) -> None:
 
 
 def _check_type(key: str, value: Any) -> None:
+    """Go's json.Unmarshal into dockerd's Config: the JSON type of each value and item."""
     want = KEYS[key]
-    ok = {
-        _STRING: isinstance(value, str),
-        _BOOL: isinstance(value, bool),
-        _LIST: isinstance(value, list) and all(isinstance(v, str) for v in value),
-        _MAP: isinstance(value, dict) and all(isinstance(v, str) for v in value.values()),
-    }[want]
-    if not ok:
-        got = value if not isinstance(value, list | dict) else next(iter(value), value)
-        if isinstance(value, dict) and value:
-            got = next(iter(value.values()))
-        kind = _GO_TYPES.get(type(got), "number")
-        raise ConfigError(
-            f"json: cannot unmarshal {kind} into Go struct field Config.{key} of type {want}"
-        )
+    python_type: type = {_STRING: str, _BOOL: bool, _LIST: list, _MAP: dict}[want]
+    if not isinstance(value, python_type):
+        raise _unmarshal(value, key, want)
+    items: list[Any] = list(value.values()) if isinstance(value, dict) else []
+    if isinstance(value, list):
+        items = value
+    for item in items:
+        if not isinstance(item, str):
+            raise _unmarshal(item, key, _STRING)
+
+
+def _unmarshal(value: Any, key: str, want: str) -> ConfigError:
+    kind = _GO_TYPES.get(type(value), "number")
+    return ConfigError(
+        f"json: cannot unmarshal {kind} into Go struct field Config.{key} of type {want}"
+    )
 
 
 def _check_values(directives: dict[str, Any]) -> None:
