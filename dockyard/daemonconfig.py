@@ -108,7 +108,7 @@ def merge(directives: dict[str, Any], flags: dict[str, Any]) -> dict[str, Any]:
     A directive given both ways is an error, whatever the values: dockerd does not
     guess which one was meant.
     """
-    given = {key: value for key, value in flags.items() if value not in (None, [], False)}
+    given = {key: value for key, value in flags.items() if value not in (None, [])}
     both = [key for key in given if key in directives]
     if both:
         conflicts = ", ".join(
