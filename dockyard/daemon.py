@@ -11,14 +11,15 @@ import argparse
 import asyncio
 import contextlib
 import fcntl
+import json
 import logging
 import os
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from dockyard import rootless, tlsconfig
+from dockyard import daemonconfig, rootless, tlsconfig
 from dockyard.config import EXEC_ROOT_MODE, Paths, local_host, make_dir
 from dockyard.errors import DockyardError
 from dockyard.hosts import parse_host
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     import ssl
 
     from dockyard.api.listeners import Listener
+    from dockyard.engine.engine import Engine
 
 log = logging.getLogger("dockyardd")
 
@@ -43,6 +45,10 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="dockyardd", description="Serve the Docker Engine API for dockyard."
     )
+    parser.add_argument(
+        "--config-file",
+        help=f"daemon configuration file (default {daemonconfig.DEFAULT_CONFIG_FILE})",
+    )
     parser.add_argument("--data-root", help="persistent state (default /var/lib/dockyard)")
     parser.add_argument("--exec-root", help="runtime state (default /run/dockyard)")
     parser.add_argument(
@@ -52,7 +58,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=[],
         help=f"daemon socket(s) to serve on: unix://PATH or tcp://ADDR:PORT (default {local_host()})",
     )
-    parser.add_argument("-D", "--debug", action="store_true", help="debug logging")
+    parser.add_argument("-D", "--debug", action="store_true", default=None, help="debug logging")
     parser.add_argument(
         "--tls", nargs="?", const=True, type=_bool, help="use TLS; implied by --tlsverify"
     )
@@ -71,6 +77,53 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     ):
         parser.add_argument(flag, help=f"{what} (default {os.path.join(directory, name)})")
     return parser.parse_args(argv)
+
+
+# The flags that have a key in the configuration file: argparse's name → the file's.
+_FLAG_KEYS = {
+    "data_root": "data-root",
+    "exec_root": "exec-root",
+    "host": "hosts",
+    "debug": "debug",
+    "tls": "tls",
+    "tlsverify": "tlsverify",
+    "tlscacert": "tlscacert",
+    "tlscert": "tlscert",
+    "tlskey": "tlskey",
+}
+
+
+def _flags(args: argparse.Namespace) -> dict[str, object]:
+    return {key: getattr(args, name) for name, key in _FLAG_KEYS.items()}
+
+
+def _configure(args: argparse.Namespace) -> dict[str, object]:
+    """The flags merged with the configuration file; ``args`` then holds the merged values."""
+    path = args.config_file or daemonconfig.DEFAULT_CONFIG_FILE
+    try:
+        directives = daemonconfig.read_file(path, required=args.config_file is not None)
+        options = daemonconfig.merge(directives, _flags(args))
+    except daemonconfig.ConfigError as e:
+        raise StartupError(f"unable to configure the Docker daemon with file {path}: {e}") from None
+    for name, key in _FLAG_KEYS.items():
+        setattr(args, name, options.get(key))
+    return options
+
+
+def _reload(engine: Engine, args: argparse.Namespace, flags: dict[str, object]) -> None:
+    """SIGHUP: read the file again and apply what dockerd reloads; a bad file changes nothing."""
+    path = args.config_file or daemonconfig.DEFAULT_CONFIG_FILE
+    try:
+        directives = daemonconfig.read_file(path, required=args.config_file is not None)
+        options = daemonconfig.merge(directives, flags)
+    except daemonconfig.ConfigError as e:
+        log.error("Error reconfiguring the daemon: %s", e)
+        return
+    settings = daemonconfig.engine_settings(options)
+    engine.reload(settings)
+    logging.getLogger().setLevel(logging.DEBUG if settings.debug else logging.INFO)
+    reloaded = {key: options[key] for key in daemonconfig.RELOADABLE if key in options}
+    log.info("Reloaded configuration: %s", json.dumps(reloaded))
 
 
 def _bool(value: str) -> bool:
@@ -162,6 +215,8 @@ async def _run(
     tls: ssl.SSLContext | None,
     debug: bool,
     zygote: Zygote,
+    settings: daemonconfig.EngineSettings,
+    reload: Callable[[Engine], None],
 ) -> None:
     # Imported only now, after the zygote was forked: it must not carry them.
     from dockyard.api.server import serve
@@ -171,7 +226,11 @@ async def _run(
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    engine = Engine(paths, spawn_shim=zygote.spawn, spawn_exec=zygote.spawn_exec)
+    engine = Engine(paths, spawn_shim=zygote.spawn, spawn_exec=zygote.spawn_exec, settings=settings)
+    # Reading the file is the only blocking part, in a thread: the loop goes on serving.
+    loop.add_signal_handler(
+        signal.SIGHUP, lambda: loop.create_task(asyncio.to_thread(reload, engine))
+    )
     try:
         await engine.start()
         await serve(engine, listeners, tls, stop, access_log=debug)
@@ -182,6 +241,12 @@ async def _run(
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
+    flags = _flags(args)
+    try:
+        options = _configure(args)
+    except StartupError as exc:
+        print(f"dockyardd: {exc}", file=sys.stderr)
+        return 1
     # As dockerd: what the daemon, its shims and builds create is never group- or
     # world-writable, whatever umask started it; what must be private says so itself.
     os.umask(0o022)
@@ -190,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     paths = Paths.from_env(args.data_root, args.exec_root)
+    settings = daemonconfig.engine_settings(options)
     try:
         tls = _tls_files(args)
         hosts = [parse_host(host, local_host(), tls is not None) for host in args.host or [""]]
@@ -208,7 +274,17 @@ def main(argv: list[str] | None = None) -> int:
 
                 for host in hosts:
                     listeners.append(open_listener(host))
-                asyncio.run(_run(paths, listeners, context, args.debug, zygote))
+                asyncio.run(
+                    _run(
+                        paths,
+                        listeners,
+                        context,
+                        bool(args.debug),
+                        zygote,
+                        settings,
+                        lambda engine: _reload(engine, args, flags),
+                    )
+                )
             finally:
                 zygote.close()
                 for listener in listeners:

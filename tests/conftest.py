@@ -36,6 +36,31 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 T = TypeVar("T")
 
 
+# ---------------------------------------------------------------------- Docker Hub, never
+def _closed_loopback_port() -> socket.socket:
+    """A loopback port bound and never listening, held for the whole run: whatever
+    connects to it is refused, and nothing else can listen there meanwhile."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    return s
+
+
+# No test may ever reach the real Docker Hub: every engine and daemon of the run
+# (they inherit the environment) takes this closed port for it. A test that wants a
+# Hub of its own sets the variable for its daemon only.
+CLOSED_HUB = _closed_loopback_port()
+HUB_URL_OVERRIDE = "DOCKYARD_TEST_HUB_URL"
+CLOSED_HUB_URL = f"http://127.0.0.1:{CLOSED_HUB.getsockname()[1]}"
+os.environ[HUB_URL_OVERRIDE] = CLOSED_HUB_URL
+
+
+def daemon_config(directory: Path, directives: dict | None = None) -> Path:
+    """A daemon.json of the test's own in ``directory``: a test never reads /etc/dockyard's."""
+    path = directory / "daemon.json"
+    path.write_text(json.dumps(directives or {}))
+    return path
+
+
 # ---------------------------------------------------------------------- leak check
 def _dockyard_mounts() -> set[str]:
     with open("/proc/self/mounts") as f:
@@ -341,8 +366,12 @@ class Daemon:
         self.process = _spawn_daemon(self.roots, self.args)
 
 
-def _spawn_daemon(roots: Roots, args: tuple[str, ...] = ()) -> subprocess.Popen[bytes]:
+def _spawn_daemon(
+    roots: Roots, args: tuple[str, ...] = (), env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     roots.exec_root.mkdir(parents=True, exist_ok=True)
+    if "--config-file" not in args:
+        args = ("--config-file", str(daemon_config(roots.base)), *args)
     log = open(roots.base / "daemon.log", "ab")  # noqa: SIM115 - the daemon's own stderr
     proc = subprocess.Popen(
         [
@@ -358,6 +387,7 @@ def _spawn_daemon(roots: Roots, args: tuple[str, ...] = ()) -> subprocess.Popen[
         stdout=log,
         stderr=log,
         start_new_session=True,
+        env={**os.environ, **(env or {})},
     )
     deadline = time.monotonic() + 20
     while not _answers(roots.socket):

@@ -14,9 +14,8 @@ from dockyard.api import query, responses
 from dockyard.api.body import body_file
 from dockyard.api.engine_access import containers, images, transfers
 from dockyard.api.versioning import api_at_least
-from dockyard.distribution.registry import Credentials
-from dockyard.errors import DockyardError, InvalidArgument, NotFound
-from dockyard.store import reference
+from dockyard.engine.transfers import Credentials, credentials
+from dockyard.errors import DockyardError, InvalidArgument
 
 
 async def list_images(request: web.Request) -> web.Response:
@@ -146,22 +145,18 @@ async def load(request: web.Request) -> web.Response:
 
 
 async def _pull(request: web.Request, image: str, tag: str) -> web.StreamResponse:
-    """POST /images/create?fromImage=: Docker Hub is never contacted; other registries are."""
+    """POST /images/create?fromImage=: Docker's pull progress stream."""
     separator = "@" if tag.startswith("sha256:") else ":"
     name = f"{image}{separator}{tag}" if tag else image
-    if reference.parse(image.removesuffix(":")).domain == reference.DEFAULT_DOMAIN:
-        _refuse_pull(image)
-    credentials = _credentials(request)
-    return await _progress(request, lambda emit: transfers(request).pull(name, emit, credentials))
+    given = _credentials(request)
+    return await _progress(request, lambda emit: transfers(request).pull(name, emit, given))
 
 
 async def push(request: web.Request) -> web.StreamResponse:
     """POST /images/{name}/push?tag=: Docker's push progress stream."""
     name, tag = request.match_info["name"], query.text(request, "tag")
-    credentials = _credentials(request)
-    return await _progress(
-        request, lambda emit: transfers(request).push(name, tag, emit, credentials)
-    )
+    given = _credentials(request)
+    return await _progress(request, lambda emit: transfers(request).push(name, tag, emit, given))
 
 
 def _credentials(request: web.Request) -> Credentials | None:
@@ -173,9 +168,7 @@ def _credentials(request: web.Request) -> Credentials | None:
         auth = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
     except ValueError:
         raise InvalidArgument("invalid X-Registry-Auth header") from None
-    if not isinstance(auth, dict) or not auth.get("username"):
-        return None
-    return Credentials(str(auth["username"]), str(auth.get("password") or ""))
+    return credentials(auth) if isinstance(auth, dict) else None
 
 
 async def _progress(
@@ -213,15 +206,6 @@ async def _progress(
             response, {"errorDetail": {"message": e.message}, "error": e.message}
         )
     return response
-
-
-def _refuse_pull(image: str) -> None:
-    """No registry client yet: every pull fails the way Docker's does for a missing repository."""
-    name = reference.parse(image.removesuffix(":")).familiar_name
-    raise NotFound(
-        f"pull access denied for {name}, repository does not exist or may require "
-        f"'docker login': denied: requested access to the resource is denied"
-    )
 
 
 def routes() -> list[web.RouteDef]:

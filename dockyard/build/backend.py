@@ -70,6 +70,10 @@ class BuildBackend(Protocol):
         """The local image called ``name`` (a reference or an id); raises NotFound."""
         ...
 
+    def pull(self, name: str, progress: Callable[[dict[str, Any]], None]) -> BuildImage:
+        """Pull the base image ``name`` that is not here, reporting as a pull does."""
+        ...
+
     def normalize_tag(self, reference: str) -> str:
         """The full "repo:tag" a ``-t`` value names; raises InvalidArgument."""
         ...

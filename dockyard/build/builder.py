@@ -222,7 +222,11 @@ class _Build:
             return self.results[earlier.index]
         if name == "scratch":
             return scratch()
-        return self.backend.resolve(name)
+        try:
+            return self.backend.resolve(name)
+        except NotFound:
+            # As the classic builder: a base image that is not here is pulled.
+            return self.backend.pull(name, self.out.progress)
 
     def _run_triggers(self, state: _StageState) -> None:
         triggers = state.config.config.get("OnBuild") or []

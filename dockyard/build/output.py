@@ -30,6 +30,13 @@ class BuildOutput:
         else:
             self._emit(message)
 
+    def progress(self, message: Message) -> None:
+        """A pull's progress message (a base image pulled), held back as stream lines are."""
+        if self.quiet:
+            self.held.append(message)
+        else:
+            self._emit(message)
+
     def step(self, number: int, total: int, text: str) -> None:
         self.stream(f"Step {number}/{total} : {text}\n")
 

@@ -1,9 +1,9 @@
 """A client of the OCI distribution API (``/v2/``): manifests, blobs, uploads, auth.
 
 Synchronous, on the standard library's HTTP client: the engine runs pulls and
-pushes in a worker thread, as it does imports and builds. Loopback registries
-(``localhost``, ``127.0.0.0/8``, ``::1``) are spoken to over plain HTTP, as
-Docker treats them as insecure registries; every other one over HTTPS.
+pushes in a worker thread, as it does imports and builds. Which URL a registry
+answers at, and whether its certificate is checked, is its endpoint's
+(``endpoints.py``).
 
 Authentication follows the registry's ``WWW-Authenticate`` challenge: Basic
 with the given credentials, or Bearer with a token fetched from the realm it
@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import http.client
-import ipaddress
 import json
 import re
 import socket
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlencode, urljoin, urlsplit
 
+from dockyard.distribution.endpoints import Endpoint
 from dockyard.errors import DockyardError, InvalidArgument, NotFound, SystemError, Unauthorized
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -58,24 +58,15 @@ class Manifest:
         return value
 
 
-def is_loopback(domain: str) -> bool:
-    host = urlsplit(f"//{domain}").hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 class Registry:
     """One registry and the repositories an operation needs (for the token's scope)."""
 
     def __init__(
-        self, domain: str, scopes: list[str], credentials: Credentials | None = None
+        self, endpoint: Endpoint, scopes: list[str], credentials: Credentials | None = None
     ) -> None:
-        self.domain = domain
-        self.base = ("http" if is_loopback(domain) else "https") + f"://{domain}"
+        self.base = endpoint.url
+        # An insecure registry's certificate (and its token server's) is not checked.
+        self.tls = None if endpoint.verify_tls else _unverified_context()
         self.scopes = scopes  # e.g. ["repository:team/app:pull,push"]
         self.credentials = credentials
         self._authorization = ""
@@ -222,7 +213,7 @@ class Registry:
                 sent["Authorization"] = self._authorization
             if body is not None and "Content-Length" not in sent and isinstance(body, bytes):
                 sent["Content-Length"] = str(len(body))
-            response = _Connection(parts.scheme, parts.netloc).request_response(
+            response = _Connection(parts.scheme, parts.netloc, self.tls).request_response(
                 method, _path(url), sent, body
             )
             if response.status not in (301, 302, 303, 307, 308) or method not in ("GET", "HEAD"):
@@ -252,7 +243,7 @@ class Registry:
         url = params["realm"] + ("&" if "?" in params["realm"] else "?") + urlencode(query)
         headers = {"Authorization": "Basic " + _basic(self.credentials)} if self.credentials else {}
         parts = urlsplit(url)
-        response = _Connection(parts.scheme, parts.netloc).request_response(
+        response = _Connection(parts.scheme, parts.netloc, self.tls).request_response(
             "GET", _path(url), headers
         )
         if response.status != 200:
@@ -267,9 +258,12 @@ class Registry:
 class _Connection:
     """One HTTP(S) connection for one request: registries are few, and requests large."""
 
-    def __init__(self, scheme: str, netloc: str) -> None:
-        cls = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
-        self.conn = cls(netloc, timeout=_TIMEOUT)
+    def __init__(self, scheme: str, netloc: str, tls: ssl.SSLContext | None = None) -> None:
+        self.conn: http.client.HTTPConnection
+        if scheme == "https":
+            self.conn = http.client.HTTPSConnection(netloc, timeout=_TIMEOUT, context=tls)
+        else:
+            self.conn = http.client.HTTPConnection(netloc, timeout=_TIMEOUT)
         self.origin = f"{scheme}://{netloc}"
 
     def request_response(
@@ -300,6 +294,13 @@ class _Connection:
         if isinstance(error, ssl.SSLError):
             return _lower_first(error.reason or str(error))
         return f"dial tcp {_address(host, port)}: connect: {_lower_first(error.strerror or str(error))}"
+
+
+def _unverified_context() -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 def _address(host: str, port: int) -> str:

@@ -86,6 +86,8 @@ class BuildService:
         self._lock = threading.Lock()
         self.cache_mounts = CacheMounts(paths.data_root / "build-mounts")
         self.sessions = BuildSessions()  # --secret and --ssh of builds to come, in memory
+        # How a missing base image is pulled (the engine's TransferService.pull).
+        self.pull: Callable[[str, Callable[[Message], None]], str] | None = None
 
     def uses(self, image_id: str) -> bool:
         """Whether a running build uses the image."""
@@ -313,6 +315,11 @@ class _Backend:
             self.service.hold_image(image.id)
             image = self.images.resolve(image.id)  # not removed before it was held
         return BuildImage(image.id, image.config)
+
+    def pull(self, name: str, progress: Callable[[Message], None]) -> BuildImage:
+        if self.service.pull is None:
+            raise NotFound(f"No such image: {name}")
+        return self.resolve(self.service.pull(name, progress))
 
     def normalize_tag(self, text: str) -> str:
         ref = reference.parse(text)

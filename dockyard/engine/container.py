@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from dockyard.errors import InvalidArgument
-from dockyard.runtime import cgroups
+from dockyard.runtime import cgroups, spec
 from dockyard.timefmt import parse_rfc3339, rfc3339_nano
 from dockyard.units import human_duration
 
@@ -94,12 +94,21 @@ def _healthcheck(user: dict[str, Any] | None, image: dict[str, Any] | None) -> d
     return {"Healthcheck": merged}
 
 
-def build_host_config(host_config: dict[str, Any]) -> dict:
-    """HostConfig with Docker's defaults filled in, as inspect shows it."""
+def build_host_config(
+    host_config: dict[str, Any],
+    log_driver: str = "json-file",
+    log_opts: dict[str, str] | None = None,
+) -> dict:
+    """HostConfig with Docker's defaults filled in, as inspect shows it.
+
+    ``log_driver`` and ``log_opts`` are the daemon's default log configuration: a
+    container that names no driver gets it, and one that names the same driver gets
+    the default options it does not set itself (moby's mergeAndVerifyLogConfig).
+    """
     defaults: dict[str, Any] = {
         "Binds": None,
         "ContainerIDFile": "",
-        "LogConfig": {"Type": "json-file", "Config": {}},
+        "LogConfig": {},
         "NetworkMode": "bridge",
         "PortBindings": {},
         "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
@@ -171,11 +180,18 @@ def build_host_config(host_config: dict[str, Any]) -> dict:
         merged["NetworkMode"] = "bridge"
     if not merged["RestartPolicy"].get("Name"):
         merged["RestartPolicy"] = {"Name": "no", "MaximumRetryCount": 0}
-    if not (merged.get("LogConfig") or {}).get("Type"):
-        merged["LogConfig"] = {
-            "Type": "json-file",
-            "Config": merged["LogConfig"].get("Config") or {},
-        }
+    driver = (merged.get("LogConfig") or {}).get("Type") or log_driver
+    options = dict((merged.get("LogConfig") or {}).get("Config") or {})
+    if driver == log_driver:
+        options = {**(log_opts or {}), **options}
+    merged["LogConfig"] = {"Type": driver, "Config": options}
+    # The paths the container will have masked and read-only, shown as moby fills them
+    # in at create: its defaults, unless privileged (which has none) or given.
+    if not merged["Privileged"]:
+        if merged["MaskedPaths"] is None:
+            merged["MaskedPaths"] = spec.default_masked_paths()
+        if merged["ReadonlyPaths"] is None:
+            merged["ReadonlyPaths"] = list(spec.DEFAULT_READONLY_PATHS)
     return merged
 
 

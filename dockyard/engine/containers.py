@@ -125,6 +125,8 @@ class ContainerService:
         # Told of each start (started=True), exit, pause and unpause: the health monitor.
         self.on_state_change: list[Callable[..., None]] = []
         self.networks: Any = None  # the NetworkService, set by the Engine
+        # The daemon's log-driver and log-opts: what a container naming none gets.
+        self.log_defaults: tuple[str, dict[str, str]] = ("json-file", {})
 
     # ------------------------------------------------------------------ records
     def _load(self, row: Any) -> Container:
@@ -195,7 +197,7 @@ class ContainerService:
         self, body: dict[str, Any], name: str | None, platform: platforms.Platform | None = None
     ) -> dict:
         """``platform``: the one the image must be for (--platform), NotFound otherwise."""
-        host_config = build_host_config(body.get("HostConfig") or {})
+        host_config = build_host_config(body.get("HostConfig") or {}, *self.log_defaults)
         image_name = body.get("Image") or ""
         if not image_name:
             raise InvalidArgument("config cannot be empty in order to create a container")

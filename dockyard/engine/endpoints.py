@@ -372,6 +372,7 @@ class Endpoints:
                 address6=record.get("IPv6Address") or "",
                 prefixlen6=network.subnet6.prefixlen if network.subnet6 else 0,
                 gateway6=str(network.gateway6 or ""),
+                mtu=network.mtu,
             )
         )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import platform
@@ -18,6 +19,8 @@ from dockyard import config as defaults
 from dockyard import rootless
 from dockyard.buildinfo import build_info
 from dockyard.config import Paths
+from dockyard.daemonconfig import EngineSettings
+from dockyard.distribution import endpoints
 from dockyard.engine import logdrivers
 from dockyard.engine.builds import BuildService
 from dockyard.engine.check import SystemCheck, recover_tmp
@@ -56,10 +59,13 @@ class Engine:
         paths: Paths,
         spawn_shim: Callable[..., Any] | None = None,
         spawn_exec: Callable[..., Any] | None = None,
+        settings: EngineSettings | None = None,
     ) -> None:
         """``spawn_shim`` and ``spawn_exec`` replace forking the shims of containers and of
-        execs from this process (the daemon's zygote)."""
+        execs from this process (the daemon's zygote); ``settings`` are the daemon's
+        configuration (Docker's defaults without one)."""
         self.paths = paths
+        self.settings = settings or EngineSettings()
         paths.prepare()
         # What a crash left staged: only an engine opens the store, so none of it is in use.
         self._recovered = recover_tmp(paths)
@@ -78,6 +84,7 @@ class Engine:
             self.metadata, self.blobs, self.layers, self.events, self.containers.users_of_image
         )
         self.containers.images = self.images
+        self.containers.log_defaults = (self.settings.log_driver, self.settings.log_opts)
         if spawn_shim is not None:
             self.containers.spawn_shim = spawn_shim
         self.networks = NetworkService(paths, self.metadata, self.events, self.containers)
@@ -90,7 +97,8 @@ class Engine:
         if spawn_exec is not None:
             self.builds.spawn_step = spawn_exec
         self.images.building = self.builds.uses
-        self.transfers = TransferService(self.images)
+        self.transfers = TransferService(self.images, self.settings.registries)
+        self.builds.pull = self.transfers.pull
         self.check = SystemCheck(self)
 
     async def start(self) -> None:
@@ -108,6 +116,17 @@ class Engine:
         self.networks.recover(asyncio.get_running_loop(), self.containers.all())
         self.builds.loop = asyncio.get_running_loop()
         await self.containers.restart_always()
+
+    def reload(self, settings: EngineSettings) -> None:
+        """Apply what a configuration reload changes (dockerd's Reload): the rest waits
+        for the next start."""
+        self.settings = dataclasses.replace(
+            self.settings,
+            registries=settings.registries,
+            labels=settings.labels,
+            debug=settings.debug,
+        )
+        self.transfers.registries = settings.registries
 
     def close(self) -> None:
         """Let go of the store; running containers go on without us."""
@@ -198,11 +217,11 @@ class Engine:
             "PidsLimit": limits and support.pids,
             "OomKillDisable": limits and support.oom_kill_disable,
             "IPv4Forwarding": True,
-            "Debug": False,
+            "Debug": self.settings.debug,
             "NFd": len(os.listdir("/proc/self/fd")),
             "NGoroutines": 0,
             "SystemTime": rfc3339_nano(time.time_ns()),
-            "LoggingDriver": "json-file",
+            "LoggingDriver": self.settings.log_driver,
             "CgroupDriver": "cgroupfs" if limits else "none",
             "CgroupVersion": "2" if cgroups.unified() else "1",
             "NEventsListener": 0,
@@ -215,17 +234,13 @@ class Engine:
             "MemTotal": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
             "IndexServerAddress": "https://index.docker.io/v1/",
             "GenericResources": None,
-            "RegistryConfig": {
-                "IndexConfigs": {},
-                "InsecureRegistryCIDRs": ["127.0.0.0/8"],
-                "Mirrors": [],
-            },
+            "RegistryConfig": _registry_config(self.settings),
             "DockerRootDir": str(self.paths.data_root),
             "HttpProxy": "",
             "HttpsProxy": "",
             "NoProxy": "",
             "Name": socket.gethostname(),
-            "Labels": [],
+            "Labels": list(self.settings.labels),
             "ExperimentalBuild": False,
             "ServerVersion": defaults.ENGINE_VERSION,
             "Runtimes": {
@@ -255,6 +270,28 @@ class Engine:
             "CDISpecDirs": [],
             "Warnings": [],
         }
+
+
+def _registry_config(settings: EngineSettings) -> dict[str, Any]:
+    """``docker info``'s RegistryConfig: Docker Hub's mirrors and the insecure registries."""
+    registries = settings.registries
+    mirrors = list(registries.mirrors)
+    index = {
+        endpoints.HUB_DOMAIN: {
+            "Name": endpoints.HUB_DOMAIN,
+            "Mirrors": mirrors,
+            "Secure": True,
+            "Official": True,
+        }
+    }
+    for name in registries.insecure:
+        if "/" not in name:
+            index[name] = {"Name": name, "Mirrors": [], "Secure": False, "Official": False}
+    return {
+        "IndexConfigs": index,
+        "InsecureRegistryCIDRs": endpoints.insecure_cidrs(registries),
+        "Mirrors": mirrors,
+    }
 
 
 def _arch() -> str:

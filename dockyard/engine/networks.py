@@ -42,7 +42,7 @@ from dockyard.engine.legacylinks import LegacyLinks
 from dockyard.engine.names import new_id
 from dockyard.errors import Conflict, Forbidden, InvalidArgument, NotFound
 from dockyard.errors import SystemError as EngineSystemError
-from dockyard.network import ipam, ruleset
+from dockyard.network import ipam, proxy, ruleset
 from dockyard.rootless import ports as host_ports
 from dockyard.rootless.ports import HostPorts
 from dockyard.store.metadata import Metadata
@@ -55,6 +55,12 @@ if TYPE_CHECKING:
 PREDEFINED = ("bridge", "host", "none")
 DRIVERS = {"bridge": "bridge", "host": "host", "none": "null"}
 BRIDGE_NAME_OPTION = "com.docker.network.bridge.name"
+MTU_OPTION = "com.docker.network.driver.mtu"
+ICC_OPTION = "com.docker.network.bridge.enable_icc"
+# The MTUs the kernel takes for an Ethernet link (IPv4 needs 68).
+_MTU_RANGE = range(68, 65536)
+_GO_TRUE = ("1", "t", "T", "TRUE", "true", "True")
+_GO_FALSE = ("0", "f", "F", "FALSE", "false", "False")
 MAX_LINK_NAME = 15
 _SYS_NET = "/sys/class/net"
 
@@ -130,6 +136,16 @@ class Network:
         return str(self.record["Options"].get(BRIDGE_NAME_OPTION) or f"br-{self.id[:12]}")
 
     @property
+    def mtu(self) -> int:
+        """The MTU of its bridge and veths (``com.docker.network.driver.mtu``); 0: the kernel's."""
+        return int((self.record["Options"] or {}).get(MTU_OPTION) or 0)
+
+    @property
+    def icc(self) -> bool:
+        """Whether its containers may talk to each other (``...bridge.enable_icc``)."""
+        return (self.record["Options"] or {}).get(ICC_OPTION, "true") in _GO_TRUE
+
+    @property
     def has_dns(self) -> bool:
         """User-defined bridge networks are served by the embedded DNS server; the default one not."""
         return self.driver == "bridge" and not self.predefined
@@ -161,6 +177,7 @@ class NetworkService:
         self._build_steps: set[str] = set()  # RUN steps plugged in now (their endpoints live)
         # Rootless: slirp4netns forwards the published ports from the host (docs/rootless.md).
         self._host_ports = HostPorts(paths.exec_root) if rootless.active() else None
+        self.proxies = proxy.Proxies()  # the published ports' IPv6 listeners
         self._add_predefined()
         self.legacy_links = LegacyLinks(metadata, containers)
         self.discovery = Discovery(self)
@@ -338,6 +355,7 @@ class NetworkService:
         if (driver or "bridge") != "bridge":
             raise NotFound(f'plugin "{driver}" not found')
         options = dict(options or {})
+        _check_driver_options(options)
         if len(options.get(BRIDGE_NAME_OPTION, "")) > MAX_LINK_NAME:
             raise InvalidArgument(
                 f"bridge name {options[BRIDGE_NAME_OPTION]} is longer than {MAX_LINK_NAME} characters"
@@ -489,7 +507,7 @@ class NetworkService:
         if network.bridge in self._ensured and os.path.exists(f"{_SYS_NET}/{network.bridge}"):
             return
         self.links.ensure_bridge(
-            network.bridge, str(network.gateway), network.subnet.prefixlen, self.owner
+            network.bridge, str(network.gateway), network.subnet.prefixlen, self.owner, network.mtu
         )
         if network.gateway6 and network.subnet6:
             self.links.add_bridge_address6(
@@ -505,13 +523,23 @@ class NetworkService:
         ``again``: replace the kernel's table even if this engine wrote the same one last.
         """
         bridges = [
-            ruleset.Bridge(n.bridge, str(n.subnet), str(n.subnet6 or ""))
+            ruleset.Bridge(n.bridge, str(n.subnet), str(n.subnet6 or ""), icc=n.icc)
             for n in self.all()
             if n.driver == "bridge" and os.path.exists(f"{_SYS_NET}/{n.bridge}")
         ]
         forwards = self._forwards()
         if self._host_ports is not None:
             forwards = self._host_ports.sync(forwards)
+        else:  # IPv6 listeners for ports published on all addresses (rootless: slirp4netns)
+            self.proxies.sync(
+                {
+                    proxy.Target(f.proto, f.host_port, f.address, f.port)
+                    for f in forwards
+                    if f.host_ip == ruleset.ANY_ADDRESS
+                    and f.proto in ("tcp", "udp")
+                    and not f.address6
+                }
+            )
         if again:
             self._applied = ""
         if bridges or forwards:
@@ -565,6 +593,7 @@ class NetworkService:
             tx.execute(
                 "DELETE FROM endpoints WHERE container_id NOT IN (SELECT id FROM containers)"
             )
+        self.proxies.bind(loop)  # first: the sync below listens for what is published
         if any(os.path.exists(f"{_SYS_NET}/{n.bridge}") for n in self._bridge_networks()):
             self.sync_rules()
         self.discovery.bind(loop)
@@ -573,6 +602,7 @@ class NetworkService:
     def close(self) -> None:
         """Remove the bridges no running container uses, and the table when nothing is left."""
         self.discovery.close()
+        self.proxies.close()
         in_use = {row["network_id"] for row in self.endpoint_rows()}
         idle = [
             n
@@ -590,6 +620,27 @@ class NetworkService:
 
     def _bridge_networks(self) -> NetworkList:
         return [n for n in self.all() if n.driver == "bridge"]
+
+
+def _check_driver_options(options: dict[str, str]) -> None:
+    """The bridge driver's options it applies, parsed as libnetwork parses them."""
+    if MTU_OPTION in options:
+        value = options[MTU_OPTION]
+        try:
+            mtu = int(value, 10)
+        except ValueError:
+            raise InvalidArgument(
+                f'failed to parse {MTU_OPTION} value: {value} (strconv.Atoi: parsing "{value}": '
+                "invalid syntax)"
+            ) from None
+        if mtu not in _MTU_RANGE:
+            raise InvalidArgument(f"invalid MTU number: {mtu}")
+    if ICC_OPTION in options and options[ICC_OPTION] not in (*_GO_TRUE, *_GO_FALSE):
+        value = options[ICC_OPTION]
+        raise InvalidArgument(
+            f'failed to parse {ICC_OPTION} value: {value} (strconv.ParseBool: parsing "{value}": '
+            "invalid syntax)"
+        )
 
 
 def _record(

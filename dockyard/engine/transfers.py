@@ -7,6 +7,10 @@ A pushed image is its stored manifest as it is: uncompressed layer tars
 (``application/vnd.oci.image.layer.v1.tar``), so its digest is the same on
 every push. A pulled image's layers may be plain, gzip, bzip2 or xz tars; each is checked against its digest as it arrives and against the
 config's DiffID once unpacked.
+
+Which endpoints a registry is tried at (Docker Hub's mirrors first, then the Hub)
+is ``distribution.endpoints``'; a pull falls back to the next endpoint when one
+fails before the manifest is in hand, as moby's does.
 """
 
 from __future__ import annotations
@@ -14,11 +18,14 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from dockyard.daemonconfig import RegistrySettings
+from dockyard.distribution import endpoints
 from dockyard.distribution.archive import pick_platform
 from dockyard.distribution.registry import INDEX_TYPES, Credentials, Manifest, Registry
 from dockyard.engine.images import ImageService
@@ -27,26 +34,32 @@ from dockyard.store.layers import Layer, chain_ids
 from dockyard.store.reference import Reference
 from dockyard.store.reference import parse as parse_reference
 
+log = logging.getLogger(__name__)
+
 Emit = Callable[[dict[str, Any]], None]
+T = TypeVar("T")
 # Blobs up to this size go up in one PUT; bigger ones in PATCH chunks of this size.
 UPLOAD_CHUNK = 16 << 20
-# Docker Hub's names for itself, and where its registry API answers (moby's IndexHostname).
-_HUB_NAMES = ("docker.io", "index.docker.io", "registry-1.docker.io")
-_HUB_REGISTRY = "registry-1.docker.io"
+
+
+def credentials(auth: dict[str, Any]) -> Credentials | None:
+    """The credentials of a decoded X-Registry-Auth (username and password), if any."""
+    if not auth.get("username"):
+        return None
+    return Credentials(str(auth["username"]), str(auth.get("password") or ""))
 
 
 class TransferService:
-    def __init__(self, images: ImageService) -> None:
+    def __init__(self, images: ImageService, registries: RegistrySettings) -> None:
         self.images = images
+        self.registries = registries  # replaced when the daemon reloads its configuration
 
     # ------------------------------------------------------------------ pull
 
     def pull(self, reference: str, emit: Emit, credentials: Credentials | None = None) -> str:
         """Pull ``reference`` (a tag, latest by default, or a digest); the image ID."""
         ref = parse_reference(reference).with_default_tag()
-        registry = Registry(ref.domain, [f"repository:{ref.path}:pull"], credentials)
-        registry.ping()
-        top = registry.get_manifest(ref.path, ref.digest or ref.tag)
+        registry, top = self._find_manifest(ref, credentials)
         emit({"status": f"Pulling from {ref.path}", "id": ref.digest or ref.tag})
         manifest = top
         if top.media_type in INDEX_TYPES:
@@ -70,6 +83,29 @@ class TransferService:
         news = "Image is up to date" if before == image_id else "Downloaded newer image"
         emit({"status": f"Status: {news} for {ref}"})
         return image_id
+
+    def _find_manifest(
+        self, ref: Reference, credentials: Credentials | None
+    ) -> tuple[Registry, Manifest]:
+        """The first endpoint that has the manifest, and the manifest; else the last one's error."""
+
+        def attempt(endpoint: endpoints.Endpoint) -> tuple[Registry, Manifest]:
+            registry = Registry(endpoint, [f"repository:{ref.path}:pull"], credentials)
+            registry.ping()
+            return registry, registry.get_manifest(ref.path, ref.digest or ref.tag)
+
+        return _first_success(endpoints.endpoints(ref.domain, self.registries), attempt)
+
+    def _open(self, domain: str, scopes: list[str], credentials: Credentials | None) -> Registry:
+        """The first endpoint of ``domain`` (never a mirror) that answers ``/v2/``."""
+
+        def attempt(endpoint: endpoints.Endpoint) -> Registry:
+            registry = Registry(endpoint, scopes, credentials)
+            registry.ping()
+            return registry
+
+        choices = [e for e in endpoints.endpoints(domain, self.registries) if not e.mirror]
+        return _first_success(choices, attempt)
 
     def _current(self, ref: Reference) -> str:
         try:
@@ -140,8 +176,9 @@ class TransferService:
         domain = urlsplit(address).netloc
         if not domain:
             raise InvalidArgument(f"unable to parse server address: {server_address}")
-        credentials = Credentials(username, password) if username else None
-        Registry(_HUB_REGISTRY if domain in _HUB_NAMES else domain, [], credentials).login()
+        given = Credentials(username, password) if username else None
+        choices = [e for e in endpoints.endpoints(domain, self.registries) if not e.mirror]
+        _first_success(choices, lambda endpoint: Registry(endpoint, [], given).login())
         return ""
 
     # ------------------------------------------------------------------ push
@@ -156,9 +193,8 @@ class TransferService:
         sources = self._sibling_repos(image.id, ref)
         scopes = [f"repository:{ref.path}:pull,push"]
         scopes += [f"repository:{path}:pull" for path in sources]
-        registry = Registry(ref.domain, scopes, credentials)
         emit({"status": f"The push refers to repository [{ref.name}]"})
-        registry.ping()
+        registry = self._open(ref.domain, scopes, credentials)
         manifest = self._stored_manifest(image.id)
         descriptors = manifest.json()["layers"]
         for descriptor in reversed(descriptors):
@@ -208,6 +244,18 @@ class TransferService:
         chunk = UPLOAD_CHUNK if path.stat().st_size > UPLOAD_CHUNK else 0
         registry.upload_blob(location, digest, path, chunk)
         return {"status": "Pushed", "progressDetail": {}, "id": short}
+
+
+def _first_success(
+    choices: list[endpoints.Endpoint], attempt: Callable[[endpoints.Endpoint], T]
+) -> T:
+    """``attempt`` at each endpoint in turn until one succeeds; the last one's error stands."""
+    for endpoint in choices[:-1]:
+        try:
+            return attempt(endpoint)
+        except DockyardError as e:
+            log.info("Attempting next endpoint after error at %s: %s", endpoint.url, e.message)
+    return attempt(choices[-1])
 
 
 def _short(descriptor: dict[str, Any]) -> str:

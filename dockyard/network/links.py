@@ -47,6 +47,7 @@ class Endpoint:
     address6: str = ""  # on a network with IPv6: the v6 address, its prefix and gateway
     prefixlen6: int = 0
     gateway6: str = ""
+    mtu: int = 0  # both ends of the veth; 0: the kernel's
 
 
 class Links:
@@ -81,12 +82,15 @@ class Links:
         return self._host
 
     # ------------------------------------------------------------------ the host's side
-    def ensure_bridge(self, name: str, address: str, prefixlen: int, alias: str) -> None:
-        """The bridge up with its gateway address; created when missing. Forwarding on.
+    def ensure_bridge(
+        self, name: str, address: str, prefixlen: int, alias: str, mtu: int = 0
+    ) -> None:
+        """The bridge up with its gateway address and ``mtu`` (0: the kernel's); created when
+        missing. Forwarding on.
 
         ``alias`` (the link's ifalias, `ip -d link` shows it) says which engine made it.
         """
-        self._call(_ensure_bridge, name, address, prefixlen, alias)
+        self._call(_ensure_bridge, name, address, prefixlen, alias, mtu)
         write_sysctl("ipv4/ip_forward", "1")
 
     def add_bridge_address6(self, name: str, address: str, prefixlen: int) -> None:
@@ -152,7 +156,7 @@ def _iproute() -> Any:
     return IPRoute()
 
 
-def _ensure_bridge(ipr: Any, name: str, address: str, prefixlen: int, alias: str) -> None:
+def _ensure_bridge(ipr: Any, name: str, address: str, prefixlen: int, alias: str, mtu: int) -> None:
     found = ipr.link_lookup(ifname=name)
     if found:
         index = found[0]
@@ -160,6 +164,8 @@ def _ensure_bridge(ipr: Any, name: str, address: str, prefixlen: int, alias: str
         ipr.link("add", ifname=name, kind="bridge")
         index = ipr.link_lookup(ifname=name)[0]
         ipr.link("set", index=index, ifalias=alias)
+        if mtu:
+            ipr.link("set", index=index, mtu=mtu)
     addresses = {a.get("IFA_ADDRESS") for a in ipr.get_addr(index=index, family=2)}
     if address not in addresses:
         ipr.addr("add", index=index, address=address, prefixlen=prefixlen)
@@ -195,12 +201,9 @@ def _add_endpoint(ipr: Any, e: Endpoint) -> None:
     namespace = os.open(f"/proc/{e.pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     try:
         bridge = ipr.link_lookup(ifname=e.bridge)[0]
-        ipr.link(
-            "add",
-            ifname=e.host_name,
-            kind="veth",
-            peer={"ifname": e.ifname, "net_ns_fd": namespace, "address": e.mac},
-        )
+        peer: dict[str, Any] = {"ifname": e.ifname, "net_ns_fd": namespace, "address": e.mac}
+        sized: dict[str, Any] = {"mtu": e.mtu} if e.mtu else {}
+        ipr.link("add", ifname=e.host_name, kind="veth", peer={**peer, **sized}, **sized)
         host_end = ipr.link_lookup(ifname=e.host_name)[0]
         ipr.link("set", index=host_end, master=bridge, state="up", ifalias=e.alias)
         # Hairpin: a container's packets to its own published port come back out of the

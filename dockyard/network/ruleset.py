@@ -20,7 +20,10 @@ rule to forget, and a restarted engine converges by rendering it again.
                          reaching a published port on its own bridge, its own
                          port included), told by its source address: with
                          br_netfilter loaded, postrouting sees no input interface
-    forward              bridges of different networks do not talk to each other
+    forward              bridges of different networks do not talk to each other,
+                         nor containers of a network with enable_icc=false (br_netfilter
+                         shows traffic between two ports of a bridge as from the bridge
+                         to itself, which is what Docker's DOCKER-ICC rule drops too)
 
 IPv6 networks get a second table of the same name, family ip6, while any
 bridge has a v6 subnet: masquerade for the v6 subnets' outbound traffic,
@@ -44,6 +47,7 @@ class Bridge:
     name: str
     subnet: str  # "172.17.0.0/16"
     subnet6: str = ""  # "fd00:dead:beef::/48" on a network with IPv6
+    icc: bool = True  # False: its containers do not talk to each other
 
 
 @dataclass(frozen=True)
@@ -171,7 +175,9 @@ def _masquerade(b: Bridge) -> list[str]:
 
 
 def _isolation(bridges: list[Bridge]) -> list[str]:
-    rules = []
+    rules = [
+        f"iifname {_quote(b.name)} oifname {_quote(b.name)} drop" for b in bridges if not b.icc
+    ]
     for b in bridges:
         others = [_quote(o.name) for o in bridges if o.name != b.name]
         if others:

@@ -39,7 +39,7 @@ _MASKED_PATHS = (
     "/sys/devices/virtual/powercap",
     "/sys/firmware",
 )
-_READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
+DEFAULT_READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
 # Mounts that stay writable under --read-only (moby withMounts).
 _WRITABLE_WITH_READONLY_ROOT = ("/proc", "/dev/pts", "/dev/shm", "/dev/mqueue", "/dev")
 _NETWORK_SYSCTLS = {
@@ -331,16 +331,16 @@ def _masked_paths(opts: SpecOptions) -> list[str]:
         return []
     if opts.masked_paths is not None:
         return list(opts.masked_paths)
-    return _default_masked_paths()
+    return default_masked_paths()
 
 
 def _readonly_paths(opts: SpecOptions) -> list[str]:
     if opts.privileged:
         return []
-    return list(_READONLY_PATHS if opts.readonly_paths is None else opts.readonly_paths)
+    return list(DEFAULT_READONLY_PATHS if opts.readonly_paths is None else opts.readonly_paths)
 
 
-def _default_masked_paths() -> list[str]:
+def default_masked_paths() -> list[str]:
     """Docker's list, plus each CPU's thermal_throttle directory (GHSA-6fw5-f8r9-fgfm)."""
     paths = list(_MASKED_PATHS)
     for cpu in range(os.cpu_count() or 1):

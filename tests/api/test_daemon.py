@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.api import wire
-from tests.conftest import DOCKYARDD
+from tests.conftest import DOCKYARDD, daemon_config
 
 
 def _dockyardd(*args: str) -> subprocess.CompletedProcess[str]:
@@ -26,7 +26,14 @@ def test_socket_mode_and_pid_file(daemon: Any) -> None:
 
 def test_a_second_daemon_on_the_same_socket_is_refused(daemon: Any, tmp_path: Path) -> None:
     result = _dockyardd(
-        "--data-root", str(tmp_path / "d"), "--exec-root", str(tmp_path / "e"), "-H", daemon.host
+        "--config-file",
+        str(daemon_config(tmp_path)),
+        "--data-root",
+        str(tmp_path / "d"),
+        "--exec-root",
+        str(tmp_path / "e"),
+        "-H",
+        daemon.host,
     )
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == (
@@ -38,6 +45,8 @@ def test_a_second_daemon_on_the_same_socket_is_refused(daemon: Any, tmp_path: Pa
 def test_a_second_daemon_on_the_same_exec_root_is_refused(daemon: Any, tmp_path: Path) -> None:
     other = f"unix://{tmp_path}/other.sock"
     result = _dockyardd(
+        "--config-file",
+        str(daemon_config(tmp_path)),
         "--data-root",
         str(daemon.roots.data_root),
         "--exec-root",
@@ -61,6 +70,8 @@ def test_a_stale_socket_is_replaced(roots: Any, busybox_tar: Path) -> None:
     process = subprocess.Popen(
         [
             DOCKYARDD,
+            "--config-file",
+            str(daemon_config(roots.base)),
             "--data-root",
             str(roots.data_root),
             "--exec-root",

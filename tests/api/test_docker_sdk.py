@@ -9,6 +9,8 @@ import docker
 import pytest
 import requests
 
+from tests.conftest import CLOSED_HUB_URL
+
 
 def test_run_without_detach_returns_the_output(docker_sdk: Any) -> None:
     assert docker_sdk.containers.run("busybox", "echo hi", remove=True) == b"hi\n"
@@ -39,9 +41,12 @@ def test_images_list(docker_sdk: Any) -> None:
     assert [image.tags for image in docker_sdk.images.list()] == [["busybox:latest"]]
 
 
-def test_unknown_image_raises_image_not_found(docker_sdk: Any) -> None:
-    with pytest.raises(docker.errors.ImageNotFound):
+def test_unknown_image_is_pulled_from_the_hub(docker_sdk: Any) -> None:
+    """Not here: docker-py pulls it, and the pull's error (the run's stand-in for an
+    unreachable Docker Hub) is what it raises."""
+    with pytest.raises(docker.errors.APIError) as caught:
         docker_sdk.containers.run("nosuchimage", "true")
+    assert caught.value.explanation.startswith(f'Get "{CLOSED_HUB_URL}/v2/": dial tcp')
 
 
 def test_attach_socket_reads_frames_after_a_half_close(docker_sdk: Any) -> None:

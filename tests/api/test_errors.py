@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tests.api.conftest import Api
+from tests.conftest import CLOSED_HUB_URL
 
 
 def _message(reply) -> str:  # type: ignore[no-untyped-def]
@@ -20,10 +21,14 @@ def test_unknown_image_is_404_so_the_cli_tries_a_pull(api: Api) -> None:
     assert api.call("GET", "/containers/json?all=1").json() == []
 
 
-def test_pull_is_refused_like_a_missing_repository(api: Api) -> None:
+def test_a_hub_that_cannot_be_reached_is_named_in_the_error(api: Api) -> None:
+    """Docker Hub is asked (here the run's closed stand-in for it), and its failure named."""
     reply = api.call("POST", "/v1.44/images/create?fromImage=nosuch&tag=latest")
-    assert reply.status == 404
-    assert _message(reply).startswith("pull access denied for nosuch, repository does not exist")
+    assert reply.status == 500
+    address = CLOSED_HUB_URL.removeprefix("http://")
+    assert _message(reply) == (
+        f'Get "{CLOSED_HUB_URL}/v2/": dial tcp {address}: connect: connection refused'
+    )
 
 
 def test_name_in_use_is_409(api: Api) -> None:

@@ -37,7 +37,7 @@ class Registry:
         for line in self.log.read_text().splitlines():
             with contextlib.suppress(ValueError):
                 entry = json.loads(line)
-                if entry.get("msg") == "response completed":
+                if entry.get("msg") in ("response completed", "response completed with error"):
                     answered.append(
                         (
                             entry["http.request.method"],

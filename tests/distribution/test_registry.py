@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from dockyard.distribution.endpoints import Endpoint
 from dockyard.distribution.registry import Credentials, Manifest
 from dockyard.distribution.registry import Registry as Client
 from dockyard.engine import transfers
@@ -73,9 +74,9 @@ def test_chunked_upload_and_cross_repository_mount(
     first, second = f"{registry.address}/team/one", f"{registry.address}/team/two"
     engine.images.tag("busybox", first, None)
     assert "Pushed" in _push(engine, first).statuses()
-    manifest = Client(registry.address, ["repository:team/one:pull"]).get_manifest(
-        "team/one", "latest"
-    )
+    manifest = Client(
+        Endpoint(f"http://{registry.address}"), ["repository:team/one:pull"]
+    ).get_manifest("team/one", "latest")
     sizes = [layer["size"] for layer in manifest.json()["layers"]]
     sizes.append(manifest.json()["config"]["size"])
     patches = [(uri, status) for method, uri, status in registry.requests() if method == "PATCH"]
@@ -103,7 +104,7 @@ def test_pulls_the_linux_amd64_image_of_an_index(engine: Any, registry: Registry
     name = f"{registry.address}/multi"
     engine.images.tag("busybox", name, None)
     digest = _push(engine, name).messages[-1]["aux"]["Digest"]
-    client = Client(registry.address, ["repository:multi:pull,push"])
+    client = Client(Endpoint(f"http://{registry.address}"), ["repository:multi:pull,push"])
     single = client.get_manifest("multi", digest)
     entry = {"mediaType": single.media_type, "digest": digest, "size": len(single.data)}
     index = {

@@ -503,3 +503,27 @@ def _made(record: Any) -> bool:
 
 def _cgroup_exists(cgroup: Any) -> bool:
     return any(os.path.isdir(directory) for _, directory in cgroup.mount_sources())
+
+
+def test_create_fills_in_the_masked_and_read_only_paths(engine: Any) -> None:
+    """As moby at create: its default lists, none when privileged, a given list as it is."""
+
+    def host_config(**given: Any) -> dict[str, Any]:
+        body = {"Image": "busybox", "Cmd": ["true"], "HostConfig": given}
+        cid = engine.containers.create(body, None)["Id"]
+        return dict(engine.containers.inspect(cid)["HostConfig"])
+
+    default = host_config()
+    assert default["MaskedPaths"][:3] == ["/proc/acpi", "/proc/asound", "/proc/interrupts"]
+    assert "/proc/kcore" in default["MaskedPaths"] and "/sys/firmware" in default["MaskedPaths"]
+    assert default["ReadonlyPaths"] == [
+        "/proc/bus",
+        "/proc/fs",
+        "/proc/irq",
+        "/proc/sys",
+        "/proc/sysrq-trigger",
+    ]
+    privileged = host_config(Privileged=True)
+    assert (privileged["MaskedPaths"], privileged["ReadonlyPaths"]) == (None, None)
+    unconfined = host_config(MaskedPaths=[], ReadonlyPaths=["/proc/sys"])
+    assert (unconfined["MaskedPaths"], unconfined["ReadonlyPaths"]) == ([], ["/proc/sys"])

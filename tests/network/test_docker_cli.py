@@ -6,6 +6,7 @@ Traffic goes only to 127.0.0.1 and to the containers these tests start.
 from __future__ import annotations
 
 import re
+import socket
 from typing import Any
 
 import docker
@@ -190,3 +191,84 @@ def test_network_create_answers_as_docker(docker_cli: Docker, docker_sdk: Any) -
     )
     for name in ("my net", "opts", "bare"):
         assert docker_cli("network", "rm", name).returncode == 0
+
+
+def test_bridge_mtu_and_icc_options_are_applied(docker_cli: Docker) -> None:
+    created = docker_cli(
+        "network",
+        "create",
+        "--subnet",
+        "10.231.9.0/24",
+        "-o",
+        "com.docker.network.driver.mtu=1400",
+        "-o",
+        "com.docker.network.bridge.enable_icc=false",
+        "quiet",
+    )
+    assert created.returncode == 0, created.stderr
+    bridge = f"br-{created.stdout.strip()[:12]}"
+    web = run_detached(
+        docker_cli, "--network", "quiet", "--name", "web", "busybox", "sh", "-c", SERVE
+    )
+    # The host reaches it (no forwarding involved): it serves.
+    assert http_get(80, host="10.231.9.2") == f"hello from {web[:12]}\n"
+    with open(f"/sys/class/net/{bridge}/mtu") as f:
+        assert f.read() == "1400\n"
+    inside = docker_cli("exec", "web", "cat", "/sys/class/net/eth0/mtu")
+    assert inside.stdout == "1400\n"
+    # Another container of the network does not.
+    client = docker_cli(
+        "run", "--rm", "--network", "quiet", "busybox", *fetch_script("http://10.231.9.2/", tries=2)
+    )  # fmt: skip
+    assert (client.returncode, client.stdout) == (1, "")
+    assert docker_cli("rm", "-f", "web").returncode == 0
+    assert docker_cli("network", "rm", "quiet").returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (
+            "com.docker.network.driver.mtu=big",
+            "failed to parse com.docker.network.driver.mtu value: big "
+            '(strconv.Atoi: parsing "big": invalid syntax)',
+        ),
+        ("com.docker.network.driver.mtu=20", "invalid MTU number: 20"),
+        (
+            "com.docker.network.bridge.enable_icc=maybe",
+            "failed to parse com.docker.network.bridge.enable_icc value: maybe "
+            '(strconv.ParseBool: parsing "maybe": invalid syntax)',
+        ),
+    ],
+)
+def test_bad_bridge_options_are_refused(docker_cli: Docker, option: str, message: str) -> None:
+    refused = docker_cli("network", "create", "-o", option, "badopts")
+    assert refused.returncode == 1
+    assert message in refused.stderr
+    assert docker_cli("network", "inspect", "badopts").returncode == 1
+
+
+def _ask_v6(port: int, data: bytes) -> bytes:
+    """``data`` to [::1]:port over TCP, then a half-close; all that comes back."""
+    with socket.create_connection(("::1", port), timeout=10) as s:
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+        reply = b""
+        while chunk := s.recv(4096):
+            reply += chunk
+        return reply
+
+
+def test_published_ports_answer_on_ipv6_loopback(docker_cli: Docker) -> None:
+    """As with docker-proxy on [::]:port (the UDP relay: tests/network/test_proxy.py)."""
+    port = free_port()
+    cid = run_detached(
+        docker_cli, "-p", f"{port}:80", "--name", "web", "busybox", "sh", "-c", SERVE
+    )
+    assert http_get(port) == f"hello from {cid[:12]}\n"  # IPv4 (DNAT): it serves
+    page = _ask_v6(port, b"GET / HTTP/1.0\r\n\r\n")
+    assert page.endswith(f"\r\n\r\nhello from {cid[:12]}\n".encode())
+    # Stopped with the container.
+    assert docker_cli("stop", "-t", "1", "web").returncode == 0
+    with pytest.raises(ConnectionRefusedError):
+        _ask_v6(port, b"")

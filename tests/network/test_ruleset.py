@@ -31,6 +31,15 @@ def test_masquerade_and_isolation_per_bridge() -> None:
     assert 'oifname "dytesta" ip saddr 10.201.0.0/16 ct status dnat masquerade' in text
     assert 'iifname "dytesta" oifname { "dytestb" } drop' in text
     assert 'iifname "dytestb" oifname { "dytesta" } drop' in text
+    assert 'iifname "dytesta" oifname "dytesta" drop' not in text
+
+
+def test_a_bridge_without_icc_drops_what_goes_between_its_ports() -> None:
+    quiet = [ruleset.Bridge("dytesta", "10.201.0.0/16", "fd00:201::/64", icc=False)]
+    text = ruleset.render("t", "dockyard:test", quiet, [])
+    ip, ip6 = text.split("table ip6 t {")
+    assert 'iifname "dytesta" oifname "dytesta" drop' in ip
+    assert 'iifname "dytesta" oifname "dytesta" drop' in ip6
 
 
 @pytest.fixture

@@ -11,7 +11,14 @@ from pathlib import Path
 import docker
 import pytest
 
-from tests.conftest import DOCKYARD, DOCKYARDD, Roots, _answers, import_busybox
+from tests.conftest import (
+    DOCKYARD,
+    DOCKYARDD,
+    Roots,
+    _answers,
+    daemon_config,
+    import_busybox,
+)
 from tests.remote.conftest import TLSDaemon, free_port, run, tls_flags
 from tests.remote.workload import exercise, ok
 
@@ -137,6 +144,8 @@ def test_a_build_context_goes_as_a_tar_honouring_dockerignore(
 def _dockyardd(roots: Roots, *args: str) -> list[str]:
     return [
         DOCKYARDD,
+        "--config-file",
+        str(daemon_config(roots.base)),
         "--data-root",
         str(roots.data_root),
         "--exec-root",

@@ -91,7 +91,8 @@ def test_getting_started_workflow_as_a_user(engine_user: User) -> None:
         assert s.connect_ex((_host_address(), loopback_port)) != 0
     ps = user.dockyard("ps", "--format", "{{.Names}} {{.Ports}}")
     assert f"web 0.0.0.0:{port}->8000/tcp, 127.0.0.1:{loopback_port}->8000/tcp" in ps.stdout
-    assert user.dockyard("exec", "web", "cat", "/app/greeting").stdout == "hello\n"
+    greeting = user.dockyard("exec", "web", "cat", "/app/greeting")
+    assert greeting.stdout == "hello\n", greeting.stderr
     logs = user.dockyard("exec", "web", "sh", "-c", "echo to-the-log > /proc/1/fd/1")
     assert logs.returncode == 0, logs.stderr
     wait_until(lambda: "to-the-log" in user.dockyard("logs", "web").stdout, what="the log line")

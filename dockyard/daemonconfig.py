@@ -1,0 +1,234 @@
+"""dockyardd's configuration file, as dockerd's ``/etc/docker/daemon.json``.
+
+The file is one JSON object whose keys are dockerd's, where dockyard has the
+feature. A key given both as a flag and in the file, a key dockerd does not
+know (or dockyard cannot honour) and a value of the wrong type stop the start
+with dockerd's messages. ``SIGHUP`` reads the file again and applies what
+dockerd reloads (:data:`RELOADABLE`); the rest waits for the next start.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from dockyard.errors import InvalidArgument
+
+DEFAULT_CONFIG_FILE = "/etc/dockyard/daemon.json"
+
+# Each key the file may hold, with the JSON type dockerd's Config struct gives it
+# (Go's name for it, as json.Unmarshal says it in its errors).
+_STRING, _BOOL, _LIST, _MAP = "string", "bool", "[]string", "map[string]string"
+KEYS: dict[str, str] = {
+    "data-root": _STRING,
+    "exec-root": _STRING,
+    "hosts": _LIST,
+    "debug": _BOOL,
+    "labels": _LIST,
+    "registry-mirrors": _LIST,
+    "insecure-registries": _LIST,
+    "log-driver": _STRING,
+    "log-opts": _MAP,
+    "tls": _BOOL,
+    "tlsverify": _BOOL,
+    "tlscacert": _STRING,
+    "tlscert": _STRING,
+    "tlskey": _STRING,
+}
+# What SIGHUP applies, of the keys above (dockerd's Daemon.Reload).
+RELOADABLE = ("debug", "labels", "registry-mirrors", "insecure-registries")
+# dockerd's keys for features dockyard does not have: refused rather than ignored.
+UNSUPPORTED = (
+    "bip",
+    "default-address-pools",
+    "default-runtime",
+    "default-ulimits",
+    "dns",
+    "seccomp-profile",
+)
+_GO_TYPES = {str: "string", bool: "bool", list: "array", dict: "object"}  # else "number"
+
+
+class ConfigError(Exception):
+    """The file cannot configure the daemon; the message says why, on one line."""
+
+
+@dataclass(frozen=True)
+class RegistrySettings:
+    """Where images come from: Docker Hub's mirrors and the registries spoken to without TLS checks."""
+
+    mirrors: tuple[str, ...] = ()  # each "scheme://host[:port][/path]/"
+    insecure: tuple[str, ...] = ()  # "host[:port]" or a CIDR
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """What of the configuration the engine itself reads (the rest is the daemon's)."""
+
+    registries: RegistrySettings = field(default_factory=RegistrySettings)
+    labels: tuple[str, ...] = ()
+    debug: bool = False
+    log_driver: str = "json-file"
+    log_opts: dict[str, str] = field(default_factory=dict)
+
+
+def read_file(path: str, required: bool) -> dict[str, Any]:
+    """The file's directives, checked; ``{}`` for a default path that does not exist."""
+    try:
+        with open(path, "rb") as f:
+            text = f.read()
+    except FileNotFoundError:
+        if not required:
+            return {}
+        raise ConfigError(f"open {path}: no such file or directory") from None
+    except OSError as e:
+        raise ConfigError(f"open {path}: {(e.strerror or str(e)).lower()}") from None
+    try:
+        directives = json.loads(text) if text.strip() else {}
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    if not isinstance(directives, dict):
+        kind = _GO_TYPES.get(type(directives), "value")
+        raise ConfigError(f"json: cannot unmarshal {kind} into Go value of type map[string]any")
+    # JSON null leaves a setting unset, as Go's decoder does.
+    directives = {key: value for key, value in directives.items() if value is not None}
+    _check_keys(directives)
+    for key, value in directives.items():
+        _check_type(key, value)
+    _check_values(directives)
+    return directives
+
+
+def merge(directives: dict[str, Any], flags: dict[str, Any]) -> dict[str, Any]:
+    """The file's directives and the flags given (those not None), as dockerd merges them.
+
+    A directive given both ways is an error, whatever the values: dockerd does not
+    guess which one was meant.
+    """
+    given = {key: value for key, value in flags.items() if value not in (None, [])}
+    both = [key for key in given if key in directives]
+    if both:
+        conflicts = ", ".join(
+            f"{key}: (from flag: {_go(given[key])}, from file: {_go(directives[key])})"
+            for key in both
+        )
+        raise ConfigError(
+            "the following directives are specified both as a flag and in the "
+            f"configuration file: {conflicts}"
+        )
+    return {**directives, **given}
+
+
+def engine_settings(options: dict[str, Any]) -> EngineSettings:
+    """The engine's part of merged options (keys as in the file)."""
+    return EngineSettings(
+        registries=RegistrySettings(
+            mirrors=tuple(_mirror(m) for m in options.get("registry-mirrors") or []),
+            insecure=tuple(_insecure(r) for r in options.get("insecure-registries") or []),
+        ),
+        labels=tuple(options.get("labels") or []),
+        debug=bool(options.get("debug")),
+        log_driver=options.get("log-driver") or "json-file",
+        log_opts=dict(options.get("log-opts") or {}),
+    )
+
+
+def _check_keys(directives: dict[str, Any]) -> None:
+    unknown = [key for key in directives if key not in KEYS and key not in UNSUPPORTED]
+    if unknown:
+        raise ConfigError(
+            "the following directives don't match any configuration option: " + ", ".join(unknown)
+        )
+    unsupported = [key for key in directives if key in UNSUPPORTED]
+    if unsupported:
+        raise ConfigError(
+            "the following directives are not supported by dockyard: " + ", ".join(unsupported)
+        )
+
+
+def _check_type(key: str, value: Any) -> None:
+    """Go's json.Unmarshal into dockerd's Config: the JSON type of each value and item."""
+    want = KEYS[key]
+    python_type: type = {_STRING: str, _BOOL: bool, _LIST: list, _MAP: dict}[want]
+    if not isinstance(value, python_type):
+        raise _unmarshal(value, key, want)
+    items: list[Any] = list(value.values()) if isinstance(value, dict) else []
+    if isinstance(value, list):
+        items = value
+    for item in items:
+        if not isinstance(item, str):
+            raise _unmarshal(item, key, _STRING)
+
+
+def _unmarshal(value: Any, key: str, want: str) -> ConfigError:
+    kind = _GO_TYPES.get(type(value), "number")
+    return ConfigError(
+        f"json: cannot unmarshal {kind} into Go struct field Config.{key} of type {want}"
+    )
+
+
+def _check_values(directives: dict[str, Any]) -> None:
+    """Values dockerd refuses at start: mirrors, insecure registries, labels, the log driver."""
+    try:
+        engine_settings(directives)
+    except InvalidArgument as e:
+        raise ConfigError(e.message) from None
+    for label in directives.get("labels") or []:
+        if "=" not in label:
+            raise ConfigError(f"failed to validate labels: bad attribute format: {label}")
+    if "log-driver" in directives or "log-opts" in directives:
+        from dockyard.engine import logdrivers
+
+        config = {"Type": directives.get("log-driver"), "Config": directives.get("log-opts")}
+        try:
+            logdrivers.check(config)
+        except InvalidArgument as e:
+            raise ConfigError(e.message) from None
+
+
+def _mirror(value: str) -> str:
+    """A mirror's URL with one trailing slash (moby's ValidateMirror)."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https"):
+        raise InvalidArgument(f'invalid mirror: unsupported scheme "{parts.scheme}" in "{value}"')
+    if parts.query or parts.fragment:
+        raise InvalidArgument(f'invalid mirror: query or fragment at end of the URI "{value}"')
+    if parts.username is not None:
+        raise InvalidArgument(f'invalid mirror: username/password not allowed in URI "{value}"')
+    if not parts.hostname:
+        raise InvalidArgument(f'invalid mirror: "{value}" is not a valid URI')
+    return value.rstrip("/") + "/"
+
+
+def _insecure(value: str) -> str:
+    """An insecure registry: ``host[:port]`` or a CIDR (moby's LoadInsecureRegistries)."""
+    scheme, sep, rest = value.partition("://")
+    if sep:
+        if scheme.lower() not in ("http", "https"):
+            raise InvalidArgument(f"insecure registry {value} should not contain '://'")
+        value = rest
+    if "/" in value:
+        try:
+            return str(ipaddress.ip_network(value, strict=False))
+        except ValueError:
+            raise InvalidArgument(f"insecure registry {value} is not valid") from None
+    parts = urlsplit(f"//{value}")
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if not parts.hostname or (port is not None and not 0 < port < 65536):
+        raise InvalidArgument(f"insecure registry {value} is not valid")
+    return value
+
+
+def _go(value: Any) -> str:
+    """A value as Go's %v prints it: lists as ``[a b]``."""
+    if isinstance(value, list):
+        return "[" + " ".join(str(v) for v in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

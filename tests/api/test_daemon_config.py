@@ -1,0 +1,202 @@
+"""dockyardd's daemon.json: dockerd's keys, its start errors, and what SIGHUP reloads."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.api import wire
+from tests.conftest import DOCKYARDD, Daemon, Roots, daemon_config, import_busybox
+from tests.e2e.helpers import wait_until
+
+
+def _start(roots: Roots, *args: str) -> subprocess.CompletedProcess[str]:
+    command = [DOCKYARDD, "--data-root", str(roots.data_root), "--exec-root", str(roots.exec_root)]
+    return subprocess.run([*command, *args], capture_output=True, text=True, timeout=30)
+
+
+def _refusal(roots: Roots, directives: Any, *args: str) -> str:
+    """What dockyardd says when ``directives`` (as the file's JSON) stop its start."""
+    path = roots.base / "daemon.json"
+    path.write_text(json.dumps(directives))
+    result = _start(roots, "--config-file", str(path), "-H", roots.host, *args)
+    assert result.returncode == 1
+    assert not roots.socket.exists()
+    prefix = f"dockyardd: unable to configure the Docker daemon with file {path}: "
+    line = result.stderr.strip()
+    assert line.startswith(prefix), line
+    return line.removeprefix(prefix)
+
+
+def test_a_directive_given_as_flag_and_in_the_file_is_refused(roots: Roots) -> None:
+    other = f"unix://{roots.base}/other.sock"
+    assert _refusal(roots, {"hosts": [other], "debug": True}, "-D") == (
+        "the following directives are specified both as a flag and in the configuration file: "
+        f"hosts: (from flag: [{roots.host}], from file: [{other}]), "
+        "debug: (from flag: true, from file: true)"
+    )
+
+
+def test_unknown_and_unsupported_directives_are_refused(roots: Roots) -> None:
+    assert _refusal(roots, {"debug": False, "no-such": 1, "other": "x"}) == (
+        "the following directives don't match any configuration option: no-such, other"
+    )
+    assert _refusal(roots, {"bip": "10.9.0.1/24"}) == (
+        "the following directives are not supported by dockyard: bip"
+    )
+
+
+@pytest.mark.parametrize(
+    ("directives", "message"),
+    [
+        (
+            {"debug": "yes"},
+            "json: cannot unmarshal string into Go struct field Config.debug of type bool",
+        ),
+        (
+            {"registry-mirrors": "http://m"},
+            "json: cannot unmarshal string into Go struct field Config.registry-mirrors "
+            "of type []string",
+        ),
+        (
+            {"registry-mirrors": ["ftp://mirror.test"]},
+            'invalid mirror: unsupported scheme "ftp" in "ftp://mirror.test"',
+        ),
+        (
+            {"insecure-registries": ["tcp://r.test"]},
+            "insecure registry tcp://r.test should not contain '://'",
+        ),
+        ({"labels": ["novalue"]}, "failed to validate labels: bad attribute format: novalue"),
+        (
+            {"log-driver": "syslog"},
+            'error looking up logging plugin syslog: plugin "syslog" not found',
+        ),
+        (
+            {"log-opts": {"max-size": "1m", "bogus": "1"}},
+            "unknown log opt 'bogus' for json-file log driver",
+        ),
+        ([], "json: cannot unmarshal array into Go value of type map[string]any"),
+    ],
+)
+def test_bad_values_are_refused_at_start(roots: Roots, directives: Any, message: str) -> None:
+    assert _refusal(roots, directives) == message
+
+
+def test_a_config_file_named_but_missing_is_an_error(roots: Roots) -> None:
+    missing = roots.base / "missing.json"
+    result = _start(roots, "--config-file", str(missing), "-H", roots.host)
+    assert (result.returncode, result.stderr.strip()) == (
+        1,
+        f"dockyardd: unable to configure the Docker daemon with file {missing}: "
+        f"open {missing}: no such file or directory",
+    )
+
+
+@pytest.fixture
+def configured(roots: Roots, busybox_tar: Path) -> Iterator[Daemon]:
+    """A daemon whose data root, socket and defaults all come from its daemon.json."""
+    import_busybox(roots.data_root, roots.exec_root, busybox_tar)
+    path = daemon_config(
+        roots.base,
+        {
+            "data-root": str(roots.data_root),
+            "exec-root": str(roots.exec_root),
+            "hosts": [roots.host],
+            "labels": ["site=test"],
+            "registry-mirrors": ["http://127.0.0.1:1"],
+            "insecure-registries": ["r.test:5000", "10.99.0.0/16"],
+            "log-driver": "local",
+            "log-opts": {"max-size": "2m"},
+        },
+    )
+    roots.exec_root.mkdir(parents=True, exist_ok=True)
+    log = open(roots.base / "daemon.log", "ab")  # noqa: SIM115 - the daemon's own stderr
+    process = subprocess.Popen(
+        [DOCKYARDD, "--config-file", str(path)], stdout=log, stderr=log, start_new_session=True
+    )
+    daemon = Daemon(roots, process)
+    try:
+        wait_until(lambda: _answers(roots), timeout=20, what="the daemon to serve")
+        yield daemon
+    finally:
+        for cid in daemon.cli("ps", "-aq").stdout.split():
+            daemon.cli("rm", "-f", cid)
+        daemon.stop()
+        log.close()
+
+
+def _answers(roots: Roots) -> bool:
+    try:
+        return wire.request(str(roots.socket), "GET", "/_ping", timeout=1).body == b"OK"
+    except OSError:
+        return False
+
+
+def _info(daemon: Daemon) -> dict[str, Any]:
+    return dict(wire.request(str(daemon.roots.socket), "GET", "/v1.44/info").json())
+
+
+def test_the_file_configures_the_daemon(configured: Daemon) -> None:
+    info = _info(configured)
+    assert info["DockerRootDir"] == str(configured.roots.data_root)
+    assert info["Labels"] == ["site=test"]
+    assert info["LoggingDriver"] == "local"
+    registries = info["RegistryConfig"]
+    assert registries["Mirrors"] == ["http://127.0.0.1:1/"]
+    assert registries["IndexConfigs"]["docker.io"]["Mirrors"] == ["http://127.0.0.1:1/"]
+    assert registries["IndexConfigs"]["r.test:5000"]["Secure"] is False
+    assert registries["InsecureRegistryCIDRs"] == ["::1/128", "127.0.0.0/8", "10.99.0.0/16"]
+    # The default log driver and its options, for a container that names none...
+    assert configured.cli("create", "--name", "quiet", "busybox").returncode == 0
+    log_config = json.loads(
+        configured.cli("inspect", "-f", "{{json .HostConfig.LogConfig}}", "quiet").stdout
+    )
+    assert log_config == {"Type": "local", "Config": {"max-size": "2m"}}
+    # ...and not for one that names another driver.
+    assert (
+        configured.cli("create", "--name", "own", "--log-driver", "json-file", "busybox").returncode
+        == 0
+    )
+    own = json.loads(
+        configured.cli("inspect", "-f", "{{json .HostConfig.LogConfig}}", "own").stdout
+    )
+    assert own == {"Type": "json-file", "Config": {}}
+
+
+def _logged(daemon: Daemon, text: str) -> bool:
+    return text in (daemon.roots.base / "daemon.log").read_text()
+
+
+def test_sighup_reloads_labels_and_registries(configured: Daemon) -> None:
+    path = configured.roots.base / "daemon.json"
+    directives = json.loads(path.read_text())
+    directives.update(
+        {"labels": ["site=moved"], "registry-mirrors": ["https://mirror.test"], "debug": True}
+    )
+    path.write_text(json.dumps(directives))
+    configured.process.send_signal(signal.SIGHUP)
+    wait_until(lambda: _logged(configured, "Reloaded configuration: "), what="the reload")
+    info = _info(configured)
+    assert (info["Labels"], info["Debug"]) == (["site=moved"], True)
+    assert info["RegistryConfig"]["Mirrors"] == ["https://mirror.test/"]
+
+    # A file that cannot configure the daemon changes nothing: the daemon keeps serving.
+    path.write_text(json.dumps({**directives, "labels": ["gone=yes"], "no-such": True}))
+    configured.process.send_signal(signal.SIGHUP)
+    wait_until(lambda: _logged(configured, "Error reconfiguring the daemon: "), what="the refusal")
+    assert _info(configured)["Labels"] == ["site=moved"]
+    assert configured.process.poll() is None
+
+
+def test_test_daemons_read_their_own_file(daemon: Daemon) -> None:
+    """The suite's daemons never read /etc/dockyard/daemon.json, whatever this machine has."""
+    cmdline = Path(f"/proc/{daemon.process.pid}/cmdline").read_bytes().split(b"\0")
+    given = cmdline[cmdline.index(b"--config-file") + 1].decode()
+    assert given == str(daemon.roots.base / "daemon.json")
+    assert json.loads(Path(given).read_text()) == {}
