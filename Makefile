@@ -60,5 +60,6 @@ demo: install
 	bash scripts/demo.sh
 
 # Start-up times are measured with bytecode caches, as users run it.
+# LOAD_CYCLES: how many run --rm cycles bench/load.py watches the daemon's RSS over.
 bench: install
-	env -u PYTHONDONTWRITEBYTECODE $(VENV)/bin/python bench/run.py
+	env -u PYTHONDONTWRITEBYTECODE $(if $(LOAD_CYCLES),LOAD_CYCLES=$(LOAD_CYCLES)) $(VENV)/bin/python bench/run.py

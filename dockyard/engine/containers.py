@@ -26,7 +26,7 @@ from typing import Any, BinaryIO
 from dockyard import platforms, stdcopy
 from dockyard.build import imageconfig
 from dockyard.config import PRIVATE_DIR_MODE, Paths
-from dockyard.engine import archive, hostconfig, logdrivers, processes, specgen
+from dockyard.engine import archive, hostconfig, listing, logdrivers, processes, specgen
 from dockyard.engine import update as container_update
 from dockyard.engine.commit import commit_changes
 from dockyard.engine.container import (
@@ -732,7 +732,11 @@ class ContainerService:
         if "status" in wanted:
             all = True
         ancestors = self._ancestor_images(wanted.get("ancestor"))
-        containers = self._apply_position_filters(self.all(), wanted)
+        containers = self._apply_position_filters(
+            listing.listed_containers(self.db, self.paths.containers), wanted
+        )
+        images = listing.ImageNames(self.images)
+        link_names = self.networks.legacy_links.names_by_container()
         result = []
         for c in containers:
             # moby: with a limit (-n, -l), containers in every state count.
@@ -742,7 +746,7 @@ class ContainerService:
                 continue
             if not query.matches(c):
                 continue
-            result.append(self._summary(c, size))
+            result.append(self._summary(c, size, images, link_names.get(c.id, [])))
             if 0 < limit <= len(result):
                 break
         return result
@@ -779,23 +783,18 @@ class ContainerService:
                 containers = containers[index + 1 :] if keep_after else containers[:index]
         return containers
 
-    def _image_shown(self, c: Container) -> str:
-        """What `ps` shows as the image (moby's refreshImage): the name the container was
-        made from while that still names its image, else the image's ID."""
-        name = str(c.config["Image"])
-        try:
-            if name == c.record["Image"] or self.images.id_of(name) == c.record["Image"]:
-                return name
-        except (NotFound, InvalidArgument):
-            pass
-        return str(c.record["Image"])
-
-    def _summary(self, c: Container, size: bool) -> dict:
+    def _summary(
+        self,
+        c: Container,
+        size: bool,
+        images: listing.ImageNames,
+        link_names: builtins.list[str],
+    ) -> dict:
         summary = {
             "Id": c.id,
             # With its legacy links' names, sorted as moby's name index returns them.
-            "Names": sorted(["/" + c.name, *self.networks.legacy_links.names(c)]),
-            "Image": self._image_shown(c),
+            "Names": sorted(["/" + c.name, *link_names]),
+            "Image": images.shown(c),
             "ImageID": c.record["Image"],
             "Command": " ".join(shlex.quote(a) if " " in a else a for a in c.command),
             "Created": int(parse_rfc3339(c.record["Created"])),

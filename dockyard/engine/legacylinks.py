@@ -139,14 +139,16 @@ class LegacyLinks:
         """HostConfig.Links as inspect shows it: ``/child:/parent/alias``."""
         return [f"/{child.name}:{name}" for name, child in self.children(parent)] or None
 
-    def names(self, child: Container) -> list[str]:
-        """The link names a container also goes by (``docker ps`` lists them)."""
+    def names_by_container(self) -> dict[str, list[str]]:
+        """The link names each linked container also goes by (``docker ps`` lists them)."""
         rows = self.db.query(
-            "SELECT l.alias, c.name FROM links l JOIN containers c ON c.id = l.parent_id"
-            " WHERE l.child_id = ? ORDER BY l.rowid",
-            child.id,
+            "SELECT l.child_id, l.alias, c.name FROM links l JOIN containers c"
+            " ON c.id = l.parent_id ORDER BY l.rowid"
         )
-        return [f"/{r['name']}/{r['alias']}" for r in rows]
+        names: dict[str, list[str]] = {}
+        for r in rows:
+            names.setdefault(r["child_id"], []).append(f"/{r['name']}/{r['alias']}")
+        return names
 
     # ------------------------------------------------------------------ removal
     def unlink(self, name: str) -> Container:
