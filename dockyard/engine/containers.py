@@ -824,19 +824,20 @@ class ContainerService:
         details: bool = False,
     ) -> AsyncGenerator[tuple[int, bytes], None]:
         c = self.get(ref)
-        driver = c.host_config["LogConfig"]["Type"]
-        if driver not in logdrivers.READABLE:
-            raise NotSupported("configured logging driver does not support reading")
-        path = (
-            Path(c.record["LogPath"])
-            if driver == "json-file"
-            else logdrivers.local_log_path(c.root)
-        )
-        reader = LogReader(path, stdout, stderr, since, until, timestamps, details)
+        reader = LogReader(self._log_path(c), stdout, stderr, since, until, timestamps, details)
         running = (lambda: self._exists(c.id) and self.get(c.id).running) if follow else None
         async with contextlib.aclosing(reader.read(tail, running)) as items:
             async for item in items:
                 yield item
+
+    @staticmethod
+    def _log_path(c: Container) -> Path:
+        driver = c.host_config["LogConfig"]["Type"]
+        if driver not in logdrivers.READABLE:
+            raise NotSupported("configured logging driver does not support reading")
+        if driver == "json-file":
+            return Path(c.record["LogPath"])
+        return logdrivers.local_log_path(c.root)
 
     def _exists(self, cid: str) -> bool:
         return bool(self.db.query("SELECT 1 FROM containers WHERE id = ?", cid))
@@ -852,10 +853,10 @@ class ContainerService:
         stream: bool = True,
     ) -> AttachStream:
         c = self.get(ref)
-        history: list[bytes] = []
-        if logs:
-            async for number, data in self.logs(c.id, stdout=stdout, stderr=stderr):
-                history.append(data if c.tty else stdcopy.frame(number, data))
+        history = None
+        if logs:  # read as the client takes it, never whole
+            past = LogReader(self._log_path(c), stdout, stderr).read(None, None)
+            history = (data if c.tty else stdcopy.frame(n, data) async for n, data in past)
         attach = AttachStream(
             tty=c.tty,
             stdin=stdin and bool(c.config.get("OpenStdin")),
