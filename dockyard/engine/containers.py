@@ -631,9 +631,12 @@ class ContainerService:
 
     async def restart(self, ref: str, timeout: int | None = None) -> None:
         c = self.get(ref)
-        if c.running:
-            await self.stop(c.id, timeout)
+        # Stop and start under the lock: a concurrent restart or start waits its turn,
+        # so there is never a second shim on the same root.
         async with self._lock(c.id):
+            if self.get(c.id).running:
+                with contextlib.suppress(NotModified):  # it ended meanwhile
+                    await self.stop(c.id, timeout)
             await self._start(self.get(c.id))
         self.events.publish("container", "restart", c.id, self.event_attributes(c.record))
 
@@ -645,17 +648,20 @@ class ContainerService:
             self._remove_link(ref)
             return
         c = self.get(ref)
-        if c.running and not force:
-            reason = (
-                "container is paused and must be unpaused first"
-                if c.state["Paused"]
-                else f"container is {_status(c)}: stop the container before removing or force remove"
-            )
-            raise Conflict(f'cannot remove container "{ref}": {reason}')
-        self._stopping.add(c.id)
-        if c.running:
-            await self._signal_and_wait(c, signals.SIGKILL, None)
+        # The check and the removal under the lock: a start in progress ends first, and
+        # its container is then seen running (refused, or killed with force).
         async with self._lock(c.id):
+            c = self.get(c.id)
+            if c.running and not force:
+                reason = (
+                    "container is paused and must be unpaused first"
+                    if c.state["Paused"]
+                    else f"container is {_status(c)}: stop the container before removing or force remove"
+                )
+                raise Conflict(f'cannot remove container "{ref}": {reason}')
+            self._stopping.add(c.id)
+            if c.running:
+                await self._signal_and_wait(c, signals.SIGKILL, None)
             # A start the daemon did not see to its end (it was killed) may have left a shim.
             await stop_shim(c.root)
             with self.db.transaction() as tx:
