@@ -23,7 +23,7 @@ from collections.abc import AsyncGenerator, Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from dockyard import platforms, stdcopy
+from dockyard import platforms, stdcopy, treesize
 from dockyard.build import imageconfig
 from dockyard.config import PRIVATE_DIR_MODE, Paths
 from dockyard.engine import archive, hostconfig, logdrivers, processes, specgen
@@ -56,6 +56,7 @@ from dockyard.errors import (
 from dockyard.errors import SystemError as EngineSystemError
 from dockyard.runtime import capabilities, cgroups, shim
 from dockyard.runtime.overlay import unmount_all
+from dockyard.store.layers import Layer
 from dockyard.store.metadata import Metadata
 from dockyard.store.reference import repo_tag
 from dockyard.tarfs.root import Root
@@ -670,10 +671,7 @@ class ContainerService:
                 tx.execute("DELETE FROM container_layers WHERE container_id = ?", (c.id,))
                 self.networks.legacy_links.forget(c)
             self._copy_roots.detach(c)
-            unmount_all(c.root)
-            shutil.rmtree(c.root, ignore_errors=True)
-            shutil.rmtree(self.paths.exec_root / c.id, ignore_errors=True)
-            self.images.layers.purge(released)
+            await asyncio.to_thread(self._delete_files, c, released)
         if volumes:
             self.volumes.release(c)
         self._locks.pop(c.id, None)
@@ -684,6 +682,13 @@ class ContainerService:
             hook(c)
         self.events.publish("container", "destroy", c.id, self.event_attributes(c.record))
         self._resolve_waiters(c.id, WAIT_CONDITIONS, c.state["ExitCode"])
+
+    def _delete_files(self, c: Container, released: builtins.list[Layer]) -> None:
+        """A removed container's trees and the layers only it held (blocking: a worker's)."""
+        unmount_all(c.root)
+        shutil.rmtree(c.root, ignore_errors=True)
+        shutil.rmtree(self.paths.exec_root / c.id, ignore_errors=True)
+        self.images.layers.purge(released)
 
     def _remove_link(self, name: str) -> None:
         """`docker rm --link /parent/alias`: the parent's /etc/hosts loses the entry now,
@@ -700,7 +705,7 @@ class ContainerService:
                 continue
             if not wanted.match_until(c.record["Created"]):
                 continue
-            reclaimed += _dir_size(c.root / "upper")
+            reclaimed += await asyncio.to_thread(treesize.tree_size, c.root / "upper")
             await self.remove(c.id)
             deleted.append(c.id)
         self.events.publish("container", "prune", "", {"reclaimed": str(reclaimed)})
@@ -712,7 +717,7 @@ class ContainerService:
         record = dict(c.record)
         record["HostConfig"] = {**c.host_config, "Links": self.networks.legacy_links.view(c)}
         if size:
-            record["SizeRw"] = _dir_size(c.root / "upper")
+            record["SizeRw"] = treesize.tree_size(c.root / "upper")
             record["SizeRootFs"] = record["SizeRw"] + self._image_size(c)
         return record
 
@@ -811,7 +816,7 @@ class ContainerService:
             "Mounts": c.record.get("Mounts") or [],
         }
         if size:
-            summary["SizeRw"] = _dir_size(c.root / "upper")
+            summary["SizeRw"] = treesize.tree_size(c.root / "upper")
             summary["SizeRootFs"] = summary["SizeRw"] + self._image_size(c)
         return summary
 
@@ -963,9 +968,9 @@ class ContainerService:
         self._state_changed(c)
         self.events.publish("container", "unpause", c.id, self.event_attributes(c.record))
 
-    def top(self, ref: str, ps_args: str = "-ef") -> dict:
+    async def top(self, ref: str, ps_args: str = "-ef") -> dict:
         c = self._running(ref)
-        return processes.top(cgroups.open_cgroup(specgen.container_cgroup_path(c)), ps_args)
+        return await processes.top(cgroups.open_cgroup(specgen.container_cgroup_path(c)), ps_args)
 
     def stats(self, ref: str, previous: dict | None = None) -> dict:
         c = self.get(ref)
@@ -1254,15 +1259,6 @@ async def _read_message(reader: asyncio.StreamReader) -> dict:
     if not line:
         return {"error": "the container's supervisor exited during start-up (see shim.log)"}
     return json.loads(line)  # type: ignore[no-any-return]
-
-
-def _dir_size(path: Path) -> int:
-    total = 0
-    for root, _dirs, files in os.walk(path):
-        for name in files:
-            with contextlib.suppress(OSError):
-                total += os.lstat(os.path.join(root, name)).st_size
-    return total
 
 
 def _health_status(c: Container) -> str:
