@@ -673,7 +673,7 @@ class ContainerService:
             self._copy_roots.detach(c)
             await asyncio.to_thread(self._delete_files, c, released)
         if volumes:
-            self.volumes.release(c)
+            await self.volumes.release(c)
         self._locks.pop(c.id, None)
         self._stopping.discard(c.id)
         for stream in self._pending_attach.pop(c.id, []):
