@@ -23,7 +23,7 @@ from collections.abc import AsyncGenerator, Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from dockyard import platforms, stdcopy
+from dockyard import platforms, stdcopy, treesize
 from dockyard.build import imageconfig
 from dockyard.config import PRIVATE_DIR_MODE, Paths
 from dockyard.engine import archive, hostconfig, listing, logdrivers, processes, specgen
@@ -57,6 +57,7 @@ from dockyard.errors import SystemError as EngineSystemError
 from dockyard.rootless import limits
 from dockyard.runtime import capabilities, cgroups, shim
 from dockyard.runtime.overlay import unmount_all
+from dockyard.store.layers import Layer
 from dockyard.store.metadata import Metadata
 from dockyard.store.reference import repo_tag
 from dockyard.tarfs.root import Root
@@ -634,9 +635,12 @@ class ContainerService:
 
     async def restart(self, ref: str, timeout: int | None = None) -> None:
         c = self.get(ref)
-        if c.running:
-            await self.stop(c.id, timeout)
+        # Stop and start under the lock: a concurrent restart or start waits its turn,
+        # so there is never a second shim on the same root.
         async with self._lock(c.id):
+            if self.get(c.id).running:
+                with contextlib.suppress(NotModified):  # it ended meanwhile
+                    await self.stop(c.id, timeout)
             await self._start(self.get(c.id))
         self.events.publish("container", "restart", c.id, self.event_attributes(c.record))
 
@@ -648,17 +652,20 @@ class ContainerService:
             self._remove_link(ref)
             return
         c = self.get(ref)
-        if c.running and not force:
-            reason = (
-                "container is paused and must be unpaused first"
-                if c.state["Paused"]
-                else f"container is {_status(c)}: stop the container before removing or force remove"
-            )
-            raise Conflict(f'cannot remove container "{ref}": {reason}')
-        self._stopping.add(c.id)
-        if c.running:
-            await self._signal_and_wait(c, signals.SIGKILL, None)
+        # The check and the removal under the lock: a start in progress ends first, and
+        # its container is then seen running (refused, or killed with force).
         async with self._lock(c.id):
+            c = self.get(c.id)
+            if c.running and not force:
+                reason = (
+                    "container is paused and must be unpaused first"
+                    if c.state["Paused"]
+                    else f"container is {_status(c)}: stop the container before removing or force remove"
+                )
+                raise Conflict(f'cannot remove container "{ref}": {reason}')
+            self._stopping.add(c.id)
+            if c.running:
+                await self._signal_and_wait(c, signals.SIGKILL, None)
             # A start the daemon did not see to its end (it was killed) may have left a shim.
             await stop_shim(c.root)
             with self.db.transaction() as tx:
@@ -667,12 +674,9 @@ class ContainerService:
                 tx.execute("DELETE FROM container_layers WHERE container_id = ?", (c.id,))
                 self.networks.legacy_links.forget(c)
             self._copy_roots.detach(c)
-            unmount_all(c.root)
-            shutil.rmtree(c.root, ignore_errors=True)
-            shutil.rmtree(self.paths.exec_root / c.id, ignore_errors=True)
-            self.images.layers.purge(released)
+            await asyncio.to_thread(self._delete_files, c, released)
         if volumes:
-            self.volumes.release(c)
+            await self.volumes.release(c)
         self._locks.pop(c.id, None)
         self._stopping.discard(c.id)
         for stream in self._pending_attach.pop(c.id, []):
@@ -681,6 +685,13 @@ class ContainerService:
             hook(c)
         self.events.publish("container", "destroy", c.id, self.event_attributes(c.record))
         self._resolve_waiters(c.id, WAIT_CONDITIONS, c.state["ExitCode"])
+
+    def _delete_files(self, c: Container, released: builtins.list[Layer]) -> None:
+        """A removed container's trees and the layers only it held (blocking: a worker's)."""
+        unmount_all(c.root)
+        shutil.rmtree(c.root, ignore_errors=True)
+        shutil.rmtree(self.paths.exec_root / c.id, ignore_errors=True)
+        self.images.layers.purge(released)
 
     def _remove_link(self, name: str) -> None:
         """`docker rm --link /parent/alias`: the parent's /etc/hosts loses the entry now,
@@ -697,7 +708,7 @@ class ContainerService:
                 continue
             if not wanted.match_until(c.record["Created"]):
                 continue
-            reclaimed += _dir_size(c.root / "upper")
+            reclaimed += await asyncio.to_thread(treesize.tree_size, c.root / "upper")
             await self.remove(c.id)
             deleted.append(c.id)
         self.events.publish("container", "prune", "", {"reclaimed": str(reclaimed)})
@@ -709,7 +720,7 @@ class ContainerService:
         record = dict(c.record)
         record["HostConfig"] = {**c.host_config, "Links": self.networks.legacy_links.view(c)}
         if size:
-            record["SizeRw"] = _dir_size(c.root / "upper")
+            record["SizeRw"] = treesize.tree_size(c.root / "upper")
             record["SizeRootFs"] = record["SizeRw"] + self._image_size(c)
         return record
 
@@ -807,7 +818,7 @@ class ContainerService:
             "Mounts": c.record.get("Mounts") or [],
         }
         if size:
-            summary["SizeRw"] = _dir_size(c.root / "upper")
+            summary["SizeRw"] = treesize.tree_size(c.root / "upper")
             summary["SizeRootFs"] = summary["SizeRw"] + self._image_size(c)
         return summary
 
@@ -826,19 +837,20 @@ class ContainerService:
         details: bool = False,
     ) -> AsyncGenerator[tuple[int, bytes], None]:
         c = self.get(ref)
-        driver = c.host_config["LogConfig"]["Type"]
-        if driver not in logdrivers.READABLE:
-            raise NotSupported("configured logging driver does not support reading")
-        path = (
-            Path(c.record["LogPath"])
-            if driver == "json-file"
-            else logdrivers.local_log_path(c.root)
-        )
-        reader = LogReader(path, stdout, stderr, since, until, timestamps, details)
+        reader = LogReader(self._log_path(c), stdout, stderr, since, until, timestamps, details)
         running = (lambda: self._exists(c.id) and self.get(c.id).running) if follow else None
         async with contextlib.aclosing(reader.read(tail, running)) as items:
             async for item in items:
                 yield item
+
+    @staticmethod
+    def _log_path(c: Container) -> Path:
+        driver = c.host_config["LogConfig"]["Type"]
+        if driver not in logdrivers.READABLE:
+            raise NotSupported("configured logging driver does not support reading")
+        if driver == "json-file":
+            return Path(c.record["LogPath"])
+        return logdrivers.local_log_path(c.root)
 
     def _exists(self, cid: str) -> bool:
         return bool(self.db.query("SELECT 1 FROM containers WHERE id = ?", cid))
@@ -854,10 +866,10 @@ class ContainerService:
         stream: bool = True,
     ) -> AttachStream:
         c = self.get(ref)
-        history: list[bytes] = []
-        if logs:
-            async for number, data in self.logs(c.id, stdout=stdout, stderr=stderr):
-                history.append(data if c.tty else stdcopy.frame(number, data))
+        history = None
+        if logs:  # read as the client takes it, never whole
+            past = LogReader(self._log_path(c), stdout, stderr).read(None, None)
+            history = (data if c.tty else stdcopy.frame(n, data) async for n, data in past)
         attach = AttachStream(
             tty=c.tty,
             stdin=stdin and bool(c.config.get("OpenStdin")),
@@ -960,10 +972,10 @@ class ContainerService:
         self._state_changed(c)
         self.events.publish("container", "unpause", c.id, self.event_attributes(c.record))
 
-    def top(self, ref: str, ps_args: str = "-ef") -> dict:
+    async def top(self, ref: str, ps_args: str = "-ef") -> dict:
         limits.check_cgroup_command("top")
         c = self._running(ref)
-        return processes.top(cgroups.open_cgroup(specgen.container_cgroup_path(c)), ps_args)
+        return await processes.top(cgroups.open_cgroup(specgen.container_cgroup_path(c)), ps_args)
 
     def stats(self, ref: str, previous: dict | None = None) -> dict:
         limits.check_cgroup_command("stats")
@@ -1253,15 +1265,6 @@ async def _read_message(reader: asyncio.StreamReader) -> dict:
     if not line:
         return {"error": "the container's supervisor exited during start-up (see shim.log)"}
     return json.loads(line)  # type: ignore[no-any-return]
-
-
-def _dir_size(path: Path) -> int:
-    total = 0
-    for root, _dirs, files in os.walk(path):
-        for name in files:
-            with contextlib.suppress(OSError):
-                total += os.lstat(os.path.join(root, name)).st_size
-    return total
 
 
 def _health_status(c: Container) -> str:

@@ -18,8 +18,10 @@ containers themselves.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
+import logging
 import os
 import posixpath
 import re
@@ -82,6 +84,8 @@ LayerDirs = list[Path]
 Names = list[str]
 Views = list[dict]
 
+log = logging.getLogger(__name__)
+
 
 class VolumeService:
     def __init__(self, paths: Paths, metadata: Metadata, events: EventBus) -> None:
@@ -126,46 +130,62 @@ class VolumeService:
             if _listed(view, wanted) and (dangling is None or dangling != (view["Name"] in used))
         ]
 
-    def remove(self, name: str, force: bool = False) -> None:
+    async def remove(self, name: str, force: bool = False) -> None:
         """Delete a volume no container uses; ``force`` ignores one that does not exist."""
+        trash = self._retire(name, force)
+        if trash is not None:
+            await self._purge(name, trash)
+
+    def _retire(self, name: str, force: bool = False) -> Path | None:
+        """The volume's row gone and its directory moved aside: where its files wait for
+        ``driver.purge`` (None when there are none)."""
         row = self._row(name)
         if row is None:
             if force:
-                return
+                return None
             raise NotFound(f"get {name}: no such volume")
         users = self.references().get(name)
         if users:
             raise Conflict(f"remove {name}: volume is in use - [{', '.join(users)}]")
+        trash = None
         try:
             self.driver.unmount(name)
-            self.driver.remove(name)
+            trash = self.driver.retire(name)
         except EngineSystemError:
             if not force:
                 raise
         with self.db.transaction() as tx:
             tx.execute("DELETE FROM volumes WHERE name = ?", (name,))
         self.events.publish("volume", "destroy", name, {"driver": row["driver"]})
+        return trash
 
-    def prune(self, filters: FilterValues | None = None) -> dict:
-        """Remove unused local volumes: anonymous ones, or all with the ``all`` filter."""
+    async def prune(self, filters: FilterValues | None = None) -> dict:
+        """Remove unused local volumes: anonymous ones, or all with the ``all`` filter.
+
+        The walks of their trees (sizes, deletion) run in workers; the check that a
+        volume is unused and the removal of its row run on the loop, together, so that
+        a container created meanwhile either keeps its volume or never sees it.
+        """
         wanted = Filters(filters or {}, allowed=("label", "label!", "all"))
         everything = _all_filter(wanted.get("all"))
         used = self.references()
         deleted, reclaimed = [], 0
         for row in self.db.query("SELECT * FROM volumes ORDER BY name"):
-            labels = json.loads(row["labels"]) or {}
-            if row["name"] in used:
+            name, labels = row["name"], json.loads(row["labels"]) or {}
+            if name in used:
                 continue
             if (not everything and ANONYMOUS_LABEL not in labels) or not wanted.match_labels(
                 labels
             ):
                 continue
-            size = self.driver.size(row["name"])
+            size = await asyncio.to_thread(self.driver.size, name)
             try:
-                self.remove(row["name"])
+                trash = self._retire(name)
             except DockyardError:
                 continue  # taken into use meanwhile, or its files would not go: keep it
-            deleted.append(row["name"])
+            if trash is not None:
+                await self._purge(name, trash)
+            deleted.append(name)
             reclaimed += size
         self.events.publish("volume", "prune", "", {"reclaimed": str(reclaimed)})
         return {"VolumesDeleted": deleted, "SpaceReclaimed": reclaimed}
@@ -303,8 +323,9 @@ class VolumeService:
         row = self._row(name)
         return (json.loads(row["options"]) or {}) if row is not None else {}
 
-    def release(self, c: Container) -> None:
-        """After ``rm -v`` (and --rm): remove the container's anonymous volumes no one else uses."""
+    async def release(self, c: Container) -> None:
+        """After ``rm -v`` (and --rm): remove the container's anonymous volumes no one else
+        uses; their files are deleted in a worker, as prune's."""
         named = _named_destinations(c.host_config)
         for mount in c.record.get("Mounts") or []:
             if mount["Type"] != "volume" or mount["Destination"] in named:
@@ -312,8 +333,19 @@ class VolumeService:
             row = self._row(mount["Name"])
             if row is None or ANONYMOUS_LABEL not in (json.loads(row["labels"]) or {}):
                 continue
-            with contextlib.suppress(Conflict, NotFound):
-                self.remove(mount["Name"])
+            try:
+                trash = self._retire(mount["Name"])
+            except (Conflict, NotFound):
+                continue
+            if trash is not None:
+                await self._purge(mount["Name"], trash)
+
+    async def _purge(self, name: str, trash: Path) -> None:
+        """Delete a retired volume's files in a worker; what fails the system check removes."""
+        try:
+            await asyncio.to_thread(self.driver.purge, name, trash)
+        except EngineSystemError as e:
+            log.warning("%s (the system check removes what is left)", e.message)
 
     # ------------------------------------------------------------------ the table
     def _row(self, name: str) -> sqlite3.Row | None:

@@ -39,10 +39,9 @@ from dockyard.errors import CommandError, DockyardError
 from dockyard.runtime import container as builtin
 from dockyard.runtime import shim
 from dockyard.runtime.linux import set_window_size
-from dockyard.runtime.shim import exit_status, write_json_atomic
+from dockyard.runtime.shim import HIGH_WATER, exit_status, write_json_atomic
 from dockyard.runtime.terminal import open_pty_in
 
-HIGH_WATER = 64 * 1024
 CONTROL_SOCKET = "control.sock"
 _CHUNK = 32 * 1024
 

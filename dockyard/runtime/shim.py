@@ -50,6 +50,11 @@ from dockyard.timefmt import rfc3339_nano
 # How long output may keep flowing after the init exited (orphans holding the pipes).
 _DRAIN_SECONDS = 2.0
 _CHUNK = 32 * 1024
+# Bounded buffers (as containerd's shims and conmon): at most this much output waits for
+# an attached client, and this much input for the container's stdin. Above it the shim
+# stops reading the container's output (a client that does not read pauses the container,
+# as a stalled `docker attach` does with Docker), or stops reading its clients.
+HIGH_WATER = 64 * 1024
 _STREAMS = {"stdout": stdcopy.STDOUT, "stderr": stdcopy.STDERR}
 
 
@@ -404,8 +409,7 @@ class Shim:
         self.sel.register(pidfd, selectors.EVENT_READ, "exit")
         self.sel.register(self.attach_listener, selectors.EVENT_READ, "accept")
         self.sel.register(self.control_listener, selectors.EVENT_READ, "control")
-        for fd in self.outputs:
-            self.sel.register(fd, selectors.EVENT_READ, "output")
+        self._update_interest()
         deadline: float | None = None
         while self.outputs or self.exit_code is None:
             timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
@@ -413,6 +417,7 @@ class Shim:
                 break
             for key, events in self.sel.select(timeout):
                 self._dispatch(key, events)
+            self._update_interest()
             if self.exit_code is not None and deadline is None:
                 deadline = time.monotonic() + _DRAIN_SECONDS
         self.sel.unregister(pidfd)
@@ -423,7 +428,10 @@ class Shim:
         if kind == "exit":
             self._reap()
         elif kind == "output":
-            self._read_output(key.fd)
+            if events & selectors.EVENT_WRITE:  # a pty master is the stdin too
+                self._flush_stdin()
+            if events & selectors.EVENT_READ and key.fd in self.outputs:
+                self._read_output(key.fd)
         elif kind == "accept":
             self._accept(self.attach_listener)
         elif kind == "control":
@@ -435,6 +443,37 @@ class Shim:
                 self._client_input(kind)
             if events & selectors.EVENT_WRITE and kind.sock.fileno() in self.clients:
                 self._client_flush(kind)
+
+    def _update_interest(self) -> None:
+        """Watch each descriptor for what it needs now, within the high-water marks."""
+        paused = any(len(client.out) >= HIGH_WATER for client in self.clients.values())
+        stdin_full = len(self.stdin_buf) >= HIGH_WATER
+        for fd in self.outputs:
+            events = 0 if paused else selectors.EVENT_READ
+            if fd == self.stdin_fd and self.stdin_buf:
+                events |= selectors.EVENT_WRITE
+            self._set_interest(fd, events, "output")
+        if self.stdin_fd is not None and self.stdin_fd not in self.outputs:
+            self._set_interest(
+                self.stdin_fd, selectors.EVENT_WRITE if self.stdin_buf else 0, "stdin"
+            )
+        for client in self.clients.values():
+            events = selectors.EVENT_READ if client.reading and not stdin_full else 0
+            if client.out:
+                events |= selectors.EVENT_WRITE
+            self._set_interest(client.sock, events, client)
+
+    def _set_interest(self, fileobj: socket.socket | int, events: int, data: object) -> None:
+        try:
+            key = self.sel.get_key(fileobj)
+        except KeyError:
+            if events:
+                self.sel.register(fileobj, events, data)
+            return
+        if not events:
+            self.sel.unregister(fileobj)
+        elif key.events != events:
+            self.sel.modify(fileobj, events, data)
 
     def _reap(self) -> None:
         while True:
@@ -480,9 +519,7 @@ class Shim:
         except BlockingIOError:
             return False
         conn.setblocking(False)
-        client = _Client(conn)
-        self.clients[conn.fileno()] = client
-        self.sel.register(conn, selectors.EVENT_READ, client)
+        self.clients[conn.fileno()] = _Client(conn)
         return True
 
     def _client_input(self, client: _Client) -> None:
@@ -498,36 +535,19 @@ class Shim:
                 self._flush_stdin()
             return
         client.reading = False
-        self._update_client(client)
         if self.cfg.stdin_once and self.stdin_fd is not None and not self.cfg.tty:
             self._close_stdin_when_flushed()
 
     def _client_flush(self, client: _Client) -> None:
-        if client.out:
-            try:
-                sent = client.sock.send(client.out)
-                del client.out[:sent]
-            except BlockingIOError:
-                pass
-            except OSError:
-                self._drop_client(client)
-                return
-        self._update_client(client)
-
-    def _update_client(self, client: _Client) -> None:
-        """Watch a client for what it still needs: input to read, output to send."""
-        if client.sock.fileno() not in self.clients:
+        if not client.out:
             return
-        events = (selectors.EVENT_READ if client.reading else 0) | (
-            selectors.EVENT_WRITE if client.out else 0
-        )
-        registered = self.sel.get_map().get(client.sock.fileno()) is not None
-        if events and registered:
-            self.sel.modify(client.sock, events, client)
-        elif events:
-            self.sel.register(client.sock, events, client)
-        elif registered:
-            self.sel.unregister(client.sock)
+        try:
+            sent = client.sock.send(client.out)
+            del client.out[:sent]
+        except BlockingIOError:
+            pass
+        except OSError:
+            self._drop_client(client)
 
     def _drop_client(self, client: _Client) -> None:
         fd = client.sock.fileno()
@@ -548,15 +568,8 @@ class Shim:
             pass
         except OSError:  # the container closed its stdin
             self.stdin_buf.clear()
-        registered = self.sel.get_map().get(fd)
-        if fd == self.master:
-            return  # the master is registered for reading; a pty rarely pushes back
-        if self.stdin_buf and registered is None:
-            self.sel.register(fd, selectors.EVENT_WRITE, "stdin")
-        elif not self.stdin_buf and registered is not None:
-            self.sel.unregister(fd)
-            if self._stdin_closing:
-                self._close_stdin()
+        if not self.stdin_buf and self._stdin_closing:
+            self._close_stdin()
 
     def _close_stdin_when_flushed(self) -> None:
         self._stdin_closing = True
@@ -564,8 +577,11 @@ class Shim:
             self._close_stdin()
 
     def _close_stdin(self) -> None:
-        if self.stdin_fd is not None and self.stdin_fd != self.master:
-            os.close(self.stdin_fd)
+        fd = self.stdin_fd
+        if fd is not None and fd != self.master:
+            with contextlib.suppress(KeyError):
+                self.sel.unregister(fd)
+            os.close(fd)
         self.stdin_fd = None
 
     def _control(self) -> None:
