@@ -30,6 +30,7 @@ from dockyard.api.body import BodyReader
 from dockyard.api.engine_access import engine
 from dockyard.build.backend import RunLimits
 from dockyard.build.builder import BuildRequest
+from dockyard.build.exporters import parse_outputs
 from dockyard.build.history import check_platform
 from dockyard.errors import DockyardError, InvalidArgument
 
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
 
 _BUFFER = 1 << 20
 _END = object()
+_PENDING = 16  # messages queued for the client at most
+_GONE_CHECK = 1.0  # seconds between checks, while waiting, that the client is still there
 
 
 class _ClientGone(Exception):
@@ -56,8 +59,13 @@ async def build(request: web.Request) -> web.StreamResponse:
     loop = asyncio.get_running_loop()
     messages: asyncio.Queue[Any] = asyncio.Queue()
     gone = threading.Event()
+    # Messages on their way: bounded, so that an export (--output) waits for a slow client.
+    slots = threading.Semaphore(_PENDING)
 
     def emit(message: dict[str, Any]) -> None:
+        while not slots.acquire(timeout=_GONE_CHECK):
+            if gone.is_set():
+                raise _ClientGone()
         if gone.is_set():
             raise _ClientGone()
         loop.call_soon_threadsafe(messages.put_nowait, message)
@@ -79,17 +87,17 @@ async def build(request: web.Request) -> web.StreamResponse:
         response = await responses.start_stream(request, "application/json")
         while message is not _END:
             await _send(response, message)
+            slots.release()
             message = await messages.get()
         await worker
-    except asyncio.CancelledError:
-        gone.set()
-        raise
     except Exception as e:
         started = responses.started(request)
         if started is None:
             raise
         await _send(started, _error_message(e))
         return started
+    finally:
+        gone.set()  # a worker still sending stops at its next message
     return response
 
 
@@ -124,6 +132,7 @@ def _build_request(request: web.Request) -> BuildRequest:
         ],
         quiet=query.flag(request, "q"),
         explain=query.flag(request, "explain"),
+        output=parse_outputs(query.text(request, "outputs")),
         limits=RunLimits(
             memory=query.integer(request, "memory", 0),
             memory_swap=query.integer(request, "memswap", 0),

@@ -35,6 +35,7 @@ from dockyard.build.copyfiles import (
     parse_chmod,
     parse_chown,
 )
+from dockyard.build.exporters import Output
 from dockyard.build.history import check_platform, child_config, nop, nop_file, scratch
 from dockyard.build.imageconfig import ConfigState, apply_metadata, resolve_cmdline
 from dockyard.build.instructions import (
@@ -80,6 +81,7 @@ class BuildRequest:
     quiet: bool = False
     explain: bool = False
     limits: RunLimits = field(default_factory=RunLimits)
+    output: Output = field(default_factory=Output)
 
 
 @dataclass

@@ -30,6 +30,8 @@ TYPE_CHECKING = False  # typing costs the CLI ~10 ms per start; annotations are 
 if TYPE_CHECKING:
     from typing import Any, BinaryIO
 
+    from dockyard.cli.buildoutput import ExportSink
+
 _TAR_MAGIC_OFFSET = 257
 _COMPRESSED_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")
 
@@ -64,6 +66,7 @@ def _register_build(subparsers: Any) -> None:
     parser.add_argument("--rm", action="store_true", default=True)
     parser.add_argument("--force-rm", action="store_true")
     parser.add_argument("--explain", action="store_true")
+    parser.add_argument("-o", "--output", action="append", default=[])
     add_positionals(parser)
 
 
@@ -103,9 +106,17 @@ def run_build(client: Client, ns: argparse.Namespace) -> int:
         "forcerm": ns.force_rm or None,
         "explain": (ns.explain or os.environ.get("DOCKYARD_EXPLAIN") == "1") or None,
     }
+    sink = None
+    if ns.output:
+        from dockyard.cli.buildoutput import ExportSink, parse_outputs
+
+        output = parse_outputs(ns.output)
+        if output is not None:
+            query["outputs"] = output.query()
+            sink = ExportSink(output)
     with _Context(ns.args[0], ns.file, query, client.local) as body:
         response = client.request("POST", "/build", query, body, _headers(query, body))
-        image_id = _show(response.iter_json(), ns.quiet)
+        image_id = _show(response.iter_json(), ns.quiet, sink)
     if ns.iidfile:
         with open(ns.iidfile, "w") as f:
             f.write(image_id)
@@ -132,22 +143,30 @@ def _pair(value: str) -> tuple[str, str]:
     return key, rest
 
 
-def _show(messages: Any, quiet: bool) -> str:
-    """Print the daemon's progress like docker does; returns the image id."""
+def _show(messages: Any, quiet: bool, sink: ExportSink | None) -> str:
+    """Print the daemon's progress like docker does, and write what an ``--output``
+    exports to ``sink``; returns the image id."""
     image_id = ""
-    out = sys.stdout
+    # Progress goes to stderr when stdout carries the export, as buildx's does.
+    out = sys.stderr if sink is not None and sink.output.to_stdout else sys.stdout
     for message in messages:
         if message.get("error"):
             detail = message.get("errorDetail") or {}
             out.flush()
+            if sink is not None:
+                sink.close()
             raise StatusError(detail.get("code") or 1, message["error"])
-        if "aux" in message:
+        if "export" in message and sink is not None:
+            sink.write(message["export"])
+        elif "aux" in message:
             image_id = (message.get("aux") or {}).get("ID", image_id)
         elif "stream" in message:
             out.write(message["stream"])
             out.flush()
         elif "status" in message and not quiet:
             out.write(message["status"] + "\n")
+    if sink is not None:
+        sink.finish()
     return image_id
 
 

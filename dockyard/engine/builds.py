@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import secrets
@@ -24,8 +25,10 @@ from dockyard.build.backend import BuildImage, RunProcess
 from dockyard.build.builder import BuildRequest, build
 from dockyard.build.context import FileHasher, SourceTree
 from dockyard.build.dockerignore import IgnoreMatcher, read_dockerignore
+from dockyard.build.exporters import IMAGE
 from dockyard.build.output import BuildOutput, Message
 from dockyard.config import Paths
+from dockyard.engine.buildexport import export
 from dockyard.engine.images import ImageService
 from dockyard.engine.specgen import cgroup_path
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
@@ -108,7 +111,13 @@ class BuildService:
             )
             tree = SourceTree(root, IgnoreMatcher(_dockerignore(root)), self.hasher)
             backend = _Backend(self, scratch)
-            return build(request, tree, backend, output)
+            if request.output.type == IMAGE:
+                return build(request, tree, backend, output)
+            # Another output makes no tags: its names (or the -t ones) are the archive's.
+            names = [_archive_name(n) for n in request.output.names or request.tags]
+            image_id = build(dataclasses.replace(request, tags=[]), tree, backend, output)
+            export(self.images, image_id, request.output, names, emit)
+            return image_id
         except BaseException:
             output.release_held()
             raise
@@ -240,10 +249,7 @@ class _Backend:
         return BuildImage(image.id, image.config)
 
     def normalize_tag(self, text: str) -> str:
-        ref = reference.parse(text)
-        if ref.digest:
-            raise InvalidArgument("build tag cannot contain a digest")
-        return str(ref.with_default_tag())
+        return str(_tag_reference(text))
 
     def scratch_dir(self) -> Path:
         return self.scratch
@@ -331,6 +337,20 @@ class _Backend:
 
     def cache_siblings(self, parent: str) -> Iterator[dict[str, Any]]:
         return self.service.cache_siblings(parent)
+
+
+def _tag_reference(text: str) -> reference.Reference:
+    """The "repo:tag" a ``-t`` value names."""
+    ref = reference.parse(text)
+    if ref.digest:
+        raise InvalidArgument("build tag cannot contain a digest")
+    return ref.with_default_tag()
+
+
+def _archive_name(text: str) -> str:
+    """A name as an archive records it, fully qualified: docker.io/library/x:latest."""
+    ref = _tag_reference(text)
+    return f"{ref.name}:{ref.tag}"
 
 
 def _spec_options(root: Path, bundle: Path, cid: str, process: RunProcess) -> oci.SpecOptions:
