@@ -30,6 +30,7 @@ from dockyard.api.body import BodyReader
 from dockyard.api.engine_access import engine
 from dockyard.build.backend import RunLimits
 from dockyard.build.builder import BuildRequest
+from dockyard.build.cacheexport import CacheOption, parse_cache_option
 from dockyard.build.exporters import parse_outputs
 from dockyard.build.history import check_platform
 from dockyard.errors import DockyardError, InvalidArgument
@@ -115,6 +116,7 @@ def _error_message(error: Exception) -> dict[str, Any]:
 
 def _build_request(request: web.Request) -> BuildRequest:
     _refuse_unsupported(request)
+    cache_from = [str(name) for name in _json_list(request, "cachefrom")]
     return BuildRequest(
         dockerfile_name=query.text(request, "dockerfile"),
         tags=request.query.getall("t", []),
@@ -123,7 +125,9 @@ def _build_request(request: web.Request) -> BuildRequest:
         no_cache=query.flag(request, "nocache"),
         labels={k: v or "" for k, v in _json_map(request, "labels").items()},
         network=_network(query.text(request, "networkmode")),
-        cache_from=[str(name) for name in _json_list(request, "cachefrom")],
+        cache_from=[name for name in cache_from if not name.startswith("type=")],
+        cache_imports=_caches(request, [n for n in cache_from if n.startswith("type=")], False),
+        cache_exports=_caches(request, [str(n) for n in _json_list(request, "cacheto")], True),
         extra_hosts=[
             host
             for value in request.query.getall("extrahosts", [])
@@ -191,14 +195,30 @@ def _network(mode: str) -> str:
     return mode or "default"
 
 
+def _caches(request: web.Request, values: list[str], export: bool) -> list[CacheOption]:
+    """``type=local|registry,...`` caches; a local one is a directory on this machine,
+    named only by a local client."""
+    options = [parse_cache_option(value, export) for value in values]
+    for option in options:
+        if option.type == "local" and not _is_local_client(request):
+            raise InvalidArgument("a local build cache is accepted only from a local client")
+        if option.type == "local" and not Path(option.location).is_absolute():
+            raise InvalidArgument("a local build cache must be an absolute path on this machine")
+    return options
+
+
+def _is_local_client(request: web.Request) -> bool:
+    transport = request.transport
+    sock = transport.get_extra_info("socket") if transport else None
+    return sock is not None and sock.family == socket.AF_UNIX
+
+
 def _local_context(request: web.Request) -> Path | None:
     """The context directory a local client named, if it did."""
     local = query.text(request, "context")
     if not local:
         return None
-    transport = request.transport
-    sock = transport.get_extra_info("socket") if transport else None
-    if sock is None or sock.family != socket.AF_UNIX:
+    if not _is_local_client(request):
         raise InvalidArgument(
             "a context directory is accepted only from a local Unix-socket client"
         )

@@ -23,6 +23,7 @@ from typing import Any
 
 from dockyard.build.backend import BuildBackend, BuildImage, RunLimits, RunProcess
 from dockyard.build.buildargs import BuildArgs
+from dockyard.build.cacheexport import CacheOption, CacheRecord
 from dockyard.build.cachefrom import restored_config, source_step
 from dockyard.build.cachekey import StepInputs, explain_miss
 from dockyard.build.context import Source, SourceTree
@@ -82,6 +83,16 @@ class BuildRequest:
     explain: bool = False
     limits: RunLimits = field(default_factory=RunLimits)
     output: Output = field(default_factory=Output)
+    cache_imports: list[CacheOption] = field(default_factory=list)  # --cache-from type=...
+    cache_exports: list[CacheOption] = field(default_factory=list)  # --cache-to
+
+
+@dataclass
+class BuildResult:
+    image_id: str
+    # Every step of the build with its cache key, the target stage's apart (--cache-to).
+    steps: list[CacheRecord] = field(default_factory=list)
+    target_steps: list[CacheRecord] = field(default_factory=list)
 
 
 @dataclass
@@ -96,8 +107,8 @@ class _StageState:
 
 def build(
     request: BuildRequest, context: SourceTree, backend: BuildBackend, output: BuildOutput
-) -> str:
-    """Build ``request`` from ``context``; returns the image id. Tags only on success."""
+) -> BuildResult:
+    """Build ``request`` from ``context``. Tags only on success."""
     return _Build(request, context, backend, output).run()
 
 
@@ -119,8 +130,9 @@ class _Build:
         self.plan = Plan((), ())
         self.results: dict[int, BuildImage] = {}
         self.sources: list[BuildImage] = []  # the --cache-from images there are
+        self.steps: dict[int, list[CacheRecord]] = {}  # by stage index
 
-    def run(self) -> str:
+    def run(self) -> BuildResult:
         dockerfile = parse(self.request.dockerfile, self.request.dockerfile_name)
         self.escape = dockerfile.escape
         self.plan = plan(dockerfile, self.request.dockerfile_name)
@@ -151,7 +163,8 @@ class _Build:
         for tag in tags:
             self.backend.tag(image.id, tag)
         self.out.result(image.id, tags)
-        return image.id
+        steps = [step for stage in stages for step in self.steps.get(stage.index, [])]
+        return BuildResult(image.id, steps, self.steps.get(target, []))
 
     def _cache_sources(self) -> list[BuildImage]:
         """The --cache-from images; one that is not here is skipped, as moby does."""
@@ -264,10 +277,12 @@ class _Build:
         """The step from the cache, or executed and cached. ``step``: the created_by of
         its history entry and the run config it leaves, for the --cache-from sources."""
         key = inputs.key()
+        record = self.steps.setdefault(state.stage.index, [])
         if not self.request.no_cache:
             hit = self._cache_hit(state.image, key, *step)
             if hit is not None:
                 self.out.stream(" ---> Using cache\n")
+                record.append(CacheRecord(key, hit.id, inputs.parent, inputs.record()))
                 state.image = hit
                 state.rebuilt = False
                 return
@@ -275,6 +290,7 @@ class _Build:
             self.out.stream(f" ---> Cache miss: {self._miss_reason(state, inputs)}\n")
         image = execute()
         self.backend.cache_put(key, image.id, inputs.record())
+        record.append(CacheRecord(key, image.id, inputs.parent, inputs.record()))
         state.image = image
         state.rebuilt = True
 

@@ -67,6 +67,8 @@ def _register_build(subparsers: Any) -> None:
     parser.add_argument("--force-rm", action="store_true")
     parser.add_argument("--explain", action="store_true")
     parser.add_argument("-o", "--output", action="append", default=[])
+    parser.add_argument("--cache-from", action="append", default=[])
+    parser.add_argument("--cache-to", action="append", default=[])
     add_positionals(parser)
 
 
@@ -105,6 +107,8 @@ def run_build(client: Client, ns: argparse.Namespace) -> int:
         "rm": ns.rm,
         "forcerm": ns.force_rm or None,
         "explain": (ns.explain or os.environ.get("DOCKYARD_EXPLAIN") == "1") or None,
+        "cachefrom": json.dumps(_caches(ns.cache_from)) if ns.cache_from else None,
+        "cacheto": json.dumps(_caches(ns.cache_to)) if ns.cache_to else None,
     }
     sink = None
     if ns.output:
@@ -127,6 +131,23 @@ def _headers(query: dict[str, Any], body: BinaryIO | None) -> dict[str, str]:
     if body is None:
         return {}
     return {"Content-Type": "text/plain" if "context" in query else "application/x-tar"}
+
+
+def _caches(values: list[str]) -> list[str]:
+    """``--cache-from``/``--cache-to`` values, a local cache's directory made absolute
+    (the daemon is on this machine for those: it refuses them otherwise)."""
+    made = []
+    for value in values:
+        fields = value.split(",")
+        if "type=local" in fields:
+            fields = [_absolute(f) for f in fields]
+        made.append(",".join(fields))
+    return made
+
+
+def _absolute(field: str) -> str:
+    key, sep, path = field.partition("=")
+    return f"{key}={os.path.abspath(path)}" if sep and key in ("src", "dest") else field
 
 
 def _build_args(values: list[str]) -> dict[str, str | None]:

@@ -28,6 +28,7 @@ from dockyard.build.dockerignore import IgnoreMatcher, read_dockerignore
 from dockyard.build.exporters import IMAGE
 from dockyard.build.output import BuildOutput, Message
 from dockyard.config import Paths
+from dockyard.engine.buildcache import CacheImports, export_cache
 from dockyard.engine.buildexport import export
 from dockyard.engine.images import ImageService
 from dockyard.engine.specgen import cgroup_path
@@ -110,14 +111,21 @@ class BuildService:
                 root, request.dockerfile_name, dockerfile
             )
             tree = SourceTree(root, IgnoreMatcher(_dockerignore(root)), self.hasher)
-            backend = _Backend(self, scratch)
+            imports = CacheImports(self.images, request.cache_imports)
+            backend = _Backend(self, scratch, imports)
             if request.output.type == IMAGE:
-                return build(request, tree, backend, output)
-            # Another output makes no tags: its names (or the -t ones) are the archive's.
-            names = [_archive_name(n) for n in request.output.names or request.tags]
-            image_id = build(dataclasses.replace(request, tags=[]), tree, backend, output)
-            export(self.images, image_id, request.output, names, emit)
-            return image_id
+                result = build(request, tree, backend, output)
+            else:
+                # Another output makes no tags: its names (or the -t ones) are the archive's.
+                names = [_archive_name(n) for n in request.output.names or request.tags]
+                result = build(dataclasses.replace(request, tags=[]), tree, backend, output)
+            for option in request.cache_exports:
+                output.stream(f"Exporting the build cache to {option.location}\n")
+                steps = result.steps if option.max_mode else result.target_steps
+                export_cache(self.images, option, steps)
+            if request.output.type != IMAGE:
+                export(self.images, result.image_id, request.output, names, emit)
+            return result.image_id
         except BaseException:
             output.release_held()
             raise
@@ -238,8 +246,9 @@ class BuildService:
 class _Backend:
     """``dockyard.build.backend.BuildBackend`` over one engine, for one build."""
 
-    def __init__(self, service: BuildService, scratch: Path) -> None:
+    def __init__(self, service: BuildService, scratch: Path, imports: CacheImports) -> None:
         self.service = service
+        self.imports = imports
         self.images = service.images
         self.layers = service.layers
         self.scratch = scratch
@@ -330,13 +339,23 @@ class _Backend:
         self.images.tag(image_id, ref, None)
 
     def cache_get(self, key: str) -> BuildImage | None:
-        return self.service.cache_get(key)
+        """This engine's cache entry; else one from a --cache-from cache, kept here too."""
+        hit = self.service.cache_get(key)
+        if hit is not None:
+            return hit
+        found = self.imports.lookup(key)
+        if found is None:
+            return None
+        image, record = found
+        self.service.cache_put(key, image.id, record.inputs)
+        return image
 
     def cache_put(self, key: str, image_id: str, inputs: dict[str, Any]) -> None:
         self.service.cache_put(key, image_id, inputs)
 
     def cache_siblings(self, parent: str) -> Iterator[dict[str, Any]]:
-        return self.service.cache_siblings(parent)
+        yield from self.service.cache_siblings(parent)
+        yield from self.imports.siblings(parent)
 
 
 def _tag_reference(text: str) -> reference.Reference:
