@@ -23,7 +23,7 @@ from typing import Any
 
 from dockyard.build.backend import BuildBackend, BuildImage, RunLimits, RunProcess
 from dockyard.build.buildargs import BuildArgs
-from dockyard.build.cacheexport import CacheOption, CacheRecord
+from dockyard.build.cacheexport import INLINE, CacheOption, CacheRecord
 from dockyard.build.cachefrom import restored_config, source_step
 from dockyard.build.cachekey import StepInputs, explain_miss
 from dockyard.build.context import Source, SourceTree
@@ -160,6 +160,8 @@ class _Build:
         image = self.results[target]
         if not image.id:
             raise InvalidArgument("No image was generated. Is your Dockerfile empty?")
+        if any(option.type == INLINE for option in self.request.cache_exports):
+            image = self.backend.with_inline_cache(image, self.steps.get(target, []))
         for tag in tags:
             self.backend.tag(image.id, tag)
         self.out.result(image.id, tags)

@@ -1,5 +1,5 @@
-"""Build cache beyond one daemon: ``--cache-to``/``--cache-from`` with ``type=local``
-and ``type=registry``, the format and the options (docs/build.md).
+"""Build cache beyond one daemon: ``--cache-to``/``--cache-from`` with ``type=local``,
+``type=registry`` and ``type=inline``, the format and the options (docs/build.md).
 
 A cache is an OCI image manifest (so a registry stores it as any image, and a
 directory holds it as an OCI image layout): its config is the *records* blob,
@@ -25,6 +25,10 @@ OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
 _TYPES = {"local", "registry"}
+INLINE = "inline"
+# The top-level key of an image config that carries its inline cache:
+# {"records": [CacheRecord.json()], "configs": {image id: the config's JSON text}}.
+INLINE_KEY = "dockyard.buildcache.v1"
 _MODES = ("min", "max")
 
 
@@ -61,8 +65,10 @@ def parse_cache_option(text: str, export: bool) -> CacheOption:
             raise InvalidArgument(f"invalid value {item}")
         attrs[key.strip().lower()] = value
     kind = attrs.pop("type", "")
-    if kind == "inline":
-        raise InvalidArgument("type=inline cache is not supported: use type=registry or local")
+    if kind == INLINE and export:
+        if attrs:
+            raise InvalidArgument("the inline cache takes no options (it is mode=min)")
+        return CacheOption(INLINE)
     if kind not in _TYPES:
         raise InvalidArgument(f"unsupported cache type {kind or text!r}: use local or registry")
     place = ("dest" if export else "src") if kind == "local" else "ref"
@@ -92,10 +98,10 @@ def records_blob(records: list[CacheRecord]) -> bytes:
     return json.dumps({"records": [r.json() for r in records]}, sort_keys=True).encode()
 
 
-def read_records(data: bytes) -> dict[str, CacheRecord]:
-    """The records of a records blob, by key; a malformed one raises InvalidArgument."""
+def read_records(data: bytes | dict[str, Any]) -> dict[str, CacheRecord]:
+    """The records of a records blob (or inline cache), by key; malformed: InvalidArgument."""
     try:
-        value = json.loads(data)
+        value = json.loads(data) if isinstance(data, bytes) else data
         return {
             r["key"]: CacheRecord(str(r["key"]), str(r["image"]), str(r["parent"]), r["inputs"])
             for r in value["records"]

@@ -27,6 +27,7 @@ from dockyard.build.backend import BuildImage
 from dockyard.build.cacheexport import (
     CACHE_ARTIFACT,
     CACHE_REF_NAME,
+    INLINE_KEY,
     OCI_CONFIG,
     OCI_LAYER,
     OCI_MANIFEST,
@@ -51,7 +52,9 @@ _REF_NAME = "org.opencontainers.image.ref.name"
 UPLOAD_CHUNK = 16 << 20  # blobs beyond this go up in PATCH chunks
 
 
-class _Blobs(Protocol):
+class CacheSource(Protocol):
+    def records(self) -> dict[str, CacheRecord]: ...
+
     def copy(self, digest: str, out: BinaryIO) -> None:
         """Write the blob ``digest`` to ``out``, checked against its digest."""
         ...
@@ -63,11 +66,10 @@ class _Blobs(Protocol):
 class CacheImports:
     """The records of the ``--cache-from`` caches, and the images made from them."""
 
-    def __init__(self, images: ImageService, options: list[CacheOption]) -> None:
+    def __init__(self, images: ImageService, sources: list[CacheSource]) -> None:
         self.images = images
-        self.records: dict[str, tuple[CacheRecord, _Blobs]] = {}
-        for option in options:
-            source = _open(option)
+        self.records: dict[str, tuple[CacheRecord, CacheSource]] = {}
+        for source in sources:
             for key, record in source.records().items():
                 self.records.setdefault(key, (record, source))
 
@@ -95,7 +97,7 @@ class CacheImports:
         image = self.images.resolve(image_id)
         return BuildImage(image.id, image.config), record
 
-    def _layers(self, source: _Blobs, diff_ids: list[str]) -> list[Layer]:
+    def _layers(self, source: CacheSource, diff_ids: list[str]) -> list[Layer]:
         layers: list[Layer] = []
         store = self.images.layers
         try:
@@ -119,13 +121,29 @@ class CacheImports:
         return layers
 
 
-def _open(option: CacheOption) -> _LocalCache | _RegistryCache:
+def open_cache(option: CacheOption) -> CacheSource:
+    """The cache of a ``--cache-from type=local|registry``."""
     if option.type == "local":
         return _LocalCache(Path(option.location))
     return _RegistryCache(option.location)
 
 
-def _read(source: _Blobs, digest: str) -> bytes:
+def inline_cache(config: dict[str, Any]) -> CacheSource | None:
+    """The cache an image carries in its config (``--cache-to type=inline``), if it does."""
+    carried = config.get(INLINE_KEY)
+    return _InlineCache(carried) if isinstance(carried, dict) else None
+
+
+def with_inline_cache(
+    images: ImageService, config: dict[str, Any], records: list[CacheRecord]
+) -> dict[str, Any]:
+    """``config`` carrying ``records`` and their images' configs (all of whose layers
+    the image has: the steps of its own stage)."""
+    configs = {r.image: images.blobs.path(r.image).read_text() for r in records}
+    return {**config, INLINE_KEY: {"records": [r.json() for r in records], "configs": configs}}
+
+
+def _read(source: CacheSource, digest: str) -> bytes:
     out = io.BytesIO()
     source.copy(digest, out)
     return out.getvalue()
@@ -166,6 +184,24 @@ class _LocalCache:
             raise InvalidArgument(f"the build cache in {self.root} lacks {digest}") from None
         if "sha256:" + h.hexdigest() != digest:
             raise InvalidArgument(f"the build cache blob {digest} does not match its digest")
+
+
+class _InlineCache:
+    """The cache in an image's config: the step images' configs are in it, and their
+    layers are the image's own, here already."""
+
+    def __init__(self, carried: dict[str, Any]) -> None:
+        self.carried = carried
+
+    def records(self) -> dict[str, CacheRecord]:
+        return read_records(self.carried)
+
+    def copy(self, digest: str, out: BinaryIO) -> None:
+        text = (self.carried.get("configs") or {}).get(digest)
+        data = text.encode() if isinstance(text, str) else b""
+        if _digest(data) != digest:
+            raise InvalidArgument(f"the inline build cache lacks {digest}")
+        out.write(data)
 
 
 def _is_cache(entry: dict[str, object]) -> bool:

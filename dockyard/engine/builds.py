@@ -23,12 +23,20 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 from dockyard.build.backend import BuildImage, RunProcess
 from dockyard.build.builder import BuildRequest, build
+from dockyard.build.cacheexport import INLINE, CacheRecord
 from dockyard.build.context import FileHasher, SourceTree
 from dockyard.build.dockerignore import IgnoreMatcher, read_dockerignore
 from dockyard.build.exporters import IMAGE
 from dockyard.build.output import BuildOutput, Message
 from dockyard.config import Paths
-from dockyard.engine.buildcache import CacheImports, export_cache
+from dockyard.engine.buildcache import (
+    CacheImports,
+    CacheSource,
+    export_cache,
+    inline_cache,
+    open_cache,
+    with_inline_cache,
+)
 from dockyard.engine.buildexport import export
 from dockyard.engine.images import ImageService
 from dockyard.engine.specgen import cgroup_path
@@ -111,7 +119,9 @@ class BuildService:
                 root, request.dockerfile_name, dockerfile
             )
             tree = SourceTree(root, IgnoreMatcher(_dockerignore(root)), self.hasher)
-            imports = CacheImports(self.images, request.cache_imports)
+            request, inline = self._inline_caches(request)
+            sources = [open_cache(o) for o in request.cache_imports]
+            imports = CacheImports(self.images, inline + sources)
             backend = _Backend(self, scratch, imports)
             if request.output.type == IMAGE:
                 result = build(request, tree, backend, output)
@@ -120,6 +130,8 @@ class BuildService:
                 names = [_archive_name(n) for n in request.output.names or request.tags]
                 result = build(dataclasses.replace(request, tags=[]), tree, backend, output)
             for option in request.cache_exports:
+                if option.type == INLINE:
+                    continue  # in the image already
                 output.stream(f"Exporting the build cache to {option.location}\n")
                 steps = result.steps if option.max_mode else result.target_steps
                 export_cache(self.images, option, steps)
@@ -131,6 +143,23 @@ class BuildService:
             raise
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+
+    def _inline_caches(self, request: BuildRequest) -> tuple[BuildRequest, list[CacheSource]]:
+        """The --cache-from images that carry an inline cache, as caches; the others
+        stay the classic builder's sources."""
+        classic, inline = [], []
+        for name in request.cache_from:
+            try:
+                config = self.images.resolve(name).config
+            except (NotFound, InvalidArgument):
+                classic.append(name)  # the builder skips it, as moby does
+                continue
+            source = inline_cache(config)
+            if source is None:
+                classic.append(name)
+            else:
+                inline.append(source)
+        return dataclasses.replace(request, cache_from=classic), inline
 
     def _context_root(self, scratch: Path, tar: BinaryIO | None, directory: Path | None) -> Path:
         if directory is not None:
@@ -326,6 +355,9 @@ class _Backend:
         diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
         layers = [self.layers.get(chain) for chain in chain_ids(diff_ids)]
         return self.resolve(self.images.create_image(config, layers, parent=parent.id))
+
+    def with_inline_cache(self, image: BuildImage, records: list[CacheRecord]) -> BuildImage:
+        return self.adopt(image, with_inline_cache(self.images, image.config, records))
 
     def is_ancestor(self, image_id: str, descendant: str) -> bool:
         parent = self.images.resolve(descendant).parent

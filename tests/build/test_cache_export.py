@@ -111,7 +111,7 @@ def test_a_cache_not_there_yet_builds_everything(daemon: Daemon, context: Path) 
 
 def test_cache_option_refusals(daemon: Daemon, context: Path) -> None:
     cases: list[tuple[str, str, Any]] = [
-        ("--cache-to", "type=inline", "type=inline cache is not supported"),
+        ("--cache-to", "type=inline,mode=max", "the inline cache takes no options"),
         ("--cache-to", "type=gha", "unsupported cache type 'gha'"),
         ("--cache-to", "type=local", "dest is required for a local cache"),
         ("--cache-from", "type=local,dest=/x", "src is required for a local cache"),
@@ -121,3 +121,25 @@ def test_cache_option_refusals(daemon: Daemon, context: Path) -> None:
         result = dockyard(daemon, "build", flag, value, str(context))
         assert result.returncode != 0, value
         assert message in result.stderr.decode(), value
+
+
+def test_an_inline_cache_travels_in_the_image(
+    daemon: Daemon,
+    ci_daemon: Daemon,
+    context: Path,
+    registry: Registry,  # noqa: F811 - the fixture
+) -> None:
+    name = f"{registry.address}/team/app:1"
+    _build(daemon, context, "-t", name, "--cache-to", "type=inline")
+    assert daemon.cli("push", name).returncode == 0
+    assert ci_daemon.cli("pull", name).returncode == 0
+
+    second = _build(ci_daemon, context, "-t", "app:2", "--cache-from", name)
+    assert "step-42" not in second
+    assert second.count(" ---> Using cache") == 2
+    run = ci_daemon.cli("run", "--rm", "app:2", "cat", "/copy")
+    assert run.stdout == "v1\n", run.stderr
+    # What only the inline cache's records know: why a step missed.
+    (context / "app.txt").write_text("v2\n")
+    third = _build(ci_daemon, context, "--explain", "--cache-from", name)
+    assert " ---> Cache miss: file app.txt changed" in third
