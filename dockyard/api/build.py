@@ -29,11 +29,12 @@ from dockyard.api import query, responses
 from dockyard.api.body import BodyReader
 from dockyard.api.engine_access import engine
 from dockyard.build.backend import RunLimits
-from dockyard.build.builder import BuildRequest
+from dockyard.build.builder import DOCKER_IMAGE, BuildRequest
 from dockyard.build.cacheexport import CacheOption, parse_cache_option
 from dockyard.build.exporters import parse_outputs
 from dockyard.build.history import check_platform
 from dockyard.errors import DockyardError, InvalidArgument
+from dockyard.store import reference
 
 if TYPE_CHECKING:
     from dockyard.engine.builds import BuildService
@@ -137,6 +138,7 @@ def _build_request(request: web.Request) -> BuildRequest:
         quiet=query.flag(request, "q"),
         explain=query.flag(request, "explain"),
         output=parse_outputs(query.text(request, "outputs")),
+        contexts=_named_contexts(request),
         limits=RunLimits(
             memory=query.integer(request, "memory", 0),
             memory_swap=query.integer(request, "memswap", 0),
@@ -205,6 +207,28 @@ def _caches(request: web.Request, values: list[str], export: bool) -> list[Cache
         if option.type == "local" and not Path(option.location).is_absolute():
             raise InvalidArgument("a local build cache must be an absolute path on this machine")
     return options
+
+
+def _named_contexts(request: web.Request) -> dict[str, str]:
+    """``buildcontexts``: name → ``docker-image://REF``, or a directory on this machine
+    (from a local client only)."""
+    contexts = _json_map(request, "buildcontexts")
+    for name, value in contexts.items():
+        if not name or not value:
+            raise InvalidArgument(f"invalid context value: {name}={value or ''}")
+        if value.startswith(DOCKER_IMAGE):
+            reference.parse(value.removeprefix(DOCKER_IMAGE))
+        elif "://" in value:
+            raise InvalidArgument(
+                f"unsupported build context {value}: a directory or docker-image://"
+            )
+        elif not _is_local_client(request) or not Path(value).is_absolute():
+            raise InvalidArgument(
+                "a build context directory is accepted only from a local client, as an absolute path"
+            )
+        elif not Path(value).is_dir():
+            raise InvalidArgument(f"the build context {name} ({value}) is not a directory")
+    return {name: str(value) for name, value in contexts.items()}
 
 
 def _is_local_client(request: web.Request) -> bool:

@@ -36,6 +36,7 @@ from dockyard.build.copyfiles import (
     parse_chmod,
     parse_chown,
 )
+from dockyard.build.dag import has_parallel_stages, run_graph, stage_graph
 from dockyard.build.exporters import Output
 from dockyard.build.history import check_platform, child_config, nop, nop_file, scratch
 from dockyard.build.imageconfig import ConfigState, apply_metadata, resolve_cmdline
@@ -54,9 +55,12 @@ from dockyard.build.output import BuildOutput
 from dockyard.build.parser import heredoc_marker, parse
 from dockyard.build.remote import fetch, is_url
 from dockyard.build.shell import expand_word
+from dockyard.build.stageoutput import StageLines
 from dockyard.build.stages import Plan, Stage, needed_stages, plan, stage_reference, target_index
 from dockyard.errors import InvalidArgument, NotFound, SystemError, with_context
 from dockyard.runtime.securejoin import secure_join
+
+DOCKER_IMAGE = "docker-image://"
 
 
 class StepFailed(SystemError):
@@ -85,6 +89,8 @@ class BuildRequest:
     output: Output = field(default_factory=Output)
     cache_imports: list[CacheOption] = field(default_factory=list)  # --cache-from type=...
     cache_exports: list[CacheOption] = field(default_factory=list)  # --cache-to
+    # --build-context: name → "docker-image://REF", or a directory on this machine.
+    contexts: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -131,6 +137,7 @@ class _Build:
         self.results: dict[int, BuildImage] = {}
         self.sources: list[BuildImage] = []  # the --cache-from images there are
         self.steps: dict[int, list[CacheRecord]] = {}  # by stage index
+        self.local_contexts: dict[str, SourceTree] = {}  # --build-context directories used
 
     def run(self) -> BuildResult:
         dockerfile = parse(self.request.dockerfile, self.request.dockerfile_name)
@@ -148,10 +155,14 @@ class _Build:
         step = itertools.count(1)
         for meta in self.plan.meta_args:
             self.out.step(next(step), total, meta.original.strip())
-        for stage in stages:
-            extra: list[Instruction] = [labels] if labels and stage.index == target else []
-            self.results[stage.index] = self._run_stage(stage, args, extra, step, total)
-            self.out.aux(self.results[stage.index].id)
+        graph = stage_graph(self.plan, stages, args.meta_values(), self.escape)
+        if has_parallel_stages(graph):
+            self._run_parallel(stages, graph, args, labels, target)
+        else:  # one stage at a time: the classic builder's output, steps numbered across
+            for stage in stages:
+                extra: list[Instruction] = [labels] if labels and stage.index == target else []
+                self.results[stage.index] = self._run_stage(stage, args, extra, step, total)
+                self.out.aux(self.results[stage.index].id)
         unused = args.unused()
         if unused:
             self.out.stream(
@@ -196,6 +207,34 @@ class _Build:
 
     # -- stages ---------------------------------------------------------------
 
+    def _run_parallel(
+        self,
+        stages: list[Stage],
+        graph: dict[int, set[int]],
+        args: BuildArgs,
+        labels: Label | None,
+        target: int,
+    ) -> None:
+        """Each stage once those it needs are built, at the same time as the others."""
+        by_index = {stage.index: stage for stage in stages}
+        lines = StageLines(self.out)
+        self.out = lines
+
+        def run_stage(index: int) -> None:
+            stage = by_index[index]
+            extra: list[Instruction] = [labels] if labels and index == target else []
+            lines.stage(stage.name or f"stage-{index}", 1 + len(stage.commands) + len(extra))
+            try:
+                self.results[index] = self._run_stage(stage, args, extra, itertools.count(1), 0)
+            finally:
+                lines.flush()
+            lines.aux(self.results[index].id)
+
+        try:
+            run_graph(graph, run_stage)
+        finally:
+            self.out = lines.parent
+
     def _run_stage(
         self,
         stage: Stage,
@@ -226,6 +265,8 @@ class _Build:
         earlier = stage_reference(self.plan, name, stage.index, by_index=False)
         if earlier is not None:
             return self.results[earlier.index]
+        if name in self.request.contexts:
+            name = self._named_image(name, f"FROM {name}")
         if name == "scratch":
             return scratch()
         return self.backend.resolve(name)
@@ -479,9 +520,34 @@ class _Build:
         if not from_name:
             return self.context, {}
         earlier = stage_reference(self.plan, from_name, state.stage.index)
-        image = self.results[earlier.index] if earlier else self.backend.resolve(from_name)
+        if earlier is None and from_name in self.request.contexts:
+            local = self._local_context(from_name)
+            if local is not None:
+                return local, {}
+            image = self.backend.resolve(self._named_image(from_name, ""))
+        else:
+            image = self.results[earlier.index] if earlier else self.backend.resolve(from_name)
         root = stack.enter_context(self.backend.mount(image, self._new_dir("from")))
         return SourceTree(root), {f"--from={from_name}": image.id or "scratch"}
+
+    def _named_image(self, name: str, use: str) -> str:
+        """The image a ``--build-context name=docker-image://REF`` names."""
+        value = self.request.contexts[name]
+        if not value.startswith(DOCKER_IMAGE):
+            raise InvalidArgument(
+                f"{use}: the build context {name} is a directory: copy from it "
+                f"(COPY --from={name}) rather than build on it"
+            )
+        return value.removeprefix(DOCKER_IMAGE)
+
+    def _local_context(self, name: str) -> SourceTree | None:
+        """The tree of a ``--build-context name=DIR``; None for an image's."""
+        value = self.request.contexts[name]
+        if value.startswith(DOCKER_IMAGE):
+            return None
+        if name not in self.local_contexts:
+            self.local_contexts[name] = SourceTree(Path(value), hasher=self.context.hasher)
+        return self.local_contexts[name]
 
     def _sources(
         self,
@@ -507,9 +573,12 @@ class _Build:
                 raise InvalidArgument("checksum can't be specified for non-HTTP(S) sources")
             found = tree.sources(pattern)
             sources.extend(found)
-            if tree is self.context:
+            # Files of a named context are keyed as "NAME:path", the context's as "path".
+            named = [f"{n}:" for n, t in self.local_contexts.items() if t is tree]
+            if tree is self.context or named:
+                prefix = named[0] if named else ""
                 for source in found:
-                    files.update(tree.digests(source))
+                    files.update({prefix + k: v for k, v in tree.digests(source).items()})
         for doc in instruction.inline:
             directory = self._new_dir("heredoc")
             content = config.expand_raw(doc.content) if doc.expand else doc.content

@@ -69,6 +69,7 @@ def _register_build(subparsers: Any) -> None:
     parser.add_argument("-o", "--output", action="append", default=[])
     parser.add_argument("--cache-from", action="append", default=[])
     parser.add_argument("--cache-to", action="append", default=[])
+    parser.add_argument("--build-context", action="append", default=[])
     add_positionals(parser)
 
 
@@ -109,6 +110,7 @@ def run_build(client: Client, ns: argparse.Namespace) -> int:
         "explain": (ns.explain or os.environ.get("DOCKYARD_EXPLAIN") == "1") or None,
         "cachefrom": json.dumps(_caches(ns.cache_from)) if ns.cache_from else None,
         "cacheto": json.dumps(_caches(ns.cache_to)) if ns.cache_to else None,
+        "buildcontexts": _named_contexts(ns.build_context, client.local),
     }
     sink = None
     if ns.output:
@@ -131,6 +133,24 @@ def _headers(query: dict[str, Any], body: BinaryIO | None) -> dict[str, str]:
     if body is None:
         return {}
     return {"Content-Type": "text/plain" if "context" in query else "application/x-tar"}
+
+
+def _named_contexts(values: list[str], local: bool) -> str | None:
+    """``--build-context name=DIR|docker-image://REF``, a directory made absolute (read
+    by the daemon, so only one on this machine takes them)."""
+    contexts = {}
+    for value in values:
+        name, sep, source = value.partition("=")
+        if not sep or not name or not source:
+            raise InvalidArgument(f"invalid context value: {value}, expected key=value")
+        if "://" not in source:
+            if not local:
+                raise InvalidArgument(
+                    f"build context {name}: a directory needs a daemon on this machine"
+                )
+            source = os.path.abspath(source)
+        contexts[name] = source
+    return json.dumps(contexts) if contexts else None
 
 
 def _caches(values: list[str]) -> list[str]:
