@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from typing import Any, BinaryIO
 
     from dockyard.cli.buildoutput import ExportSink
+    from dockyard.cli.buildprogress import TtyProgress
 
 _TAR_MAGIC_OFFSET = 257
 _COMPRESSED_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")
@@ -61,7 +62,9 @@ def _register_build(subparsers: Any) -> None:
     parser.add_argument("--network", default="default")
     parser.add_argument("--add-host", action="append", default=[])
     parser.add_argument("--iidfile", default="")
-    parser.add_argument("--progress", choices=("auto", "plain", "tty", "rawjson"), default="auto")
+    parser.add_argument(
+        "--progress", choices=("auto", "plain", "tty", "quiet", "rawjson"), default="auto"
+    )
     parser.add_argument("--pull", action="store_true")
     parser.add_argument("--rm", action="store_true", default=True)
     parser.add_argument("--force-rm", action="store_true")
@@ -94,6 +97,8 @@ def _register_builder(subparsers: Any) -> None:
 
 
 def run_build(client: Client, ns: argparse.Namespace) -> int:
+    if ns.progress == "quiet":
+        ns.quiet = True
     if ns.pull:
         raise InvalidArgument("--pull is not supported: pull the base image first")
     query: dict[str, Any] = {
@@ -122,7 +127,7 @@ def run_build(client: Client, ns: argparse.Namespace) -> int:
             sink = ExportSink(output)
     with _Context(ns.args[0], ns.file, query, client.local) as body:
         response = client.request("POST", "/build", query, body, _headers(query, body))
-        image_id = _show(response.iter_json(), ns.quiet, sink)
+        image_id = _show(response.iter_json(), ns.quiet, sink, _live_view(ns, sink))
     if ns.iidfile:
         with open(ns.iidfile, "w") as f:
             f.write(image_id)
@@ -184,28 +189,47 @@ def _pair(value: str) -> tuple[str, str]:
     return key, rest
 
 
-def _show(messages: Any, quiet: bool, sink: ExportSink | None) -> str:
-    """Print the daemon's progress like docker does, and write what an ``--output``
-    exports to ``sink``; returns the image id."""
+def _live_view(ns: argparse.Namespace, sink: ExportSink | None) -> TtyProgress | None:
+    """``--progress=tty``, or ``auto`` on a terminal: the live view (on stderr, as buildx)."""
+    if ns.quiet or ns.progress not in ("tty", "auto"):
+        return None
+    if ns.progress == "auto" and not sys.stderr.isatty():
+        return None
+    from dockyard.cli.buildprogress import TtyProgress
+
+    return TtyProgress()
+
+
+def _show(messages: Any, quiet: bool, sink: ExportSink | None, view: TtyProgress | None) -> str:
+    """Print the daemon's progress like docker does (or draw it in ``view``), and write
+    what an ``--output`` exports to ``sink``; returns the image id."""
     image_id = ""
     # Progress goes to stderr when stdout carries the export, as buildx's does.
     out = sys.stderr if sink is not None and sink.output.to_stdout else sys.stdout
-    for message in messages:
-        if message.get("error"):
-            detail = message.get("errorDetail") or {}
-            out.flush()
-            if sink is not None:
-                sink.close()
-            raise StatusError(detail.get("code") or 1, message["error"])
-        if "export" in message and sink is not None:
-            sink.write(message["export"])
-        elif "aux" in message:
-            image_id = (message.get("aux") or {}).get("ID", image_id)
-        elif "stream" in message:
-            out.write(message["stream"])
-            out.flush()
-        elif "status" in message and not quiet:
-            out.write(message["status"] + "\n")
+    success = False
+    try:
+        for message in messages:
+            if message.get("error"):
+                detail = message.get("errorDetail") or {}
+                out.flush()
+                if sink is not None:
+                    sink.close()
+                raise StatusError(detail.get("code") or 1, message["error"])
+            if "export" in message and sink is not None:
+                sink.write(message["export"])
+            elif "aux" in message:
+                image_id = (message.get("aux") or {}).get("ID", image_id)
+            elif "stream" in message and view is not None:
+                view.write(message["stream"])
+            elif "stream" in message:
+                out.write(message["stream"])
+                out.flush()
+            elif "status" in message and not quiet:
+                out.write(message["status"] + "\n")
+        success = True
+    finally:
+        if view is not None:
+            view.close(success)
     if sink is not None:
         sink.finish()
     return image_id
