@@ -16,6 +16,7 @@ missed the cache.
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
 import json
 import socket
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 
 _BUFFER = 1 << 20
 _END = object()
+_HUB_SERVERS = ("docker.io", "index.docker.io", "registry-1.docker.io")
 _PENDING = 16  # messages queued for the client at most
 _GONE_CHECK = 1.0  # seconds between checks, while waiting, that the client is still there
 
@@ -139,6 +141,7 @@ def _build_request(request: web.Request) -> BuildRequest:
         explain=query.flag(request, "explain"),
         output=parse_outputs(query.text(request, "outputs")),
         contexts=_named_contexts(request),
+        registry_logins=_registry_logins(request),
         limits=RunLimits(
             memory=query.integer(request, "memory", 0),
             memory_swap=query.integer(request, "memswap", 0),
@@ -207,6 +210,26 @@ def _caches(request: web.Request, values: list[str], export: bool) -> list[Cache
         if option.type == "local" and not Path(option.location).is_absolute():
             raise InvalidArgument("a local build cache must be an absolute path on this machine")
     return options
+
+
+def _registry_logins(request: web.Request) -> dict[str, tuple[str, str]]:
+    """X-Registry-Config: base64url JSON of server address → auth config, by registry domain."""
+    header = request.headers.get("X-Registry-Config", "")
+    if not header:
+        return {}
+    try:
+        configs = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
+    except ValueError:
+        raise InvalidArgument("invalid X-Registry-Config header") from None
+    if not isinstance(configs, dict):
+        raise InvalidArgument("invalid X-Registry-Config header")
+    logins = {}
+    for server, auth in configs.items():
+        if isinstance(auth, dict) and auth.get("username"):
+            domain = str(server).split("://", 1)[-1].split("/", 1)[0]
+            domain = "docker.io" if domain in _HUB_SERVERS else domain
+            logins[domain] = (str(auth["username"]), str(auth.get("password") or ""))
+    return logins
 
 
 def _named_contexts(request: web.Request) -> dict[str, str]:

@@ -91,6 +91,8 @@ class BuildRequest:
     cache_exports: list[CacheOption] = field(default_factory=list)  # --cache-to
     # --build-context: name → "docker-image://REF", or a directory on this machine.
     contexts: dict[str, str] = field(default_factory=dict)
+    # X-Registry-Config: registry domain → (username, password), for registry caches.
+    registry_logins: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 @dataclass

@@ -126,7 +126,9 @@ def run_build(client: Client, ns: argparse.Namespace) -> int:
             query["outputs"] = output.query()
             sink = ExportSink(output)
     with _Context(ns.args[0], ns.file, query, client.local) as body:
-        response = client.request("POST", "/build", query, body, _headers(query, body))
+        refs = _registry_refs(ns.cache_from, False) + _registry_refs(ns.cache_to, True)
+        headers = {**_headers(query, body), **_registry_config(refs)}
+        response = client.request("POST", "/build", query, body, headers)
         image_id = _show(response.iter_json(), ns.quiet, sink, _live_view(ns, sink))
     if ns.iidfile:
         with open(ns.iidfile, "w") as f:
@@ -156,6 +158,45 @@ def _named_contexts(values: list[str], local: bool) -> str | None:
             source = os.path.abspath(source)
         contexts[name] = source
     return json.dumps(contexts) if contexts else None
+
+
+def _registry_refs(caches: list[str], bare_is_registry: bool) -> list[str]:
+    """The references of registry caches (a bare --cache-to is one; a bare --cache-from
+    is an image)."""
+    refs = []
+    for value in caches:
+        fields = dict(f.partition("=")[::2] for f in value.split(",") if "=" in f)
+        if fields.get("type") == "registry" and fields.get("ref"):
+            refs.append(fields["ref"])
+        elif bare_is_registry and "=" not in value:
+            refs.append(value)
+    return refs
+
+
+def _registry_config(refs: list[str]) -> dict[str, str]:
+    """X-Registry-Config, as the docker CLI sends it for a build: the stored logins, here
+    of the registries of ``refs``."""
+    if not refs:
+        return {}
+    from dockyard.store.reference import parse
+
+    domains = {parse(ref).domain for ref in refs}
+    import base64
+
+    from dockyard.cli.credentials import ConfigFile, server_for_domain
+
+    config, logins = ConfigFile.load(), {}
+    for domain in sorted(domains):
+        auth = config.get(server_for_domain(domain))
+        if not auth.empty:
+            logins[auth.server] = {
+                "username": auth.username,
+                "password": auth.password,
+                "serveraddress": auth.server,
+            }
+    if not logins:
+        return {}
+    return {"X-Registry-Config": base64.urlsafe_b64encode(json.dumps(logins).encode()).decode()}
 
 
 def _caches(values: list[str]) -> list[str]:

@@ -39,7 +39,7 @@ from dockyard.build.cacheexport import (
     records_blob,
     records_digest,
 )
-from dockyard.distribution.registry import Manifest, Registry
+from dockyard.distribution.registry import Credentials, Manifest, Registry
 from dockyard.engine.images import ImageService
 from dockyard.errors import DockyardError, InvalidArgument, NotFound
 from dockyard.store.layers import Layer, chain_ids
@@ -121,11 +121,14 @@ class CacheImports:
         return layers
 
 
-def open_cache(option: CacheOption) -> CacheSource:
+Logins = dict[str, tuple[str, str]]  # registry domain → (username, password)
+
+
+def open_cache(option: CacheOption, logins: Logins) -> CacheSource:
     """The cache of a ``--cache-from type=local|registry``."""
     if option.type == "local":
         return _LocalCache(Path(option.location))
-    return _RegistryCache(option.location)
+    return _RegistryCache(option.location, logins)
 
 
 def inline_cache(config: dict[str, Any]) -> CacheSource | None:
@@ -212,9 +215,10 @@ def _is_cache(entry: dict[str, object]) -> bool:
 class _RegistryCache:
     """A cache pushed to a registry as a tag."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, logins: Logins) -> None:
         self.ref = _cache_reference(text)
-        self.registry = Registry(self.ref.domain, [f"repository:{self.ref.path}:pull"])
+        scopes = [f"repository:{self.ref.path}:pull"]
+        self.registry = Registry(self.ref.domain, scopes, _credentials(logins, self.ref))
 
     def records(self) -> dict[str, CacheRecord]:
         try:
@@ -227,6 +231,11 @@ class _RegistryCache:
         self.registry.download_blob(self.ref.path, digest, out)
 
 
+def _credentials(logins: Logins, ref: Reference) -> Credentials | None:
+    login = logins.get(ref.domain)
+    return Credentials(*login) if login else None
+
+
 def _cache_reference(text: str) -> Reference:
     ref = parse_reference(text).with_default_tag()
     if ref.digest:
@@ -237,7 +246,9 @@ def _cache_reference(text: str) -> Reference:
 # ---------------------------------------------------------------------------- export
 
 
-def export_cache(images: ImageService, option: CacheOption, records: list[CacheRecord]) -> None:
+def export_cache(
+    images: ImageService, option: CacheOption, records: list[CacheRecord], logins: Logins
+) -> None:
     """Write ``records`` and every blob their images need to the cache ``option`` names."""
     unique = list({r.key: r for r in records}.values())
     blobs: dict[str, tuple[str, Path]] = {}  # digest → media type, path
@@ -256,7 +267,7 @@ def export_cache(images: ImageService, option: CacheOption, records: list[CacheR
     try:
         spooled.write_bytes(data)
         blobs[config["digest"]] = (CACHE_ARTIFACT, spooled)
-        _push(_cache_reference(option.location), manifest, blobs)
+        _push(_cache_reference(option.location), manifest, blobs, logins)
     finally:
         spooled.unlink(missing_ok=True)
 
@@ -306,9 +317,12 @@ def _atomic_write(target: Path, content: Path | bytes) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _push(ref: Reference, manifest: bytes, blobs: dict[str, tuple[str, Path]]) -> None:
+def _push(
+    ref: Reference, manifest: bytes, blobs: dict[str, tuple[str, Path]], logins: Logins
+) -> None:
     """Every blob the registry lacks, then the manifest under the cache's tag."""
-    registry = Registry(ref.domain, [f"repository:{ref.path}:pull,push"])
+    scopes = [f"repository:{ref.path}:pull,push"]
+    registry = Registry(ref.domain, scopes, _credentials(logins, ref))
     registry.ping()
     for digest, (_, path) in blobs.items():
         if registry.blob_exists(ref.path, digest):

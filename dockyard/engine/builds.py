@@ -120,7 +120,7 @@ class BuildService:
             )
             tree = SourceTree(root, IgnoreMatcher(_dockerignore(root)), self.hasher)
             request, inline = self._inline_caches(request)
-            sources = [open_cache(o) for o in request.cache_imports]
+            sources = [open_cache(o, request.registry_logins) for o in request.cache_imports]
             imports = CacheImports(self.images, inline + sources)
             backend = _Backend(self, scratch, imports)
             if request.output.type == IMAGE:
@@ -134,7 +134,7 @@ class BuildService:
                     continue  # in the image already
                 output.stream(f"Exporting the build cache to {option.location}\n")
                 steps = result.steps if option.max_mode else result.target_steps
-                export_cache(self.images, option, steps)
+                export_cache(self.images, option, steps, request.registry_logins)
             if request.output.type != IMAGE:
                 export(self.images, result.image_id, request.output, names, emit)
             return result.image_id

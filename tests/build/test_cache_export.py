@@ -12,7 +12,11 @@ import pytest
 
 from tests.build.test_e2e import dockyard
 from tests.conftest import Daemon, Roots, _spawn_daemon
-from tests.distribution.conftest import Registry, registry  # noqa: F401 - the fixture
+from tests.distribution.conftest import (  # noqa: F401 - the fixtures
+    Registry,
+    auth_registry,
+    registry,
+)
 
 DOCKERFILE = (
     "FROM busybox AS base\n"
@@ -143,3 +147,31 @@ def test_an_inline_cache_travels_in_the_image(
     (context / "app.txt").write_text("v2\n")
     third = _build(ci_daemon, context, "--explain", "--cache-from", name)
     assert " ---> Cache miss: file app.txt changed" in third
+
+
+def test_a_registry_cache_with_the_stored_login(
+    daemon: Daemon,
+    context: Path,
+    auth_registry: Registry,  # noqa: F811 - the fixture
+) -> None:
+    config = {"DOCKER_CONFIG": str(context.parent / "docker-config")}
+    cache = f"type=registry,ref={auth_registry.address}/cache/app:c"
+    refused = dockyard(daemon, "build", "--cache-to", cache, str(context), **config)
+    assert refused.returncode != 0
+    login = dockyard(
+        daemon,
+        "login",
+        "-u",
+        "alice",
+        "--password-stdin",
+        auth_registry.address,
+        stdin=b"s3cret\n",
+        **config,
+    )
+    assert login.returncode == 0, login.stderr
+    pushed = dockyard(daemon, "build", "--cache-to", cache, str(context), **config)
+    assert pushed.returncode == 0, pushed.stderr
+    assert ("PUT", "/v2/cache/app/manifests/c", 201) in auth_registry.requests()
+    (context / "Dockerfile").write_text(DOCKERFILE)  # the same build, the cache read back
+    read = dockyard(daemon, "build", "--no-cache", "--cache-from", cache, str(context), **config)
+    assert read.returncode == 0, read.stderr

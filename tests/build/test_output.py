@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.build.test_e2e import dockyard
+from tests.remote.conftest import TLSDaemon, pki, tls_daemon  # noqa: F401 - the fixtures
 
 DOCKERFILE = (
     "FROM busybox AS build\n"
@@ -132,3 +133,14 @@ def test_a_large_export_streams_whole(daemon: Any, context: Path) -> None:
     assert result.returncode == 0, result.stderr
     expected = (dest / "sum").read_text().split()[0]
     assert hashlib.sha256((dest / "blob").read_bytes()).hexdigest() == expected
+
+
+def test_output_from_a_daemon_over_tcp_lands_on_the_client(
+    tls_daemon: TLSDaemon,  # noqa: F811 - the fixture
+    context: Path,
+) -> None:
+    dest = context.parent / "over-tcp"
+    result = tls_daemon.cli("build", "-o", f"type=local,dest={dest}", str(context))
+    assert result.returncode == 0, result.stderr
+    assert (dest / "artifact").read_text() == "built\n"
+    assert (dest / "docs/note.txt").read_text() == "a note\n"
