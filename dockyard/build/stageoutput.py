@@ -22,7 +22,7 @@ class _Stage(threading.local):
 
 
 class StageLines(BuildOutput):
-    def __init__(self, parent: BuildOutput) -> None:  # noqa: not the parent's state: its use
+    def __init__(self, parent: BuildOutput) -> None:  # no state of its own: the parent's
         self.parent = parent
         self.current = _Stage()
 

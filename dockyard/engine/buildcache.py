@@ -50,6 +50,7 @@ _CHUNK = 1 << 20
 _INDEX_MEDIA_TYPE = "application/vnd.oci.image.index.v1+json"
 _REF_NAME = "org.opencontainers.image.ref.name"
 UPLOAD_CHUNK = 16 << 20  # blobs beyond this go up in PATCH chunks
+Logins = dict[str, tuple[str, str]]  # registry domain → (username, password)
 
 
 class CacheSource(Protocol):
@@ -86,11 +87,10 @@ class CacheImports:
         with contextlib.suppress(NotFound):
             image = self.images.resolve(record.image)
             return BuildImage(image.id, image.config), record
-        config = _read(source, record.image)
-        diff_ids = list((json.loads(config).get("rootfs") or {}).get("diff_ids") or [])
-        layers = self._layers(source, diff_ids)
+        config = json.loads(_read(source, record.image))
+        layers = self._layers(source, list((config.get("rootfs") or {}).get("diff_ids") or []))
         try:
-            image_id = self.images.create_image(json.loads(config), layers, parent=record.parent)
+            image_id = self.images.create_image(config, layers, parent=record.parent)
         except BaseException:
             _discard(self.images, layers)
             raise
@@ -119,9 +119,6 @@ class CacheImports:
             _discard(self.images, layers)
             raise
         return layers
-
-
-Logins = dict[str, tuple[str, str]]  # registry domain → (username, password)
 
 
 def open_cache(option: CacheOption, logins: Logins) -> CacheSource:

@@ -121,28 +121,38 @@ class BuildService:
             tree = SourceTree(root, IgnoreMatcher(_dockerignore(root)), self.hasher)
             request, inline = self._inline_caches(request)
             sources = [open_cache(o, request.registry_logins) for o in request.cache_imports]
-            imports = CacheImports(self.images, inline + sources)
-            backend = _Backend(self, scratch, imports)
-            if request.output.type == IMAGE:
-                result = build(request, tree, backend, output)
-            else:
-                # Another output makes no tags: its names (or the -t ones) are the archive's.
-                names = [_archive_name(n) for n in request.output.names or request.tags]
-                result = build(dataclasses.replace(request, tags=[]), tree, backend, output)
-            for option in request.cache_exports:
-                if option.type == INLINE:
-                    continue  # in the image already
-                output.stream(f"Exporting the build cache to {option.location}\n")
-                steps = result.steps if option.max_mode else result.target_steps
-                export_cache(self.images, option, steps, request.registry_logins)
-            if request.output.type != IMAGE:
-                export(self.images, result.image_id, request.output, names, emit)
-            return result.image_id
+            backend = _Backend(self, scratch, CacheImports(self.images, inline + sources))
+            return self._build_and_export(request, tree, backend, output, emit)
         except BaseException:
             output.release_held()
             raise
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+
+    def _build_and_export(
+        self,
+        request: BuildRequest,
+        tree: SourceTree,
+        backend: _Backend,
+        output: BuildOutput,
+        emit: Callable[[Message], None],
+    ) -> str:
+        """The build, then what it exports: its caches, and an --output but an image."""
+        archive = request.output.type != IMAGE
+        # Another output makes no tags: its names (or the -t ones) are the archive's.
+        names = [_archive_name(n) for n in request.output.names or request.tags]
+        result = build(
+            dataclasses.replace(request, tags=[]) if archive else request, tree, backend, output
+        )
+        for option in request.cache_exports:
+            if option.type == INLINE:
+                continue  # in the image already
+            output.stream(f"Exporting the build cache to {option.location}\n")
+            steps = result.steps if option.max_mode else result.target_steps
+            export_cache(self.images, option, steps, request.registry_logins)
+        if archive:
+            export(self.images, result.image_id, request.output, names, emit)
+        return result.image_id
 
     def _inline_caches(self, request: BuildRequest) -> tuple[BuildRequest, list[CacheSource]]:
         """The --cache-from images that carry an inline cache, as caches; the others
