@@ -124,7 +124,7 @@ def run_build(client: Client, ns: argparse.Namespace) -> int:
         output = parse_outputs(ns.output)
         if output is not None:
             query["outputs"] = output.query()
-            sink = ExportSink(output)
+            sink = ExportSink(output) if output.type != "image" else None
     with _Context(ns.args[0], ns.file, query, client.local) as body:
         refs = _registry_refs(ns.cache_from, False) + _registry_refs(ns.cache_to, True)
         headers = {**_headers(query, body), **_registry_config(refs)}

@@ -139,11 +139,11 @@ class BuildService:
     ) -> str:
         """The build, then what it exports: its caches, and an --output but an image."""
         archive = request.output.type != IMAGE
-        # Another output makes no tags: its names (or the -t ones) are the archive's.
+        # An image's names (type=image,name=...) are tags too; another output makes no
+        # tags: its names (or the -t ones) are the archive's.
         names = [_archive_name(n) for n in request.output.names or request.tags]
-        result = build(
-            dataclasses.replace(request, tags=[]) if archive else request, tree, backend, output
-        )
+        tags = [] if archive else [*request.tags, *request.output.names]
+        result = build(dataclasses.replace(request, tags=tags), tree, backend, output)
         for option in request.cache_exports:
             if option.type == INLINE:
                 continue  # in the image already

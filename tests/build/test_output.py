@@ -90,6 +90,14 @@ def test_docker_and_oci_archives_load_back(daemon: Any, context: Path) -> None:
         assert len(inspected["RootFS"]["Layers"]) == 2
 
 
+def test_image_output_names_are_tags(daemon: Any, context: Path) -> None:
+    for value in ("type=image,name=named/a:1", "type=docker,name=named/b:1"):
+        result = dockyard(daemon, "build", "-t", "plain:1", "-o", value, str(context))
+        assert result.returncode == 0, result.stderr
+    images = daemon.cli("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
+    assert {"named/a:1", "named/b:1", "plain:1"} <= set(images)
+
+
 def test_output_refusals_are_buildx_s(daemon: Any, context: Path) -> None:
     cases = [
         ("type=local", "output directory is required for local exporter"),
