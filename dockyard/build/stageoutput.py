@@ -63,9 +63,3 @@ class StageLines(BuildOutput):
 
     def aux(self, image_id: str) -> None:
         self.parent.aux(image_id)
-
-    def release_held(self) -> None:
-        self.parent.release_held()
-
-    def result(self, image_id: str, tags: list[str]) -> None:
-        self.parent.result(image_id, tags)
