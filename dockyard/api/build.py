@@ -18,6 +18,7 @@ missed the cache.
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
 import json
 import threading
@@ -31,9 +32,12 @@ from dockyard.api.body import BodyReader
 from dockyard.api.buildsession import from_unix_socket, sessions
 from dockyard.api.engine_access import engine
 from dockyard.build.backend import RunLimits
-from dockyard.build.builder import BuildRequest
+from dockyard.build.builder import DOCKER_IMAGE, BuildRequest
+from dockyard.build.cacheexport import CacheOption, parse_cache_option
+from dockyard.build.exporters import parse_outputs
 from dockyard.build.history import check_platform
 from dockyard.errors import DockyardError, InvalidArgument
+from dockyard.store import reference
 
 if TYPE_CHECKING:
     from dockyard.engine.builds import BuildService
@@ -42,6 +46,7 @@ _BUFFER = 1 << 20
 _END = object()
 # Messages waiting for the client (a RUN step's output comes in chunks of up to 32 KiB).
 _MAX_PENDING_MESSAGES = 64
+_HUB_SERVERS = ("docker.io", "index.docker.io", "registry-1.docker.io")
 
 
 class _ClientGone(Exception):
@@ -123,6 +128,7 @@ def _error_message(error: Exception) -> dict[str, Any]:
 def _build_request(request: web.Request) -> BuildRequest:
     _refuse_unsupported(request)
     session = sessions(request).take(query.text(request, "session"))
+    cache_from = [str(name) for name in _json_list(request, "cachefrom")]
     return BuildRequest(
         secrets=session.secrets,
         ssh=session.ssh,
@@ -133,7 +139,9 @@ def _build_request(request: web.Request) -> BuildRequest:
         no_cache=query.flag(request, "nocache"),
         labels={k: v or "" for k, v in _json_map(request, "labels").items()},
         network=_network(query.text(request, "networkmode")),
-        cache_from=[str(name) for name in _json_list(request, "cachefrom")],
+        cache_from=[name for name in cache_from if not name.startswith("type=")],
+        cache_imports=_caches(request, [n for n in cache_from if n.startswith("type=")], False),
+        cache_exports=_caches(request, [str(n) for n in _json_list(request, "cacheto")], True),
         extra_hosts=[
             host
             for value in request.query.getall("extrahosts", [])
@@ -142,6 +150,9 @@ def _build_request(request: web.Request) -> BuildRequest:
         ],
         quiet=query.flag(request, "q"),
         explain=query.flag(request, "explain"),
+        output=parse_outputs(query.text(request, "outputs")),
+        contexts=_named_contexts(request),
+        registry_logins=_registry_logins(request),
         limits=RunLimits(
             memory=query.integer(request, "memory", 0),
             memory_swap=query.integer(request, "memswap", 0),
@@ -198,6 +209,60 @@ def _network(mode: str) -> str:
     if mode.startswith("container:"):
         raise InvalidArgument(f"network mode {mode!r} is not supported for builds")
     return mode or "default"
+
+
+def _caches(request: web.Request, values: list[str], export: bool) -> list[CacheOption]:
+    """``type=local|registry,...`` caches; a local one is a directory on this machine,
+    named only by a local client."""
+    options = [parse_cache_option(value, export) for value in values]
+    for option in options:
+        if option.type == "local" and not from_unix_socket(request):
+            raise InvalidArgument("a local build cache is accepted only from a local client")
+        if option.type == "local" and not Path(option.location).is_absolute():
+            raise InvalidArgument("a local build cache must be an absolute path on this machine")
+    return options
+
+
+def _registry_logins(request: web.Request) -> dict[str, tuple[str, str]]:
+    """X-Registry-Config: base64url JSON of server address → auth config, by registry domain."""
+    header = request.headers.get("X-Registry-Config", "")
+    if not header:
+        return {}
+    try:
+        configs = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
+    except ValueError:
+        raise InvalidArgument("invalid X-Registry-Config header") from None
+    if not isinstance(configs, dict):
+        raise InvalidArgument("invalid X-Registry-Config header")
+    logins = {}
+    for server, auth in configs.items():
+        if isinstance(auth, dict) and auth.get("username"):
+            domain = str(server).split("://", 1)[-1].split("/", 1)[0]
+            domain = "docker.io" if domain in _HUB_SERVERS else domain
+            logins[domain] = (str(auth["username"]), str(auth.get("password") or ""))
+    return logins
+
+
+def _named_contexts(request: web.Request) -> dict[str, str]:
+    """``buildcontexts``: name → ``docker-image://REF``, or a directory on this machine
+    (from a local client only)."""
+    contexts = _json_map(request, "buildcontexts")
+    for name, value in contexts.items():
+        if not name or not value:
+            raise InvalidArgument(f"invalid context value: {name}={value or ''}")
+        if value.startswith(DOCKER_IMAGE):
+            reference.parse(value.removeprefix(DOCKER_IMAGE))
+        elif "://" in value:
+            raise InvalidArgument(
+                f"unsupported build context {value}: a directory or docker-image://"
+            )
+        elif not from_unix_socket(request) or not Path(value).is_absolute():
+            raise InvalidArgument(
+                "a build context directory is accepted only from a local client, as an absolute path"
+            )
+        elif not Path(value).is_dir():
+            raise InvalidArgument(f"the build context {name} ({value}) is not a directory")
+    return {name: str(value) for name, value in contexts.items()}
 
 
 def _local_context(request: web.Request) -> Path | None:

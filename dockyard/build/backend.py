@@ -11,7 +11,10 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from dockyard.build.cacheexport import CacheRecord
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,11 @@ class BuildBackend(Protocol):
     def adopt(self, parent: BuildImage, config: dict[str, Any]) -> BuildImage:
         """Store a new image with the whole image ``config``, all of whose layers
         (its rootfs) are stored already: a step taken from a --cache-from source."""
+        ...
+
+    def with_inline_cache(self, image: BuildImage, records: list[CacheRecord]) -> BuildImage:
+        """A new image: ``image`` carrying ``records``, the steps that made it, in its
+        config (``--cache-to type=inline``)."""
         ...
 
     def is_ancestor(self, image_id: str, descendant: str) -> bool:

@@ -23,6 +23,7 @@ from typing import Any
 
 from dockyard.build.backend import BuildBackend, BuildImage, RunLimits, RunProcess
 from dockyard.build.buildargs import BuildArgs
+from dockyard.build.cacheexport import INLINE, CacheOption, CacheRecord
 from dockyard.build.cachefrom import restored_config, source_step
 from dockyard.build.cachekey import StepInputs, explain_miss
 from dockyard.build.chmod import Chmod, parse_chmod
@@ -41,7 +42,9 @@ from dockyard.build.copyselect import (
     kept_digests,
     parents_destination,
 )
+from dockyard.build.dag import has_parallel_stages, run_graph, stage_graph
 from dockyard.build.dockerignore import IgnoreMatcher
+from dockyard.build.exporters import Output
 from dockyard.build.gitsource import GitRef, clone, parse_git_ref
 from dockyard.build.history import check_platform, child_config, nop, nop_file, scratch
 from dockyard.build.imageconfig import ConfigState, apply_metadata, resolve_cmdline
@@ -60,10 +63,13 @@ from dockyard.build.output import BuildOutput
 from dockyard.build.parser import heredoc_marker, parse
 from dockyard.build.remote import fetch, is_url
 from dockyard.build.shell import expand_word
+from dockyard.build.stageoutput import StageLines
 from dockyard.build.stages import Plan, Stage, needed_stages, plan, stage_reference, target_index
 from dockyard.build.stepmounts import MountInputs, StepMounts
 from dockyard.errors import InvalidArgument, NotFound, SystemError, with_context
 from dockyard.runtime.securejoin import secure_join
+
+DOCKER_IMAGE = "docker-image://"
 
 
 class StepFailed(SystemError):
@@ -91,6 +97,21 @@ class BuildRequest:
     limits: RunLimits = field(default_factory=RunLimits)
     secrets: dict[str, bytes] = field(default_factory=dict, repr=False)  # --secret, by id
     ssh: dict[str, str] = field(default_factory=dict)  # --ssh: id -> agent socket path
+    output: Output = field(default_factory=Output)
+    cache_imports: list[CacheOption] = field(default_factory=list)  # --cache-from type=...
+    cache_exports: list[CacheOption] = field(default_factory=list)  # --cache-to
+    # --build-context: name → "docker-image://REF", or a directory on this machine.
+    contexts: dict[str, str] = field(default_factory=dict)
+    # X-Registry-Config: registry domain → (username, password), for registry caches.
+    registry_logins: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+
+@dataclass
+class BuildResult:
+    image_id: str
+    # Every step of the build with its cache key, the target stage's apart (--cache-to).
+    steps: list[CacheRecord] = field(default_factory=list)
+    target_steps: list[CacheRecord] = field(default_factory=list)
 
 
 @dataclass
@@ -105,8 +126,8 @@ class _StageState:
 
 def build(
     request: BuildRequest, context: SourceTree, backend: BuildBackend, output: BuildOutput
-) -> str:
-    """Build ``request`` from ``context``; returns the image id. Tags only on success."""
+) -> BuildResult:
+    """Build ``request`` from ``context``. Tags only on success."""
     return _Build(request, context, backend, output).run()
 
 
@@ -128,8 +149,10 @@ class _Build:
         self.plan = Plan((), ())
         self.results: dict[int, BuildImage] = {}
         self.sources: list[BuildImage] = []  # the --cache-from images there are
+        self.steps: dict[int, list[CacheRecord]] = {}  # by stage index
+        self.local_contexts: dict[str, SourceTree] = {}  # --build-context directories used
 
-    def run(self) -> str:
+    def run(self) -> BuildResult:
         dockerfile = parse(self.request.dockerfile, self.request.dockerfile_name)
         self.escape = dockerfile.escape
         self.plan = plan(dockerfile, self.request.dockerfile_name)
@@ -145,10 +168,14 @@ class _Build:
         step = itertools.count(1)
         for meta in self.plan.meta_args:
             self.out.step(next(step), total, meta.original.strip())
-        for stage in stages:
-            extra: list[Instruction] = [labels] if labels and stage.index == target else []
-            self.results[stage.index] = self._run_stage(stage, args, extra, step, total)
-            self.out.aux(self.results[stage.index].id)
+        graph = stage_graph(self.plan, stages, args.meta_values(), self.escape)
+        if has_parallel_stages(graph):
+            self._run_parallel(stages, graph, args, labels, target)
+        else:  # one stage at a time: the classic builder's output, steps numbered across
+            for stage in stages:
+                extra: list[Instruction] = [labels] if labels and stage.index == target else []
+                self.results[stage.index] = self._run_stage(stage, args, extra, step, total)
+                self.out.aux(self.results[stage.index].id)
         unused = args.unused()
         if unused:
             self.out.stream(
@@ -157,10 +184,13 @@ class _Build:
         image = self.results[target]
         if not image.id:
             raise InvalidArgument("No image was generated. Is your Dockerfile empty?")
+        if any(option.type == INLINE for option in self.request.cache_exports):
+            image = self.backend.with_inline_cache(image, self.steps.get(target, []))
         for tag in tags:
             self.backend.tag(image.id, tag)
         self.out.result(image.id, tags)
-        return image.id
+        steps = [step for stage in stages for step in self.steps.get(stage.index, [])]
+        return BuildResult(image.id, steps, self.steps.get(target, []))
 
     def _cache_sources(self) -> list[BuildImage]:
         """The --cache-from images; one that is not here is skipped, as moby does."""
@@ -189,6 +219,34 @@ class _Build:
         return "ARG " + " ".join(declared)
 
     # -- stages ---------------------------------------------------------------
+
+    def _run_parallel(
+        self,
+        stages: list[Stage],
+        graph: dict[int, set[int]],
+        args: BuildArgs,
+        labels: Label | None,
+        target: int,
+    ) -> None:
+        """Each stage once those it needs are built, at the same time as the others."""
+        by_index = {stage.index: stage for stage in stages}
+        lines = StageLines(self.out)
+        self.out = lines
+
+        def run_stage(index: int) -> None:
+            stage = by_index[index]
+            extra: list[Instruction] = [labels] if labels and index == target else []
+            lines.stage(stage.name or f"stage-{index}", 1 + len(stage.commands) + len(extra))
+            try:
+                self.results[index] = self._run_stage(stage, args, extra, itertools.count(1), 0)
+            finally:
+                lines.flush()
+            lines.aux(self.results[index].id)
+
+        try:
+            run_graph(graph, run_stage)
+        finally:
+            self.out = lines.parent
 
     def _run_stage(
         self,
@@ -220,6 +278,8 @@ class _Build:
         earlier = stage_reference(self.plan, name, stage.index, by_index=False)
         if earlier is not None:
             return self.results[earlier.index]
+        if name in self.request.contexts:
+            name = self._named_image(name, f"FROM {name}")
         if name == "scratch":
             return scratch()
         try:
@@ -277,10 +337,12 @@ class _Build:
         """The step from the cache, or executed and cached. ``step``: the created_by of
         its history entry and the run config it leaves, for the --cache-from sources."""
         key = inputs.key()
+        record = self.steps.setdefault(state.stage.index, [])
         if not self.request.no_cache:
             hit = self._cache_hit(state.image, key, *step)
             if hit is not None:
                 self.out.stream(" ---> Using cache\n")
+                record.append(CacheRecord(key, hit.id, inputs.parent, inputs.record()))
                 state.image = hit
                 state.rebuilt = False
                 return
@@ -288,6 +350,7 @@ class _Build:
             self.out.stream(f" ---> Cache miss: {self._miss_reason(state, inputs)}\n")
         image = execute()
         self.backend.cache_put(key, image.id, inputs.record())
+        record.append(CacheRecord(key, image.id, inputs.parent, inputs.record()))
         state.image = image
         state.rebuilt = True
 
@@ -535,14 +598,43 @@ class _Build:
         """Where the sources come from: the context, or a stage's or image's filesystem."""
         if not from_name:
             return self.context, {}
+        earlier = stage_reference(self.plan, from_name, state.stage.index)
+        if earlier is None and from_name in self.request.contexts:
+            local = self._local_context(from_name)
+            if local is not None:
+                return local, {}
         image = self._from_image(state, from_name)
         root = stack.enter_context(self.backend.mount(image, self._new_dir("from")))
         return SourceTree(root), {f"--from={from_name}": image.id or "scratch"}
 
     def _from_image(self, state: _StageState, name: str) -> BuildImage:
-        """What a ``--from`` or a mount's ``from=`` names: an earlier stage, or an image."""
+        """What a ``--from`` or a mount's ``from=`` names: an earlier stage, an image a
+        ``--build-context`` names, or an image."""
         earlier = stage_reference(self.plan, name, state.stage.index)
-        return self.results[earlier.index] if earlier else self.backend.resolve(name)
+        if earlier is not None:
+            return self.results[earlier.index]
+        if name in self.request.contexts:
+            return self.backend.resolve(self._named_image(name, ""))
+        return self.backend.resolve(name)
+
+    def _named_image(self, name: str, use: str) -> str:
+        """The image a ``--build-context name=docker-image://REF`` names."""
+        value = self.request.contexts[name]
+        if not value.startswith(DOCKER_IMAGE):
+            raise InvalidArgument(
+                f"{use}: the build context {name} is a directory: copy from it "
+                f"(COPY --from={name}) rather than build on it"
+            )
+        return value.removeprefix(DOCKER_IMAGE)
+
+    def _local_context(self, name: str) -> SourceTree | None:
+        """The tree of a ``--build-context name=DIR``; None for an image's."""
+        value = self.request.contexts[name]
+        if value.startswith(DOCKER_IMAGE):
+            return None
+        if name not in self.local_contexts:
+            self.local_contexts[name] = SourceTree(Path(value), hasher=self.context.hasher)
+        return self.local_contexts[name]
 
     def _sources(
         self,
@@ -569,6 +661,9 @@ class _Build:
                 continue
             if isinstance(instruction, Add) and instruction.checksum:
                 raise InvalidArgument("checksum can't be specified for non-HTTP(S) sources")
+            # Files of a named context are keyed as "NAME:path", the context's as "path".
+            named = [f"{n}:" for n, t in self.local_contexts.items() if t is tree]
+            prefix = named[0] if named else ""
             for source in tree.sources(pattern):
                 if excluded(source, selection.exclude):
                     continue
@@ -576,8 +671,9 @@ class _Build:
                 if instruction.parents:
                     target = parents_destination(pattern, source, dest)
                 placed.append((source, target, tree))
-                if tree is self.context:
-                    files.update(kept_digests(tree.digests(source), source, selection.exclude))
+                if tree is self.context or named:
+                    digests = kept_digests(tree.digests(source), source, selection.exclude)
+                    files.update({prefix + k: v for k, v in digests.items()})
         for doc in instruction.inline:
             directory = self._new_dir("heredoc")
             content = config.expand_raw(doc.content) if doc.expand else doc.content

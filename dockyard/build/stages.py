@@ -94,11 +94,12 @@ def needed_stages(p: Plan, target: int, meta_env: dict[str, str], escape: str) -
         if index in needed:
             continue
         needed.add(index)
-        pending.extend(dep.index for dep in _dependencies(p, p.stages[index], meta_env, escape))
+        pending.extend(dep.index for dep in dependencies(p, p.stages[index], meta_env, escape))
     return [s for s in p.stages if s.index in needed]
 
 
-def _dependencies(p: Plan, stage: Stage, meta_env: dict[str, str], escape: str) -> list[Stage]:
+def dependencies(p: Plan, stage: Stage, meta_env: dict[str, str], escape: str) -> list[Stage]:
+    """The earlier stages ``stage`` needs built first."""
     base = stage_reference(p, expand_word(stage.start.base, meta_env, escape), stage.index, False)
     found = [base] if base else []
     for name in _from_names(stage):

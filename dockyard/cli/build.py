@@ -30,6 +30,9 @@ TYPE_CHECKING = False  # typing costs the CLI ~10 ms per start; annotations are 
 if TYPE_CHECKING:
     from typing import Any, BinaryIO
 
+    from dockyard.cli.buildoutput import ExportSink
+    from dockyard.cli.buildprogress import TtyProgress
+
 _TAR_MAGIC_OFFSET = 257
 _COMPRESSED_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")
 
@@ -59,13 +62,19 @@ def _register_build(subparsers: Any) -> None:
     parser.add_argument("--network", default="default")
     parser.add_argument("--add-host", action="append", default=[])
     parser.add_argument("--iidfile", default="")
-    parser.add_argument("--progress", choices=("auto", "plain", "tty", "rawjson"), default="auto")
+    parser.add_argument(
+        "--progress", choices=("auto", "plain", "tty", "quiet", "rawjson"), default="auto"
+    )
     parser.add_argument("--pull", action="store_true")
     parser.add_argument("--rm", action="store_true", default=True)
     parser.add_argument("--force-rm", action="store_true")
     parser.add_argument("--explain", action="store_true")
     parser.add_argument("--secret", action="append", default=[])
     parser.add_argument("--ssh", action="append", default=[])
+    parser.add_argument("-o", "--output", action="append", default=[])
+    parser.add_argument("--cache-from", action="append", default=[])
+    parser.add_argument("--cache-to", action="append", default=[])
+    parser.add_argument("--build-context", action="append", default=[])
     add_positionals(parser)
 
 
@@ -90,6 +99,8 @@ def _register_builder(subparsers: Any) -> None:
 
 
 def run_build(client: Client, ns: argparse.Namespace) -> int:
+    if ns.progress == "quiet":
+        ns.quiet = True
     if ns.pull:
         raise InvalidArgument("--pull is not supported: pull the base image first")
     query: dict[str, Any] = {
@@ -104,14 +115,27 @@ def run_build(client: Client, ns: argparse.Namespace) -> int:
         "rm": ns.rm,
         "forcerm": ns.force_rm or None,
         "explain": (ns.explain or os.environ.get("DOCKYARD_EXPLAIN") == "1") or None,
+        "cachefrom": json.dumps(_caches(ns.cache_from)) if ns.cache_from else None,
+        "cacheto": json.dumps(_caches(ns.cache_to)) if ns.cache_to else None,
+        "buildcontexts": _named_contexts(ns.build_context, client.local),
     }
     if ns.secret or ns.ssh:
         from dockyard.cli.buildsession import open_session
 
         query["session"] = open_session(client, ns.secret, ns.ssh)
+    sink = None
+    if ns.output:
+        from dockyard.cli.buildoutput import ExportSink, parse_outputs
+
+        output = parse_outputs(ns.output)
+        if output is not None:
+            query["outputs"] = output.query()
+            sink = ExportSink(output) if output.type != "image" else None
     with _Context(ns.args[0], ns.file, query, client.local) as body:
-        response = client.request("POST", "/build", query, body, _headers(query, body))
-        image_id = _show(response.iter_json(), ns.quiet)
+        refs = _registry_refs(ns.cache_from, False) + _registry_refs(ns.cache_to, True)
+        headers = {**_headers(query, body), **_registry_config(refs)}
+        response = client.request("POST", "/build", query, body, headers)
+        image_id = _show(response.iter_json(), ns.quiet, sink, _live_view(ns, sink))
     if ns.iidfile:
         with open(ns.iidfile, "w") as f:
             f.write(image_id)
@@ -122,6 +146,80 @@ def _headers(query: dict[str, Any], body: BinaryIO | None) -> dict[str, str]:
     if body is None:
         return {}
     return {"Content-Type": "text/plain" if "context" in query else "application/x-tar"}
+
+
+def _named_contexts(values: list[str], local: bool) -> str | None:
+    """``--build-context name=DIR|docker-image://REF``, a directory made absolute (read
+    by the daemon, so only one on this machine takes them)."""
+    contexts = {}
+    for value in values:
+        name, sep, source = value.partition("=")
+        if not sep or not name or not source:
+            raise InvalidArgument(f"invalid context value: {value}, expected key=value")
+        if "://" not in source:
+            if not local:
+                raise InvalidArgument(
+                    f"build context {name}: a directory needs a daemon on this machine"
+                )
+            source = os.path.abspath(source)
+        contexts[name] = source
+    return json.dumps(contexts) if contexts else None
+
+
+def _registry_refs(caches: list[str], bare_is_registry: bool) -> list[str]:
+    """The references of registry caches (a bare --cache-to is one; a bare --cache-from
+    is an image)."""
+    refs = []
+    for value in caches:
+        fields = dict(f.partition("=")[::2] for f in value.split(",") if "=" in f)
+        if fields.get("type") == "registry" and fields.get("ref"):
+            refs.append(fields["ref"])
+        elif bare_is_registry and "=" not in value:
+            refs.append(value)
+    return refs
+
+
+def _registry_config(refs: list[str]) -> dict[str, str]:
+    """X-Registry-Config, as the docker CLI sends it for a build: the stored logins, here
+    of the registries of ``refs``."""
+    if not refs:
+        return {}
+    from dockyard.store.reference import parse
+
+    domains = {parse(ref).domain for ref in refs}
+    import base64
+
+    from dockyard.cli.credentials import ConfigFile, server_for_domain
+
+    config, logins = ConfigFile.load(), {}
+    for domain in sorted(domains):
+        auth = config.get(server_for_domain(domain))
+        if not auth.empty:
+            logins[auth.server] = {
+                "username": auth.username,
+                "password": auth.password,
+                "serveraddress": auth.server,
+            }
+    if not logins:
+        return {}
+    return {"X-Registry-Config": base64.urlsafe_b64encode(json.dumps(logins).encode()).decode()}
+
+
+def _caches(values: list[str]) -> list[str]:
+    """``--cache-from``/``--cache-to`` values, a local cache's directory made absolute
+    (the daemon is on this machine for those: it refuses them otherwise)."""
+    made = []
+    for value in values:
+        fields = value.split(",")
+        if "type=local" in fields:
+            fields = [_absolute(f) for f in fields]
+        made.append(",".join(fields))
+    return made
+
+
+def _absolute(field: str) -> str:
+    key, sep, path = field.partition("=")
+    return f"{key}={os.path.abspath(path)}" if sep and key in ("src", "dest") else field
 
 
 def _build_args(values: list[str]) -> dict[str, str | None]:
@@ -138,22 +236,49 @@ def _pair(value: str) -> tuple[str, str]:
     return key, rest
 
 
-def _show(messages: Any, quiet: bool) -> str:
-    """Print the daemon's progress like docker does; returns the image id."""
+def _live_view(ns: argparse.Namespace, sink: ExportSink | None) -> TtyProgress | None:
+    """``--progress=tty``, or ``auto`` on a terminal: the live view (on stderr, as buildx)."""
+    if ns.quiet or ns.progress not in ("tty", "auto"):
+        return None
+    if ns.progress == "auto" and not sys.stderr.isatty():
+        return None
+    from dockyard.cli.buildprogress import TtyProgress
+
+    return TtyProgress()
+
+
+def _show(messages: Any, quiet: bool, sink: ExportSink | None, view: TtyProgress | None) -> str:
+    """Print the daemon's progress like docker does (or draw it in ``view``), and write
+    what an ``--output`` exports to ``sink``; returns the image id."""
     image_id = ""
-    out = sys.stdout
-    for message in messages:
-        if message.get("error"):
-            detail = message.get("errorDetail") or {}
-            out.flush()
-            raise StatusError(detail.get("code") or 1, message["error"])
-        if "aux" in message:
-            image_id = (message.get("aux") or {}).get("ID", image_id)
-        elif "stream" in message:
-            out.write(message["stream"])
-            out.flush()
-        elif "status" in message and not quiet:
-            out.write(message["status"] + "\n")
+    # Progress goes to stderr when stdout carries the export, as buildx's does.
+    out = sys.stderr if sink is not None and sink.output.to_stdout else sys.stdout
+    success = False
+    try:
+        for message in messages:
+            if message.get("error"):
+                detail = message.get("errorDetail") or {}
+                out.flush()
+                if sink is not None:
+                    sink.close()
+                raise StatusError(detail.get("code") or 1, message["error"])
+            if "export" in message and sink is not None:
+                sink.write(message["export"])
+            elif "aux" in message:
+                image_id = (message.get("aux") or {}).get("ID", image_id)
+            elif "stream" in message and view is not None:
+                view.write(message["stream"])
+            elif "stream" in message:
+                out.write(message["stream"])
+                out.flush()
+            elif "status" in message and not quiet:
+                out.write(message["status"] + "\n")
+        success = True
+    finally:
+        if view is not None:
+            view.close(success)
+    if sink is not None:
+        sink.finish()
     return image_id
 
 

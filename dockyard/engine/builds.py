@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import secrets
@@ -24,10 +25,23 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 from dockyard.build.backend import BuildImage, RunProcess, StepMount
 from dockyard.build.builder import BuildRequest, build
+from dockyard.build.cacheexport import INLINE, CacheRecord
 from dockyard.build.context import FileHasher, SourceTree
 from dockyard.build.dockerignore import IgnoreMatcher, read_dockerignore
+from dockyard.build.exporters import IMAGE
 from dockyard.build.output import BuildOutput, Message
 from dockyard.config import Paths
+from dockyard.distribution.registry import Credentials, Registry
+from dockyard.engine.buildcache import (
+    CacheImports,
+    CacheSource,
+    Connect,
+    export_cache,
+    inline_cache,
+    open_cache,
+    with_inline_cache,
+)
+from dockyard.engine.buildexport import export
 from dockyard.engine.buildmounts import CacheMounts, memory_dir
 from dockyard.engine.buildsessions import BuildSessions
 from dockyard.engine.images import ImageService
@@ -88,6 +102,8 @@ class BuildService:
         self.sessions = BuildSessions()  # --secret and --ssh of builds to come, in memory
         # How a missing base image is pulled (the engine's TransferService.pull).
         self.pull: Callable[[str, Callable[[Message], None]], str] | None = None
+        # How a registry cache's registry is reached (TransferService.open_registry).
+        self.open_registry: Connect | None = None
 
     def uses(self, image_id: str) -> bool:
         """Whether a running build uses the image."""
@@ -126,7 +142,7 @@ class BuildService:
         scratch.mkdir(parents=True)
         output = BuildOutput(emit, request.quiet)
         hasher = self._hasher(directory)
-        backend = _Backend(self, scratch)
+        held: set[str] = set()  # the images the build uses, until it ends
         try:
             with self.images.leases.hold():  # its layers are stored before its images hold them
                 root = self._context_root(scratch, tar, directory, hasher)
@@ -134,12 +150,17 @@ class BuildService:
                     root, request.dockerfile_name, dockerfile
                 )
                 tree = SourceTree(root, IgnoreMatcher(_dockerignore(root)), hasher)
-                return build(request, tree, backend, output)
+                request, inline = self._inline_caches(request)
+                logins, connect = request.registry_logins, self._connect
+                sources = [open_cache(o, logins, connect) for o in request.cache_imports]
+                imports = CacheImports(self.images, inline + sources)
+                backend = _Backend(self, scratch, imports, held)
+                return self._build_and_export(request, tree, backend, output, emit)
         except BaseException:
             output.release_held()
             raise
         finally:
-            self._release_images(backend.held)
+            self._release_images(held)
             if directory is not None:
                 self._keep_hasher(directory, hasher)
             shutil.rmtree(scratch, ignore_errors=True)
@@ -167,6 +188,53 @@ class BuildService:
             for image_id in image_ids:
                 if self._images_in_use[image_id] <= 0:
                     del self._images_in_use[image_id]
+
+    def _build_and_export(
+        self,
+        request: BuildRequest,
+        tree: SourceTree,
+        backend: _Backend,
+        output: BuildOutput,
+        emit: Callable[[Message], None],
+    ) -> str:
+        """The build, then what it exports: its caches, and an --output but an image."""
+        archive = request.output.type != IMAGE
+        # An image's names (type=image,name=...) are tags too; another output makes no
+        # tags: its names (or the -t ones) are the archive's.
+        names = [_archive_name(n) for n in request.output.names or request.tags]
+        tags = [] if archive else [*request.tags, *request.output.names]
+        result = build(dataclasses.replace(request, tags=tags), tree, backend, output)
+        for option in request.cache_exports:
+            if option.type == INLINE:
+                continue  # in the image already
+            output.stream(f"Exporting the build cache to {option.location}\n")
+            steps = result.steps if option.max_mode else result.target_steps
+            export_cache(self.images, option, steps, request.registry_logins, self._connect)
+        if archive:
+            export(self.images, result.image_id, request.output, names, emit)
+        return result.image_id
+
+    def _connect(self, domain: str, scopes: list[str], credentials: Credentials | None) -> Registry:
+        if self.open_registry is None:
+            raise InvalidArgument("registry caches need an engine that reaches registries")
+        return self.open_registry(domain, scopes, credentials)
+
+    def _inline_caches(self, request: BuildRequest) -> tuple[BuildRequest, list[CacheSource]]:
+        """The --cache-from images that carry an inline cache, as caches; the others
+        stay the classic builder's sources."""
+        classic, inline = [], []
+        for name in request.cache_from:
+            try:
+                config = self.images.resolve(name).config
+            except (NotFound, InvalidArgument):
+                classic.append(name)  # the builder skips it, as moby does
+                continue
+            source = inline_cache(config)
+            if source is None:
+                classic.append(name)
+            else:
+                inline.append(source)
+        return dataclasses.replace(request, cache_from=classic), inline
 
     def _context_root(
         self, scratch: Path, tar: BinaryIO | None, directory: Path | None, hasher: FileHasher
@@ -301,12 +369,15 @@ class BuildService:
 class _Backend:
     """``dockyard.build.backend.BuildBackend`` over one engine, for one build."""
 
-    def __init__(self, service: BuildService, scratch: Path) -> None:
+    def __init__(
+        self, service: BuildService, scratch: Path, imports: CacheImports, held: set[str]
+    ) -> None:
         self.service = service
+        self.imports = imports
         self.images = service.images
         self.layers = service.layers
         self.scratch = scratch
-        self.held: set[str] = set()  # the images this build uses, until it ends
+        self.held = held  # the images this build uses, until it ends
 
     def resolve(self, name: str) -> BuildImage:
         image = self.images.resolve(name)
@@ -322,10 +393,7 @@ class _Backend:
         return self.resolve(self.service.pull(name, progress))
 
     def normalize_tag(self, text: str) -> str:
-        ref = reference.parse(text)
-        if ref.digest:
-            raise InvalidArgument("build tag cannot contain a digest")
-        return str(ref.with_default_tag())
+        return str(_tag_reference(text))
 
     def scratch_dir(self) -> Path:
         return self.scratch
@@ -407,6 +475,9 @@ class _Backend:
         layers = [self.layers.get(chain) for chain in chain_ids(diff_ids)]
         return self.resolve(self.images.create_image(config, layers, parent=parent.id))
 
+    def with_inline_cache(self, image: BuildImage, records: list[CacheRecord]) -> BuildImage:
+        return self.adopt(image, with_inline_cache(self.images, image.config, records))
+
     def is_ancestor(self, image_id: str, descendant: str) -> bool:
         parent = self.images.resolve(descendant).parent
         while parent:
@@ -427,19 +498,40 @@ class _Backend:
         return memory_dir(self.scratch)
 
     def cache_get(self, key: str) -> BuildImage | None:
-        found = self.service.cache_get(key)
+        """This engine's cache entry; else one from a --cache-from cache, kept here too."""
+        hit = self.service.cache_get(key)
+        if hit is not None:
+            try:
+                return self.resolve(hit.id)
+            except NotFound:  # removed meanwhile: a miss here
+                pass
+        found = self.imports.lookup(key)
         if found is None:
             return None
-        try:
-            return self.resolve(found.id)
-        except NotFound:  # removed meanwhile: a miss
-            return None
+        image, record = found
+        self.service.cache_put(key, image.id, record.inputs)
+        return self.resolve(image.id)
 
     def cache_put(self, key: str, image_id: str, inputs: dict[str, Any]) -> None:
         self.service.cache_put(key, image_id, inputs)
 
     def cache_siblings(self, parent: str) -> Iterator[dict[str, Any]]:
-        return self.service.cache_siblings(parent)
+        yield from self.service.cache_siblings(parent)
+        yield from self.imports.siblings(parent)
+
+
+def _tag_reference(text: str) -> reference.Reference:
+    """The "repo:tag" a ``-t`` value names."""
+    ref = reference.parse(text)
+    if ref.digest:
+        raise InvalidArgument("build tag cannot contain a digest")
+    return ref.with_default_tag()
+
+
+def _archive_name(text: str) -> str:
+    """A name as an archive records it, fully qualified: docker.io/library/x:latest."""
+    ref = _tag_reference(text)
+    return f"{ref.name}:{ref.tag}"
 
 
 def _spec_options(root: Path, bundle: Path, cid: str, process: RunProcess) -> oci.SpecOptions:

@@ -99,6 +99,7 @@ class Engine:
         self.images.building = self.builds.uses
         self.transfers = TransferService(self.images, self.settings.registries)
         self.builds.pull = self.transfers.pull
+        self.builds.open_registry = self.transfers.open_registry
         self.check = SystemCheck(self)
 
     async def start(self) -> None:

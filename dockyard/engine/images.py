@@ -278,10 +278,19 @@ class ImageService:
             if known:
                 tags = known.tags + [t for t in tags if t not in known.tags]
             saved[image_id] = self._saved(image_id, tags)
+        return self._archive(list(saved.values()))
+
+    def save_as(self, image_id: str, tags: list[str]) -> BinaryIO:
+        """One image as ``save`` writes it, named ``tags`` (full references) in the archive
+        only: a build's ``--output type=docker|oci``."""
+        return self._archive([self._saved(image_id, tags)])
+
+    def _archive(self, images: list[archive.SavedImage]) -> BinaryIO:
+        """An unlinked temp file at 0 holding ``images`` as one archive."""
         path = self.blobs.temp_file("save-")
         try:
             out = path.open("w+b")
-            archive.write(list(saved.values()), self.blobs.path, out)
+            archive.write(images, self.blobs.path, out)
             out.seek(0)
             return out
         finally:

@@ -96,7 +96,9 @@ class TransferService:
 
         return _first_success(endpoints.endpoints(ref.domain, self.registries), attempt)
 
-    def _open(self, domain: str, scopes: list[str], credentials: Credentials | None) -> Registry:
+    def open_registry(
+        self, domain: str, scopes: list[str], credentials: Credentials | None
+    ) -> Registry:
         """The first endpoint of ``domain`` (never a mirror) that answers ``/v2/``."""
 
         def attempt(endpoint: endpoints.Endpoint) -> Registry:
@@ -194,7 +196,7 @@ class TransferService:
         scopes = [f"repository:{ref.path}:pull,push"]
         scopes += [f"repository:{path}:pull" for path in sources]
         emit({"status": f"The push refers to repository [{ref.name}]"})
-        registry = self._open(ref.domain, scopes, credentials)
+        registry = self.open_registry(ref.domain, scopes, credentials)
         manifest = self._stored_manifest(image.id)
         descriptors = manifest.json()["layers"]
         for descriptor in reversed(descriptors):

@@ -1,0 +1,104 @@
+"""Where a build's result goes (``--output``), as the daemon takes it.
+
+``image`` (the default) stores and tags the image. The others are archives
+the client writes on its own side, so they work with a daemon elsewhere as
+buildx's do: ``local`` and ``tar`` (the final stage's files, as a tar the
+client unpacks into a directory or keeps) and ``docker``/``oci`` (the image
+as a docker-archive / OCI layout). The daemon sends the archive in the build
+response itself, as ``{"export": "<base64 of the next bytes>"}`` lines after
+the build's own messages; the destination never leaves the client.
+
+The API parameter is moby's ``outputs``: ``[{"Type": "local", "Attrs": {}}]``.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from dockyard.errors import InvalidArgument
+
+EXPORT_KEY = "export"
+IMAGE = "image"
+FILE_TYPES = ("local", "tar")  # the final stage's files, no image
+ARCHIVE_TYPES = ("docker", "oci")  # the image, as an archive
+_CHUNK = 1 << 18  # bytes per message: a line the client splits cheaply
+# The attributes each type takes (``dest`` stays with the client).
+_ATTRIBUTES = {IMAGE: {"name"}, "local": set(), "tar": set(), "docker": {"name"}, "oci": {"name"}}
+
+
+@dataclass(frozen=True)
+class Output:
+    type: str = IMAGE
+    attrs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def names(self) -> list[str]:
+        """The ``name=`` attribute: image names, comma-separated, as BuildKit's."""
+        return [n for n in self.attrs.get("name", "").split(",") if n]
+
+
+def parse_outputs(raw: str) -> Output:
+    """The ``outputs`` query parameter; at most one output, of a type this engine has."""
+    if not raw:
+        return Output()
+    try:
+        value = json.loads(raw)
+    except ValueError as e:
+        raise InvalidArgument(f"invalid outputs parameter: {e}") from None
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise InvalidArgument("invalid outputs parameter: expected a JSON list of objects")
+    if len(value) > 1:
+        raise InvalidArgument("multiple outputs currently unsupported")
+    if not value:
+        return Output()
+    return _output(value[0])
+
+
+def _output(entry: dict[str, Any]) -> Output:
+    kind = entry.get("Type") or ""
+    attrs = entry.get("Attrs") or {}
+    if not isinstance(kind, str) or not kind:
+        raise InvalidArgument("type is required for output")
+    if not isinstance(attrs, dict) or not all(isinstance(v, str) for v in attrs.values()):
+        raise InvalidArgument("invalid outputs parameter: Attrs must map names to strings")
+    if kind == "registry" or (kind == IMAGE and attrs.get("push") in ("true", "1")):
+        raise InvalidArgument("pushing from a build is not supported: use dockyard push")
+    known = _ATTRIBUTES.get(kind)
+    if known is None:
+        raise InvalidArgument(f'exporter "{kind}" could not be found')
+    unknown = sorted(set(attrs) - known - {"push"})
+    if unknown:
+        raise InvalidArgument(f"unknown key {unknown[0]!r} for the {kind} exporter")
+    return Output(kind, dict(attrs))
+
+
+class ExportStream(io.RawIOBase):
+    """A writable stream that sends what is written as export messages, a chunk at a time."""
+
+    def __init__(self, emit: Callable[[dict[str, Any]], None]) -> None:
+        super().__init__()
+        self._emit = emit
+        self._buffer = bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self._buffer += data
+        while len(self._buffer) >= _CHUNK:
+            self._send(bytes(self._buffer[:_CHUNK]))
+            del self._buffer[:_CHUNK]
+        return len(data)
+
+    def flush(self) -> None:
+        if self._buffer and not self.closed:
+            self._send(bytes(self._buffer))
+            self._buffer.clear()
+
+    def _send(self, data: bytes) -> None:
+        self._emit({EXPORT_KEY: base64.b64encode(data).decode()})

@@ -1,0 +1,63 @@
+"""A build's ``--output`` other than ``image``: the archive, sent in the build response.
+
+``local``/``tar``: the built image's files as one tar, read from its layers
+as a read-only overlay mounted nowhere (nothing to clean up). ``docker``/
+``oci``: the image as ``docker save`` writes it (a docker-archive that is
+also an OCI layout), named in the archive only. Either goes out through
+``ExportStream`` a chunk at a time; the client writes it where it wants it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, BinaryIO, cast
+
+from dockyard.build.exporters import FILE_TYPES, ExportStream, Output
+from dockyard.engine.images import ImageService
+from dockyard.runtime.overlay import detached_layers
+from dockyard.tarfs.pack import TarWriter
+
+_CHUNK = 1 << 20
+
+
+def export(
+    images: ImageService,
+    image_id: str,
+    output: Output,
+    names: list[str],
+    emit: Callable[[dict[str, Any]], None],
+) -> None:
+    """Send the image ``image_id`` as ``output`` asks, through ``emit``."""
+    with ExportStream(emit) as stream:
+        if output.type in FILE_TYPES:
+            # A writable binary stream, if not declared one.
+            with (
+                TarWriter(cast(BinaryIO, stream)) as writer,
+                _root(images.resolve(image_id).lowerdirs) as fd,
+            ):
+                if fd is not None:
+                    writer.add_contents(fd)
+        else:
+            with images.save_as(image_id, names) as archive:
+                shutil.copyfileobj(archive, stream, _CHUNK)
+
+
+@contextlib.contextmanager
+def _root(lowerdirs: list[Path]) -> Iterator[int | None]:
+    """A descriptor of the files of the layers ``lowerdirs`` (topmost first); None for none.
+    One layer is its own directory (overlayfs wants two lower dirs without an upper)."""
+    if not lowerdirs:
+        yield None
+        return
+    if len(lowerdirs) == 1:
+        fd = os.open(lowerdirs[0], os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    else:
+        fd = detached_layers(lowerdirs)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
