@@ -10,13 +10,14 @@ from typing import Any
 
 from aiohttp import web
 
+from dockyard import platforms
 from dockyard.api import query, responses
 from dockyard.api.body import body_file
 from dockyard.api.engine_access import containers, images, transfers
 from dockyard.api.versioning import api_at_least
 from dockyard.distribution.registry import Credentials
 from dockyard.errors import DockyardError, InvalidArgument, NotFound
-from dockyard.store import reference
+from dockyard.store import compression, reference
 
 
 async def list_images(request: web.Request) -> web.Response:
@@ -152,15 +153,26 @@ async def _pull(request: web.Request, image: str, tag: str) -> web.StreamRespons
     if reference.parse(image.removesuffix(":")).domain == reference.DEFAULT_DOMAIN:
         _refuse_pull(image)
     credentials = _credentials(request)
-    return await _progress(request, lambda emit: transfers(request).pull(name, emit, credentials))
+    wanted = query.text(request, "platform")
+    platform = platforms.parse(wanted) if wanted else None
+    return await _progress(
+        request, lambda emit: transfers(request).pull(name, emit, credentials, platform)
+    )
 
 
 async def push(request: web.Request) -> web.StreamResponse:
-    """POST /images/{name}/push?tag=: Docker's push progress stream."""
+    """POST /images/{name}/push?tag=: Docker's push progress stream.
+
+    ``compression`` (gzip or zstd) is dockyard's own parameter: how to compress
+    layers that have no compressed form yet (gzip when not given).
+    """
     name, tag = request.match_info["name"], query.text(request, "tag")
+    algorithm = query.text(request, "compression")
+    if algorithm:
+        compression.checked(algorithm)  # refused before the stream starts
     credentials = _credentials(request)
     return await _progress(
-        request, lambda emit: transfers(request).push(name, tag, emit, credentials)
+        request, lambda emit: transfers(request).push(name, tag, emit, credentials, algorithm)
     )
 
 

@@ -39,6 +39,13 @@ CREATE TABLE IF NOT EXISTS layers (
     blob        TEXT NOT NULL DEFAULT '',  -- digest of the (uncompressed) tar in blobs/
     refs        INTEGER NOT NULL DEFAULT 0 -- images and containers whose chain holds this layer
 );
+CREATE TABLE IF NOT EXISTS layer_blobs (     -- compressed forms of layer tars, kept to push as they are
+    digest      TEXT PRIMARY KEY,          -- sha256:<hex> of the compressed blob in blobs/
+    diff_id     TEXT NOT NULL,             -- the layer tar it unpacks to
+    media_type  TEXT NOT NULL,
+    size        INTEGER NOT NULL,
+    source      TEXT NOT NULL DEFAULT ''   -- "domain/path" of the repository it was pulled from
+);
 CREATE TABLE IF NOT EXISTS containers (
     id          TEXT PRIMARY KEY,
     name        TEXT NOT NULL UNIQUE,      -- without the leading '/'
