@@ -126,8 +126,8 @@ def test_an_oci_layout_and_docker_archive_by_skopeo_load_with_their_id_and_manif
     config_digest, manifest_digest = _foreign_layout(engine, tmp_path / "layout")
     loaded = engine.images.load(_tar_of(tmp_path / "layout"))
     assert loaded == [config_digest]
-    saved = tarfile.open(fileobj=engine.images.save([config_digest]))
-    index = json.load(saved.extractfile("index.json"))  # type: ignore[arg-type]
+    with tarfile.open(fileobj=engine.images.save([config_digest])) as saved:
+        index = json.load(saved.extractfile("index.json"))  # type: ignore[arg-type]
     assert [m["digest"] for m in index["manifests"]] == [manifest_digest]
     engine.images.remove(config_digest)
 
