@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from dockyard import platforms
 from dockyard.distribution.registry import Credentials, Manifest
 from dockyard.distribution.registry import Registry as Client
 from dockyard.engine import transfers
@@ -15,6 +16,8 @@ from dockyard.errors import InvalidArgument, NotFound
 from tests.conftest import Daemon
 from tests.distribution.conftest import TOKEN_SERVICE, Registry, TokenRegistry
 from tests.e2e.helpers import Docker
+
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 
 
 class Progress:
@@ -196,3 +199,46 @@ def test_docker_cli_push_rmi_pull_run(docker_cli: Docker, registry: Registry) ->
     missing = docker_cli("pull", f"{registry.address}/nothere")
     assert missing.returncode == 1
     assert missing.stderr.startswith("Error response from daemon: ")
+
+
+def test_pull_picks_the_platform_asked_for_from_an_index(engine: Any, registry: Registry) -> None:
+    name = f"{registry.address}/multi"
+    busybox = engine.images.resolve("busybox")
+    config = {k: v for k, v in busybox.config.items() if k != "rootfs"}
+    layers = [engine.images.layers.get(chain) for chain in busybox.chain]
+    arm_id = engine.images.create_image(
+        {**config, "architecture": "arm64", "variant": "v8"}, layers
+    )
+    engine.images.tag(arm_id, name, "arm")
+    engine.images.tag("busybox", name, "amd")
+    client = Client(registry.address, ["repository:multi:pull,push"])
+    entries = []
+    for tag, platform in (("arm", ("arm64", "v8")), ("amd", ("amd64", ""))):
+        digest = _push(engine, f"{name}:{tag}").messages[-1]["aux"]["Digest"]
+        single = client.get_manifest("multi", digest)
+        wanted = {"os": "linux", "architecture": platform[0]}
+        wanted |= {"variant": platform[1]} if platform[1] else {}
+        entries.append(
+            {
+                "mediaType": single.media_type,
+                "digest": digest,
+                "size": len(single.data),
+                "platform": wanted,
+            }
+        )
+    index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}
+    data = json.dumps(index).encode()
+    client.put_manifest(
+        "multi", "all", Manifest(data, OCI_INDEX, "sha256:" + hashlib.sha256(data).hexdigest())
+    )
+    engine.images.remove(f"{name}:arm")
+    engine.images.remove(f"{name}:amd")
+
+    arm = engine.transfers.pull(f"{name}:all", Progress(), None, platforms.parse("linux/arm64"))
+    assert arm == arm_id
+    shown = engine.images.inspect(f"{name}:all")
+    assert (shown["Os"], shown["Architecture"], shown["Variant"]) == ("linux", "arm64", "v8")
+    with pytest.raises(NotFound, match="no matching manifest for linux/ppc64le in the manifest"):
+        engine.transfers.pull(f"{name}:all", Progress(), None, platforms.parse("linux/ppc64le"))
+    assert engine.transfers.pull(f"{name}:all", Progress()) == busybox.id
+    assert "Variant" not in engine.images.inspect(f"{name}:all")
