@@ -111,6 +111,7 @@ class _Removal:
     events: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     layers: list[Layer] = field(default_factory=list)
     blobs: list[str] = field(default_factory=list)
+    indexes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -351,6 +352,37 @@ class ImageService:
         with self.blobs.open(digest) as f:
             manifest: dict[str, Any] = json.load(f)
         return digest, manifest
+
+    def set_index(self, image_id: str, index: bytes, source: str) -> None:
+        """Keep the multi-platform index ``image_id`` was pulled through from ``source``
+        ("domain/path"), so a push to that registry can send the whole index again."""
+        digest = self.blobs.put_bytes(index).digest
+        with self.metadata.transaction() as db:
+            old = db.execute(
+                "SELECT digest FROM image_indexes WHERE image_id = ?", (image_id,)
+            ).fetchone()
+            db.execute(
+                "INSERT INTO image_indexes (image_id, digest, source) VALUES (?, ?, ?)"
+                " ON CONFLICT(image_id) DO UPDATE SET digest = excluded.digest,"
+                " source = excluded.source",
+                (image_id, digest, source),
+            )
+        if old and old[0] != digest:
+            self._delete_unused_index(old[0])
+
+    def index(self, image_id: str) -> tuple[bytes, str] | None:
+        """The index ``image_id`` was pulled through and the repository it came from."""
+        rows = self.metadata.query(
+            "SELECT digest, source FROM image_indexes WHERE image_id = ?", image_id
+        )
+        if not rows:
+            return None
+        with self.blobs.open(rows[0]["digest"]) as f:
+            return f.read(), str(rows[0]["source"])
+
+    def _delete_unused_index(self, digest: str) -> None:
+        if not self.metadata.query("SELECT 1 FROM image_indexes WHERE digest = ?", digest):
+            self.blobs.delete(digest)
 
     def set_digest(self, image_id: str, name: str, digest: str) -> None:
         """Record ``name@digest``: the manifest digest a registry knows the image by (RepoDigests)."""
@@ -639,9 +671,12 @@ class ImageService:
             self._untag(image_id, ref, removal)
         row = self.metadata.query("SELECT manifest FROM images WHERE id = ?", image_id)[0]
         chain = chain_ids(list(self._config(image_id).get("rootfs", {}).get("diff_ids") or []))
+        index = self.metadata.query("SELECT digest FROM image_indexes WHERE image_id = ?", image_id)
         with self.metadata.transaction() as db:
+            db.execute("DELETE FROM image_indexes WHERE image_id = ?", (image_id,))
             db.execute("DELETE FROM images WHERE id = ?", (image_id,))
             dropped = self.layers.release(chain)
+        removal.indexes.extend(row["digest"] for row in index)
         removal.records.append({"Deleted": image_id})
         removal.records.extend({"Deleted": layer.chain_id} for layer in dropped)
         removal.events.append(("delete", image_id, {"name": image_id}))
@@ -699,6 +734,8 @@ class ImageService:
         self.layers.purge(removal.layers)
         for digest in removal.blobs:
             self.blobs.delete(digest)
+        for digest in removal.indexes:
+            self._delete_unused_index(digest)
         for action, image_id, attributes in removal.events:
             self.events.publish("image", action, image_id, attributes)
 

@@ -100,6 +100,8 @@ class TransferService:
                 reference=None if ref.digest else str(ref),
             )
             self.images.set_digest(image_id, ref.name, top.digest)
+            if top is not manifest:
+                self.images.set_index(image_id, top.data, f"{ref.domain}/{ref.path}")
         except BaseException:
             self._discard(layers)
             raise
@@ -235,26 +237,69 @@ class TransferService:
         emit({"status": f"The push refers to repository [{ref.name}]"})
         manifest, blobs = self._manifest_to_push(image.id, algorithm, emit)
         sources = self._mount_sources(image.id, ref, blobs)
+        index = self._index_to_push(image.id, ref, manifest)
+        paths = set(sources.values()) | ({index[1]} if index else set())
         scopes = [f"repository:{ref.path}:pull,push"]
-        scopes += [f"repository:{path}:pull" for path in sorted(set(sources.values()))]
+        scopes += [f"repository:{path}:pull" for path in sorted(paths)]
         registry = Registry(ref.domain, scopes, credentials)
         registry.ping()
         for blob in reversed(blobs):
             emit(self._push_blob(registry, ref.path, blob, sources.get(blob.digest, ""), emit))
         config = LayerBlob(image.id, "", self.images.blobs.size(image.id))
         self._push_blob(registry, ref.path, config, sources.get(image.id, ""), None)
-        registry.put_manifest(ref.path, ref.tag, manifest)
-        self.images.set_digest(image.id, ref.name, manifest.digest)
-        size = len(manifest.data)
-        emit({"status": f"{ref.tag}: digest: {manifest.digest} size: {size}"})
-        emit(
-            {
-                "progressDetail": {},
-                "aux": {"Tag": ref.tag, "Digest": manifest.digest, "Size": size},
-            }
-        )
+        top = manifest
+        if index and self._push_platforms(registry, ref.path, index, manifest):
+            registry.put_manifest(ref.path, manifest.digest, manifest)
+            top = index[0]
+        registry.put_manifest(ref.path, ref.tag, top)
+        self.images.set_digest(image.id, ref.name, top.digest)
+        size = len(top.data)
+        emit({"status": f"{ref.tag}: digest: {top.digest} size: {size}"})
+        emit({"progressDetail": {}, "aux": {"Tag": ref.tag, "Digest": top.digest, "Size": size}})
         self.images.events.publish("image", "push", image.id, {"name": str(ref)})
-        return manifest.digest
+        return top.digest
+
+    def _index_to_push(
+        self, image_id: str, ref: Reference, manifest: Manifest
+    ) -> tuple[Manifest, str] | None:
+        """The index the image was pulled through, and the repository it came from, when it
+        can go along: from the same registry, and naming the manifest being pushed."""
+        kept = self.images.index(image_id)
+        if kept is None:
+            return None
+        data, source = kept
+        domain, _, path = source.partition("/")
+        index = Manifest(data, "", "sha256:" + hashlib.sha256(data).hexdigest())
+        document = index.json()
+        entries = [d for d in document.get("manifests") or [] if isinstance(d, dict)]
+        if domain != ref.domain or manifest.digest not in {d.get("digest") for d in entries}:
+            return None
+        media_type = str(document.get("mediaType") or INDEX_TYPES[0])
+        return Manifest(data, media_type, index.digest), path
+
+    def _push_platforms(
+        self, registry: Registry, repo: str, index: tuple[Manifest, str], ours: Manifest
+    ) -> bool:
+        """Copy the index's other platforms from its repository (blobs mounted, manifests
+        put by digest); False when one of them is not there any more."""
+        document, source = index[0].json(), index[1]
+        for entry in document.get("manifests") or []:
+            digest = str(entry.get("digest"))
+            if digest == ours.digest:
+                continue
+            try:
+                other = registry.get_manifest(source, digest)
+            except NotFound:
+                return False
+            described = other.json()
+            for blob in [described.get("config") or {}, *(described.get("layers") or [])]:
+                blob_digest = str(blob.get("digest"))
+                if registry.blob_exists(repo, blob_digest):
+                    continue
+                if registry.mount_blob(repo, blob_digest, source) is not None:
+                    return False  # not in the source repository either
+            registry.put_manifest(repo, digest, other)
+        return True
 
     def _manifest_to_push(
         self, image_id: str, algorithm: str, emit: Emit

@@ -27,6 +27,11 @@ CREATE TABLE IF NOT EXISTS images (
     loaded_at   REAL NOT NULL,
     last_tagged TEXT NOT NULL DEFAULT ''   -- RFC 3339 time of the last tag, '' if never tagged
 );
+CREATE TABLE IF NOT EXISTS image_indexes (   -- the multi-platform index an image was pulled through
+    image_id    TEXT PRIMARY KEY REFERENCES images(id),
+    digest      TEXT NOT NULL,             -- sha256:<hex> of the index blob, as received
+    source      TEXT NOT NULL              -- "domain/path" of the repository it came from
+);
 CREATE TABLE IF NOT EXISTS refs (
     name        TEXT PRIMARY KEY,          -- normalized "repo:tag" or "repo@sha256:..."
     image_id    TEXT NOT NULL REFERENCES images(id)

@@ -242,3 +242,15 @@ def test_pull_picks_the_platform_asked_for_from_an_index(engine: Any, registry: 
         engine.transfers.pull(f"{name}:all", Progress(), None, platforms.parse("linux/ppc64le"))
     assert engine.transfers.pull(f"{name}:all", Progress()) == busybox.id
     assert "Variant" not in engine.images.inspect(f"{name}:all")
+
+    # Pushed to another repository of that registry, the whole index goes, arm64 included.
+    index_digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    copy = f"{registry.address}/copy"
+    engine.images.tag(f"{name}:all", copy, "all")
+    pushed = _push(engine, f"{copy}:all")
+    assert pushed.messages[-1]["aux"]["Digest"] == index_digest
+    reader = Client(registry.address, ["repository:copy:pull"])
+    assert reader.get_manifest("copy", "all").data == data
+    for entry in entries:
+        assert reader.get_manifest("copy", entry["digest"]).digest == entry["digest"]
+    assert f"{copy}@{index_digest}" in engine.images.inspect(f"{copy}:all")["RepoDigests"]
