@@ -23,7 +23,7 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import Any, BinaryIO, Protocol, cast
 from urllib.parse import urlencode, urljoin, urlsplit
 
 from dockyard.errors import DockyardError, InvalidArgument, NotFound, SystemError, Unauthorized
@@ -39,6 +39,10 @@ _TIMEOUT = 60
 _MAX_REDIRECTS = 5
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
 Progress = Callable[[int], None]  # told the bytes moved since it was last told
+
+
+class Writer(Protocol):
+    def write(self, data: bytes, /) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -131,7 +135,7 @@ class Registry:
     # ------------------------------------------------------------------ blobs
 
     def download_blob(
-        self, repo: str, digest: str, out: BinaryIO, progress: Progress | None = None
+        self, repo: str, digest: str, out: Writer, progress: Progress | None = None
     ) -> int:
         """Write the blob to ``out``; a blob whose bytes do not match ``digest`` raises.
 

@@ -18,14 +18,16 @@ import contextlib
 import hashlib
 import io
 import json
+import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 from dockyard import platforms
 from dockyard.distribution import progress
 from dockyard.distribution.archive import pick_platform
+from dockyard.distribution.pipe import Pipe, PipeClosed
 from dockyard.distribution.registry import (
     DOCKER_MANIFEST,
     INDEX_TYPES,
@@ -172,19 +174,53 @@ class TransferService:
         below: list[Layer],
         emit: Emit,
     ) -> Layer:
+        """Download a layer blob into a file, unpacking it meanwhile (another thread, through
+        a pipe); the blob is kept once both are done."""
         digest, short = str(descriptor["digest"]), _short(descriptor)
         size = int(descriptor.get("size") or 0)
+        pipe = Pipe()
+        unpacked: list[Layer] = []
+        failed: list[BaseException] = []
+
+        def unpack() -> None:
+            try:
+                unpacked.append(
+                    self.images.layers.register(pipe, below[-1].chain_id if below else "")
+                )
+            except BaseException as e:
+                failed.append(e)
+                pipe.abandon()
+
         tmp = self.images.blobs.temp_file("pull-")
+        worker = threading.Thread(target=unpack, name=f"unpack-{short}")
+        worker.start()
         try:
-            with tmp.open("wb") as out:
-                meter = progress.Meter(emit, "Downloading", short, size)
-                registry.download_blob(ref.path, digest, out, meter)
+            try:
+                with tmp.open("wb") as out:
+                    meter = progress.Meter(emit, "Downloading", short, size)
+                    registry.download_blob(ref.path, digest, _Tee(out, pipe), meter)
+            except BaseException:
+                pipe.fail()
+                worker.join()
+                self._discard(unpacked)
+                if failed and not isinstance(failed[0], PipeClosed):
+                    raise failed[0] from None  # the unpacking's own error comes first
+                raise
+            pipe.close()
             emit(progress.message("Verifying Checksum", short))
             emit(progress.message("Download complete", short))
             emit(progress.message("Extracting", short, size, size))
+            worker.join()
+            if failed:
+                raise failed[0]
+            layer = unpacked[0]
             media_type = str(descriptor.get("mediaType") or "")
-            blob = LayerBlob(digest, media_type, size, source=f"{ref.domain}/{ref.path}")
-            return self.images.layers.register_blob(tmp, blob, below[-1].chain_id if below else "")
+            if digest != layer.diff_id:
+                blob = LayerBlob(
+                    digest, media_type, size, layer.diff_id, f"{ref.domain}/{ref.path}"
+                )
+                self.images.layers.keep(tmp, blob)
+            return layer
         finally:
             tmp.unlink(missing_ok=True)
 
@@ -358,6 +394,18 @@ class TransferService:
         meter = progress.Meter(emit, "Pushing", short, size) if emit else None
         registry.upload_blob(location, blob.digest, path, chunk, meter)
         return progress.message("Pushed", short)
+
+
+class _Tee:
+    """Writes to a file and to a pipe."""
+
+    def __init__(self, out: BinaryIO, pipe: Pipe) -> None:
+        self._out = out
+        self._pipe = pipe
+
+    def write(self, data: bytes, /) -> int:
+        self._out.write(data)
+        return self._pipe.write(data)
 
 
 def _manifest(

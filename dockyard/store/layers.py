@@ -33,11 +33,11 @@ from typing import BinaryIO, cast
 from dockyard.errors import Conflict, InvalidArgument, NotFound, SystemError
 from dockyard.store import compression, layertar
 from dockyard.store.blobs import (
+    CHUNK,
     BlobStore,
     Descriptor,
     HashingWriter,
     Reader,
-    copy_hashed,
     fsync_dir,
 )
 from dockyard.store.metadata import Metadata
@@ -132,24 +132,36 @@ class LayerStore:
         return [row["chain_id"] for row in reversed(rows)]
 
     def register(self, stream: Reader, parent_chain: str = "") -> Layer:
-        """Store a layer tar (plain, gzip, bzip2 or xz) on top of ``parent_chain``.
+        """Store a layer tar (plain, gzip, zstd, bzip2 or xz) on top of ``parent_chain``.
 
-        A layer that is already stored is not unpacked again. A corrupt or
-        non-tar stream raises InvalidArgument and changes nothing.
+        One pass: the tar is unpacked as it is read, and written and hashed on
+        the way (its digest, the DiffID, is known only at its end). A corrupt
+        or non-tar stream raises InvalidArgument and changes nothing.
         """
         if parent_chain:
             self.get(parent_chain)
         tar = self.blobs.temp_file("layer-")
+        work = Path(tempfile.mkdtemp(prefix="layer-", dir=self.tmp))
         try:
+            diff = work / "diff"
+            diff.mkdir(mode=0o755)
             with tar.open("wb") as out:
-                desc = copy_hashed(_DecodeErrors(_decompressed(stream)), out)
-                out.flush()
-                os.fsync(out.fileno())
-            return self._install(tar, desc, parent_chain)
+                tee = _HashingTee(_DecodeErrors(_decompressed(stream)), out)
+                end = layertar.extract(cast(BinaryIO, tee), diff)
+                tee.drain()  # what follows the archive's end: hashed, and checked below
+            layertar.check_end(tar, end)
+            desc = tee.descriptor()
+            chain = chain_id(parent_chain, desc.digest)
+            if self.exists(chain):
+                return self.get(chain)
+            return self._place(
+                work, tar, Layer(chain, desc.digest, layertar.disk_usage(diff)), parent_chain
+            )
         except OSError as e:
             raise SystemError(f"store layer: {e}") from e
         finally:
             tar.unlink(missing_ok=True)
+            shutil.rmtree(work, ignore_errors=True)
 
     def register_blob(self, blob: Path, desc: LayerBlob, parent_chain: str = "") -> Layer:
         """Store the layer in the verified blob file ``blob`` and keep a compressed blob as it is.
@@ -161,7 +173,7 @@ class LayerStore:
         with blob.open("rb") as f:
             layer = self.register(f, parent_chain)
         if desc.digest != layer.diff_id:
-            self._keep(
+            self.keep(
                 blob, LayerBlob(desc.digest, desc.media_type, desc.size, layer.diff_id, desc.source)
             )
         return layer
@@ -176,7 +188,7 @@ class LayerStore:
             with self.blobs.open(diff_id) as src, tmp.open("wb") as out:
                 desc = compression.compress(src, out, algorithm)
             blob = LayerBlob(desc.digest, compression.LAYER_TYPES[algorithm], desc.size, diff_id)
-            self._keep(tmp, blob)
+            self.keep(tmp, blob)
             return blob
         finally:
             tmp.unlink(missing_ok=True)
@@ -196,7 +208,7 @@ class LayerStore:
             for r in rows
         ]
 
-    def _keep(self, path: Path, blob: LayerBlob) -> None:
+    def keep(self, path: Path, blob: LayerBlob) -> None:
         """Move the compressed blob file ``path`` into the store, for the layer it unpacks to."""
         with path.open("rb") as f:
             os.fsync(f.fileno())
@@ -251,15 +263,21 @@ class LayerStore:
             diff = work / "diff"
             diff.mkdir(mode=0o755)
             layertar.unpack(tar, diff)
-            layer = Layer(chain, desc.digest, layertar.disk_usage(diff))
-            _syncfs(work)
-            with self._lock:
-                if self.exists(chain):  # registered meanwhile by someone else
-                    return self.get(chain)
-                self._move_into_place(work, tar, layer, parent)
-            return layer
+            return self._place(
+                work, tar, Layer(chain, desc.digest, layertar.disk_usage(diff)), parent
+            )
         finally:
             shutil.rmtree(work, ignore_errors=True)
+
+    def _place(self, work: Path, tar: Path, layer: Layer, parent: str) -> Layer:
+        """Make the unpacked ``work``/diff and its tar the layer, once on disk for good."""
+        # One flush of the filesystem: the unpacked files and the tar (tmp/ is on it too).
+        _syncfs(work)
+        with self._lock:
+            if self.exists(layer.chain_id):  # registered meanwhile by someone else
+                return self.get(layer.chain_id)
+            self._move_into_place(work, tar, layer, parent)
+        return layer
 
     def _move_into_place(self, work: Path, tar: Path, layer: Layer, parent: str) -> None:
         target = self.path(layer.chain_id)
@@ -393,6 +411,26 @@ class _Prefixed:
                 data, self._head = data[:n], data[n:]
             return data
         return self._stream.read(n)
+
+
+class _HashingTee:
+    """A reader that writes what is read from it to ``out``, hashing it on the way."""
+
+    def __init__(self, stream: Reader, out: BinaryIO) -> None:
+        self._stream = stream
+        self._out = HashingWriter(out)
+
+    def read(self, n: int = -1, /) -> bytes:
+        data = self._stream.read(n)
+        self._out.write(data)
+        return data
+
+    def drain(self) -> None:
+        while self.read(CHUNK):
+            pass
+
+    def descriptor(self) -> Descriptor:
+        return self._out.descriptor()
 
 
 class _DecodeErrors:
