@@ -12,6 +12,8 @@ Targets (issue 3, builds; 51 MB context, 14 steps, three RUNs, a late small COPY
 Figures (issue 7, the daemon under load): logs --tail 1 of a 100 MB log, time and the
   daemon's peak memory growth (dockyard read the whole log into memory: +550 MB, 3.3 s);
   exec c true end to end (forked by the daemon: ~100 ms; under a shim the zygote forks: ~78 ms)
+Transfers (issue 10): push and pull of the bench image to a local registry ≤ skopeo's time
+  for the same image (docker-registry and skopeo from make install)
 Lifecycle waits (the tests check what happens, these how long it takes):
   stop -t 1 of a container that ignores SIGTERM   ≥ 1000 ms (its grace), ≤ 1500 ms
   kill until a `logs -f` on the container ends    ≤ 500 ms
@@ -24,7 +26,16 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-WORKLOADS = ["runtime.py", "engine.py", "cli.py", "build.py", "logs.py", "lifecycle.py", "exec.py"]
+WORKLOADS = [
+    "runtime.py",
+    "engine.py",
+    "cli.py",
+    "build.py",
+    "logs.py",
+    "lifecycle.py",
+    "exec.py",
+    "transfer.py",
+]
 
 
 def main() -> int:
