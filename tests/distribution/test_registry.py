@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 from typing import Any
@@ -254,3 +255,44 @@ def test_pull_picks_the_platform_asked_for_from_an_index(engine: Any, registry: 
     for entry in entries:
         assert reader.get_manifest("copy", entry["digest"]).digest == entry["digest"]
     assert f"{copy}@{index_digest}" in engine.images.inspect(f"{copy}:all")["RepoDigests"]
+
+
+def test_a_layer_that_is_not_a_tar_fails_the_pull_and_leaves_nothing(
+    engine: Any, registry: Registry
+) -> None:
+    client = Client(registry.address, ["repository:broken:pull,push"])
+    garbage = gzip.compress(b"this is not a tar archive" * 1000)
+    config = json.dumps(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "rootfs": {
+                "type": "layers",
+                "diff_ids": ["sha256:" + hashlib.sha256(gzip.decompress(garbage)).hexdigest()],
+            },
+        }
+    ).encode()
+    descriptors = []
+    for blob in (config, garbage):
+        digest = "sha256:" + hashlib.sha256(blob).hexdigest()
+        path = engine.images.blobs.tmp / "upload"
+        path.write_bytes(blob)
+        client.upload_blob(client.start_upload("broken"), digest, path)
+        path.unlink()
+        descriptors.append({"digest": digest, "size": len(blob)})
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **descriptors[0]},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", **descriptors[1]}],
+    }
+    data = json.dumps(manifest).encode()
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    client.put_manifest("broken", "latest", Manifest(data, manifest["mediaType"], digest))
+    blobs_before = set(engine.images.blobs.dir.iterdir())
+    layers_before = engine.images.metadata.query("SELECT chain_id FROM layers")
+    with pytest.raises(InvalidArgument):
+        engine.transfers.pull(f"{registry.address}/broken", Progress())
+    assert set(engine.images.blobs.dir.iterdir()) == blobs_before
+    assert engine.images.metadata.query("SELECT chain_id FROM layers") == layers_before
+    assert list(engine.images.blobs.tmp.iterdir()) == []
