@@ -10,12 +10,14 @@ from typing import Any
 
 from aiohttp import web
 
+from dockyard import platforms
 from dockyard.api import query, responses
 from dockyard.api.body import body_file
 from dockyard.api.engine_access import containers, images, transfers
 from dockyard.api.versioning import api_at_least
 from dockyard.engine.transfers import Credentials, credentials
 from dockyard.errors import DockyardError, InvalidArgument
+from dockyard.store import compression
 
 
 async def list_images(request: web.Request) -> web.Response:
@@ -149,14 +151,27 @@ async def _pull(request: web.Request, image: str, tag: str) -> web.StreamRespons
     separator = "@" if tag.startswith("sha256:") else ":"
     name = f"{image}{separator}{tag}" if tag else image
     given = _credentials(request)
-    return await _progress(request, lambda emit: transfers(request).pull(name, emit, given))
+    wanted = query.text(request, "platform")
+    platform = platforms.parse(wanted) if wanted else None
+    return await _progress(
+        request, lambda emit: transfers(request).pull(name, emit, given, platform)
+    )
 
 
 async def push(request: web.Request) -> web.StreamResponse:
-    """POST /images/{name}/push?tag=: Docker's push progress stream."""
+    """POST /images/{name}/push?tag=: Docker's push progress stream.
+
+    ``compression`` (gzip or zstd) is dockyard's own parameter: how to compress
+    layers that have no compressed form yet (gzip when not given).
+    """
     name, tag = request.match_info["name"], query.text(request, "tag")
+    algorithm = query.text(request, "compression")
+    if algorithm:
+        compression.checked(algorithm)  # refused before the stream starts
     given = _credentials(request)
-    return await _progress(request, lambda emit: transfers(request).push(name, tag, emit, given))
+    return await _progress(
+        request, lambda emit: transfers(request).push(name, tag, emit, given, algorithm)
+    )
 
 
 def _credentials(request: web.Request) -> Credentials | None:

@@ -11,6 +11,7 @@ from dockyard.cli.filters import filters_query, parse_filters
 from dockyard.cli.format import IMAGE_HEADERS, ellipsis, image_rows, render_rows, short_id, since
 from dockyard.cli.output import ArchiveOutput
 from dockyard.cli.parser import StatusError, add_positionals, command
+from dockyard.cli.progress import display, drain
 from dockyard.cli.pull import auth_header, pull, split_reference
 from dockyard.client import APIError, Client
 from dockyard.units import human_size
@@ -165,6 +166,8 @@ def register(subparsers: Any) -> None:
         max_args=1,
     )
     push.add_argument("-q", "--quiet", action="store_true")
+    # dockyard's own: how to compress layers that have no compressed form yet.
+    push.add_argument("--compression", default="", choices=["gzip", "zstd"])
     add_positionals(push)
 
     prune = command(
@@ -265,17 +268,13 @@ def run_pull(client: Client, ns: argparse.Namespace) -> int:
 
 def run_push(client: Client, ns: argparse.Namespace) -> int:
     name, tag = split_reference(ns.args[0])
-    response = client.request(
-        "POST", f"/images/{name}/push", {"tag": tag}, b"", headers=auth_header(name)
-    )
-    for message in response.iter_json():
-        if message.get("error"):
-            raise APIError(500, message["error"])
-        if not ns.quiet and "status" in message:
-            prefix = f"{message['id']}: " if message.get("id") else ""
-            print(f"{prefix}{message['status']}")
+    query = {"tag": tag, "compression": ns.compression or None}
+    response = client.request("POST", f"/images/{name}/push", query, b"", headers=auth_header(name))
     if ns.quiet:
+        drain(response.iter_json())
         print(f"{name}:{tag}")
+    else:
+        display(response.iter_json(), sys.stdout)
     return 0
 
 

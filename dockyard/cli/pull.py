@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from dockyard.client import APIError, Client
+from dockyard.cli.progress import display, drain
+from dockyard.client import Client
 
 
 def split_reference(reference: str) -> tuple[str, str]:
@@ -40,14 +41,11 @@ def pull(
     platform: str = "",
     out: TextIO = sys.stderr,
 ) -> None:
-    """Pull, printing progress to ``out``; an error in the stream raises APIError."""
+    """Pull, showing progress on ``out`` as docker does; an error in the stream raises APIError."""
     name, tag = split_reference(reference)
     query = {"fromImage": name, "tag": tag, "platform": platform or None}
     response = client.request("POST", "/images/create", query, headers=auth_header(name))
-    for message in response.iter_json():
-        if message.get("error"):
-            raise APIError(500, message["error"])
-        if quiet or "status" not in message:
-            continue
-        prefix = f"{message['id']}: " if message.get("id") else ""
-        print(f"{prefix}{message['status']}", file=out)
+    if quiet:
+        drain(response.iter_json())
+    else:
+        display(response.iter_json(), out)

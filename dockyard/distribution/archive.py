@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, BinaryIO
 
-from dockyard.errors import InvalidArgument
-from dockyard.platforms import HOST_ARCHITECTURE
+from dockyard import platforms
+from dockyard.errors import InvalidArgument, NotFound
+from dockyard.platforms import HOST_ARCHITECTURE, Platform
 
 INDEX_MEDIA_TYPE = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -41,17 +42,33 @@ class SavedImage:
 
     config_digest: str
     manifest_digest: str
-    layer_digests: list[str]  # uncompressed layer tars, base first
+    manifest_media_type: str
+    layer_digests: list[str]  # the layer blobs the manifest names, base first
     tags: list[str]  # full references, e.g. docker.io/library/busybox:latest
 
 
 @dataclass(frozen=True)
+class LayerFile:
+    """A layer blob of an archive: its file and, when a manifest names it, its descriptor."""
+
+    path: Path
+    digest: str = ""
+    media_type: str = ""
+    size: int = 0
+
+
+@dataclass(frozen=True)
 class LoadedImage:
-    """One image read from an archive: its config's bytes and its layer files, base first."""
+    """One image read from an archive: its config's bytes and its layer files, base first.
+
+    ``manifest`` is the manifest blob that names them, when the archive has one
+    (an OCI layout, Docker 25+'s archives): the image keeps it as it is.
+    """
 
     config: bytes
-    layers: list[Path]
+    layers: list[LayerFile]
     tags: list[str]
+    manifest: bytes | None = None
 
 
 # ---------------------------------------------------------------------------- write
@@ -79,7 +96,7 @@ def _index(images: list[SavedImage], sizes: dict[str, int]) -> dict[str, Any]:
     manifests = []
     for image in images:
         descriptor = {
-            "mediaType": OCI_MANIFEST,
+            "mediaType": image.manifest_media_type,
             "digest": image.manifest_digest,
             "size": sizes[image.manifest_digest],
         }
@@ -226,38 +243,99 @@ def _entries(root: Path) -> list[dict[str, Any]]:
 
 
 def _docker_image(root: Path, entry: dict[str, Any]) -> LoadedImage:
-    config = _member(root, str(entry.get("Config") or ""))
-    layers = [_member(root, str(name)) for name in _list(entry, "Layers", "manifest.json")]
+    config = _member(root, str(entry.get("Config") or "")).read_bytes()
+    names = [str(name) for name in _list(entry, "Layers", "manifest.json")]
     tags = [str(tag) for tag in entry.get("RepoTags") or []]
-    return LoadedImage(config.read_bytes(), layers, tags)
+    manifest = _manifest_of(root, "sha256:" + hashlib.sha256(config).hexdigest(), len(names))
+    if manifest is not None:
+        return LoadedImage(config, _layer_files(root, manifest), tags, manifest)
+    return LoadedImage(config, [LayerFile(_member(root, name)) for name in names], tags)
+
+
+def _manifest_of(root: Path, config_digest: str, layers: int) -> bytes | None:
+    """The manifest in the archive's index.json of the config ``config_digest``, if any."""
+    if not (root / "index.json").is_file():
+        return None
+    index = _read_json(root, "index.json")
+    todo = list(index.get("manifests") or []) if isinstance(index, dict) else []
+    while todo:
+        descriptor = todo.pop(0)
+        if not isinstance(descriptor, dict):
+            continue
+        path = root / _safe_name(_blob_name(str(descriptor.get("digest"))))
+        if not path.is_file():
+            continue
+        data = path.read_bytes()
+        document = _parsed(data, path.name)
+        if "manifests" in document:
+            todo += document["manifests"] or []
+        elif (document.get("config") or {}).get("digest") == config_digest and len(
+            document.get("layers") or []
+        ) == layers:
+            return data
+    return None
 
 
 def _oci_image(root: Path, descriptor: dict[str, Any]) -> LoadedImage:
-    manifest = _read_json(root, _blob_name(str(descriptor.get("digest"))))
+    name = _blob_name(str(descriptor.get("digest")))
+    data = _member(root, name).read_bytes()
+    manifest = _parsed(data, name)
     if descriptor.get("mediaType") in (INDEX_MEDIA_TYPE, DOCKER_LIST) or "manifests" in manifest:
         return _oci_image(
             root, {**pick_platform(manifest), "annotations": descriptor.get("annotations")}
         )
     config = _member(root, _blob_name(str(manifest.get("config", {}).get("digest"))))
-    layers = [
-        _member(root, _blob_name(str(layer.get("digest"))))
-        for layer in _list(manifest, "layers", "manifest")
-    ]
     annotations = descriptor.get("annotations") or {}
     name = annotations.get(IMAGE_NAME_ANNOTATION) or annotations.get(REF_NAME_ANNOTATION, "")
     # A bare ref.name is only a tag ("latest"), which names no repository: load untagged.
     tags = [name] if ":" in name or "/" in name else []
-    return LoadedImage(config.read_bytes(), layers, tags)
+    return LoadedImage(config.read_bytes(), _layer_files(root, data), tags, data)
 
 
-def pick_platform(index: dict[str, Any]) -> dict[str, Any]:
-    """The descriptor in a manifest list or OCI index for this machine (linux/amd64 on x86)."""
-    arch = HOST_ARCHITECTURE
-    for descriptor in _list(index, "manifests", "index"):
-        wanted = descriptor.get("platform") or {}
-        if wanted.get("os", "linux") == "linux" and wanted.get("architecture", arch) == arch:
+def _layer_files(root: Path, manifest: bytes) -> list[LayerFile]:
+    files = []
+    for layer in _list(_parsed(manifest, "manifest"), "layers", "manifest"):
+        digest = str(layer.get("digest"))
+        path = _member(root, _blob_name(digest))
+        files.append(
+            LayerFile(path, digest, str(layer.get("mediaType") or ""), path.stat().st_size)
+        )
+    return files
+
+
+def _parsed(data: bytes, name: str) -> dict[str, Any]:
+    try:
+        document = json.loads(data)
+    except ValueError as e:
+        raise InvalidArgument(f"invalid image archive: {name}: {e}") from None
+    if not isinstance(document, dict):
+        raise InvalidArgument(f"invalid image archive: {name} is not a JSON object")
+    return document
+
+
+def pick_platform(index: dict[str, Any], wanted: Platform | None = None) -> dict[str, Any]:
+    """The descriptor in a manifest list or OCI index for ``wanted`` (this machine's platform).
+
+    An exact match is preferred; else the first entry that runs there (moby's fallback).
+    """
+    want = wanted or Platform("linux", HOST_ARCHITECTURE)
+    entries = [d for d in _list(index, "manifests", "index") if isinstance(d, dict)]
+    offered = [
+        (
+            d,
+            platforms.of_image(
+                d.get("platform") or {"os": "linux", "architecture": want.architecture}
+            ),
+        )
+        for d in entries
+    ]
+    for descriptor, platform in offered:
+        if platforms.normalize(platform) == platforms.normalize(want):
             return dict(descriptor)
-    raise InvalidArgument(f"no matching manifest for linux/{arch} in the manifest list entries")
+    for descriptor, platform in offered:
+        if platforms.matches(want, platform):
+            return dict(descriptor)
+    raise NotFound(f"no matching manifest for {want} in the manifest list entries")
 
 
 def _member(root: Path, name: str) -> Path:

@@ -19,9 +19,10 @@ import json
 import re
 import socket
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol, cast
 from urllib.parse import urlencode, urljoin, urlsplit
 
 from dockyard.distribution.endpoints import Endpoint
@@ -37,6 +38,11 @@ CHUNK = 1 << 20
 _TIMEOUT = 60
 _MAX_REDIRECTS = 5
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
+Progress = Callable[[int], None]  # told the bytes moved since it was last told
+
+
+class Writer(Protocol):
+    def write(self, data: bytes, /) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -119,8 +125,13 @@ class Registry:
 
     # ------------------------------------------------------------------ blobs
 
-    def download_blob(self, repo: str, digest: str, out: BinaryIO) -> int:
-        """Write the blob to ``out``; a blob whose bytes do not match ``digest`` raises."""
+    def download_blob(
+        self, repo: str, digest: str, out: Writer, progress: Progress | None = None
+    ) -> int:
+        """Write the blob to ``out``; a blob whose bytes do not match ``digest`` raises.
+
+        ``progress`` is told the size of each chunk as it arrives.
+        """
         response = self._request("GET", f"/v2/{repo}/blobs/{digest}")
         h = hashlib.sha256()
         size = 0
@@ -128,6 +139,8 @@ class Registry:
             h.update(chunk)
             out.write(chunk)
             size += len(chunk)
+            if progress:
+                progress(len(chunk))
         if "sha256:" + h.hexdigest() != digest:
             raise SystemError(f"filesystem layer verification failed for digest {digest}")
         return size
@@ -151,10 +164,21 @@ class Registry:
         response.read()
         return self._location(response)
 
-    def upload_blob(self, location: str, digest: str, path: Path, chunk_size: int = 0) -> None:
-        """Upload ``path`` to an upload session: monolithic, or in PATCH chunks of ``chunk_size``."""
+    def upload_blob(
+        self,
+        location: str,
+        digest: str,
+        path: Path,
+        chunk_size: int = 0,
+        progress: Progress | None = None,
+    ) -> None:
+        """Upload ``path`` to an upload session: monolithic, or in PATCH chunks of ``chunk_size``.
+
+        ``progress`` is told the size of each piece as it is sent.
+        """
         size = path.stat().st_size
-        with path.open("rb") as f:
+        with path.open("rb") as file:
+            f = _Counted(file, progress)
             if chunk_size:
                 offset = 0
                 while offset < size:
@@ -169,7 +193,7 @@ class Registry:
                     offset += len(data)
                 body: BinaryIO | bytes = b""
             else:
-                body = f
+                body = cast(BinaryIO, f)
             headers = {"Content-Type": "application/octet-stream"}
             if not chunk_size:
                 headers["Content-Length"] = str(size)
@@ -253,6 +277,23 @@ class Registry:
             return str(answer.get("token") or answer["access_token"])
         except (ValueError, KeyError, AttributeError):
             raise SystemError(f"the token server {parts.netloc} gave no token") from None
+
+
+class _Counted:
+    """A file whose reads are reported to a progress callback."""
+
+    def __init__(self, file: BinaryIO, progress: Progress | None) -> None:
+        self._file = file
+        self._progress = progress
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._file.read(size)
+        if self._progress and data:
+            self._progress(len(data))
+        return data
+
+    def seek(self, offset: int) -> int:
+        return self._file.seek(offset)
 
 
 class _Connection:

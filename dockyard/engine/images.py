@@ -35,7 +35,7 @@ from dockyard.engine.filters import Filters
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
 from dockyard.platforms import HOST_ARCHITECTURE
 from dockyard.store.blobs import BlobStore, Descriptor
-from dockyard.store.layers import Layer, LayerStore, chain_ids
+from dockyard.store.layers import Layer, LayerBlob, LayerStore, chain_ids
 from dockyard.store.leases import Leases
 from dockyard.store.metadata import Metadata
 from dockyard.store.reference import Reference, familiar_match, parse_any, repo_tag
@@ -112,6 +112,7 @@ class _Removal:
     events: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     layers: list[Layer] = field(default_factory=list)
     blobs: list[str] = field(default_factory=list)
+    indexes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -195,34 +196,86 @@ class ImageService:
             "rootfs": {"type": "layers", "diff_ids": [layer.diff_id for layer in layers]},
         }
         config.setdefault("created", rfc3339_nano(time.time_ns()))
-        chain = _checked_chain(config, layers)
         data = json.dumps(config, separators=(",", ":")).encode()
+        return self._store(data, config, None, layers, parent, ref)
+
+    def add_received(
+        self,
+        config_bytes: bytes,
+        layers: list[Layer],
+        manifest: bytes | None = None,
+        reference: str | None = None,
+    ) -> str:
+        """An image whose config (and manifest) came from elsewhere, kept byte for byte.
+
+        Its ID is the digest of ``config_bytes`` as received. ``manifest`` is the
+        manifest that named it (a registry's, an OCI layout's), whose layer blobs
+        the layer store keeps; without one, a manifest of the layer tars is made.
+        """
+        ref = repo_tag(reference) if reference else None
+        try:
+            config = json.loads(config_bytes)
+        except ValueError as e:
+            raise InvalidArgument(f"invalid image config: {e}") from None
+        if not isinstance(config, dict):
+            raise InvalidArgument("invalid image config: not a JSON object")
+        diff_ids = list((config.get("rootfs") or {}).get("diff_ids") or [])
+        if diff_ids != [layer.diff_id for layer in layers]:
+            raise InvalidArgument("image config and layers do not agree on the layers' DiffIDs")
+        return self._store(config_bytes, config, manifest, layers, "", ref)
+
+    def _store(
+        self,
+        config_bytes: bytes,
+        config: dict[str, Any],
+        manifest: bytes | None,
+        layers: list[Layer],
+        parent: str,
+        ref: Reference | None,
+    ) -> str:
+        """Write the config and manifest blobs and the image's rows in one transaction."""
+        chain = _checked_chain(config, layers)
+        received = manifest is not None
         written: list[str] = []
         try:
-            config_desc = self._put(data, written)
-            manifest = self._put(self._manifest(config_desc.digest, len(data), layers), written)
+            config_desc = self._put(config_bytes, written)
+            if manifest is None:
+                manifest = self._manifest(config_desc.digest, len(config_bytes), layers)
+            manifest_digest = self._put(manifest, written).digest
             image_id = config_desc.digest
             with self.metadata.transaction() as db:
-                if not db.execute("SELECT 1 FROM images WHERE id = ?", (image_id,)).fetchone():
+                row = db.execute("SELECT manifest FROM images WHERE id = ?", (image_id,)).fetchone()
+                if row is None:
                     db.execute(
                         "INSERT INTO images (id, manifest, created, size, parent, loaded_at)"
                         " VALUES (?, ?, ?, ?, ?, ?)",
                         (
                             image_id,
-                            manifest.digest,
-                            config["created"],
+                            manifest_digest,
+                            str(config.get("created") or ""),
                             sum(layer.size for layer in layers),
                             parent,
                             time.time(),
                         ),
                     )
                     self.layers.retain(chain)
+                    unused = ""
+                elif received and row["manifest"] != manifest_digest:
+                    # The image as a registry or archive has it: its manifest is the one to push.
+                    db.execute(
+                        "UPDATE images SET manifest = ? WHERE id = ?", (manifest_digest, image_id)
+                    )
+                    unused = row["manifest"]
+                else:  # the image is here already, with its own manifest
+                    unused = manifest_digest if manifest_digest in written else ""
                 if ref:
                     self._set_tag(image_id, ref)
         except BaseException:
             for digest in written:
                 self.blobs.delete(digest)
             raise
+        if unused:
+            self.blobs.delete(unused)
         if ref:
             self._publish("tag", image_id, str(ref))
         return image_id
@@ -300,9 +353,54 @@ class ImageService:
         return any(r.familiar_name == name or str(r) == name for r in self._refs(image_id))
 
     def _saved(self, image_id: str, tags: list[str]) -> archive.SavedImage:
-        row = self.metadata.query("SELECT manifest FROM images WHERE id = ?", image_id)[0]
-        diff_ids = list(self._config(image_id).get("rootfs", {}).get("diff_ids") or [])
-        return archive.SavedImage(image_id, row["manifest"], diff_ids, tags)
+        digest, manifest = self.manifest(image_id)
+        layers = [str(layer["digest"]) for layer in manifest.get("layers") or []]
+        media_type = str(manifest.get("mediaType") or archive.OCI_MANIFEST)
+        return archive.SavedImage(image_id, digest, media_type, layers, tags)
+
+    def manifest(self, image_id: str) -> tuple[str, dict[str, Any]]:
+        """The digest and document of the image's manifest: as received, or as made here."""
+        digest = str(
+            self.metadata.query("SELECT manifest FROM images WHERE id = ?", image_id)[0][0]
+        )
+        with self.blobs.open(digest) as f:
+            manifest: dict[str, Any] = json.load(f)
+        return digest, manifest
+
+    def set_index(self, image_id: str, index: bytes, source: str) -> None:
+        """Keep the multi-platform index ``image_id`` was pulled through from ``source``
+        ("domain/path"), so a push to that registry can send the whole index again."""
+        digest = self.blobs.put_bytes(index).digest
+        with self.metadata.transaction() as db:
+            old = db.execute(
+                "SELECT digest FROM image_indexes WHERE image_id = ?", (image_id,)
+            ).fetchone()
+            db.execute(
+                "INSERT INTO image_indexes (image_id, digest, source) VALUES (?, ?, ?)"
+                " ON CONFLICT(image_id) DO UPDATE SET digest = excluded.digest,"
+                " source = excluded.source",
+                (image_id, digest, source),
+            )
+        if old and old[0] != digest:
+            self._delete_unused_index(old[0])
+
+    def index(self, image_id: str) -> tuple[bytes, str] | None:
+        """The index ``image_id`` was pulled through and the repository it came from."""
+        rows = self.metadata.query(
+            "SELECT digest, source FROM image_indexes WHERE image_id = ?", image_id
+        )
+        if not rows:
+            return None
+        with self.blobs.open(rows[0]["digest"]) as f:
+            return f.read(), str(rows[0]["source"])
+
+    def _delete_unused_index(self, digest: str) -> None:
+        if not self.metadata.query("SELECT 1 FROM image_indexes WHERE digest = ?", digest):
+            self.blobs.delete(digest)
+
+    def set_digest(self, image_id: str, name: str, digest: str) -> None:
+        """Record ``name@digest``: the manifest digest a registry knows the image by (RepoDigests)."""
+        self._set_tag(image_id, parse_reference(f"{name}@{digest}"))
 
     def load(self, stream: BinaryIO) -> list[str]:
         """Load a docker-archive or OCI layout; the references loaded (IDs for untagged images).
@@ -328,20 +426,29 @@ class ImageService:
             config = json.loads(image.config)
         except ValueError as e:
             raise InvalidArgument(f"invalid image archive: image config: {e}") from None
+        if not isinstance(config, dict):
+            raise InvalidArgument("invalid image archive: image config is not a JSON object")
         diff_ids = list((config.get("rootfs") or {}).get("diff_ids") or [])
-        if not isinstance(config, dict) or len(diff_ids) != len(image.layers):
+        if len(diff_ids) != len(image.layers):
             raise InvalidArgument("invalid image archive: config and layers do not agree")
         layers: list[Layer] = []
         try:
-            for path, diff_id in zip(image.layers, diff_ids, strict=True):
-                with path.open("rb") as f:
-                    layer = self.layers.register(f, layers[-1].chain_id if layers else "")
-                layers.append(layer)
-                if layer.diff_id != diff_id:
+            for file, diff_id in zip(image.layers, diff_ids, strict=True):
+                below = layers[-1].chain_id if layers else ""
+                if file.digest:
+                    blob = LayerBlob(file.digest, file.media_type, file.size)
+                    layers.append(self.layers.register_blob(file.path, blob, below))
+                else:
+                    with file.path.open("rb") as f:
+                        layers.append(self.layers.register(f, below))
+                if layers[-1].diff_id != diff_id:
                     raise InvalidArgument(
-                        f"invalid image archive: layer {diff_id} has the digest {layer.diff_id}"
+                        f"invalid image archive: layer {diff_id} has the digest {layers[-1].diff_id}"
                     )
-            image_id = self.create_image(config, layers)
+            try:
+                image_id = self.add_received(image.config, layers, image.manifest)
+            except InvalidArgument as e:
+                raise InvalidArgument(f"invalid image archive: {e.message}") from None
             for tag in image.tags:
                 self._set_tag(image_id, repo_tag(tag))
                 self._publish("tag", image_id, str(repo_tag(tag)))
@@ -593,10 +700,13 @@ class ImageService:
             self._untag(image_id, ref, removal)
         row = self.metadata.query("SELECT manifest FROM images WHERE id = ?", image_id)[0]
         chain = chain_ids(list(self._config(image_id).get("rootfs", {}).get("diff_ids") or []))
+        index = self.metadata.query("SELECT digest FROM image_indexes WHERE image_id = ?", image_id)
         with self.metadata.transaction() as db:
+            db.execute("DELETE FROM image_indexes WHERE image_id = ?", (image_id,))
             db.execute("DELETE FROM images WHERE id = ?", (image_id,))
             db.execute("DELETE FROM build_cache WHERE image_id = ?", (image_id,))
             dropped = self.layers.release(chain)
+        removal.indexes.extend(row["digest"] for row in index)
         removal.records.append({"Deleted": image_id})
         removal.records.extend({"Deleted": layer.chain_id} for layer in dropped)
         removal.events.append(("delete", image_id, {"name": image_id}))
@@ -654,6 +764,8 @@ class ImageService:
         self.layers.purge(removal.layers)
         for digest in removal.blobs:
             self.blobs.delete(digest)
+        for digest in removal.indexes:
+            self._delete_unused_index(digest)
         for action, image_id, attributes in removal.events:
             self.events.publish("image", action, image_id, attributes)
 

@@ -185,6 +185,8 @@ def _blobs(engine: Engine, repair: bool) -> list[Finding]:
     named = {row["id"] for row in db.query("SELECT id FROM images")}
     named |= {row["manifest"] for row in db.query("SELECT manifest FROM images") if row["manifest"]}
     named |= {row["blob"] for row in db.query("SELECT blob FROM layers")}
+    named |= {row["digest"] for row in db.query("SELECT digest FROM layer_blobs")}
+    named |= {row["digest"] for row in db.query("SELECT digest FROM image_indexes")}
     found = []
     for digest in sorted(engine.blobs.digests() - named):
         found.append(_finding("blob-orphan", digest, "a blob nothing names"))

@@ -3,9 +3,12 @@
 Both are synchronous (api/ runs them in a thread) and report progress through
 ``emit`` with the JSON messages of Docker's pull and push streams.
 
-A pushed image is its stored manifest as it is: uncompressed layer tars
-(``application/vnd.oci.image.layer.v1.tar``), so its digest is the same on
-every push. A pulled image's layers may be plain, gzip, bzip2 or xz tars; each is checked against its digest as it arrives and against the
+A pulled image keeps its config and manifest as the registry sent them, and
+its layers' compressed blobs beside the unpacked layers, so pushing it again
+sends the very same manifest. A local image is pushed with its layers
+compressed (gzip, or zstd on request) the same way every time, so its digest
+is the same on every push. A pulled layer may be a plain, gzip, zstd, bzip2
+or xz tar; each is checked against its digest as it arrives and against the
 config's DiffID once unpacked.
 
 Which endpoints a registry is tried at (Docker Hub's mirrors first, then the Hub)
@@ -16,21 +19,34 @@ fails before the manifest is in hand, as moby's does.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import logging
+import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 from urllib.parse import urlsplit
 
+from dockyard import platforms
 from dockyard.daemonconfig import RegistrySettings
-from dockyard.distribution import endpoints
+from dockyard.distribution import endpoints, progress
 from dockyard.distribution.archive import pick_platform
-from dockyard.distribution.registry import INDEX_TYPES, Credentials, Manifest, Registry
+from dockyard.distribution.pipe import Pipe, PipeClosed
+from dockyard.distribution.registry import (
+    DOCKER_MANIFEST,
+    INDEX_TYPES,
+    OCI_MANIFEST,
+    Credentials,
+    Manifest,
+    Registry,
+)
 from dockyard.engine.images import ImageService
 from dockyard.errors import DockyardError, InvalidArgument, NotFound
-from dockyard.store.layers import Layer, chain_ids
+from dockyard.platforms import Platform
+from dockyard.store import compression
+from dockyard.store.layers import Layer, LayerBlob, chain_ids
 from dockyard.store.reference import Reference
 from dockyard.store.reference import parse as parse_reference
 
@@ -49,6 +65,10 @@ def credentials(auth: dict[str, Any]) -> Credentials | None:
     return Credentials(str(auth["username"]), str(auth.get("password") or ""))
 
 
+DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+
+
 class TransferService:
     def __init__(self, images: ImageService, registries: RegistrySettings) -> None:
         self.images = images
@@ -56,25 +76,49 @@ class TransferService:
 
     # ------------------------------------------------------------------ pull
 
-    def pull(self, reference: str, emit: Emit, credentials: Credentials | None = None) -> str:
-        """Pull ``reference`` (a tag, latest by default, or a digest); the image ID."""
+    def pull(
+        self,
+        reference: str,
+        emit: Emit,
+        credentials: Credentials | None = None,
+        platform: Platform | None = None,
+    ) -> str:
+        """Pull ``reference`` (a tag, latest by default, or a digest) for ``platform``
+        (this machine's by default); the image ID.
+
+        The config and manifest are kept as received, the layers' compressed
+        blobs beside the unpacked layers, and ``name@digest`` records the
+        digest the registry gave (that of the index, for a multi-platform name).
+        """
         ref = parse_reference(reference).with_default_tag()
         registry, top = self._find_manifest(ref, credentials)
         emit({"status": f"Pulling from {ref.path}", "id": ref.digest or ref.tag})
         manifest = top
         if top.media_type in INDEX_TYPES:
-            manifest = registry.get_manifest(ref.path, str(pick_platform(top.json())["digest"]))
+            chosen = pick_platform(top.json(), platform)
+            manifest = registry.get_manifest(ref.path, str(chosen["digest"]))
         document = manifest.json()
         config_bytes = io.BytesIO()
         registry.download_blob(ref.path, str(document["config"]["digest"]), config_bytes)
-        config = json.loads(config_bytes.getvalue())
+        config = _json_object(config_bytes.getvalue(), ref)
+        if platform is not None and not platforms.matches(platform, platforms.of_image(config)):
+            raise NotFound(
+                f"image with reference {ref} was found but its platform "
+                f"({platforms.of_image(config)}) does not match the specified platform ({platform})"
+            )
         before = self._current(ref)
         with self.images.leases.hold():
             layers = self._pull_layers(registry, ref, config, document.get("layers") or [], emit)
             try:
-                image_id = self.images.create_image(
-                    config, layers, reference=None if ref.digest else str(ref)
+                image_id = self.images.add_received(
+                    config_bytes.getvalue(),
+                    layers,
+                    manifest.data,
+                    reference=None if ref.digest else str(ref),
                 )
+                self.images.set_digest(image_id, ref.name, top.digest)
+                if top is not manifest:
+                    self.images.set_index(image_id, top.data, f"{ref.domain}/{ref.path}")
             except BaseException:
                 self._discard(layers)
                 raise
@@ -128,34 +172,95 @@ class TransferService:
             raise InvalidArgument(
                 f"image config of {ref} has {len(diff_ids)} layers, its manifest {len(descriptors)}"
             )
+        chains = chain_ids(diff_ids)
+        wanted = [not self._have(chain, d) for chain, d in zip(chains, descriptors, strict=True)]
+        for descriptor, want in zip(descriptors, wanted, strict=True):
+            status = "Pulling fs layer" if want else "Already exists"
+            emit(progress.message(status, _short(descriptor)))
         layers: list[Layer] = []
         try:
-            for chain, diff_id, descriptor in zip(
-                chain_ids(diff_ids), diff_ids, descriptors, strict=True
+            for chain, diff_id, descriptor, want in zip(
+                chains, diff_ids, descriptors, wanted, strict=True
             ):
-                short = str(descriptor["digest"]).removeprefix("sha256:")[:12]
-                if self.images.layers.exists(chain):
-                    emit({"status": "Already exists", "progressDetail": {}, "id": short})
+                if not want:
                     layers.append(self.images.layers.get(chain))
                     continue
-                emit({"status": "Pulling fs layer", "progressDetail": {}, "id": short})
-                layer = self._pull_layer(registry, ref.path, str(descriptor["digest"]), layers)
+                layer = self._pull_layer(registry, ref, descriptor, layers, emit)
                 layers.append(layer)
                 if layer.diff_id != diff_id:
-                    raise InvalidArgument(f"layer {short} of {ref} does not match its DiffID")
-                emit({"status": "Pull complete", "progressDetail": {}, "id": short})
+                    raise InvalidArgument(
+                        f"layer {_short(descriptor)} of {ref} does not match its DiffID"
+                    )
+                emit(progress.message("Pull complete", _short(descriptor)))
         except BaseException:
             self._discard(layers)
             raise
         return layers
 
-    def _pull_layer(self, registry: Registry, repo: str, digest: str, below: list[Layer]) -> Layer:
+    def _have(self, chain: str, descriptor: dict[str, Any]) -> bool:
+        """Whether the layer is stored, with the very blob the manifest names (to push it)."""
+        digest = str(descriptor["digest"])
+        if not self.images.layers.exists(chain):
+            return False
+        return digest == self.images.layers.get(chain).diff_id or bool(
+            self.images.layers.kept_blob(digest)
+        )
+
+    def _pull_layer(
+        self,
+        registry: Registry,
+        ref: Reference,
+        descriptor: dict[str, Any],
+        below: list[Layer],
+        emit: Emit,
+    ) -> Layer:
+        """Download a layer blob into a file, unpacking it meanwhile (another thread, through
+        a pipe); the blob is kept once both are done."""
+        digest, short = str(descriptor["digest"]), _short(descriptor)
+        size = int(descriptor.get("size") or 0)
+        pipe = Pipe()
+        unpacked: list[Layer] = []
+        failed: list[BaseException] = []
+
+        def unpack() -> None:
+            try:
+                unpacked.append(
+                    self.images.layers.register(pipe, below[-1].chain_id if below else "")
+                )
+            except BaseException as e:
+                failed.append(e)
+                pipe.abandon()
+
         tmp = self.images.blobs.temp_file("pull-")
+        worker = threading.Thread(target=unpack, name=f"unpack-{short}")
+        worker.start()
         try:
-            with tmp.open("wb") as out:
-                registry.download_blob(repo, digest, out)
-            with tmp.open("rb") as f:
-                return self.images.layers.register(f, below[-1].chain_id if below else "")
+            try:
+                with tmp.open("wb") as out:
+                    meter = progress.Meter(emit, "Downloading", short, size)
+                    registry.download_blob(ref.path, digest, _Tee(out, pipe), meter)
+            except BaseException:
+                pipe.fail()
+                worker.join()
+                self._discard(unpacked)
+                if failed and not isinstance(failed[0], PipeClosed):
+                    raise failed[0] from None  # the unpacking's own error comes first
+                raise
+            pipe.close()
+            emit(progress.message("Verifying Checksum", short))
+            emit(progress.message("Download complete", short))
+            emit(progress.message("Extracting", short, size, size))
+            worker.join()
+            if failed:
+                raise failed[0]
+            layer = unpacked[0]
+            media_type = str(descriptor.get("mediaType") or "")
+            if digest != layer.diff_id:
+                blob = LayerBlob(
+                    digest, media_type, size, layer.diff_id, f"{ref.domain}/{ref.path}"
+                )
+                self.images.layers.keep(tmp, blob)
+            return layer
         finally:
             tmp.unlink(missing_ok=True)
 
@@ -185,67 +290,195 @@ class TransferService:
 
     # ------------------------------------------------------------------ push
 
-    def push(self, name: str, tag: str, emit: Emit, credentials: Credentials | None = None) -> str:
-        """Push the local image ``name:tag`` to its registry; the manifest's digest."""
+    def push(
+        self,
+        name: str,
+        tag: str,
+        emit: Emit,
+        credentials: Credentials | None = None,
+        compression_algorithm: str = "",
+    ) -> str:
+        """Push the local image ``name:tag`` to its registry; the manifest's digest.
+
+        The image goes as its manifest has it when that names compressed
+        layers (a pulled image: the same digest as where it came from), and
+        ``compression_algorithm`` (gzip by default) is not asked otherwise.
+        Else its layers are compressed, the same way each time.
+        """
+        algorithm = compression.checked(compression_algorithm) if compression_algorithm else ""
         ref = parse_reference(f"{name}:{tag}" if tag else name).with_default_tag()
         try:
             image = self.images.resolve(str(ref))
         except NotFound:
             raise NotFound(f"An image does not exist locally with the tag: {name}") from None
-        sources = self._sibling_repos(image.id, ref)
-        scopes = [f"repository:{ref.path}:pull,push"]
-        scopes += [f"repository:{path}:pull" for path in sources]
         emit({"status": f"The push refers to repository [{ref.name}]"})
+        manifest, blobs = self._manifest_to_push(image.id, algorithm, emit)
+        sources = self._mount_sources(image.id, ref, blobs)
+        index = self._index_to_push(image.id, ref, manifest)
+        paths = set(sources.values()) | ({index[1]} if index else set())
+        scopes = [f"repository:{ref.path}:pull,push"]
+        scopes += [f"repository:{path}:pull" for path in sorted(paths)]
         registry = self.open_registry(ref.domain, scopes, credentials)
-        manifest = self._stored_manifest(image.id)
-        descriptors = manifest.json()["layers"]
-        for descriptor in reversed(descriptors):
-            emit({"status": "Preparing", "progressDetail": {}, "id": _short(descriptor)})
-        for descriptor in reversed(descriptors):
-            emit(self._push_blob(registry, ref.path, str(descriptor["digest"]), sources))
-        self._push_blob(registry, ref.path, image.id, sources)
-        registry.put_manifest(ref.path, ref.tag, manifest)
-        size = len(manifest.data)
-        emit({"status": f"{ref.tag}: digest: {manifest.digest} size: {size}"})
-        emit(
-            {
-                "progressDetail": {},
-                "aux": {"Tag": ref.tag, "Digest": manifest.digest, "Size": size},
-            }
-        )
+        for blob in reversed(blobs):
+            emit(self._push_blob(registry, ref.path, blob, sources.get(blob.digest, ""), emit))
+        config = LayerBlob(image.id, "", self.images.blobs.size(image.id))
+        self._push_blob(registry, ref.path, config, sources.get(image.id, ""), None)
+        top = manifest
+        if index and self._push_platforms(registry, ref.path, index, manifest):
+            registry.put_manifest(ref.path, manifest.digest, manifest)
+            top = index[0]
+        registry.put_manifest(ref.path, ref.tag, top)
+        self.images.set_digest(image.id, ref.name, top.digest)
+        size = len(top.data)
+        emit({"status": f"{ref.tag}: digest: {top.digest} size: {size}"})
+        emit({"progressDetail": {}, "aux": {"Tag": ref.tag, "Digest": top.digest, "Size": size}})
         self.images.events.publish("image", "push", image.id, {"name": str(ref)})
-        return manifest.digest
+        return top.digest
 
-    def _sibling_repos(self, image_id: str, ref: Reference) -> list[str]:
-        """Other repositories of the same registry that hold this image: blob mount sources."""
-        names = [parse_reference(t) for t in self.images.inspect(image_id)["RepoTags"]]
-        return sorted({r.path for r in names if r.domain == ref.domain and r.path != ref.path})
+    def _index_to_push(
+        self, image_id: str, ref: Reference, manifest: Manifest
+    ) -> tuple[Manifest, str] | None:
+        """The index the image was pulled through, and the repository it came from, when it
+        can go along: from the same registry, and naming the manifest being pushed."""
+        kept = self.images.index(image_id)
+        if kept is None:
+            return None
+        data, source = kept
+        domain, _, path = source.partition("/")
+        index = Manifest(data, "", "sha256:" + hashlib.sha256(data).hexdigest())
+        document = index.json()
+        entries = [d for d in document.get("manifests") or [] if isinstance(d, dict)]
+        if domain != ref.domain or manifest.digest not in {d.get("digest") for d in entries}:
+            return None
+        media_type = str(document.get("mediaType") or INDEX_TYPES[0])
+        return Manifest(data, media_type, index.digest), path
 
-    def _stored_manifest(self, image_id: str) -> Manifest:
-        rows = self.images.metadata.query("SELECT manifest FROM images WHERE id = ?", image_id)
-        digest = str(rows[0]["manifest"])
-        with self.images.blobs.open(digest) as f:
-            data = f.read()
-        return Manifest(data, str(json.loads(data)["mediaType"]), digest)
+    def _push_platforms(
+        self, registry: Registry, repo: str, index: tuple[Manifest, str], ours: Manifest
+    ) -> bool:
+        """Copy the index's other platforms from its repository (blobs mounted, manifests
+        put by digest); False when one of them is not there any more."""
+        document, source = index[0].json(), index[1]
+        for entry in document.get("manifests") or []:
+            digest = str(entry.get("digest"))
+            if digest == ours.digest:
+                continue
+            try:
+                other = registry.get_manifest(source, digest)
+            except NotFound:
+                return False
+            described = other.json()
+            for blob in [described.get("config") or {}, *(described.get("layers") or [])]:
+                blob_digest = str(blob.get("digest"))
+                if registry.blob_exists(repo, blob_digest):
+                    continue
+                if registry.mount_blob(repo, blob_digest, source) is not None:
+                    return False  # not in the source repository either
+            registry.put_manifest(repo, digest, other)
+        return True
+
+    def _manifest_to_push(
+        self, image_id: str, algorithm: str, emit: Emit
+    ) -> tuple[Manifest, list[LayerBlob]]:
+        """The manifest to send and its layer blobs, base first."""
+        digest, document = self.images.manifest(image_id)
+        descriptors = document.get("layers") or []
+        for descriptor in reversed(descriptors):
+            emit(progress.message("Preparing", _short(descriptor)))
+        kept = [self.images.layers.kept_blob(str(d["digest"])) for d in descriptors]
+        types = {compression.algorithm_of(str(d.get("mediaType"))) for d in descriptors}
+        if all(kept) and types <= {algorithm or "gzip", algorithm or "zstd"}:
+            with self.images.blobs.open(digest) as f:
+                data = f.read()
+            media_type = str(document.get("mediaType") or OCI_MANIFEST)
+            return Manifest(data, media_type, digest), [b for b in kept if b]
+        diff_ids = self.images.resolve(image_id).config["rootfs"]["diff_ids"]
+        chosen = algorithm or compression.GZIP
+        blobs = [self.images.layers.compressed(str(d), chosen) for d in diff_ids]
+        return _manifest(image_id, self.images.blobs.size(image_id), blobs, chosen), blobs
+
+    def _mount_sources(
+        self, image_id: str, ref: Reference, blobs: list[LayerBlob]
+    ) -> dict[str, str]:
+        """For each blob, another repository of the same registry that has it: where it
+        was pulled from, or else one the image is tagged or pushed in."""
+        inspected = self.images.inspect(image_id)
+        names = [parse_reference(r) for r in inspected["RepoTags"] + inspected["RepoDigests"]]
+        siblings = sorted({r.path for r in names if r.domain == ref.domain and r.path != ref.path})
+        sources: dict[str, str] = {}
+        for blob in [*blobs, LayerBlob(image_id, "", 0)]:
+            domain, _, path = blob.source.partition("/")
+            if domain == ref.domain and path and path != ref.path:
+                sources[blob.digest] = path
+            elif siblings:
+                sources[blob.digest] = siblings[0]
+        return sources
 
     def _push_blob(
-        self, registry: Registry, repo: str, digest: str, sources: list[str]
+        self, registry: Registry, repo: str, blob: LayerBlob, source: str, emit: Emit | None
     ) -> dict[str, Any]:
-        """Make ``digest`` present in ``repo``: already there, mounted, or uploaded."""
-        short = digest.removeprefix("sha256:")[:12]
-        if registry.blob_exists(repo, digest):
-            return {"status": "Layer already exists", "progressDetail": {}, "id": short}
-        if sources:
+        """Make ``blob`` present in ``repo``: already there, mounted, or uploaded."""
+        short = blob.digest.removeprefix("sha256:")[:12]
+        if registry.blob_exists(repo, blob.digest):
+            return progress.message("Layer already exists", short)
+        if source:
             # A 202 instead of a mount (the blob is not there either) opens an upload anyway.
-            location = registry.mount_blob(repo, digest, sources[0])
+            location = registry.mount_blob(repo, blob.digest, source)
             if location is None:
-                return {"status": f"Mounted from {sources[0]}", "progressDetail": {}, "id": short}
+                return progress.message(f"Mounted from {source}", short)
         else:
             location = registry.start_upload(repo)
-        path: Path = self.images.blobs.path(digest)
-        chunk = UPLOAD_CHUNK if path.stat().st_size > UPLOAD_CHUNK else 0
-        registry.upload_blob(location, digest, path, chunk)
-        return {"status": "Pushed", "progressDetail": {}, "id": short}
+        path: Path = self.images.blobs.path(blob.digest)
+        size = path.stat().st_size
+        chunk = UPLOAD_CHUNK if size > UPLOAD_CHUNK else 0
+        meter = progress.Meter(emit, "Pushing", short, size) if emit else None
+        registry.upload_blob(location, blob.digest, path, chunk, meter)
+        return progress.message("Pushed", short)
+
+
+class _Tee:
+    """Writes to a file and to a pipe."""
+
+    def __init__(self, out: BinaryIO, pipe: Pipe) -> None:
+        self._out = out
+        self._pipe = pipe
+
+    def write(self, data: bytes, /) -> int:
+        self._out.write(data)
+        return self._pipe.write(data)
+
+
+def _manifest(
+    config_digest: str, config_size: int, layers: list[LayerBlob], algorithm: str
+) -> Manifest:
+    """A manifest of compressed layers: Docker's schema 2 for gzip (as Docker pushes), OCI's
+    for zstd (which schema 2 has no type for)."""
+    oci = algorithm == compression.ZSTD
+    document = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST if oci else DOCKER_MANIFEST,
+        "config": {
+            "mediaType": OCI_CONFIG if oci else DOCKER_CONFIG,
+            "size": config_size,
+            "digest": config_digest,
+        },
+        "layers": [
+            {"mediaType": blob.media_type, "size": blob.size, "digest": blob.digest}
+            for blob in layers
+        ],
+    }
+    data = json.dumps(document, indent=3).encode()  # as Docker's schema 2 manifests are written
+    return Manifest(data, str(document["mediaType"]), "sha256:" + hashlib.sha256(data).hexdigest())
+
+
+def _json_object(data: bytes, ref: Reference) -> dict[str, Any]:
+    try:
+        value = json.loads(data)
+    except ValueError as e:
+        raise InvalidArgument(f"image config of {ref} is not JSON: {e}") from None
+    if not isinstance(value, dict):
+        raise InvalidArgument(f"image config of {ref} is not a JSON object")
+    return value
 
 
 def _first_success(

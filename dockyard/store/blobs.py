@@ -140,3 +140,24 @@ def copy_hashed(src: Reader, dst: BinaryIO) -> Descriptor:
         dst.write(chunk)
         size += len(chunk)
     return Descriptor("sha256:" + h.hexdigest(), size)
+
+
+class HashingWriter:
+    """A writer that also computes the sha256 and size of what passes through it."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = out
+        self._hash = hashlib.sha256()
+        self._size = 0
+
+    def write(self, data: bytes) -> int:
+        self._hash.update(data)
+        self._size += len(data)
+        self._out.write(data)
+        return len(data)
+
+    def flush(self) -> None:
+        self._out.flush()
+
+    def descriptor(self) -> Descriptor:
+        return Descriptor("sha256:" + self._hash.hexdigest(), self._size)

@@ -31,8 +31,15 @@ from pathlib import Path
 from typing import BinaryIO, cast
 
 from dockyard.errors import Conflict, InvalidArgument, NotFound, SystemError
-from dockyard.store import layertar
-from dockyard.store.blobs import BlobStore, Descriptor, Reader, copy_hashed, fsync_dir
+from dockyard.store import compression, layertar
+from dockyard.store.blobs import (
+    CHUNK,
+    BlobStore,
+    Descriptor,
+    HashingWriter,
+    Reader,
+    fsync_dir,
+)
 from dockyard.store.metadata import Metadata
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
@@ -44,6 +51,17 @@ class Layer:
     chain_id: str
     diff_id: str
     size: int  # bytes of the unpacked diff
+
+
+@dataclass(frozen=True)
+class LayerBlob:
+    """A compressed layer tar kept in the blob store, as a manifest names it."""
+
+    digest: str
+    media_type: str
+    size: int
+    diff_id: str = ""
+    source: str = ""  # "domain/path" of the repository it was pulled from, '' if made here
 
 
 def chain_id(parent: str, diff_id: str) -> str:
@@ -114,24 +132,109 @@ class LayerStore:
         return [row["chain_id"] for row in reversed(rows)]
 
     def register(self, stream: Reader, parent_chain: str = "") -> Layer:
-        """Store a layer tar (plain, gzip, bzip2 or xz) on top of ``parent_chain``.
+        """Store a layer tar (plain, gzip, zstd, bzip2 or xz) on top of ``parent_chain``.
 
-        A layer that is already stored is not unpacked again. A corrupt or
-        non-tar stream raises InvalidArgument and changes nothing.
+        One pass: the tar is unpacked as it is read, and written and hashed on
+        the way (its digest, the DiffID, is known only at its end). A corrupt
+        or non-tar stream raises InvalidArgument and changes nothing.
         """
         if parent_chain:
             self.get(parent_chain)
         tar = self.blobs.temp_file("layer-")
+        work = Path(tempfile.mkdtemp(prefix="layer-", dir=self.tmp))
         try:
+            diff = work / "diff"
+            diff.mkdir(mode=0o755)
             with tar.open("wb") as out:
-                desc = copy_hashed(_DecodeErrors(_decompressed(stream)), out)
-                out.flush()
-                os.fsync(out.fileno())
-            return self._install(tar, desc, parent_chain)
+                tee = _HashingTee(_DecodeErrors(_decompressed(stream)), out)
+                end = layertar.extract(cast(BinaryIO, tee), diff)
+                tee.drain()  # what follows the archive's end: hashed, and checked below
+            layertar.check_end(tar, end)
+            desc = tee.descriptor()
+            chain = chain_id(parent_chain, desc.digest)
+            if self.exists(chain):
+                return self.get(chain)
+            return self._place(
+                work, tar, Layer(chain, desc.digest, layertar.disk_usage(diff)), parent_chain
+            )
         except OSError as e:
             raise SystemError(f"store layer: {e}") from e
         finally:
             tar.unlink(missing_ok=True)
+            shutil.rmtree(work, ignore_errors=True)
+
+    def register_blob(self, blob: Path, desc: LayerBlob, parent_chain: str = "") -> Layer:
+        """Store the layer in the verified blob file ``blob`` and keep a compressed blob as it is.
+
+        The file is moved into the blob store when it is compressed (a plain
+        tar is the layer's own blob already). A layer already stored is only
+        checked, so its compressed form can be kept for a later push.
+        """
+        with blob.open("rb") as f:
+            layer = self.register(f, parent_chain)
+        if desc.digest != layer.diff_id:
+            self.keep(
+                blob, LayerBlob(desc.digest, desc.media_type, desc.size, layer.diff_id, desc.source)
+            )
+        return layer
+
+    def compressed(self, diff_id: str, algorithm: str) -> LayerBlob:
+        """The layer ``diff_id`` compressed with ``algorithm``: kept, or made now and kept."""
+        for blob in self._blobs("diff_id = ?", diff_id):
+            if compression.algorithm_of(blob.media_type) == algorithm:
+                return blob
+        tmp = self.blobs.temp_file("compress-")
+        try:
+            with self.blobs.open(diff_id) as src, tmp.open("wb") as out:
+                desc = compression.compress(src, out, algorithm)
+            blob = LayerBlob(desc.digest, compression.LAYER_TYPES[algorithm], desc.size, diff_id)
+            self.keep(tmp, blob)
+            return blob
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def kept_blob(self, digest: str) -> LayerBlob | None:
+        """What is known of the compressed layer blob ``digest`` (None: not one we keep)."""
+        found = self._blobs("digest = ?", digest)
+        return found[0] if found and self.blobs.exists(digest) else None
+
+    def _blobs(self, where: str, value: str) -> list[LayerBlob]:
+        rows = self.metadata.query(
+            f"SELECT digest, media_type, size, diff_id, source FROM layer_blobs WHERE {where}",
+            value,
+        )
+        return [
+            LayerBlob(r["digest"], r["media_type"], r["size"], r["diff_id"], r["source"])
+            for r in rows
+        ]
+
+    def keep(self, path: Path, blob: LayerBlob) -> None:
+        """Move the compressed blob file ``path`` into the store, for the layer it unpacks to."""
+        with path.open("rb") as f:
+            os.fsync(f.fileno())
+        # A link goes into place, so the file stays where it was (an archive's blob may
+        # serve several of its images).
+        link = self.blobs.temp_file("keep-")
+        link.unlink()
+        os.link(path, link)
+        try:
+            with self._lock:
+                if not self.metadata.query("SELECT 1 FROM layers WHERE diff_id = ?", blob.diff_id):
+                    return  # removed meanwhile: its compressed forms go with it
+                self.blobs.commit(link, blob.digest)
+                self._record(blob)
+        finally:
+            link.unlink(missing_ok=True)
+
+    def _record(self, blob: LayerBlob) -> None:
+        """The row of a kept blob; a blob pulled again notes the repository it came from."""
+        with self.metadata.transaction() as db:
+            db.execute(
+                "INSERT INTO layer_blobs (digest, diff_id, media_type, size, source)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT(digest) DO UPDATE SET"
+                " source = CASE WHEN excluded.source != '' THEN excluded.source ELSE source END",
+                (blob.digest, blob.diff_id, blob.media_type, blob.size, blob.source),
+            )
 
     def diff(self, upper_dir: Path, parent_chain: str) -> Layer:
         """Turn an overlay upper directory (a container's changes) into a layer on ``parent_chain``."""
@@ -140,7 +243,7 @@ class LayerStore:
         tar = self.blobs.temp_file("layer-")
         try:
             with tar.open("wb") as out:
-                hashing = _HashingWriter(out)
+                hashing = HashingWriter(out)
                 layertar.pack(upper_dir, cast(BinaryIO, hashing))
                 out.flush()
                 os.fsync(out.fileno())
@@ -160,15 +263,21 @@ class LayerStore:
             diff = work / "diff"
             diff.mkdir(mode=0o755)
             layertar.unpack(tar, diff)
-            layer = Layer(chain, desc.digest, layertar.disk_usage(diff))
-            _syncfs(work)
-            with self._lock:
-                if self.exists(chain):  # registered meanwhile by someone else
-                    return self.get(chain)
-                self._move_into_place(work, tar, layer, parent)
-            return layer
+            return self._place(
+                work, tar, Layer(chain, desc.digest, layertar.disk_usage(diff)), parent
+            )
         finally:
             shutil.rmtree(work, ignore_errors=True)
+
+    def _place(self, work: Path, tar: Path, layer: Layer, parent: str) -> Layer:
+        """Make the unpacked ``work``/diff and its tar the layer, once on disk for good."""
+        # One flush of the filesystem: the unpacked files and the tar (tmp/ is on it too).
+        _syncfs(work)
+        with self._lock:
+            if self.exists(layer.chain_id):  # registered meanwhile by someone else
+                return self.get(layer.chain_id)
+            self._move_into_place(work, tar, layer, parent)
+        return layer
 
     def _move_into_place(self, work: Path, tar: Path, layer: Layer, parent: str) -> None:
         target = self.path(layer.chain_id)
@@ -241,9 +350,18 @@ class LayerStore:
                     if not self.metadata.query(
                         "SELECT 1 FROM layers WHERE blob = ?", layer.diff_id
                     ):
-                        self.blobs.delete(layer.diff_id)
+                        self._delete_blobs(layer.diff_id)
         finally:
             shutil.rmtree(trash, ignore_errors=True)
+
+    def _delete_blobs(self, diff_id: str) -> None:
+        """Delete the tar of a layer no longer stored, and every compressed form of it."""
+        kept = self._blobs("diff_id = ?", diff_id)
+        with self.metadata.transaction() as db:
+            db.execute("DELETE FROM layer_blobs WHERE diff_id = ?", (diff_id,))
+        for blob in kept:
+            self.blobs.delete(blob.digest)
+        self.blobs.delete(diff_id)
 
     # -- for the system check (engine/storecheck.py) ---------------------------
 
@@ -302,6 +420,8 @@ def _decompressed(stream: Reader) -> Reader:
         return bz2.BZ2File(raw)
     if head.peek(6) == b"\xfd7zXZ\x00":
         return lzma.LZMAFile(raw)
+    if head.peek(4) == compression.ZSTD_MAGIC:
+        return compression.zstd_reader(raw)
     return head
 
 
@@ -331,6 +451,26 @@ class _Prefixed:
         return self._stream.read(n)
 
 
+class _HashingTee:
+    """A reader that writes what is read from it to ``out``, hashing it on the way."""
+
+    def __init__(self, stream: Reader, out: BinaryIO) -> None:
+        self._stream = stream
+        self._out = HashingWriter(out)
+
+    def read(self, n: int = -1, /) -> bytes:
+        data = self._stream.read(n)
+        self._out.write(data)
+        return data
+
+    def drain(self) -> None:
+        while self.read(CHUNK):
+            pass
+
+    def descriptor(self) -> Descriptor:
+        return self._out.descriptor()
+
+
 class _DecodeErrors:
     """Reports a broken compressed stream as the user's invalid archive."""
 
@@ -342,23 +482,6 @@ class _DecodeErrors:
             return self._stream.read(n)
         except _DECODE_ERRORS as e:
             raise InvalidArgument(f"invalid tar archive: {e}") from None
-
-
-class _HashingWriter:
-    """A writer that also computes the sha256 and size of what passes through it."""
-
-    def __init__(self, out: BinaryIO) -> None:
-        self._out = out
-        self._hash = hashlib.sha256()
-        self._size = 0
-
-    def write(self, data: bytes) -> int:
-        self._hash.update(data)
-        self._size += len(data)
-        return self._out.write(data)
-
-    def descriptor(self) -> Descriptor:
-        return Descriptor("sha256:" + self._hash.hexdigest(), self._size)
 
 
 def _syncfs(path: Path) -> None:

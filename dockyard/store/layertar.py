@@ -37,9 +37,16 @@ def unpack(tar_path: Path, dest: Path) -> None:
     Owners, modes, mtimes, symlinks, hard links, devices and xattrs are kept.
     Raises InvalidArgument for a corrupt archive or a name that escapes ``dest``.
     """
-    with Root(dest, strict=True) as root, tar_path.open("rb") as f:
-        end = _LayerExtractor(root).extract(f)
-    _check_end(tar_path, end)
+    with tar_path.open("rb") as f:
+        end = extract(f, dest)
+    check_end(tar_path, end)
+
+
+def extract(stream: BinaryIO, dest: Path) -> int:
+    """Extract the layer tar read from ``stream`` into ``dest``, as ``unpack`` does; where
+    the archive ended, for ``check_end`` once the whole stream is in a file."""
+    with Root(dest, strict=True) as root:
+        return _LayerExtractor(root).extract(stream)
 
 
 class _LayerExtractor(Extractor):
@@ -68,7 +75,7 @@ class _LayerExtractor(Extractor):
         return False
 
 
-def _check_end(tar_path: Path, offset: int) -> None:
+def check_end(tar_path: Path, offset: int) -> None:
     """Refuse garbage where the archive should end (tarfile silently stops at a bad header)."""
     with tar_path.open("rb") as f:
         f.seek(offset)

@@ -37,6 +37,11 @@ CREATE TABLE IF NOT EXISTS images (
     loaded_at   REAL NOT NULL,
     last_tagged TEXT NOT NULL DEFAULT ''   -- RFC 3339 time of the last tag, '' if never tagged
 );
+CREATE TABLE IF NOT EXISTS image_indexes (   -- the multi-platform index an image was pulled through
+    image_id    TEXT PRIMARY KEY REFERENCES images(id),
+    digest      TEXT NOT NULL,             -- sha256:<hex> of the index blob, as received
+    source      TEXT NOT NULL              -- "domain/path" of the repository it came from
+);
 CREATE TABLE IF NOT EXISTS refs (
     name        TEXT PRIMARY KEY,          -- normalized "repo:tag" or "repo@sha256:..."
     image_id    TEXT NOT NULL REFERENCES images(id)
@@ -48,6 +53,13 @@ CREATE TABLE IF NOT EXISTS layers (
     size        INTEGER NOT NULL,          -- bytes of the unpacked diff
     blob        TEXT NOT NULL DEFAULT '',  -- digest of the (uncompressed) tar in blobs/
     refs        INTEGER NOT NULL DEFAULT 0 -- images and containers whose chain holds this layer
+);
+CREATE TABLE IF NOT EXISTS layer_blobs (     -- compressed forms of layer tars, kept to push as they are
+    digest      TEXT PRIMARY KEY,          -- sha256:<hex> of the compressed blob in blobs/
+    diff_id     TEXT NOT NULL,             -- the layer tar it unpacks to
+    media_type  TEXT NOT NULL,
+    size        INTEGER NOT NULL,
+    source      TEXT NOT NULL DEFAULT ''   -- "domain/path" of the repository it was pulled from
 );
 CREATE TABLE IF NOT EXISTS containers (
     id          TEXT PRIMARY KEY,

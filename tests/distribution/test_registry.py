@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 from typing import Any
 
 import pytest
 
+from dockyard import platforms
 from dockyard.distribution.endpoints import Endpoint
 from dockyard.distribution.registry import Credentials, Manifest
 from dockyard.distribution.registry import Registry as Client
@@ -16,6 +18,8 @@ from dockyard.errors import InvalidArgument, NotFound
 from tests.conftest import Daemon
 from tests.distribution.conftest import TOKEN_SERVICE, Registry, TokenRegistry
 from tests.e2e.helpers import Docker
+
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 
 
 class Progress:
@@ -197,3 +201,99 @@ def test_docker_cli_push_rmi_pull_run(docker_cli: Docker, registry: Registry) ->
     missing = docker_cli("pull", f"{registry.address}/nothere")
     assert missing.returncode == 1
     assert missing.stderr.startswith("Error response from daemon: ")
+
+
+def test_pull_picks_the_platform_asked_for_from_an_index(engine: Any, registry: Registry) -> None:
+    name = f"{registry.address}/multi"
+    busybox = engine.images.resolve("busybox")
+    config = {k: v for k, v in busybox.config.items() if k != "rootfs"}
+    layers = [engine.images.layers.get(chain) for chain in busybox.chain]
+    arm_id = engine.images.create_image(
+        {**config, "architecture": "arm64", "variant": "v8"}, layers
+    )
+    engine.images.tag(arm_id, name, "arm")
+    engine.images.tag("busybox", name, "amd")
+    client = Client(Endpoint(f"http://{registry.address}"), ["repository:multi:pull,push"])
+    entries = []
+    for tag, platform in (("arm", ("arm64", "v8")), ("amd", ("amd64", ""))):
+        digest = _push(engine, f"{name}:{tag}").messages[-1]["aux"]["Digest"]
+        single = client.get_manifest("multi", digest)
+        wanted = {"os": "linux", "architecture": platform[0]}
+        wanted |= {"variant": platform[1]} if platform[1] else {}
+        entries.append(
+            {
+                "mediaType": single.media_type,
+                "digest": digest,
+                "size": len(single.data),
+                "platform": wanted,
+            }
+        )
+    index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}
+    data = json.dumps(index).encode()
+    client.put_manifest(
+        "multi", "all", Manifest(data, OCI_INDEX, "sha256:" + hashlib.sha256(data).hexdigest())
+    )
+    engine.images.remove(f"{name}:arm")
+    engine.images.remove(f"{name}:amd")
+
+    arm = engine.transfers.pull(f"{name}:all", Progress(), None, platforms.parse("linux/arm64"))
+    assert arm == arm_id
+    shown = engine.images.inspect(f"{name}:all")
+    assert (shown["Os"], shown["Architecture"], shown["Variant"]) == ("linux", "arm64", "v8")
+    with pytest.raises(NotFound, match="no matching manifest for linux/ppc64le in the manifest"):
+        engine.transfers.pull(f"{name}:all", Progress(), None, platforms.parse("linux/ppc64le"))
+    assert engine.transfers.pull(f"{name}:all", Progress()) == busybox.id
+    assert "Variant" not in engine.images.inspect(f"{name}:all")
+
+    # Pushed to another repository of that registry, the whole index goes, arm64 included.
+    index_digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    copy = f"{registry.address}/copy"
+    engine.images.tag(f"{name}:all", copy, "all")
+    pushed = _push(engine, f"{copy}:all")
+    assert pushed.messages[-1]["aux"]["Digest"] == index_digest
+    reader = Client(Endpoint(f"http://{registry.address}"), ["repository:copy:pull"])
+    assert reader.get_manifest("copy", "all").data == data
+    for entry in entries:
+        assert reader.get_manifest("copy", entry["digest"]).digest == entry["digest"]
+    assert f"{copy}@{index_digest}" in engine.images.inspect(f"{copy}:all")["RepoDigests"]
+
+
+def test_a_layer_that_is_not_a_tar_fails_the_pull_and_leaves_nothing(
+    engine: Any, registry: Registry
+) -> None:
+    client = Client(Endpoint(f"http://{registry.address}"), ["repository:broken:pull,push"])
+    garbage = gzip.compress(b"this is not a tar archive" * 1000)
+    config = json.dumps(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "rootfs": {
+                "type": "layers",
+                "diff_ids": ["sha256:" + hashlib.sha256(gzip.decompress(garbage)).hexdigest()],
+            },
+        }
+    ).encode()
+    descriptors = []
+    for blob in (config, garbage):
+        digest = "sha256:" + hashlib.sha256(blob).hexdigest()
+        path = engine.images.blobs.tmp / "upload"
+        path.write_bytes(blob)
+        client.upload_blob(client.start_upload("broken"), digest, path)
+        path.unlink()
+        descriptors.append({"digest": digest, "size": len(blob)})
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **descriptors[0]},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", **descriptors[1]}],
+    }
+    data = json.dumps(manifest).encode()
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    client.put_manifest("broken", "latest", Manifest(data, manifest["mediaType"], digest))
+    blobs_before = set(engine.images.blobs.dir.iterdir())
+    layers_before = engine.images.metadata.query("SELECT chain_id FROM layers")
+    with pytest.raises(InvalidArgument):
+        engine.transfers.pull(f"{registry.address}/broken", Progress())
+    assert set(engine.images.blobs.dir.iterdir()) == blobs_before
+    assert engine.images.metadata.query("SELECT chain_id FROM layers") == layers_before
+    assert list(engine.images.blobs.tmp.iterdir()) == []

@@ -1,0 +1,142 @@
+"""Push and pull of the bench image (issue 10): dockyard beside skopeo, same image, same registry.
+
+The bench image is the build bench's: busybox and a 50 MB file. Each sample
+goes to a registry of its own (Debian's docker-registry on loopback, fresh
+storage), so nothing is there yet and nothing can be mounted.
+
+  push   dockyard push of the image (its gzip layers made by a first push, as a
+         pulled image has them), beside skopeo copying the same gzip layers from
+         an OCI layout to the registry
+  pull   dockyard pull into an empty store (downloaded, verified, unpacked), beside
+         skopeo copying the image from the registry into an OCI layout (downloaded,
+         verified, not unpacked)
+Target: dockyard ≤ skopeo, for both. Figures printed, not a test.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from build import DOCKERFILE
+from common import daemon, report
+
+REGISTRY = Path("/usr/bin/docker-registry")
+RUNS = 5
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+@contextmanager
+def registry() -> Iterator[str]:
+    """A registry with empty storage on a free loopback port; its address."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{s.getsockname()[1]}"
+    with tempfile.TemporaryDirectory(prefix="dy-bench-registry-") as base:
+        config = Path(base) / "config.yml"
+        config.write_text(
+            "version: 0.1\nlog: {level: error}\n"
+            f"storage: {{filesystem: {{rootdirectory: {base}/storage}}}}\n"
+            f"http: {{addr: '{address}'}}\n"
+        )
+        proc = subprocess.Popen(
+            [str(REGISTRY), "serve", str(config)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    _NO_PROXY.open(f"http://{address}/v2/", timeout=1).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.05)
+            yield address
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+def timed(prepare: Callable[[str], None], action: Callable[[str], None]) -> float:
+    """Median ms of ``action(registry)`` over RUNS fresh registries, ``prepare`` untimed."""
+    samples = []
+    for _ in range(RUNS):
+        with registry() as address:
+            prepare(address)
+            begun = time.perf_counter()
+            action(address)
+            samples.append((time.perf_counter() - begun) * 1000)
+    samples.sort()
+    return samples[len(samples) // 2]
+
+
+def skopeo(*args: str) -> None:
+    subprocess.run(["skopeo", "--insecure-policy", *args], check=True, capture_output=True)
+
+
+def main() -> int:
+    if not REGISTRY.exists() or not shutil.which("skopeo"):
+        print("-- transfer.py: docker-registry and skopeo are needed (make install)")
+        return 0
+    with daemon() as d:
+        context = d.base / "context"
+        context.mkdir()
+        (context / "Dockerfile").write_text(DOCKERFILE)
+        (context / "big.bin").write_bytes(os.urandom(50 * 1024 * 1024))
+        (context / "small.txt").write_text("version 0\n")
+        d.cli("build", "-q", "-t", "bench:latest", str(context))
+        busybox = d.cli("images", "--format", "{{.ID}}", "busybox").stdout.strip()
+        layout = d.base / "layout"
+        with registry() as address:  # the gzip layers made once, and an OCI layout of them
+            d.cli("tag", "bench:latest", f"{address}/bench:latest")
+            d.cli("push", "-q", f"{address}/bench:latest")
+            skopeo("copy", "--src-tls-verify=false", f"docker://{address}/bench", f"oci:{layout}:b")
+            d.cli("rmi", f"{address}/bench:latest")
+
+        def tag(address: str) -> None:
+            d.cli("tag", "bench:latest", f"{address}/bench:latest")
+
+        def push(address: str) -> None:
+            d.cli("push", "-q", f"{address}/bench:latest")
+
+        def skopeo_push(address: str) -> None:
+            skopeo("copy", "--dest-tls-verify=false", f"oci:{layout}:b", f"docker://{address}/b")
+
+        def upload(address: str) -> None:
+            """The image in the registry, and in no form in dockyard's store."""
+            skopeo_push(address)
+            names = d.cli("images", "--format", "{{.ID}}", "--filter", "dangling=false").stdout
+            for image in set(names.split()) - {busybox}:
+                d.cli("rmi", "-f", image.decode(), check=False)
+
+        def pull(address: str) -> None:
+            d.cli("pull", "-q", f"{address}/b:latest")
+
+        def skopeo_pull(address: str) -> None:
+            with tempfile.TemporaryDirectory(prefix="dy-bench-pulled-") as into:
+                skopeo("copy", "--src-tls-verify=false", f"docker://{address}/b", f"oci:{into}:b")
+
+        ours_push = timed(tag, push)
+        theirs_push = timed(lambda _: None, skopeo_push)
+
+        ours_pull = timed(upload, pull)
+        theirs_pull = timed(upload, skopeo_pull)
+    report("push of the bench image (54 MB)", ours_push, theirs_push, {"skopeo": theirs_push})
+    report("pull of the bench image (54 MB)", ours_pull, theirs_pull, {"skopeo": theirs_pull})
+    return 1 if ours_push > theirs_push or ours_pull > theirs_pull else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""Layer compression: the media types of compressed layer blobs, and deterministic compressors.
+
+A layer tar is compressed the same way every time, so the same layer always
+gives the same blob and the same digest: gzip with no name and mtime 0 in its
+header at one fixed level, or zstd at one fixed level. Pushing an image twice
+therefore sends the same bytes, and registries deduplicate them.
+
+zstd comes from the ``zstandard`` package, imported only when a zstd blob is
+made or read.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any, BinaryIO
+
+from dockyard.errors import InvalidArgument
+from dockyard.store.blobs import CHUNK, Descriptor, HashingWriter, Reader
+
+GZIP = "gzip"
+ZSTD = "zstd"
+ALGORITHMS = (GZIP, ZSTD)
+
+# Plain layer tars, as stored: OCI's and Docker's names for them.
+OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
+DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar"
+UNCOMPRESSED_TYPES = (OCI_LAYER, DOCKER_LAYER)
+# Compressed layer tars: Docker's schema 2 type for gzip, as Docker pushes; OCI's for zstd.
+DOCKER_GZIP_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+OCI_GZIP_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
+OCI_ZSTD_LAYER = "application/vnd.oci.image.layer.v1.tar+zstd"
+LAYER_TYPES = {GZIP: DOCKER_GZIP_LAYER, ZSTD: OCI_ZSTD_LAYER}
+_ALGORITHM_OF = {DOCKER_GZIP_LAYER: GZIP, OCI_GZIP_LAYER: GZIP, OCI_ZSTD_LAYER: ZSTD}
+
+GZIP_LEVEL = 6  # Go's gzip.DefaultCompression, what Docker pushes with
+ZSTD_LEVEL = 3  # zstd's default
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+def algorithm_of(media_type: str) -> str:
+    """``gzip``, ``zstd``, or '' for a plain tar (or a type we do not know)."""
+    return _ALGORITHM_OF.get(media_type, "")
+
+
+def checked(algorithm: str) -> str:
+    """``algorithm`` when we can compress with it (the --compression option's check)."""
+    if algorithm not in ALGORITHMS:
+        raise InvalidArgument(
+            f"unsupported compression {algorithm!r}: expected one of {', '.join(ALGORITHMS)}"
+        )
+    return algorithm
+
+
+def compress(src: Reader, dst: BinaryIO, algorithm: str) -> Descriptor:
+    """Write ``src`` compressed with ``algorithm`` to ``dst``; the descriptor of what was written."""
+    hashing = HashingWriter(dst)
+    if algorithm == GZIP:
+        # wbits 31: a gzip member whose header has mtime 0, no name and zlib's OS byte.
+        gz = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)
+        while chunk := src.read(CHUNK):
+            hashing.write(gz.compress(chunk))
+        hashing.write(gz.flush())
+    else:
+        compressor = _zstandard().ZstdCompressor(level=ZSTD_LEVEL)
+        with compressor.stream_writer(hashing, closefd=False) as writer:
+            while chunk := src.read(CHUNK):
+                writer.write(chunk)
+    return hashing.descriptor()
+
+
+def zstd_reader(stream: Any) -> Reader:
+    """A reader of the decompressed bytes of the zstd stream ``stream``."""
+    return _ZstdReader(stream)
+
+
+def _zstandard() -> Any:
+    import zstandard
+
+    return zstandard
+
+
+class _ZstdReader:
+    """zstandard's stream reader, its errors raised as OSError like the other decompressors'."""
+
+    def __init__(self, stream: Any) -> None:
+        zstandard = _zstandard()
+        self._error = zstandard.ZstdError
+        self._reader = zstandard.ZstdDecompressor().stream_reader(stream, read_across_frames=True)
+
+    def read(self, size: int = -1, /) -> bytes:
+        try:
+            data: bytes = self._reader.read(size)
+        except self._error as e:
+            raise OSError(f"zstd: {e}") from None
+        return data
