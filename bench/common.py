@@ -20,6 +20,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+sys.path.insert(0, str(REPO))
+
+from tests.ready import answers_ping  # noqa: E402
 
 
 def median_ms(action: Callable[[], object], runs: int = 15, warmup: int = 2) -> float:
@@ -84,7 +87,7 @@ def daemon() -> Iterator[BenchDaemon]:
     d = BenchDaemon(base, proc)
     try:
         deadline = time.monotonic() + 20
-        while not (base / "run" / "d.sock").exists() and time.monotonic() < deadline:
+        while not answers_ping(base / "run" / "d.sock") and time.monotonic() < deadline:
             time.sleep(0.05)
         d.cli("import", "--change", 'CMD ["sh"]', str(tar), "busybox:latest")
         yield d

@@ -28,6 +28,8 @@ from typing import TypeVar
 
 import pytest
 
+from tests.ready import answers_ping
+
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 DOCKYARD = str(VENV_BIN / "dockyard")
@@ -390,24 +392,13 @@ def _spawn_daemon(
         env={**os.environ, **(env or {})},
     )
     deadline = time.monotonic() + 20
-    while not _answers(roots.socket):
+    while not answers_ping(roots.socket):
         if proc.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(
                 "dockyardd did not start: " + (roots.base / "daemon.log").read_text()
             )
         time.sleep(0.02)
     return proc
-
-
-def _answers(path: Path) -> bool:
-    """Whether the daemon answers a ping: its socket listens before the engine has started."""
-    with socket.socket(socket.AF_UNIX) as s:
-        try:
-            s.connect(str(path))
-            s.sendall(b"GET /_ping HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n")
-            return s.recv(16).startswith(b"HTTP/1.1 200")
-        except OSError:
-            return False
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from typing import Any
 
 from tests.api import wire
 from tests.conftest import DOCKYARDD, daemon_config
+from tests.ready import answers_ping
 
 
 def _dockyardd(*args: str) -> subprocess.CompletedProcess[str]:
@@ -94,10 +95,9 @@ def test_a_stale_socket_is_replaced(roots: Any, busybox_tar: Path) -> None:
 def _wait_for_ping(path: str, process: subprocess.Popen[str]) -> wire.Reply:
     for _ in range(500):
         assert process.poll() is None, process.stderr.read() if process.stderr else ""
-        try:
-            return wire.request(path, "GET", "/_ping", timeout=1)
-        except (ConnectionRefusedError, FileNotFoundError):
-            subprocess.run(["sleep", "0.02"], check=True)
+        if answers_ping(path):
+            return wire.request(path, "GET", "/_ping", timeout=10)
+        subprocess.run(["sleep", "0.02"], check=True)
     raise AssertionError("the daemon did not answer")
 
 

@@ -14,6 +14,7 @@ import pytest
 from tests.api import wire
 from tests.conftest import DOCKYARDD, Daemon, Roots, daemon_config, import_busybox
 from tests.e2e.helpers import wait_until
+from tests.ready import answers_ping
 
 
 def _start(roots: Roots, *args: str) -> subprocess.CompletedProcess[str]:
@@ -122,20 +123,13 @@ def configured(roots: Roots, busybox_tar: Path) -> Iterator[Daemon]:
     )
     daemon = Daemon(roots, process)
     try:
-        wait_until(lambda: _answers(roots), timeout=20, what="the daemon to serve")
+        wait_until(lambda: answers_ping(roots.socket), timeout=20, what="the daemon to serve")
         yield daemon
     finally:
         for cid in daemon.cli("ps", "-aq").stdout.split():
             daemon.cli("rm", "-f", cid)
         daemon.stop()
         log.close()
-
-
-def _answers(roots: Roots) -> bool:
-    try:
-        return wire.request(str(roots.socket), "GET", "/_ping", timeout=1).body == b"OK"
-    except OSError:
-        return False
 
 
 def _info(daemon: Daemon) -> dict[str, Any]:

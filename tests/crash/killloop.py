@@ -22,7 +22,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tarfile
@@ -32,6 +31,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from tests.ready import answers_ping
 
 BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parent.parent.parent
@@ -103,7 +104,7 @@ class KillLoop:
                 start_new_session=True,
             )
         deadline = begun + 30
-        while not _answers(self.socket):
+        while not answers_ping(self.socket):
             if self.process.poll() is not None or time.monotonic() > deadline:
                 log_text = (self.base / "daemon.log").read_text(errors="replace")
                 raise AssertionError(f"dockyardd did not start again:\n{log_text[-4000:]}")
@@ -390,15 +391,6 @@ def _rmi(client: Any, rng: random.Random) -> None:
 
 
 # ---------------------------------------------------------------------- helpers
-def _answers(path: Path) -> bool:
-    with socket.socket(socket.AF_UNIX) as s:
-        try:
-            s.connect(str(path))
-        except OSError:
-            return False
-    return True
-
-
 def _tar_bytes(directory: Path) -> io.BytesIO:
     out = io.BytesIO()
     with tarfile.open(fileobj=out, mode="w") as tar:

@@ -11,14 +11,8 @@ from pathlib import Path
 import docker
 import pytest
 
-from tests.conftest import (
-    DOCKYARD,
-    DOCKYARDD,
-    Roots,
-    _answers,
-    daemon_config,
-    import_busybox,
-)
+from tests.conftest import DOCKYARD, DOCKYARDD, Roots, daemon_config, import_busybox
+from tests.ready import answers_ping
 from tests.remote.conftest import TLSDaemon, free_port, run, tls_flags
 from tests.remote.workload import exercise, ok
 
@@ -177,7 +171,7 @@ def test_plain_tcp_with_tls_false_warns_and_serves(roots: Roots, busybox_tar: Pa
     try:
         from tests.e2e.helpers import wait_until
 
-        wait_until(lambda: _answers(roots.socket), timeout=20, what="the daemon's socket")
+        wait_until(lambda: answers_ping(roots.socket), timeout=20, what="the daemon's socket")
         assert ok(
             run([DOCKYARD, "-H", f"tcp://127.0.0.1:{port}", "version", "-f", "{{.Server.Version}}"])
         )
