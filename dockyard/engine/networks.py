@@ -45,7 +45,7 @@ from dockyard.network import ipam, ruleset
 from dockyard.store.metadata import Metadata
 
 if TYPE_CHECKING:
-    from dockyard.engine.containers import ContainerService
+    from dockyard.engine.containers.store import ContainerStore
     from dockyard.network.links import Links
     from dockyard.network.nftables import Nftables
 
@@ -145,7 +145,7 @@ Forwards = list[ruleset.Forward]
 
 class NetworkService:
     def __init__(
-        self, paths: Paths, metadata: Metadata, events: EventBus, containers: ContainerService
+        self, paths: Paths, metadata: Metadata, events: EventBus, containers: ContainerStore
     ) -> None:
         self.db = metadata
         self.events = events
