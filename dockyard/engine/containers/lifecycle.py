@@ -28,10 +28,9 @@ from dockyard.engine.container import (
     new_state,
     now_rfc3339,
 )
-from dockyard.engine.containers.attach import ContainerIO
-from dockyard.engine.containers.files import ContainerFiles, upper_size
+from dockyard.engine.containers.files import upper_size
 from dockyard.engine.containers.store import ContainerStore, name_conflict
-from dockyard.engine.containers.supervision import Supervisor, process_exit, stop_shim
+from dockyard.engine.containers.supervision import process_exit, stop_shim
 from dockyard.engine.events import EventBus
 from dockyard.engine.filters import Filters
 from dockyard.engine.images import Image
@@ -61,6 +60,28 @@ DEFAULT_STOP_TIMEOUT = 10
 # How long `kill` waits for the exit after its SIGKILL, then after a second one (moby's).
 KILL_WAITS = (10.0, 2.0)
 ShimSpawner = Callable[[shim.ShimConfig], tuple[int, socket.socket]]
+
+
+class Supervision(Protocol):
+    """The supervisor as the lifecycle tells it of starts and removals (supervision.py)."""
+
+    def watch(self, cid: str, shim_pid: int) -> None: ...
+    def exit_event(self, cid: str) -> asyncio.Event | None: ...
+    def state_changed(self, c: Container, started: bool = False) -> None: ...
+    def removed(self, c: Container) -> None: ...
+
+
+class PendingAttaches(Protocol):
+    """The clients attached before the start (attach.py)."""
+
+    async def connect_pending(self, cid: str, socket_path: str) -> None: ...
+    def abandon_pending(self, cid: str) -> None: ...
+
+
+class CopyRoots(Protocol):
+    """The roots `docker cp` mounted of stopped containers (files.py)."""
+
+    def detach(self, c: Container) -> None: ...
 
 
 class ImageSource(Protocol):
@@ -122,9 +143,9 @@ class Lifecycle:
         self,
         paths: Paths,
         store: ContainerStore,
-        supervisor: Supervisor,
-        io: ContainerIO,
-        files: ContainerFiles,
+        supervisor: Supervision,
+        io: PendingAttaches,
+        files: CopyRoots,
         events: EventBus,
         images: ImageSource,
         layers: LayerHolds,
@@ -235,23 +256,11 @@ class Lifecycle:
             c.root.mkdir(mode=PRIVATE_DIR_MODE)
             # The container's own layer: overlayfs gives its mode to the container's /.
             (c.root / "upper").mkdir(mode=0o755)
-            with self.store.db.transaction() as tx:
-                existing = tx.execute(
-                    "SELECT id FROM containers WHERE name = ?", (c.name,)
-                ).fetchone()
-                if existing:
-                    raise name_conflict(c.name, existing["id"])
-                tx.execute(
-                    "INSERT INTO containers (id, name, image_id, created, record) VALUES (?,?,?,?,?)",
-                    (c.id, c.name, image.id, c.record["Created"], json.dumps(c.record)),
-                )
+            with self.store.transaction() as tx:
+                self.store.insert(tx, c, image.id, image.chain[-1] if image.chain else "")
                 if image.chain:
                     # The container's own hold on its layers: it outlives `rmi -f` of its image.
                     self.layers.retain(image.chain)
-                    tx.execute(
-                        "INSERT INTO container_layers (container_id, chain_id) VALUES (?, ?)",
-                        (c.id, image.chain[-1]),
-                    )
                 self.networks.legacy_links.register(tx, c.id, c.host_config)
                 self.volumes.attach(mounts, c, image.lowerdirs)
         except BaseException:
@@ -457,10 +466,9 @@ class Lifecycle:
         async with self.store.lock(c.id):
             # A start the daemon did not see to its end (it was killed) may have left a shim.
             await stop_shim(c.root)
-            with self.store.db.transaction() as tx:
-                tx.execute("DELETE FROM containers WHERE id = ?", (c.id,))
+            with self.store.transaction() as tx:
                 released = self.layers.release(self.store.held_layers(c.id))
-                tx.execute("DELETE FROM container_layers WHERE container_id = ?", (c.id,))
+                self.store.delete(tx, c.id)
                 self.networks.legacy_links.forget(c)
             self.files.detach(c)
             unmount_all(c.root)
@@ -510,12 +518,10 @@ class Lifecycle:
             validate_name("/" + name)
         except DockyardError as e:
             raise with_context(e, "Error when allocating new name") from None
-        with self.store.db.transaction() as tx:
-            other = tx.execute("SELECT id FROM containers WHERE name = ?", (name,)).fetchone()
-            if other:
-                raise with_context(
-                    name_conflict(name, other["id"]), "Error when allocating new name"
-                )
+        with self.store.transaction() as tx:
+            holder = self.store.name_holder(tx, name)
+            if holder:
+                raise with_context(name_conflict(name, holder), "Error when allocating new name")
             old = c.name
             c.record["Name"] = "/" + name
             self.networks.renamed(c)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import sqlite3
 from collections.abc import Iterator
 from typing import Any, Protocol
 
@@ -75,6 +76,36 @@ class ContainerStore:
                 "UPDATE containers SET record = ?, name = ? WHERE id = ?",
                 (json.dumps(c.record), c.name, c.id),
             )
+
+    def transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        """One for a change that spans the records and what they hold (layers, links)."""
+        return self.db.transaction()
+
+    def insert(self, tx: sqlite3.Connection, c: Container, image_id: str, top_layer: str) -> None:
+        """Store a new container's record, and its hold on its layers (the chain ID of the
+        topmost, if any): Conflict if its name is taken."""
+        holder = self.name_holder(tx, c.name)
+        if holder:
+            raise name_conflict(c.name, holder)
+        tx.execute(
+            "INSERT INTO containers (id, name, image_id, created, record) VALUES (?,?,?,?,?)",
+            (c.id, c.name, image_id, c.record["Created"], json.dumps(c.record)),
+        )
+        if top_layer:
+            tx.execute(
+                "INSERT INTO container_layers (container_id, chain_id) VALUES (?, ?)",
+                (c.id, top_layer),
+            )
+
+    def delete(self, tx: sqlite3.Connection, cid: str) -> None:
+        tx.execute("DELETE FROM containers WHERE id = ?", (cid,))
+        tx.execute("DELETE FROM container_layers WHERE container_id = ?", (cid,))
+
+    @staticmethod
+    def name_holder(tx: sqlite3.Connection, name: str) -> str:
+        """The id of the container of that name, or ""."""
+        row = tx.execute("SELECT id FROM containers WHERE name = ?", (name,)).fetchone()
+        return str(row["id"]) if row else ""
 
     def unused_name(self) -> str:
         while True:
