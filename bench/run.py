@@ -12,6 +12,8 @@ Targets (issue 3, builds; 51 MB context, 14 steps, three RUNs, a late small COPY
 Figures (issue 7, the daemon under load): logs --tail 1 of a 100 MB log, time and the
   daemon's peak memory growth (dockyard read the whole log into memory: +550 MB, 3.3 s);
   exec c true end to end (forked by the daemon: ~100 ms; under a shim the zygote forks: ~78 ms)
+  the slowest `GET /_ping` while ps -s, system df, inspect -s, top, rm, container and volume
+  prune run on trees of 100,000 files   ≤ 100 ms (before: no answer until each ended)
 Lifecycle waits (the tests check what happens, these how long it takes):
   stop -t 1 of a container that ignores SIGTERM   ≥ 1000 ms (its grace), ≤ 1500 ms
   kill until a `logs -f` on the container ends    ≤ 500 ms
@@ -34,6 +36,7 @@ WORKLOADS = [
     "logs.py",
     "lifecycle.py",
     "exec.py",
+    "responsive.py",
     "crash.py",
 ]
 

@@ -1,7 +1,9 @@
 """Build routes: ``POST /build`` (Docker's classic builder) and ``POST /build/prune``.
 
 The build runs in a worker thread; its progress messages cross to the event
-loop through a queue and go out as JSON lines. As in moby, an error before
+loop through a bounded queue and go out as JSON lines: a client that reads
+slowly blocks the worker (and a RUN step's output, through its shim) instead
+of growing the daemon. As in moby, an error before
 the first message is an HTTP error status, and one after it is an
 ``{"errorDetail": ...}`` line in the stream.
 
@@ -38,6 +40,8 @@ if TYPE_CHECKING:
 
 _BUFFER = 1 << 20
 _END = object()
+# Messages waiting for the client (a RUN step's output comes in chunks of up to 32 KiB).
+_MAX_PENDING_MESSAGES = 64
 
 
 class _ClientGone(Exception):
@@ -54,13 +58,17 @@ async def build(request: web.Request) -> web.StreamResponse:
     directory = _local_context(request)
     dockerfile = (await request.read() or None) if directory else None
     loop = asyncio.get_running_loop()
-    messages: asyncio.Queue[Any] = asyncio.Queue()
+    messages: asyncio.Queue[Any] = asyncio.Queue(_MAX_PENDING_MESSAGES)
     gone = threading.Event()
+
+    def put(message: object) -> None:
+        """From the worker: wait for room in the queue."""
+        asyncio.run_coroutine_threadsafe(messages.put(message), loop).result()
 
     def emit(message: dict[str, Any]) -> None:
         if gone.is_set():
             raise _ClientGone()
-        loop.call_soon_threadsafe(messages.put_nowait, message)
+        put(message)
 
     def run() -> str:
         try:
@@ -69,7 +77,7 @@ async def build(request: web.Request) -> web.StreamResponse:
                 build_request, emit, tar=body, directory=directory, dockerfile=dockerfile
             )
         finally:
-            loop.call_soon_threadsafe(messages.put_nowait, _END)
+            put(_END)
 
     worker = asyncio.ensure_future(asyncio.to_thread(run))
     try:
@@ -81,16 +89,23 @@ async def build(request: web.Request) -> web.StreamResponse:
             await _send(response, message)
             message = await messages.get()
         await worker
-    except asyncio.CancelledError:
-        gone.set()
-        raise
     except Exception as e:
         started = responses.started(request)
         if started is None:
             raise
         await _send(started, _error_message(e))
         return started
+    finally:
+        _let_go(gone, messages)
     return response
+
+
+def _let_go(gone: threading.Event, messages: asyncio.Queue[Any]) -> None:
+    """Nobody reads the messages any more: the worker's next one stops the build, and
+    the one it may be waiting to put (at most one, after ``gone``) finds room."""
+    gone.set()
+    while not messages.empty():
+        messages.get_nowait()
 
 
 async def _send(response: web.StreamResponse, message: dict[str, Any]) -> None:

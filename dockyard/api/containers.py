@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 from typing import Any, BinaryIO
 
 from aiohttp import web
@@ -31,14 +32,18 @@ def _no_content() -> web.Response:
 
 
 async def list_containers(request: web.Request) -> web.Response:
-    return responses.json_response(
-        containers(request).list(
+    size = query.flag(request, "size")
+
+    def listing() -> list[dict[str, Any]]:
+        return containers(request).list(
             all=query.flag(request, "all"),
             limit=query.integer(request, "limit", -1),
-            size=query.flag(request, "size"),
+            size=size,
             filters=query.filters(request),
         )
-    )
+
+    # Sizes walk each container's tree: in a worker, so that the loop serves others.
+    return responses.json_response(await asyncio.to_thread(listing) if size else listing())
 
 
 async def create(request: web.Request) -> web.Response:
@@ -128,8 +133,9 @@ def _endpoint_of(body: dict[str, Any], mode: str, v1_44: bool) -> dict[str, Any]
 
 
 async def inspect(request: web.Request) -> web.Response:
-    id_ = request.match_info["id"]
-    record = containers(request).inspect(id_, size=query.flag(request, "size"))
+    id_, size = request.match_info["id"], query.flag(request, "size")
+    inspect = functools.partial(containers(request).inspect, id_, size=size)
+    record = await asyncio.to_thread(inspect) if size else inspect()  # as list's sizes
     if not api_at_least(request, "1.45"):
         record = _with_legacy_aliases(record)
     return responses.json_response(record)
@@ -150,7 +156,7 @@ def _with_legacy_aliases(record: dict[str, Any]) -> dict[str, Any]:
 
 async def top(request: web.Request) -> web.Response:
     ps_args = query.text(request, "ps_args") or "-ef"
-    return responses.json_response(containers(request).top(request.match_info["id"], ps_args))
+    return responses.json_response(await containers(request).top(request.match_info["id"], ps_args))
 
 
 async def changes(request: web.Request) -> web.Response:

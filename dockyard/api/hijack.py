@@ -37,8 +37,9 @@ log = logging.getLogger(__name__)
 RAW_STREAM = "application/vnd.docker.raw-stream"
 MULTIPLEXED_STREAM = "application/vnd.docker.multiplexed-stream"
 
-# Stop reading from the client while this many chunks wait for the container.
-_MAX_PENDING_INPUT = 64
+# Stop reading from the client while this many bytes wait for the container (a chunk
+# from the transport is up to 256 KiB: counting chunks would bound little).
+_MAX_PENDING_INPUT = 1 << 20
 
 
 def stream_content_type(request: web.Request, tty: bool) -> str:
@@ -53,6 +54,7 @@ class HijackedConnection(asyncio.Protocol):
         self._transport = transport
         self._previous = previous
         self._incoming: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._pending = 0  # bytes in _incoming
         self._reading_paused = False
         self._writable = asyncio.Event()
         self._writable.set()
@@ -62,7 +64,8 @@ class HijackedConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._incoming.put_nowait(data)
-        if self._incoming.qsize() >= _MAX_PENDING_INPUT and not self._reading_paused:
+        self._pending += len(data)
+        if self._pending >= _MAX_PENDING_INPUT and not self._reading_paused:
             self._reading_paused = True
             self._transport.pause_reading()
 
@@ -89,7 +92,8 @@ class HijackedConnection(asyncio.Protocol):
     async def read(self) -> bytes | None:
         """Client bytes; b"" once the client half-closed; None once it is gone."""
         data = await self._incoming.get()
-        if self._reading_paused and self._incoming.qsize() < _MAX_PENDING_INPUT // 2:
+        self._pending -= len(data or b"")
+        if self._reading_paused and self._pending < _MAX_PENDING_INPUT // 2:
             self._reading_paused = False
             self._transport.resume_reading()
         return data

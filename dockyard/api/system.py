@@ -49,7 +49,7 @@ async def info(request: web.Request) -> web.Response:
 
 
 async def disk_usage(request: web.Request) -> web.Response:
-    usage = engine(request).df()
+    usage = await asyncio.to_thread(engine(request).df)  # it walks trees: off the loop
     wanted = request.query.getall("type", [])
     if wanted and api_at_least(request, "1.42"):
         unknown = [kind for kind in wanted if kind not in _DF_PARTS]

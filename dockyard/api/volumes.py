@@ -60,7 +60,7 @@ async def prune(request: web.Request) -> web.Response:
     if not api_at_least(request, "1.42"):
         # Before API 1.42 a prune removed named volumes too.
         filters["all"] = sorted({*filters.get("all", []), "true"})
-    return responses.json_response(volumes(request).prune(filters))
+    return responses.json_response(await volumes(request).prune(filters))
 
 
 def routes() -> list[web.RouteDef]:

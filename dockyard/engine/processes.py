@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import os
 import shlex
-import subprocess
 import time
 from typing import Any
 
@@ -14,16 +14,20 @@ from dockyard.runtime.cgroups import BLKIO_KEYS, Cgroup, CgroupStats
 from dockyard.timefmt import rfc3339_nano
 
 
-def top(cgroup: Cgroup, ps_args: str) -> dict[str, Any]:
+async def top(cgroup: Cgroup, ps_args: str) -> dict[str, Any]:
     """Run the host's ps and keep the rows of the container's processes, as Docker does."""
     pids = set(cgroup.pids())
     args = shlex.split(ps_args or "-ef")
     try:
-        out = subprocess.run(["ps", *args], capture_output=True, text=True, check=True).stdout
+        ps = await asyncio.create_subprocess_exec(
+            "ps", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
     except FileNotFoundError:
         raise SystemError("ps is not installed on the host (install procps)") from None
-    except subprocess.CalledProcessError as e:
-        raise InvalidArgument(f"ps: {e.stderr.strip()}") from None
+    stdout, stderr = await ps.communicate()  # the loop serves others meanwhile
+    if ps.returncode:
+        raise InvalidArgument(f"ps: {stderr.decode(errors='replace').strip()}")
+    out = stdout.decode(errors="replace")
     lines = out.splitlines()
     titles = lines[0].split()
     try:

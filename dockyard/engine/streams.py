@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable
+from collections.abc import AsyncGenerator
 from typing import Protocol
 
 from dockyard import stdcopy
@@ -27,18 +27,25 @@ class AttachStream:
     """A client of a container's shim (its attach.sock), possibly before the container starts.
 
     ``connect`` is called by the engine when the shim is listening; until then
-    reads wait. ``history`` is log output to send first (attach with logs=1).
+    reads wait. ``history`` is log output to send first (attach with logs=1), read
+    as the client takes it: a big log is never held whole.
     """
 
     def __init__(
-        self, *, tty: bool, stdin: bool, stdout: bool, stderr: bool, history: Iterable[bytes] = ()
+        self,
+        *,
+        tty: bool,
+        stdin: bool,
+        stdout: bool,
+        stderr: bool,
+        history: AsyncGenerator[bytes, None] | None = None,
     ) -> None:
         self.tty = tty
         self._stdin = stdin
         self._wanted = {stdcopy.STDOUT} if stdout else set()
         if stderr:
             self._wanted.add(stdcopy.STDERR)
-        self._history = list(history)
+        self._history = history
         self._connected: asyncio.Future[tuple[asyncio.StreamReader, asyncio.StreamWriter] | None]
         self._connected = asyncio.get_running_loop().create_future()
         self._parser = stdcopy.FrameParser()
@@ -53,8 +60,11 @@ class AttachStream:
             self._connected.set_result(None)
 
     async def read(self) -> bytes:
-        if self._history:
-            return self._history.pop(0)
+        if self._history is not None:
+            async for data in self._history:
+                if data:
+                    return data
+            self._history = None
         conn = await self._connected
         if conn is None:
             return b""
@@ -83,6 +93,8 @@ class AttachStream:
 
     async def close(self) -> None:
         self.abandon()
+        if self._history is not None:
+            await self._history.aclose()
         conn = self._connected.result()
         if conn is not None:
             conn[1].close()

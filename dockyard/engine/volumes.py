@@ -18,8 +18,10 @@ containers themselves.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
+import logging
 import os
 import posixpath
 import re
@@ -82,6 +84,8 @@ LayerDirs = list[Path]
 Names = list[str]
 Views = list[dict]
 
+log = logging.getLogger(__name__)
+
 
 class VolumeService:
     def __init__(self, paths: Paths, metadata: Metadata, events: EventBus) -> None:
@@ -128,44 +132,67 @@ class VolumeService:
 
     def remove(self, name: str, force: bool = False) -> None:
         """Delete a volume no container uses; ``force`` ignores one that does not exist."""
+        trash = self._retire(name, force)
+        if trash is not None:
+            try:
+                self.driver.purge(name, trash)
+            except EngineSystemError:
+                if not force:
+                    raise
+
+    def _retire(self, name: str, force: bool = False) -> Path | None:
+        """The volume's row gone and its directory moved aside: where its files wait for
+        ``driver.purge`` (None when there are none)."""
         row = self._row(name)
         if row is None:
             if force:
-                return
+                return None
             raise NotFound(f"get {name}: no such volume")
         users = self.references().get(name)
         if users:
             raise Conflict(f"remove {name}: volume is in use - [{', '.join(users)}]")
+        trash = None
         try:
             self.driver.unmount(name)
-            self.driver.remove(name)
+            trash = self.driver.retire(name)
         except EngineSystemError:
             if not force:
                 raise
         with self.db.transaction() as tx:
             tx.execute("DELETE FROM volumes WHERE name = ?", (name,))
         self.events.publish("volume", "destroy", name, {"driver": row["driver"]})
+        return trash
 
-    def prune(self, filters: FilterValues | None = None) -> dict:
-        """Remove unused local volumes: anonymous ones, or all with the ``all`` filter."""
+    async def prune(self, filters: FilterValues | None = None) -> dict:
+        """Remove unused local volumes: anonymous ones, or all with the ``all`` filter.
+
+        The walks of their trees (sizes, deletion) run in workers; the check that a
+        volume is unused and the removal of its row run on the loop, together, so that
+        a container created meanwhile either keeps its volume or never sees it.
+        """
         wanted = Filters(filters or {}, allowed=("label", "label!", "all"))
         everything = _all_filter(wanted.get("all"))
         used = self.references()
         deleted, reclaimed = [], 0
         for row in self.db.query("SELECT * FROM volumes ORDER BY name"):
-            labels = json.loads(row["labels"]) or {}
-            if row["name"] in used:
+            name, labels = row["name"], json.loads(row["labels"]) or {}
+            if name in used:
                 continue
             if (not everything and ANONYMOUS_LABEL not in labels) or not wanted.match_labels(
                 labels
             ):
                 continue
-            size = self.driver.size(row["name"])
+            size = await asyncio.to_thread(self.driver.size, name)
             try:
-                self.remove(row["name"])
+                trash = self._retire(name)
             except DockyardError:
                 continue  # taken into use meanwhile, or its files would not go: keep it
-            deleted.append(row["name"])
+            if trash is not None:
+                try:
+                    await asyncio.to_thread(self.driver.purge, name, trash)
+                except EngineSystemError as e:
+                    log.warning("%s (the system check removes what is left)", e.message)
+            deleted.append(name)
             reclaimed += size
         self.events.publish("volume", "prune", "", {"reclaimed": str(reclaimed)})
         return {"VolumesDeleted": deleted, "SpaceReclaimed": reclaimed}

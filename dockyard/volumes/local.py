@@ -19,6 +19,7 @@ import shutil
 import socket
 from pathlib import Path
 
+from dockyard import treesize
 from dockyard.errors import InvalidArgument, NotFound
 from dockyard.errors import SystemError as EngineSystemError
 from dockyard.runtime import linux
@@ -134,11 +135,17 @@ class LocalDriver:
             linux.umount2(str(self.path(name)), linux.MNT_DETACH)
 
     def remove(self, name: str) -> None:
-        """Delete the volume and its data, refusing anything outside the volumes directory.
+        """Delete the volume and its data, refusing anything outside the volumes directory."""
+        trash = self.retire(name)
+        if trash is not None:
+            self.purge(name, trash)
 
-        The directory is first renamed to a name no volume can have (``.<name>.removing``):
-        a crash while its files are deleted leaves the volume whole or gone, never half,
-        and what is left the system check removes.
+    def retire(self, name: str) -> Path | None:
+        """Move the volume's directory aside, to a name no volume can have
+        (``.<name>.removing``), and return where; None when it had none.
+
+        The volume is gone at once, and a crash before ``purge`` has deleted its
+        files leaves it whole or gone, never half: what is left the system check removes.
         """
         if self.is_mounted(name):
             # Deleting through a mount would delete the host directory or export it shows.
@@ -152,13 +159,20 @@ class LocalDriver:
         trash = self.root / f".{name}.removing"
         try:
             os.rename(target, trash)
+        except FileNotFoundError:
+            return None
+        except OSError as err:
+            raise _removal_error(name, target, err) from None
+        return trash
+
+    def purge(self, name: str, trash: Path) -> None:
+        """Delete the files of a retired volume (a long walk for a big one)."""
+        try:
             shutil.rmtree(trash)
         except FileNotFoundError:
             return
         except OSError as err:
-            raise EngineSystemError(
-                f"remove {name}: error removing volume path '{target}': {err.strerror}"
-            ) from None
+            raise _removal_error(name, self.root / name, err) from None
 
     def discard(self, entry: str) -> None:
         """Remove a directory of the volumes directory that no volume owns (a crash's)."""
@@ -173,18 +187,13 @@ class LocalDriver:
 
     def size(self, name: str) -> int:
         """Bytes in the volume's files (not directories), each inode once: Docker's directory.Size."""
-        inodes: set[int] = set()
-        total = 0
-        for top, _dirs, files in os.walk(self.path(name)):
-            for entry in files:
-                try:
-                    st = os.lstat(os.path.join(top, entry))
-                except OSError:
-                    continue
-                if st.st_size and st.st_ino not in inodes:
-                    inodes.add(st.st_ino)
-                    total += st.st_size
-        return total
+        return treesize.tree_size(self.path(name))
+
+
+def _removal_error(name: str, target: Path, err: OSError) -> EngineSystemError:
+    return EngineSystemError(
+        f"remove {name}: error removing volume path '{target}': {err.strerror}"
+    )
 
 
 def _resolve_address(data: str) -> str:

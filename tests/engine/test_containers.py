@@ -337,7 +337,7 @@ def test_pause_freezes_and_top_lists_processes(engine: Any) -> None:
         cid = engine.containers.create({"Image": "busybox", "Cmd": ["sleep", "30"]}, None)["Id"]
         await engine.containers.start(cid)
         pid = engine.containers.inspect(cid)["State"]["Pid"]
-        top = engine.containers.top(cid)
+        top = await engine.containers.top(cid)
         freezer = [cgroup_freezer_state(pid)]
         engine.containers.pause(cid)
         freezer.append(cgroup_freezer_state(pid))

@@ -154,14 +154,18 @@ def test_prune_takes_unused_anonymous_volumes_unless_all(engine: Any) -> None:
     cid = engine.containers.create(
         {"Image": "busybox", "Cmd": ["true"], "HostConfig": {"Binds": [f"{used}:/d"]}}, None
     )["Id"]
-    assert engine.volumes.prune() == {"VolumesDeleted": [unused], "SpaceReclaimed": 1000}
-    assert engine.volumes.prune({"all": ["true"], "label!": ["nothing"]}) == {
+
+    def prune(*filters: dict) -> dict:
+        return engine.loop.run_until_complete(engine.volumes.prune(*filters))
+
+    assert prune() == {"VolumesDeleted": [unused], "SpaceReclaimed": 1000}
+    assert prune({"all": ["true"], "label!": ["nothing"]}) == {
         "VolumesDeleted": [keep],
         "SpaceReclaimed": 0,
     }
     assert volume_names(engine) == [used]
     with pytest.raises(InvalidArgument, match="invalid filter 'all': strconv.ParseBool"):
-        engine.volumes.prune({"all": ["perhaps"]})
+        prune({"all": ["perhaps"]})
     remove(engine, cid)
 
 

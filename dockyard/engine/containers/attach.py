@@ -9,6 +9,7 @@ from pathlib import Path
 from dockyard import stdcopy
 from dockyard.config import Paths
 from dockyard.engine import logdrivers
+from dockyard.engine.container import Container
 from dockyard.engine.containers.store import ContainerStore
 from dockyard.engine.events import EventBus
 from dockyard.engine.logs import LogReader
@@ -38,15 +39,7 @@ class ContainerIO:
         details: bool = False,
     ) -> AsyncGenerator[tuple[int, bytes], None]:
         c = self.store.get(ref)
-        driver = c.host_config["LogConfig"]["Type"]
-        if driver not in logdrivers.READABLE:
-            raise NotSupported("configured logging driver does not support reading")
-        path = (
-            Path(c.record["LogPath"])
-            if driver == "json-file"
-            else logdrivers.local_log_path(c.root)
-        )
-        reader = LogReader(path, stdout, stderr, since, until, timestamps, details)
+        reader = LogReader(_log_path(c), stdout, stderr, since, until, timestamps, details)
         store = self.store
         running = (lambda: store.exists(c.id) and store.get(c.id).running) if follow else None
         async with contextlib.aclosing(reader.read(tail, running)) as items:
@@ -64,10 +57,10 @@ class ContainerIO:
         stream: bool = True,
     ) -> AttachStream:
         c = self.store.get(ref)
-        history: list[bytes] = []
-        if logs:
-            async for number, data in self.logs(c.id, stdout=stdout, stderr=stderr):
-                history.append(data if c.tty else stdcopy.frame(number, data))
+        history = None
+        if logs:  # read as the client takes it, never whole
+            past = LogReader(_log_path(c), stdout, stderr).read(None, None)
+            history = (data if c.tty else stdcopy.frame(n, data) async for n, data in past)
         attach = AttachStream(
             tty=c.tty,
             stdin=stdin and bool(c.config.get("OpenStdin")),
@@ -100,3 +93,12 @@ class ContainerIO:
             raise Conflict(f"Container {c.id} is not running")
         if c.tty:
             shim.request(self.paths.exec_root / c.id / "control.sock", {"resize": [height, width]})
+
+
+def _log_path(c: Container) -> Path:
+    driver = c.host_config["LogConfig"]["Type"]
+    if driver not in logdrivers.READABLE:
+        raise NotSupported("configured logging driver does not support reading")
+    if driver == "json-file":
+        return Path(c.record["LogPath"])
+    return logdrivers.local_log_path(c.root)

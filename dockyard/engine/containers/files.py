@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 from typing import Any, BinaryIO, Protocol
 
@@ -130,13 +129,3 @@ class ContainerFiles:
             if e.message.endswith(" in container"):
                 raise NotFound(f"{e.message} {ref}") from None
             raise
-
-
-def upper_size(c: Container) -> int:
-    """The size of what the container wrote (its own layer): SizeRw."""
-    total = 0
-    for root, _dirs, files in os.walk(c.root / "upper"):
-        for name in files:
-            with contextlib.suppress(OSError):
-                total += os.lstat(os.path.join(root, name)).st_size
-    return total

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from dockyard import platforms
+from dockyard import platforms, treesize
 from dockyard.build import imageconfig
 from dockyard.config import PRIVATE_DIR_MODE, Paths
 from dockyard.engine import hostconfig, logdrivers, specgen
@@ -28,7 +28,6 @@ from dockyard.engine.container import (
     new_state,
     now_rfc3339,
 )
-from dockyard.engine.containers.files import upper_size
 from dockyard.engine.containers.store import ContainerStore, name_conflict
 from dockyard.engine.containers.supervision import process_exit, stop_shim
 from dockyard.engine.events import EventBus
@@ -439,9 +438,12 @@ class Lifecycle:
 
     async def restart(self, ref: str, timeout: int | None = None) -> None:
         c = self.store.get(ref)
-        if c.running:
-            await self.stop(c.id, timeout)
+        # Stop and start under the lock: a concurrent restart or start waits its turn,
+        # so there is never a second shim on the same root.
         async with self.store.lock(c.id):
+            if self.store.get(c.id).running:
+                with contextlib.suppress(NotModified):  # it ended meanwhile
+                    await self.stop(c.id, timeout)
             await self.start_locked(self.store.get(c.id))
         self.events.publish("container", "restart", c.id, self.store.event_attributes(c.record))
 
@@ -453,17 +455,20 @@ class Lifecycle:
             self._remove_link(ref)
             return
         c = self.store.get(ref)
-        if c.running and not force:
-            reason = (
-                "container is paused and must be unpaused first"
-                if c.state["Paused"]
-                else f"container is {c.state_string}: stop the container before removing or force remove"
-            )
-            raise Conflict(f'cannot remove container "{ref}": {reason}')
-        self.store.stopping(c.id)
-        if c.running:
-            await self._signal_and_wait(c, signals.SIGKILL, None)
+        # The check and the removal under the lock: a start in progress ends first, and
+        # its container is then seen running (refused, or killed with force).
         async with self.store.lock(c.id):
+            c = self.store.get(c.id)
+            if c.running and not force:
+                reason = (
+                    "container is paused and must be unpaused first"
+                    if c.state["Paused"]
+                    else f"container is {c.state_string}: stop the container before removing or force remove"
+                )
+                raise Conflict(f'cannot remove container "{ref}": {reason}')
+            self.store.stopping(c.id)
+            if c.running:
+                await self._signal_and_wait(c, signals.SIGKILL, None)
             # A start the daemon did not see to its end (it was killed) may have left a shim.
             await stop_shim(c.root)
             with self.store.transaction() as tx:
@@ -471,10 +476,7 @@ class Lifecycle:
                 self.store.delete(tx, c.id)
                 self.networks.legacy_links.forget(c)
             self.files.detach(c)
-            unmount_all(c.root)
-            shutil.rmtree(c.root, ignore_errors=True)
-            shutil.rmtree(self.paths.exec_root / c.id, ignore_errors=True)
-            self.layers.purge(released)
+            await asyncio.to_thread(self._delete_files, c, released)
         if volumes:
             self.volumes.release(c)
         self.store.forget_lock(c.id)
@@ -484,6 +486,13 @@ class Lifecycle:
             hook(c)
         self.events.publish("container", "destroy", c.id, self.store.event_attributes(c.record))
         self.supervisor.removed(c)
+
+    def _delete_files(self, c: Container, released: list[Layer]) -> None:
+        """A removed container's trees and the layers only it held (blocking: a worker's)."""
+        unmount_all(c.root)
+        shutil.rmtree(c.root, ignore_errors=True)
+        shutil.rmtree(self.paths.exec_root / c.id, ignore_errors=True)
+        self.layers.purge(released)
 
     def _remove_link(self, name: str) -> None:
         """`docker rm --link /parent/alias`: the parent's /etc/hosts loses the entry now,
@@ -500,7 +509,7 @@ class Lifecycle:
                 continue
             if not wanted.match_until(c.record["Created"]):
                 continue
-            reclaimed += upper_size(c)
+            reclaimed += await asyncio.to_thread(treesize.tree_size, c.root / "upper")
             await self.remove(c.id)
             deleted.append(c.id)
         self.events.publish("container", "prune", "", {"reclaimed": str(reclaimed)})

@@ -6,9 +6,9 @@ import builtins  # the list() method shadows the type in annotations
 import shlex
 from typing import Protocol
 
+from dockyard import treesize
 from dockyard.engine import processes, specgen
 from dockyard.engine.container import ZERO_TIME, Container
-from dockyard.engine.containers.files import upper_size
 from dockyard.engine.containers.store import ContainerStore
 from dockyard.engine.filters import Filters
 from dockyard.engine.images import Image
@@ -52,7 +52,7 @@ class ContainerQueries:
         record = dict(c.record)
         record["HostConfig"] = {**c.host_config, "Links": self.links.view(c)}
         if size:
-            record["SizeRw"] = upper_size(c)
+            record["SizeRw"] = treesize.tree_size(c.root / "upper")
             record["SizeRootFs"] = record["SizeRw"] + self._image_size(c)
         return record
 
@@ -151,13 +151,13 @@ class ContainerQueries:
             "Mounts": c.record.get("Mounts") or [],
         }
         if size:
-            summary["SizeRw"] = upper_size(c)
+            summary["SizeRw"] = treesize.tree_size(c.root / "upper")
             summary["SizeRootFs"] = summary["SizeRw"] + self._image_size(c)
         return summary
 
-    def top(self, ref: str, ps_args: str = "-ef") -> dict:
+    async def top(self, ref: str, ps_args: str = "-ef") -> dict:
         c = self.store.get_running(ref)
-        return processes.top(cgroups.open_cgroup(specgen.container_cgroup_path(c)), ps_args)
+        return await processes.top(cgroups.open_cgroup(specgen.container_cgroup_path(c)), ps_args)
 
     def stats(self, ref: str, previous: dict | None = None) -> dict:
         c = self.store.get(ref)

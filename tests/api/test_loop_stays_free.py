@@ -1,0 +1,197 @@
+"""While a slow operation runs, the daemon answers everyone else: its blocking part (a tree
+walked or deleted, `ps`) runs off the event loop.
+
+Proved by structure, not by timing: the slow part is made to wait on a gate the test
+holds, and `GET /_ping` must be answered while the operation is still inside it. Were
+that part on the loop, the ping could not be answered until the gate opened.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dockyard import treesize
+from tests.api import wire
+from tests.api.conftest import Api
+from tests.e2e.helpers import wait_until
+
+# Generous: only a blocked loop would take this long to answer a ping.
+PING_SECONDS = 20
+
+
+class Gate:
+    """Holds the callers that ``holds(*args)`` picks until the test opens it."""
+
+    def __init__(self, holds: Callable[..., bool]) -> None:
+        self.holds = holds
+        self.entered = threading.Event()
+        self.opened = threading.Event()
+
+    def wrap(self, real: Callable[..., Any]) -> Callable[..., Any]:
+        def gated(*args: Any, **kwargs: Any) -> Any:
+            if self.holds(*args):
+                self.entered.set()
+                assert self.opened.wait(60), "the test never opened the gate"
+            return real(*args, **kwargs)
+
+        return gated
+
+    def wait_entered(self) -> None:
+        assert self.entered.wait(60), "the operation never reached its slow part"
+
+    def open(self) -> None:
+        self.opened.set()
+
+
+class FileGate:
+    """The same for another process: it makes ``entered`` and waits for ``release``."""
+
+    def __init__(self, directory: Path) -> None:
+        self.entered, self.release = directory / "entered", directory / "release"
+
+    def wait_entered(self) -> None:
+        wait_until(self.entered.exists, 60, "the operation to reach its slow part")
+
+    def open(self) -> None:
+        self.release.touch()
+
+
+@pytest.fixture
+def gate_open_at_end() -> Iterator[list[Gate]]:
+    """Gates the test made are opened whatever happens, so that no worker hangs."""
+    gates: list[Gate] = []
+    yield gates
+    for gate in gates:
+        gate.open()
+
+
+def _while_held(api: Api, gates: list[Gate] | list[FileGate], method: str, url: str) -> wire.Reply:
+    """Send the slow request; each time it is inside a gate (in order), ping, then open it."""
+
+    def scenario() -> wire.Reply:
+        replies: list[wire.Reply] = []
+        slow = threading.Thread(
+            target=lambda: replies.append(wire.request(api.socket, method, url, timeout=90))
+        )
+        slow.start()
+        try:
+            for gate in gates:
+                gate.wait_entered()
+                _ping(api)
+                assert slow.is_alive()  # answered while the operation was held
+                gate.open()
+        finally:
+            for gate in gates:
+                gate.open()
+            slow.join(90)
+        assert replies, f"{method} {url} got no answer"
+        return replies[0]
+
+    return api.run(scenario)
+
+
+def _ping(api: Api) -> None:
+    assert wire.request(api.socket, "GET", "/_ping", timeout=PING_SECONDS).body == b"OK"
+
+
+def _gate(gates: list[Gate], holds: Callable[..., bool]) -> Gate:
+    gate = Gate(holds)
+    gates.append(gate)
+    return gate
+
+
+def _under(root: Path) -> Callable[..., bool]:
+    return lambda path, *_: str(path).startswith(str(root))
+
+
+def _exited_container(api: Api) -> str:
+    cid = api.create("sh", "-c", "echo data > /file")
+    api.start(cid)
+    assert api.call("POST", f"/v1.44/containers/{cid}/wait").json()["StatusCode"] == 0
+    return cid
+
+
+def test_rm_deletes_the_tree_off_the_loop(
+    api: Api, monkeypatch: pytest.MonkeyPatch, gate_open_at_end: list[Gate]
+) -> None:
+    cid = _exited_container(api)
+    root = api.engine.paths.containers / cid
+    gate = _gate(gate_open_at_end, _under(root))
+    monkeypatch.setattr(shutil, "rmtree", gate.wrap(shutil.rmtree))
+    assert _while_held(api, [gate], "DELETE", f"/v1.44/containers/{cid}").status == 204
+    assert not root.exists()
+
+
+def test_container_prune_walks_and_deletes_off_the_loop(
+    api: Api, monkeypatch: pytest.MonkeyPatch, gate_open_at_end: list[Gate]
+) -> None:
+    cid = _exited_container(api)
+    root = api.engine.paths.containers / cid
+    gate = _gate(gate_open_at_end, _under(root))
+    monkeypatch.setattr(treesize, "tree_size", gate.wrap(treesize.tree_size))
+    reply = _while_held(api, [gate], "POST", "/v1.44/containers/prune")
+    assert reply.json()["ContainersDeleted"] == [cid]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/v1.44/containers/json?all=1&size=1",
+        "/v1.44/system/df",
+        "/v1.44/containers/{cid}/json?size=1",
+    ],
+    ids=["ps -s", "system df", "inspect -s"],
+)
+def test_sizes_are_walked_off_the_loop(
+    api: Api, monkeypatch: pytest.MonkeyPatch, gate_open_at_end: list[Gate], url: str
+) -> None:
+    cid = _exited_container(api)
+    gate = _gate(gate_open_at_end, _under(api.engine.paths.containers / cid))
+    monkeypatch.setattr(treesize, "tree_size", gate.wrap(treesize.tree_size))
+    reply = _while_held(api, [gate], "GET", url.format(cid=cid))
+    assert reply.status == 200, reply.body
+    assert b'"SizeRw":5' in reply.body.replace(b" ", b"")  # "data\n"
+
+
+def test_volume_prune_walks_and_deletes_off_the_loop(
+    api: Api, monkeypatch: pytest.MonkeyPatch, gate_open_at_end: list[Gate]
+) -> None:
+    name = api.call("POST", "/v1.44/volumes/create", {}).json()["Name"]
+    Path(api.engine.volumes.inspect(name)["Mountpoint"], "blob").write_bytes(b"x" * 1000)
+    volumes = api.engine.paths.volumes
+    walk = _gate(gate_open_at_end, _under(volumes / name))
+    monkeypatch.setattr(treesize, "tree_size", walk.wrap(treesize.tree_size))
+    delete = _gate(gate_open_at_end, _under(volumes / f".{name}.removing"))
+    monkeypatch.setattr(shutil, "rmtree", delete.wrap(shutil.rmtree))
+
+    reply = _while_held(api, [walk, delete], "POST", "/v1.44/volumes/prune")
+    assert reply.json() == {"VolumesDeleted": [name], "SpaceReclaimed": 1000}
+    assert not os.path.lexists(volumes / f".{name}.removing")
+
+
+def test_top_runs_ps_off_the_loop(
+    api: Api, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A `ps` first on PATH that waits for the test's word, then runs the real one.
+    gate = FileGate(tmp_path)
+    fake = tmp_path / "bin" / "ps"
+    fake.parent.mkdir()
+    fake.write_text(
+        f"#!/bin/sh\n: > {gate.entered}\n"
+        f"while [ ! -e {gate.release} ]; do sleep 0.05; done\n"
+        f'exec {shutil.which("ps")} "$@"\n'
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+    cid = api.create("sleep", "300")
+    api.start(cid)
+    reply = _while_held(api, [gate], "GET", f"/v1.44/containers/{cid}/top")
+    assert reply.status == 200, reply.body
+    assert any(row[-1] == "sleep 300" for row in reply.json()["Processes"])
