@@ -51,7 +51,7 @@ async def inspect(request: web.Request) -> web.Response:
 
 
 async def remove(request: web.Request) -> web.Response:
-    volumes(request).remove(request.match_info["name"], force=query.flag(request, "force"))
+    await volumes(request).remove(request.match_info["name"], force=query.flag(request, "force"))
     return web.Response(status=204)
 
 

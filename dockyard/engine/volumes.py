@@ -130,15 +130,11 @@ class VolumeService:
             if _listed(view, wanted) and (dangling is None or dangling != (view["Name"] in used))
         ]
 
-    def remove(self, name: str, force: bool = False) -> None:
+    async def remove(self, name: str, force: bool = False) -> None:
         """Delete a volume no container uses; ``force`` ignores one that does not exist."""
         trash = self._retire(name, force)
         if trash is not None:
-            try:
-                self.driver.purge(name, trash)
-            except EngineSystemError:
-                if not force:
-                    raise
+            await self._purge(name, trash)
 
     def _retire(self, name: str, force: bool = False) -> Path | None:
         """The volume's row gone and its directory moved aside: where its files wait for
@@ -188,10 +184,7 @@ class VolumeService:
             except DockyardError:
                 continue  # taken into use meanwhile, or its files would not go: keep it
             if trash is not None:
-                try:
-                    await asyncio.to_thread(self.driver.purge, name, trash)
-                except EngineSystemError as e:
-                    log.warning("%s (the system check removes what is left)", e.message)
+                await self._purge(name, trash)
             deleted.append(name)
             reclaimed += size
         self.events.publish("volume", "prune", "", {"reclaimed": str(reclaimed)})
@@ -330,8 +323,9 @@ class VolumeService:
         row = self._row(name)
         return (json.loads(row["options"]) or {}) if row is not None else {}
 
-    def release(self, c: Container) -> None:
-        """After ``rm -v`` (and --rm): remove the container's anonymous volumes no one else uses."""
+    async def release(self, c: Container) -> None:
+        """After ``rm -v`` (and --rm): remove the container's anonymous volumes no one else
+        uses; their files are deleted in a worker, as prune's."""
         named = _named_destinations(c.host_config)
         for mount in c.record.get("Mounts") or []:
             if mount["Type"] != "volume" or mount["Destination"] in named:
@@ -339,8 +333,19 @@ class VolumeService:
             row = self._row(mount["Name"])
             if row is None or ANONYMOUS_LABEL not in (json.loads(row["labels"]) or {}):
                 continue
-            with contextlib.suppress(Conflict, NotFound):
-                self.remove(mount["Name"])
+            try:
+                trash = self._retire(mount["Name"])
+            except (Conflict, NotFound):
+                continue
+            if trash is not None:
+                await self._purge(mount["Name"], trash)
+
+    async def _purge(self, name: str, trash: Path) -> None:
+        """Delete a retired volume's files in a worker; what fails the system check removes."""
+        try:
+            await asyncio.to_thread(self.driver.purge, name, trash)
+        except EngineSystemError as e:
+            log.warning("%s (the system check removes what is left)", e.message)
 
     # ------------------------------------------------------------------ the table
     def _row(self, name: str) -> sqlite3.Row | None:

@@ -176,6 +176,30 @@ def test_volume_prune_walks_and_deletes_off_the_loop(
     assert not os.path.lexists(volumes / f".{name}.removing")
 
 
+def test_rm_v_deletes_anonymous_volumes_off_the_loop(
+    api: Api, monkeypatch: pytest.MonkeyPatch, gate_open_at_end: list[Gate]
+) -> None:
+    cid = api.create("true", Volumes={"/vol": {}})
+    name = api.call("GET", f"/v1.44/containers/{cid}/json").json()["Mounts"][0]["Name"]
+    trash = api.engine.paths.volumes / f".{name}.removing"
+    gate = _gate(gate_open_at_end, _under(trash))
+    monkeypatch.setattr(shutil, "rmtree", gate.wrap(shutil.rmtree))
+    assert _while_held(api, [gate], "DELETE", f"/v1.44/containers/{cid}?v=1").status == 204
+    assert api.call("GET", f"/v1.44/volumes/{name}").status == 404
+    assert not os.path.lexists(trash)
+
+
+def test_volume_rm_deletes_off_the_loop(
+    api: Api, monkeypatch: pytest.MonkeyPatch, gate_open_at_end: list[Gate]
+) -> None:
+    name = api.call("POST", "/v1.44/volumes/create", {"Name": "big"}).json()["Name"]
+    trash = api.engine.paths.volumes / f".{name}.removing"
+    gate = _gate(gate_open_at_end, _under(trash))
+    monkeypatch.setattr(shutil, "rmtree", gate.wrap(shutil.rmtree))
+    assert _while_held(api, [gate], "DELETE", f"/v1.44/volumes/{name}").status == 204
+    assert not os.path.lexists(trash)
+
+
 def test_top_runs_ps_off_the_loop(
     api: Api, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -246,7 +246,7 @@ def test_cp_into_a_created_container_writes_its_volumes(engine: Any) -> None:
     assert not (Path(engine.volumes.inspect("cpro")["Mountpoint"]) / "refused.txt").exists()
     _run(engine, engine.containers.remove(cid, force=True))
     for name in ("cpvol", "cpro"):
-        engine.volumes.remove(name)
+        engine.loop.run_until_complete(engine.volumes.remove(name))
 
 
 def test_removing_a_container_during_a_copy_out_spares_its_volume(engine: Any) -> None:
@@ -268,7 +268,7 @@ def test_removing_a_container_during_a_copy_out_spares_its_volume(engine: Any) -
         copied = {m.name: tar.extractfile(m).read() for m in tar if m.isreg()}  # type: ignore[union-attr]
     assert copied == {"data/big": big}
     assert (volume / "big").read_bytes() == big
-    engine.volumes.remove("kept")
+    engine.loop.run_until_complete(engine.volumes.remove("kept"))
 
 
 def test_a_copy_out_read_no_further_releases_the_root(engine: Any) -> None:

@@ -74,13 +74,13 @@ def test_create_inspect_list_and_remove(engine: Any, roots: Any) -> None:
         "com.docker.volume.anonymous": ""
     }
     assert volume_names(engine) == sorted([anonymous["Name"], "todo-db"])
-    engine.volumes.remove("todo-db")
+    engine.loop.run_until_complete(engine.volumes.remove("todo-db"))
     assert not (roots.data_root / "volumes" / "todo-db").exists()
     with pytest.raises(NotFound, match="^get todo-db: no such volume$"):
         engine.volumes.inspect("todo-db")
     with pytest.raises(NotFound, match="^get todo-db: no such volume$"):
-        engine.volumes.remove("todo-db")
-    engine.volumes.remove("todo-db", force=True)
+        engine.loop.run_until_complete(engine.volumes.remove("todo-db"))
+    engine.loop.run_until_complete(engine.volumes.remove("todo-db", force=True))
 
 
 @pytest.mark.parametrize(
@@ -198,7 +198,7 @@ def test_a_volume_in_use_cannot_be_removed(engine: Any) -> None:
         {"Image": "busybox", "Cmd": ["true"], "HostConfig": {"Binds": ["todo-db:/data"]}}, None
     )["Id"]
     with pytest.raises(Conflict) as caught:
-        engine.volumes.remove("todo-db", force=True)
+        engine.loop.run_until_complete(engine.volumes.remove("todo-db", force=True))
     assert caught.value.message == f"remove todo-db: volume is in use - [{cid}]"
     assert [c["Id"] for c in engine.containers.list(all=True, filters={"volume": ["todo-db"]})] == [
         cid
@@ -206,7 +206,7 @@ def test_a_volume_in_use_cannot_be_removed(engine: Any) -> None:
     assert engine.containers.list(all=True, filters={"volume": ["/data"]})[0]["Id"] == cid
     assert engine.containers.list(all=True, filters={"volume": ["other"]}) == []
     remove(engine, cid)
-    engine.volumes.remove("todo-db")
+    engine.loop.run_until_complete(engine.volumes.remove("todo-db"))
 
 
 def test_bind_mount_shares_files_both_ways(engine: Any, roots: Any) -> None:

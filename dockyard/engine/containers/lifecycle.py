@@ -121,7 +121,7 @@ class ContainerVolumes(Protocol):
     def attach(self, points: MountPoints, c: Container, lowerdirs: list[Path]) -> None: ...
     def activate(self, c: Container) -> None: ...
     def deactivate(self, c: Container) -> None: ...
-    def release(self, c: Container) -> None: ...
+    async def release(self, c: Container) -> None: ...
 
 
 def parse_signal(value: str | int | None, default: str = "SIGKILL") -> int:
@@ -478,7 +478,7 @@ class Lifecycle:
             self.files.detach(c)
             await asyncio.to_thread(self._delete_files, c, released)
         if volumes:
-            self.volumes.release(c)
+            await self.volumes.release(c)
         self.store.forget_lock(c.id)
         self.store.stopping(c.id, on_purpose=False)
         self.io.abandon_pending(c.id)
