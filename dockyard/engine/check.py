@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from dockyard.config import PRIVATE_DIR_MODE, Paths
 from dockyard.engine import specgen, storecheck
 from dockyard.engine.container import Container
-from dockyard.engine.containers import live_shim, stop_shim
+from dockyard.engine.containers.supervision import live_shim, stop_shim
 from dockyard.errors import DockyardError
 from dockyard.network.links import marked_ports
 from dockyard.runtime import cgroups, linux
@@ -91,7 +91,9 @@ class SystemCheck:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.paths = engine.paths
-        self.containers = engine.containers
+        self.containers = engine.container_store
+        self.supervisor = engine.containers.supervisor
+        self.files = engine.containers.files
         self.networks = engine.networks
 
     async def run(self, repair: bool) -> list[Finding]:
@@ -157,7 +159,7 @@ class SystemCheck:
         if c.running and not shim_pid:
             found.append(Finding("container-not-running", c.id, "recorded running, has ended"))
             if repair:
-                self.containers.settle(c.id)
+                self.supervisor.settle(c.id)
                 found[-1].repaired = True
         elif not c.running and shim_pid:
             found.append(Finding("container-running", c.id, "recorded stopped, still runs"))
@@ -218,7 +220,7 @@ class SystemCheck:
         if self.containers.busy(cid):
             return True
         if below[:1] == ("copy",):
-            return self.containers.copying(cid)
+            return self.files.copying(cid)
         return below[:1] in (("rootfs",), (SHM_DIR,)) and bool(
             live_shim(self.paths.containers / cid)
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from dockyard import rootless
 from dockyard.build.changes import apply_changes
@@ -11,6 +11,10 @@ from dockyard.engine.container import Container, now_rfc3339
 from dockyard.errors import NotFound
 from dockyard.runtime import cgroups
 
+if TYPE_CHECKING:
+    from dockyard.engine.images import Image
+    from dockyard.store.layers import Layer, LayerStore
+
 # The fields of a container's Config that an image config keeps (OCI image spec "config").
 IMAGE_CONFIG_FIELDS = (
     "User", "ExposedPorts", "Env", "Entrypoint", "Cmd", "Volumes", "WorkingDir", "Labels",
@@ -18,9 +22,24 @@ IMAGE_CONFIG_FIELDS = (
 )  # fmt: skip
 
 
+class ImageWriter(Protocol):
+    """The image service as a commit uses it (engine/images.py)."""
+
+    @property
+    def layers(self) -> LayerStore: ...
+    def resolve(self, name: str) -> Image: ...
+    def create_image(
+        self,
+        config: dict[str, Any],
+        layers: list[Layer],
+        parent: str = "",
+        reference: str | None = None,
+    ) -> str: ...
+
+
 def commit_changes(
     c: Container,
-    images: Any,
+    images: ImageWriter,
     held_layers: list[str],
     reference: str | None,
     *,
@@ -69,7 +88,9 @@ def commit_changes(
     return image_id
 
 
-def _parent(c: Container, images: Any, held_layers: list[str]) -> tuple[str, dict, list[str]]:
+def _parent(
+    c: Container, images: ImageWriter, held_layers: list[str]
+) -> tuple[str, dict, list[str]]:
     """(image id, image config, chain IDs) of what the new image stands on."""
     try:
         image = images.resolve(c.record["Image"])

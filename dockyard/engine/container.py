@@ -261,6 +261,15 @@ class Container:
     def command(self) -> list[str]:
         return [self.record["Path"], *self.record["Args"]] if self.record["Path"] else []
 
+    @property
+    def state_string(self) -> str:
+        """The State column of `docker ps` (moby's StateString)."""
+        if self.state["Paused"]:
+            return "paused"
+        if self.state["Restarting"]:
+            return "restarting"
+        return str(self.state["Status"])
+
     def status_text(self, now: float | None = None) -> str:
         """The STATUS column of `docker ps`."""
         state = self.state

@@ -29,7 +29,7 @@ from dockyard.network.links import Endpoint
 from dockyard.network.linkspec import parse_link
 
 if TYPE_CHECKING:
-    from dockyard.engine.containers import ContainerService
+    from dockyard.engine.containers.store import ContainerStore
     from dockyard.engine.networks import Network, NetworkService
 
 _RUNTIME_FIELDS = {
@@ -91,7 +91,7 @@ def network_settings(networks: dict[str, dict]) -> dict[str, Any]:
 
 
 class Endpoints:
-    def __init__(self, networks: NetworkService, containers: ContainerService) -> None:
+    def __init__(self, networks: NetworkService, containers: ContainerStore) -> None:
         self.networks = networks
         self.containers = containers
         self.db = networks.db

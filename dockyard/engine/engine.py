@@ -25,7 +25,9 @@ from dockyard.engine import logdrivers
 from dockyard.engine.builds import BuildService
 from dockyard.engine.check import SystemCheck, recover_tmp
 from dockyard.engine.container import default_cgroupns_mode
-from dockyard.engine.containers import BUILTIN_RUNTIMES, DEFAULT_RUNTIME, ContainerService
+from dockyard.engine.containers import ContainerService
+from dockyard.engine.containers.lifecycle import BUILTIN_RUNTIMES, DEFAULT_RUNTIME, ShimSpawner
+from dockyard.engine.containers.store import ContainerStore
 from dockyard.engine.events import EventBus
 from dockyard.engine.execs import ExecService
 from dockyard.engine.health import HealthMonitor
@@ -33,7 +35,7 @@ from dockyard.engine.images import ImageService
 from dockyard.engine.networks import NetworkService
 from dockyard.engine.transfers import TransferService
 from dockyard.engine.volumes import VolumeService
-from dockyard.runtime import cgroups
+from dockyard.runtime import cgroups, shim
 from dockyard.store.blobs import BlobStore
 from dockyard.store.layers import LayerStore
 from dockyard.store.metadata import Metadata
@@ -57,7 +59,7 @@ class Engine:
     def __init__(
         self,
         paths: Paths,
-        spawn_shim: Callable[..., Any] | None = None,
+        spawn_shim: ShimSpawner | None = None,
         spawn_exec: Callable[..., Any] | None = None,
         settings: EngineSettings | None = None,
     ) -> None:
@@ -77,22 +79,29 @@ class Engine:
         self.events = EventBus()
         self.runtimes = installed_runtimes()
         self.volumes = VolumeService(paths, self.metadata, self.events)
-        self.containers = ContainerService(
-            paths, self.metadata, None, self.events, self.runtimes, self.volumes
-        )
+        self.container_store = ContainerStore(paths, self.metadata, self.layers)
         self.images = ImageService(
-            self.metadata, self.blobs, self.layers, self.events, self.containers.users_of_image
+            self.metadata, self.blobs, self.layers, self.events, self.container_store.users_of_image
         )
-        self.containers.images = self.images
-        self.containers.log_defaults = (self.settings.log_driver, self.settings.log_opts)
-        if spawn_shim is not None:
-            self.containers.spawn_shim = spawn_shim
-        self.networks = NetworkService(paths, self.metadata, self.events, self.containers)
-        self.containers.networks = self.networks
-        self.execs = ExecService(self.containers)
+        self.networks = NetworkService(paths, self.metadata, self.events, self.container_store)
+        self.containers = ContainerService(
+            paths,
+            self.container_store,
+            self.events,
+            self.images,
+            self.layers,
+            self.networks,
+            self.volumes,
+            self.runtimes,
+            spawn_shim or shim.spawn,
+            (self.settings.log_driver, self.settings.log_opts),
+        )
+        self.execs = ExecService(self.container_store, self.events, paths.exec_root)
+        self.containers.lifecycle.on_removed.append(self.execs.forget)
         if spawn_exec is not None:
             self.execs.spawn_exec = spawn_exec
-        self.health = HealthMonitor(self.containers, self.execs)
+        self.health = HealthMonitor(self.container_store, self.events, self.execs)
+        self.containers.supervisor.on_state_change.append(self.health.update)
         self.builds = BuildService(paths, self.metadata, self.images, self.layers, self.networks)
         if spawn_exec is not None:
             self.builds.spawn_step = spawn_exec
@@ -105,7 +114,7 @@ class Engine:
     async def start(self) -> None:
         """Take over from however the last engine ended: watch the containers that kept
         running, settle those that ended, repair what a crash left (the system check)."""
-        await self.containers.recover()
+        await self.containers.supervisor.recover()
         for finding in self._recovered + await self.check.run(repair=True):
             log.warning(
                 "start-up check: %s %s: %s%s",
@@ -114,9 +123,9 @@ class Engine:
                 finding.problem,
                 "" if finding.repaired else " (not repaired)",
             )
-        self.networks.recover(asyncio.get_running_loop(), self.containers.all())
+        self.networks.recover(asyncio.get_running_loop(), self.container_store.all())
         self.builds.loop = asyncio.get_running_loop()
-        await self.containers.restart_always()
+        await self.containers.restarts.restart_always()
 
     def reload(self, settings: EngineSettings) -> None:
         """Apply what a configuration reload changes (dockerd's Reload): the rest waits
@@ -135,7 +144,7 @@ class Engine:
             return
         self.closed = True
         self.health.close()
-        self.containers.close()
+        self.containers.supervisor.close()
         self.networks.close()
         self.metadata.close()
 
@@ -144,7 +153,7 @@ class Engine:
         """`docker system df`: what images, containers and the build cache hold on disk."""
         images = self.images.list(all=True)
         for image in images:
-            image["Containers"] = len(self.containers.users_of_image(image["Id"]))
+            image["Containers"] = len(self.container_store.users_of_image(image["Id"]))
         layers_size = self.metadata.query("SELECT COALESCE(SUM(size), 0) AS total FROM layers")[0][
             "total"
         ]
@@ -189,7 +198,7 @@ class Engine:
         }
 
     def info(self) -> dict[str, Any]:
-        containers = self.containers.all()
+        containers = self.container_store.all()
         running = sum(1 for c in containers if c.running and not c.state["Paused"])
         paused = sum(1 for c in containers if c.state["Paused"])
         support = cgroups.Support()

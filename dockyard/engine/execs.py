@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dockyard.engine.containers import ContainerService
+from dockyard.engine.container import Container
+from dockyard.engine.containers.store import ContainerStore
+from dockyard.engine.events import EventBus
 from dockyard.engine.names import new_id
 from dockyard.engine.specgen import container_cgroup_path
 from dockyard.engine.streams import ShimStream, Stream
@@ -68,14 +70,16 @@ class Exec:
 
 
 class ExecService:
-    def __init__(self, containers: ContainerService) -> None:
+    def __init__(self, containers: ContainerStore, events: EventBus, exec_root: Path) -> None:
         self.containers = containers
+        self.events = events
+        self.exec_root = exec_root
         # How an exec's shim is forked: from this process, or by the daemon's zygote.
         self.spawn_exec: Callable[[ExecShimConfig], tuple[int, socket.socket]] = execshim.spawn
         self._execs: dict[str, Exec] = {}
-        containers.on_removed.append(self._forget)
 
-    def _forget(self, container: Any) -> None:
+    def forget(self, container: Container) -> None:
+        """The container is removed: so are its execs."""
         for exec_id in [e.id for e in self._execs.values() if e.container_id == container.id]:
             del self._execs[exec_id]
 
@@ -103,7 +107,7 @@ class ExecService:
             resolve_user(Path(f"/proc/{c.state['Pid']}/root"), body["User"])
         exec_ = Exec(new_id(), c.id, {**body, "Cmd": cmd})
         self._execs[exec_.id] = exec_
-        self.containers.events.publish(
+        self.events.publish(
             "container", f"exec_create: {' '.join(cmd)}", c.id, {"execID": exec_.id, **_attrs(c)}
         )
         return exec_.id
@@ -122,7 +126,7 @@ class ExecService:
             raise Conflict(f"container {c.id} is not running")
         config = exec_.config
         spec = json.loads((c.root / "config.json").read_text())
-        exec_.dir = exec_dir(self.containers.paths.exec_root, c.id, exec_.id)
+        exec_.dir = exec_dir(self.exec_root, c.id, exec_.id)
         cfg = ExecShimConfig(
             exec_id=exec_.id,
             container_id=c.id,
@@ -149,7 +153,7 @@ class ExecService:
             raise DockyardError(reply["error"])
         exec_.pid = int(reply["pid"])
         exec_.running = True
-        self.containers.events.publish(
+        self.events.publish(
             "container",
             f"exec_start: {' '.join(config['Cmd'])}",
             c.id,
@@ -207,7 +211,7 @@ class ExecService:
             exec_.done.set()
             with contextlib.suppress(NotFound):
                 c = self.containers.get(exec_.container_id)
-                self.containers.events.publish(
+                self.events.publish(
                     "container",
                     "exec_die",
                     c.id,

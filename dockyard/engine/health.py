@@ -21,7 +21,8 @@ import time
 from typing import Any
 
 from dockyard.engine.container import Container, now_rfc3339
-from dockyard.engine.containers import ContainerService
+from dockyard.engine.containers.store import ContainerStore
+from dockyard.engine.events import EventBus
 from dockyard.engine.execs import ExecService
 from dockyard.errors import DockyardError, NotFound
 from dockyard.timefmt import parse_rfc3339
@@ -59,11 +60,12 @@ def go_duration(seconds: float) -> str:
 
 
 class HealthMonitor:
-    def __init__(self, containers: ContainerService, execs: ExecService) -> None:
+    def __init__(self, containers: ContainerStore, events: EventBus, execs: ExecService) -> None:
+        """``update`` is to be told of each change of a container's state."""
         self.containers = containers
+        self.events = events
         self.execs = execs
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        containers.on_state_change.append(self.update)
 
     def update(self, c: Container, started: bool = False) -> None:
         """Start or stop ``c``'s monitor after a change of state (moby's updateHealthMonitor).
@@ -188,7 +190,7 @@ class HealthMonitor:
                 health["Status"] = "unhealthy"
         self.containers.save(c)
         if health["Status"] != old:
-            self.containers.events.publish(
+            self.events.publish(
                 "container",
                 f"health_status: {health['Status']}",
                 c.id,

@@ -14,6 +14,7 @@ import os
 from typing import Any
 
 from dockyard.engine import security
+from dockyard.engine.namespaces import ContainerLookup
 from dockyard.errors import InvalidArgument
 from dockyard.rootless import limits
 from dockyard.runtime.cgroups import Support
@@ -27,7 +28,10 @@ _NO_QUOTA = "--storage-opt is supported only for overlay over xfs with 'pquota' 
 
 
 def verify(
-    hc: dict[str, Any], config: dict[str, Any], containers: Any, support: Support | None = None
+    hc: dict[str, Any],
+    config: dict[str, Any],
+    containers: ContainerLookup,
+    support: Support | None = None,
 ) -> list[str]:
     """Check and adjust ``hc`` in place; return the warnings for the create response.
 
@@ -340,7 +344,7 @@ def _check_storage_opt(options: dict[str, str]) -> None:
         raise InvalidArgument(f"Unknown option {names[0]}")
 
 
-def _name_shared_namespaces(hc: dict[str, Any], containers: Any) -> None:
+def _name_shared_namespaces(hc: dict[str, Any], containers: ContainerLookup) -> None:
     """container:<name> → container:<id> for --pid and --ipc, so a rename keeps the link.
 
     A container that does not exist is refused here, as moby's create does.

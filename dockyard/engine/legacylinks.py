@@ -26,7 +26,7 @@ from dockyard.network.linkspec import env_vars, is_user_defined, parse_link
 if TYPE_CHECKING:
     import sqlite3
 
-    from dockyard.engine.containers import ContainerService
+    from dockyard.engine.containers.store import ContainerStore
     from dockyard.store.metadata import Metadata
 
 HOST_NETWORK_AND_LINKS = (
@@ -41,7 +41,7 @@ DEFAULT_NETWORK = "bridge"
 
 
 class LegacyLinks:
-    def __init__(self, db: Metadata, containers: ContainerService) -> None:
+    def __init__(self, db: Metadata, containers: ContainerStore) -> None:
         self.db = db
         self.containers = containers
 

@@ -8,14 +8,20 @@ running container, which the runtime joins. A shared IPC brings the donor's
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Protocol
 
 from dockyard.engine.container import Container
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound, SystemError
 from dockyard.runtime.shim import SHM_DIR
 
 
-def network_mode(hc: dict[str, Any], containers: Any) -> str:
+class ContainerLookup(Protocol):
+    """Where the containers whose namespaces are joined are found (containers/store.py)."""
+
+    def get(self, ref: str) -> Container: ...
+
+
+def network_mode(hc: dict[str, Any], containers: ContainerLookup) -> str:
     mode = hc.get("NetworkMode") or "bridge"
     if mode == "host":
         return "host"
@@ -27,7 +33,7 @@ def network_mode(hc: dict[str, Any], containers: Any) -> str:
     return "private"
 
 
-def pid_mode(hc: dict[str, Any], containers: Any) -> str:
+def pid_mode(hc: dict[str, Any], containers: ContainerLookup) -> str:
     """--pid: "private", "host", or the namespace of another running container."""
     mode = hc.get("PidMode") or ""
     if mode == "host":
@@ -42,14 +48,14 @@ def pid_mode(hc: dict[str, Any], containers: Any) -> str:
     return f"/proc/{other.state['Pid']}/ns/pid"
 
 
-def _running(containers: Any, ref: str) -> Container:
+def _running(containers: ContainerLookup, ref: str) -> Container:
     other: Container = containers.get(ref)
     if not other.running:
         raise Conflict(f"container {ref} is not running")
     return other
 
 
-def ipc_mode(c: Container, containers: Any) -> tuple[str, str | None]:
+def ipc_mode(c: Container, containers: ContainerLookup) -> tuple[str, str | None]:
     """--ipc: the IPC namespace mode, and the directory bound at /dev/shm if not a tmpfs of its own.
 
     As with moby, a "shareable" container's /dev/shm is a tmpfs on the host (its shim
@@ -63,7 +69,7 @@ def ipc_mode(c: Container, containers: Any) -> tuple[str, str | None]:
     return ("host" if mode == "host" else "private"), _shm_path(c, containers)
 
 
-def _join_ipc(ref: str, containers: Any) -> tuple[str, str]:
+def _join_ipc(ref: str, containers: ContainerLookup) -> tuple[str, str]:
     try:
         other = _running(containers, ref)
     except NotFound as e:
@@ -79,7 +85,7 @@ def _join_ipc(ref: str, containers: Any) -> tuple[str, str]:
     return ("host" if shm == "/dev/shm" else f"/proc/{other.state['Pid']}/ns/ipc"), shm
 
 
-def _shm_path(c: Container, containers: Any) -> str | None:
+def _shm_path(c: Container, containers: ContainerLookup) -> str | None:
     """The /dev/shm others can share with ``c`` (moby's ShmPath): none for a private IPC."""
     mode = c.host_config.get("IpcMode") or "private"
     if mode == "host":

@@ -48,7 +48,7 @@ from dockyard.rootless.ports import HostPorts
 from dockyard.store.metadata import Metadata
 
 if TYPE_CHECKING:
-    from dockyard.engine.containers import ContainerService
+    from dockyard.engine.containers.store import ContainerStore
     from dockyard.network.links import Links
     from dockyard.network.nftables import Nftables
 
@@ -164,7 +164,7 @@ Forwards = list[ruleset.Forward]
 
 class NetworkService:
     def __init__(
-        self, paths: Paths, metadata: Metadata, events: EventBus, containers: ContainerService
+        self, paths: Paths, metadata: Metadata, events: EventBus, containers: ContainerStore
     ) -> None:
         self.db = metadata
         self.events = events

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from dockyard import rootless
 from dockyard.config import Paths
@@ -15,6 +15,20 @@ from dockyard.engine.logdrivers import WriterSettings
 from dockyard.errors import InvalidArgument, SystemError
 from dockyard.runtime import spec as oci
 from dockyard.runtime.shim import ShimConfig
+
+if TYPE_CHECKING:
+    from dockyard.engine.discovery import Discovery
+    from dockyard.engine.legacylinks import LegacyLinks
+
+
+class SpecNetworks(Protocol):
+    """The network service as a container's spec needs it (engine/networks.py): its
+    /etc files and its links' variables."""
+
+    @property
+    def discovery(self) -> Discovery: ...
+    @property
+    def legacy_links(self) -> LegacyLinks: ...
 
 
 def cgroup_path(cid: str, parent: str = "") -> str:
@@ -140,7 +154,7 @@ def _refuse_device_requests(hc: dict[str, Any]) -> None:
 
 
 def spec_options(
-    c: Container, network: str, containers: Any, link_env: list[str]
+    c: Container, network: str, containers: namespaces.ContainerLookup, link_env: list[str]
 ) -> oci.SpecOptions:
     hc, config = c.host_config, c.config
     _refuse_device_requests(hc)
@@ -245,9 +259,13 @@ def _with_defaults(env: list[str], tty: bool, link_env: list[str]) -> list[str]:
 
 
 def shim_config(
-    c: Container, paths: Paths, runtime: str, containers: Any, log: WriterSettings
+    c: Container,
+    paths: Paths,
+    runtime: str,
+    containers: namespaces.ContainerLookup,
+    networks: SpecNetworks,
+    log: WriterSettings,
 ) -> ShimConfig:
-    networks = containers.networks
     network_mode = namespaces.network_mode(c.host_config, containers)
     write_etc_files(c, *networks.discovery.etc_files(c))
     spec = oci.docker_default_spec(
