@@ -37,6 +37,9 @@ KEYS: dict[str, str] = {
     "tlscacert": _STRING,
     "tlscert": _STRING,
     "tlskey": _STRING,
+    "dns": _LIST,
+    "dns-search": _LIST,
+    "dns-opts": _LIST,
 }
 # What SIGHUP applies, of the keys above (dockerd's Daemon.Reload).
 RELOADABLE = ("debug", "labels", "registry-mirrors", "insecure-registries")
@@ -46,7 +49,6 @@ UNSUPPORTED = (
     "default-address-pools",
     "default-runtime",
     "default-ulimits",
-    "dns",
     "seccomp-profile",
 )
 _GO_TYPES = {str: "string", bool: "bool", list: "array", dict: "object"}  # else "number"
@@ -65,6 +67,15 @@ class RegistrySettings:
 
 
 @dataclass(frozen=True)
+class DnsSettings:
+    """The resolv.conf overrides of containers that give none of their own (dockerd's --dns...)."""
+
+    nameservers: tuple[str, ...] = ()
+    search: tuple[str, ...] = ()
+    options: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class EngineSettings:
     """What of the configuration the engine itself reads (the rest is the daemon's)."""
 
@@ -73,6 +84,7 @@ class EngineSettings:
     debug: bool = False
     log_driver: str = "json-file"
     log_opts: dict[str, str] = field(default_factory=dict)
+    dns: DnsSettings = field(default_factory=DnsSettings)
 
 
 def read_file(path: str, required: bool) -> dict[str, Any]:
@@ -133,6 +145,11 @@ def engine_settings(options: dict[str, Any]) -> EngineSettings:
         debug=bool(options.get("debug")),
         log_driver=options.get("log-driver") or "json-file",
         log_opts=dict(options.get("log-opts") or {}),
+        dns=DnsSettings(
+            nameservers=tuple(_ip_address(a) for a in options.get("dns") or []),
+            search=tuple(options.get("dns-search") or []),
+            options=tuple(options.get("dns-opts") or []),
+        ),
     )
 
 
@@ -223,6 +240,14 @@ def _insecure(value: str) -> str:
     if not parts.hostname or (port is not None and not 0 < port < 65536):
         raise InvalidArgument(f"insecure registry {value} is not valid")
     return value
+
+
+def _ip_address(value: str) -> str:
+    """A nameserver's address (moby's ValidateIPAddress)."""
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        raise InvalidArgument(f"IP address is not correctly formatted: {value}") from None
 
 
 def _go(value: Any) -> str:

@@ -89,6 +89,7 @@ class Engine:
             self.containers.spawn_shim = spawn_shim
         self.networks = NetworkService(paths, self.metadata, self.events, self.containers)
         self.containers.networks = self.networks
+        self.networks.discovery.dns_defaults = self.settings.dns
         self.execs = ExecService(self.containers)
         if spawn_exec is not None:
             self.execs.spawn_exec = spawn_exec

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import subprocess
@@ -81,6 +82,7 @@ def test_unknown_and_unsupported_directives_are_refused(roots: Roots) -> None:
             {"log-opts": {"max-size": "1m", "bogus": "1"}},
             "unknown log opt 'bogus' for json-file log driver",
         ),
+        ({"dns": ["8.8.8"]}, "IP address is not correctly formatted: 8.8.8"),
         ([], "json: cannot unmarshal array into Go value of type map[string]any"),
     ],
 )
@@ -98,9 +100,9 @@ def test_a_config_file_named_but_missing_is_an_error(roots: Roots) -> None:
     )
 
 
-@pytest.fixture
-def configured(roots: Roots, busybox_tar: Path) -> Iterator[Daemon]:
-    """A daemon whose data root, socket and defaults all come from its daemon.json."""
+@contextlib.contextmanager
+def _serving(roots: Roots, busybox_tar: Path, directives: dict[str, Any]) -> Iterator[Daemon]:
+    """A daemon whose data root, socket and ``directives`` all come from its daemon.json."""
     import_busybox(roots.data_root, roots.exec_root, busybox_tar)
     path = daemon_config(
         roots.base,
@@ -108,11 +110,7 @@ def configured(roots: Roots, busybox_tar: Path) -> Iterator[Daemon]:
             "data-root": str(roots.data_root),
             "exec-root": str(roots.exec_root),
             "hosts": [roots.host],
-            "labels": ["site=test"],
-            "registry-mirrors": ["http://127.0.0.1:1"],
-            "insecure-registries": ["r.test:5000", "10.99.0.0/16"],
-            "log-driver": "local",
-            "log-opts": {"max-size": "2m"},
+            **directives,
         },
     )
     roots.exec_root.mkdir(parents=True, exist_ok=True)
@@ -129,6 +127,20 @@ def configured(roots: Roots, busybox_tar: Path) -> Iterator[Daemon]:
             daemon.cli("rm", "-f", cid)
         daemon.stop()
         log.close()
+
+
+@pytest.fixture
+def configured(roots: Roots, busybox_tar: Path) -> Iterator[Daemon]:
+    """A daemon whose defaults all come from its daemon.json."""
+    directives = {
+        "labels": ["site=test"],
+        "registry-mirrors": ["http://127.0.0.1:1"],
+        "insecure-registries": ["r.test:5000", "10.99.0.0/16"],
+        "log-driver": "local",
+        "log-opts": {"max-size": "2m"},
+    }
+    with _serving(roots, busybox_tar, directives) as daemon:
+        yield daemon
 
 
 def _answers(roots: Roots) -> bool:
@@ -200,3 +212,33 @@ def test_test_daemons_read_their_own_file(daemon: Daemon) -> None:
     given = cmdline[cmdline.index(b"--config-file") + 1].decode()
     assert given == str(daemon.roots.base / "daemon.json")
     assert json.loads(Path(given).read_text()) == {}
+
+
+def _resolv_conf(daemon: Daemon, *args: str) -> str:
+    result = daemon.cli("run", "--rm", *args, "busybox", "cat", "/etc/resolv.conf")
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_dns_directives_are_the_default_of_containers(roots: Roots, busybox_tar: Path) -> None:
+    # Loopback nameservers: written into resolv.conf, never asked.
+    directives = {"dns": ["127.0.0.53"], "dns-search": ["corp.test"], "dns-opts": ["timeout:3"]}
+    with _serving(roots, busybox_tar, directives) as daemon:
+        lines = _resolv_conf(daemon).splitlines()
+        assert "nameserver 127.0.0.53" in lines
+        assert "search corp.test" in lines
+        assert "options timeout:3" in lines
+        # A container's own settings replace the daemon's, each on its own.
+        own = _resolv_conf(daemon, "--dns", "127.0.0.54").splitlines()
+        assert "nameserver 127.0.0.54" in own
+        assert "nameserver 127.0.0.53" not in own
+        assert "search corp.test" in own
+        # On a user-defined network the embedded server forwards to the daemon's nameservers.
+        network = "dnsnet"
+        assert daemon.cli("network", "create", network).returncode == 0
+        try:
+            embedded = _resolv_conf(daemon, "--network", network)
+        finally:
+            daemon.cli("network", "rm", network)
+        assert "nameserver 127.0.0.11" in embedded.splitlines()
+        assert "# ExtServers: [127.0.0.53]" in embedded.splitlines()
