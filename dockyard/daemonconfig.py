@@ -22,6 +22,7 @@ DEFAULT_CONFIG_FILE = "/etc/dockyard/daemon.json"
 # Each key the file may hold, with the JSON type dockerd's Config struct gives it
 # (Go's name for it, as json.Unmarshal says it in its errors).
 _STRING, _BOOL, _LIST, _MAP = "string", "bool", "[]string", "map[string]string"
+_ULIMITS = "map[string]*units.Ulimit"
 KEYS: dict[str, str] = {
     "data-root": _STRING,
     "exec-root": _STRING,
@@ -40,6 +41,7 @@ KEYS: dict[str, str] = {
     "dns": _LIST,
     "dns-search": _LIST,
     "dns-opts": _LIST,
+    "default-ulimits": _ULIMITS,
 }
 # What SIGHUP applies, of the keys above (dockerd's Daemon.Reload).
 RELOADABLE = ("debug", "labels", "registry-mirrors", "insecure-registries")
@@ -48,7 +50,6 @@ UNSUPPORTED = (
     "bip",
     "default-address-pools",
     "default-runtime",
-    "default-ulimits",
     "seccomp-profile",
 )
 _GO_TYPES = {str: "string", bool: "bool", list: "array", dict: "object"}  # else "number"
@@ -85,6 +86,7 @@ class EngineSettings:
     log_driver: str = "json-file"
     log_opts: dict[str, str] = field(default_factory=dict)
     dns: DnsSettings = field(default_factory=DnsSettings)
+    ulimits: dict[str, tuple[int, int]] = field(default_factory=dict)  # "nofile": (soft, hard)
 
 
 def read_file(path: str, required: bool) -> dict[str, Any]:
@@ -150,6 +152,7 @@ def engine_settings(options: dict[str, Any]) -> EngineSettings:
             search=tuple(options.get("dns-search") or []),
             options=tuple(options.get("dns-opts") or []),
         ),
+        ulimits=_default_ulimits(options.get("default-ulimits") or {}),
     )
 
 
@@ -169,6 +172,9 @@ def _check_keys(directives: dict[str, Any]) -> None:
 def _check_type(key: str, value: Any) -> None:
     """Go's json.Unmarshal into dockerd's Config: the JSON type of each value and item."""
     want = KEYS[key]
+    if want == _ULIMITS:
+        _check_ulimits_type(key, value)
+        return
     python_type: type = {_STRING: str, _BOOL: bool, _LIST: list, _MAP: dict}[want]
     if not isinstance(value, python_type):
         raise _unmarshal(value, key, want)
@@ -180,10 +186,28 @@ def _check_type(key: str, value: Any) -> None:
             raise _unmarshal(item, key, _STRING)
 
 
-def _unmarshal(value: Any, key: str, want: str) -> ConfigError:
+def _check_ulimits_type(key: str, value: Any) -> None:
+    """An object of go-units' Ulimits: ``{"nofile": {"Name": "nofile", "Soft": 1, "Hard": 2}}``."""
+    if not isinstance(value, dict):
+        raise _unmarshal(value, key, _ULIMITS)
+    for ulimit in value.values():
+        if not isinstance(ulimit, dict):
+            raise _unmarshal(ulimit, key, "units.Ulimit")
+        for name, item in ulimit.items():
+            wrong = not isinstance(item, str) if name == "Name" else not _is_int(item)
+            if wrong:
+                kind = "string" if name == "Name" else "int64"
+                raise _unmarshal(item, f"{key}.{name}", kind, struct="Ulimit")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _unmarshal(value: Any, key: str, want: str, struct: str = "Config") -> ConfigError:
     kind = _GO_TYPES.get(type(value), "number")
     return ConfigError(
-        f"json: cannot unmarshal {kind} into Go struct field Config.{key} of type {want}"
+        f"json: cannot unmarshal {kind} into Go struct field {struct}.{key} of type {want}"
     )
 
 
@@ -240,6 +264,24 @@ def _insecure(value: str) -> str:
     if not parts.hostname or (port is not None and not 0 < port < 65536):
         raise InvalidArgument(f"insecure registry {value} is not valid")
     return value
+
+
+def _default_ulimits(value: dict[str, dict[str, Any]]) -> dict[str, tuple[int, int]]:
+    """The default-ulimits as name → (soft, hard); a limit without its Name is named by its key."""
+    from dockyard.cli.runopts import ULIMIT_NAMES  # go-units' names, the same for --ulimit
+
+    ulimits: dict[str, tuple[int, int]] = {}
+    for key, ulimit in value.items():
+        name = ulimit.get("Name") or key
+        if name not in ULIMIT_NAMES:
+            raise InvalidArgument(f"invalid ulimit type: {name}")
+        soft, hard = ulimit.get("Soft", 0), ulimit.get("Hard", 0)
+        if soft > hard:
+            raise InvalidArgument(
+                f"ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}"
+            )
+        ulimits[name] = (soft, hard)
+    return ulimits
 
 
 def _ip_address(value: str) -> str:

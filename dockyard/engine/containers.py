@@ -127,6 +127,8 @@ class ContainerService:
         self.networks: Any = None  # the NetworkService, set by the Engine
         # The daemon's log-driver and log-opts: what a container naming none gets.
         self.log_defaults: tuple[str, dict[str, str]] = ("json-file", {})
+        # The daemon's default-ulimits: each applies to a container without its own of that name.
+        self.default_ulimits: dict[str, tuple[int, int]] = {}
 
     # ------------------------------------------------------------------ records
     def _load(self, row: Any) -> Container:

@@ -85,6 +85,7 @@ class Engine:
         )
         self.containers.images = self.images
         self.containers.log_defaults = (self.settings.log_driver, self.settings.log_opts)
+        self.containers.default_ulimits = self.settings.ulimits
         if spawn_shim is not None:
             self.containers.spawn_shim = spawn_shim
         self.networks = NetworkService(paths, self.metadata, self.events, self.containers)

@@ -188,7 +188,7 @@ def spec_options(
         cap_add=hc.get("CapAdd") or [],
         cap_drop=hc.get("CapDrop") or [],
         sysctls=sysctls,
-        ulimits=_ulimits(hc),
+        ulimits={**containers.default_ulimits, **_ulimits(hc)},
         oom_score_adj=hc.get("OomScoreAdj") or 0,
         shm_size=hc.get("ShmSize") or oci.DEFAULT_SHM_SIZE,
         **_resource_options(hc),

@@ -83,6 +83,12 @@ def test_unknown_and_unsupported_directives_are_refused(roots: Roots) -> None:
             "unknown log opt 'bogus' for json-file log driver",
         ),
         ({"dns": ["8.8.8"]}, "IP address is not correctly formatted: 8.8.8"),
+        (
+            {"default-ulimits": {"nofile": {"Name": "nofile", "Soft": "many"}}},
+            "json: cannot unmarshal string into Go struct field Ulimit.default-ulimits.Soft "
+            "of type int64",
+        ),
+        ({"default-ulimits": {"files": {"Soft": 1, "Hard": 1}}}, "invalid ulimit type: files"),
         ([], "json: cannot unmarshal array into Go value of type map[string]any"),
     ],
 )
@@ -242,3 +248,26 @@ def test_dns_directives_are_the_default_of_containers(roots: Roots, busybox_tar:
             daemon.cli("network", "rm", network)
         assert "nameserver 127.0.0.11" in embedded.splitlines()
         assert "# ExtServers: [127.0.0.53]" in embedded.splitlines()
+
+
+def test_default_ulimits_apply_to_containers_without_their_own(
+    roots: Roots, busybox_tar: Path
+) -> None:
+    # Below this machine's hard limit: root here cannot raise it (no CAP_SYS_RESOURCE).
+    ulimits = {
+        "nofile": {"Name": "nofile", "Soft": 4321, "Hard": 8765},
+        "nproc": {"Name": "nproc", "Soft": 3000, "Hard": 3000},
+    }
+    with _serving(roots, busybox_tar, {"default-ulimits": ulimits}) as daemon:
+        script = "ulimit -n; ulimit -Hn; ulimit -u"
+        ran = daemon.cli("run", "--rm", "busybox", "sh", "-c", script)
+        assert ran.stdout.split() == ["4321", "8765", "3000"], ran.stderr
+        # A container's own --ulimit replaces the default of that name only.
+        own = daemon.cli(
+            "run", "--rm", "--ulimit", "nofile=1000:2000", "busybox", "sh", "-c", script
+        )
+        assert own.stdout.split() == ["1000", "2000", "3000"], own.stderr
+        # The defaults are the daemon's, not written into the container's HostConfig.
+        assert daemon.cli("create", "--name", "plain", "busybox").returncode == 0
+        host_ulimits = daemon.cli("inspect", "-f", "{{json .HostConfig.Ulimits}}", "plain").stdout
+        assert "nofile" not in host_ulimits
