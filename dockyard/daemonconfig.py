@@ -42,6 +42,8 @@ KEYS: dict[str, str] = {
     "dns-search": _LIST,
     "dns-opts": _LIST,
     "default-ulimits": _ULIMITS,
+    "default-runtime": _STRING,
+    "seccomp-profile": _STRING,
 }
 # What SIGHUP applies, of the keys above (dockerd's Daemon.Reload).
 RELOADABLE = ("debug", "labels", "registry-mirrors", "insecure-registries")
@@ -49,8 +51,6 @@ RELOADABLE = ("debug", "labels", "registry-mirrors", "insecure-registries")
 UNSUPPORTED = (
     "bip",
     "default-address-pools",
-    "default-runtime",
-    "seccomp-profile",
 )
 _GO_TYPES = {str: "string", bool: "bool", list: "array", dict: "object"}  # else "number"
 
@@ -87,6 +87,9 @@ class EngineSettings:
     log_opts: dict[str, str] = field(default_factory=dict)
     dns: DnsSettings = field(default_factory=DnsSettings)
     ulimits: dict[str, tuple[int, int]] = field(default_factory=dict)  # "nofile": (soft, hard)
+    default_runtime: str = "runc"
+    seccomp_profile: str = "builtin"  # "builtin", "unconfined" or a profile file's path
+    seccomp: str = "builtin"  # what a container without its own gets: or the file's JSON text
 
 
 def read_file(path: str, required: bool) -> dict[str, Any]:
@@ -153,6 +156,9 @@ def engine_settings(options: dict[str, Any]) -> EngineSettings:
             options=tuple(options.get("dns-opts") or []),
         ),
         ulimits=_default_ulimits(options.get("default-ulimits") or {}),
+        default_runtime=options.get("default-runtime") or "runc",
+        seccomp_profile=options.get("seccomp-profile") or "builtin",
+        seccomp=_seccomp(options.get("seccomp-profile") or "builtin"),
     )
 
 
@@ -217,6 +223,12 @@ def _check_values(directives: dict[str, Any]) -> None:
         engine_settings(directives)
     except InvalidArgument as e:
         raise ConfigError(e.message) from None
+    runtime = directives.get("default-runtime")
+    if runtime:
+        from dockyard.engine.engine import known_runtimes
+
+        if runtime not in known_runtimes():
+            raise ConfigError(f"specified default runtime '{runtime}' does not exist")
     for label in directives.get("labels") or []:
         if "=" not in label:
             raise ConfigError(f"failed to validate labels: bad attribute format: {label}")
@@ -282,6 +294,22 @@ def _default_ulimits(value: dict[str, dict[str, Any]]) -> dict[str, tuple[int, i
             )
         ulimits[name] = (soft, hard)
     return ulimits
+
+
+def _seccomp(profile: str) -> str:
+    """The daemon's seccomp profile: "builtin", "unconfined" or a file's JSON text, checked."""
+    if profile in ("builtin", "unconfined"):
+        return profile
+    from dockyard.runtime import seccomp_profile
+
+    try:
+        with open(profile) as f:
+            text = f.read()
+    except OSError as e:
+        reason = (e.strerror or str(e)).lower()
+        raise InvalidArgument(f"opening seccomp profile ({profile}) failed: {reason}") from None
+    seccomp_profile.parse(text)
+    return text
 
 
 def _ip_address(value: str) -> str:

@@ -26,7 +26,7 @@ from typing import Any, BinaryIO
 from dockyard import platforms, stdcopy
 from dockyard.build import imageconfig
 from dockyard.config import PRIVATE_DIR_MODE, Paths
-from dockyard.engine import archive, hostconfig, logdrivers, processes, specgen
+from dockyard.engine import archive, hostconfig, logdrivers, processes, security, specgen
 from dockyard.engine import update as container_update
 from dockyard.engine.commit import commit_changes
 from dockyard.engine.container import (
@@ -129,6 +129,10 @@ class ContainerService:
         self.log_defaults: tuple[str, dict[str, str]] = ("json-file", {})
         # The daemon's default-ulimits: each applies to a container without its own of that name.
         self.default_ulimits: dict[str, tuple[int, int]] = {}
+        # The daemon's default-runtime, and its seccomp-profile ("builtin", "unconfined" or
+        # JSON): what a container naming none gets.
+        self.default_runtime = DEFAULT_RUNTIME
+        self.default_seccomp = security.SECCOMP_DEFAULT
 
     # ------------------------------------------------------------------ records
     def _load(self, row: Any) -> Container:
@@ -199,7 +203,9 @@ class ContainerService:
         self, body: dict[str, Any], name: str | None, platform: platforms.Platform | None = None
     ) -> dict:
         """``platform``: the one the image must be for (--platform), NotFound otherwise."""
-        host_config = build_host_config(body.get("HostConfig") or {}, *self.log_defaults)
+        given = body.get("HostConfig") or {}
+        runtime = given.get("Runtime") or self.default_runtime
+        host_config = build_host_config({**given, "Runtime": runtime}, *self.log_defaults)
         image_name = body.get("Image") or ""
         if not image_name:
             raise InvalidArgument("config cannot be empty in order to create a container")

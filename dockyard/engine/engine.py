@@ -25,7 +25,7 @@ from dockyard.engine import logdrivers
 from dockyard.engine.builds import BuildService
 from dockyard.engine.check import SystemCheck, recover_tmp
 from dockyard.engine.container import default_cgroupns_mode
-from dockyard.engine.containers import BUILTIN_RUNTIMES, DEFAULT_RUNTIME, ContainerService
+from dockyard.engine.containers import BUILTIN_RUNTIMES, ContainerService
 from dockyard.engine.events import EventBus
 from dockyard.engine.execs import ExecService
 from dockyard.engine.health import HealthMonitor
@@ -49,6 +49,11 @@ RUNTIME_BINARIES = {"io.containerd.runc.v2": "runc", "crun": "crun"}
 def installed_runtimes() -> dict[str, str]:
     found = {name: shutil.which(binary) for name, binary in RUNTIME_BINARIES.items()}
     return {name: path for name, path in found.items() if path}
+
+
+def known_runtimes() -> list[str]:
+    """The names --runtime and the daemon's default-runtime may give."""
+    return [*BUILTIN_RUNTIMES, *installed_runtimes()]
 
 
 class Engine:
@@ -86,6 +91,8 @@ class Engine:
         self.containers.images = self.images
         self.containers.log_defaults = (self.settings.log_driver, self.settings.log_opts)
         self.containers.default_ulimits = self.settings.ulimits
+        self.containers.default_runtime = self.settings.default_runtime
+        self.containers.default_seccomp = self.settings.seccomp
         if spawn_shim is not None:
             self.containers.spawn_shim = spawn_shim
         self.networks = NetworkService(paths, self.metadata, self.events, self.containers)
@@ -249,7 +256,7 @@ class Engine:
                 **{name: {"path": "built-in"} for name in BUILTIN_RUNTIMES},
                 **{name: {"path": path} for name, path in self.runtimes.items()},
             },
-            "DefaultRuntime": DEFAULT_RUNTIME,
+            "DefaultRuntime": self.settings.default_runtime,
             "Swarm": {
                 "LocalNodeState": "inactive",
                 "ControlAvailable": False,
@@ -265,12 +272,14 @@ class Engine:
             "RuncCommit": {"ID": ""},
             "InitCommit": {"ID": ""},
             "SecurityOptions": [
-                "name=seccomp,profile=builtin",
+                f"name=seccomp,profile={self.settings.seccomp_profile}",
                 *(["name=rootless"] if rootless.active() else []),
                 *(["name=cgroupns"] if default_cgroupns_mode() == "private" else []),
             ],
             "CDISpecDirs": [],
-            "Warnings": [],
+            "Warnings": []
+            if self.settings.seccomp_profile == "builtin"
+            else ["WARNING: daemon is not using the default seccomp profile"],
         }
 
 

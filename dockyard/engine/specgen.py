@@ -197,7 +197,7 @@ def spec_options(
         masked_paths=hc.get("MaskedPaths"),
         readonly_paths=hc.get("ReadonlyPaths"),
         no_new_privileges=securities.no_new_privileges,
-        seccomp=security.seccomp(securities, privileged),
+        seccomp=security.seccomp(securities, privileged, containers.default_seccomp),
         writable_cgroups=securities.writable_cgroups,
     )
 

@@ -89,6 +89,11 @@ def test_unknown_and_unsupported_directives_are_refused(roots: Roots) -> None:
             "of type int64",
         ),
         ({"default-ulimits": {"files": {"Soft": 1, "Hard": 1}}}, "invalid ulimit type: files"),
+        ({"default-runtime": "nope"}, "specified default runtime 'nope' does not exist"),
+        (
+            {"seccomp-profile": "/no/such/profile.json"},
+            "opening seccomp profile (/no/such/profile.json) failed: no such file or directory",
+        ),
         ([], "json: cannot unmarshal array into Go value of type map[string]any"),
     ],
 )
@@ -271,3 +276,58 @@ def test_default_ulimits_apply_to_containers_without_their_own(
         assert daemon.cli("create", "--name", "plain", "busybox").returncode == 0
         host_ulimits = daemon.cli("inspect", "-f", "{{json .HostConfig.Ulimits}}", "plain").stdout
         assert "nofile" not in host_ulimits
+
+
+def test_default_runtime_is_the_runtime_of_containers_naming_none(
+    roots: Roots, busybox_tar: Path
+) -> None:
+    runtime = "io.containerd.runc.v2"  # the runc binary (Makefile's APT_PACKAGES)
+    with _serving(roots, busybox_tar, {"default-runtime": runtime}) as daemon:
+        assert _info(daemon)["DefaultRuntime"] == runtime
+        ran = daemon.cli("run", "--name", "plain", "busybox", "echo", "hi")
+        assert ran.stdout == "hi\n", ran.stderr
+        assert daemon.cli("create", "--name", "own", "--runtime", "runc", "busybox").returncode == 0
+        runtimes = daemon.cli("inspect", "-f", "{{.HostConfig.Runtime}}", "plain", "own")
+        assert runtimes.stdout.split() == [runtime, "runc"]
+
+
+# A profile that lets everything but mkdir through: a container under it cannot make a directory.
+NO_MKDIR = {
+    "defaultAction": "SCMP_ACT_ALLOW",
+    "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}],
+}
+
+
+def test_seccomp_profile_is_the_default_of_containers(roots: Roots, busybox_tar: Path) -> None:
+    profile = roots.base / "no-mkdir.json"
+    profile.write_text(json.dumps(NO_MKDIR))
+    with _serving(roots, busybox_tar, {"seccomp-profile": str(profile)}) as daemon:
+        info = _info(daemon)
+        assert f"name=seccomp,profile={profile}" in info["SecurityOptions"]
+        assert info["Warnings"] == ["WARNING: daemon is not using the default seccomp profile"]
+        refused = daemon.cli("run", "--rm", "busybox", "mkdir", "/made")
+        assert refused.returncode == 1
+        assert "Operation not permitted" in refused.stderr
+        # A container's own profile replaces the daemon's.
+        own = daemon.cli(
+            "run", "--rm", "--security-opt", "seccomp=unconfined", "busybox", "mkdir", "/made"
+        )
+        assert own.returncode == 0, own.stderr
+
+
+def test_seccomp_profile_unconfined(roots: Roots, busybox_tar: Path) -> None:
+    with _serving(roots, busybox_tar, {"seccomp-profile": "unconfined"}) as daemon:
+        assert "name=seccomp,profile=unconfined" in _info(daemon)["SecurityOptions"]
+        status = daemon.cli("run", "--rm", "busybox", "grep", "^Seccomp:", "/proc/self/status")
+        assert status.stdout.split() == ["Seccomp:", "0"], status.stderr
+        filtered = daemon.cli(
+            "run",
+            "--rm",
+            "--security-opt",
+            "seccomp=builtin",
+            "busybox",
+            "grep",
+            "^Seccomp:",
+            "/proc/self/status",
+        )
+        assert filtered.stdout.split() == ["Seccomp:", "2"], filtered.stderr
