@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from dockyard.errors import InvalidArgument
+from dockyard.network import ipam
 
 DEFAULT_CONFIG_FILE = "/etc/dockyard/daemon.json"
 
@@ -23,6 +24,7 @@ DEFAULT_CONFIG_FILE = "/etc/dockyard/daemon.json"
 # (Go's name for it, as json.Unmarshal says it in its errors).
 _STRING, _BOOL, _LIST, _MAP = "string", "bool", "[]string", "map[string]string"
 _ULIMITS = "map[string]*units.Ulimit"
+_POOLS = "[]*ipamutils.NetworkToSplit"
 KEYS: dict[str, str] = {
     "data-root": _STRING,
     "exec-root": _STRING,
@@ -44,14 +46,13 @@ KEYS: dict[str, str] = {
     "default-ulimits": _ULIMITS,
     "default-runtime": _STRING,
     "seccomp-profile": _STRING,
+    "bip": _STRING,
+    "default-address-pools": _POOLS,
 }
 # What SIGHUP applies, of the keys above (dockerd's Daemon.Reload).
 RELOADABLE = ("debug", "labels", "registry-mirrors", "insecure-registries")
 # dockerd's keys for features dockyard does not have: refused rather than ignored.
-UNSUPPORTED = (
-    "bip",
-    "default-address-pools",
-)
+UNSUPPORTED = ("storage-driver", "userns-remap")
 _GO_TYPES = {str: "string", bool: "bool", list: "array", dict: "object"}  # else "number"
 
 
@@ -77,6 +78,14 @@ class DnsSettings:
 
 
 @dataclass(frozen=True)
+class AddressSettings:
+    """Where bridge networks given no subnet get theirs."""
+
+    bip: str = ""  # the default bridge's "gateway/prefix" ("": a free subnet of the pools)
+    pools: tuple[tuple[str, int], ...] = ipam.DEFAULT_POOLS  # (base, size)
+
+
+@dataclass(frozen=True)
 class EngineSettings:
     """What of the configuration the engine itself reads (the rest is the daemon's)."""
 
@@ -90,6 +99,7 @@ class EngineSettings:
     default_runtime: str = "runc"
     seccomp_profile: str = "builtin"  # "builtin", "unconfined" or a profile file's path
     seccomp: str = "builtin"  # what a container without its own gets: or the file's JSON text
+    addresses: AddressSettings = field(default_factory=AddressSettings)
 
 
 def read_file(path: str, required: bool) -> dict[str, Any]:
@@ -159,6 +169,10 @@ def engine_settings(options: dict[str, Any]) -> EngineSettings:
         default_runtime=options.get("default-runtime") or "runc",
         seccomp_profile=options.get("seccomp-profile") or "builtin",
         seccomp=_seccomp(options.get("seccomp-profile") or "builtin"),
+        addresses=AddressSettings(
+            bip=_bip(options.get("bip") or ""),
+            pools=_pools(options.get("default-address-pools")),
+        ),
     )
 
 
@@ -180,6 +194,9 @@ def _check_type(key: str, value: Any) -> None:
     want = KEYS[key]
     if want == _ULIMITS:
         _check_ulimits_type(key, value)
+        return
+    if want == _POOLS:
+        _check_pools_type(key, value)
         return
     python_type: type = {_STRING: str, _BOOL: bool, _LIST: list, _MAP: dict}[want]
     if not isinstance(value, python_type):
@@ -204,6 +221,19 @@ def _check_ulimits_type(key: str, value: Any) -> None:
             if wrong:
                 kind = "string" if name == "Name" else "int64"
                 raise _unmarshal(item, f"{key}.{name}", kind, struct="Ulimit")
+
+
+def _check_pools_type(key: str, value: Any) -> None:
+    """A list of moby's NetworkToSplit: ``[{"base": "10.201.0.0/16", "size": 24}]``."""
+    if not isinstance(value, list):
+        raise _unmarshal(value, key, _POOLS)
+    for pool in value:
+        if not isinstance(pool, dict):
+            raise _unmarshal(pool, key, "ipamutils.NetworkToSplit")
+        if not isinstance(pool.get("base", ""), str):
+            raise _unmarshal(pool["base"], f"{key}.base", "string", struct="NetworkToSplit")
+        if not _is_int(pool.get("size", 0)):
+            raise _unmarshal(pool["size"], f"{key}.size", "int", struct="NetworkToSplit")
 
 
 def _is_int(value: Any) -> bool:
@@ -310,6 +340,37 @@ def _seccomp(profile: str) -> str:
         raise InvalidArgument(f"opening seccomp profile ({profile}) failed: {reason}") from None
     seccomp_profile.parse(text)
     return text
+
+
+def _bip(value: str) -> str:
+    """The default bridge's address and prefix (dockerd's --bip): a host address in its subnet."""
+    if not value:
+        return ""
+    try:
+        interface = ipaddress.IPv4Interface(value)
+    except ValueError:
+        raise InvalidArgument(f"invalid bip {value}: invalid CIDR address: {value}") from None
+    if interface.ip in (interface.network.network_address, interface.network.broadcast_address):
+        raise InvalidArgument(f"invalid bip {value}: not a host address of its subnet")
+    ipam.parse_subnet(str(interface.network))  # small enough to hold endpoints
+    return str(interface)
+
+
+def _pools(value: list[dict[str, Any]] | None) -> tuple[tuple[str, int], ...]:
+    """default-address-pools, in place of Docker's (dockerd's ParsePools)."""
+    if value is None:
+        return ipam.DEFAULT_POOLS
+    pools = []
+    for pool in value:
+        base, size = pool.get("base") or "", pool.get("size") or 0
+        try:
+            network = ipaddress.IPv4Network(base)
+        except ValueError:
+            raise InvalidArgument(f"invalid base pool {base!r}: invalid CIDR address") from None
+        if not network.prefixlen <= size <= ipam.MAX_PREFIX[4]:
+            raise InvalidArgument(f"invalid pools size: {size} for base pool {base}")
+        pools.append((str(network), size))
+    return tuple(pools)
 
 
 def _ip_address(value: str) -> str:

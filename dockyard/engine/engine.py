@@ -95,7 +95,9 @@ class Engine:
         self.containers.default_seccomp = self.settings.seccomp
         if spawn_shim is not None:
             self.containers.spawn_shim = spawn_shim
-        self.networks = NetworkService(paths, self.metadata, self.events, self.containers)
+        self.networks = NetworkService(
+            paths, self.metadata, self.events, self.containers, self.settings.addresses
+        )
         self.containers.networks = self.networks
         self.networks.discovery.dns_defaults = self.settings.dns
         self.execs = ExecService(self.containers)

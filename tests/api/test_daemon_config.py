@@ -48,8 +48,8 @@ def test_unknown_and_unsupported_directives_are_refused(roots: Roots) -> None:
     assert _refusal(roots, {"debug": False, "no-such": 1, "other": "x"}) == (
         "the following directives don't match any configuration option: no-such, other"
     )
-    assert _refusal(roots, {"bip": "10.9.0.1/24"}) == (
-        "the following directives are not supported by dockyard: bip"
+    assert _refusal(roots, {"userns-remap": "default"}) == (
+        "the following directives are not supported by dockyard: userns-remap"
     )
 
 
@@ -93,6 +93,11 @@ def test_unknown_and_unsupported_directives_are_refused(roots: Roots) -> None:
         (
             {"seccomp-profile": "/no/such/profile.json"},
             "opening seccomp profile (/no/such/profile.json) failed: no such file or directory",
+        ),
+        ({"bip": "10.213.0.0/24"}, "invalid bip 10.213.0.0/24: not a host address of its subnet"),
+        (
+            {"default-address-pools": [{"base": "10.214.0.0/16", "size": 8}]},
+            "invalid pools size: 8 for base pool 10.214.0.0/16",
         ),
         ([], "json: cannot unmarshal array into Go value of type map[string]any"),
     ],
@@ -331,3 +336,38 @@ def test_seccomp_profile_unconfined(roots: Roots, busybox_tar: Path) -> None:
             "/proc/self/status",
         )
         assert filtered.stdout.split() == ["Seccomp:", "2"], filtered.stderr
+
+
+def _ipam(daemon: Daemon, network: str) -> list[dict[str, str]]:
+    shown = daemon.cli("network", "inspect", "-f", "{{json .IPAM.Config}}", network)
+    assert shown.returncode == 0, shown.stderr
+    return list(json.loads(shown.stdout))
+
+
+def test_bip_and_default_address_pools(roots: Roots, busybox_tar: Path) -> None:
+    # Ranges of this test only.
+    directives: dict[str, Any] = {
+        "bip": "10.213.0.1/24",
+        "default-address-pools": [{"base": "10.214.0.0/16", "size": 24}],
+    }
+    with _serving(roots, busybox_tar, directives) as daemon:
+        assert _ipam(daemon, "bridge") == [{"Subnet": "10.213.0.0/24", "Gateway": "10.213.0.1"}]
+        address = daemon.cli("run", "--rm", "busybox", "hostname", "-i")
+        assert address.stdout.split() == ["10.213.0.2"], address.stderr
+        # User networks given no subnet get theirs from the pools, in order.
+        for name in ("pooled1", "pooled2"):
+            assert daemon.cli("network", "create", name).returncode == 0
+        try:
+            assert _ipam(daemon, "pooled1") == [
+                {"Subnet": "10.214.0.0/24", "Gateway": "10.214.0.1"}
+            ]
+            assert _ipam(daemon, "pooled2") == [
+                {"Subnet": "10.214.1.0/24", "Gateway": "10.214.1.1"}
+            ]
+        finally:
+            daemon.cli("network", "rm", "pooled1", "pooled2")
+    # Started again with another bip, the daemon moves the default bridge there.
+    with _serving(roots, busybox_tar, {"bip": "10.213.1.129/25"}) as daemon:
+        assert _ipam(daemon, "bridge") == [{"Subnet": "10.213.1.128/25", "Gateway": "10.213.1.129"}]
+        address = daemon.cli("run", "--rm", "busybox", "hostname", "-i")
+        assert address.stdout.split() == ["10.213.1.130"], address.stderr
