@@ -357,8 +357,8 @@ def _bip(value: str) -> str:
 
 
 def _pools(value: list[dict[str, Any]] | None) -> tuple[tuple[str, int], ...]:
-    """default-address-pools, in place of Docker's (dockerd's ParsePools)."""
-    if value is None:
+    """default-address-pools, in place of Docker's (none given: Docker's)."""
+    if not value:
         return ipam.DEFAULT_POOLS
     pools = []
     for pool in value:
