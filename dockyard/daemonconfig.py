@@ -16,12 +16,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from dockyard.errors import InvalidArgument
+from dockyard.network import ipam
 
 DEFAULT_CONFIG_FILE = "/etc/dockyard/daemon.json"
 
 # Each key the file may hold, with the JSON type dockerd's Config struct gives it
 # (Go's name for it, as json.Unmarshal says it in its errors).
 _STRING, _BOOL, _LIST, _MAP = "string", "bool", "[]string", "map[string]string"
+_ULIMITS = "map[string]*units.Ulimit"
+_POOLS = "[]*ipamutils.NetworkToSplit"
 KEYS: dict[str, str] = {
     "data-root": _STRING,
     "exec-root": _STRING,
@@ -37,18 +40,19 @@ KEYS: dict[str, str] = {
     "tlscacert": _STRING,
     "tlscert": _STRING,
     "tlskey": _STRING,
+    "dns": _LIST,
+    "dns-search": _LIST,
+    "dns-opts": _LIST,
+    "default-ulimits": _ULIMITS,
+    "default-runtime": _STRING,
+    "seccomp-profile": _STRING,
+    "bip": _STRING,
+    "default-address-pools": _POOLS,
 }
 # What SIGHUP applies, of the keys above (dockerd's Daemon.Reload).
 RELOADABLE = ("debug", "labels", "registry-mirrors", "insecure-registries")
 # dockerd's keys for features dockyard does not have: refused rather than ignored.
-UNSUPPORTED = (
-    "bip",
-    "default-address-pools",
-    "default-runtime",
-    "default-ulimits",
-    "dns",
-    "seccomp-profile",
-)
+UNSUPPORTED = ("storage-driver", "userns-remap")
 _GO_TYPES = {str: "string", bool: "bool", list: "array", dict: "object"}  # else "number"
 
 
@@ -65,6 +69,23 @@ class RegistrySettings:
 
 
 @dataclass(frozen=True)
+class DnsSettings:
+    """The resolv.conf overrides of containers that give none of their own (dockerd's --dns...)."""
+
+    nameservers: tuple[str, ...] = ()
+    search: tuple[str, ...] = ()
+    options: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AddressSettings:
+    """Where bridge networks given no subnet get theirs."""
+
+    bip: str = ""  # the default bridge's "gateway/prefix" ("": a free subnet of the pools)
+    pools: tuple[tuple[str, int], ...] = ipam.DEFAULT_POOLS  # (base, size)
+
+
+@dataclass(frozen=True)
 class EngineSettings:
     """What of the configuration the engine itself reads (the rest is the daemon's)."""
 
@@ -73,6 +94,12 @@ class EngineSettings:
     debug: bool = False
     log_driver: str = "json-file"
     log_opts: dict[str, str] = field(default_factory=dict)
+    dns: DnsSettings = field(default_factory=DnsSettings)
+    ulimits: dict[str, tuple[int, int]] = field(default_factory=dict)  # "nofile": (soft, hard)
+    default_runtime: str = "runc"
+    seccomp_profile: str = "builtin"  # "builtin", "unconfined" or a profile file's path
+    seccomp: str = "builtin"  # what a container without its own gets: or the file's JSON text
+    addresses: AddressSettings = field(default_factory=AddressSettings)
 
 
 def read_file(path: str, required: bool) -> dict[str, Any]:
@@ -133,6 +160,19 @@ def engine_settings(options: dict[str, Any]) -> EngineSettings:
         debug=bool(options.get("debug")),
         log_driver=options.get("log-driver") or "json-file",
         log_opts=dict(options.get("log-opts") or {}),
+        dns=DnsSettings(
+            nameservers=tuple(_ip_address(a) for a in options.get("dns") or []),
+            search=tuple(options.get("dns-search") or []),
+            options=tuple(options.get("dns-opts") or []),
+        ),
+        ulimits=_default_ulimits(options.get("default-ulimits") or {}),
+        default_runtime=options.get("default-runtime") or "runc",
+        seccomp_profile=options.get("seccomp-profile") or "builtin",
+        seccomp=_seccomp(options.get("seccomp-profile") or "builtin"),
+        addresses=AddressSettings(
+            bip=_bip(options.get("bip") or ""),
+            pools=_pools(options.get("default-address-pools")),
+        ),
     )
 
 
@@ -152,6 +192,12 @@ def _check_keys(directives: dict[str, Any]) -> None:
 def _check_type(key: str, value: Any) -> None:
     """Go's json.Unmarshal into dockerd's Config: the JSON type of each value and item."""
     want = KEYS[key]
+    if want == _ULIMITS:
+        _check_ulimits_type(key, value)
+        return
+    if want == _POOLS:
+        _check_pools_type(key, value)
+        return
     python_type: type = {_STRING: str, _BOOL: bool, _LIST: list, _MAP: dict}[want]
     if not isinstance(value, python_type):
         raise _unmarshal(value, key, want)
@@ -163,10 +209,41 @@ def _check_type(key: str, value: Any) -> None:
             raise _unmarshal(item, key, _STRING)
 
 
-def _unmarshal(value: Any, key: str, want: str) -> ConfigError:
+def _check_ulimits_type(key: str, value: Any) -> None:
+    """An object of go-units' Ulimits: ``{"nofile": {"Name": "nofile", "Soft": 1, "Hard": 2}}``."""
+    if not isinstance(value, dict):
+        raise _unmarshal(value, key, _ULIMITS)
+    for ulimit in value.values():
+        if not isinstance(ulimit, dict):
+            raise _unmarshal(ulimit, key, "units.Ulimit")
+        for name, item in ulimit.items():
+            wrong = not isinstance(item, str) if name == "Name" else not _is_int(item)
+            if wrong:
+                kind = "string" if name == "Name" else "int64"
+                raise _unmarshal(item, f"{key}.{name}", kind, struct="Ulimit")
+
+
+def _check_pools_type(key: str, value: Any) -> None:
+    """A list of moby's NetworkToSplit: ``[{"base": "10.201.0.0/16", "size": 24}]``."""
+    if not isinstance(value, list):
+        raise _unmarshal(value, key, _POOLS)
+    for pool in value:
+        if not isinstance(pool, dict):
+            raise _unmarshal(pool, key, "ipamutils.NetworkToSplit")
+        if not isinstance(pool.get("base", ""), str):
+            raise _unmarshal(pool["base"], f"{key}.base", "string", struct="NetworkToSplit")
+        if not _is_int(pool.get("size", 0)):
+            raise _unmarshal(pool["size"], f"{key}.size", "int", struct="NetworkToSplit")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _unmarshal(value: Any, key: str, want: str, struct: str = "Config") -> ConfigError:
     kind = _GO_TYPES.get(type(value), "number")
     return ConfigError(
-        f"json: cannot unmarshal {kind} into Go struct field Config.{key} of type {want}"
+        f"json: cannot unmarshal {kind} into Go struct field {struct}.{key} of type {want}"
     )
 
 
@@ -176,6 +253,12 @@ def _check_values(directives: dict[str, Any]) -> None:
         engine_settings(directives)
     except InvalidArgument as e:
         raise ConfigError(e.message) from None
+    runtime = directives.get("default-runtime")
+    if runtime:
+        from dockyard.engine.engine import known_runtimes
+
+        if runtime not in known_runtimes():
+            raise ConfigError(f"specified default runtime '{runtime}' does not exist")
     for label in directives.get("labels") or []:
         if "=" not in label:
             raise ConfigError(f"failed to validate labels: bad attribute format: {label}")
@@ -223,6 +306,79 @@ def _insecure(value: str) -> str:
     if not parts.hostname or (port is not None and not 0 < port < 65536):
         raise InvalidArgument(f"insecure registry {value} is not valid")
     return value
+
+
+def _default_ulimits(value: dict[str, dict[str, Any]]) -> dict[str, tuple[int, int]]:
+    """The default-ulimits as name → (soft, hard); a limit without its Name is named by its key."""
+    from dockyard.cli.runopts import ULIMIT_NAMES  # go-units' names, the same for --ulimit
+
+    ulimits: dict[str, tuple[int, int]] = {}
+    for key, ulimit in value.items():
+        name = ulimit.get("Name") or key
+        if name not in ULIMIT_NAMES:
+            raise InvalidArgument(f"invalid ulimit type: {name}")
+        soft, hard = ulimit.get("Soft", 0), ulimit.get("Hard", 0)
+        if soft > hard:
+            raise InvalidArgument(
+                f"ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}"
+            )
+        ulimits[name] = (soft, hard)
+    return ulimits
+
+
+def _seccomp(profile: str) -> str:
+    """The daemon's seccomp profile: "builtin", "unconfined" or a file's JSON text, checked."""
+    if profile in ("builtin", "unconfined"):
+        return profile
+    from dockyard.runtime import seccomp_profile
+
+    try:
+        with open(profile) as f:
+            text = f.read()
+    except OSError as e:
+        reason = (e.strerror or str(e)).lower()
+        raise InvalidArgument(f"opening seccomp profile ({profile}) failed: {reason}") from None
+    seccomp_profile.parse(text)
+    return text
+
+
+def _bip(value: str) -> str:
+    """The default bridge's address and prefix (dockerd's --bip): a host address in its subnet."""
+    if not value:
+        return ""
+    try:
+        interface = ipaddress.IPv4Interface(value)
+    except ValueError:
+        raise InvalidArgument(f"invalid bip {value}: invalid CIDR address: {value}") from None
+    if interface.ip in (interface.network.network_address, interface.network.broadcast_address):
+        raise InvalidArgument(f"invalid bip {value}: not a host address of its subnet")
+    ipam.parse_subnet(str(interface.network))  # small enough to hold endpoints
+    return str(interface)
+
+
+def _pools(value: list[dict[str, Any]] | None) -> tuple[tuple[str, int], ...]:
+    """default-address-pools, in place of Docker's (none given: Docker's)."""
+    if not value:
+        return ipam.DEFAULT_POOLS
+    pools = []
+    for pool in value:
+        base, size = pool.get("base") or "", pool.get("size") or 0
+        try:
+            network = ipaddress.IPv4Network(base)
+        except ValueError:
+            raise InvalidArgument(f"invalid base pool {base!r}: invalid CIDR address") from None
+        if not network.prefixlen <= size <= ipam.MAX_PREFIX[4]:
+            raise InvalidArgument(f"invalid pools size: {size} for base pool {base}")
+        pools.append((str(network), size))
+    return tuple(pools)
+
+
+def _ip_address(value: str) -> str:
+    """A nameserver's address (moby's ValidateIPAddress)."""
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        raise InvalidArgument(f"IP address is not correctly formatted: {value}") from None
 
 
 def _go(value: Any) -> str:

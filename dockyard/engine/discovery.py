@@ -23,6 +23,7 @@ from ipaddress import ip_address
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dockyard.daemonconfig import DnsSettings
 from dockyard.engine.container import Container
 from dockyard.network import hosts, resolvconf
 from dockyard.network.linkspec import parse_link
@@ -45,14 +46,18 @@ def uses_embedded_dns(c: Container) -> bool:
     return any(name not in PREDEFINED_NETWORKS for name in c.record["NetworkSettings"]["Networks"])
 
 
-def resolv_conf(c: Container) -> resolvconf.ResolvConf:
-    """The container's resolv.conf, from the host's file as it is now."""
+def resolv_conf(c: Container, defaults: DnsSettings) -> resolvconf.ResolvConf:
+    """The container's resolv.conf, from the host's file as it is now.
+
+    Each of --dns, --dns-search and --dns-option the container does not give comes
+    from the daemon's configuration (``defaults``), as with dockerd.
+    """
     hc = c.host_config
     conf = resolvconf.load(
         resolvconf.host_path(),
-        hc.get("Dns") or [],
-        hc.get("DnsSearch") or [],
-        hc.get("DnsOptions") or [],
+        hc.get("Dns") or list(defaults.nameservers),
+        hc.get("DnsSearch") or list(defaults.search),
+        hc.get("DnsOptions") or list(defaults.options),
     )
     if hc.get("NetworkMode") == "host":
         return conf
@@ -74,6 +79,7 @@ class Discovery:
         self.networks = networks
         self.db = networks.db
         self._server: DnsServer | None = None
+        self.dns_defaults = DnsSettings()  # the daemon's (engine.py sets them)
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # ------------------------------------------------------------------ the files
@@ -90,7 +96,7 @@ class Discovery:
                 Path(other.record["HostsPath"]).read_text(),
                 Path(other.record["ResolvConfPath"]).read_text(),
             )
-        return self.hosts_file(c), resolv_conf(c).render()
+        return self.hosts_file(c), resolv_conf(c, self.dns_defaults).render()
 
     def hosts_file(self, c: Container) -> str:
         """The container's /etc/hosts as the engine's records say now."""
@@ -124,7 +130,7 @@ class Discovery:
 
     def serve(self, c: Container, pid: int) -> None:
         """Answer the container's queries on 127.0.0.11 (its namespace is that of ``pid``)."""
-        conf = resolv_conf(c)
+        conf = resolv_conf(c, self.dns_defaults)
         server = self._dns_server()
         loop = self._loop or asyncio.get_running_loop()
         server.start(loop, c.id, pid, conf.upstreams, conf.ndots_from in ("host", "override"))
@@ -134,7 +140,7 @@ class Discovery:
         if self._server is not None and self._server.serves(c.id):
             return
         self.serve(c, pid)
-        rewrite(c.record["ResolvConfPath"], resolv_conf(c).render())
+        rewrite(c.record["ResolvConfPath"], resolv_conf(c, self.dns_defaults).render())
 
     def stop(self, c: Container) -> None:
         if self._server is not None:

@@ -26,13 +26,14 @@ from dockyard.engine.builds import BuildService
 from dockyard.engine.check import SystemCheck, recover_tmp
 from dockyard.engine.container import default_cgroupns_mode
 from dockyard.engine.containers import ContainerService
-from dockyard.engine.containers.lifecycle import BUILTIN_RUNTIMES, DEFAULT_RUNTIME, ShimSpawner
+from dockyard.engine.containers.lifecycle import BUILTIN_RUNTIMES, ShimSpawner
 from dockyard.engine.containers.store import ContainerStore
 from dockyard.engine.events import EventBus
 from dockyard.engine.execs import ExecService
 from dockyard.engine.health import HealthMonitor
 from dockyard.engine.images import ImageService
 from dockyard.engine.networks import NetworkService
+from dockyard.engine.specgen import ContainerDefaults
 from dockyard.engine.transfers import TransferService
 from dockyard.engine.volumes import VolumeService
 from dockyard.runtime import cgroups, shim
@@ -51,6 +52,11 @@ RUNTIME_BINARIES = {"io.containerd.runc.v2": "runc", "crun": "crun"}
 def installed_runtimes() -> dict[str, str]:
     found = {name: shutil.which(binary) for name, binary in RUNTIME_BINARIES.items()}
     return {name: path for name, path in found.items() if path}
+
+
+def known_runtimes() -> list[str]:
+    """The names --runtime and the daemon's default-runtime may give."""
+    return [*BUILTIN_RUNTIMES, *installed_runtimes()]
 
 
 class Engine:
@@ -83,7 +89,10 @@ class Engine:
         self.images = ImageService(
             self.metadata, self.blobs, self.layers, self.events, self.container_store.users_of_image
         )
-        self.networks = NetworkService(paths, self.metadata, self.events, self.container_store)
+        self.networks = NetworkService(
+            paths, self.metadata, self.events, self.container_store, self.settings.addresses
+        )
+        self.networks.discovery.dns_defaults = self.settings.dns
         self.containers = ContainerService(
             paths,
             self.container_store,
@@ -94,7 +103,13 @@ class Engine:
             self.volumes,
             self.runtimes,
             spawn_shim or shim.spawn,
-            (self.settings.log_driver, self.settings.log_opts),
+            ContainerDefaults(
+                self.settings.log_driver,
+                self.settings.log_opts,
+                self.settings.ulimits,
+                self.settings.default_runtime,
+                self.settings.seccomp,
+            ),
         )
         self.execs = ExecService(self.container_store, self.events, paths.exec_root)
         self.containers.lifecycle.on_removed.append(self.execs.forget)
@@ -257,7 +272,7 @@ class Engine:
                 **{name: {"path": "built-in"} for name in BUILTIN_RUNTIMES},
                 **{name: {"path": path} for name, path in self.runtimes.items()},
             },
-            "DefaultRuntime": DEFAULT_RUNTIME,
+            "DefaultRuntime": self.settings.default_runtime,
             "Swarm": {
                 "LocalNodeState": "inactive",
                 "ControlAvailable": False,
@@ -273,12 +288,14 @@ class Engine:
             "RuncCommit": {"ID": ""},
             "InitCommit": {"ID": ""},
             "SecurityOptions": [
-                "name=seccomp,profile=builtin",
+                f"name=seccomp,profile={self.settings.seccomp_profile}",
                 *(["name=rootless"] if rootless.active() else []),
                 *(["name=cgroupns"] if default_cgroupns_mode() == "private" else []),
             ],
             "CDISpecDirs": [],
-            "Warnings": [],
+            "Warnings": []
+            if self.settings.seccomp_profile == "builtin"
+            else ["WARNING: daemon is not using the default seccomp profile"],
         }
 
 

@@ -23,16 +23,18 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import os
 import sqlite3
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_interface, ip_network
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dockyard import config as defaults
 from dockyard import rootless
 from dockyard.config import Paths
+from dockyard.daemonconfig import AddressSettings
 from dockyard.engine.container import Container, now_rfc3339
 from dockyard.engine.discovery import Discovery
 from dockyard.engine.endpoints import Endpoints, endpoint_settings, network_settings
@@ -52,6 +54,7 @@ if TYPE_CHECKING:
     from dockyard.network.links import Links
     from dockyard.network.nftables import Nftables
 
+log = logging.getLogger(__name__)
 PREDEFINED = ("bridge", "host", "none")
 DRIVERS = {"bridge": "bridge", "host": "host", "none": "null"}
 BRIDGE_NAME_OPTION = "com.docker.network.bridge.name"
@@ -164,9 +167,16 @@ Forwards = list[ruleset.Forward]
 
 class NetworkService:
     def __init__(
-        self, paths: Paths, metadata: Metadata, events: EventBus, containers: ContainerStore
+        self,
+        paths: Paths,
+        metadata: Metadata,
+        events: EventBus,
+        containers: ContainerStore,
+        addresses: AddressSettings | None = None,
     ) -> None:
+        """``addresses``: the daemon's bip and default-address-pools (Docker's without)."""
         self.db = metadata
+        self.addresses = addresses or AddressSettings()
         self.events = events
         self.default_bridge, self.table = kernel_names(paths)
         self.owner = f"dockyard:{paths.data_root}"  # the mark on our links and table
@@ -272,7 +282,10 @@ class NetworkService:
     def _add_predefined(self) -> None:
         with self.db.transaction() as tx:
             for name in PREDEFINED:
-                if tx.execute("SELECT 1 FROM networks WHERE name = ?", (name,)).fetchone():
+                found = tx.execute("SELECT id FROM networks WHERE name = ?", (name,)).fetchone()
+                if found and name == "bridge":
+                    self._readdress_default_bridge(tx, found[0])
+                if found:
                     continue
                 record = self._predefined_record(name)
                 tx.execute(
@@ -280,10 +293,37 @@ class NetworkService:
                     (record["Id"], name, record["Created"], json.dumps(record)),
                 )
 
+    def _readdress_default_bridge(self, tx: sqlite3.Connection, network_id: str) -> None:
+        """The default bridge moved to the daemon's bip, as dockerd makes it again at start;
+        kept while containers are on it."""
+        if not self.addresses.bip:
+            return
+        record = json.loads(
+            tx.execute("SELECT record FROM networks WHERE id = ?", (network_id,)).fetchone()[0]
+        )
+        wanted = self._default_bridge_addresses()
+        if record["IPAM"]["Config"] == [wanted]:
+            return
+        if tx.execute("SELECT 1 FROM endpoints WHERE network_id = ?", (network_id,)).fetchone():
+            log.warning("bip %s: containers are on the default bridge, kept", self.addresses.bip)
+            return
+        if os.path.exists(f"{_SYS_NET}/{self.default_bridge}"):
+            self.links.delete(self.default_bridge)  # its old address goes with it
+        record["IPAM"]["Config"] = [wanted]
+        tx.execute("UPDATE networks SET record = ? WHERE id = ?", (json.dumps(record), network_id))
+
+    def _default_bridge_addresses(self) -> dict[str, str]:
+        """The bip's subnet and gateway, else a free subnet of the pools and its first host."""
+        if self.addresses.bip:
+            bip = ip_interface(self.addresses.bip)
+            return {"Subnet": str(bip.network), "Gateway": str(bip.ip)}
+        subnet = ipam.free_subnet([*ipam.host_subnets(), *self._subnets()], self.addresses.pools)
+        return {"Subnet": str(subnet), "Gateway": str(ipam.first_host(subnet))}
+
     def _predefined_record(self, name: str) -> dict[str, Any]:
         if name != "bridge":
             return _record(name, DRIVERS[name], None, {}, {})
-        subnet = ipam.free_subnet([*ipam.host_subnets(), *self._subnets()])
+        addresses = self._default_bridge_addresses()
         options = {
             "com.docker.network.bridge.default_bridge": "true",
             "com.docker.network.bridge.enable_icc": "true",
@@ -292,7 +332,6 @@ class NetworkService:
             BRIDGE_NAME_OPTION: self.default_bridge,
             "com.docker.network.driver.mtu": "1500",
         }
-        addresses = {"Subnet": str(subnet), "Gateway": str(ipam.first_host(subnet))}
         return _record(name, "bridge", addresses, options, {})
 
     def _subnets(self) -> Subnets:
@@ -402,9 +441,8 @@ class NetworkService:
             plan.append(self._version_plan(by_version.get(6, {}), taken, network_id))
         return plan
 
-    @staticmethod
     def _version_plan(
-        config: dict[str, str], taken: Subnets, v6_seed: str | None
+        self, config: dict[str, str], taken: Subnets, v6_seed: str | None
     ) -> dict[str, str]:
         """One IPAM Config entry; ``v6_seed`` (the network's id) picks a free ULA for v6."""
         if not config.get("Subnet"):
@@ -412,7 +450,7 @@ class NetworkService:
                 raise InvalidArgument("gateway address or ip-range specified without a subnet")
             subnet: ipam.Subnet
             if v6_seed is None:
-                subnet = ipam.free_subnet([*ipam.host_subnets(), *taken])
+                subnet = ipam.free_subnet([*ipam.host_subnets(), *taken], self.addresses.pools)
             else:
                 subnet = ipam.ula_subnet(v6_seed)
             return {"Subnet": str(subnet), "Gateway": str(ipam.first_host(subnet))}

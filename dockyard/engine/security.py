@@ -60,19 +60,24 @@ def parse(options: list[str] | None) -> SecurityOptions:
     return parsed
 
 
-def seccomp(options: SecurityOptions, privileged: bool) -> dict[str, Any] | None:
+def seccomp(
+    options: SecurityOptions, privileged: bool, daemon_profile: str = SECCOMP_DEFAULT
+) -> dict[str, Any] | None:
     """The Docker-format profile the container runs under; None for no filter.
 
-    --privileged means no filter unless a profile is named (moby then loads
-    even "builtin" as JSON, which fails: kept, as Docker answers so).
+    A container naming no profile gets the daemon's (``daemon_profile``: "builtin",
+    "unconfined" or a profile's JSON text, dockerd's seccomp-profile). --privileged
+    means no filter unless a profile is named (moby then loads even "builtin" as
+    JSON, which fails: kept, as Docker answers so).
     """
-    if options.seccomp == SECCOMP_UNCONFINED:
+    if privileged and not options.seccomp:
         return None
-    if privileged:
-        return seccomp_profile.parse(options.seccomp) if options.seccomp else None
-    if options.seccomp in ("", SECCOMP_DEFAULT):
+    chosen = options.seccomp or daemon_profile
+    if chosen == SECCOMP_UNCONFINED:
+        return None
+    if chosen == SECCOMP_DEFAULT and not privileged:
         return default_profile()
-    return seccomp_profile.parse(options.seccomp)
+    return seccomp_profile.parse(chosen)
 
 
 def _go_bool(value: str, opt: str) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -153,8 +154,23 @@ def _refuse_device_requests(hc: dict[str, Any]) -> None:
         )
 
 
+@dataclass(frozen=True)
+class ContainerDefaults:
+    """What the daemon's configuration (daemon.json) gives a container naming none of its own."""
+
+    log_driver: str = "json-file"
+    log_opts: dict[str, str] = field(default_factory=dict)
+    ulimits: dict[str, tuple[int, int]] = field(default_factory=dict)  # per name: soft, hard
+    runtime: str = ""  # "": the built-in default
+    seccomp: str = security.SECCOMP_DEFAULT  # "builtin", "unconfined" or a profile's JSON
+
+
 def spec_options(
-    c: Container, network: str, containers: namespaces.ContainerLookup, link_env: list[str]
+    c: Container,
+    network: str,
+    containers: namespaces.ContainerLookup,
+    link_env: list[str],
+    defaults: ContainerDefaults,
 ) -> oci.SpecOptions:
     hc, config = c.host_config, c.config
     _refuse_device_requests(hc)
@@ -202,7 +218,7 @@ def spec_options(
         cap_add=hc.get("CapAdd") or [],
         cap_drop=hc.get("CapDrop") or [],
         sysctls=sysctls,
-        ulimits=_ulimits(hc),
+        ulimits={**defaults.ulimits, **_ulimits(hc)},
         oom_score_adj=hc.get("OomScoreAdj") or 0,
         shm_size=hc.get("ShmSize") or oci.DEFAULT_SHM_SIZE,
         **_resource_options(hc),
@@ -211,7 +227,7 @@ def spec_options(
         masked_paths=hc.get("MaskedPaths"),
         readonly_paths=hc.get("ReadonlyPaths"),
         no_new_privileges=securities.no_new_privileges,
-        seccomp=security.seccomp(securities, privileged),
+        seccomp=security.seccomp(securities, privileged, defaults.seccomp),
         writable_cgroups=securities.writable_cgroups,
     )
 
@@ -265,11 +281,12 @@ def shim_config(
     containers: namespaces.ContainerLookup,
     networks: SpecNetworks,
     log: WriterSettings,
+    defaults: ContainerDefaults,
 ) -> ShimConfig:
     network_mode = namespaces.network_mode(c.host_config, containers)
     write_etc_files(c, *networks.discovery.etc_files(c))
     spec = oci.docker_default_spec(
-        spec_options(c, network_mode, containers, networks.legacy_links.env(c))
+        spec_options(c, network_mode, containers, networks.legacy_links.env(c), defaults)
     )
     return ShimConfig(
         id=c.id,

@@ -29,15 +29,18 @@ Subnet = IPv4Network | IPv6Network
 Address = IPv4Address | IPv6Address
 
 
-def candidate_subnets() -> Iterator[IPv4Network]:
-    for pool, prefix in DEFAULT_POOLS:
+Pools = tuple[tuple[str, int], ...]  # (base, size): each base cut in subnets of that prefix
+
+
+def candidate_subnets(pools: Pools = DEFAULT_POOLS) -> Iterator[IPv4Network]:
+    for pool, prefix in pools:
         yield from IPv4Network(pool).subnets(new_prefix=prefix)
 
 
-def free_subnet(taken: Iterable[Subnet]) -> IPv4Network:
-    """The first default-pool subnet that overlaps nothing taken (v6 subnets take none)."""
+def free_subnet(taken: Iterable[Subnet], pools: Pools = DEFAULT_POOLS) -> IPv4Network:
+    """The first subnet of the pools that overlaps nothing taken (v6 subnets take none)."""
     taken_v4 = [t for t in taken if isinstance(t, IPv4Network)]
-    for subnet in candidate_subnets():
+    for subnet in candidate_subnets(pools):
         if not any(subnet.overlaps(other) for other in taken_v4):
             return subnet
     raise Conflict(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import subprocess
@@ -48,8 +49,8 @@ def test_unknown_and_unsupported_directives_are_refused(roots: Roots) -> None:
     assert _refusal(roots, {"debug": False, "no-such": 1, "other": "x"}) == (
         "the following directives don't match any configuration option: no-such, other"
     )
-    assert _refusal(roots, {"bip": "10.9.0.1/24"}) == (
-        "the following directives are not supported by dockyard: bip"
+    assert _refusal(roots, {"userns-remap": "default"}) == (
+        "the following directives are not supported by dockyard: userns-remap"
     )
 
 
@@ -82,6 +83,23 @@ def test_unknown_and_unsupported_directives_are_refused(roots: Roots) -> None:
             {"log-opts": {"max-size": "1m", "bogus": "1"}},
             "unknown log opt 'bogus' for json-file log driver",
         ),
+        ({"dns": ["8.8.8"]}, "IP address is not correctly formatted: 8.8.8"),
+        (
+            {"default-ulimits": {"nofile": {"Name": "nofile", "Soft": "many"}}},
+            "json: cannot unmarshal string into Go struct field Ulimit.default-ulimits.Soft "
+            "of type int64",
+        ),
+        ({"default-ulimits": {"files": {"Soft": 1, "Hard": 1}}}, "invalid ulimit type: files"),
+        ({"default-runtime": "nope"}, "specified default runtime 'nope' does not exist"),
+        (
+            {"seccomp-profile": "/no/such/profile.json"},
+            "opening seccomp profile (/no/such/profile.json) failed: no such file or directory",
+        ),
+        ({"bip": "10.213.0.0/24"}, "invalid bip 10.213.0.0/24: not a host address of its subnet"),
+        (
+            {"default-address-pools": [{"base": "10.214.0.0/16", "size": 8}]},
+            "invalid pools size: 8 for base pool 10.214.0.0/16",
+        ),
         ([], "json: cannot unmarshal array into Go value of type map[string]any"),
     ],
 )
@@ -99,9 +117,9 @@ def test_a_config_file_named_but_missing_is_an_error(roots: Roots) -> None:
     )
 
 
-@pytest.fixture
-def configured(roots: Roots, busybox_tar: Path) -> Iterator[Daemon]:
-    """A daemon whose data root, socket and defaults all come from its daemon.json."""
+@contextlib.contextmanager
+def _serving(roots: Roots, busybox_tar: Path, directives: dict[str, Any]) -> Iterator[Daemon]:
+    """A daemon whose data root, socket and ``directives`` all come from its daemon.json."""
     import_busybox(roots.data_root, roots.exec_root, busybox_tar)
     path = daemon_config(
         roots.base,
@@ -109,11 +127,7 @@ def configured(roots: Roots, busybox_tar: Path) -> Iterator[Daemon]:
             "data-root": str(roots.data_root),
             "exec-root": str(roots.exec_root),
             "hosts": [roots.host],
-            "labels": ["site=test"],
-            "registry-mirrors": ["http://127.0.0.1:1"],
-            "insecure-registries": ["r.test:5000", "10.99.0.0/16"],
-            "log-driver": "local",
-            "log-opts": {"max-size": "2m"},
+            **directives,
         },
     )
     roots.exec_root.mkdir(parents=True, exist_ok=True)
@@ -130,6 +144,20 @@ def configured(roots: Roots, busybox_tar: Path) -> Iterator[Daemon]:
             daemon.cli("rm", "-f", cid)
         daemon.stop()
         log.close()
+
+
+@pytest.fixture
+def configured(roots: Roots, busybox_tar: Path) -> Iterator[Daemon]:
+    """A daemon whose defaults all come from its daemon.json."""
+    directives = {
+        "labels": ["site=test"],
+        "registry-mirrors": ["http://127.0.0.1:1"],
+        "insecure-registries": ["r.test:5000", "10.99.0.0/16"],
+        "log-driver": "local",
+        "log-opts": {"max-size": "2m"},
+    }
+    with _serving(roots, busybox_tar, directives) as daemon:
+        yield daemon
 
 
 def _info(daemon: Daemon) -> dict[str, Any]:
@@ -194,3 +222,146 @@ def test_test_daemons_read_their_own_file(daemon: Daemon) -> None:
     given = cmdline[cmdline.index(b"--config-file") + 1].decode()
     assert given == str(daemon.roots.base / "daemon.json")
     assert json.loads(Path(given).read_text()) == {}
+
+
+def _resolv_conf(daemon: Daemon, *args: str) -> str:
+    result = daemon.cli("run", "--rm", *args, "busybox", "cat", "/etc/resolv.conf")
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_dns_directives_are_the_default_of_containers(roots: Roots, busybox_tar: Path) -> None:
+    # Loopback nameservers: written into resolv.conf, never asked.
+    directives = {"dns": ["127.0.0.53"], "dns-search": ["corp.test"], "dns-opts": ["timeout:3"]}
+    with _serving(roots, busybox_tar, directives) as daemon:
+        lines = _resolv_conf(daemon).splitlines()
+        assert "nameserver 127.0.0.53" in lines
+        assert "search corp.test" in lines
+        assert "options timeout:3" in lines
+        # A container's own settings replace the daemon's, each on its own.
+        own = _resolv_conf(daemon, "--dns", "127.0.0.54").splitlines()
+        assert "nameserver 127.0.0.54" in own
+        assert "nameserver 127.0.0.53" not in own
+        assert "search corp.test" in own
+        # On a user-defined network the embedded server forwards to the daemon's nameservers.
+        network = "dnsnet"
+        assert daemon.cli("network", "create", network).returncode == 0
+        try:
+            embedded = _resolv_conf(daemon, "--network", network)
+        finally:
+            daemon.cli("network", "rm", network)
+        assert "nameserver 127.0.0.11" in embedded.splitlines()
+        assert "# ExtServers: [127.0.0.53]" in embedded.splitlines()
+
+
+def test_default_ulimits_apply_to_containers_without_their_own(
+    roots: Roots, busybox_tar: Path
+) -> None:
+    # Below this machine's hard limit: root here cannot raise it (no CAP_SYS_RESOURCE).
+    ulimits = {
+        "nofile": {"Name": "nofile", "Soft": 4321, "Hard": 8765},
+        "nproc": {"Name": "nproc", "Soft": 3000, "Hard": 3000},
+    }
+    with _serving(roots, busybox_tar, {"default-ulimits": ulimits}) as daemon:
+        script = "ulimit -n; ulimit -Hn; ulimit -u"
+        ran = daemon.cli("run", "--rm", "busybox", "sh", "-c", script)
+        assert ran.stdout.split() == ["4321", "8765", "3000"], ran.stderr
+        # A container's own --ulimit replaces the default of that name only.
+        own = daemon.cli(
+            "run", "--rm", "--ulimit", "nofile=1000:2000", "busybox", "sh", "-c", script
+        )
+        assert own.stdout.split() == ["1000", "2000", "3000"], own.stderr
+        # The defaults are the daemon's, not written into the container's HostConfig.
+        assert daemon.cli("create", "--name", "plain", "busybox").returncode == 0
+        host_ulimits = daemon.cli("inspect", "-f", "{{json .HostConfig.Ulimits}}", "plain").stdout
+        assert "nofile" not in host_ulimits
+
+
+def test_default_runtime_is_the_runtime_of_containers_naming_none(
+    roots: Roots, busybox_tar: Path
+) -> None:
+    runtime = "io.containerd.runc.v2"  # the runc binary (Makefile's APT_PACKAGES)
+    with _serving(roots, busybox_tar, {"default-runtime": runtime}) as daemon:
+        assert _info(daemon)["DefaultRuntime"] == runtime
+        ran = daemon.cli("run", "--name", "plain", "busybox", "echo", "hi")
+        assert ran.stdout == "hi\n", ran.stderr
+        assert daemon.cli("create", "--name", "own", "--runtime", "runc", "busybox").returncode == 0
+        runtimes = daemon.cli("inspect", "-f", "{{.HostConfig.Runtime}}", "plain", "own")
+        assert runtimes.stdout.split() == [runtime, "runc"]
+
+
+# A profile that lets everything but mkdir through: a container under it cannot make a directory.
+NO_MKDIR = {
+    "defaultAction": "SCMP_ACT_ALLOW",
+    "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}],
+}
+
+
+def test_seccomp_profile_is_the_default_of_containers(roots: Roots, busybox_tar: Path) -> None:
+    profile = roots.base / "no-mkdir.json"
+    profile.write_text(json.dumps(NO_MKDIR))
+    with _serving(roots, busybox_tar, {"seccomp-profile": str(profile)}) as daemon:
+        info = _info(daemon)
+        assert f"name=seccomp,profile={profile}" in info["SecurityOptions"]
+        assert info["Warnings"] == ["WARNING: daemon is not using the default seccomp profile"]
+        refused = daemon.cli("run", "--rm", "busybox", "mkdir", "/made")
+        assert refused.returncode == 1
+        assert "Operation not permitted" in refused.stderr
+        # A container's own profile replaces the daemon's.
+        own = daemon.cli(
+            "run", "--rm", "--security-opt", "seccomp=unconfined", "busybox", "mkdir", "/made"
+        )
+        assert own.returncode == 0, own.stderr
+
+
+def test_seccomp_profile_unconfined(roots: Roots, busybox_tar: Path) -> None:
+    with _serving(roots, busybox_tar, {"seccomp-profile": "unconfined"}) as daemon:
+        assert "name=seccomp,profile=unconfined" in _info(daemon)["SecurityOptions"]
+        status = daemon.cli("run", "--rm", "busybox", "grep", "^Seccomp:", "/proc/self/status")
+        assert status.stdout.split() == ["Seccomp:", "0"], status.stderr
+        filtered = daemon.cli(
+            "run",
+            "--rm",
+            "--security-opt",
+            "seccomp=builtin",
+            "busybox",
+            "grep",
+            "^Seccomp:",
+            "/proc/self/status",
+        )
+        assert filtered.stdout.split() == ["Seccomp:", "2"], filtered.stderr
+
+
+def _ipam(daemon: Daemon, network: str) -> list[dict[str, str]]:
+    shown = daemon.cli("network", "inspect", "-f", "{{json .IPAM.Config}}", network)
+    assert shown.returncode == 0, shown.stderr
+    return list(json.loads(shown.stdout))
+
+
+def test_bip_and_default_address_pools(roots: Roots, busybox_tar: Path) -> None:
+    # Ranges of this test only.
+    directives: dict[str, Any] = {
+        "bip": "10.213.0.1/24",
+        "default-address-pools": [{"base": "10.214.0.0/16", "size": 24}],
+    }
+    with _serving(roots, busybox_tar, directives) as daemon:
+        assert _ipam(daemon, "bridge") == [{"Subnet": "10.213.0.0/24", "Gateway": "10.213.0.1"}]
+        address = daemon.cli("run", "--rm", "busybox", "hostname", "-i")
+        assert address.stdout.split() == ["10.213.0.2"], address.stderr
+        # User networks given no subnet get theirs from the pools, in order.
+        for name in ("pooled1", "pooled2"):
+            assert daemon.cli("network", "create", name).returncode == 0
+        try:
+            assert _ipam(daemon, "pooled1") == [
+                {"Subnet": "10.214.0.0/24", "Gateway": "10.214.0.1"}
+            ]
+            assert _ipam(daemon, "pooled2") == [
+                {"Subnet": "10.214.1.0/24", "Gateway": "10.214.1.1"}
+            ]
+        finally:
+            daemon.cli("network", "rm", "pooled1", "pooled2")
+    # Started again with another bip, the daemon moves the default bridge there.
+    with _serving(roots, busybox_tar, {"bip": "10.213.1.129/25"}) as daemon:
+        assert _ipam(daemon, "bridge") == [{"Subnet": "10.213.1.128/25", "Gateway": "10.213.1.129"}]
+        address = daemon.cli("run", "--rm", "busybox", "hostname", "-i")
+        assert address.stdout.split() == ["10.213.1.130"], address.stderr

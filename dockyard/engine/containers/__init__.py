@@ -30,6 +30,7 @@ from dockyard.engine.containers.queries import ContainerQueries, ImageLookup
 from dockyard.engine.containers.store import ContainerStore
 from dockyard.engine.containers.supervision import RestartPolicies, Supervisor
 from dockyard.engine.events import EventBus
+from dockyard.engine.specgen import ContainerDefaults
 from dockyard.runtime import shim
 
 
@@ -49,7 +50,7 @@ class ContainerService:
         volumes: ContainerVolumes,
         runtimes: dict[str, str],
         spawn_shim: ShimSpawner = shim.spawn,
-        log_defaults: tuple[str, dict[str, str]] = ("json-file", {}),
+        defaults: ContainerDefaults | None = None,
     ) -> None:
         self.store = store
         self.supervisor = Supervisor(store, events, networks, volumes)
@@ -68,7 +69,7 @@ class ContainerService:
             volumes,
             runtimes,
             spawn_shim,
-            log_defaults,
+            defaults,
         )
         self.restarts = RestartPolicies(store, self.supervisor, self.lifecycle)
         self.queries = ContainerQueries(store, images, networks.legacy_links)

@@ -153,12 +153,12 @@ class Lifecycle:
         volumes: ContainerVolumes,
         runtimes: dict[str, str],
         spawn_shim: ShimSpawner = shim.spawn,
-        log_defaults: tuple[str, dict[str, str]] = ("json-file", {}),
+        defaults: specgen.ContainerDefaults | None = None,
     ) -> None:
         """``spawn_shim``: how a shim is forked, straight from this process or by the
-        daemon's zygote; ``log_defaults``: the daemon's log-driver and log-opts, what a
-        container naming none gets."""
-        self.log_defaults = log_defaults
+        daemon's zygote; ``defaults``: what the daemon's configuration gives a container
+        naming none of its own."""
+        self.defaults = defaults or specgen.ContainerDefaults()
         self.paths = paths
         self.store = store
         self.supervisor = supervisor
@@ -179,7 +179,11 @@ class Lifecycle:
         self, body: dict[str, Any], name: str | None, platform: platforms.Platform | None = None
     ) -> dict:
         """``platform``: the one the image must be for (--platform), NotFound otherwise."""
-        host_config = build_host_config(body.get("HostConfig") or {}, *self.log_defaults)
+        given = body.get("HostConfig") or {}
+        runtime = given.get("Runtime") or self.defaults.runtime or DEFAULT_RUNTIME
+        host_config = build_host_config(
+            {**given, "Runtime": runtime}, self.defaults.log_driver, self.defaults.log_opts
+        )
         image_name = body.get("Image") or ""
         if not image_name:
             raise InvalidArgument("config cannot be empty in order to create a container")
@@ -294,7 +298,7 @@ class Lifecycle:
         """Start ``c``, whose lock the caller holds and whose state allows it."""
         runtime = self._runtime(c.host_config.get("Runtime") or "")
         cfg = specgen.shim_config(
-            c, self.paths, runtime, self.store, self.networks, self._log_writer(c)
+            c, self.paths, runtime, self.store, self.networks, self._log_writer(c), self.defaults
         )
         await asyncio.to_thread(self.volumes.activate, c)
         try:
