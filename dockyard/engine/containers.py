@@ -194,7 +194,7 @@ class ContainerService:
         return cid in self._creating or (lock is not None and lock.locked())
 
     # ------------------------------------------------------------------ create
-    def create(
+    async def create(
         self, body: dict[str, Any], name: str | None, platform: platforms.Platform | None = None
     ) -> dict:
         """``platform``: the one the image must be for (--platform), NotFound otherwise."""
@@ -288,12 +288,19 @@ class ContainerService:
                         (cid, image.chain[-1]),
                     )
                 self.networks.legacy_links.register(tx, cid, host_config)
-                self.volumes.attach(mounts, Container(record, root), image.lowerdirs)
+                new_volumes = self.volumes.attach(mounts, Container(record, root))
         except BaseException:
             shutil.rmtree(root, ignore_errors=True)
             raise
         finally:
             self._creating.discard(cid)
+        await self.volumes.copy_up(
+            mounts,
+            Container(record, root),
+            image.lowerdirs,
+            new_volumes,
+            lambda: self.remove(cid, True, True),
+        )
         self.events.publish("container", "create", cid, self.event_attributes(record))
         return {"Id": cid, "Warnings": warnings}
 
