@@ -288,7 +288,7 @@ class ContainerService:
                         (cid, image.chain[-1]),
                     )
                 self.networks.legacy_links.register(tx, cid, host_config)
-                new_volumes = self.volumes.attach(mounts, Container(record, root))
+                new_volumes = self.volumes.attach(mounts)
         except BaseException:
             shutil.rmtree(root, ignore_errors=True)
             raise

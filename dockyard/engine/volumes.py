@@ -250,7 +250,7 @@ class VolumeService:
         if point.spec and not point.mode:
             point.mode = DEFAULT_VOLUME_MODE
 
-    def attach(self, points: MountPoints, c: Container) -> Names:
+    def attach(self, points: MountPoints) -> Names:
         """Create the plan's missing volumes; returns their names (for ``copy_up``).
 
         Called inside the transaction that stores the container, so that a failure
@@ -264,7 +264,9 @@ class VolumeService:
                         created.append(point.name)
                         self._add(point.name, _first_use_labels(point), _first_use_options(point))
         except BaseException:
-            self._discard_new(created)
+            for name in created:
+                with contextlib.suppress(DockyardError):
+                    self.driver.remove(name)
             raise
         for name in created:
             self.events.publish("volume", "create", name, {"driver": local.DRIVER})
@@ -290,11 +292,6 @@ class VolumeService:
                 with contextlib.suppress(DockyardError):  # one another container took: kept
                     await self.remove(name, force=True)
             raise
-
-    def _discard_new(self, created: Names) -> None:
-        for name in created:
-            with contextlib.suppress(DockyardError):
-                self.driver.remove(name)
 
     def _copy_up(self, points: MountPoints, c: Container, lowerdirs: LayerDirs) -> None:
         pending = []
