@@ -55,7 +55,7 @@ async def create(request: web.Request) -> web.Response:
     platform = platforms.parse(wanted) if wanted else None
     _name_default_network(body)
     warnings = _move_container_mac(body, api_at_least(request, "1.44"))
-    created = containers(request).create(body, name, platform)
+    created = await containers(request).create(body, name, platform)
     if warnings:
         created["Warnings"] = [*(created["Warnings"] or []), *warnings]
     return responses.json_response(created, status=201)

@@ -85,14 +85,14 @@ async def remove(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     if not name.strip():
         raise InvalidArgument("image name cannot be blank")
-    deleted = images(request).remove(
+    deleted = await images(request).remove(
         name, force=query.flag(request, "force"), noprune=query.flag(request, "noprune")
     )
     return responses.json_response(deleted)
 
 
 async def prune(request: web.Request) -> web.Response:
-    return responses.json_response(images(request).prune(query.filters(request)))
+    return responses.json_response(await images(request).prune(query.filters(request)))
 
 
 async def create(request: web.Request) -> web.StreamResponse:

@@ -19,7 +19,7 @@ import socket
 import threading
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
@@ -120,6 +120,13 @@ class BuildService:
         if self.loop is None or _running_on(self.loop):
             return fn(*args)
         return asyncio.run_coroutine_threadsafe(_call(fn, *args), self.loop).result()
+
+    def on_loop_await(self, work: Coroutine[Any, Any, T]) -> T:
+        """Await ``work`` on the engine's event loop from a worker (as ``docker builder
+        prune`` runs), or in a loop of its own when the engine has none."""
+        if self.loop is None:
+            return asyncio.run(work)
+        return asyncio.run_coroutine_threadsafe(work, self.loop).result()
 
     def build(
         self,
@@ -311,7 +318,7 @@ class BuildService:
             if self.images.inspect(image_id)["RepoTags"]:
                 return 0
             added = self._added_size(image_id)
-            self.images.remove(image_id, noprune=True)
+            self.on_loop_await(self.images.remove(image_id, noprune=True))
         except (NotFound, Conflict):
             return 0
         return added

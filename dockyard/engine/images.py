@@ -17,10 +17,12 @@ its own reference on its image's layers, so it outlives its image.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import enum
 import hashlib
 import json
+import shutil
 import sqlite3
 import tempfile
 import time
@@ -629,12 +631,17 @@ class ImageService:
 
     # ------------------------------------------------------------------ remove
 
-    def remove(self, name: str, force: bool = False, noprune: bool = False) -> list[dict[str, str]]:
-        """Untag ``name``, and delete the image when nothing else refers to it (docker rmi)."""
+    async def remove(
+        self, name: str, force: bool = False, noprune: bool = False
+    ) -> list[dict[str, str]]:
+        """Untag ``name``, and delete the image when nothing else refers to it (docker rmi).
+
+        The rows go on the event loop, as a ``create`` resolves an image there: none
+        can start from an image half deleted. The freed layers' files go in a worker."""
         removal = _Removal()
         with self.metadata.transaction():
             self._remove(name, force, not noprune, removal)
-        self._finish(removal)
+        await self._finish(removal)
         return removal.records
 
     def _remove(self, name: str, force: bool, prune: bool, removal: _Removal) -> None:
@@ -759,19 +766,22 @@ class ImageService:
         # moby names the image, not the reference, in an untag event.
         removal.events.append(("untag", image_id, self._event_attributes(image_id, image_id)))
 
-    def _finish(self, removal: _Removal) -> None:
-        """After the removal's transaction: delete the files it freed and announce it."""
-        self.layers.purge(removal.layers)
+    async def _finish(self, removal: _Removal) -> None:
+        """After the removal's transaction: move aside the layer directories it freed,
+        delete its blobs and announce it, on the loop; then delete those directories in a
+        worker (a layer tree may hold many files)."""
+        trash = self.layers.retire(removal.layers)
         for digest in removal.blobs:
             self.blobs.delete(digest)
         for digest in removal.indexes:
             self._delete_unused_index(digest)
         for action, image_id, attributes in removal.events:
             self.events.publish("image", action, image_id, attributes)
+        await asyncio.to_thread(shutil.rmtree, trash, True)
 
     # ------------------------------------------------------------------ prune
 
-    def prune(self, filters: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    async def prune(self, filters: dict[str, list[str]] | None = None) -> dict[str, Any]:
         """Delete dangling images (all unused ones with dangling=false); ImagePruneResponse."""
         wanted = Filters(filters or {}, PRUNE_FILTERS)
         dangling_only = wanted.boolean("dangling", default=True)
@@ -787,7 +797,7 @@ class ImageService:
                         self._remove(name, False, True, removal)
                 except (Conflict, NotFound):
                     continue  # in use, or already gone with an image pruned before it
-                self._finish(removal)
+                await self._finish(removal)
                 deleted.extend(removal.records)
                 reclaimed += sum(layer.size for layer in removal.layers)
         self.events.publish("image", "prune", "", {"reclaimed": str(reclaimed)})

@@ -26,7 +26,7 @@ import os
 import posixpath
 import re
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -250,8 +250,8 @@ class VolumeService:
         if point.spec and not point.mode:
             point.mode = DEFAULT_VOLUME_MODE
 
-    def attach(self, points: MountPoints, c: Container, lowerdirs: LayerDirs) -> None:
-        """Create the plan's missing volumes and copy the image's content into new empty ones.
+    def attach(self, points: MountPoints) -> Names:
+        """Create the plan's missing volumes; returns their names (for ``copy_up``).
 
         Called inside the transaction that stores the container, so that a failure
         here leaves neither the container nor its new volumes behind.
@@ -263,7 +263,6 @@ class VolumeService:
                     if point.type == "volume" and self._row(point.name) is None:
                         created.append(point.name)
                         self._add(point.name, _first_use_labels(point), _first_use_options(point))
-                self._copy_up(points, c, lowerdirs)
         except BaseException:
             for name in created:
                 with contextlib.suppress(DockyardError):
@@ -271,6 +270,28 @@ class VolumeService:
             raise
         for name in created:
             self.events.publish("volume", "create", name, {"driver": local.DRIVER})
+        return created
+
+    async def copy_up(
+        self,
+        points: MountPoints,
+        c: Container,
+        lowerdirs: LayerDirs,
+        created: Names,
+        undo_container: Callable[[], Awaitable[None]],
+    ) -> None:
+        """After create's commit: copy the image's content into the new empty volumes, in a
+        worker (a tree may be large). Should that fail, the create is undone: the container
+        (``undo_container``) and then the volumes it made (``created``) are removed."""
+        try:
+            await asyncio.to_thread(self._copy_up, points, c, lowerdirs)
+        except BaseException:
+            with contextlib.suppress(DockyardError):  # removed meanwhile by someone else
+                await undo_container()
+            for name in created:
+                with contextlib.suppress(DockyardError):  # one another container took: kept
+                    await self.remove(name, force=True)
+            raise
 
     def _copy_up(self, points: MountPoints, c: Container, lowerdirs: LayerDirs) -> None:
         pending = []

@@ -338,6 +338,13 @@ class LayerStore:
 
     def purge(self, layers: list[Layer]) -> None:
         """Delete the files of layers whose rows are gone (``release``, ``remove``)."""
+        shutil.rmtree(self.retire(layers), ignore_errors=True)
+
+    def retire(self, layers: list[Layer]) -> Path:
+        """Move the directories of layers whose rows are gone into a new directory of
+        ``tmp/`` and delete their unused blobs: quick, so that it may run on the event loop.
+        The directory returned is the caller's to delete (in a worker); a crash leaves it
+        to the system check, which empties ``tmp/``."""
         trash = Path(tempfile.mkdtemp(prefix="removed-", dir=self.tmp))
         try:
             with self._lock:
@@ -351,8 +358,10 @@ class LayerStore:
                         "SELECT 1 FROM layers WHERE blob = ?", layer.diff_id
                     ):
                         self._delete_blobs(layer.diff_id)
-        finally:
+        except BaseException:
             shutil.rmtree(trash, ignore_errors=True)
+            raise
+        return trash
 
     def _delete_blobs(self, diff_id: str) -> None:
         """Delete the tar of a layer no longer stored, and every compressed form of it."""

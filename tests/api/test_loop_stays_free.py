@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 
 from dockyard import treesize
+from dockyard.engine import volumes as engine_volumes
+from dockyard.errors import SystemError as EngineSystemError
 from tests.api import wire
 from tests.api.conftest import Api
 from tests.e2e.helpers import wait_until
@@ -72,13 +74,19 @@ def gate_open_at_end() -> Iterator[list[Gate]]:
         gate.open()
 
 
-def _while_held(api: Api, gates: list[Gate] | list[FileGate], method: str, url: str) -> wire.Reply:
+def _while_held(
+    api: Api,
+    gates: list[Gate] | list[FileGate],
+    method: str,
+    url: str,
+    body: dict[str, Any] | None = None,
+) -> wire.Reply:
     """Send the slow request; each time it is inside a gate (in order), ping, then open it."""
 
     def scenario() -> wire.Reply:
         replies: list[wire.Reply] = []
         slow = threading.Thread(
-            target=lambda: replies.append(wire.request(api.socket, method, url, timeout=90))
+            target=lambda: replies.append(wire.request(api.socket, method, url, body, timeout=90))
         )
         slow.start()
         try:
@@ -219,3 +227,94 @@ def test_top_runs_ps_off_the_loop(
     reply = _while_held(api, [gate], "GET", f"/v1.44/containers/{cid}/top")
     assert reply.status == 200, reply.body
     assert any(row[-1] == "sleep 300" for row in reply.json()["Processes"])
+
+
+def _committed_image(api: Api, repo: str) -> str:
+    """An image of its own top layer (a container's change committed), tagged ``repo``
+    (none: a dangling image)."""
+    cid = _exited_container(api)
+    reply = api.call("POST", f"/v1.44/commit?container={cid}&repo={repo}")
+    assert reply.status == 201, reply.body
+    assert api.call("DELETE", f"/v1.44/containers/{cid}").status == 204
+    return str(reply.json()["Id"])
+
+
+def _store_is_sound(api: Api) -> None:
+    assert api.engine.loop.run_until_complete(api.engine.check.run(repair=False)) == []
+
+
+@pytest.mark.parametrize(
+    ("method", "url"),
+    [("DELETE", "/v1.44/images/gated"), ("POST", "/v1.44/images/prune?filters={}")],
+    ids=["rmi", "image prune"],
+)
+def test_image_removal_deletes_layers_off_the_loop(
+    api: Api, monkeypatch: pytest.MonkeyPatch, gate_open_at_end: list[Gate], method: str, url: str
+) -> None:
+    image_id = _committed_image(api, "" if "prune" in url else "gated")
+    top = api.engine.images.resolve(image_id).chain[-1]
+    layers = api.engine.layers
+    gate = _gate(gate_open_at_end, _under(layers.tmp / "removed-"))
+    monkeypatch.setattr(shutil, "rmtree", gate.wrap(shutil.rmtree))
+
+    reply = _while_held(api, [gate], method, url)
+    assert reply.status == 200, reply.body
+    assert {"Deleted": image_id} in (
+        reply.json() if method == "DELETE" else reply.json()["ImagesDeleted"]
+    )
+    assert api.call("GET", f"/v1.44/images/{image_id}/json").status == 404
+    assert not layers.exists(top) and not layers.path(top).exists()
+    assert not list(layers.tmp.glob("removed-*"))
+    _store_is_sound(api)
+
+
+def _gate_copy_up(monkeypatch: pytest.MonkeyPatch, gates: list[Gate], fails: bool) -> Gate:
+    """Hold each volume copy-up; with ``fails``, it then fails as a full disk would."""
+
+    def failing(source: str, target: str) -> None:
+        raise EngineSystemError(f"copy {source} to {target}: no space left on device")
+
+    gate = _gate(gates, lambda *_: True)
+    real = failing if fails else engine_volumes.copy_into_empty
+    monkeypatch.setattr(engine_volumes, "copy_into_empty", gate.wrap(real))
+    return gate
+
+
+def _volume_with_a_file(api: Api, name: str) -> Path:
+    api.call("POST", "/v1.44/volumes/create", {"Name": name})
+    kept = Path(api.engine.volumes.inspect(name)["Mountpoint"], "kept")
+    kept.write_text("mine")
+    return kept
+
+
+def test_create_copies_up_a_new_volume_off_the_loop(
+    api: Api, monkeypatch: pytest.MonkeyPatch, gate_open_at_end: list[Gate]
+) -> None:
+    gate = _gate_copy_up(monkeypatch, gate_open_at_end, fails=False)
+    body = {"Image": "busybox", "Cmd": ["true"], "HostConfig": {"Binds": ["etc:/etc"]}}
+    reply = _while_held(api, [gate], "POST", "/v1.44/containers/create", body)
+    assert reply.status == 201, reply.body
+    passwd = Path(api.engine.volumes.inspect("etc")["Mountpoint"], "passwd")
+    assert passwd.read_text().startswith("root:")
+    _store_is_sound(api)
+
+
+def test_a_failed_copy_up_undoes_the_create(
+    api: Api, monkeypatch: pytest.MonkeyPatch, gate_open_at_end: list[Gate]
+) -> None:
+    kept = _volume_with_a_file(api, "kept")
+    gate = _gate_copy_up(monkeypatch, gate_open_at_end, fails=True)
+    binds = ["fresh:/etc", "kept:/data"]
+    body = {
+        "Image": "busybox",
+        "Cmd": ["true"],
+        "Volumes": {"/anon": {}},
+        "HostConfig": {"Binds": binds},
+    }
+    reply = _while_held(api, [gate], "POST", "/v1.44/containers/create?name=undone", body)
+    assert reply.status == 500 and b"no space left on device" in reply.body
+    assert api.call("GET", "/v1.44/containers/json?all=1").json() == []
+    names = [v["Name"] for v in api.call("GET", "/v1.44/volumes").json()["Volumes"]]
+    assert names == ["kept"] and kept.read_text() == "mine"
+    assert list(api.engine.paths.containers.iterdir()) == []
+    _store_is_sound(api)

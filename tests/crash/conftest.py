@@ -61,7 +61,7 @@ class Store:
 
     def create(self, *cmd: str, **config: Any) -> str:
         body = {"Image": "busybox", "Cmd": list(cmd), **config}
-        return self.engine.containers.create(body, None)["Id"]  # type: ignore[no-any-return]
+        return self.run(self.engine.containers.create(body, None))["Id"]  # type: ignore[no-any-return]
 
     def start(self, cid: str) -> None:
         self.run(self.engine.containers.start(cid))

@@ -7,6 +7,7 @@ starting it (a start repairs) and asks its check.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import secrets
@@ -283,7 +284,9 @@ def test_a_layer_whose_tar_is_gone_is_reported(store: Store) -> None:
     store.open()
     reports(store, {"layer-blob-missing"})
     store.close()
-    store.open().images.remove("busybox")  # what cannot be repaired can still be removed
+    asyncio.run(
+        store.open().images.remove("busybox")
+    )  # what cannot be repaired can still be removed
 
 
 def test_a_wrong_layer_reference_count_is_set_right(store: Store) -> None:

@@ -66,8 +66,8 @@ def test_round_trip_keeps_the_image_id_and_tags(engine: Any) -> None:
     engine.images.tag("busybox", "mine", "2")
     before = _state(engine)
     archive = _save(engine, "busybox", "mine:2")
-    engine.images.remove("busybox")
-    engine.images.remove("mine:2")
+    engine.loop.run_until_complete(engine.images.remove("busybox"))
+    engine.loop.run_until_complete(engine.images.remove("mine:2"))
     with pytest.raises(NotFound):
         engine.images.inspect("busybox")
     loaded = engine.images.load(io.BytesIO(archive))
@@ -78,7 +78,7 @@ def test_round_trip_keeps_the_image_id_and_tags(engine: Any) -> None:
 def test_saving_by_id_loads_untagged(engine: Any) -> None:
     image_id = engine.images.inspect("busybox")["Id"]
     archive = _save(engine, image_id[7:19])
-    engine.images.remove("busybox")
+    engine.loop.run_until_complete(engine.images.remove("busybox"))
     assert engine.images.load(io.BytesIO(archive)) == [image_id]
     assert _state(engine) == [(image_id, [])]
 
@@ -99,7 +99,7 @@ def test_saving_a_missing_image_fails(engine: Any) -> None:
 )
 def test_a_damaged_archive_changes_nothing(engine: Any, damage: Any) -> None:
     archive = _save(engine, "busybox")
-    engine.images.remove("busybox")
+    engine.loop.run_until_complete(engine.images.remove("busybox"))
     before = _state(engine)
     blobs = sorted(p.name for p in engine.images.blobs.dir.iterdir())
     with pytest.raises(InvalidArgument, match="invalid image archive"):
@@ -113,7 +113,7 @@ def test_a_blob_that_does_not_match_its_name_is_refused(engine: Any) -> None:
     files = _members(_save(engine, "busybox"))
     layer = json.loads(files["manifest.json"])[0]["Layers"][0]
     files[layer] = b"X" + files[layer][1:]
-    engine.images.remove("busybox")
+    engine.loop.run_until_complete(engine.images.remove("busybox"))
     with pytest.raises(InvalidArgument, match="does not match its digest"):
         engine.images.load(io.BytesIO(_tar(files)))
     assert _state(engine) == []
@@ -172,7 +172,7 @@ def _oci_layout(files: dict[str, bytes]) -> dict[str, bytes]:
 def test_loads_an_oci_layout_with_compressed_layers(engine: Any) -> None:
     image_id = engine.images.inspect("busybox")["Id"]
     files = _members(_save(engine, "busybox"))
-    engine.images.remove("busybox")
+    engine.loop.run_until_complete(engine.images.remove("busybox"))
     loaded = engine.images.load(io.BytesIO(_tar(_oci_layout(files))))
     assert loaded == ["example.com/team/app:1.0"]
     assert _state(engine) == [(image_id, ["example.com/team/app:1.0"])]
@@ -185,7 +185,7 @@ def test_a_layer_that_does_not_match_the_config_is_refused(engine: Any) -> None:
     config["rootfs"]["diff_ids"] = ["sha256:" + "1" * 64]
     files["config.json"] = json.dumps(config).encode()
     files["manifest.json"] = json.dumps([{**entry, "Config": "config.json"}]).encode()
-    engine.images.remove("busybox")
+    engine.loop.run_until_complete(engine.images.remove("busybox"))
     with pytest.raises(InvalidArgument, match="has the digest"):
         engine.images.load(io.BytesIO(_tar(files)))
     assert _state(engine) == []

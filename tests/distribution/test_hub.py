@@ -33,7 +33,7 @@ def _put_on(engine: Any, registry: Registry, path: str) -> str:
     name = f"{registry.address}/{path}"
     engine.images.tag("busybox", name, None)
     engine.transfers.push(name, "", Progress())
-    engine.images.remove(name)
+    engine.loop.run_until_complete(engine.images.remove(name))
     return str(engine.images.inspect("busybox")["Id"])
 
 
@@ -41,7 +41,7 @@ def test_hub_names_go_to_the_hub_with_its_token_flow(
     engine: Any, registry: Registry, token_registry: TokenRegistry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     image_id = _put_on(engine, registry, "library/busybox")
-    engine.images.remove("busybox")
+    engine.loop.run_until_complete(engine.images.remove("busybox"))
     monkeypatch.setenv(HUB_URL_OVERRIDE, f"http://{token_registry.address}")
     progress = Progress()
     assert engine.transfers.pull("busybox", progress, Credentials("alice", "s3cret")) == image_id

@@ -51,8 +51,8 @@ def test_push_then_pull_gives_back_the_same_image(engine: Any, registry: Registr
     again = _push(engine, name)
     assert "Layer already exists" in again.statuses() and "Pushed" not in again.statuses()
 
-    engine.images.remove(name)
-    engine.images.remove("busybox")
+    engine.loop.run_until_complete(engine.images.remove(name))
+    engine.loop.run_until_complete(engine.images.remove("busybox"))
     pulled = Progress()
     assert engine.transfers.pull(name, pulled) == image_id
     assert pulled.statuses()[0] == "Pulling from busybox"
@@ -97,10 +97,10 @@ def test_chunked_upload_and_cross_repository_mount(
         if uri.startswith("/v2/team/two/blobs/uploads/")
     ]
     assert uploads_to_second and set(uploads_to_second) == {("POST", 201)}  # mounts, no bytes
-    engine.images.remove(first)
-    engine.images.remove(second)
+    engine.loop.run_until_complete(engine.images.remove(first))
+    engine.loop.run_until_complete(engine.images.remove(second))
     image_id = engine.images.inspect("busybox")["Id"]
-    engine.images.remove("busybox")
+    engine.loop.run_until_complete(engine.images.remove("busybox"))
     assert engine.transfers.pull(second, Progress()) == image_id
 
 
@@ -143,7 +143,7 @@ def test_basic_auth(engine: Any, auth_registry: Registry) -> None:
     with pytest.raises(InvalidArgument, match="unauthorized"):
         _push(engine, name, Credentials("alice", "wrong"))
     assert "Pushed" in _push(engine, name, Credentials("alice", "s3cret")).statuses()
-    engine.images.remove(name)
+    engine.loop.run_until_complete(engine.images.remove(name))
     with pytest.raises(InvalidArgument, match="unauthorized"):
         engine.transfers.pull(name, Progress())
     assert engine.transfers.pull(name, Progress(), Credentials("alice", "s3cret"))
@@ -160,7 +160,7 @@ def test_token_auth(engine: Any, token_registry: TokenRegistry) -> None:
     assert "Pushed" in _push(engine, name, Credentials("alice", "s3cret")).statuses()
     assert token_registry.issued == [(TOKEN_SERVICE, ["repository:private:pull,push"])]
     image_id = engine.images.inspect(name)["Id"]
-    engine.images.remove(name)
+    engine.loop.run_until_complete(engine.images.remove(name))
     with pytest.raises(InvalidArgument, match="unauthorized"):
         engine.transfers.pull(name, Progress())
     assert engine.transfers.pull(name, Progress(), Credentials("alice", "s3cret")) == image_id

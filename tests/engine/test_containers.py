@@ -48,7 +48,7 @@ async def _run_container(
     stdin: bytes | None = None,
     while_running: Callable[[str], object] | None = None,
 ) -> tuple[int, bytes, bytes, str]:
-    cid = engine.containers.create({"Image": "busybox", **body}, None)["Id"]
+    cid = (await engine.containers.create({"Image": "busybox", **body}, None))["Id"]
     attach = await engine.containers.attach(cid, stdin=stdin is not None)
     waited = engine.containers.wait_begin(cid, "next-exit")
     await engine.containers.start(cid)
@@ -108,7 +108,9 @@ def test_tty_gives_a_real_terminal(engine: Any) -> None:
 
 @pytest.mark.parametrize(("cmd", "exit_code"), [(["no-such-command"], 127), (["/etc/passwd"], 126)])
 def test_command_that_cannot_run(engine: Any, cmd: list[str], exit_code: int) -> None:
-    cid = engine.containers.create({"Image": "busybox", "Cmd": cmd}, None)["Id"]
+    cid = engine.loop.run_until_complete(
+        engine.containers.create({"Image": "busybox", "Cmd": cmd}, None)
+    )["Id"]
     with pytest.raises(CommandError) as failure:
         _run(engine, engine.containers.start(cid))
     assert failure.value.exit_code == exit_code
@@ -136,18 +138,28 @@ def test_env_workdir_user_and_memory_limit(engine: Any) -> None:
 
 
 def test_bad_input_leaves_the_store_unchanged(engine: Any) -> None:
-    engine.containers.create({"Image": "busybox", "Cmd": ["true"]}, "taken")
+    engine.loop.run_until_complete(
+        engine.containers.create({"Image": "busybox", "Cmd": ["true"]}, "taken")
+    )
     before = [c.id for c in engine.containers.all()]
     with pytest.raises(Conflict, match="already in use"):
-        engine.containers.create({"Image": "busybox", "Cmd": ["true"]}, "taken")
+        engine.loop.run_until_complete(
+            engine.containers.create({"Image": "busybox", "Cmd": ["true"]}, "taken")
+        )
     with pytest.raises(NotFound, match="No such image"):
-        engine.containers.create({"Image": "no-such-image", "Cmd": ["true"]}, None)
+        engine.loop.run_until_complete(
+            engine.containers.create({"Image": "no-such-image", "Cmd": ["true"]}, None)
+        )
     with pytest.raises(InvalidArgument, match="Minimum memory"):
-        engine.containers.create(
-            {"Image": "busybox", "Cmd": ["true"], "HostConfig": {"Memory": 1024}}, None
+        engine.loop.run_until_complete(
+            engine.containers.create(
+                {"Image": "busybox", "Cmd": ["true"], "HostConfig": {"Memory": 1024}}, None
+            )
         )
     with pytest.raises(InvalidArgument, match="Invalid container name"):
-        engine.containers.create({"Image": "busybox", "Cmd": ["true"]}, "bad name!")
+        engine.loop.run_until_complete(
+            engine.containers.create({"Image": "busybox", "Cmd": ["true"]}, "bad name!")
+        )
     assert [c.id for c in engine.containers.all()] == before
     assert sorted(p.name for p in engine.paths.containers.iterdir()) == before
 
@@ -163,9 +175,9 @@ async def _logs_say(engine: Any, cid: str, expected: list[bytes], timeout: float
 def test_stop_sends_the_stop_signal_then_kills(engine: Any) -> None:
     async def scenario() -> tuple[dict, list]:
         script = "trap 'echo got TERM' TERM; echo ready; while true; do sleep 0.1; done"
-        cid = engine.containers.create({"Image": "busybox", "Cmd": ["sh", "-c", script]}, None)[
-            "Id"
-        ]
+        cid = (
+            await engine.containers.create({"Image": "busybox", "Cmd": ["sh", "-c", script]}, None)
+        )["Id"]
         await engine.containers.start(cid)
         await _logs_say(engine, cid, [b"ready\n"])
         await engine.containers.stop(cid, timeout=1)
@@ -182,9 +194,9 @@ def test_stop_sends_the_stop_signal_then_kills(engine: Any) -> None:
 def test_kill_delivers_the_signal_and_gives_128_plus_n(engine: Any) -> None:
     async def scenario() -> tuple[dict, list]:
         script = "trap 'echo got USR1' USR1; echo ready; while true; do sleep 0.1; done"
-        cid = engine.containers.create({"Image": "busybox", "Cmd": ["sh", "-c", script]}, None)[
-            "Id"
-        ]
+        cid = (
+            await engine.containers.create({"Image": "busybox", "Cmd": ["sh", "-c", script]}, None)
+        )["Id"]
         await engine.containers.start(cid)
         await _logs_say(engine, cid, [b"ready\n"])
         waited = engine.containers.wait_begin(cid)
@@ -202,13 +214,15 @@ def test_kill_delivers_the_signal_and_gives_128_plus_n(engine: Any) -> None:
 
 def test_restart_policy_on_failure_counts_retries(engine: Any) -> None:
     async def scenario() -> dict:
-        cid = engine.containers.create(
-            {
-                "Image": "busybox",
-                "Cmd": ["sh", "-c", "exit 2"],
-                "HostConfig": {"RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 2}},
-            },
-            None,
+        cid = (
+            await engine.containers.create(
+                {
+                    "Image": "busybox",
+                    "Cmd": ["sh", "-c", "exit 2"],
+                    "HostConfig": {"RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 2}},
+                },
+                None,
+            )
         )["Id"]
         await engine.containers.start(cid)
         for _ in range(100):
@@ -228,9 +242,15 @@ def test_restart_policy_on_failure_counts_retries(engine: Any) -> None:
 
 def test_auto_remove_and_wait_removed(engine: Any) -> None:
     async def scenario() -> tuple[dict, list]:
-        cid = engine.containers.create(
-            {"Image": "busybox", "Cmd": ["sh", "-c", "exit 5"], "HostConfig": {"AutoRemove": True}},
-            None,
+        cid = (
+            await engine.containers.create(
+                {
+                    "Image": "busybox",
+                    "Cmd": ["sh", "-c", "exit 5"],
+                    "HostConfig": {"AutoRemove": True},
+                },
+                None,
+            )
         )["Id"]
         removed = engine.containers.wait_begin(cid, "removed")
         await engine.containers.start(cid)
@@ -255,8 +275,10 @@ def test_logs_tail_and_timestamps(engine: Any) -> None:
 
 def test_logs_follow_ends_when_the_container_stops(engine: Any) -> None:
     async def scenario() -> list[bytes]:
-        cid = engine.containers.create(
-            {"Image": "busybox", "Cmd": ["sh", "-c", "echo a; sleep 0.3; echo b"]}, None
+        cid = (
+            await engine.containers.create(
+                {"Image": "busybox", "Cmd": ["sh", "-c", "echo a; sleep 0.3; echo b"]}, None
+            )
         )["Id"]
         await engine.containers.start(cid)
         return [data async for _, data in engine.containers.logs(cid, follow=True)]
@@ -266,8 +288,10 @@ def test_logs_follow_ends_when_the_container_stops(engine: Any) -> None:
 
 def test_exec_runs_in_the_container(engine: Any) -> None:
     async def scenario() -> tuple[bytes, dict, bytes]:
-        cid = engine.containers.create(
-            {"Image": "busybox", "Cmd": ["sleep", "30"], "Env": ["FROM_IMAGE=1"]}, None
+        cid = (
+            await engine.containers.create(
+                {"Image": "busybox", "Cmd": ["sleep", "30"], "Env": ["FROM_IMAGE=1"]}, None
+            )
         )["Id"]
         await engine.containers.start(cid)
         exec_id = engine.execs.create(
@@ -304,8 +328,10 @@ def test_exec_into_a_stopped_container_is_refused(engine: Any) -> None:
 
 
 def test_copy_in_and_out_and_diff(engine: Any) -> None:
-    cid = engine.containers.create(
-        {"Image": "busybox", "Cmd": ["sh", "-c", "rm /etc/group; echo x > /tmp/new"]}, None
+    cid = engine.loop.run_until_complete(
+        engine.containers.create(
+            {"Image": "busybox", "Cmd": ["sh", "-c", "rm /etc/group; echo x > /tmp/new"]}, None
+        )
     )["Id"]
     _run(engine, engine.containers.start(cid))
     _run(engine, engine.containers.wait(cid))
@@ -334,7 +360,9 @@ def test_copy_in_and_out_and_diff(engine: Any) -> None:
 
 def test_pause_freezes_and_top_lists_processes(engine: Any) -> None:
     async def scenario() -> tuple[dict, str, list[str]]:
-        cid = engine.containers.create({"Image": "busybox", "Cmd": ["sleep", "30"]}, None)["Id"]
+        cid = (await engine.containers.create({"Image": "busybox", "Cmd": ["sleep", "30"]}, None))[
+            "Id"
+        ]
         await engine.containers.start(cid)
         pid = engine.containers.inspect(cid)["State"]["Pid"]
         top = await engine.containers.top(cid)
@@ -353,10 +381,14 @@ def test_pause_freezes_and_top_lists_processes(engine: Any) -> None:
 
 
 def test_ps_filters_and_rename(engine: Any) -> None:
-    a = engine.containers.create(
-        {"Image": "busybox", "Cmd": ["true"], "Labels": {"tier": "web"}}, "alpha"
+    a = engine.loop.run_until_complete(
+        engine.containers.create(
+            {"Image": "busybox", "Cmd": ["true"], "Labels": {"tier": "web"}}, "alpha"
+        )
     )["Id"]
-    engine.containers.create({"Image": "busybox", "Cmd": ["true"]}, "beta")
+    engine.loop.run_until_complete(
+        engine.containers.create({"Image": "busybox", "Cmd": ["true"]}, "beta")
+    )
     assert engine.containers.list() == []
     assert [
         c["Names"] for c in engine.containers.list(all=True, filters={"label": ["tier=web"]})
@@ -374,13 +406,15 @@ def test_containers_outlive_the_engine_and_are_found_again(engine: Any, roots: A
     script = "echo started; while [ ! -e /go/now ]; do sleep 0.05; done; echo done; exit 6"
 
     async def start() -> str:
-        cid = engine.containers.create(
-            {
-                "Image": "busybox",
-                "Cmd": ["sh", "-c", script],
-                "HostConfig": {"Binds": [f"{go}:/go"]},
-            },
-            None,
+        cid = (
+            await engine.containers.create(
+                {
+                    "Image": "busybox",
+                    "Cmd": ["sh", "-c", script],
+                    "HostConfig": {"Binds": [f"{go}:/go"]},
+                },
+                None,
+            )
         )["Id"]
         await engine.containers.start(cid)
         return cid
@@ -482,8 +516,10 @@ def test_commit_of_a_missing_container_changes_nothing(engine: Any) -> None:
 def test_commit_of_a_container_that_just_exited(engine: Any) -> None:
     # The container has exited and its shim has removed its cgroup, but the engine has
     # not seen the exit yet: the commit's pause cannot freeze it, and moby commits anyway.
-    cid = engine.containers.create(
-        {"Image": "busybox", "Cmd": ["sh", "-c", "echo x > /made; exec sleep 300"]}, None
+    cid = engine.loop.run_until_complete(
+        engine.containers.create(
+            {"Image": "busybox", "Cmd": ["sh", "-c", "echo x > /made; exec sleep 300"]}, None
+        )
     )["Id"]
     _run(engine, engine.containers.start(cid))
     record = engine.containers.get(cid)
@@ -510,7 +546,7 @@ def test_create_fills_in_the_masked_and_read_only_paths(engine: Any) -> None:
 
     def host_config(**given: Any) -> dict[str, Any]:
         body = {"Image": "busybox", "Cmd": ["true"], "HostConfig": given}
-        cid = engine.containers.create(body, None)["Id"]
+        cid = engine.loop.run_until_complete(engine.containers.create(body, None))["Id"]
         return dict(engine.containers.inspect(cid)["HostConfig"])
 
     default = host_config()

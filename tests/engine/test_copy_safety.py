@@ -68,8 +68,11 @@ def entry(name: str, kind: bytes = tarfile.REGTYPE, link: str = "", mode: int = 
 
 def running(engine: Any, script: str) -> str:
     """A container that runs ``script``, then touches /ready and sleeps; once it is ready."""
-    cid = engine.containers.create(
-        {"Image": "busybox", "Cmd": ["sh", "-c", f"{script}\ntouch /ready\nexec sleep 300"]}, None
+    cid = engine.loop.run_until_complete(
+        engine.containers.create(
+            {"Image": "busybox", "Cmd": ["sh", "-c", f"{script}\ntouch /ready\nexec sleep 300"]},
+            None,
+        )
     )["Id"]
     _run(engine, engine.containers.start(cid))
     wait_until(lambda: _exists(engine, cid, "/ready"), what="the container to be ready")
@@ -77,7 +80,9 @@ def running(engine: Any, script: str) -> str:
 
 
 def stopped(engine: Any, script: str) -> str:
-    cid = engine.containers.create({"Image": "busybox", "Cmd": ["sh", "-c", script]}, None)["Id"]
+    cid = engine.loop.run_until_complete(
+        engine.containers.create({"Image": "busybox", "Cmd": ["sh", "-c", script]}, None)
+    )["Id"]
     _run(engine, engine.containers.start(cid))
     assert _run(engine, engine.containers.wait(cid))["StatusCode"] == 0
     return cid
@@ -233,8 +238,10 @@ def test_cp_out_streams_what_it_reads(engine: Any) -> None:
 def test_cp_into_a_created_container_writes_its_volumes(engine: Any) -> None:
     """As Docker does, a container that is not running gets its volumes mounted for a copy."""
     binds = ["cpvol:/data", "cpro:/ro:ro"]
-    cid = engine.containers.create(
-        {"Image": "busybox", "Cmd": ["true"], "HostConfig": {"Binds": binds}}, None
+    cid = engine.loop.run_until_complete(
+        engine.containers.create(
+            {"Image": "busybox", "Cmd": ["true"], "HostConfig": {"Binds": binds}}, None
+        )
     )["Id"]
     engine.containers.archive_put(cid, "/data", tar_of(entry("note.txt"), data=b"in the volume"))
     volume = Path(engine.volumes.inspect("cpvol")["Mountpoint"])
@@ -250,8 +257,10 @@ def test_cp_into_a_created_container_writes_its_volumes(engine: Any) -> None:
 
 
 def test_removing_a_container_during_a_copy_out_spares_its_volume(engine: Any) -> None:
-    cid = engine.containers.create(
-        {"Image": "busybox", "Cmd": ["true"], "HostConfig": {"Binds": ["kept:/data"]}}, None
+    cid = engine.loop.run_until_complete(
+        engine.containers.create(
+            {"Image": "busybox", "Cmd": ["true"], "HostConfig": {"Binds": ["kept:/data"]}}, None
+        )
     )["Id"]
     big = b"x" * 4194304
     engine.containers.archive_put(cid, "/data", tar_of(entry("big"), data=big))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import json
@@ -312,7 +313,7 @@ def test_bad_tags_are_refused(env: Env, busybox_tar: Path) -> None:
 def test_rmi_untags_while_other_tags_remain(env: Env, busybox_tar: Path) -> None:
     image_id = env.import_busybox(busybox_tar)
     env.images.tag("busybox", "other", None)
-    assert env.images.remove("other") == [{"Untagged": "other:latest"}]
+    assert asyncio.run(env.images.remove("other")) == [{"Untagged": "other:latest"}]
     assert env.images.inspect(image_id)["RepoTags"] == ["busybox:latest"]
     # moby names the image, not the tag, in an untag event.
     assert env.events.seen[-1] == ("image", "untag", image_id, {"name": image_id})
@@ -322,7 +323,7 @@ def test_rmi_of_the_last_tag_deletes_image_layers_and_blobs(env: Env, busybox_ta
     empty = state(env.store)
     image_id = env.import_busybox(busybox_tar)
     chain = env.images.resolve(image_id).chain[0]
-    assert env.images.remove("busybox") == [
+    assert asyncio.run(env.images.remove("busybox")) == [
         {"Untagged": "busybox:latest"},
         {"Deleted": image_id},
         {"Deleted": chain},
@@ -330,7 +331,7 @@ def test_rmi_of_the_last_tag_deletes_image_layers_and_blobs(env: Env, busybox_ta
     assert state(env.store) == empty
     assert env.events.actions()[-2:] == ["untag", "delete"]
     with pytest.raises(NotFound):
-        env.images.remove("busybox")
+        asyncio.run(env.images.remove("busybox"))
 
 
 def test_rmi_by_id_refuses_an_image_in_several_repositories_unless_forced(
@@ -343,8 +344,8 @@ def test_rmi_by_id_refuses_an_image_in_several_repositories_unless_forced(
         Conflict,
         match=rf"^conflict: unable to delete {short} \(must be forced\) - image is referenced in multiple repositories$",
     ):
-        env.images.remove(short)
-    records = env.images.remove(short, force=True)
+        asyncio.run(env.images.remove(short))
+    records = asyncio.run(env.images.remove(short, force=True))
     assert records[:3] == [
         {"Untagged": "busybox:latest"},
         {"Untagged": "other:1"},
@@ -355,7 +356,7 @@ def test_rmi_by_id_refuses_an_image_in_several_repositories_unless_forced(
 
 def test_rmi_by_id_of_a_singly_tagged_image_untags_it(env: Env, busybox_tar: Path) -> None:
     image_id = env.import_busybox(busybox_tar)
-    assert env.images.remove(image_id)[:2] == [
+    assert asyncio.run(env.images.remove(image_id))[:2] == [
         {"Untagged": "busybox:latest"},
         {"Deleted": image_id},
     ]
@@ -371,17 +372,17 @@ def test_rmi_refuses_an_image_a_running_container_uses_even_forced(
         Conflict,
         match=rf'^conflict: unable to remove repository reference "busybox" \(must force\) - container c0ffeec0ffee is using its referenced image {image_id[7:19]}$',
     ):
-        env.images.remove("busybox")
+        asyncio.run(env.images.remove("busybox"))
     with pytest.raises(
         Conflict,
         match=r"\(cannot be forced\) - image is being used by running container c0ffeec0ffee$",
     ):
-        env.images.remove(image_id, force=True)
+        asyncio.run(env.images.remove(image_id, force=True))
     assert state(env.store) == before
     # Forced by name, the tag goes; the image stays for its container, dangling.
-    assert env.images.remove("busybox", force=True) == [{"Untagged": "busybox:latest"}]
+    assert asyncio.run(env.images.remove("busybox", force=True)) == [{"Untagged": "busybox:latest"}]
     assert env.images.resolve(image_id).id == image_id
-    assert env.images.prune()["ImagesDeleted"] == []
+    assert asyncio.run(env.images.prune())["ImagesDeleted"] == []
 
 
 def test_rmi_of_an_image_a_stopped_container_uses_must_be_forced(
@@ -393,8 +394,8 @@ def test_rmi_of_an_image_a_stopped_container_uses_must_be_forced(
         Conflict,
         match=rf"^conflict: unable to delete {image_id[7:19]} \(must be forced\) - image is being used by stopped container c0ffeec0ffee$",
     ):
-        env.images.remove(image_id)
-    assert env.images.remove(image_id, force=True)[:2] == [
+        asyncio.run(env.images.remove(image_id))
+    assert asyncio.run(env.images.remove(image_id, force=True))[:2] == [
         {"Untagged": "busybox:latest"},
         {"Deleted": image_id},
     ]
@@ -408,8 +409,8 @@ def test_rmi_prunes_untagged_parents_unless_told_not_to(env: Env) -> None:
     top = env.layer("top", base.chain_id)
     child = env.image([base, top], parent=parent, reference="app:1")
     with pytest.raises(Conflict, match=r"\(cannot be forced\) - image has dependent child images"):
-        env.images.remove(parent, force=True)
-    assert env.images.remove("app:1") == [
+        asyncio.run(env.images.remove(parent, force=True))
+    assert asyncio.run(env.images.remove("app:1")) == [
         {"Untagged": "app:1"},
         {"Deleted": child},
         {"Deleted": top.chain_id},
@@ -422,7 +423,7 @@ def test_rmi_prunes_untagged_parents_unless_told_not_to(env: Env) -> None:
     env.image(
         [env.layer("base"), env.layer("top", base.chain_id)], parent=parent, reference="app:1"
     )
-    env.images.remove("app:1", noprune=True)
+    asyncio.run(env.images.remove("app:1", noprune=True))
     assert [s["Id"] for s in env.images.list(all=True)] == [parent]
 
 
@@ -431,7 +432,7 @@ def test_rmi_keeps_layers_another_image_still_uses(env: Env) -> None:
     env.image([base], reference="a:1")
     top = env.layer("top", base.chain_id)
     doomed = env.image([base, top], reference="b:1")
-    assert env.images.remove("b:1") == [
+    assert asyncio.run(env.images.remove("b:1")) == [
         {"Untagged": "b:1"},
         {"Deleted": doomed},
         {"Deleted": top.chain_id},
@@ -481,7 +482,7 @@ def test_prune_deletes_dangling_images_only(env: Env, busybox_tar: Path) -> None
     layer = env.layer("d")
     dangling = env.image([layer], reference="x:1")
     env.images.tag(tagged, "x", "1")
-    report = env.images.prune()
+    report = asyncio.run(env.images.prune())
     assert report == {
         "ImagesDeleted": [{"Deleted": dangling}, {"Deleted": layer.chain_id}],
         "SpaceReclaimed": layer.size,
@@ -495,17 +496,17 @@ def test_prune_all_spares_images_in_use(env: Env, busybox_tar: Path) -> None:
     env.users[used] = [("feed" * 16, False)]
     unused = env.image([env.layer("u")], reference="unused:1", Labels={"keep": "no"})
     kept = env.image([env.layer("k")], reference="kept:1", Labels={"keep": "yes"})
-    report = env.images.prune({"dangling": ["false"], "label!": ["keep=yes"]})
+    report = asyncio.run(env.images.prune({"dangling": ["false"], "label!": ["keep=yes"]}))
     assert report["ImagesDeleted"][:2] == [{"Untagged": "unused:1"}, {"Deleted": unused}]
     assert sorted(s["Id"] for s in env.images.list()) == sorted([used, kept])
     assert (
-        env.images.prune({"dangling": ["false"], "until": ["2023-01-01T00:00:00Z"]})[
+        asyncio.run(env.images.prune({"dangling": ["false"], "until": ["2023-01-01T00:00:00Z"]}))[
             "ImagesDeleted"
         ]
         == []
     )
     with pytest.raises(InvalidArgument, match="invalid filter 'reference'"):
-        env.images.prune({"reference": ["x"]})
+        asyncio.run(env.images.prune({"reference": ["x"]}))
 
 
 # ---------------------------------------------------------------------- failures change nothing

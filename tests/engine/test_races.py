@@ -46,7 +46,9 @@ def _endpoints(engine: Any, cid: str) -> list[Any]:
 
 
 def _sleeper(engine: Any) -> Any:
-    cid = engine.containers.create({"Image": "busybox", "Cmd": ["sleep", "600"]}, None)["Id"]
+    cid = engine.loop.run_until_complete(
+        engine.containers.create({"Image": "busybox", "Cmd": ["sleep", "600"]}, None)
+    )["Id"]
     return engine.containers.get(cid)
 
 

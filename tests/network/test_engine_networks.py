@@ -39,7 +39,9 @@ def fetch_script(url: str, tries: int = 100, wait_for_dns: bool = False) -> list
 
 
 def run(engine: Any, cmd: list[str], name: str | None = None, **body: Any) -> str:
-    cid = engine.containers.create({"Image": "busybox", "Cmd": cmd, **body}, name)["Id"]
+    cid = engine.loop.run_until_complete(
+        engine.containers.create({"Image": "busybox", "Cmd": cmd, **body}, name)
+    )["Id"]
     engine.loop.run_until_complete(engine.containers.start(cid))
     return cid
 
@@ -142,8 +144,8 @@ def test_containers_reach_published_ports_through_the_gateway_even_their_own(
 def test_a_host_port_in_use_is_refused_with_the_reason(engine: Any) -> None:
     port = free_port()
     run(engine, ["sh", "-c", SERVE], "first", **publish(port, ""))
-    second = engine.containers.create(
-        {"Image": "busybox", "Cmd": ["true"], **publish(port)}, "second"
+    second = engine.loop.run_until_complete(
+        engine.containers.create({"Image": "busybox", "Cmd": ["true"], **publish(port)}, "second")
     )
     with pytest.raises(
         Conflict, match=f"Bind for 127.0.0.1:{port} failed: port is already allocated"
@@ -154,8 +156,8 @@ def test_a_host_port_in_use_is_refused_with_the_reason(engine: Any) -> None:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         taken = listener.getsockname()[1]
-        third = engine.containers.create(
-            {"Image": "busybox", "Cmd": ["true"], **publish(taken)}, None
+        third = engine.loop.run_until_complete(
+            engine.containers.create({"Image": "busybox", "Cmd": ["true"], **publish(taken)}, None)
         )
         with pytest.raises(Conflict, match="address already in use"):
             engine.loop.run_until_complete(engine.containers.start(third["Id"]))
@@ -275,7 +277,9 @@ def test_prune_removes_unused_user_networks(engine: Any) -> None:
 
 def test_bad_requests_are_refused_at_create(engine: Any) -> None:
     def create(**body: Any) -> None:
-        engine.containers.create({"Image": "busybox", "Cmd": ["true"], **body}, None)
+        engine.loop.run_until_complete(
+            engine.containers.create({"Image": "busybox", "Cmd": ["true"], **body}, None)
+        )
 
     with pytest.raises(NotFound, match="network nowhere not found"):
         create(HostConfig={"NetworkMode": "nowhere"})

@@ -26,7 +26,7 @@ async def _run_container(
     engine: Any, body: dict[str, Any], while_running: Callable[[str], object] | None = None
 ) -> tuple[int, str, str, str]:
     """Run to the end; a container that reads its stdin runs until ``while_running`` returns."""
-    cid = engine.containers.create({"Image": "busybox", **body}, None)["Id"]
+    cid = (await engine.containers.create({"Image": "busybox", **body}, None))["Id"]
     attach = await engine.containers.attach(cid, stdin=body.get("OpenStdin", False))
     waited = engine.containers.wait_begin(cid, "next-exit")
     await engine.containers.start(cid)
@@ -126,8 +126,10 @@ def test_list_filters(engine: Any) -> None:
     engine.volumes.create("web-data", labels={"tier": "web"})
     engine.volumes.create("db-data", labels={"tier": "db"})
     engine.volumes.create("db-logs")
-    cid = engine.containers.create(
-        {"Image": "busybox", "Cmd": ["true"], "HostConfig": {"Binds": ["db-data:/d"]}}, None
+    cid = engine.loop.run_until_complete(
+        engine.containers.create(
+            {"Image": "busybox", "Cmd": ["true"], "HostConfig": {"Binds": ["db-data:/d"]}}, None
+        )
     )["Id"]
 
     def names(**filters: list[str]) -> list[str]:
@@ -151,8 +153,10 @@ def test_prune_takes_unused_anonymous_volumes_unless_all(engine: Any) -> None:
     unused = engine.volumes.create()["Name"]
     used = engine.volumes.create()["Name"]
     Path(engine.volumes.inspect(unused)["Mountpoint"], "blob").write_bytes(b"x" * 1000)
-    cid = engine.containers.create(
-        {"Image": "busybox", "Cmd": ["true"], "HostConfig": {"Binds": [f"{used}:/d"]}}, None
+    cid = engine.loop.run_until_complete(
+        engine.containers.create(
+            {"Image": "busybox", "Cmd": ["true"], "HostConfig": {"Binds": [f"{used}:/d"]}}, None
+        )
     )["Id"]
 
     def prune(*filters: dict) -> dict:
@@ -194,8 +198,10 @@ def test_named_volume_outlives_its_container_and_is_made_on_first_use(engine: An
 
 def test_a_volume_in_use_cannot_be_removed(engine: Any) -> None:
     engine.volumes.create("todo-db")
-    cid = engine.containers.create(
-        {"Image": "busybox", "Cmd": ["true"], "HostConfig": {"Binds": ["todo-db:/data"]}}, None
+    cid = engine.loop.run_until_complete(
+        engine.containers.create(
+            {"Image": "busybox", "Cmd": ["true"], "HostConfig": {"Binds": ["todo-db:/data"]}}, None
+        )
     )["Id"]
     with pytest.raises(Conflict) as caught:
         engine.loop.run_until_complete(engine.volumes.remove("todo-db", force=True))
@@ -318,9 +324,9 @@ def test_image_volume_is_anonymous_copied_up_and_removed_with_rm_v(
     engine: Any, busybox_tar: Path, tmp_path: Path
 ) -> None:
     image = seeded_image(engine, busybox_tar, tmp_path)
-    cid = engine.containers.create({"Image": image, "Cmd": ["cat", "/srv/app/seed.txt"]}, None)[
-        "Id"
-    ]
+    cid = engine.loop.run_until_complete(
+        engine.containers.create({"Image": image, "Cmd": ["cat", "/srv/app/seed.txt"]}, None)
+    )["Id"]
     (mount,) = engine.containers.inspect(cid)["Mounts"]
     assert (mount["Type"], mount["Destination"], mount["Mode"], len(mount["Name"])) == (
         "volume",
@@ -363,7 +369,7 @@ def test_auto_remove_takes_anonymous_volumes_along(engine: Any) -> None:
             "Volumes": {"/scratch": {}},
             "HostConfig": {"AutoRemove": True, "Binds": ["kept:/k"]},
         }
-        cid = engine.containers.create(body, None)["Id"]
+        cid = (await engine.containers.create(body, None))["Id"]
         removed = engine.containers.wait_begin(cid, "removed")
         await engine.containers.start(cid)
         await asyncio.wait_for(removed, 10)
@@ -410,7 +416,7 @@ def test_bad_mount_specs_store_nothing(engine: Any, host_config: dict, message: 
         "HostConfig": host_config,
     }
     with pytest.raises((InvalidArgument, NotFound)) as caught:
-        engine.containers.create(body, None)
+        engine.loop.run_until_complete(engine.containers.create(body, None))
     assert message in caught.value.message
     assert engine.containers.all() == [] and volume_names(engine) == []
     assert list(engine.paths.containers.iterdir()) == []
@@ -419,7 +425,7 @@ def test_bad_mount_specs_store_nothing(engine: Any, host_config: dict, message: 
 def test_a_volume_over_an_image_file_is_refused(engine: Any) -> None:
     body = {"Image": "busybox", "Cmd": ["true"], "Volumes": {"/etc/passwd": {}}}
     with pytest.raises(InvalidArgument, match="cannot mount volume over existing file"):
-        engine.containers.create(body, None)
+        engine.loop.run_until_complete(engine.containers.create(body, None))
     assert engine.containers.all() == [] and volume_names(engine) == []
     assert not any(engine.paths.volumes.iterdir())
 

@@ -12,7 +12,7 @@ import os
 import shutil
 import signal as signals
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -119,7 +119,15 @@ class ContainerVolumes(Protocol):
         image_config: dict[str, Any],
         containers: Callable[[str], Container],
     ) -> MountPoints: ...
-    def attach(self, points: MountPoints, c: Container, lowerdirs: list[Path]) -> None: ...
+    def attach(self, points: MountPoints) -> list[str]: ...
+    async def copy_up(
+        self,
+        points: MountPoints,
+        c: Container,
+        lowerdirs: list[Path],
+        created: list[str],
+        undo_container: Callable[[], Awaitable[None]],
+    ) -> None: ...
     def activate(self, c: Container) -> None: ...
     def deactivate(self, c: Container) -> None: ...
     async def release(self, c: Container) -> None: ...
@@ -175,7 +183,7 @@ class Lifecycle:
         self.on_removed: list[Callable[[Container], None]] = []
 
     # ------------------------------------------------------------------ create
-    def create(
+    async def create(
         self, body: dict[str, Any], name: str | None, platform: platforms.Platform | None = None
     ) -> dict:
         """``platform``: the one the image must be for (--platform), NotFound otherwise."""
@@ -253,12 +261,20 @@ class Lifecycle:
         if not config["Hostname"]:
             config["Hostname"] = specgen.default_hostname(cid, host_config)
         with self.store.creating_one(cid):  # its directory comes before its record
-            self._make(Container(record, root), image, mounts)
+            new_volumes = self._make(Container(record, root), image, mounts)
+        await self.volumes.copy_up(
+            mounts,
+            Container(record, root),
+            image.lowerdirs,
+            new_volumes,
+            lambda: self.remove(cid, force=True, volumes=True),
+        )
         self.events.publish("container", "create", cid, self.store.event_attributes(record))
         return {"Id": cid, "Warnings": warnings}
 
-    def _make(self, c: Container, image: Image, mounts: MountPoints) -> None:
-        """The new container's directory and record, with its holds on layers, links and volumes."""
+    def _make(self, c: Container, image: Image, mounts: MountPoints) -> list[str]:
+        """The new container's directory and record, with its holds on layers, links and
+        volumes; the names of the volumes it made (their copy-up comes after)."""
         try:
             c.root.mkdir(mode=PRIVATE_DIR_MODE)
             # The container's own layer: overlayfs gives its mode to the container's /.
@@ -269,7 +285,7 @@ class Lifecycle:
                     # The container's own hold on its layers: it outlives `rmi -f` of its image.
                     self.layers.retain(image.chain)
                 self.networks.legacy_links.register(tx, c.id, c.host_config)
-                self.volumes.attach(mounts, c, image.lowerdirs)
+                return self.volumes.attach(mounts)
         except BaseException:
             shutil.rmtree(c.root, ignore_errors=True)
             raise
