@@ -24,8 +24,8 @@ def test_the_daemon_sends_bytes_in_progress_detail(engine: Any, registry: Regist
     total = pushing[-1]["progressDetail"]["total"]
     assert pushing[-1]["progressDetail"]["current"] == total
     assert pushing[-1]["progress"].startswith("[" + "=" * 50 + ">] ")
-    engine.images.remove(name)
-    engine.images.remove("busybox")
+    engine.loop.run_until_complete(engine.images.remove(name))
+    engine.loop.run_until_complete(engine.images.remove("busybox"))
     pulled = Progress()
     engine.transfers.pull(name, pulled)
     layer = [m for m in pulled.messages if m.get("status") == "Pulling fs layer"][0]["id"]

@@ -233,8 +233,8 @@ def test_pull_picks_the_platform_asked_for_from_an_index(engine: Any, registry: 
     client.put_manifest(
         "multi", "all", Manifest(data, OCI_INDEX, "sha256:" + hashlib.sha256(data).hexdigest())
     )
-    engine.images.remove(f"{name}:arm")
-    engine.images.remove(f"{name}:amd")
+    engine.loop.run_until_complete(engine.images.remove(f"{name}:arm"))
+    engine.loop.run_until_complete(engine.images.remove(f"{name}:amd"))
 
     arm = engine.transfers.pull(f"{name}:all", Progress(), None, platforms.parse("linux/arm64"))
     assert arm == arm_id

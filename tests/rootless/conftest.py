@@ -149,14 +149,29 @@ def _new_user(*useradd_options: str) -> Iterator[User]:
             RUN_USER.rmdir()
 
 
+@pytest.fixture(scope="session")
+def project_for_users() -> Iterator[None]:
+    """A user runs the project's own venv: a clone under /root (0700) is out of their
+    reach. Each directory above it is made traversable (o+x) for the session, then put back."""
+    changed = []
+    for directory in Path(__file__).resolve().parents:
+        mode = stat.S_IMODE(os.stat(directory).st_mode)
+        if not mode & stat.S_IXOTH:
+            os.chmod(directory, mode | stat.S_IXOTH)
+            changed.append((directory, mode))
+    yield
+    for directory, mode in reversed(changed):
+        os.chmod(directory, mode)
+
+
 @pytest.fixture(scope="module")
-def user(tun_for_users: None) -> Iterator[User]:
+def user(tun_for_users: None, project_for_users: None) -> Iterator[User]:
     with _new_user() as made:
         yield made
 
 
 @pytest.fixture
-def user_without_ranges() -> Iterator[User]:
+def user_without_ranges(project_for_users: None) -> Iterator[User]:
     """A user useradd gave no subordinate ids."""
     with _new_user("-K", "SUB_UID_COUNT=0", "-K", "SUB_GID_COUNT=0") as made:
         yield made
