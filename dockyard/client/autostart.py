@@ -54,12 +54,27 @@ def wait_until_ready(socket_path: str, daemon: subprocess.Popen[bytes], log_path
             return
         status = daemon.poll()
         if status is not None and not answers_ping(socket_path):
-            raise SystemError(f"dockyardd exited with status {status} at start-up; see {log_path}")
+            raise SystemError(
+                f"dockyardd exited with status {status} at start-up: "
+                f"{last_log_line(log_path)} (see {log_path})"
+            )
         time.sleep(delay)
         delay = min(delay * 2, 0.1)
     raise SystemError(
         f"dockyardd did not answer on {socket_path} within {READY_TIMEOUT:.0f}s; see {log_path}"
     )
+
+
+def last_log_line(log_path: str) -> str:
+    """The daemon's last words, which usually name why it could not start."""
+    try:
+        with open(log_path, "rb") as log:
+            log.seek(0, os.SEEK_END)
+            log.seek(max(0, log.tell() - 4096))
+            lines = log.read().decode(errors="replace").strip().splitlines()
+    except OSError:
+        return "no log"
+    return lines[-1] if lines else "nothing logged"
 
 
 def answers_ping(socket_path: str) -> bool:
