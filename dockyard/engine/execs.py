@@ -139,9 +139,9 @@ class ExecService:
             detach=detach,
             framed=not tty,
         )
-        shim_pid, sock = await asyncio.to_thread(self.spawn_exec, cfg)
-        reply = await asyncio.to_thread(read_reply, sock)
-        if "error" in reply:
+        _, sock = await asyncio.to_thread(self.spawn_exec, cfg)
+        reply, shim = await asyncio.to_thread(read_reply, sock)
+        if "error" in reply or shim is None:
             sock.close()
             # moby: the exit code of what could not run (127 not found, 126 not runnable).
             code = reply.get("code")
@@ -150,7 +150,7 @@ class ExecService:
             shutil.rmtree(exec_.dir, ignore_errors=True)
             if code is not None:
                 raise CommandError(_runtime_message(reply["error"]), code)
-            raise DockyardError(reply["error"])
+            raise DockyardError(reply.get("error") or "the exec's supervisor gave no handle on it")
         exec_.pid = int(reply["pid"])
         exec_.running = True
         self.events.publish(
@@ -159,7 +159,7 @@ class ExecService:
             c.id,
             {"execID": exec_.id, **_attrs(c)},
         )
-        self._watch(exec_, shim_pid)
+        self._watch(exec_, shim)
         if detach:
             sock.close()
             return None
@@ -194,10 +194,10 @@ class ExecService:
             }
         return process
 
-    def _watch(self, exec_: Exec, shim_pid: int) -> None:
-        """The exec ended when its shim did: its exit code is in the shim's exit.json."""
+    def _watch(self, exec_: Exec, pidfd: int) -> None:
+        """The exec ended when its shim (``pidfd``) did: its exit code is in the shim's
+        exit.json."""
         loop = asyncio.get_running_loop()
-        pidfd = os.pidfd_open(shim_pid)
 
         def exited() -> None:
             loop.remove_reader(pidfd)

@@ -79,7 +79,13 @@ def enter(exec_root: Path) -> NoReturn:
 
 
 def _set_up_namespaces(to_parent: int, from_parent: int) -> None:
-    linux.unshare(linux.CLONE_NEWUSER)
+    try:
+        linux.unshare(linux.CLONE_NEWUSER)
+    except PermissionError as exc:
+        raise SystemError(
+            f"{exc}: this system refuses the user a user namespace (the kernel refuses them "
+            "inside a chroot, and where user.max_user_namespaces is 0): rootless mode needs one"
+        ) from exc
     _step(to_parent, from_parent, b"u", b"m")
     linux.unshare(linux.CLONE_NEWNS | linux.CLONE_NEWNET | linux.CLONE_NEWPID)
     # Mounts made here (overlays, the containers' roots) must not reach the host's namespace.

@@ -121,15 +121,23 @@ def request(directory: Path, message: dict) -> dict:
         os.close(fd)
 
 
-def read_reply(sock: socket.socket) -> dict:
-    """The shim's first line, read byte by byte: what follows it is the exec's stream."""
+def read_reply(sock: socket.socket) -> tuple[dict, int | None]:
+    """The shim's first line, read byte by byte: what follows it is the exec's stream.
+
+    The line that says the process started carries the shim's pidfd: the daemon's hold
+    on the shim, which may end, and be reaped, before a lookup by pid could find it.
+    """
     line = bytearray()
+    pidfd = None
     while not line.endswith(b"\n"):
-        byte = sock.recv(1)
+        byte, fds, _, _ = socket.recv_fds(sock, 1, 1)
+        if fds:
+            pidfd = fds[0]
         if not byte:
             break
         line += byte
-    return json.loads(line or b'{"error": "the exec\'s supervisor is gone"}')  # type: ignore[no-any-return]
+    reply = json.loads(line or b'{"error": "the exec\'s supervisor is gone"}')
+    return reply, pidfd
 
 
 def run_build_step(
@@ -143,13 +151,15 @@ def run_build_step(
     ``output``; ``plug`` puts its namespace on a network before it runs. Blocking."""
     _, sock = spawn(ExecShimConfig.build_step(bundle, container_id))
     with sock:
-        created = read_reply(sock)
+        created, _ = read_reply(sock)
         if "error" in created:
             raise DockyardError(created["error"])
         unplug = plug(created["created"]) if plug else None  # on failure, our close cancels
         try:
             sock.sendall(b'{"start": true}\n')
-            started = read_reply(sock)
+            started, pidfd = read_reply(sock)
+            if pidfd is not None:
+                os.close(pidfd)  # the build waits on its stream and exit.json
             if "error" in started:
                 if started.get("code") is None:
                     raise DockyardError(started["error"])
@@ -227,7 +237,9 @@ class ExecShim:
                 os.close(fd)
         write_json_atomic(self.cfg.dir / "exec.json", {"shim_pid": os.getpid(), "pid": pid})
         control = self._listen()
-        self._send({"pid": pid})
+        own = os.pidfd_open(os.getpid())
+        self._send({"pid": pid}, own)
+        os.close(own)
         if self.cfg.detach:
             self._close_client()
         self._serve(pid, control)
@@ -250,7 +262,7 @@ class ExecShim:
         )
         self._send({"created": init.pid})
         assert self.sock is not None
-        if read_reply(self.sock).get("start"):
+        if read_reply(self.sock)[0].get("start"):
             init.start()
             return init.pid
         init.close()  # the init, never started, exits
@@ -281,9 +293,12 @@ class ExecShim:
         self.outputs = {out_r: stdcopy.STDOUT, err_r: stdcopy.STDERR}
         return stdin_r, out_w, err_w
 
-    def _send(self, message: dict) -> None:
-        if self.sock is not None:
-            self.sock.sendall(json.dumps(message).encode() + b"\n")
+    def _send(self, message: dict, fd: int | None = None) -> None:
+        if self.sock is None:
+            return
+        line = json.dumps(message).encode() + b"\n"
+        sent = 0 if fd is None else socket.send_fds(self.sock, [line], [fd])
+        self.sock.sendall(line[sent:])
 
     def _listen(self) -> socket.socket:
         # Bound by a relative name: the full path is longer than a socket address allows.

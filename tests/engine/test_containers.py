@@ -19,7 +19,7 @@ from dockyard import stdcopy
 from dockyard.config import Paths
 from dockyard.engine import Engine, specgen
 from dockyard.errors import CommandError, Conflict, InvalidArgument, NotFound, NotModified
-from dockyard.runtime import cgroups
+from dockyard.runtime import cgroups, linux
 from tests.conftest import cgroup_freezer_state, runc_state
 from tests.e2e.helpers import wait_until
 
@@ -319,6 +319,40 @@ def test_exec_runs_in_the_container(engine: Any) -> None:
     assert int(pid) > 1 and from_image == "1" and extra == "x" and cwd == "/tmp"
     assert info["ExitCode"] == 4 and not info["Running"]
     assert "executable file not found" in err
+
+
+def test_an_exec_whose_shim_is_gone_and_reaped_before_the_daemon_looks_still_ends(
+    engine: Any,
+) -> None:
+    """A short exec's shim can end, and its reaper reap it, before the daemon gets to
+    it (seen under load): the daemon must not look the shim up by pid."""
+    spawn = engine.execs.spawn_exec
+
+    def spawn_and_reap(cfg: Any) -> tuple[int, Any]:
+        linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)  # the shim, orphaned, becomes ours
+        try:
+            shim_pid, sock = spawn(cfg)
+        finally:
+            linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 0)
+        os.waitpid(shim_pid, 0)
+        return shim_pid, sock
+
+    engine.execs.spawn_exec = spawn_and_reap
+
+    async def scenario() -> tuple[bytes, dict]:
+        cid = (await engine.containers.create({"Image": "busybox", "Cmd": ["sleep", "30"]}, None))[
+            "Id"
+        ]
+        await engine.containers.start(cid)
+        exec_id = engine.execs.create(cid, {"Cmd": ["echo", "hi"], "AttachStdout": True})
+        stream = await engine.execs.start(exec_id, detach=False, tty=False)
+        out = await _collect(stream)
+        await engine.execs.get(exec_id).done.wait()
+        return out, engine.execs.inspect(exec_id)
+
+    out, info = _run(engine, asyncio.wait_for(scenario(), 10))
+    assert _demux(out) == (b"hi\n", b"")
+    assert info["ExitCode"] == 0 and not info["Running"]
 
 
 def test_exec_into_a_stopped_container_is_refused(engine: Any) -> None:

@@ -164,8 +164,18 @@ def project_for_users() -> Iterator[None]:
         os.chmod(directory, mode)
 
 
+@pytest.fixture(scope="session")
+def user_namespaces() -> None:
+    """The kernel refuses a user namespace to any process in a chroot (unshare(2): EPERM),
+    root's included, and everywhere when user.max_user_namespaces is 0: no rootless engine
+    can run there (the fresh-machine check is a chroot)."""
+    probe = subprocess.run(["unshare", "--user", "true"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.skip(f"this machine refuses user namespaces: {probe.stderr.strip()}")
+
+
 @pytest.fixture(scope="module")
-def user(tun_for_users: None, project_for_users: None) -> Iterator[User]:
+def user(tun_for_users: None, project_for_users: None, user_namespaces: None) -> Iterator[User]:
     with _new_user() as made:
         yield made
 
