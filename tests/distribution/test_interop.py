@@ -130,7 +130,7 @@ def test_an_oci_layout_and_docker_archive_by_skopeo_load_with_their_id_and_manif
     with tarfile.open(fileobj=engine.images.save([config_digest])) as saved:
         index = json.load(saved.extractfile("index.json"))  # type: ignore[arg-type]
     assert [m["digest"] for m in index["manifests"]] == [manifest_digest]
-    engine.images.remove(config_digest)
+    engine.loop.run_until_complete(engine.images.remove(config_digest))
 
     archive = tmp_path / "box.tar"
     _skopeo("copy", f"oci:{tmp_path / 'layout'}:1", f"docker-archive:{archive}:foreign/box:1")
