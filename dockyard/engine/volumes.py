@@ -26,7 +26,7 @@ import os
 import posixpath
 import re
 import sqlite3
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -272,26 +272,16 @@ class VolumeService:
             self.events.publish("volume", "create", name, {"driver": local.DRIVER})
         return created
 
-    async def copy_up(
-        self,
-        points: MountPoints,
-        c: Container,
-        lowerdirs: LayerDirs,
-        created: Names,
-        undo_container: Callable[[], Awaitable[None]],
-    ) -> None:
+    async def copy_up(self, points: MountPoints, c: Container, lowerdirs: LayerDirs) -> None:
         """After create's commit: copy the image's content into the new empty volumes, in a
-        worker (a tree may be large). Should that fail, the create is undone: the container
-        (``undo_container``) and then the volumes it made (``created``) are removed."""
-        try:
-            await asyncio.to_thread(self._copy_up, points, c, lowerdirs)
-        except BaseException:
-            with contextlib.suppress(DockyardError):  # removed meanwhile by someone else
-                await undo_container()
-            for name in created:
-                with contextlib.suppress(DockyardError):  # one another container took: kept
-                    await self.remove(name, force=True)
-            raise
+        worker (a tree may be large)."""
+        await asyncio.to_thread(self._copy_up, points, c, lowerdirs)
+
+    async def discard(self, names: Names) -> None:
+        """Remove the volumes a failed create made, but one another container took since."""
+        for name in names:
+            with contextlib.suppress(DockyardError):
+                await self.remove(name, force=True)
 
     def _copy_up(self, points: MountPoints, c: Container, lowerdirs: LayerDirs) -> None:
         pending = []

@@ -299,6 +299,48 @@ def test_create_copies_up_a_new_volume_off_the_loop(
     _store_is_sound(api)
 
 
+def test_a_start_by_name_during_the_copy_up_waits_for_it(
+    api: Api, monkeypatch: pytest.MonkeyPatch, gate_open_at_end: list[Gate]
+) -> None:
+    """The container is listed before its new volume is filled: a start meanwhile must not
+    run it over the empty volume."""
+    gate = _gate_copy_up(monkeypatch, gate_open_at_end, fails=False)
+    body = {
+        "Image": "busybox",
+        "Cmd": ["cat", "/etc/passwd"],
+        "HostConfig": {"Binds": ["etc:/etc"]},
+    }
+    replies: dict[str, wire.Reply] = {}
+
+    def send(key: str, method: str, url: str, payload: dict | None = None) -> threading.Thread:
+        def call() -> None:
+            replies[key] = wire.request(api.socket, method, url, payload, timeout=90)
+
+        thread = threading.Thread(target=call)
+        thread.start()
+        return thread
+
+    def scenario() -> None:
+        create = send("create", "POST", "/v1.44/containers/create?name=early", body)
+        try:
+            gate.wait_entered()
+            store = api.engine.containers.store
+            lock = store.lock(store.get("early").id)
+            start = send("start", "POST", "/v1.44/containers/early/start")
+            # asyncio.Lock keeps its waiters in _waiters: the start has reached the lock.
+            wait_until(lambda: "start" in replies or bool(lock._waiters), 30, "the start to arrive")
+        finally:
+            gate.open()
+            create.join(90)
+        start.join(90)
+
+    api.run(scenario)
+    assert replies["create"].status == 201 and replies["start"].status == 204
+    waited = api.call("POST", "/v1.44/containers/early/wait")
+    assert waited.json()["StatusCode"] == 0  # it read the image's /etc/passwd in the volume
+    _store_is_sound(api)
+
+
 def test_a_failed_copy_up_undoes_the_create(
     api: Api, monkeypatch: pytest.MonkeyPatch, gate_open_at_end: list[Gate]
 ) -> None:

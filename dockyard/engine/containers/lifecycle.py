@@ -12,7 +12,7 @@ import os
 import shutil
 import signal as signals
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -120,14 +120,8 @@ class ContainerVolumes(Protocol):
         containers: Callable[[str], Container],
     ) -> MountPoints: ...
     def attach(self, points: MountPoints) -> list[str]: ...
-    async def copy_up(
-        self,
-        points: MountPoints,
-        c: Container,
-        lowerdirs: list[Path],
-        created: list[str],
-        undo_container: Callable[[], Awaitable[None]],
-    ) -> None: ...
+    async def copy_up(self, points: MountPoints, c: Container, lowerdirs: list[Path]) -> None: ...
+    async def discard(self, names: list[str]) -> None: ...
     def activate(self, c: Container) -> None: ...
     def deactivate(self, c: Container) -> None: ...
     async def release(self, c: Container) -> None: ...
@@ -260,15 +254,20 @@ class Lifecycle:
                     config["MacAddress"] = endpoint["MacAddress"]
         if not config["Hostname"]:
             config["Hostname"] = specgen.default_hostname(cid, host_config)
-        with self.store.creating_one(cid):  # its directory comes before its record
-            new_volumes = self._make(Container(record, root), image, mounts)
-        await self.volumes.copy_up(
-            mounts,
-            Container(record, root),
-            image.lowerdirs,
-            new_volumes,
-            lambda: self.remove(cid, force=True, volumes=True),
-        )
+        c = Container(record, root)
+        new_volumes: list[str] | None = None
+        try:
+            # Held until the copy-up is done: a start or rm by name meanwhile waits for it.
+            async with self.store.lock(cid):
+                with self.store.creating_one(cid):  # its directory comes before its record
+                    new_volumes = self._make(c, image, mounts)
+                await self.volumes.copy_up(mounts, c, image.lowerdirs)
+        except BaseException:
+            if new_volumes is not None:  # made, then the copy-up failed: undone
+                with contextlib.suppress(DockyardError):  # removed meanwhile by someone else
+                    await self.remove(cid, force=True, volumes=True)
+                await self.volumes.discard(new_volumes)
+            raise
         self.events.publish("container", "create", cid, self.store.event_attributes(record))
         return {"Id": cid, "Warnings": warnings}
 
