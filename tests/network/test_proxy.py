@@ -62,7 +62,7 @@ def test_udp_is_relayed_per_client_and_stops_with_the_target(
         proxies.bind(asyncio.get_running_loop())
         port = free_port()
         # Bound at once: what comes before the loop reads it waits in the socket.
-        proxies.sync({Target("udp", port, "127.0.0.1", echo_port)})
+        proxies.sync({Target("udp", "::", port, "127.0.0.1", echo_port)})
         assert await _ask_udp(port, b"one") == b"echo one"
         assert await _ask_udp(port, b"two") == b"echo two"  # another client, another flow
         proxies.sync(set())
@@ -86,7 +86,7 @@ def test_tcp_is_piped_both_ways_with_half_close(loop: asyncio.AbstractEventLoop)
         proxies.bind(asyncio.get_running_loop())
         port = free_port()
         # Listening at once: a connection waits in the backlog until the loop accepts it.
-        proxies.sync({Target("tcp", port, "127.0.0.1", upstream)})
+        proxies.sync({Target("tcp", "::1", port, "127.0.0.1", upstream)})
         reader, writer = await asyncio.open_connection("::1", port)
         payload = b"x" * (1 << 20)  # beyond any one buffer: drained as it goes
         writer.write(payload)
