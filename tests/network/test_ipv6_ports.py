@@ -114,3 +114,17 @@ def test_a_v6_network_container_answers_on_ipv6_loopback(docker_cli: Docker) -> 
     assert http_get(port, host="127.0.0.1") == hello
     assert http_get(port, host="fd00:dead:beef::1") == hello  # the ip6 DNAT
     assert docker_cli("port", cid, "80").stdout == f"0.0.0.0:{port}\n[::]:{port}\n"
+
+
+def test_the_proxy_forwards_to_the_containers_v6_address(docker_cli: Docker) -> None:
+    created = docker_cli("network", "create", "--ipv6", "--subnet", SUBNET, "v6only")
+    assert created.returncode == 0, created.stderr
+    port = free_port()
+    # The server listens on the container's v6 address alone: only a v6 upstream reaches it.
+    serve_v6 = SERVE.replace("-p 80", "-p [fd00:dead:beef::80]:80")
+    started = docker_cli(
+        "run", "-d", "--network", "v6only", "--ip6", "fd00:dead:beef::80", "-p", f"{port}:80",
+        "busybox", "sh", "-c", serve_v6,
+    )  # fmt: skip
+    assert started.returncode == 0, started.stderr
+    assert http_get(port, host="::1") == f"hello from {started.stdout.strip()[:12]}\n"
