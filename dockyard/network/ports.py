@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import ipaddress
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ ANY_ADDRESS = "0.0.0.0"
 ANY_ADDRESS6 = "::"
 _SOCKET_TYPES = {"tcp": socket.SOCK_STREAM, "udp": socket.SOCK_DGRAM, "sctp": socket.SOCK_STREAM}
 _EPHEMERAL_TRIES = 64
+_PROTOCOL_ORDER = {"tcp": 0, "udp": 1, "sctp": 2}
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,20 @@ def requests(host_config: dict[str, Any], exposed: dict[str, Any], ipv6: bool) -
         for entry in entries or [{"HostIp": "", "HostPort": ""}]:
             host_ips = _host_ips(entry.get("HostIp") or "", proto, ipv6)
             found.append(Request(proto, port, host_ips, _host_ports(entry.get("HostPort") or "")))
-    return found
+    return sorted(found, key=_allocation_order)
+
+
+def _allocation_order(r: Request) -> tuple[Any, ...]:
+    """moby's cmpPortBinding: exact host ports first (a range may hold one), then by
+    container port, protocol, host ports and host address (IPv4 before IPv6): the
+    order `inspect` lists the bindings of a port in."""
+    is_range = r.host_ports is None or r.host_ports[0] != r.host_ports[1]
+    try:
+        address = ipaddress.ip_address(r.host_ips[0])
+        where = (address.version, int(address))
+    except ValueError:  # not an address: refused when it is bound
+        where = (0, 0)
+    return (is_range, r.port, _PROTOCOL_ORDER[r.proto], r.host_ports or (0, 0), where)
 
 
 def _host_ips(text: str, proto: str, ipv6: bool) -> tuple[str, ...]:
@@ -214,4 +229,4 @@ def bindings_view(
         entries = view.get(p.key()) or []
         entries.append({"HostIp": p.host_ip, "HostPort": str(p.host_port)})
         view[p.key()] = entries
-    return view
+    return dict(sorted(view.items()))  # as Go writes a map in JSON: its keys sorted

@@ -19,23 +19,28 @@ def test_requests_from_bindings_and_publish_all() -> None:
         "PublishAllPorts": True,
     }
     found = ports.requests(host_config, {"80/tcp": {}, "443/tcp": {}}, ipv6=False)
-    assert found == [
-        ports.Request("tcp", 443, ("0.0.0.0",), None),
-        ports.Request("udp", 53, ("0.0.0.0",), None),
+    assert found == [  # in moby's order: exact host ports first
         ports.Request("tcp", 80, ("127.0.0.1",), (8080, 8080)),
+        ports.Request("udp", 53, ("0.0.0.0",), None),
+        ports.Request("tcp", 443, ("0.0.0.0",), None),
     ]
 
 
 def test_a_binding_without_host_address_is_also_on_v6_where_the_host_has_it() -> None:
     bindings = {
-        "80/tcp": [{"HostIp": "", "HostPort": "8080"}, {"HostIp": "[::1]", "HostPort": "9090"}],
+        "80/tcp": [
+            {"HostIp": "[::1]", "HostPort": "8080"},
+            {"HostIp": "", "HostPort": "8080"},
+            {"HostIp": "127.0.0.1", "HostPort": "8080"},
+        ],
         "132/sctp": [{"HostIp": "", "HostPort": ""}],
     }
     found = ports.requests({"PortBindings": bindings}, {}, ipv6=True)
-    assert found == [
-        ports.Request("sctp", 132, ("0.0.0.0",), None),  # the proxy relays TCP and UDP only
+    assert found == [  # per port, by host address as moby sorts them: v4 before v6
         ports.Request("tcp", 80, ("0.0.0.0", "::"), (8080, 8080)),
-        ports.Request("tcp", 80, ("::1",), (9090, 9090)),
+        ports.Request("tcp", 80, ("127.0.0.1",), (8080, 8080)),
+        ports.Request("tcp", 80, ("::1",), (8080, 8080)),
+        ports.Request("sctp", 132, ("0.0.0.0",), None),  # the proxy relays TCP and UDP only
     ]
     with pytest.raises(InvalidArgument, match="sctp ports cannot be published on IPv6"):
         ports.requests({"PortBindings": {"132/sctp": [{"HostIp": "::"}]}}, {}, ipv6=True)
@@ -104,3 +109,4 @@ def test_ports_view_shows_exposed_ports_and_their_bindings() -> None:
     published = [ports.Published("tcp", 80, "0.0.0.0", 8080)]
     view = ports.bindings_view(published, {"80/tcp": {}, "443/tcp": {}})
     assert view == {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}], "443/tcp": None}
+    assert list(view) == ["443/tcp", "80/tcp"]  # Go's JSON: a map's keys sorted
