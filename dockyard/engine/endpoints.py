@@ -101,7 +101,8 @@ class Endpoints:
         self, host_config: dict[str, Any], networking_config: dict[str, Any] | None, exposed: dict
     ) -> dict[str, Any]:
         """NetworkSettings of a new container; refuses unknown networks and bad requests."""
-        ports.requests(host_config, exposed)  # a bad port spec is refused now, not at start
+        # A bad port spec is refused now, not at start.
+        ports.requests(host_config, exposed, self.networks.publishes_ipv6)
         mode = host_config.get("NetworkMode") or "bridge"
         if mode.startswith("container:"):
             self.containers.get(mode.split(":", 1)[1])
@@ -123,7 +124,8 @@ class Endpoints:
         wanted = self._bridge_networks(c)
         if not wanted:
             return
-        publish = ports.requests(c.host_config, c.config.get("ExposedPorts") or {})
+        exposed = c.config.get("ExposedPorts") or {}
+        publish = ports.requests(c.host_config, exposed, self.networks.publishes_ipv6)
         try:
             with self.db.transaction() as tx:
                 for index, (network, settings) in enumerate(wanted):

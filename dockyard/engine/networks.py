@@ -44,7 +44,7 @@ from dockyard.engine.legacylinks import LegacyLinks
 from dockyard.engine.names import new_id
 from dockyard.errors import Conflict, Forbidden, InvalidArgument, NotFound
 from dockyard.errors import SystemError as EngineSystemError
-from dockyard.network import ipam, proxy, ruleset
+from dockyard.network import ipam, ports, proxy, ruleset
 from dockyard.rootless import ports as host_ports
 from dockyard.rootless.ports import HostPorts
 from dockyard.store.metadata import Metadata
@@ -192,6 +192,12 @@ class NetworkService:
         self.legacy_links = LegacyLinks(metadata, containers)
         self.discovery = Discovery(self)
         self.endpoints = Endpoints(self, containers)
+
+    @property
+    def publishes_ipv6(self) -> bool:
+        """Whether a port published without host address is also bound on ``::``: where
+        the host has IPv6, as Docker does; not rootless (slirp4netns forwards IPv4)."""
+        return self._host_ports is None and ports.host_has_ipv6()
 
     # ------------------------------------------------------------------ containers' endpoints
     def settings_for_create(
@@ -568,14 +574,12 @@ class NetworkService:
         forwards = self._forwards()
         if self._host_ports is not None:
             forwards = self._host_ports.sync(forwards)
-        else:  # IPv6 listeners for ports published on all addresses (rootless: slirp4netns)
+        else:  # the listeners of the ports published on IPv6 (rootless: slirp4netns)
             self.proxies.sync(
                 {
-                    proxy.Target(f.proto, f.host_port, f.address, f.port)
+                    proxy.Target(f.proto, f.host_ip, f.host_port, f.address6 or f.address, f.port)
                     for f in forwards
-                    if f.host_ip == ruleset.ANY_ADDRESS
-                    and f.proto in ("tcp", "udp")
-                    and not f.address6
+                    if f.is_ipv6()
                 }
             )
         if again:
@@ -611,7 +615,7 @@ class NetworkService:
         forwards = self._forwards()
         if self._host_ports is not None:
             forwards = host_ports.inside(forwards)
-        wanted = sorted(ruleset.dnat_rule(f) for f in forwards)
+        wanted = sorted(ruleset.dnat_rule(f) for f in forwards if not f.is_ipv6())
         try:
             listing = self.nft.run(f"list chain ip {self.table} publish")
         except EngineSystemError:  # no table (or no nftables at all)

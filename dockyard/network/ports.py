@@ -1,14 +1,21 @@
 """Published ports: from a container's port bindings to host ports that are free.
 
-A published port is a DNAT rule (see ruleset.py), not a listening socket, so
-a host port is checked twice before it is given out: against the ports this
-engine already published, and by binding it for a moment, which fails when
-a process of the host listens there.
+A port published on an IPv4 address is a DNAT rule (see ruleset.py), not a
+listening socket, so a host port is checked twice before it is given out:
+against the ports this engine already published, and by binding it for a
+moment, which fails when a process of the host listens there.
+
+A binding without a host address is two bindings, as Docker 28 makes it
+(libnetwork's addPortMappings): ``0.0.0.0`` and, where the host can listen on
+IPv6, ``::``, given the same host port; `inspect`, `ps` and `port` list both.
+A binding on an IPv6 address is served by the engine's proxy (proxy.py).
 """
 
 from __future__ import annotations
 
 import errno
+import functools
+import ipaddress
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -17,17 +24,22 @@ from typing import Any
 from dockyard.errors import Conflict, InvalidArgument
 
 ANY_ADDRESS = "0.0.0.0"
+ANY_ADDRESS6 = "::"
 _SOCKET_TYPES = {"tcp": socket.SOCK_STREAM, "udp": socket.SOCK_DGRAM, "sctp": socket.SOCK_STREAM}
 _EPHEMERAL_TRIES = 64
+_PROTOCOL_ORDER = {"tcp": 0, "udp": 1, "sctp": 2}
 
 
 @dataclass(frozen=True)
 class Request:
-    """One binding of HostConfig.PortBindings: ``host_ports`` empty for any free port."""
+    """One binding of HostConfig.PortBindings: ``host_ports`` empty for any free port.
+
+    ``host_ips``: the addresses it is published on, all with the same host port.
+    """
 
     proto: str
     port: int
-    host_ip: str
+    host_ips: tuple[str, ...]
     host_ports: tuple[int, int] | None
 
 
@@ -42,12 +54,35 @@ class Published:
         return f"{self.port}/{self.proto}"
 
     def overlaps(self, other: Published) -> bool:
-        same_address = ANY_ADDRESS in (self.host_ip, other.host_ip) or self.host_ip == other.host_ip
-        return self.proto == other.proto and self.host_port == other.host_port and same_address
+        if is_ipv6(self.host_ip) != is_ipv6(other.host_ip):
+            return False  # 0.0.0.0 and :: are different sockets (:: is bound IPv6 only)
+        wildcards = (ANY_ADDRESS, ANY_ADDRESS6)
+        same_address = self.host_ip == other.host_ip or {self.host_ip, other.host_ip} & {*wildcards}
+        return (
+            self.proto == other.proto and self.host_port == other.host_port and bool(same_address)
+        )
 
 
-def requests(host_config: dict[str, Any], exposed: dict[str, Any]) -> list[Request]:
-    """What a container asks to publish: its PortBindings, and with -P every exposed port."""
+def is_ipv6(host_ip: str) -> bool:
+    return ":" in host_ip
+
+
+@functools.cache
+def host_has_ipv6() -> bool:
+    """Whether ``[::1]`` can be listened on (moby's IsV6Listenable): not with ipv6.disable=1."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+def requests(host_config: dict[str, Any], exposed: dict[str, Any], ipv6: bool) -> list[Request]:
+    """What a container asks to publish: its PortBindings, and with -P every exposed port.
+
+    ``ipv6``: a binding without host address is also published on ``::``.
+    """
     bindings: dict[str, list[dict[str, str]]] = dict(host_config.get("PortBindings") or {})
     if host_config.get("PublishAllPorts"):
         for key in exposed or {}:
@@ -56,9 +91,32 @@ def requests(host_config: dict[str, Any], exposed: dict[str, Any]) -> list[Reque
     for key, entries in sorted(bindings.items()):
         port, proto = _port_key(key)
         for entry in entries or [{"HostIp": "", "HostPort": ""}]:
-            host_ip = (entry.get("HostIp") or ANY_ADDRESS).strip("[]")
-            found.append(Request(proto, port, host_ip, _host_ports(entry.get("HostPort") or "")))
-    return found
+            host_ips = _host_ips(entry.get("HostIp") or "", proto, ipv6)
+            found.append(Request(proto, port, host_ips, _host_ports(entry.get("HostPort") or "")))
+    return sorted(found, key=_allocation_order)
+
+
+def _allocation_order(r: Request) -> tuple[Any, ...]:
+    """moby's cmpPortBinding: exact host ports first (a range may hold one), then by
+    container port, protocol, host ports and host address (IPv4 before IPv6): the
+    order `inspect` lists the bindings of a port in."""
+    is_range = r.host_ports is None or r.host_ports[0] != r.host_ports[1]
+    try:
+        address = ipaddress.ip_address(r.host_ips[0])
+        where = (address.version, int(address))
+    except ValueError:  # not an address: refused when it is bound
+        where = (0, 0)
+    return (is_range, r.port, _PROTOCOL_ORDER[r.proto], r.host_ports or (0, 0), where)
+
+
+def _host_ips(text: str, proto: str, ipv6: bool) -> tuple[str, ...]:
+    host_ip = text.strip("[]")
+    # The proxy that serves IPv6 addresses relays TCP and UDP only (see proxy.py).
+    if is_ipv6(host_ip) and proto == "sctp":
+        raise InvalidArgument(f"sctp ports cannot be published on IPv6 address {host_ip}")
+    if host_ip:
+        return (host_ip,)
+    return (ANY_ADDRESS, ANY_ADDRESS6) if ipv6 and proto != "sctp" else (ANY_ADDRESS,)
 
 
 def _port_key(key: str) -> tuple[int, str]:
@@ -83,30 +141,38 @@ def _host_ports(text: str) -> tuple[int, int] | None:
 
 
 def allocate(wanted: list[Request], in_use: Iterable[Published], endpoint: str) -> list[Published]:
-    """Host ports for ``wanted``; Conflict naming the port when one is taken."""
+    """Host ports for ``wanted``, one per address of a request; Conflict naming the port
+    when one is taken."""
     taken = list(in_use)
     result = []
     for request in wanted:
         published = _pick(request, taken, endpoint)
-        taken.append(published)
-        result.append(published)
+        taken += published
+        result += published
     return result
 
 
-def _pick(request: Request, taken: list[Published], endpoint: str) -> Published:
+def _pick(request: Request, taken: list[Published], endpoint: str) -> list[Published]:
     if request.host_ports is None:
-        return _ephemeral(request, taken)
+        return _ephemeral(request, taken, endpoint)
     start, end = request.host_ports
     failure: Conflict | None = None
     for port in range(start, end + 1):
-        candidate = Published(request.proto, request.port, request.host_ip, port)
         try:
-            _check(candidate, taken, endpoint)
-            return candidate
+            return _on_every_address(request, port, taken, endpoint)
         except Conflict as e:
             failure = e
     assert failure is not None
     raise failure
+
+
+def _on_every_address(
+    request: Request, port: int, taken: list[Published], endpoint: str
+) -> list[Published]:
+    candidates = [Published(request.proto, request.port, ip, port) for ip in request.host_ips]
+    for candidate in candidates:
+        _check(candidate, taken, endpoint)
+    return candidates
 
 
 def _check(candidate: Published, taken: list[Published], endpoint: str) -> None:
@@ -123,21 +189,26 @@ def _check(candidate: Published, taken: list[Published], endpoint: str) -> None:
         ) from None
 
 
-def _ephemeral(request: Request, taken: list[Published]) -> Published:
-    """A port the kernel picks from its ephemeral range, which we have not published yet."""
+def _ephemeral(request: Request, taken: list[Published], endpoint: str) -> list[Published]:
+    """A port the kernel picks from its ephemeral range (on the first address), free on
+    every address of the request, which we have not published yet."""
     for _ in range(_EPHEMERAL_TRIES):
-        port = _probe(request.proto, request.host_ip, 0)
-        candidate = Published(request.proto, request.port, request.host_ip, port)
-        if not any(candidate.overlaps(other) for other in taken):
-            return candidate
+        port = _probe(request.proto, request.host_ips[0], 0)
+        try:
+            return _on_every_address(request, port, taken, endpoint)
+        except Conflict:
+            continue
     raise Conflict(f"no free host port for {request.port}/{request.proto}")
 
 
 def _probe(proto: str, host_ip: str, port: int) -> int:
     """Bind ``host_ip:port`` for a moment; the port bound (the kernel's pick for 0)."""
-    with socket.socket(socket.AF_INET, _SOCKET_TYPES[proto]) as sock:
+    family = socket.AF_INET6 if is_ipv6(host_ip) else socket.AF_INET
+    with socket.socket(family, _SOCKET_TYPES[proto]) as sock:
         if proto == "tcp":  # connections of earlier users in TIME_WAIT do not hold a port
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:  # as the proxy binds it: 0.0.0.0 is another socket
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         try:
             sock.bind((host_ip, port))
         except OSError as e:
@@ -158,4 +229,4 @@ def bindings_view(
         entries = view.get(p.key()) or []
         entries.append({"HostIp": p.host_ip, "HostPort": str(p.host_port)})
         view[p.key()] = entries
-    return view
+    return dict(sorted(view.items()))  # as Go writes a map in JSON: its keys sorted

@@ -1,13 +1,15 @@
-"""Published ports on IPv6: in-daemon listeners on ``[::]:PORT`` that forward to the container.
+"""Published ports on IPv6: in-daemon listeners on ``[HOST_IP]:PORT`` that forward to the container.
 
-A port published on every address (``0.0.0.0``) is DNAT for IPv4 (ruleset.py).
-Docker also binds it on ``::`` (``docker ps`` shows ``[::]:8080->80/tcp``) and
-answers there with docker-proxy, so that ``[::1]:8080`` works: the kernel never
-routes ``::1`` off the loopback, and a container of an IPv4-only network has no
-v6 address to DNAT to anyway. These listeners are that proxy, on the engine's
-event loop: TCP connections are piped both ways (reads bounded, writes
-drained), UDP datagrams relayed per client with the reply coming back from
-the listening port.
+A port published without host address is bound on ``0.0.0.0`` and on ``::``,
+as Docker 28 binds it (ports.py); one may also be published on a v6 address
+alone (``-p [::1]:8080:80``). IPv4 is DNAT (ruleset.py); the v6 bindings are
+served here, as Docker's docker-proxy serves them, so that ``[::1]:8080``
+works: the kernel never routes ``::1`` off the loopback, and a container of an
+IPv4-only network has no v6 address to DNAT to anyway. The proxy forwards to
+the container's v6 address where it has one, else to its v4 address. These
+listeners run on the engine's event loop: TCP connections are piped both ways
+(reads bounded, writes drained), UDP datagrams relayed per client with the
+reply coming back from the listening port.
 
 The set of listeners is rendered whole from the published ports (``sync``),
 like the ruleset: one that is no longer wanted is closed with its connections.
@@ -22,6 +24,8 @@ import socket
 import time
 from dataclasses import dataclass
 
+from dockyard.network.ports import is_ipv6
+
 log = logging.getLogger(__name__)
 
 _CHUNK = 64 << 10  # what one read takes; a write waits for the peer beyond asyncio's high water
@@ -31,11 +35,12 @@ _UDP_FLOWS = 1024  # clients of one UDP port relayed at once; more are dropped
 
 @dataclass(frozen=True)
 class Target:
-    """``[::]:host_port/proto`` forwarded to ``address:port`` (a container's IPv4 address)."""
+    """``[host_ip]:host_port/proto`` forwarded to ``address:port`` (a container's address)."""
 
     proto: str  # tcp or udp
+    host_ip: str  # an IPv6 address of the host, "::" for all of them
     host_port: int
-    address: str
+    address: str  # v6, or v4 for a container without v6 address
     port: int
 
 
@@ -67,8 +72,9 @@ class Proxies:
         for target in sorted(wanted - self._running.keys(), key=lambda t: t.host_port):
             try:
                 sock = _listening_socket(target)
-            except OSError as e:  # something of the host's holds [::]:port; IPv4 still works
-                log.warning("cannot publish [::]:%d/%s: %s", target.host_port, target.proto, e)
+            except OSError as e:  # taken since the engine checked it (ports.py): IPv4 still works
+                where = f"[{target.host_ip}]:{target.host_port}/{target.proto}"
+                log.warning("cannot publish %s: %s", where, e)
                 continue
             assert self.loop is not None
             listener = (
@@ -94,7 +100,7 @@ def _listening_socket(target: Target) -> socket.socket:
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         if target.proto == "tcp":
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("::", target.host_port))
+        sock.bind((target.host_ip, target.host_port))
         if target.proto == "tcp":
             sock.listen(128)
         sock.setblocking(False)
@@ -175,7 +181,8 @@ class _UdpListener(asyncio.DatagramProtocol):
         if flow is None:
             if len(self._flows) >= _UDP_FLOWS:
                 return
-            upstream = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            family = socket.AF_INET6 if is_ipv6(self.target.address) else socket.AF_INET
+            upstream = socket.socket(family, socket.SOCK_DGRAM)
             upstream.setblocking(False)
             try:
                 upstream.connect((self.target.address, self.target.port))

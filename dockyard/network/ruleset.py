@@ -25,20 +25,24 @@ rule to forget, and a restarted engine converges by rendering it again.
                          shows traffic between two ports of a bridge as from the bridge
                          to itself, which is what Docker's DOCKER-ICC rule drops too)
 
-IPv6 networks get a second table of the same name, family ip6, while any
-bridge has a v6 subnet: masquerade for the v6 subnets' outbound traffic,
-DNAT of ports published on every address (``0.0.0.0``, which Docker also
-binds on ``::``) to the containers' v6 addresses, and the same isolation.
-It needs no loopback chain: the kernel never routes ::1 off lo (there is no
-route_localnet for IPv6), so ``[::1]`` is not forwarded to containers.
+Ports published on IPv6 addresses (``::``, or one the user named) are served
+by the engine's proxy (proxy.py); the rules here only shortcut it. IPv6
+networks get a second table of the same name, family ip6, while any bridge
+has a v6 subnet: masquerade for the v6 subnets' outbound traffic, DNAT of the
+ports published on v6 addresses to the containers' v6 addresses, and the same
+isolation. It needs no loopback chain, and its DNAT leaves ``::1`` alone: the
+kernel never routes ::1 off lo (there is no route_localnet for IPv6), so
+``[::1]:PORT`` is answered by the proxy, as Docker's userland proxy does.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-ANY_ADDRESS = "0.0.0.0"
+from dockyard.network.ports import ANY_ADDRESS, ANY_ADDRESS6, is_ipv6
+
 LOOPBACK_NET = "127.0.0.0/8"
+LOOPBACK6 = "::1"
 LOOPBACK_INTERFACE = "lo"
 
 
@@ -55,11 +59,14 @@ class Forward:
     """A published port: traffic to host_ip:host_port goes to address:port."""
 
     proto: str  # tcp, udp, sctp
-    host_ip: str  # ANY_ADDRESS for every address of the host
+    host_ip: str  # ANY_ADDRESS (ANY_ADDRESS6) for every IPv4 (IPv6) address of the host
     host_port: int
     address: str
     port: int
     address6: str = ""  # the container's v6 address on a network with IPv6
+
+    def is_ipv6(self) -> bool:
+        return is_ipv6(self.host_ip)
 
 
 def render(table: str, owner: str, bridges: list[Bridge], forwards: list[Forward]) -> str:
@@ -85,7 +92,7 @@ def render(table: str, owner: str, bridges: list[Bridge], forwards: list[Forward
             "type nat hook output priority -100; policy accept;",
             ["fib daddr type local jump publish"],
         ),
-        _chain("publish", "", [dnat_rule(f) for f in forwards]),
+        _chain("publish", "", [dnat_rule(f) for f in forwards if not f.is_ipv6()]),
         _chain(
             "postrouting",
             "type nat hook postrouting priority srcnat; policy accept;",
@@ -110,10 +117,12 @@ def _ipv6_table(table: str, owner: str, bridges: list[Bridge], forwards: list[Fo
     if not v6:
         return ""
     dnat = [
+        f"{'' if f.host_ip == ANY_ADDRESS6 else f'ip6 daddr {f.host_ip} '}"
         f"{f.proto} dport {f.host_port} dnat to [{f.address6}]:{f.port}"
         for f in forwards
-        if f.address6 and f.host_ip == ANY_ADDRESS
+        if f.address6 and f.is_ipv6() and f.host_ip != LOOPBACK6
     ]
+    to_local = f"ip6 daddr != {LOOPBACK6} fib daddr type local jump publish"  # ::1: the proxy's
     masquerade = [f"ip6 saddr {b.subnet6} oifname != {_quote(b.name)} masquerade" for b in v6]
     masquerade += [
         f"oifname {_quote(b.name)} ip6 saddr {b.subnet6} ct status dnat masquerade" for b in v6
@@ -123,13 +132,9 @@ def _ipv6_table(table: str, owner: str, bridges: list[Bridge], forwards: list[Fo
         _chain(
             "prerouting",
             "type nat hook prerouting priority dstnat; policy accept;",
-            ["fib daddr type local jump publish"],
+            [to_local],
         ),
-        _chain(
-            "output",
-            "type nat hook output priority -100; policy accept;",
-            ["fib daddr type local jump publish"],
-        ),
+        _chain("output", "type nat hook output priority -100; policy accept;", [to_local]),
         _chain("publish", "", dnat),
         _chain(
             "postrouting", "type nat hook postrouting priority srcnat; policy accept;", masquerade

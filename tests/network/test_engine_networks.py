@@ -123,9 +123,10 @@ def test_ephemeral_ports_and_publish_all(engine: Any) -> None:
     )
     ports = engine.containers.inspect(cid)["NetworkSettings"]["Ports"]
     assert set(ports) == {"80/tcp", "81/udp"}
-    [binding] = ports["80/tcp"]
-    assert binding["HostIp"] == "0.0.0.0" and 32768 <= int(binding["HostPort"]) <= 60999
-    assert http_get(int(binding["HostPort"])).startswith("hello from")
+    v4, v6 = ports["80/tcp"]  # one host port for both families
+    assert v4["HostIp"] == "0.0.0.0" and 32768 <= int(v4["HostPort"]) <= 60999
+    assert v6 == {"HostIp": "::", "HostPort": v4["HostPort"]}
+    assert http_get(int(v4["HostPort"])).startswith("hello from")
 
 
 def test_containers_reach_published_ports_through_the_gateway_even_their_own(

@@ -19,7 +19,7 @@ def loop() -> Iterator[asyncio.AbstractEventLoop]:
     loop.close()
 
 
-async def _udp_echo() -> tuple[asyncio.DatagramTransport, int]:
+async def _udp_echo(host: str) -> tuple[asyncio.DatagramTransport, int]:
     class Echo(asyncio.DatagramProtocol):
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             self.transport: asyncio.DatagramTransport = transport  # type: ignore[assignment]
@@ -28,7 +28,7 @@ async def _udp_echo() -> tuple[asyncio.DatagramTransport, int]:
             self.transport.sendto(b"echo " + data, addr)
 
     loop = asyncio.get_running_loop()
-    transport, _ = await loop.create_datagram_endpoint(Echo, local_addr=("127.0.0.1", 0))
+    transport, _ = await loop.create_datagram_endpoint(Echo, local_addr=(host, 0))
     return transport, int(transport.get_extra_info("sockname")[1])
 
 
@@ -53,16 +53,17 @@ async def _until_free(port: int) -> None:
     raise AssertionError(f"[::]:{port}/udp is still bound")
 
 
+@pytest.mark.parametrize("upstream", ["127.0.0.1", "::1"])  # a container's v4 or v6 address
 def test_udp_is_relayed_per_client_and_stops_with_the_target(
-    loop: asyncio.AbstractEventLoop,
+    loop: asyncio.AbstractEventLoop, upstream: str
 ) -> None:
     async def scenario() -> None:
-        echo, echo_port = await _udp_echo()
+        echo, echo_port = await _udp_echo(upstream)
         proxies = Proxies()
         proxies.bind(asyncio.get_running_loop())
         port = free_port()
         # Bound at once: what comes before the loop reads it waits in the socket.
-        proxies.sync({Target("udp", port, "127.0.0.1", echo_port)})
+        proxies.sync({Target("udp", "::", port, upstream, echo_port)})
         assert await _ask_udp(port, b"one") == b"echo one"
         assert await _ask_udp(port, b"two") == b"echo two"  # another client, another flow
         proxies.sync(set())
@@ -86,7 +87,7 @@ def test_tcp_is_piped_both_ways_with_half_close(loop: asyncio.AbstractEventLoop)
         proxies.bind(asyncio.get_running_loop())
         port = free_port()
         # Listening at once: a connection waits in the backlog until the loop accepts it.
-        proxies.sync({Target("tcp", port, "127.0.0.1", upstream)})
+        proxies.sync({Target("tcp", "::1", port, "127.0.0.1", upstream)})
         reader, writer = await asyncio.open_connection("::1", port)
         payload = b"x" * (1 << 20)  # beyond any one buffer: drained as it goes
         writer.write(payload)

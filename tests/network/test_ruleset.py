@@ -80,10 +80,14 @@ def test_packets_to_loopback_from_outside_lo_are_dropped_before_nat() -> None:
 
 def test_v6_bridges_get_an_ip6_table_that_the_kernel_takes(nft: Nftables) -> None:
     v6 = [ruleset.Bridge("dytesta", "10.201.0.0/16", "fd00:dead:beef::/48"), BRIDGES[1]]
-    forward = ruleset.Forward("tcp", "0.0.0.0", 8080, "10.201.0.2", 80, "fd00:dead:beef::2")
+    forward = ruleset.Forward("tcp", "::", 8080, "10.201.0.2", 80, "fd00:dead:beef::2")
     assert "table ip6 t {" not in ruleset.render("t", "dockyard:test", BRIDGES, [])
     text = ruleset.render("t", "dockyard:test", v6, [forward])
-    assert "\t\ttcp dport 8080 dnat to [fd00:dead:beef::2]:80\n" in text
+    ip, ip6 = text.split("table ip6 t {")
+    assert "dport 8080" not in ip  # a v6 binding: no IPv4 rule
+    assert "\t\ttcp dport 8080 dnat to [fd00:dead:beef::2]:80\n" in ip6
+    # [::1] is the proxy's: the kernel would not route it to the bridge.
+    assert "\t\tip6 daddr != ::1 fib daddr type local jump publish\n" in ip6
     assert 'ip6 saddr fd00:dead:beef::/48 oifname != "dytesta" masquerade' in text
     table = f"dytest_{secrets.token_hex(3)}"
     try:
