@@ -23,13 +23,11 @@ process instead of growing the shim (stdin likewise).
 from __future__ import annotations
 
 import contextlib
-import gc
 import json
 import os
 import selectors
 import signal
 import socket
-import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -94,21 +92,9 @@ def exec_dir(exec_root: Path, container_id: str, exec_id: str) -> Path:
 
 def spawn(cfg: ExecShimConfig) -> tuple[int, socket.socket]:
     """Fork a detached exec shim; return its pid and our end of its handshake socket."""
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    pid_r, pid_w = os.pipe()
-    gc.freeze()  # as shim.spawn: the collector must not copy the parent's pages
-    child = os.fork()
-    if child == 0:  # pragma: no cover - runs in the forked child
-        _become_exec_shim(cfg, theirs, pid_w)
-    theirs.close()
-    os.close(pid_w)
-    os.waitpid(child, 0)
-    with os.fdopen(pid_r, "rb") as f:
-        shim_pid = int(f.read() or b"0")
-    if not shim_pid:
-        ours.close()
-        raise DockyardError("could not start the exec's supervisor")
-    return shim_pid, ours
+    return shim.fork_detached(
+        cfg.dir, "dockyard-exec", lambda sock: ExecShim(cfg, sock).run(), "the exec's supervisor"
+    )
 
 
 def request(directory: Path, message: dict) -> dict:
@@ -175,39 +161,6 @@ def run_build_step(
             if unplug is not None:
                 unplug()
     return int(json.loads((bundle / "shim" / "exit.json").read_text())["ExitCode"])
-
-
-def _become_exec_shim(cfg: ExecShimConfig, sock: socket.socket, pid_w: int) -> None:
-    code = 1
-    try:
-        gc.disable()
-        os.setsid()
-        if os.fork():
-            os._exit(0)
-        os.write(pid_w, str(os.getpid()).encode())
-        os.close(pid_w)
-        keep = sock.fileno()
-        os.closerange(3, keep)
-        os.closerange(keep + 1, 1 << 16)
-        signal.set_wakeup_fd(-1)
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
-            signal.signal(sig, signal.SIG_DFL)
-        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
-        cfg.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        devnull = os.open(os.devnull, os.O_RDWR)
-        log = os.open(cfg.dir / "shim.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        for fd, target in ((devnull, 0), (log, 1), (log, 2)):
-            os.dup2(fd, target)
-        os.close(devnull)
-        os.close(log)
-        os.chdir("/")
-        Path("/proc/self/comm").write_text("dockyard-exec")
-        ExecShim(cfg, sock).run()
-        code = 0
-    except BaseException:
-        traceback.print_exc()
-    finally:
-        os._exit(code)
 
 
 class ExecShim:

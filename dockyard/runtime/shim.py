@@ -164,27 +164,48 @@ def request(control_socket: Path, message: dict) -> dict:
 
 def spawn(cfg: ShimConfig) -> tuple[int, socket.socket]:
     """Fork a detached shim for ``cfg``; return its pid and the daemon's end of the handshake."""
+
+    def serve(control: socket.socket) -> None:
+        # Orphans of a runtime that double-forks (runc) become our children, to wait for.
+        linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
+        Shim(cfg, control).run()
+
+    return fork_detached(cfg.bundle, "dockyard-shim", serve, "the container's supervisor")
+
+
+def fork_detached(
+    log_dir: Path, name: str, serve: Callable[[socket.socket], None], what: str
+) -> tuple[int, socket.socket]:
+    """Fork a supervisor detached twice (nobody's child but init's, in its own session),
+    logging to ``log_dir``/shim.log and named ``name``, which runs ``serve`` on its end of
+    a socket pair; return its pid and our end."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     pid_r, pid_w = os.pipe()
-    # Keep the collector away from the daemon's objects in the child: scanning them
-    # would copy every page it touches, and the shim's memory is per container.
+    # Keep the collector away from the parent's objects in the child: scanning them
+    # would copy every page it touches, and a supervisor's memory is per container.
     gc.freeze()
     child = os.fork()
     if child == 0:  # pragma: no cover - runs in the forked child
-        _become_shim(cfg, theirs, pid_w)
+        _become_detached(theirs, pid_w, log_dir, name, serve)
     theirs.close()
     os.close(pid_w)
     os.waitpid(child, 0)
     with os.fdopen(pid_r, "rb") as f:
-        shim_pid = int(f.read() or b"0")
-    if not shim_pid:
+        pid = int(f.read() or b"0")
+    if not pid:
         ours.close()
-        raise DockyardError("could not start the container's supervisor")
-    return shim_pid, ours
+        raise DockyardError(f"could not start {what}")
+    return pid, ours
 
 
-def _become_shim(cfg: ShimConfig, control: socket.socket, pid_w: int) -> None:
-    """In the first child: detach twice so the shim is nobody's child but init's."""
+def _become_detached(
+    sock: socket.socket,
+    pid_w: int,
+    log_dir: Path,
+    name: str,
+    serve: Callable[[socket.socket], None],
+) -> None:
+    """In the first child: detach twice, report the supervisor's pid, then serve."""
     code = 1
     try:
         gc.disable()
@@ -193,11 +214,11 @@ def _become_shim(cfg: ShimConfig, control: socket.socket, pid_w: int) -> None:
             os._exit(0)
         os.write(pid_w, str(os.getpid()).encode())
         os.close(pid_w)
-        keep = control.fileno()
+        keep = sock.fileno()
         os.closerange(3, keep)
         os.closerange(keep + 1, 1 << 16)
-        _reset_process(cfg)
-        Shim(cfg, control).run()
+        _reset_process(log_dir, name)
+        serve(sock)
         code = 0
     except BaseException:
         traceback.print_exc()
@@ -205,23 +226,22 @@ def _become_shim(cfg: ShimConfig, control: socket.socket, pid_w: int) -> None:
         os._exit(code)
 
 
-def _reset_process(cfg: ShimConfig) -> None:
+def _reset_process(log_dir: Path, name: str) -> None:
     signal.set_wakeup_fd(-1)
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
         signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    log_dir.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
     devnull = os.open(os.devnull, os.O_RDWR)
-    log = os.open(cfg.bundle / "shim.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    log = os.open(log_dir / "shim.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.dup2(devnull, 0)
     os.dup2(log, 1)
     os.dup2(log, 2)
     os.close(devnull)
     os.close(log)
     os.chdir("/")
-    # Orphans of a runtime that double-forks (runc) become our children, so we can wait for them.
-    linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
-    # The name `ps` shows (its cmdline is still the daemon's: the shim is a fork of it).
-    Path("/proc/self/comm").write_text("dockyard-shim")
+    # The name `ps` shows (its cmdline is still the parent's: a supervisor is a fork of it).
+    Path("/proc/self/comm").write_text(name)
 
 
 @dataclass

@@ -38,7 +38,7 @@ def test_independent_stages_run_at_the_same_time(daemon: Any, roots: Any) -> Non
     lines = out.splitlines()
     assert "[listener 1/2] FROM busybox AS listener" in lines
     assert f"[listener 2/2] RUN timeout 60 nc -l -p {port} > /got && cat /got" in lines
-    assert "[listener 2/2] hello" in lines
+    assert "[listener 2/2] hello" in lines, out
     assert "[talker 1/2] FROM busybox AS talker" in lines
     assert "[stage-2 2/4] COPY --from=listener /got /got" in lines
     assert out.endswith("Successfully tagged both:latest\n")
