@@ -46,3 +46,11 @@ class Background:
         self._thread.join(timeout)
         assert not self._thread.is_alive(), "the docker command did not finish"
         return self._result
+
+
+def hostport(cli: Any, ip: str, port: int) -> str:
+    """A host address and port as a CLI writes them: the docker CLI 20.10 as "%s:%d"
+    (`:::8080`), 23 and later and ours as Go's net.JoinHostPort (`[::]:8080`)."""
+    if ":" in ip and getattr(cli, "version", (99,)) >= (23,):
+        return f"[{ip}]:{port}"
+    return f"{ip}:{port}"

@@ -12,7 +12,7 @@ from typing import Any
 import docker
 import pytest
 
-from tests.e2e.helpers import Docker, wait_running
+from tests.e2e.helpers import Docker, hostport, wait_running
 from tests.network.test_engine_networks import SERVE, fetch_script, free_port, http_get
 
 
@@ -28,11 +28,10 @@ def test_the_getting_started_workflow_publishes_a_port(docker_cli: Docker) -> No
         docker_cli, "-p", f"{port}:80", "--name", "web", "busybox", "sh", "-c", SERVE
     )
     assert http_get(port) == f"hello from {cid[:12]}\n"
-    assert docker_cli("port", "web").stdout == (
-        f"80/tcp -> 0.0.0.0:{port}\n80/tcp -> [::]:{port}\n"  # tests/network/test_ipv6_ports.py
-    )
+    v6 = hostport(docker_cli, "::", port)  # tests/network/test_ipv6_ports.py
+    assert docker_cli("port", "web").stdout == f"80/tcp -> 0.0.0.0:{port}\n80/tcp -> {v6}\n"
     ps = docker_cli("ps", "--format", "{{.Ports}}").stdout
-    assert ps == f"0.0.0.0:{port}->80/tcp, [::]:{port}->80/tcp\n"
+    assert ps == f"0.0.0.0:{port}->80/tcp, {v6}->80/tcp\n"
     fmt = "{{.NetworkSettings.Networks.bridge.IPAddress}} {{.NetworkSettings.Networks.bridge.Gateway}}"
     address, gateway = docker_cli("inspect", "-f", fmt, "web").stdout.split()
     subnet = docker_cli(

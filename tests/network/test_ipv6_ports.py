@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.helpers import Docker
+from tests.e2e.helpers import Docker, hostport
 from tests.network.test_engine_networks import SERVE, free_port, http_get
 
 SUBNET = "fd00:dead:beef::/48"
@@ -42,12 +42,12 @@ def test_a_port_without_host_address_is_listed_and_served_on_both_families(
     hello = f"hello from {cid[:12]}\n"
     assert http_get(port, host="127.0.0.1") == hello
     assert http_get(port, host="::1") == hello
-    both = f"80/tcp -> 0.0.0.0:{port}\n80/tcp -> [::]:{port}\n"
-    ps = f"0.0.0.0:{port}->80/tcp, [::]:{port}->80/tcp\n"
     for cli in (docker_cli, daemon.cli):  # the docker CLI through our API, and our own CLI
-        assert cli("port", "web").stdout == both
-        assert cli("port", "web", "80").stdout == f"0.0.0.0:{port}\n[::]:{port}\n"
-        assert cli("ps", "--format", "{{.Ports}}").stdout == ps
+        v6 = hostport(cli, "::", port)
+        assert cli("port", "web").stdout == f"80/tcp -> 0.0.0.0:{port}\n80/tcp -> {v6}\n"
+        assert cli("port", "web", "80").stdout == f"0.0.0.0:{port}\n{v6}\n"
+        ps = cli("ps", "--format", "{{.Ports}}").stdout
+        assert ps == f"0.0.0.0:{port}->80/tcp, {v6}->80/tcp\n"
     ports = json.loads(docker_cli("inspect", "-f", "{{json .NetworkSettings.Ports}}", "web").stdout)
     assert ports == {
         "80/tcp": [
@@ -98,9 +98,10 @@ def test_explicit_host_addresses_publish_only_there(docker_cli: Docker, network:
     assert http_get(v6, host="::1") == hello
     assert http_get(v4, host="127.0.0.1") == hello
     assert _refused("127.0.0.1", v6) and _refused("::1", v4)
-    assert docker_cli("port", cid).stdout == (f"80/tcp -> 127.0.0.1:{v4}\n80/tcp -> [::1]:{v6}\n")
+    loopback6 = hostport(docker_cli, "::1", v6)
+    assert docker_cli("port", cid).stdout == f"80/tcp -> 127.0.0.1:{v4}\n80/tcp -> {loopback6}\n"
     ps = docker_cli("ps", "--format", "{{.Ports}}").stdout
-    assert ps == f"127.0.0.1:{v4}->80/tcp, [::1]:{v6}->80/tcp\n"
+    assert ps == f"127.0.0.1:{v4}->80/tcp, {loopback6}->80/tcp\n"
 
 
 def test_a_v6_network_container_answers_on_ipv6_loopback(docker_cli: Docker) -> None:
@@ -113,7 +114,10 @@ def test_a_v6_network_container_answers_on_ipv6_loopback(docker_cli: Docker) -> 
     assert http_get(port, host="::1") == hello
     assert http_get(port, host="127.0.0.1") == hello
     assert http_get(port, host="fd00:dead:beef::1") == hello  # the ip6 DNAT
-    assert docker_cli("port", cid, "80").stdout == f"0.0.0.0:{port}\n[::]:{port}\n"
+    assert (
+        docker_cli("port", cid, "80").stdout
+        == f"0.0.0.0:{port}\n{hostport(docker_cli, '::', port)}\n"
+    )
 
 
 def test_the_proxy_forwards_to_the_containers_v6_address(docker_cli: Docker) -> None:
