@@ -153,7 +153,8 @@ def test_detach_keys_end_a_tty_attach_and_leave_the_container_running(api: Api) 
 
 
 def test_a_client_that_goes_away_leaves_the_container_running(api: Api) -> None:
-    container = _interactive(api, "cat")
+    # Not StdinOnce (as `run -di`): with it, the client's leaving would close cat's stdin.
+    container = api.create("cat", OpenStdin=True, AttachStdin=True, StdinOnce=False)
     api.start(container)
 
     def client() -> None:
