@@ -24,7 +24,9 @@ def test_independent_stages_run_at_the_same_time(daemon: Any, roots: Any) -> Non
     context.mkdir()
     (context / "Dockerfile").write_text(
         "FROM busybox AS listener\n"
-        f"RUN timeout 60 nc -l -p {port} > /got && cat /got\n"
+        # nc's stdin a FIFO it holds open itself: at a stdin EOF busybox nc shuts its side
+        # down, and the talker could then leave before it sent anything.
+        f"RUN mkfifo /in && timeout 60 nc -l -p {port} <>/in > /got && cat /got\n"
         "FROM busybox AS talker\n"
         f"RUN until echo hello | nc 127.0.0.1 {port}; do usleep 20000; done; echo sent > /sent\n"
         "FROM busybox\n"
@@ -37,7 +39,10 @@ def test_independent_stages_run_at_the_same_time(daemon: Any, roots: Any) -> Non
     assert result.returncode == 0, out + result.stderr.decode()
     lines = out.splitlines()
     assert "[listener 1/2] FROM busybox AS listener" in lines
-    assert f"[listener 2/2] RUN timeout 60 nc -l -p {port} > /got && cat /got" in lines
+    assert (
+        f"[listener 2/2] RUN mkfifo /in && timeout 60 nc -l -p {port} <>/in > /got && cat /got"
+        in lines
+    )
     assert "[listener 2/2] hello" in lines, out
     assert "[talker 1/2] FROM busybox AS talker" in lines
     assert "[stage-2 2/4] COPY --from=listener /got /got" in lines
