@@ -7,6 +7,10 @@
   50 logs -f followers of one container     until every follower has every line
 
 Usage: load.py [CYCLES]   (default 100; `make bench LOAD_CYCLES=10000` for the long run)
+
+Measured 2026-12-04, 10,000 cycles on the 2-core machine: daemon RSS 113.8 MB after the
+other figures, 103.5 MB at 500 cycles, 101.9-103.7 MB from there to 10,000 (102.0 MB at
+the end): -0.2 MB per 1,000 cycles after warm-up, 108-207 ms per cycle.
 """
 
 from __future__ import annotations
