@@ -15,9 +15,10 @@ logs to services this engine does not talk to: they are refused as unknown.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from dockyard.errors import InvalidArgument
 from dockyard.template import Template
@@ -171,34 +172,35 @@ def _tag_fields(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+T = TypeVar("T")
+
+
 def _local(options: dict[str, str], path: Path) -> WriterSettings:
-    max_size = _LOCAL_MAX_SIZE
-    if "max-size" in options:
-        try:
-            max_size = from_human_size(options["max-size"])
-        except InvalidArgument as e:
-            raise InvalidArgument(
-                f"invalid value for max-size: {options['max-size']}: {e.message}"
-            ) from None
-    max_file = _LOCAL_MAX_FILE
-    if "max-file" in options:
-        try:
-            max_file = _go_atoi(options["max-file"])
-        except InvalidArgument as e:
-            raise InvalidArgument(
-                f"invalid value for max-file: {options['max-file']}: {e.message}"
-            ) from None
-    compress = True
-    if "compress" in options:
-        try:
-            compress = _go_bool(options["compress"])
-        except InvalidArgument as e:
-            raise InvalidArgument(f"error reading compress log option: {e.message}") from None
+    max_size = _option(
+        options, "max-size", from_human_size, _LOCAL_MAX_SIZE, "invalid value for max-size: {value}"
+    )
+    max_file = _option(
+        options, "max-file", _go_atoi, _LOCAL_MAX_FILE, "invalid value for max-file: {value}"
+    )
+    compress = _option(options, "compress", _go_bool, True, "error reading compress log option")
     if max_file < 0:
         raise InvalidArgument("max file count cannot be less than 0")
     if compress and max_file <= 1:
         raise InvalidArgument("compression cannot be enabled when max file count is 1")
     return WriterSettings(path, max_size, max(max_file, 1), compress)
+
+
+def _option(
+    options: dict[str, str], name: str, parse: Callable[[str], T], default: T, context: str
+) -> T:
+    """The option parsed, or ``default``; a bad value refused as ``context: <why>``, in
+    the local driver's words (``{value}`` is the value given)."""
+    if name not in options:
+        return default
+    try:
+        return parse(options[name])
+    except InvalidArgument as e:
+        raise InvalidArgument(f"{context.format(value=options[name])}: {e.message}") from None
 
 
 def _go_atoi(text: str) -> int:

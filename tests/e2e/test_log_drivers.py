@@ -113,6 +113,10 @@ def test_bad_option_values_fail_the_start(docker_cli: Docker) -> None:
          "compression cannot be enabled when max file count is 1"),
         (("--log-driver", "local", "--log-opt", "compress=maybe"),
          'error reading compress log option: strconv.ParseBool: parsing "maybe": invalid syntax'),
+        (("--log-driver", "local", "--log-opt", "max-file=two"),
+         'invalid value for max-file: two: strconv.Atoi: parsing "two": invalid syntax'),
+        (("--log-driver", "local", "--log-opt", "max-size=big"),
+         "invalid value for max-size: big: invalid size: 'big'"),
     ]  # fmt: skip
     for index, (flags, message) in enumerate(cases):
         name = f"bad{index}"
