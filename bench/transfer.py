@@ -22,7 +22,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,9 +29,11 @@ from pathlib import Path
 from build import DOCKERFILE
 from common import daemon, report
 
+from tests.e2e.helpers import wait_until
+from tests.ready import registry_answers
+
 REGISTRY = Path("/usr/bin/docker-registry")
 RUNS = 5
-_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 @contextmanager
@@ -54,15 +55,7 @@ def registry() -> Iterator[str]:
             stderr=subprocess.DEVNULL,
         )
         try:
-            deadline = time.monotonic() + 10
-            while True:
-                try:
-                    _NO_PROXY.open(f"http://{address}/v2/", timeout=1).close()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.05)
+            wait_until(lambda: registry_answers(address), 10, "docker-registry to answer")
             yield address
         finally:
             proc.terminate()

@@ -1,4 +1,5 @@
-"""Waiting for a dockyardd to be ready: a ping answered, never a bare connect.
+"""Whether a server the tests or the bench started is ready: a request answered,
+never a bare connect.
 
 The daemon listens before its engine has started, so a connect alone says
 nothing: a request sent then is answered only once the engine runs.
@@ -7,7 +8,12 @@ nothing: a request sent then is answered only once the engine runs.
 from __future__ import annotations
 
 import socket
+import urllib.error
+import urllib.request
 from pathlib import Path
+
+# Loopback servers only: a proxy from the environment must not see these requests.
+NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def answers_ping(path: Path | str) -> bool:
@@ -19,3 +25,14 @@ def answers_ping(path: Path | str) -> bool:
             return s.recv(16).startswith(b"HTTP/1.1 200")
         except OSError:
             return False
+
+
+def registry_answers(address: str) -> bool:
+    """Whether a registry on ``address`` (host:port) answers GET /v2/ (a 401 answers too)."""
+    try:
+        NO_PROXY.open(f"http://{address}/v2/", timeout=1).close()
+    except urllib.error.HTTPError:
+        return True
+    except OSError:
+        return False
+    return True

@@ -11,8 +11,6 @@ import socket
 import subprocess
 import threading
 import time
-import urllib.error
-import urllib.request
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,8 +19,9 @@ from pathlib import Path
 import pytest
 from aiohttp import ClientSession, web
 
+from tests.ready import registry_answers
+
 REGISTRY = Path("/usr/bin/docker-registry")
-_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 @dataclass
@@ -92,18 +91,12 @@ def _start(base: Path, auth: tuple[str, str] | None) -> Iterator[Registry]:
 
 def _wait_ready(address: str, proc: subprocess.Popen[bytes], base: Path) -> None:
     deadline = time.monotonic() + 10
-    while True:
-        try:
-            _NO_PROXY.open(f"http://{address}/v2/", timeout=1).close()
-            return
-        except urllib.error.HTTPError:
-            return  # 401 with auth: it answers
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
-                    "docker-registry did not start: " + (base / "registry.log").read_text()
-                ) from None
-            time.sleep(0.05)
+    while not registry_answers(address):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(
+                "docker-registry did not start: " + (base / "registry.log").read_text()
+            )
+        time.sleep(0.05)
 
 
 @pytest.fixture
