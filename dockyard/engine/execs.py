@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from dockyard.engine.container import Container
-from dockyard.engine.containers.store import ContainerStore
 from dockyard.engine.events import EventBus
 from dockyard.engine.names import new_id
+from dockyard.engine.namespaces import ContainerLookup
 from dockyard.engine.specgen import container_cgroup_path
 from dockyard.engine.streams import ShimStream, Stream
 from dockyard.errors import CommandError, Conflict, DockyardError, InvalidArgument, NotFound
@@ -70,7 +70,7 @@ class Exec:
 
 
 class ExecService:
-    def __init__(self, containers: ContainerStore, events: EventBus, exec_root: Path) -> None:
+    def __init__(self, containers: ContainerLookup, events: EventBus, exec_root: Path) -> None:
         self.containers = containers
         self.events = events
         self.exec_root = exec_root

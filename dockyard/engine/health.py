@@ -18,16 +18,24 @@ import logging
 import os
 import signal
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from dockyard.engine.container import Container, now_rfc3339
-from dockyard.engine.containers.store import ContainerStore
 from dockyard.engine.events import EventBus
 from dockyard.engine.execs import ExecService
 from dockyard.errors import DockyardError, NotFound
 from dockyard.timefmt import parse_rfc3339
 
 log = logging.getLogger(__name__)
+
+
+class HealthRecords(Protocol):
+    """The container records as the monitor reads and saves them (containers/store.py)."""
+
+    def get(self, ref: str) -> Container: ...
+    def save(self, c: Container) -> None: ...
+    def event_attributes(self, record: dict) -> dict[str, str]: ...
+
 
 MAX_OUTPUT = 4096
 MAX_LOG_ENTRIES = 5
@@ -60,7 +68,7 @@ def go_duration(seconds: float) -> str:
 
 
 class HealthMonitor:
-    def __init__(self, containers: ContainerStore, events: EventBus, execs: ExecService) -> None:
+    def __init__(self, containers: HealthRecords, events: EventBus, execs: ExecService) -> None:
         """``update`` is to be told of each change of a container's state."""
         self.containers = containers
         self.events = events
