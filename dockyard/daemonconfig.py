@@ -50,7 +50,7 @@ KEYS: dict[str, str] = {
     "default-address-pools": _POOLS,
 }
 # What SIGHUP applies, of the keys above (dockerd's Daemon.Reload).
-RELOADABLE = ("debug", "labels", "registry-mirrors", "insecure-registries")
+RELOADABLE = ("debug", "labels", "registry-mirrors", "insecure-registries", "default-runtime")
 # dockerd's keys for features dockyard does not have: refused rather than ignored.
 UNSUPPORTED = ("storage-driver", "userns-remap")
 _GO_TYPES = {str: "string", bool: "bool", list: "array", dict: "object"}  # else "number"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
+import json
 import logging
 import os
 import platform
@@ -47,6 +49,19 @@ log = logging.getLogger(__name__)
 # binary. "runc" is the built-in runtime's name (containers.py); the runc binary goes by
 # the name docker 28 also lists it under, that of containerd's shim for it.
 RUNTIME_BINARIES = {"io.containerd.runc.v2": "runc", "crun": "crun"}
+
+
+def _reload_attributes(settings: EngineSettings) -> dict[str, str]:
+    """What moby's reload event says of the configuration it applied (lists as JSON)."""
+    as_json = functools.partial(json.dumps, separators=(",", ":"))
+    return {
+        "debug": str(settings.debug).lower(),
+        "default-runtime": settings.default_runtime,
+        "insecure-registries": as_json(list(settings.registries.insecure)),
+        "labels": as_json(list(settings.labels)),
+        "name": socket.gethostname(),
+        "registry-mirrors": as_json(list(settings.registries.mirrors)),
+    }
 
 
 def installed_runtimes() -> dict[str, str]:
@@ -150,8 +165,16 @@ class Engine:
             registries=settings.registries,
             labels=settings.labels,
             debug=settings.debug,
+            default_runtime=settings.default_runtime,
         )
         self.transfers.registries = settings.registries
+        lifecycle = self.containers.lifecycle
+        lifecycle.defaults = dataclasses.replace(
+            lifecycle.defaults, runtime=settings.default_runtime
+        )
+        self.events.publish(
+            "daemon", "reload", _engine_id(self.paths), _reload_attributes(settings)
+        )
 
     def close(self) -> None:
         """Let go of the store; running containers go on without us."""

@@ -6,6 +6,8 @@ import contextlib
 import json
 import signal
 import subprocess
+import time
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -199,7 +201,12 @@ def test_sighup_reloads_labels_and_registries(configured: Daemon) -> None:
     path = configured.roots.base / "daemon.json"
     directives = json.loads(path.read_text())
     directives.update(
-        {"labels": ["site=moved"], "registry-mirrors": ["https://mirror.test"], "debug": True}
+        {
+            "labels": ["site=moved"],
+            "registry-mirrors": ["https://mirror.test"],
+            "debug": True,
+            "default-runtime": "dockyard",
+        }
     )
     path.write_text(json.dumps(directives))
     configured.process.send_signal(signal.SIGHUP)
@@ -207,6 +214,24 @@ def test_sighup_reloads_labels_and_registries(configured: Daemon) -> None:
     info = _info(configured)
     assert (info["Labels"], info["Debug"]) == (["site=moved"], True)
     assert info["RegistryConfig"]["Mirrors"] == ["https://mirror.test/"]
+    assert info["DefaultRuntime"] == "dockyard"
+    assert configured.cli("create", "--name", "after", "busybox").returncode == 0
+    runtime = configured.cli("inspect", "-f", "{{.HostConfig.Runtime}}", "after").stdout
+    assert runtime.strip() == "dockyard"
+    # As moby: a daemon event "reload" with what it applied.
+    daemon_events = urllib.parse.quote(json.dumps({"type": ["daemon"]}))
+    url = f"/v1.44/events?since=0&until={int(time.time()) + 1}&filters={daemon_events}"
+    reply = wire.request(str(configured.roots.socket), "GET", url)
+    [event] = [json.loads(line) for line in reply.body.splitlines()]
+    assert (event["Type"], event["Action"], event["Actor"]["ID"]) == (
+        "daemon",
+        "reload",
+        info["ID"],
+    )
+    attributes = event["Actor"]["Attributes"]
+    assert attributes["labels"] == '["site=moved"]' and attributes["debug"] == "true"
+    assert attributes["registry-mirrors"] == '["https://mirror.test/"]'
+    assert attributes["default-runtime"] == "dockyard" and attributes["name"] == info["Name"]
 
     # A file that cannot configure the daemon changes nothing: the daemon keeps serving.
     path.write_text(json.dumps({**directives, "labels": ["gone=yes"], "no-such": True}))
