@@ -251,7 +251,8 @@ class ExecShim:
             return
         line = json.dumps(message).encode() + b"\n"
         sent = 0 if fd is None else socket.send_fds(self.sock, [line], [fd])
-        self.sock.sendall(line[sent:])
+        if sent < len(line):  # an empty sendall still sends, and the daemon may have gone
+            self.sock.sendall(line[sent:])
 
     def _listen(self) -> socket.socket:
         # Bound by a relative name: the full path is longer than a socket address allows.

@@ -99,9 +99,17 @@ def test_explicit_host_addresses_publish_only_there(docker_cli: Docker, network:
     assert http_get(v4, host="127.0.0.1") == hello
     assert _refused("127.0.0.1", v6) and _refused("::1", v4)
     loopback6 = hostport(docker_cli, "::1", v6)
-    assert docker_cli("port", cid).stdout == f"80/tcp -> 127.0.0.1:{v4}\n80/tcp -> {loopback6}\n"
-    ps = docker_cli("ps", "--format", "{{.Ports}}").stdout
-    assert ps == f"127.0.0.1:{v4}->80/tcp, {loopback6}->80/tcp\n"
+    # CLI 23 and later sort what they print; 20.10 keeps the API's order (here, by port).
+    lines = docker_cli("port", cid).stdout.splitlines()
+    assert docker_cli.expects(lines, sorted(lines)) == [
+        f"80/tcp -> 127.0.0.1:{v4}",
+        f"80/tcp -> {loopback6}",
+    ]
+    ps = docker_cli("ps", "--format", "{{.Ports}}").stdout.strip().split(", ")
+    assert docker_cli.expects(ps, sorted(ps)) == [
+        f"127.0.0.1:{v4}->80/tcp",
+        f"{loopback6}->80/tcp",
+    ]
 
 
 def test_a_v6_network_container_answers_on_ipv6_loopback(docker_cli: Docker) -> None:
