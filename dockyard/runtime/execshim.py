@@ -37,7 +37,7 @@ from dockyard.errors import CommandError, DockyardError
 from dockyard.runtime import container as builtin
 from dockyard.runtime import shim
 from dockyard.runtime.linux import set_window_size
-from dockyard.runtime.shim import HIGH_WATER, exit_status, write_json_atomic
+from dockyard.runtime.shim import HIGH_WATER, exit_status, set_interest, write_json_atomic
 from dockyard.runtime.terminal import open_pty_in
 
 CONTROL_SOCKET = "control.sock"
@@ -376,21 +376,11 @@ class ExecShim:
                 events |= selectors.EVENT_READ
             if self.out_buf:
                 events |= selectors.EVENT_WRITE
-            self._set_interest(self.sock, events, "client")
+            set_interest(self.sel, self.sock, events, "client")
         if self.stdin_fd is not None and self.stdin_fd not in self.outputs:
-            self._set_interest(self.stdin_fd, selectors.EVENT_WRITE if self.in_buf else 0, "stdin")
-
-    def _set_interest(self, fileobj: socket.socket | int, events: int, data: str) -> None:
-        try:
-            key = self.sel.get_key(fileobj)
-        except KeyError:
-            if events:
-                self.sel.register(fileobj, events, data)
-            return
-        if not events:
-            self.sel.unregister(fileobj)
-        elif key.events != events:
-            self.sel.modify(fileobj, events, data)
+            set_interest(
+                self.sel, self.stdin_fd, selectors.EVENT_WRITE if self.in_buf else 0, "stdin"
+            )
 
     def _control(self, control: socket.socket) -> None:
         conn, _ = control.accept()

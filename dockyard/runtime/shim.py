@@ -162,6 +162,22 @@ def request(control_socket: Path, message: dict) -> dict:
     return json.loads(reply or b"{}")  # type: ignore[no-any-return]
 
 
+def set_interest(
+    sel: selectors.BaseSelector, fileobj: socket.socket | int, events: int, data: object
+) -> None:
+    """Watch ``fileobj`` for ``events`` (none: not at all), registering it as needed."""
+    try:
+        key = sel.get_key(fileobj)
+    except KeyError:
+        if events:
+            sel.register(fileobj, events, data)
+        return
+    if not events:
+        sel.unregister(fileobj)
+    elif key.events != events:
+        sel.modify(fileobj, events, data)
+
+
 def spawn(cfg: ShimConfig) -> tuple[int, socket.socket]:
     """Fork a detached shim for ``cfg``; return its pid and the daemon's end of the handshake."""
 
@@ -472,28 +488,16 @@ class Shim:
             events = 0 if paused else selectors.EVENT_READ
             if fd == self.stdin_fd and self.stdin_buf:
                 events |= selectors.EVENT_WRITE
-            self._set_interest(fd, events, "output")
+            set_interest(self.sel, fd, events, "output")
         if self.stdin_fd is not None and self.stdin_fd not in self.outputs:
-            self._set_interest(
-                self.stdin_fd, selectors.EVENT_WRITE if self.stdin_buf else 0, "stdin"
+            set_interest(
+                self.sel, self.stdin_fd, selectors.EVENT_WRITE if self.stdin_buf else 0, "stdin"
             )
         for client in self.clients.values():
             events = selectors.EVENT_READ if client.reading and not stdin_full else 0
             if client.out:
                 events |= selectors.EVENT_WRITE
-            self._set_interest(client.sock, events, client)
-
-    def _set_interest(self, fileobj: socket.socket | int, events: int, data: object) -> None:
-        try:
-            key = self.sel.get_key(fileobj)
-        except KeyError:
-            if events:
-                self.sel.register(fileobj, events, data)
-            return
-        if not events:
-            self.sel.unregister(fileobj)
-        elif key.events != events:
-            self.sel.modify(fileobj, events, data)
+            set_interest(self.sel, client.sock, events, client)
 
     def _reap(self) -> None:
         while True:
