@@ -20,6 +20,7 @@ from pathlib import Path
 
 from dockyard.config import docker_config_dir
 from dockyard.errors import InvalidArgument
+from dockyard.jsondoc import json_object
 
 # Where the docker CLI keeps Docker Hub's credentials.
 INDEX_SERVER = "https://index.docker.io/v1/"
@@ -69,13 +70,11 @@ class ConfigFile:
     def load(cls) -> ConfigFile:
         path = config_dir() / "config.json"
         try:
-            document = json.loads(path.read_bytes() or b"{}")
+            document = json_object(path.read_bytes() or b"{}")
         except FileNotFoundError:
             document = {}
         except (OSError, ValueError) as e:
             raise InvalidArgument(f"loading config file: {path}: {e}") from None
-        if not isinstance(document, dict):
-            raise InvalidArgument(f"loading config file: {path}: not a JSON object")
         return cls(path, document)
 
     @property

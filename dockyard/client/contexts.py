@@ -21,6 +21,7 @@ import json
 import os
 
 from dockyard.errors import InvalidArgument, NotFound
+from dockyard.jsondoc import json_object
 
 TYPE_CHECKING = False  # typing costs the CLI ~10 ms per start; annotations are strings
 if TYPE_CHECKING:
@@ -95,15 +96,13 @@ class ContextStore:
         path = self._meta_file(name)
         try:
             with open(path, "rb") as f:
-                document = json.load(f)
+                document = json_object(f.read())
         except FileNotFoundError:
             raise NotFound(
                 f'context "{name}": context not found: open {path}: no such file or directory'
             ) from None
         except (OSError, ValueError) as exc:
             raise InvalidArgument(f"parsing {path}: {exc}") from None
-        if not isinstance(document, dict):
-            raise InvalidArgument(f"parsing {path}: not a JSON object")
         return document
 
     def exists(self, name: str) -> bool:
@@ -201,7 +200,7 @@ class ContextStore:
         path = self._config_file()
         try:
             with open(path, "rb") as f:
-                document = json.load(f)
+                document = json_object(f.read())
         except FileNotFoundError:
             document = {}
         except (OSError, ValueError) as exc:

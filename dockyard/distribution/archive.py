@@ -25,6 +25,7 @@ from typing import IO, Any, BinaryIO
 
 from dockyard import platforms
 from dockyard.errors import InvalidArgument, NotFound
+from dockyard.jsondoc import json_object
 from dockyard.platforms import HOST_ARCHITECTURE, Platform
 
 INDEX_MEDIA_TYPE = "application/vnd.oci.image.index.v1+json"
@@ -305,12 +306,9 @@ def _layer_files(root: Path, manifest: bytes) -> list[LayerFile]:
 
 def _parsed(data: bytes, name: str) -> dict[str, Any]:
     try:
-        document = json.loads(data)
+        return json_object(data)
     except ValueError as e:
         raise InvalidArgument(f"invalid image archive: {name}: {e}") from None
-    if not isinstance(document, dict):
-        raise InvalidArgument(f"invalid image archive: {name} is not a JSON object")
-    return document
 
 
 def pick_platform(index: dict[str, Any], wanted: Platform | None = None) -> dict[str, Any]:

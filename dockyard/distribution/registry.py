@@ -27,6 +27,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 
 from dockyard.distribution.endpoints import Endpoint
 from dockyard.errors import DockyardError, InvalidArgument, NotFound, SystemError, Unauthorized
+from dockyard.jsondoc import json_object
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -58,10 +59,10 @@ class Manifest:
     digest: str
 
     def json(self) -> dict[str, Any]:
-        value = json.loads(self.data)
-        if not isinstance(value, dict):
-            raise SystemError(f"manifest {self.digest} is not a JSON object")
-        return value
+        try:
+            return json_object(self.data)
+        except ValueError as e:
+            raise SystemError(f"manifest {self.digest}: {e}") from None
 
 
 class Registry:

@@ -35,6 +35,7 @@ from dockyard.build.changes import apply_changes
 from dockyard.distribution import archive
 from dockyard.engine.filters import Filters
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
+from dockyard.jsondoc import json_object
 from dockyard.platforms import HOST_ARCHITECTURE
 from dockyard.store.blobs import BlobStore, Descriptor
 from dockyard.store.layers import Layer, LayerBlob, LayerStore, chain_ids
@@ -216,11 +217,9 @@ class ImageService:
         """
         ref = repo_tag(reference) if reference else None
         try:
-            config = json.loads(config_bytes)
+            config = json_object(config_bytes)
         except ValueError as e:
             raise InvalidArgument(f"invalid image config: {e}") from None
-        if not isinstance(config, dict):
-            raise InvalidArgument("invalid image config: not a JSON object")
         diff_ids = list((config.get("rootfs") or {}).get("diff_ids") or [])
         if diff_ids != [layer.diff_id for layer in layers]:
             raise InvalidArgument("image config and layers do not agree on the layers' DiffIDs")
@@ -425,11 +424,9 @@ class ImageService:
 
     def _load_image(self, image: archive.LoadedImage) -> list[str]:
         try:
-            config = json.loads(image.config)
+            config = json_object(image.config)
         except ValueError as e:
             raise InvalidArgument(f"invalid image archive: image config: {e}") from None
-        if not isinstance(config, dict):
-            raise InvalidArgument("invalid image archive: image config is not a JSON object")
         diff_ids = list((config.get("rootfs") or {}).get("diff_ids") or [])
         if len(diff_ids) != len(image.layers):
             raise InvalidArgument("invalid image archive: config and layers do not agree")

@@ -354,21 +354,14 @@ class NetworkService:
 
     def get(self, ref: str) -> Network:
         """By full id, by name, then by unique id prefix — Docker's order."""
-        rows = self.db.query(
-            "SELECT id, name, record FROM networks WHERE id = ? OR name = ?", ref, ref
-        )
-        if not rows and ref:
-            rows = self.db.query(
-                "SELECT id, name, record FROM networks WHERE id LIKE ? || '%'", ref.lower()
+        rows = self.db.lookup("networks", "id, name, record", ref, ref)
+        if len(rows) > 1:
+            raise InvalidArgument(
+                f"network {ref} is ambiguous ({len(rows)} matches found based on ID prefix)"
             )
-            if len(rows) > 1:
-                raise InvalidArgument(
-                    f"network {ref} is ambiguous ({len(rows)} matches found based on ID prefix)"
-                )
         if not rows:
             raise NotFound(f"network {ref} not found")
-        by_id = [r for r in rows if r["id"] == ref]
-        return _network((by_id or rows)[0])
+        return _network(rows[0])
 
     def by_id(self, network_id: str) -> Network | None:
         rows = self.db.query("SELECT id, name, record FROM networks WHERE id = ?", network_id)

@@ -44,6 +44,7 @@ from dockyard.distribution.registry import (
 )
 from dockyard.engine.images import ImageService
 from dockyard.errors import DockyardError, InvalidArgument, NotFound
+from dockyard.jsondoc import json_object
 from dockyard.platforms import Platform
 from dockyard.store import compression
 from dockyard.store.layers import Layer, LayerBlob, chain_ids
@@ -473,12 +474,9 @@ def _manifest(
 
 def _json_object(data: bytes, ref: Reference) -> dict[str, Any]:
     try:
-        value = json.loads(data)
+        return json_object(data)
     except ValueError as e:
-        raise InvalidArgument(f"image config of {ref} is not JSON: {e}") from None
-    if not isinstance(value, dict):
-        raise InvalidArgument(f"image config of {ref} is not a JSON object")
-    return value
+        raise InvalidArgument(f"image config of {ref}: {e}") from None
 
 
 def _first_success(

@@ -166,6 +166,18 @@ class Metadata:
         with self._lock:
             return self.db.execute(sql, args).fetchall()
 
+    def lookup(self, table: str, columns: str, ref: str, name: str) -> list[sqlite3.Row]:
+        """Docker's lookup of a container or network: the row whose id is ``ref``, else
+        the one named ``name``, else those whose id starts with ``ref``. One row, none,
+        or, for an ambiguous prefix, every row it matches. ``table`` and ``columns`` are
+        the caller's constants, never input."""
+        rows = self.query(f"SELECT {columns} FROM {table} WHERE id = ? OR name = ?", ref, name)
+        if rows:
+            return [next((r for r in rows if r["id"] == ref), rows[0])]
+        if not ref:
+            return []
+        return self.query(f"SELECT {columns} FROM {table} WHERE id LIKE ? || '%'", ref.lower())
+
     def close(self) -> None:
         self.db.close()
 

@@ -8,6 +8,7 @@ that part on the loop, the ping could not be answered until the gate opened.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import threading
@@ -325,10 +326,17 @@ def test_a_start_by_name_during_the_copy_up_waits_for_it(
         try:
             gate.wait_entered()
             store = api.engine.containers.store
-            lock = store.lock(store.get("early").id)
+            cid = store.get("early").id
+            asked: list[str] = []
+            take_lock = store.lock
+
+            def lock(ref: str) -> asyncio.Lock:
+                asked.append(ref)  # the start acquires what this returns in the same step
+                return take_lock(ref)
+
+            monkeypatch.setattr(store, "lock", lock)
             start = send("start", "POST", "/v1.44/containers/early/start")
-            # asyncio.Lock keeps its waiters in _waiters: the start has reached the lock.
-            wait_until(lambda: "start" in replies or bool(lock._waiters), 30, "the start to arrive")
+            wait_until(lambda: "start" in replies or cid in asked, 30, "the start to arrive")
         finally:
             gate.open()
             create.join(90)

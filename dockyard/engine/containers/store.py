@@ -37,20 +37,12 @@ class ContainerStore:
 
     def get(self, ref: str) -> Container:
         """By full id, by name, then by unique id prefix — Docker's order."""
-        name = ref.lstrip("/")
-        rows = self.db.query(
-            "SELECT id, record FROM containers WHERE id = ? OR name = ?", ref, name
-        )
-        if not rows and ref:
-            rows = self.db.query(
-                "SELECT id, record FROM containers WHERE id LIKE ? || '%'", ref.lower()
-            )
-            if len(rows) > 1:
-                raise InvalidArgument(f"multiple IDs found with provided prefix: {ref}")
+        rows = self.db.lookup("containers", "id, record", ref, ref.lstrip("/"))
+        if len(rows) > 1:
+            raise InvalidArgument(f"multiple IDs found with provided prefix: {ref}")
         if not rows:
             raise NotFound(f"No such container: {ref}")
-        by_id = [r for r in rows if r["id"] == ref]
-        return self._load((by_id or rows)[0])
+        return self._load(rows[0])
 
     def get_running(self, ref: str) -> Container:
         """For the verbs that need a running container."""
