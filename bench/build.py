@@ -50,6 +50,7 @@ class Workload:
         self.context = base / "context"
         self.serial = count()
         self.source = base / "big.source"
+        base.mkdir(parents=True, exist_ok=True)
         if not self.source.exists():
             self.source.write_bytes(os.urandom(BIG))
 

@@ -7,6 +7,7 @@ same workload in the same run.
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 import statistics
@@ -109,13 +110,13 @@ def daemon() -> Iterator[BenchDaemon]:
 
 
 def peer_engines() -> dict[str, list[str]]:
-    """Docker and Podman engines that answer on this machine, as command prefixes."""
+    """Docker and Podman engines that answer on this machine, as command prefixes.
+
+    DOCKYARD_BENCH_DOCKER names the docker CLI for the engine bench/dockerpeer.py starts."""
     peers = {}
-    if (
-        shutil.which("docker")
-        and subprocess.run(["docker", "info"], capture_output=True).returncode == 0
-    ):
-        peers["docker"] = ["docker"]
+    docker = os.environ.get("DOCKYARD_BENCH_DOCKER") or shutil.which("docker")
+    if docker and subprocess.run([docker, "info"], capture_output=True).returncode == 0:
+        peers["docker"] = [docker]
     if (
         shutil.which("podman")
         and subprocess.run(["podman", "info"], capture_output=True).returncode == 0

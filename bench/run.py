@@ -1,5 +1,9 @@
 """`make bench`: every workload with its target, beside Docker/Podman where installed.
 
+Where no Docker engine answers but Debian's docker.io is installed (make install puts it
+there for its CLI), a private dockerd 20.10 with BuildKit is started for the duration
+(bench/dockerpeer.py), so the ratios to Docker and BuildKit are measured on this machine.
+
 Targets (issue 2, engine core; measured on the 2-core reference machine):
   dockyard run --rm busybox true, end to end      ≤ 90 ms median (docker 279 ms, podman 338 ms)
   the runtime alone, bundle to exit               ≤ 2 × crun (crun 13 ms, runc 33 ms)
@@ -36,6 +40,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from dockerpeer import docker_engine
+
 HERE = Path(__file__).resolve().parent
 WORKLOADS = [
     "runtime.py",
@@ -56,17 +62,21 @@ WORKLOADS = [
 
 def main() -> int:
     failed = []
-    for name in WORKLOADS:
-        script = HERE / name
-        if not script.exists():
-            print(f"-- {name}: not written yet")
-            continue
-        print(f"\n== {name}", flush=True)
-        args = (
-            [os.environ["LOAD_CYCLES"]] if name == "load.py" and "LOAD_CYCLES" in os.environ else []
-        )
-        if subprocess.run([sys.executable, str(script), *args], check=False).returncode:
-            failed.append(name)
+    with docker_engine() as peer_env:
+        for name in WORKLOADS:
+            script = HERE / name
+            if not script.exists():
+                print(f"-- {name}: not written yet")
+                continue
+            print(f"\n== {name}", flush=True)
+            args = (
+                [os.environ["LOAD_CYCLES"]]
+                if name == "load.py" and "LOAD_CYCLES" in os.environ
+                else []
+            )
+            run = [sys.executable, str(script), *args]
+            if subprocess.run(run, env={**os.environ, **peer_env}, check=False).returncode:
+                failed.append(name)
     if failed:
         print("\nfailed:", ", ".join(failed))
     return 1 if failed else 0
