@@ -125,7 +125,7 @@ def read_file(path: str, required: bool) -> dict[str, Any]:
     _check_keys(directives)
     for key, value in directives.items():
         _check_type(key, value)
-    _check_values(directives)
+    check_values(directives)
     return directives
 
 
@@ -136,10 +136,11 @@ def merge(directives: dict[str, Any], flags: dict[str, Any]) -> dict[str, Any]:
     guess which one was meant.
     """
     given = {key: value for key, value in flags.items() if value not in (None, [])}
-    both = [key for key in given if key in directives]
+    # In the order of the flags' names, as pflag visits them.
+    both = sorted(key for key in given if key in directives)
     if both:
         conflicts = ", ".join(
-            f"{key}: (from flag: {_go(given[key])}, from file: {_go(directives[key])})"
+            f"{key}: (from flag: {_go_flag(key, given[key])}, from file: {_go(directives[key])})"
             for key in both
         )
         raise ConfigError(
@@ -247,8 +248,8 @@ def _unmarshal(value: Any, key: str, want: str, struct: str = "Config") -> Confi
     )
 
 
-def _check_values(directives: dict[str, Any]) -> None:
-    """Values dockerd refuses at start: mirrors, insecure registries, labels, the log driver."""
+def check_values(directives: dict[str, Any]) -> None:
+    """Values dockerd refuses at start, from the file or a flag: one home for their checks."""
     try:
         engine_settings(directives)
     except InvalidArgument as e:
@@ -381,10 +382,33 @@ def _ip_address(value: str) -> str:
         raise InvalidArgument(f"IP address is not correctly formatted: {value}") from None
 
 
+def _go_flag(key: str, value: Any) -> str:
+    """A flag's value as dockerd prints it: its pflag Value's String()."""
+    if KEYS.get(key) == _ULIMITS:  # UlimitOpt: [name=soft:hard ...]
+        limits = (f"{u['Name']}={u['Soft']}:{u['Hard']}" for _, u in sorted(value.items()))
+        return "[" + " ".join(limits) + "]"
+    if KEYS.get(key) == _POOLS:  # PoolsOpt: "base size, base size"
+        return ", ".join(f"{pool.get('base', '')} {pool.get('size', 0)}" for pool in value)
+    return _go(value)
+
+
 def _go(value: Any) -> str:
-    """A value as Go's %v prints it: lists as ``[a b]``."""
+    """A value decoded from JSON as Go's %v prints it: ``[a b]``, ``map[k:v]``, ``1e+06``."""
     if isinstance(value, list):
-        return "[" + " ".join(str(v) for v in value) + "]"
+        return "[" + " ".join(_go(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "map[" + " ".join(f"{k}:{_go(v)}" for k, v in sorted(value.items())) + "]"
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, int) and abs(value) >= 1_000_000:
+        return _go_exponent(value)
     return str(value)
+
+
+def _go_exponent(number: int) -> str:
+    """A large JSON integer, a Go float64 to %v: shortest %g, ``1048576`` → ``1.048576e+06``."""
+    digits = str(abs(number))
+    significant = digits.rstrip("0")
+    mantissa = significant[0] + ("." + significant[1:] if len(significant) > 1 else "")
+    sign = "-" if number < 0 else ""
+    return f"{sign}{mantissa}e+{len(digits) - 1:02d}"
