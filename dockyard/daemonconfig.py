@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -163,7 +164,7 @@ def engine_settings(options: dict[str, Any]) -> EngineSettings:
         log_opts=dict(options.get("log-opts") or {}),
         dns=DnsSettings(
             nameservers=tuple(_ip_address(a) for a in options.get("dns") or []),
-            search=tuple(options.get("dns-search") or []),
+            search=tuple(_dns_search(domain) for domain in options.get("dns-search") or []),
             options=tuple(options.get("dns-opts") or []),
         ),
         ulimits=_default_ulimits(options.get("default-ulimits") or {}),
@@ -380,6 +381,24 @@ def _ip_address(value: str) -> str:
         return str(ipaddress.ip_address(value.strip()))
     except ValueError:
         raise InvalidArgument(f"IP address is not correctly formatted: {value}") from None
+
+
+# moby's domainRegexp, ":?" slips and all.
+_DOMAIN = re.compile(
+    r"^(:?(:?[a-zA-Z0-9]|(:?[a-zA-Z0-9][a-zA-Z0-9\-]*[a-zA-Z0-9]))"
+    r"(:?\.(:?[a-zA-Z0-9]|(:?[a-zA-Z0-9][a-zA-Z0-9\-]*[a-zA-Z0-9])))*)\.?\s*$"
+)
+
+
+def _dns_search(value: str) -> str:
+    """A search domain (moby's ValidateDNSSearch): "." or a domain name."""
+    domain = value.strip(" ")
+    if domain == ".":
+        return domain
+    match = _DOMAIN.match(domain) if re.search("[a-zA-Z]", domain) else None
+    if match is None or len(match.group(1)) >= 255:
+        raise InvalidArgument(f"{domain} is not a valid domain")
+    return value
 
 
 def _go_flag(key: str, value: Any) -> str:

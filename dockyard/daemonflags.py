@@ -67,7 +67,7 @@ def _address_pool(value: str) -> dict[str, Any]:
 class Flag:
     """One of dockerd's flags that sets a key of the configuration file."""
 
-    names: tuple[str, ...]  # ("-s", "--storage-driver"): the long name last
+    names: tuple[str, ...]  # ("-H", "--host"): the long name last
     key: str  # the file's key
     help: str
     kind: str = ONE
@@ -134,8 +134,7 @@ FLAGS: tuple[Flag, ...] = (
         "seccomp-profile",
         'Path to seccomp profile. Set to "unconfined" to disable the default seccomp profile',
     ),
-    # dockerd's, for features dockyard does not have: refused at start.
-    Flag(("-s", "--storage-driver"), "storage-driver", "Not supported by dockyard (refused)"),
+    # dockerd's, for a feature dockyard does not have: refused at start.
     Flag(("--userns-remap",), "userns-remap", "Not supported by dockyard (refused)"),
 )
 
