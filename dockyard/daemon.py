@@ -19,7 +19,7 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from dockyard import daemonconfig, rootless, tlsconfig
+from dockyard import daemonconfig, daemonflags, rootless, tlsconfig
 from dockyard.config import EXEC_ROOT_MODE, Paths, local_host, make_dir
 from dockyard.errors import DockyardError
 from dockyard.hosts import parse_host
@@ -76,6 +76,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         ("--tlskey", tlsconfig.KEY_FILE, "path to TLS key file"),
     ):
         parser.add_argument(flag, help=f"{what} (default {os.path.join(directory, name)})")
+    daemonflags.add_to(parser)
     return parser.parse_args(argv)
 
 
@@ -94,17 +95,37 @@ _FLAG_KEYS = {
 
 
 def _flags(args: argparse.Namespace) -> dict[str, object]:
-    return {key: getattr(args, name) for name, key in _FLAG_KEYS.items()}
+    """The file's keys given as flags (None: not given)."""
+    try:
+        given = daemonflags.given(args)
+    except daemonflags.FlagError as e:
+        raise StartupError(str(e)) from None
+    return {**{key: getattr(args, name) for name, key in _FLAG_KEYS.items()}, **given}
 
 
-def _configure(args: argparse.Namespace) -> dict[str, object]:
-    """The flags merged with the configuration file; ``args`` then holds the merged values."""
+def _options(args: argparse.Namespace, flags: dict[str, object]) -> dict[str, object]:
+    """The configuration file's directives merged with the flags, all checked."""
     path = args.config_file or daemonconfig.DEFAULT_CONFIG_FILE
     try:
         directives = daemonconfig.read_file(path, required=args.config_file is not None)
-        options = daemonconfig.merge(directives, _flags(args))
+        options = daemonconfig.merge(directives, flags)
     except daemonconfig.ConfigError as e:
         raise StartupError(f"unable to configure the Docker daemon with file {path}: {e}") from None
+    try:
+        # Each flag was checked alone; what holds only together (log-opts and
+        # the file's log-driver) is checked here.
+        daemonconfig.check_values(options)
+    except daemonconfig.ConfigError as e:
+        raise StartupError(
+            f"unable to configure the Docker daemon with file {path}: merged configuration "
+            f"validation from file and command line flags failed: {e}"
+        ) from None
+    return options
+
+
+def _configure(args: argparse.Namespace, flags: dict[str, object]) -> dict[str, object]:
+    """The flags merged with the configuration file; ``args`` then holds the merged values."""
+    options = _options(args, flags)
     for name, key in _FLAG_KEYS.items():
         setattr(args, name, options.get(key))
     return options
@@ -112,11 +133,9 @@ def _configure(args: argparse.Namespace) -> dict[str, object]:
 
 def _reload(engine: Engine, args: argparse.Namespace, flags: dict[str, object]) -> None:
     """SIGHUP: read the file again and apply what dockerd reloads; a bad file changes nothing."""
-    path = args.config_file or daemonconfig.DEFAULT_CONFIG_FILE
     try:
-        directives = daemonconfig.read_file(path, required=args.config_file is not None)
-        options = daemonconfig.merge(directives, flags)
-    except daemonconfig.ConfigError as e:
+        options = _options(args, flags)
+    except StartupError as e:
         log.error("Error reconfiguring the daemon: %s", e)
         return
     settings = daemonconfig.engine_settings(options)
@@ -241,9 +260,9 @@ async def _run(
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
-    flags = _flags(args)
     try:
-        options = _configure(args)
+        flags = _flags(args)
+        options = _configure(args, flags)
     except StartupError as exc:
         print(f"dockyardd: {exc}", file=sys.stderr)
         return 1

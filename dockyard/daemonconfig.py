@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -125,7 +126,7 @@ def read_file(path: str, required: bool) -> dict[str, Any]:
     _check_keys(directives)
     for key, value in directives.items():
         _check_type(key, value)
-    _check_values(directives)
+    check_values(directives)
     return directives
 
 
@@ -136,10 +137,11 @@ def merge(directives: dict[str, Any], flags: dict[str, Any]) -> dict[str, Any]:
     guess which one was meant.
     """
     given = {key: value for key, value in flags.items() if value not in (None, [])}
-    both = [key for key in given if key in directives]
+    # In the order of the flags' names, as pflag visits them.
+    both = sorted(key for key in given if key in directives)
     if both:
         conflicts = ", ".join(
-            f"{key}: (from flag: {_go(given[key])}, from file: {_go(directives[key])})"
+            f"{key}: (from flag: {_go_flag(key, given[key])}, from file: {_go(directives[key])})"
             for key in both
         )
         raise ConfigError(
@@ -162,7 +164,7 @@ def engine_settings(options: dict[str, Any]) -> EngineSettings:
         log_opts=dict(options.get("log-opts") or {}),
         dns=DnsSettings(
             nameservers=tuple(_ip_address(a) for a in options.get("dns") or []),
-            search=tuple(options.get("dns-search") or []),
+            search=tuple(_dns_search(domain) for domain in options.get("dns-search") or []),
             options=tuple(options.get("dns-opts") or []),
         ),
         ulimits=_default_ulimits(options.get("default-ulimits") or {}),
@@ -247,8 +249,8 @@ def _unmarshal(value: Any, key: str, want: str, struct: str = "Config") -> Confi
     )
 
 
-def _check_values(directives: dict[str, Any]) -> None:
-    """Values dockerd refuses at start: mirrors, insecure registries, labels, the log driver."""
+def check_values(directives: dict[str, Any]) -> None:
+    """Values dockerd refuses at start, from the file or a flag: one home for their checks."""
     try:
         engine_settings(directives)
     except InvalidArgument as e:
@@ -381,10 +383,51 @@ def _ip_address(value: str) -> str:
         raise InvalidArgument(f"IP address is not correctly formatted: {value}") from None
 
 
+# moby's domainRegexp, ":?" slips and all.
+_DOMAIN = re.compile(
+    r"^(:?(:?[a-zA-Z0-9]|(:?[a-zA-Z0-9][a-zA-Z0-9\-]*[a-zA-Z0-9]))"
+    r"(:?\.(:?[a-zA-Z0-9]|(:?[a-zA-Z0-9][a-zA-Z0-9\-]*[a-zA-Z0-9])))*)\.?\s*$"
+)
+
+
+def _dns_search(value: str) -> str:
+    """A search domain (moby's ValidateDNSSearch): "." or a domain name."""
+    domain = value.strip(" ")
+    if domain == ".":
+        return domain
+    match = _DOMAIN.match(domain) if re.search("[a-zA-Z]", domain) else None
+    if match is None or len(match.group(1)) >= 255:
+        raise InvalidArgument(f"{domain} is not a valid domain")
+    return value
+
+
+def _go_flag(key: str, value: Any) -> str:
+    """A flag's value as dockerd prints it: its pflag Value's String()."""
+    if KEYS.get(key) == _ULIMITS:  # UlimitOpt: [name=soft:hard ...]
+        limits = (f"{u['Name']}={u['Soft']}:{u['Hard']}" for _, u in sorted(value.items()))
+        return "[" + " ".join(limits) + "]"
+    if KEYS.get(key) == _POOLS:  # PoolsOpt: "base size, base size"
+        return ", ".join(f"{pool.get('base', '')} {pool.get('size', 0)}" for pool in value)
+    return _go(value)
+
+
 def _go(value: Any) -> str:
-    """A value as Go's %v prints it: lists as ``[a b]``."""
+    """A value decoded from JSON as Go's %v prints it: ``[a b]``, ``map[k:v]``, ``1e+06``."""
     if isinstance(value, list):
-        return "[" + " ".join(str(v) for v in value) + "]"
+        return "[" + " ".join(_go(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "map[" + " ".join(f"{k}:{_go(v)}" for k, v in sorted(value.items())) + "]"
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, int) and abs(value) >= 1_000_000:
+        return _go_exponent(value)
     return str(value)
+
+
+def _go_exponent(number: int) -> str:
+    """A large JSON integer, a Go float64 to %v: shortest %g, ``1048576`` → ``1.048576e+06``."""
+    digits = str(abs(number))
+    significant = digits.rstrip("0")
+    mantissa = significant[0] + ("." + significant[1:] if len(significant) > 1 else "")
+    sign = "-" if number < 0 else ""
+    return f"{sign}{mantissa}e+{len(digits) - 1:02d}"

@@ -40,10 +40,11 @@ def _refusal(roots: Roots, directives: Any, *args: str) -> str:
 
 def test_a_directive_given_as_flag_and_in_the_file_is_refused(roots: Roots) -> None:
     other = f"unix://{roots.base}/other.sock"
+    # In the order of the flags' names, as dockerd lists them.
     assert _refusal(roots, {"hosts": [other], "debug": True}, "-D") == (
         "the following directives are specified both as a flag and in the configuration file: "
-        f"hosts: (from flag: [{roots.host}], from file: [{other}]), "
-        "debug: (from flag: true, from file: true)"
+        "debug: (from flag: true, from file: true), "
+        f"hosts: (from flag: [{roots.host}], from file: [{other}])"
     )
 
 
@@ -86,6 +87,7 @@ def test_unknown_and_unsupported_directives_are_refused(roots: Roots) -> None:
             "unknown log opt 'bogus' for json-file log driver",
         ),
         ({"dns": ["8.8.8"]}, "IP address is not correctly formatted: 8.8.8"),
+        ({"dns-search": ["a_b.test"]}, "a_b.test is not a valid domain"),
         (
             {"default-ulimits": {"nofile": {"Name": "nofile", "Soft": "many"}}},
             "json: cannot unmarshal string into Go struct field Ulimit.default-ulimits.Soft "
@@ -120,8 +122,10 @@ def test_a_config_file_named_but_missing_is_an_error(roots: Roots) -> None:
 
 
 @contextlib.contextmanager
-def _serving(roots: Roots, busybox_tar: Path, directives: dict[str, Any]) -> Iterator[Daemon]:
-    """A daemon whose data root, socket and ``directives`` all come from its daemon.json."""
+def _serving(
+    roots: Roots, busybox_tar: Path, directives: dict[str, Any], *flags: str
+) -> Iterator[Daemon]:
+    """A daemon whose data root, socket and ``directives`` come from its daemon.json; and ``flags``."""
     import_busybox(roots.data_root, roots.exec_root, busybox_tar)
     path = daemon_config(
         roots.base,
@@ -135,7 +139,10 @@ def _serving(roots: Roots, busybox_tar: Path, directives: dict[str, Any]) -> Ite
     roots.exec_root.mkdir(parents=True, exist_ok=True)
     log = open(roots.base / "daemon.log", "ab")  # noqa: SIM115 - the daemon's own stderr
     process = subprocess.Popen(
-        [DOCKYARDD, "--config-file", str(path)], stdout=log, stderr=log, start_new_session=True
+        [DOCKYARDD, "--config-file", str(path), *flags],
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
     )
     daemon = Daemon(roots, process)
     try:
@@ -390,3 +397,161 @@ def test_bip_and_default_address_pools(roots: Roots, busybox_tar: Path) -> None:
         assert _ipam(daemon, "bridge") == [{"Subnet": "10.213.1.128/25", "Gateway": "10.213.1.129"}]
         address = daemon.cli("run", "--rm", "busybox", "hostname", "-i")
         assert address.stdout.split() == ["10.213.1.130"], address.stderr
+
+
+# ---------------------------------------------------------------------- the same keys as flags
+def test_flags_set_the_defaults_of_containers(roots: Roots, busybox_tar: Path) -> None:
+    profile = roots.base / "no-mkdir.json"
+    profile.write_text(json.dumps(NO_MKDIR))
+    flags = (
+        *("--dns", "127.0.0.53", "--dns-search", "corp.test", "--dns-opt", "timeout:3"),
+        *("--default-ulimit", "nofile=4321:8765", "--default-ulimit", "nproc=3000"),
+        *("--bip", "10.217.0.1/24", "--default-address-pool", "base=10.218.0.0/16,size=24"),
+        *("--seccomp-profile", str(profile)),
+    )
+    with _serving(roots, busybox_tar, {}, *flags) as daemon:
+        lines = _resolv_conf(daemon).splitlines()
+        assert {"nameserver 127.0.0.53", "search corp.test", "options timeout:3"} <= set(lines)
+        ran = daemon.cli("run", "--rm", "busybox", "sh", "-c", "ulimit -n; ulimit -Hn; ulimit -u")
+        assert ran.stdout.split() == ["4321", "8765", "3000"], ran.stderr
+        assert _ipam(daemon, "bridge") == [{"Subnet": "10.217.0.0/24", "Gateway": "10.217.0.1"}]
+        address = daemon.cli("run", "--rm", "busybox", "hostname", "-i")
+        assert address.stdout.split() == ["10.217.0.2"], address.stderr
+        assert daemon.cli("network", "create", "pooled").returncode == 0
+        try:
+            assert _ipam(daemon, "pooled") == [{"Subnet": "10.218.0.0/24", "Gateway": "10.218.0.1"}]
+        finally:
+            daemon.cli("network", "rm", "pooled")
+        assert f"name=seccomp,profile={profile}" in _info(daemon)["SecurityOptions"]
+        refused = daemon.cli("run", "--rm", "busybox", "mkdir", "/made")
+        assert (refused.returncode, "Operation not permitted" in refused.stderr) == (1, True)
+
+
+def test_flags_set_the_daemons_settings(roots: Roots, busybox_tar: Path) -> None:
+    runtime = "io.containerd.runc.v2"  # the runc binary (Makefile's APT_PACKAGES)
+    flags = (
+        *("--label", "site=flag", "--label", "tier=test"),
+        *("--registry-mirror", "http://127.0.0.1:1", "--insecure-registry", "r.test:5000"),
+        *("--log-driver", "local", "--log-opt", "max-size=2m", "--log-opt", "max-file=2"),
+        *("--default-runtime", runtime),
+    )
+    with _serving(roots, busybox_tar, {}, *flags) as daemon:
+        info = _info(daemon)
+        assert info["Labels"] == ["site=flag", "tier=test"]
+        assert info["LoggingDriver"] == "local"
+        assert info["DefaultRuntime"] == runtime
+        assert info["RegistryConfig"]["Mirrors"] == ["http://127.0.0.1:1/"]
+        assert info["RegistryConfig"]["IndexConfigs"]["r.test:5000"]["Secure"] is False
+        assert daemon.cli("create", "--name", "plain", "busybox").returncode == 0
+        shown = daemon.cli(
+            "inspect", "-f", "{{json .HostConfig.LogConfig}} {{.HostConfig.Runtime}}", "plain"
+        ).stdout.split(" ")
+        assert json.loads(shown[0]) == {
+            "Type": "local",
+            "Config": {"max-size": "2m", "max-file": "2"},
+        }
+        assert shown[1].strip() == runtime
+
+
+def test_a_flag_and_the_same_key_in_the_file_are_refused(roots: Roots) -> None:
+    directives = {
+        "dns": ["127.0.0.53"],
+        "log-opts": {"max-size": "1m"},
+        "default-ulimits": {"nofile": {"Name": "nofile", "Soft": 1048576, "Hard": 1048576}},
+        "default-address-pools": [{"base": "10.214.0.0/16", "size": 24}],
+        "seccomp-profile": "unconfined",
+    }
+    flags = (
+        *("--seccomp-profile", "builtin", "--dns", "127.0.0.54", "--dns", "127.0.0.55"),
+        *("--log-opt", "max-file=2", "--default-ulimit", "nofile=10:20"),
+        *("--default-address-pool", "base=10.219.0.0/16,size=24"),
+    )
+    assert _refusal(roots, directives, *flags) == (
+        "the following directives are specified both as a flag and in the configuration file: "
+        "default-address-pools: (from flag: 10.219.0.0/16 24, "
+        "from file: [map[base:10.214.0.0/16 size:24]]), "
+        "default-ulimits: (from flag: [nofile=10:20], "
+        "from file: map[nofile:map[Hard:1.048576e+06 Name:nofile Soft:1.048576e+06]]), "
+        "dns: (from flag: [127.0.0.54 127.0.0.55], from file: [127.0.0.53]), "
+        "log-opts: (from flag: map[max-file:2], from file: map[max-size:1m]), "
+        "seccomp-profile: (from flag: builtin, from file: unconfined)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("flag", "message"),
+    [
+        (("--dns", "8.8.8"), "IP address is not correctly formatted: 8.8.8"),
+        (("--dns-search", "a_b.test"), "a_b.test is not a valid domain"),
+        (("--label", "novalue"), "failed to validate labels: bad attribute format: novalue"),
+        (
+            ("--registry-mirror", "ftp://mirror.test"),
+            'invalid mirror: unsupported scheme "ftp" in "ftp://mirror.test"',
+        ),
+        (
+            ("--insecure-registry", "tcp://r.test"),
+            "insecure registry tcp://r.test should not contain '://'",
+        ),
+        (("--default-ulimit", "files=1"), "invalid ulimit type: files"),
+        (
+            ("--default-ulimit", "nofile=2:1"),
+            "ulimit soft limit must be less than or equal to hard limit: 2 > 1",
+        ),
+        (
+            ("--default-address-pool", "base=10.214.0.0/16,size=many"),
+            'invalid size value: "base=10.214.0.0/16,size=many" (must be integer): '
+            'strconv.Atoi: parsing "many": invalid syntax',
+        ),
+        (
+            ("--default-address-pool", "base=10.214.0.0/16,size=8"),
+            "invalid pools size: 8 for base pool 10.214.0.0/16",
+        ),
+        (("--bip", "10.213.0.0/24"), "invalid bip 10.213.0.0/24: not a host address of its subnet"),
+        (
+            ("--seccomp-profile", "/no/such/profile.json"),
+            "opening seccomp profile (/no/such/profile.json) failed: no such file or directory",
+        ),
+        (("--default-runtime", "nope"), "specified default runtime 'nope' does not exist"),
+        (
+            ("--log-driver", "syslog"),
+            'error looking up logging plugin syslog: plugin "syslog" not found',
+        ),
+    ],
+)
+def test_bad_flag_values_are_refused_as_the_files(
+    roots: Roots, flag: tuple[str, str], message: str
+) -> None:
+    result = _start(roots, "--config-file", str(daemon_config(roots.base)), "-H", roots.host, *flag)
+    assert result.returncode == 2
+    assert not roots.socket.exists()
+    assert result.stderr.splitlines()[-1] == f"dockyardd: error: argument {flag[0]}: {message}"
+
+
+def test_log_opts_are_checked_against_the_log_driver_of_the_file(roots: Roots) -> None:
+    # "tag" is an option of json-file, the default driver, but not of the file's "local".
+    assert _refusal(roots, {"log-driver": "local"}, "--log-opt", "tag=x") == (
+        "merged configuration validation from file and command line flags failed: "
+        "unknown log opt 'tag' for log driver local"
+    )
+
+
+def test_flags_for_what_dockyard_lacks_are_refused(roots: Roots) -> None:
+    config = str(daemon_config(roots.base))
+    result = _start(roots, "--config-file", config, "-H", roots.host, "--userns-remap", "default")
+    assert (result.returncode, result.stderr.strip()) == (
+        1,
+        "dockyardd: the following flags are not supported by dockyard: --userns-remap",
+    )
+    assert not roots.socket.exists()
+
+
+def test_help_lists_dockerds_flags_for_the_files_keys() -> None:
+    shown = subprocess.run([DOCKYARDD, "--help"], capture_output=True, text=True, timeout=30)
+    flags = set(shown.stdout.replace(",", " ").split())
+    assert {
+        *("--config-file", "--data-root", "--exec-root", "-H", "--host", "-D", "--debug"),
+        *("--dns", "--dns-opt", "--dns-search", "--bip", "--default-address-pool"),
+        *("--default-ulimit", "--seccomp-profile", "--default-runtime", "--log-driver"),
+        *("--log-opt", "--registry-mirror", "--insecure-registry", "--label"),
+        "--userns-remap",
+    } <= flags
