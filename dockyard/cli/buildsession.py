@@ -1,4 +1,5 @@
-"""``dockyard build --secret`` and ``--ssh``: read on this side, handed to the daemon.
+"""``dockyard build --secret`` and ``--ssh``, and what a daemon elsewhere cannot read
+itself: read on this side, handed to the daemon.
 
 The values are buildx's: ``--secret id=ID[,src=FILE|,env=VAR][,type=file|env]``
 (with neither source, the variable ID if set, else the file ID), and
@@ -7,13 +8,21 @@ given). They go to ``POST /build/session`` before the build, which then names
 the session: secret values travel in that request's body, never in the build's
 query or any file. An ssh agent is a socket path, so only a daemon on this
 machine can use one.
+
+A daemon elsewhere (tcp://, ssh://) cannot read this machine's directories:
+each ``--build-context name=DIR`` and ``--cache-from type=local,src=DIR`` is
+uploaded to the session as a tar (``cli/buildcontext.py``), and each
+``--cache-to type=local,dest=DIR`` is asked for in the session: the daemon
+sends that cache back in the build's response and it is written here.
 """
 
 from __future__ import annotations
 
 import base64
 import csv
+import dataclasses
 import os
+from urllib.parse import quote
 
 from dockyard.errors import InvalidArgument
 
@@ -22,22 +31,58 @@ if TYPE_CHECKING:
     from dockyard.client import Client
 
 
-def open_session(client: Client, secrets: list[str], ssh: list[str]) -> str | None:
-    """The id of a new build session holding ``secrets`` and ``ssh``; None for neither."""
-    if not secrets and not ssh:
+@dataclasses.dataclass
+class Uploads:
+    """The directories of a build's inputs, for a daemon that cannot read them."""
+
+    contexts: dict[str, str] = dataclasses.field(
+        default_factory=dict
+    )  # --build-context name -> DIR
+    caches: list[str] = dataclasses.field(default_factory=list)  # --cache-from type=local,src=DIR
+    exports: list[tuple[str, str]] = dataclasses.field(
+        default_factory=list
+    )  # --cache-to: (dest, mode)
+
+    def __bool__(self) -> bool:
+        return bool(self.contexts or self.caches or self.exports)
+
+
+def open_session(
+    client: Client, secrets: list[str], ssh: list[str], uploads: Uploads
+) -> str | None:
+    """The id of a new build session holding ``secrets``, ``ssh`` and ``uploads``;
+    None for none of them."""
+    if not secrets and not ssh and not uploads:
         return None
     values = dict(_secret(spec) for spec in secrets)
     agents = dict(_agent(spec) for spec in ssh)
     if agents and not client.local:
         raise InvalidArgument(
-            "--ssh: forwarding an ssh agent needs a daemon on this machine (a unix:// host)"
+            "--ssh: forwarding an ssh agent needs a daemon on this machine (a unix:// host);"
+            " a daemon reached by tcp:// or ssh:// cannot use this machine's agent"
         )
     body = {
         "Secrets": {k: base64.b64encode(v).decode() for k, v in values.items()},
         "SSH": agents,
+        "CacheExports": [mode for _, mode in uploads.exports],
     }
     answer = client.request("POST", "/build/session", None, body).json()
-    return str(answer["ID"])
+    session = str(answer["ID"])
+    _upload(client, session, uploads)
+    return session
+
+
+def _upload(client: Client, session: str, uploads: Uploads) -> None:
+    from dockyard.cli.buildcontext import cache_tar, named_context_tar
+
+    headers = {"Content-Type": "application/x-tar"}
+    for name, directory in uploads.contexts.items():
+        with named_context_tar(directory) as tar:
+            path = f"/build/session/{session}/contexts/{quote(name, safe='')}"
+            client.request("PUT", path, None, tar, headers)
+    for directory in uploads.caches:
+        with cache_tar(directory) as tar:
+            client.request("PUT", f"/build/session/{session}/caches", None, tar, headers)
 
 
 def _secret(spec: str) -> tuple[str, bytes]:
