@@ -17,34 +17,49 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import DOCKYARD, Roots
-from tests.remote.conftest import run
+from tests.remote.conftest import run, tls_flags
 from tests.remote.workload import ok
 
 
 @dataclass
 class Remote:
-    """Our CLI pointed at a daemon over one transport, and that daemon's directories."""
+    """Our CLI pointed at a daemon over one transport, the daemon's directories, and the
+    client's own files: the CLI names them under ``seen``, where the daemon (on the
+    same machine, but in the mount namespace of the host) finds only an empty
+    directory; the test writes and reads them under ``files``."""
 
     cli: Callable[..., subprocess.CompletedProcess[str]]
     roots: Roots
+    files: Path
+    seen: Path
 
 
 @pytest.fixture(params=["tls", "ssh"])
-def remote(request: pytest.FixtureRequest) -> Remote:
+def remote(request: pytest.FixtureRequest, tmp_path: Path) -> Remote:
+    files, seen = tmp_path / "client-files", tmp_path / "client"
+    files.mkdir()
+    seen.mkdir()
+    # The client's files, in its own mount namespace only.
+    elsewhere = ["unshare", "--mount", "--propagation", "private", "sh", "-c"]
+    elsewhere += [f'mount --bind {files} {seen} && exec "$@"', "client"]
     if request.param == "tls":
         tls = request.getfixturevalue("tls_daemon")
-        return Remote(tls.cli, tls.daemon.roots)
-    sshd, daemon = request.getfixturevalue("sshd"), request.getfixturevalue("daemon")
+        argv = [*elsewhere, DOCKYARD, "-H", tls.host, *tls_flags(tls.pki)]
+        roots, env = tls.daemon.roots, {}
+    else:
+        sshd, daemon = request.getfixturevalue("sshd"), request.getfixturevalue("daemon")
+        argv = [*elsewhere, DOCKYARD, "-H", sshd.host]
+        roots, env = daemon.roots, sshd.env
 
-    def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        return run([DOCKYARD, "-H", sshd.host, *args], env={**sshd.env, **(env or {})})
+    def cli(*args: str, more_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return run([*argv, *args], env={**env, **(more_env or {})})
 
-    return Remote(cli, daemon.roots)
+    return Remote(cli, roots, files, seen)
 
 
-def test_a_named_context_directory_is_uploaded(remote: Remote, tmp_path: Path) -> None:
+def test_a_named_context_directory_is_uploaded(remote: Remote) -> None:
     """Its own .dockerignore applies, as BuildKit applies it; the daemon keeps no copy."""
-    context, extra = tmp_path / "context", tmp_path / "extra"
+    context, extra = remote.files / "context", remote.files / "extra"
     context.mkdir()
     (extra / "sub").mkdir(parents=True)
     (extra / "sub" / "kept.txt").write_text("from the named context\n")
@@ -53,7 +68,12 @@ def test_a_named_context_directory_is_uploaded(remote: Remote, tmp_path: Path) -
     (context / "Dockerfile").write_text(
         "FROM busybox\nCOPY --from=extra . /extra/\nRUN find /extra | sort > /listing\n"
     )
-    ok(remote.cli("build", "-q", "-t", "named", "--build-context", f"extra={extra}", str(context)))
+    named = f"extra={remote.seen / 'extra'}"
+    ok(
+        remote.cli(
+            "build", "-q", "-t", "named", "--build-context", named, str(remote.seen / "context")
+        )
+    )
     listing = ok(remote.cli("run", "--rm", "named", "cat", "/listing")).split()
     assert "/extra/sub/kept.txt" in listing, listing
     assert "/extra/left-out.txt" not in listing, listing
@@ -62,20 +82,22 @@ def test_a_named_context_directory_is_uploaded(remote: Remote, tmp_path: Path) -
     assert not list((remote.roots.data_root / "tmp").glob("build-session-*"))
 
 
-def test_a_secret_file_reaches_the_step_and_is_stored_nowhere(
-    remote: Remote, tmp_path: Path
-) -> None:
+def test_a_secret_file_reaches_the_step_and_is_stored_nowhere(remote: Remote) -> None:
     token = os.urandom(12).hex()
-    secret = tmp_path / "token.txt"
-    secret.write_text(token)
-    context = tmp_path / "context"
+    (remote.files / "token.txt").write_text(token)
+    context = remote.files / "context"
     context.mkdir()
     (context / "Dockerfile").write_text(
         "FROM busybox\n"
         "RUN --mount=type=secret,id=tok sha256sum /run/secrets/tok | cut -d' ' -f1 > /sum\n"
     )
     built = remote.cli(
-        "build", "-t", "with-secret", "--secret", f"id=tok,src={secret}", str(context)
+        "build",
+        "-t",
+        "with-secret",
+        "--secret",
+        f"id=tok,src={remote.seen / 'token.txt'}",
+        str(remote.seen / "context"),
     )
     ok(built)
     seen = ok(remote.cli("run", "--rm", "with-secret", "cat", "/sum")).strip()
@@ -86,31 +108,44 @@ def test_a_secret_file_reaches_the_step_and_is_stored_nowhere(
         ok(remote.cli("history", "--no-trunc", "with-secret")),
     ):
         assert token not in shown
-    archive = tmp_path / "image.tar"
-    ok(remote.cli("save", "-o", str(archive), "with-secret"))
-    assert token.encode() not in archive.read_bytes()
-    holding = _files_holding(remote.roots.base, token.encode(), skip=tmp_path)
+    ok(remote.cli("save", "-o", str(remote.seen / "image.tar"), "with-secret"))
+    assert token.encode() not in (remote.files / "image.tar").read_bytes()
+    holding = _files_holding(remote.roots.base, token.encode())
     assert not holding, holding  # the data root, exec root, the daemon's log
 
 
-def test_a_local_cache_goes_to_the_client_and_back(remote: Remote, tmp_path: Path) -> None:
+def test_a_local_cache_goes_to_the_client_and_back(remote: Remote) -> None:
     """Exported into a directory here, then imported by the daemon with its own cache
     emptied: every step comes from the uploaded cache."""
-    context, cache = tmp_path / "context", tmp_path / "cache"
+    context, cache = remote.files / "context", remote.files / "cache"
     context.mkdir()
     (context / "app.txt").write_text("v1\n")
     (context / "Dockerfile").write_text(
         "FROM busybox\nCOPY app.txt /app.txt\nRUN echo step-$((40+2)) && cat /app.txt > /copy\n"
     )
     first = ok(
-        remote.cli("build", "-t", "app:1", "--cache-to", f"type=local,dest={cache}", str(context))
+        remote.cli(
+            "build",
+            "-t",
+            "app:1",
+            "--cache-to",
+            f"type=local,dest={remote.seen / 'cache'}",
+            str(remote.seen / "context"),
+        )
     )
     assert "step-42" in first
     assert json.loads((cache / "index.json").read_text())["manifests"]
     ok(remote.cli("rmi", "app:1"))
     ok(remote.cli("builder", "prune", "-af"))
     second = ok(
-        remote.cli("build", "-t", "app:1", "--cache-from", f"type=local,src={cache}", str(context))
+        remote.cli(
+            "build",
+            "-t",
+            "app:1",
+            "--cache-from",
+            f"type=local,src={remote.seen / 'cache'}",
+            str(remote.seen / "context"),
+        )
     )
     assert "step-42" not in second
     assert second.count(" ---> Using cache") == 2, second
@@ -118,21 +153,18 @@ def test_a_local_cache_goes_to_the_client_and_back(remote: Remote, tmp_path: Pat
     assert not list((remote.roots.data_root / "tmp").glob("build-session-*"))
 
 
-def test_an_ssh_agent_is_refused_with_the_reason(remote: Remote, tmp_path: Path) -> None:
-    context = tmp_path / "context"
-    context.mkdir()
-    (context / "Dockerfile").write_text("FROM busybox\n")
-    agent = {"SSH_AUTH_SOCK": str(tmp_path / "agent.sock")}
-    refused = remote.cli("build", "--ssh", "default", str(context), env=agent)
+def test_an_ssh_agent_is_refused_with_the_reason(remote: Remote) -> None:
+    (remote.files / "Dockerfile").write_text("FROM busybox\n")
+    agent = {"SSH_AUTH_SOCK": str(remote.seen / "agent.sock")}
+    refused = remote.cli("build", "--ssh", "default", str(remote.seen), more_env=agent)
     assert refused.returncode != 0
     assert "cannot use this machine's agent" in refused.stderr, refused.stderr
 
 
-def _files_holding(base: Path, needle: bytes, skip: Path) -> list[str]:
-    """The regular files below ``base`` (but ``skip``) whose bytes contain ``needle``."""
+def _files_holding(base: Path, needle: bytes) -> list[str]:
+    """The regular files below ``base`` whose bytes contain ``needle``."""
     found = []
-    for directory, dirs, files in os.walk(base):
-        dirs[:] = [d for d in dirs if Path(directory, d) != skip]
+    for directory, _, files in os.walk(base):
         for name in files:
             path = os.path.join(directory, name)
             try:
