@@ -122,16 +122,34 @@ def run_build(client: Client, ns: argparse.Namespace) -> int:
     query["buildcontexts"] = json.dumps(contexts) if contexts else None
     query["cachefrom"] = json.dumps(cache_from) if cache_from else None
     query["cacheto"] = json.dumps(cache_to) if cache_to else None
-    caches: list[ExportSink] = []  # the local caches the daemon sends back, in order
+    session = None
     if ns.secret or ns.ssh or context_dirs or cache_dirs or cache_dests:
         from dockyard.cli.buildsession import Uploads, open_session
 
         uploads = Uploads(context_dirs, [d for d, _ in cache_dirs], cache_dests)
-        query["session"] = open_session(client, ns.secret, ns.ssh, uploads)
+        session = open_session(client, ns.secret, ns.ssh, uploads)
+        query["session"] = session.id if session else None
+    try:  # a forwarded ssh agent serves the build until it ends
+        image_id = _request_build(client, ns, query, [dest for dest, _ in cache_dests])
+    finally:
+        if session is not None:
+            session.close()
+    if ns.iidfile:
+        with open(ns.iidfile, "w") as f:
+            f.write(image_id)
+    return 0
+
+
+def _request_build(
+    client: Client, ns: argparse.Namespace, query: dict[str, Any], cache_dests: list[str]
+) -> str:
+    """Send the build and show its progress; ``cache_dests``: where the local caches the
+    daemon sends back go, in order. Returns the image id."""
+    caches: list[ExportSink] = []
     if cache_dests:
         from dockyard.cli.buildoutput import ExportSink, Output
 
-        caches = [ExportSink(Output("local", dest=dest)) for dest, _ in cache_dests]
+        caches = [ExportSink(Output("local", dest=dest)) for dest in cache_dests]
     sink = None
     if ns.output:
         from dockyard.cli.buildoutput import ExportSink, parse_outputs
@@ -144,11 +162,7 @@ def run_build(client: Client, ns: argparse.Namespace) -> int:
         refs = _registry_refs(ns.cache_from, False) + _registry_refs(ns.cache_to, True)
         headers = {**_headers(query, body), **_registry_config(refs)}
         response = client.request("POST", "/build", query, body, headers)
-        image_id = _show(response.iter_json(), ns.quiet, sink, caches, _live_view(ns, sink))
-    if ns.iidfile:
-        with open(ns.iidfile, "w") as f:
-            f.write(image_id)
-    return 0
+        return _show(response.iter_json(), ns.quiet, sink, caches, _live_view(ns, sink))
 
 
 def _headers(query: dict[str, Any], body: BinaryIO | None) -> dict[str, str]:

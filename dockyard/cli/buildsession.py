@@ -6,8 +6,9 @@ The values are buildx's: ``--secret id=ID[,src=FILE|,env=VAR][,type=file|env]``
 ``--ssh default|ID[=SOCKET]`` (the agent at $SSH_AUTH_SOCK when no socket is
 given). They go to ``POST /build/session`` before the build, which then names
 the session: secret values travel in that request's body, never in the build's
-query or any file. An ssh agent is a socket path, so only a daemon on this
-machine can use one.
+query or any file. An ssh agent is a socket path, which a daemon on this
+machine binds into the steps itself; a daemon elsewhere gets it forwarded over
+a hijacked connection for as long as the build runs (``cli/agentforward.py``).
 
 A daemon elsewhere (tcp://, ssh://) cannot read this machine's directories:
 each ``--build-context name=DIR`` and ``--cache-from type=local,src=DIR`` is
@@ -28,6 +29,7 @@ from dockyard.errors import InvalidArgument
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from dockyard.cli.agentforward import AgentForward
     from dockyard.client import Client
 
 
@@ -35,40 +37,55 @@ if TYPE_CHECKING:
 class Uploads:
     """The directories of a build's inputs, for a daemon that cannot read them."""
 
-    contexts: dict[str, str] = dataclasses.field(
-        default_factory=dict
-    )  # --build-context name -> DIR
-    caches: list[str] = dataclasses.field(default_factory=list)  # --cache-from type=local,src=DIR
-    exports: list[tuple[str, str]] = dataclasses.field(
-        default_factory=list
-    )  # --cache-to: (dest, mode)
+    # --build-context name -> DIR
+    contexts: dict[str, str] = dataclasses.field(default_factory=dict)
+    # --cache-from type=local,src=DIR
+    caches: list[str] = dataclasses.field(default_factory=list)
+    # --cache-to type=local: (dest, mode)
+    exports: list[tuple[str, str]] = dataclasses.field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.contexts or self.caches or self.exports)
 
 
+class Session:
+    """An open build session: its id, and the agents forwarded to it until ``close``."""
+
+    def __init__(self, session_id: str) -> None:
+        self.id = session_id
+        self.forwards: list[AgentForward] = []
+
+    def close(self) -> None:
+        for forward in self.forwards:
+            forward.close()
+
+
 def open_session(
     client: Client, secrets: list[str], ssh: list[str], uploads: Uploads
-) -> str | None:
-    """The id of a new build session holding ``secrets``, ``ssh`` and ``uploads``;
-    None for none of them."""
+) -> Session | None:
+    """A new build session holding ``secrets``, ``ssh`` and ``uploads``; None for none
+    of them. A daemon elsewhere gets each ssh agent forwarded, until ``close``."""
     if not secrets and not ssh and not uploads:
         return None
     values = dict(_secret(spec) for spec in secrets)
     agents = dict(_agent(spec) for spec in ssh)
-    if agents and not client.local:
-        raise InvalidArgument(
-            "--ssh: forwarding an ssh agent needs a daemon on this machine (a unix:// host);"
-            " a daemon reached by tcp:// or ssh:// cannot use this machine's agent"
-        )
     body = {
         "Secrets": {k: base64.b64encode(v).decode() for k, v in values.items()},
-        "SSH": agents,
+        "SSH": agents if client.local else {},
         "CacheExports": [mode for _, mode in uploads.exports],
     }
     answer = client.request("POST", "/build/session", None, body).json()
-    session = str(answer["ID"])
-    _upload(client, session, uploads)
+    session = Session(str(answer["ID"]))
+    try:
+        _upload(client, session.id, uploads)
+        if not client.local:
+            from dockyard.cli.agentforward import AgentForward
+
+            for ssh_id, agent in agents.items():
+                session.forwards.append(AgentForward(client, session.id, ssh_id, agent))
+    except BaseException:
+        session.close()
+        raise
     return session
 
 

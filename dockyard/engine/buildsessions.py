@@ -7,7 +7,8 @@ BuildKit serves these through a session the client keeps open; our client
 posts them first (``POST /build/session``, then one upload per directory) and
 names the session in the build (``POST /build?session=ID``). Secrets are held
 in memory only; uploaded directories are unpacked in the session's own
-directory under the daemon's tmp. A session is taken by the one build that
+directory under the daemon's tmp, where the socket of an ssh agent the client
+forwards over a hijacked connection listens too (``api/agentforward.py``). A session is taken by the one build that
 names them, which removes its directory when it ends, and dropped unused after
 ``TTL`` seconds.
 """
@@ -18,6 +19,7 @@ import secrets
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -39,9 +41,13 @@ class BuildSession:
     contexts: dict[str, Path] = field(default_factory=dict)  # --build-context name -> upload
     cache_imports: list[Path] = field(default_factory=list)  # --cache-from type=local uploads
     directory: Path | None = None  # where the uploads are, removed with the session
+    # What ends with the session besides its directory (a forwarded agent's connection).
+    on_close: list[Callable[[], None]] = field(default_factory=list, repr=False)
 
     def close(self) -> None:
         """Forget the uploads (blocking: called from worker threads)."""
+        for callback in self.on_close:
+            callback()
         if self.directory is not None:
             shutil.rmtree(self.directory, ignore_errors=True)
 
@@ -81,6 +87,15 @@ class BuildSessions:
         session = self._session(session_id)
         session.cache_imports.append(self._unpack(session_id, session, tar))
 
+    def forward_agent(self, session_id: str, ssh_id: str) -> tuple[BuildSession, Path]:
+        """Where the ssh agent ``ssh_id`` the client forwards is to listen, for its steps."""
+        session = self._session(session_id)
+        if ssh_id in session.ssh:
+            raise InvalidArgument(f"ssh agent {ssh_id} is given twice")
+        path = self._directory(session_id, session) / f"ssh-{len(session.ssh)}.sock"
+        session.ssh[ssh_id] = str(path)
+        return session, path
+
     def take(self, session_id: str) -> BuildSession:
         """The session ``session_id``, forgotten here; an empty one for ""."""
         if not session_id:
@@ -100,11 +115,14 @@ class BuildSessions:
             raise InvalidArgument(f"no such build session: {session_id} (used or expired)")
         return held[1]
 
-    def _unpack(self, session_id: str, session: BuildSession, tar: BinaryIO) -> Path:
+    def _directory(self, session_id: str, session: BuildSession) -> Path:
         if session.directory is None:
             session.directory = self._tmp / f"build-session-{session_id}"
             session.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        target = session.directory / f"upload-{secrets.token_hex(8)}"
+        return session.directory
+
+    def _unpack(self, session_id: str, session: BuildSession, tar: BinaryIO) -> Path:
+        target = self._directory(session_id, session) / f"upload-{secrets.token_hex(8)}"
         target.mkdir()
         try:
             with Root(target) as root:

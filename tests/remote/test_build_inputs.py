@@ -1,16 +1,19 @@
 """A build through our CLI against a daemon elsewhere (mutual TLS, ssh) keeps every input:
 ``--build-context`` directories and ``--cache-from type=local`` directories are uploaded
 to the build's session, a ``--cache-to type=local`` comes back in the build's response,
-and secrets are held by the daemon in memory only."""
+secrets are held by the daemon in memory only, and the client's ssh agent is forwarded
+over a hijacked connection."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import shutil
 import stat
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -153,12 +156,56 @@ def test_a_local_cache_goes_to_the_client_and_back(remote: Remote) -> None:
     assert not list((remote.roots.data_root / "tmp").glob("build-session-*"))
 
 
-def test_an_ssh_agent_is_refused_with_the_reason(remote: Remote) -> None:
-    (remote.files / "Dockerfile").write_text("FROM busybox\n")
-    agent = {"SSH_AUTH_SOCK": str(remote.seen / "agent.sock")}
-    refused = remote.cli("build", "--ssh", "default", str(remote.seen), more_env=agent)
-    assert refused.returncode != 0
-    assert "cannot use this machine's agent" in refused.stderr, refused.stderr
+def test_the_client_s_ssh_agent_is_forwarded(remote: Remote) -> None:
+    """A step lists the keys of the agent that runs here: ssh-add, with its libraries,
+    comes in the context (busybox has no agent client)."""
+    comment = f"forwarded-{os.urandom(4).hex()}"
+    key = remote.files / "key"
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(key)], check=True
+    )
+    context = remote.files / "context"
+    _program_with_libraries("/usr/bin/ssh-add", context / "tools")
+    (context / "Dockerfile").write_text(
+        "FROM busybox\nCOPY tools /tools\n"
+        "RUN --mount=type=ssh,required /tools/ld.so --library-path /tools /tools/ssh-add -l\n"
+    )
+    with _ssh_agent(remote.files / "a.sock") as agent:
+        subprocess.run(["ssh-add", "-q", str(key)], env={**os.environ, **agent}, check=True)
+        seen = {"SSH_AUTH_SOCK": str(remote.seen / "a.sock")}
+        built = ok(
+            remote.cli("build", "--ssh", "default", str(remote.seen / "context"), more_env=seen)
+        )
+    assert comment in built, built
+    assert not list((remote.roots.data_root / "tmp").glob("build-session-*"))
+
+
+def _program_with_libraries(program: str, directory: Path) -> None:
+    """``program``, its shared libraries and the loader (as ``ld.so``) in ``directory``."""
+    directory.mkdir(parents=True)
+    shutil.copy(program, directory)
+    listed = subprocess.run(["ldd", program], capture_output=True, text=True, check=True).stdout
+    for line in listed.splitlines():
+        path = line.split("=>")[-1].split("(")[0].strip()
+        if not path.startswith("/"):
+            continue  # the vdso
+        name = "ld.so" if "ld-linux" in path else os.path.basename(path)
+        shutil.copy(path, directory / name)
+
+
+@contextlib.contextmanager
+def _ssh_agent(path: Path) -> Iterator[dict[str, str]]:
+    """An ssh-agent of the test's own on ``path``; its environment, once it listens."""
+    agent = subprocess.Popen(
+        ["ssh-agent", "-D", "-a", str(path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert agent.stdout is not None
+        assert agent.stdout.readline().startswith(f"SSH_AUTH_SOCK={path};")  # it listens
+        yield {"SSH_AUTH_SOCK": str(path)}
+    finally:
+        agent.terminate()
+        agent.wait(timeout=10)
 
 
 def _files_holding(base: Path, needle: bytes) -> list[str]:
