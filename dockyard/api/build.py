@@ -12,7 +12,9 @@ directory on this machine (``context=/abs/dir``) instead of uploading a tar.
 ``dockerfile`` is then, as ever, a path inside the context; a Dockerfile from
 elsewhere (``-f -``, or a file outside the context) comes as the request body,
 ``dockerfile`` only naming it in messages. ``explain=1`` adds why each step
-missed the cache.
+missed the cache. ``session`` names a build session (``api/buildsession.py``):
+secrets, ssh agents, and what a client elsewhere uploaded (named contexts,
+local caches) or wants sent back (local caches, as ``cacheexport`` lines).
 """
 
 from __future__ import annotations
@@ -230,7 +232,10 @@ def _caches(request: web.Request, values: list[str], export: bool) -> list[Cache
     options = [parse_cache_option(value, export) for value in values]
     for option in options:
         if option.type == "local" and not from_unix_socket(request):
-            raise InvalidArgument("a local build cache is accepted only from a local client")
+            raise InvalidArgument(
+                "a local build cache is accepted only from a local client:"
+                " a client elsewhere uploads it to the build session"
+            )
         if option.type == "local" and not Path(option.location).is_absolute():
             raise InvalidArgument("a local build cache must be an absolute path on this machine")
     return options
@@ -274,7 +279,8 @@ def _named_contexts(request: web.Request, uploaded: dict[str, Path]) -> dict[str
             )
         elif not from_unix_socket(request) or not Path(value).is_absolute():
             raise InvalidArgument(
-                "a build context directory is accepted only from a local client, as an absolute path"
+                "a build context directory is accepted only from a local client, as an absolute"
+                " path: a client elsewhere uploads it to the build session"
             )
         elif not Path(value).is_dir():
             raise InvalidArgument(f"the build context {name} ({value}) is not a directory")

@@ -8,19 +8,22 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import http.client
 import json
 import os
 import shutil
+import ssl
 import stat
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
 from tests.conftest import DOCKYARD, Roots
-from tests.remote.conftest import run, tls_flags
+from tests.remote.conftest import TLSDaemon, run, tls_flags
 from tests.remote.workload import ok
 
 
@@ -223,3 +226,27 @@ def _files_holding(base: Path, needle: bytes) -> list[str]:
             except OSError:
                 continue
     return found
+
+
+def test_the_daemon_refuses_paths_from_a_client_elsewhere(tls_daemon: TLSDaemon) -> None:
+    """What it cannot read (a client's directory named by path), it says so, with the way."""
+    context = ssl.create_default_context(cafile=str(tls_daemon.pki.ca))
+    context.load_cert_chain(str(tls_daemon.pki.client.cert), str(tls_daemon.pki.client.key))
+    for parameter, value in (
+        ("buildcontexts", '{"extra": "/srv"}'),
+        ("cachefrom", '["type=local,src=/srv/cache"]'),
+        ("cacheto", '["type=local,dest=/srv/cache"]'),
+    ):
+        connection = http.client.HTTPSConnection("127.0.0.1", tls_daemon.port, context=context)
+        try:
+            connection.request("POST", f"/build?{parameter}={quote(value)}", body=_empty_tar())
+            answer = connection.getresponse()
+            message = json.loads(answer.read())["message"]
+        finally:
+            connection.close()
+        assert answer.status == 400, message
+        assert "a client elsewhere uploads it to the build session" in message
+
+
+def _empty_tar() -> bytes:
+    return bytes(1024)
