@@ -7,7 +7,7 @@ machine, so only a client on the local Unix socket may forward one.
 ``CacheExports`` are local caches the build sends back in its response
 (``{"cacheexport": "<base64>", "index": i}`` lines, a tar of each OCI layout)
 for the client to write. A client elsewhere then uploads its directories as
-tars: ``PUT /build/session/{id}/contexts/{name}`` (a ``--build-context``
+tars: ``PUT /build/session/{id}/contexts?name=NAME`` (a ``--build-context``
 directory) and ``PUT /build/session/{id}/caches`` (a ``--cache-from
 type=local`` directory, one per request).
 """
@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from dockyard.api import responses
+from dockyard.api import query, responses
 from dockyard.api.body import body_file
 from dockyard.api.engine_access import engine
 from dockyard.engine.buildsessions import MODES, BuildSession
@@ -63,7 +63,7 @@ async def open_session(request: web.Request) -> web.Response:
 
 
 async def upload_context(request: web.Request) -> web.Response:
-    name = request.match_info["name"]
+    name = query.text(request, "name")
     if not name:
         raise InvalidArgument("a build context needs a name")
     tar = body_file(request)
@@ -123,6 +123,6 @@ def _agents(request: web.Request, value: Any) -> dict[str, str]:
 def routes() -> list[web.RouteDef]:
     return [
         web.post("/build/session", open_session),
-        web.put("/build/session/{id}/contexts/{name}", upload_context),
+        web.put("/build/session/{id}/contexts", upload_context),
         web.put("/build/session/{id}/caches", upload_cache),
     ]

@@ -23,7 +23,6 @@ import base64
 import csv
 import dataclasses
 import os
-from urllib.parse import quote
 
 from dockyard.errors import InvalidArgument
 
@@ -95,8 +94,8 @@ def _upload(client: Client, session: str, uploads: Uploads) -> None:
     headers = {"Content-Type": "application/x-tar"}
     for name, directory in uploads.contexts.items():
         with named_context_tar(directory) as tar:
-            path = f"/build/session/{session}/contexts/{quote(name, safe='')}"
-            client.request("PUT", path, None, tar, headers)
+            path = f"/build/session/{session}/contexts"
+            client.request("PUT", path, {"name": name}, tar, headers)
     for directory in uploads.caches:
         with cache_tar(directory) as tar:
             client.request("PUT", f"/build/session/{session}/caches", None, tar, headers)

@@ -99,12 +99,12 @@ def test_build_session_uploads(daemon: Any, roots: Any) -> None:
     the uploads go with the build that takes the session, even a refused one."""
     sock = str(daemon.host).removeprefix("unix://")
     tar = {"Content-Type": "application/x-tar"}
-    unknown = wire.request(sock, "PUT", "/build/session/nope/contexts/x", _tar(), tar)
+    unknown = wire.request(sock, "PUT", "/build/session/nope/contexts?name=x", _tar(), tar)
     assert unknown.status == 400 and "no such build session" in unknown.json()["message"]
     modes = wire.request(sock, "POST", "/build/session", {"CacheExports": ["all"]})
     assert modes.status == 400 and "CacheExports must list" in modes.json()["message"]
     session = wire.request(sock, "POST", "/build/session", {}).json()["ID"]
-    put = f"/build/session/{session}/contexts/x"
+    put = f"/build/session/{session}/contexts?name=x"
     assert wire.request(sock, "PUT", put, _tar(), tar).status == 204
     twice = wire.request(sock, "PUT", put, _tar(), tar)
     assert twice.status == 400 and "build context x is given twice" in twice.json()["message"]
