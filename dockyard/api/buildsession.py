@@ -3,7 +3,8 @@
 The body is ``{"Secrets": {"<id>": "<base64 value>"}, "SSH": {"<id>": "<socket>"},
 "CacheExports": ["min"|"max", ...]}``; the answer ``{"ID": "<session>"}``, which
 the build names as ``session``. An ssh agent's socket is a path on this
-machine, so only a client on the local Unix socket may forward one.
+machine, so only a client on the local Unix socket may name one; a client
+elsewhere forwards its agent instead (``api/agentforward.py``).
 ``CacheExports`` are local caches the build sends back in its response
 (``{"cacheexport": "<base64>", "index": i}`` lines, a tar of each OCI layout)
 for the client to write. A client elsewhere then uploads its directories as
