@@ -23,6 +23,7 @@ import base64
 import csv
 import dataclasses
 import os
+import stat
 
 from dockyard.errors import InvalidArgument
 
@@ -68,6 +69,9 @@ def open_session(
         return None
     values = dict(_secret(spec) for spec in secrets)
     agents = dict(_agent(spec) for spec in ssh)
+    if not client.local:  # (a daemon on this machine checks the sockets itself)
+        for ssh_id, agent in agents.items():
+            _check_socket(ssh_id, agent)
     body = {
         "Secrets": {k: base64.b64encode(v).decode() for k, v in values.items()},
         "SSH": agents if client.local else {},
@@ -134,6 +138,16 @@ def _secret(spec: str) -> tuple[str, bytes]:
     except OSError as e:
         message = f"failed to read secret {secret_id} from {source}: {e.strerror}"
         raise InvalidArgument(message) from None
+
+
+def _check_socket(ssh_id: str, path: str) -> None:
+    """The agent a daemon elsewhere is to get is there, before the build starts."""
+    try:
+        is_socket = stat.S_ISSOCK(os.stat(path).st_mode)
+    except OSError:
+        is_socket = False
+    if not is_socket:
+        raise InvalidArgument(f"ssh agent {ssh_id}: {path} is not a socket")
 
 
 def _agent(spec: str) -> tuple[str, str]:

@@ -173,12 +173,14 @@ def test_the_client_s_ssh_agent_is_forwarded(remote: Remote) -> None:
         "FROM busybox\nCOPY tools /tools\n"
         "RUN --mount=type=ssh,required /tools/ld.so --library-path /tools /tools/ssh-add -l\n"
     )
+    seen = {"SSH_AUTH_SOCK": str(remote.seen / "a.sock")}
+    build = ("build", "--ssh", "default", str(remote.seen / "context"))
+    none = remote.cli(*build, more_env=seen)
+    assert none.returncode != 0
+    assert none.stderr == f"ssh agent default: {remote.seen / 'a.sock'} is not a socket\n"
     with _ssh_agent(remote.files / "a.sock") as agent:
         subprocess.run(["ssh-add", "-q", str(key)], env={**os.environ, **agent}, check=True)
-        seen = {"SSH_AUTH_SOCK": str(remote.seen / "a.sock")}
-        built = ok(
-            remote.cli("build", "--ssh", "default", str(remote.seen / "context"), more_env=seen)
-        )
+        built = ok(remote.cli(*build, more_env=seen))
     assert comment in built, built
     assert not list((remote.roots.data_root / "tmp").glob("build-session-*"))
 
