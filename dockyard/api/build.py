@@ -12,7 +12,9 @@ directory on this machine (``context=/abs/dir``) instead of uploading a tar.
 ``dockerfile`` is then, as ever, a path inside the context; a Dockerfile from
 elsewhere (``-f -``, or a file outside the context) comes as the request body,
 ``dockerfile`` only naming it in messages. ``explain=1`` adds why each step
-missed the cache.
+missed the cache. ``session`` names a build session (``api/buildsession.py``):
+secrets, ssh agents, and what a client elsewhere uploaded (named contexts,
+local caches) or wants sent back (local caches, as ``cacheexport`` lines).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from dockyard.store import reference
 
 if TYPE_CHECKING:
     from dockyard.engine.builds import BuildService
+    from dockyard.engine.buildsessions import BuildSession
 
 _BUFFER = 1 << 20
 _END = object()
@@ -59,7 +62,7 @@ def _builds(request: web.Request) -> BuildService:
 
 
 async def build(request: web.Request) -> web.StreamResponse:
-    build_request = _build_request(request)
+    _refuse_unsupported(request)
     directory = _local_context(request)
     dockerfile = (await request.read() or None) if directory else None
     loop = asyncio.get_running_loop()
@@ -77,10 +80,13 @@ async def build(request: web.Request) -> web.StreamResponse:
 
     def run() -> str:
         try:
-            body = None if directory else io.BufferedReader(BodyReader(request, loop), _BUFFER)
-            return _builds(request).build(
-                build_request, emit, tar=body, directory=directory, dockerfile=dockerfile
-            )
+            # The session's uploads are removed when the build ends, however it ends.
+            with sessions(request).take(query.text(request, "session")) as session:
+                build_request = _build_request(request, session)
+                body = None if directory else io.BufferedReader(BodyReader(request, loop), _BUFFER)
+                return _builds(request).build(
+                    build_request, emit, tar=body, directory=directory, dockerfile=dockerfile
+                )
         finally:
             put(_END)
 
@@ -125,10 +131,13 @@ def _error_message(error: Exception) -> dict[str, Any]:
     return {"errorDetail": detail, "error": text}
 
 
-def _build_request(request: web.Request) -> BuildRequest:
-    _refuse_unsupported(request)
-    session = sessions(request).take(query.text(request, "session"))
+def _build_request(request: web.Request, session: BuildSession) -> BuildRequest:
+    """The build's parameters, with what its session brought (from a worker thread)."""
     cache_from = [str(name) for name in _json_list(request, "cachefrom")]
+    uploaded = [CacheOption("local", {"src": str(path)}) for path in session.cache_imports]
+    sent_back = [
+        CacheOption("local", {"mode": mode}, to_client=True) for mode in session.cache_exports
+    ]
     return BuildRequest(
         secrets=session.secrets,
         ssh=session.ssh,
@@ -140,8 +149,14 @@ def _build_request(request: web.Request) -> BuildRequest:
         labels={k: v or "" for k, v in _json_map(request, "labels").items()},
         network=_network(query.text(request, "networkmode")),
         cache_from=[name for name in cache_from if not name.startswith("type=")],
-        cache_imports=_caches(request, [n for n in cache_from if n.startswith("type=")], False),
-        cache_exports=_caches(request, [str(n) for n in _json_list(request, "cacheto")], True),
+        cache_imports=[
+            *_caches(request, [n for n in cache_from if n.startswith("type=")], False),
+            *uploaded,
+        ],
+        cache_exports=[
+            *_caches(request, [str(n) for n in _json_list(request, "cacheto")], True),
+            *sent_back,
+        ],
         extra_hosts=[
             host
             for value in request.query.getall("extrahosts", [])
@@ -151,7 +166,7 @@ def _build_request(request: web.Request) -> BuildRequest:
         quiet=query.flag(request, "q"),
         explain=query.flag(request, "explain"),
         output=parse_outputs(query.text(request, "outputs")),
-        contexts=_named_contexts(request),
+        contexts=_named_contexts(request, session.contexts),
         registry_logins=_registry_logins(request),
         limits=RunLimits(
             memory=query.integer(request, "memory", 0),
@@ -217,7 +232,10 @@ def _caches(request: web.Request, values: list[str], export: bool) -> list[Cache
     options = [parse_cache_option(value, export) for value in values]
     for option in options:
         if option.type == "local" and not from_unix_socket(request):
-            raise InvalidArgument("a local build cache is accepted only from a local client")
+            raise InvalidArgument(
+                "a local build cache is accepted only from a local client:"
+                " a client elsewhere uploads it to the build session"
+            )
         if option.type == "local" and not Path(option.location).is_absolute():
             raise InvalidArgument("a local build cache must be an absolute path on this machine")
     return options
@@ -243,10 +261,13 @@ def _registry_logins(request: web.Request) -> dict[str, tuple[str, str]]:
     return logins
 
 
-def _named_contexts(request: web.Request) -> dict[str, str]:
+def _named_contexts(request: web.Request, uploaded: dict[str, Path]) -> dict[str, str]:
     """``buildcontexts``: name → ``docker-image://REF``, or a directory on this machine
-    (from a local client only)."""
+    (from a local client only); with the directories the session's client uploaded."""
     contexts = _json_map(request, "buildcontexts")
+    for name in uploaded:
+        if name in contexts:
+            raise InvalidArgument(f"build context {name} is given twice")
     for name, value in contexts.items():
         if not name or not value:
             raise InvalidArgument(f"invalid context value: {name}={value or ''}")
@@ -258,11 +279,15 @@ def _named_contexts(request: web.Request) -> dict[str, str]:
             )
         elif not from_unix_socket(request) or not Path(value).is_absolute():
             raise InvalidArgument(
-                "a build context directory is accepted only from a local client, as an absolute path"
+                "a build context directory is accepted only from a local client, as an absolute"
+                " path: a client elsewhere uploads it to the build session"
             )
         elif not Path(value).is_dir():
             raise InvalidArgument(f"the build context {name} ({value}) is not a directory")
-    return {name: str(value) for name, value in contexts.items()}
+    return {
+        **{name: str(value) for name, value in contexts.items()},
+        **{name: str(path) for name, path in uploaded.items()},
+    }
 
 
 def _local_context(request: web.Request) -> Path | None:

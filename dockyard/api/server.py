@@ -38,6 +38,7 @@ ROUTE_MODULES = (
     "images",
     "build",
     "buildsession",
+    "agentforward",
     "volumes",
     "networks",
 )

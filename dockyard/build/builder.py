@@ -27,7 +27,7 @@ from dockyard.build.cacheexport import INLINE, CacheOption, CacheRecord
 from dockyard.build.cachefrom import restored_config, source_step
 from dockyard.build.cachekey import StepInputs, explain_miss
 from dockyard.build.chmod import Chmod, parse_chmod
-from dockyard.build.context import Source, SourceTree
+from dockyard.build.context import Source, SourceTree, context_ignore
 from dockyard.build.copyfiles import (
     ROOT_OWNER,
     CopyOptions,
@@ -633,7 +633,10 @@ class _Build:
         if value.startswith(DOCKER_IMAGE):
             return None
         if name not in self.local_contexts:
-            self.local_contexts[name] = SourceTree(Path(value), hasher=self.context.hasher)
+            root = Path(value)
+            self.local_contexts[name] = SourceTree(
+                root, context_ignore(root), hasher=self.context.hasher
+            )
         return self.local_contexts[name]
 
     def _sources(

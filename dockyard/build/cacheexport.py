@@ -38,6 +38,8 @@ class CacheOption:
 
     type: str
     attrs: dict[str, str] = field(default_factory=dict)
+    # A local cache the build sends back for the client to write (a client elsewhere).
+    to_client: bool = False
 
     @property
     def location(self) -> str:

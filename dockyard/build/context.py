@@ -22,9 +22,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from dockyard.build.dockerignore import IgnoreMatcher
+from dockyard.build.dockerignore import IgnoreMatcher, read_dockerignore
 from dockyard.errors import InvalidArgument
 from dockyard.runtime.securejoin import secure_join
+from dockyard.tarfs.root import Root, components
 
 _CHUNK = 1 << 20
 _WILDCARD = re.compile(r"(?<!\\)[*?\[]")
@@ -217,3 +218,19 @@ def _glob_regex(pattern: str) -> re.Pattern[str]:
         else:
             out.append(re.escape(ch))
     return re.compile("".join(out) + r"\Z", re.DOTALL)
+
+
+def read_in_context(root: Path, name: str) -> bytes | None:
+    """A regular file of a context directory; None when there is none of that name.
+    Its name, and any symlink on the way, resolve in the context."""
+    try:
+        with Root(root) as context:
+            return context.read(components(name))
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return None
+
+
+def context_ignore(root: Path) -> IgnoreMatcher:
+    """What the .dockerignore of a context directory (the build's, or a named one) excludes."""
+    text = read_in_context(root, ".dockerignore")
+    return IgnoreMatcher(read_dockerignore(text.decode(errors="replace")) if text else [])

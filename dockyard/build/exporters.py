@@ -23,6 +23,9 @@ from typing import Any
 from dockyard.errors import InvalidArgument
 
 EXPORT_KEY = "export"
+# A local cache sent back to the client: {"cacheexport": "<base64>", "index": i}, the
+# i-th cache its session asked for, as a tar of the OCI layout.
+CACHE_EXPORT_KEY = "cacheexport"
 IMAGE = "image"
 FILE_TYPES = ("local", "tar")  # the final stage's files, no image
 ARCHIVE_TYPES = ("docker", "oci")  # the image, as an archive
@@ -78,11 +81,19 @@ def _output(entry: dict[str, Any]) -> Output:
 
 
 class ExportStream(io.RawIOBase):
-    """A writable stream that sends what is written as export messages, a chunk at a time."""
+    """A writable stream that sends what is written as export messages (``key``), a chunk
+    at a time."""
 
-    def __init__(self, emit: Callable[[dict[str, Any]], None]) -> None:
+    def __init__(
+        self,
+        emit: Callable[[dict[str, Any]], None],
+        key: str = EXPORT_KEY,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__()
         self._emit = emit
+        self._key = key
+        self._extra = extra or {}  # more fields of each message
         self._buffer = bytearray()
 
     def writable(self) -> bool:
@@ -101,4 +112,4 @@ class ExportStream(io.RawIOBase):
             self._buffer.clear()
 
     def _send(self, data: bytes) -> None:
-        self._emit({EXPORT_KEY: base64.b64encode(data).decode()})
+        self._emit({self._key: base64.b64encode(data).decode(), **self._extra})

@@ -115,14 +115,41 @@ def run_build(client: Client, ns: argparse.Namespace) -> int:
         "rm": ns.rm,
         "forcerm": ns.force_rm or None,
         "explain": (ns.explain or os.environ.get("DOCKYARD_EXPLAIN") == "1") or None,
-        "cachefrom": json.dumps(_caches(ns.cache_from)) if ns.cache_from else None,
-        "cacheto": json.dumps(_caches(ns.cache_to)) if ns.cache_to else None,
-        "buildcontexts": _named_contexts(ns.build_context, client.local),
     }
-    if ns.secret or ns.ssh:
-        from dockyard.cli.buildsession import open_session
+    contexts, context_dirs = _named_contexts(ns.build_context, client.local)
+    cache_from, cache_dirs = _caches(ns.cache_from, client.local, False)
+    cache_to, cache_dests = _caches(ns.cache_to, client.local, True)
+    query["buildcontexts"] = json.dumps(contexts) if contexts else None
+    query["cachefrom"] = json.dumps(cache_from) if cache_from else None
+    query["cacheto"] = json.dumps(cache_to) if cache_to else None
+    session = None
+    if ns.secret or ns.ssh or context_dirs or cache_dirs or cache_dests:
+        from dockyard.cli.buildsession import Uploads, open_session
 
-        query["session"] = open_session(client, ns.secret, ns.ssh)
+        uploads = Uploads(context_dirs, [d for d, _ in cache_dirs], cache_dests)
+        session = open_session(client, ns.secret, ns.ssh, uploads)
+        query["session"] = session.id if session else None
+    try:  # a forwarded ssh agent serves the build until it ends
+        image_id = _request_build(client, ns, query, [dest for dest, _ in cache_dests])
+    finally:
+        if session is not None:
+            session.close()
+    if ns.iidfile:
+        with open(ns.iidfile, "w") as f:
+            f.write(image_id)
+    return 0
+
+
+def _request_build(
+    client: Client, ns: argparse.Namespace, query: dict[str, Any], cache_dests: list[str]
+) -> str:
+    """Send the build and show its progress; ``cache_dests``: where the local caches the
+    daemon sends back go, in order. Returns the image id."""
+    caches: list[ExportSink] = []
+    if cache_dests:
+        from dockyard.cli.buildoutput import ExportSink, Output
+
+        caches = [ExportSink(Output("local", dest=dest)) for dest in cache_dests]
     sink = None
     if ns.output:
         from dockyard.cli.buildoutput import ExportSink, parse_outputs
@@ -135,11 +162,7 @@ def run_build(client: Client, ns: argparse.Namespace) -> int:
         refs = _registry_refs(ns.cache_from, False) + _registry_refs(ns.cache_to, True)
         headers = {**_headers(query, body), **_registry_config(refs)}
         response = client.request("POST", "/build", query, body, headers)
-        image_id = _show(response.iter_json(), ns.quiet, sink, _live_view(ns, sink))
-    if ns.iidfile:
-        with open(ns.iidfile, "w") as f:
-            f.write(image_id)
-    return 0
+        return _show(response.iter_json(), ns.quiet, sink, caches, _live_view(ns, sink))
 
 
 def _headers(query: dict[str, Any], body: BinaryIO | None) -> dict[str, str]:
@@ -148,22 +171,22 @@ def _headers(query: dict[str, Any], body: BinaryIO | None) -> dict[str, str]:
     return {"Content-Type": "text/plain" if "context" in query else "application/x-tar"}
 
 
-def _named_contexts(values: list[str], local: bool) -> str | None:
-    """``--build-context name=DIR|docker-image://REF``, a directory made absolute (read
-    by the daemon, so only one on this machine takes them)."""
-    contexts = {}
+def _named_contexts(values: list[str], local: bool) -> tuple[dict[str, str], dict[str, str]]:
+    """``--build-context name=DIR|docker-image://REF``: what the build's query names (a
+    directory made absolute, for a daemon on this machine), and the directories a
+    daemon elsewhere gets uploaded."""
+    named, uploaded = {}, {}
     for value in values:
         name, sep, source = value.partition("=")
         if not sep or not name or not source:
             raise InvalidArgument(f"invalid context value: {value}, expected key=value")
-        if "://" not in source:
-            if not local:
-                raise InvalidArgument(
-                    f"build context {name}: a directory needs a daemon on this machine"
-                )
-            source = os.path.abspath(source)
-        contexts[name] = source
-    return json.dumps(contexts) if contexts else None
+        if "://" in source:
+            named[name] = source
+        elif local:
+            named[name] = os.path.abspath(source)
+        else:
+            uploaded[name] = os.path.abspath(source)
+    return named, uploaded
 
 
 def _registry_refs(caches: list[str], bare_is_registry: bool) -> list[str]:
@@ -205,16 +228,25 @@ def _registry_config(refs: list[str]) -> dict[str, str]:
     return {"X-Registry-Config": base64.urlsafe_b64encode(json.dumps(logins).encode()).decode()}
 
 
-def _caches(values: list[str]) -> list[str]:
-    """``--cache-from``/``--cache-to`` values, a local cache's directory made absolute
-    (the daemon is on this machine for those: it refuses them otherwise)."""
-    made = []
+def _caches(
+    values: list[str], local: bool, export: bool
+) -> tuple[list[str], list[tuple[str, str]]]:
+    """``--cache-from``/``--cache-to`` values: those of the build's query (a local cache's
+    directory made absolute, for a daemon on this machine), and the local caches
+    (directory, mode) a daemon elsewhere gets uploaded or sends back."""
+    named, elsewhere = [], []
     for value in values:
         fields = value.split(",")
-        if "type=local" in fields:
-            fields = [_absolute(f) for f in fields]
-        made.append(",".join(fields))
-    return made
+        if "type=local" not in fields:
+            named.append(value)
+        elif local:
+            named.append(",".join(_absolute(f) for f in fields))
+        else:
+            from dockyard.build.cacheexport import parse_cache_option
+
+            option = parse_cache_option(value, export)
+            elsewhere.append((os.path.abspath(option.location), option.attrs.get("mode", "min")))
+    return named, elsewhere
 
 
 def _absolute(field: str) -> str:
@@ -247,9 +279,16 @@ def _live_view(ns: argparse.Namespace, sink: ExportSink | None) -> TtyProgress |
     return TtyProgress()
 
 
-def _show(messages: Any, quiet: bool, sink: ExportSink | None, view: TtyProgress | None) -> str:
+def _show(
+    messages: Any,
+    quiet: bool,
+    sink: ExportSink | None,
+    caches: list[ExportSink],
+    view: TtyProgress | None,
+) -> str:
     """Print the daemon's progress like docker does (or draw it in ``view``), and write
-    what an ``--output`` exports to ``sink``; returns the image id."""
+    what an ``--output`` exports to ``sink`` and the local caches it sends back to
+    ``caches``; returns the image id."""
     image_id = ""
     # Progress goes to stderr when stdout carries the export, as buildx's does.
     out = sys.stderr if sink is not None and sink.output.to_stdout else sys.stdout
@@ -259,11 +298,14 @@ def _show(messages: Any, quiet: bool, sink: ExportSink | None, view: TtyProgress
             if message.get("error"):
                 detail = message.get("errorDetail") or {}
                 out.flush()
-                if sink is not None:
-                    sink.close()
+                for opened in (sink, *caches):
+                    if opened is not None:
+                        opened.close()
                 raise StatusError(detail.get("code") or 1, message["error"])
             if "export" in message and sink is not None:
                 sink.write(message["export"])
+            elif "cacheexport" in message:
+                caches[int(message.get("index") or 0)].write(message["cacheexport"])
             elif "aux" in message:
                 image_id = (message.get("aux") or {}).get("ID", image_id)
             elif "stream" in message and view is not None:
@@ -277,6 +319,8 @@ def _show(messages: Any, quiet: bool, sink: ExportSink | None, view: TtyProgress
     finally:
         if view is not None:
             view.close(success)
+    for cache in caches:
+        cache.finish()
     if sink is not None:
         sink.finish()
     return image_id

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
-from dockyard.build.exporters import FILE_TYPES, ExportStream, Output
+from dockyard.build.exporters import CACHE_EXPORT_KEY, FILE_TYPES, ExportStream, Output
 from dockyard.engine.images import ImageService
 from dockyard.runtime.overlay import detached_layers
 from dockyard.tarfs.pack import TarWriter
@@ -44,6 +44,20 @@ def export(
         else:
             with images.save_as(image_id, names) as archive:
                 shutil.copyfileobj(archive, stream, _CHUNK)
+
+
+def export_directory(directory: Path, index: int, emit: Callable[[dict[str, Any]], None]) -> None:
+    """The files of ``directory`` (a local cache made for the client) as a tar, in
+    ``cacheexport`` messages of the client's cache ``index``."""
+    with (
+        ExportStream(emit, CACHE_EXPORT_KEY, {"index": index}) as stream,
+        TarWriter(cast(BinaryIO, stream)) as writer,
+    ):
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            writer.add_contents(fd)
+        finally:
+            os.close(fd)
 
 
 @contextlib.contextmanager

@@ -25,9 +25,8 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 from dockyard.build.backend import BuildImage, RunProcess, StepMount
 from dockyard.build.builder import BuildRequest, build
-from dockyard.build.cacheexport import INLINE, CacheRecord
-from dockyard.build.context import FileHasher, SourceTree
-from dockyard.build.dockerignore import IgnoreMatcher, read_dockerignore
+from dockyard.build.cacheexport import INLINE, CacheOption, CacheRecord
+from dockyard.build.context import FileHasher, SourceTree, context_ignore, read_in_context
 from dockyard.build.exporters import IMAGE
 from dockyard.build.output import BuildOutput, Message
 from dockyard.config import Paths
@@ -41,7 +40,7 @@ from dockyard.engine.buildcache import (
     open_cache,
     with_inline_cache,
 )
-from dockyard.engine.buildexport import export
+from dockyard.engine.buildexport import export, export_directory
 from dockyard.engine.buildmounts import CacheMounts, memory_dir
 from dockyard.engine.buildsessions import BuildSessions
 from dockyard.engine.images import ImageService
@@ -58,7 +57,7 @@ from dockyard.store import reference
 from dockyard.store.layers import LayerStore, chain_ids
 from dockyard.store.metadata import Metadata
 from dockyard.tarfs.extract import Extractor
-from dockyard.tarfs.root import Root, components
+from dockyard.tarfs.root import Root
 from dockyard.timefmt import rfc3339
 
 if TYPE_CHECKING:
@@ -99,7 +98,7 @@ class BuildService:
         self._images_in_use: Counter[str] = Counter()
         self._lock = threading.Lock()
         self.cache_mounts = CacheMounts(paths.data_root / "build-mounts")
-        self.sessions = BuildSessions()  # --secret and --ssh of builds to come, in memory
+        self.sessions = BuildSessions(paths.tmp)  # what the next builds get besides a context
         # How a missing base image is pulled (the engine's TransferService.pull).
         self.pull: Callable[[str, Callable[[Message], None]], str] | None = None
         # How a registry cache's registry is reached (TransferService.open_registry).
@@ -156,7 +155,7 @@ class BuildService:
                 request.dockerfile, request.dockerfile_name = _read_dockerfile(
                     root, request.dockerfile_name, dockerfile
                 )
-                tree = SourceTree(root, IgnoreMatcher(_dockerignore(root)), hasher)
+                tree = SourceTree(root, context_ignore(root), hasher)
                 request, inline = self._inline_caches(request)
                 logins, connect = request.registry_logins, self._connect
                 sources = [open_cache(o, logins, connect) for o in request.cache_imports]
@@ -211,15 +210,35 @@ class BuildService:
         names = [_archive_name(n) for n in request.output.names or request.tags]
         tags = [] if archive else [*request.tags, *request.output.names]
         result = build(dataclasses.replace(request, tags=tags), tree, backend, output)
+        to_client = 0  # the caches sent back so far
         for option in request.cache_exports:
             if option.type == INLINE:
                 continue  # in the image already
-            output.stream(f"Exporting the build cache to {option.location}\n")
             steps = result.steps if option.max_mode else result.target_steps
+            if option.to_client:
+                output.stream("Exporting the build cache to the client\n")
+                self._send_cache(option, steps, backend.scratch, to_client, emit)
+                to_client += 1
+                continue
+            output.stream(f"Exporting the build cache to {option.location}\n")
             export_cache(self.images, option, steps, request.registry_logins, self._connect)
         if archive:
             export(self.images, result.image_id, request.output, names, emit)
         return result.image_id
+
+    def _send_cache(
+        self,
+        option: CacheOption,
+        steps: list[CacheRecord],
+        scratch: Path,
+        index: int,
+        emit: Callable[[Message], None],
+    ) -> None:
+        """A local cache made in ``scratch``, then sent in the response for the client."""
+        directory = scratch / f"cache-export-{index}"
+        made = dataclasses.replace(option, attrs={**option.attrs, "dest": str(directory)})
+        export_cache(self.images, made, steps, {}, self._connect)
+        export_directory(directory, index, emit)
 
     def _connect(self, domain: str, scopes: list[str], credentials: Credentials | None) -> Registry:
         if self.open_registry is None:
@@ -617,7 +636,7 @@ def _read_dockerfile(root: Path, name: str, given: bytes | None) -> tuple[str, s
     if given is None:
         # Docker's fallback spelling when the client named none.
         names = [name] if name else ["Dockerfile", "dockerfile"]
-        found = (_read_in_context(root, n) for n in names)
+        found = (read_in_context(root, n) for n in names)
         given = next((text for text in found if text is not None), None)
         if given is None:
             raise InvalidArgument(f"Cannot locate specified Dockerfile: {shown}")
@@ -625,17 +644,3 @@ def _read_dockerfile(root: Path, name: str, given: bytes | None) -> tuple[str, s
         return given.decode(), shown
     except UnicodeDecodeError:
         raise InvalidArgument(f"the Dockerfile {shown} is not UTF-8 text") from None
-
-
-def _read_in_context(root: Path, name: str) -> bytes | None:
-    """A regular file of the context; None when there is none of that name."""
-    try:
-        with Root(root) as context:
-            return context.read(components(name))
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-        return None
-
-
-def _dockerignore(root: Path) -> list[str]:
-    text = _read_in_context(root, ".dockerignore")
-    return read_dockerignore(text.decode(errors="replace")) if text is not None else []

@@ -32,6 +32,21 @@ def test_a_directory_context_for_copy_from(daemon: Any, roots: Any) -> None:
     assert " ---> Cache miss: file project:src/main.txt changed" in changed.stdout.decode()
 
 
+def test_a_directory_context_honours_its_own_dockerignore(daemon: Any, roots: Any) -> None:
+    """As BuildKit reads a named local context: what its .dockerignore excludes is not there."""
+    context = _context(roots, "FROM busybox\nCOPY --from=project . /app/\nRUN ls -A /app > /ls\n")
+    project = roots.base / "project"
+    project.mkdir()
+    (project / "kept.txt").write_text("kept\n")
+    (project / "build.log").write_text("excluded\n")
+    (project / ".dockerignore").write_text("*.log\n")
+    flag = f"project={project}"
+    built = dockyard(daemon, "build", "--build-context", flag, "-t", "ignored", str(context))
+    assert built.returncode == 0, built.stderr
+    listing = daemon.cli("run", "--rm", "ignored", "cat", "/ls").stdout.split()
+    assert listing == [".dockerignore", "kept.txt"]
+
+
 def test_an_image_context_for_from_and_copy_from(daemon: Any, roots: Any) -> None:
     assert daemon.cli("tag", "busybox", "other/base:1").returncode == 0
     context = _context(

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import tarfile
 from pathlib import Path
 
 import pytest
 
+from dockyard.cli.buildcontext import cache_tar
 from dockyard.cli.buildsession import _agent, _secret
 from dockyard.errors import InvalidArgument
 
@@ -44,3 +48,29 @@ def test_ssh_values(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SSH_AUTH_SOCK")
     with pytest.raises(InvalidArgument, match="make sure SSH_AUTH_SOCK is set"):
         _agent("default")
+
+
+def test_a_cache_is_uploaded_as_its_index_and_the_blobs_it_lists(tmp_path: Path) -> None:
+    """What an import reads, not what older exports left in the directory."""
+    blobs = tmp_path / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+
+    def blob(data: bytes) -> str:
+        digest = hashlib.sha256(data).hexdigest()
+        (blobs / digest).write_bytes(data)
+        return f"sha256:{digest}"
+
+    config, layer, stale = blob(b"records"), blob(b"layer"), blob(b"an older export's")
+    manifest = blob(
+        json.dumps({"config": {"digest": config}, "layers": [{"digest": layer}]}).encode()
+    )
+    (tmp_path / "index.json").write_text(json.dumps({"manifests": [{"digest": manifest}]}))
+    (tmp_path / "oci-layout").write_text("{}")
+    with cache_tar(str(tmp_path)) as tar, tarfile.open(fileobj=tar) as archive:
+        names = {name.removeprefix("./") for name in archive.getnames()}
+    wanted = {f"blobs/sha256/{d.removeprefix('sha256:')}" for d in (config, layer, manifest)}
+    assert wanted <= names
+    assert f"blobs/sha256/{stale.removeprefix('sha256:')}" not in names
+    assert {"index.json", "oci-layout"} <= names
+    with cache_tar(str(tmp_path / "none")) as tar, tarfile.open(fileobj=tar) as archive:
+        assert archive.getnames() == []  # no cache there yet: nothing to send

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import socket
+import tarfile
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from tests.api import wire
 from tests.build.test_e2e import dockyard
@@ -89,3 +92,38 @@ def test_build_session_input_errors(daemon: Any, roots: Any) -> None:
     assert wire.request(sock, "POST", url).status == 200
     again = wire.request(sock, "POST", url)  # a session serves one build
     assert again.status == 400 and "no such build session" in again.json()["message"]
+
+
+def test_build_session_uploads(daemon: Any, roots: Any) -> None:
+    """A client elsewhere uploads its directories to the session; refusals are 400s, and
+    the uploads go with the build that takes the session, even a refused one."""
+    sock = str(daemon.host).removeprefix("unix://")
+    tar = {"Content-Type": "application/x-tar"}
+    unknown = wire.request(sock, "PUT", "/build/session/nope/contexts?name=x", _tar(), tar)
+    assert unknown.status == 400 and "no such build session" in unknown.json()["message"]
+    modes = wire.request(sock, "POST", "/build/session", {"CacheExports": ["all"]})
+    assert modes.status == 400 and "CacheExports must list" in modes.json()["message"]
+    session = wire.request(sock, "POST", "/build/session", {}).json()["ID"]
+    put = f"/build/session/{session}/contexts?name=x"
+    assert wire.request(sock, "PUT", put, _tar(), tar).status == 204
+    twice = wire.request(sock, "PUT", put, _tar(), tar)
+    assert twice.status == 400 and "build context x is given twice" in twice.json()["message"]
+    bad = wire.request(sock, "PUT", f"/build/session/{session}/caches", b"x" * 1024, tar)
+    assert bad.status == 400 and "failed to read the upload" in bad.json()["message"]
+    uploads = list((Path(roots.data_root) / "tmp").glob("build-session-*"))
+    assert len(uploads) == 1
+    (Path(roots.base) / "Dockerfile").write_text("FROM busybox\n")
+    contexts = quote('{"x":"docker-image://busybox"}')
+    url = f"/build?context={roots.base}&session={session}&buildcontexts={contexts}"
+    clash = wire.request(sock, "POST", url)
+    assert clash.status == 400 and "build context x is given twice" in clash.json()["message"]
+    assert not uploads[0].exists()
+
+
+def _tar() -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as archive:
+        info = tarfile.TarInfo("a.txt")
+        info.size = 2
+        archive.addfile(info, io.BytesIO(b"a\n"))
+    return out.getvalue()
