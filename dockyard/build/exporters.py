@@ -4,9 +4,11 @@
 the client writes on its own side, so they work with a daemon elsewhere as
 buildx's do: ``local`` and ``tar`` (the final stage's files, as a tar the
 client unpacks into a directory or keeps) and ``docker``/``oci`` (the image
-as a docker-archive / OCI layout). The daemon sends the archive in the build
-response itself, as ``{"export": "<base64 of the next bytes>"}`` lines after
-the build's own messages; the destination never leaves the client.
+as BuildKit's exporters of those names write it: a docker-archive that is
+also an OCI layout, and an OCI layout; ``tar=false``, a layout directory, is
+the client's doing). The daemon sends the archive in the build response
+itself, as ``{"export": "<base64 of the next bytes>"}`` lines after the
+build's own messages; the destination never leaves the client.
 
 The API parameter is moby's ``outputs``: ``[{"Type": "local", "Attrs": {}}]``.
 """
@@ -21,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dockyard.errors import InvalidArgument
+from dockyard.units import parse_bool
 
 EXPORT_KEY = "export"
 IMAGE = "image"
@@ -28,7 +31,15 @@ FILE_TYPES = ("local", "tar")  # the final stage's files, no image
 ARCHIVE_TYPES = ("docker", "oci")  # the image, as an archive
 _CHUNK = 1 << 18  # bytes per message: a line the client splits cheaply
 # The attributes each type takes (``dest`` stays with the client).
-_ATTRIBUTES = {IMAGE: {"name"}, "local": set(), "tar": set(), "docker": {"name"}, "oci": {"name"}}
+_ARCHIVE_ATTRIBUTES = {"name", "oci-mediatypes", "tar"}
+_ATTRIBUTES = {
+    IMAGE: {"name"},
+    "local": set(),
+    "tar": set(),
+    "docker": _ARCHIVE_ATTRIBUTES,
+    "oci": _ARCHIVE_ATTRIBUTES,
+}
+_BOOLEANS = ("oci-mediatypes", "tar")
 
 
 @dataclass(frozen=True)
@@ -40,6 +51,13 @@ class Output:
     def names(self) -> list[str]:
         """The ``name=`` attribute: image names, comma-separated, as BuildKit's."""
         return [n for n in self.attrs.get("name", "").split(",") if n]
+
+    @property
+    def oci_types(self) -> bool:
+        """``oci-mediatypes``: OCI's media types (the oci exporter's default) or Docker's
+        (the docker exporter's, as BuildKit before its compatibility version 0.31)."""
+        value = self.attrs.get("oci-mediatypes")
+        return self.type == "oci" if value is None else parse_bool(value)
 
 
 def parse_outputs(raw: str) -> Output:
@@ -74,6 +92,14 @@ def _output(entry: dict[str, Any]) -> Output:
     unknown = sorted(set(attrs) - known - {"push"})
     if unknown:
         raise InvalidArgument(f"unknown key {unknown[0]!r} for the {kind} exporter")
+    for key in _BOOLEANS:
+        value = attrs.get(key)
+        if value is None or (key == "tar" and not value):  # an empty tar= is true
+            continue
+        try:
+            parse_bool(value)
+        except InvalidArgument as e:
+            raise InvalidArgument(f"non-bool value specified for {key}: {e.message}") from None
     return Output(kind, dict(attrs))
 
 
