@@ -212,6 +212,8 @@ def unpack(stream: BinaryIO, into: Path) -> None:
     try:
         with tarfile.open(fileobj=stream, mode="r|*") as tar:
             for member in tar:
+                if member.isdir():
+                    continue  # made as its files need it ("." of `tar -C dir -c .` too)
                 name = _safe_name(member.name)
                 if member.isfile():
                     reader = tar.extractfile(member)
