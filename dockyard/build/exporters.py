@@ -1,6 +1,7 @@
 """Where a build's result goes (``--output``), as the daemon takes it.
 
-``image`` (the default) stores and tags the image. The others are archives
+``image`` (the default) stores and tags the image, and with ``push=true``
+(``registry``: BuildKit's alias) pushes it by each of its names. The others are archives
 the client writes on its own side, so they work with a daemon elsewhere as
 buildx's do: ``local`` and ``tar`` (the final stage's files, as a tar the
 client unpacks into a directory or keeps) and ``docker``/``oci`` (the image
@@ -33,13 +34,14 @@ _CHUNK = 1 << 18  # bytes per message: a line the client splits cheaply
 # The attributes each type takes (``dest`` stays with the client).
 _ARCHIVE_ATTRIBUTES = {"name", "oci-mediatypes", "tar"}
 _ATTRIBUTES = {
-    IMAGE: {"name"},
+    IMAGE: {"name", "push"},
     "local": set(),
     "tar": set(),
     "docker": _ARCHIVE_ATTRIBUTES,
     "oci": _ARCHIVE_ATTRIBUTES,
 }
-_BOOLEANS = ("oci-mediatypes", "tar")
+_BOOLEANS = ("oci-mediatypes", "tar", "push")
+_EMPTY_IS_TRUE = ("tar", "push")  # BuildKit reads a bare key as true
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,12 @@ class Output:
         (the docker exporter's, as BuildKit before its compatibility version 0.31)."""
         value = self.attrs.get("oci-mediatypes")
         return self.type == "oci" if value is None else parse_bool(value)
+
+    @property
+    def push(self) -> bool:
+        """``push``: the image goes to its registries too, by each of its names."""
+        value = self.attrs.get("push")
+        return value is not None and (value == "" or parse_bool(value))
 
 
 def parse_outputs(raw: str) -> Output:
@@ -84,17 +92,17 @@ def _output(entry: dict[str, Any]) -> Output:
         raise InvalidArgument("type is required for output")
     if not isinstance(attrs, dict) or not all(isinstance(v, str) for v in attrs.values()):
         raise InvalidArgument("invalid outputs parameter: Attrs must map names to strings")
-    if kind == "registry" or (kind == IMAGE and attrs.get("push") in ("true", "1")):
-        raise InvalidArgument("pushing from a build is not supported: use dockyard push")
+    if kind == "registry":
+        kind, attrs = IMAGE, {"push": "true", **attrs}
     known = _ATTRIBUTES.get(kind)
     if known is None:
         raise InvalidArgument(f'exporter "{kind}" could not be found')
-    unknown = sorted(set(attrs) - known - {"push"})
+    unknown = sorted(set(attrs) - known)
     if unknown:
         raise InvalidArgument(f"unknown key {unknown[0]!r} for the {kind} exporter")
     for key in _BOOLEANS:
         value = attrs.get(key)
-        if value is None or (key == "tar" and not value):  # an empty tar= is true
+        if value is None or (key in _EMPTY_IS_TRUE and not value):
             continue
         try:
             parse_bool(value)

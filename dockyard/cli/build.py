@@ -123,16 +123,17 @@ def run_build(client: Client, ns: argparse.Namespace) -> int:
         from dockyard.cli.buildsession import open_session
 
         query["session"] = open_session(client, ns.secret, ns.ssh)
-    sink = None
+    sink, pushed = None, []
     if ns.output:
         from dockyard.cli.buildoutput import ExportSink, parse_outputs
 
         output = parse_outputs(ns.output)
         if output is not None:
             query["outputs"] = output.query()
-            sink = ExportSink(output) if output.type != "image" else None
+            sink = ExportSink(output) if output.type not in ("image", "registry") else None
+            pushed = output.pushed_names(ns.tag)
     with _Context(ns.args[0], ns.file, query, client.local) as body:
-        refs = _registry_refs(ns.cache_from, False) + _registry_refs(ns.cache_to, True)
+        refs = _registry_refs(ns.cache_from, False) + _registry_refs(ns.cache_to, True) + pushed
         headers = {**_headers(query, body), **_registry_config(refs)}
         response = client.request("POST", "/build", query, body, headers)
         image_id = _show(response.iter_json(), ns.quiet, sink, _live_view(ns, sink))
@@ -272,7 +273,7 @@ def _show(messages: Any, quiet: bool, sink: ExportSink | None, view: TtyProgress
                 out.write(message["stream"])
                 out.flush()
             elif "status" in message and not quiet:
-                out.write(message["status"] + "\n")
+                _status(message, out)
         success = True
     finally:
         if view is not None:
@@ -280,6 +281,15 @@ def _show(messages: Any, quiet: bool, sink: ExportSink | None, view: TtyProgress
     if sink is not None:
         sink.finish()
     return image_id
+
+
+def _status(message: dict[str, Any], out: Any) -> None:
+    """A pull's or push's status as jsonmessage shows it off a terminal: a line, none for
+    bytes moving."""
+    if (message.get("progressDetail") or {}).get("current"):
+        return
+    layer = f"{message['id']}: " if message.get("id") else ""
+    out.write(layer + message["status"] + "\n")
 
 
 class _Context:

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 _STDOUT = "-"
 _IMAGE_ARCHIVES = ("docker", "oci")
+_FILE_ARCHIVES = ("tar", *_IMAGE_ARCHIVES)
 _BLOB = re.compile(r"blobs/sha256/[0-9a-f]{64}")
 _LATEST = "latest"  # what BuildKit's client names an unnamed image in a layout directory
 
@@ -51,11 +52,25 @@ class Output:
 
     @property
     def is_layout(self) -> bool:
-        return self.type in _IMAGE_ARCHIVES and not _tar_attribute(self.attrs)
+        return self.type in _IMAGE_ARCHIVES and not _flag(self.attrs, "tar", True)
+
+    def pushed_names(self, tags: list[str]) -> list[str]:
+        """The names an image output with ``push=true`` (or ``registry``) pushes: the
+        stored logins of their registries go along."""
+        pushing = self.type == "registry" or (
+            self.type == "image" and _flag(self.attrs, "push", False)
+        )
+        names = [n for n in self.attrs.get("name", "").split(",") if n]
+        return [*tags, *names] if pushing else []
+
+    @property
+    def to_file(self) -> bool:
+        """An archive, to a file or to stdout."""
+        return self.type in _FILE_ARCHIVES and not self.is_layout
 
     @property
     def to_stdout(self) -> bool:
-        return not self.to_directory and self.dest in ("", _STDOUT)
+        return self.to_file and self.dest in ("", _STDOUT)
 
     def query(self) -> str:
         """The API's ``outputs`` parameter."""
@@ -79,15 +94,18 @@ def parse_outputs(values: list[str]) -> Output | None:
         raise InvalidArgument(
             f"dest file is required for {output.type} exporter. refusing to write to console"
         )
-    elif not output.to_directory and not output.to_stdout and os.path.isdir(output.dest):
+    elif output.to_file and os.path.isdir(output.dest):
         raise InvalidArgument(f"destination file {output.dest} is a directory")
     return output
 
 
-def _tar_attribute(attrs: dict[str, str]) -> bool:
-    """buildx's reading of ``tar=``: anything but a Go boolean is true."""
+def _flag(attrs: dict[str, str], key: str, absent: bool) -> bool:
+    """A boolean attribute as buildx reads ``tar=``: ``absent`` when it is, and anything but
+    a Go boolean is true (the daemon refuses what it cannot read)."""
+    if key not in attrs:
+        return absent
     try:
-        return parse_bool(attrs.get("tar", ""))
+        return parse_bool(attrs[key])
     except InvalidArgument:
         return True
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import socket
 import subprocess
 import tarfile
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.build.test_e2e import dockyard
+from tests.distribution.conftest import Registry, registry  # noqa: F401 - the fixture
 from tests.remote.conftest import TLSDaemon, pki, tls_daemon  # noqa: F401 - the fixtures
 
 REF_NAME = "org.opencontainers.image.ref.name"
@@ -239,12 +241,53 @@ def test_image_output_names_are_tags(daemon: Any, context: Path) -> None:
     assert {"named/a:1", "named/b:1", "plain:1"} <= set(images)
 
 
+def test_image_output_pushes_by_its_names(
+    daemon: Any,
+    context: Path,
+    registry: Registry,  # noqa: F811 - the fixture
+) -> None:
+    """push=true (and type=registry, BuildKit's alias): the built image is tagged and pushed
+    by each of its names, the push's progress in the build's."""
+    (context / "Dockerfile").write_text(IMAGE_DOCKERFILE)
+    first, second = f"{registry.address}/built/app:1", f"{registry.address}/built/app:2"
+    result = dockyard(daemon, "build", "-t", first, "-o", "type=image,push=true", str(context))
+    assert result.returncode == 0, result.stderr
+    out = result.stdout.decode()
+    assert f"The push refers to repository [{registry.address}/built/app]" in out
+    assert "1: digest: sha256:" in out
+    assert ("PUT", "/v2/built/app/manifests/1", 201) in registry.requests()
+    pushed = dockyard(daemon, "build", "-o", f"type=registry,name={second}", str(context))
+    assert pushed.returncode == 0, pushed.stderr
+    assert ("PUT", "/v2/built/app/manifests/2", 201) in registry.requests()
+
+    for name in (first, second):
+        assert daemon.cli("rmi", name).returncode == 0
+        assert daemon.cli("pull", name).returncode == 0
+        ran = daemon.cli("run", "--rm", name, "cat", "/made")
+        assert ran.stdout == "made\n", ran.stderr
+
+    unreachable = f"127.0.0.1:{_closed_port()}/built/app:3"
+    failed = dockyard(daemon, "build", "-o", f"type=registry,name={unreachable}", str(context))
+    assert failed.returncode != 0
+    assert f"failed to push {unreachable}: " in failed.stderr.decode()
+
+
+def _closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def test_output_refusals_are_buildx_s(daemon: Any, context: Path) -> None:
     cases = [
         ("type=local", "output directory is required for local exporter"),
         ("type=nope,dest=x", 'exporter "nope" could not be found'),
         ("name=x,dest=y", "type is required for output"),
-        ("type=registry,name=r/x", "pushing from a build is not supported"),
+        (
+            "type=image,push=maybe",
+            'non-bool value specified for push: strconv.ParseBool: parsing "maybe"',
+        ),
         ("type=oci,tar=false", "dest is required for oci exporter"),
         ("type=docker,tar=false,dest=-", "dest cannot be stdout for docker exporter"),
         (f"type=oci,tar=false,dest={context / 'note.txt'}", "note.txt is a file"),
