@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.build.test_e2e import dockyard
+from tests.conftest import DockerCli
 from tests.distribution.conftest import Registry, registry  # noqa: F401 - the fixture
 from tests.remote.conftest import TLSDaemon, pki, tls_daemon  # noqa: F401 - the fixtures
 
@@ -113,16 +114,19 @@ def _image_manifest(files: dict[str, bytes], index_entry: dict[str, Any]) -> dic
     return manifest
 
 
-def _loads_and_runs(daemon: Any, archive: Path, name: str) -> None:
-    loaded = daemon.cli("load", "-i", str(archive))
+def _loads_and_runs(daemon: Any, archive: Path, name: str, load: Any = None) -> None:
+    """``archive`` loads (by ``load``, else our CLI) as ``name``, which then runs."""
+    loaded = (load or daemon.cli)("load", "-i", str(archive))
     assert f"Loaded image: {name}" in loaded.stdout, loaded.stderr
     ran = daemon.cli("run", "--rm", name, "cat", "/made")
     assert ran.stdout == "made\n", ran.stderr
 
 
-def test_docker_output_is_buildkit_s_docker_archive(daemon: Any, context: Path) -> None:
+def test_docker_output_is_buildkit_s_docker_archive(
+    daemon: Any, docker_cli: DockerCli, context: Path
+) -> None:
     """type=docker: a docker-archive with the OCI layout beside it, gzip layers, Docker's media
-    types, no legacy ``repositories`` file; docker load, dockyard load and skopeo read it."""
+    types, no legacy ``repositories`` file; docker load and skopeo read it."""
     (context / "Dockerfile").write_text(IMAGE_DOCKERFILE)
     dest = context.parent / "docker.tar"
     out = f"type=docker,dest={dest},name=exported/docker:v1"
@@ -150,7 +154,7 @@ def test_docker_output_is_buildkit_s_docker_archive(daemon: Any, context: Path) 
 
     assert len(_skopeo_inspect(f"docker-archive:{dest}")["Layers"]) == 2
     assert daemon.cli("image", "inspect", "exported/docker:v1").returncode != 0  # not tagged
-    _loads_and_runs(daemon, dest, "exported/docker:v1")
+    _loads_and_runs(daemon, dest, "exported/docker:v1", docker_cli)
 
     oci_types = context.parent / "docker-oci-types.tar"
     out = f"type=docker,dest={oci_types},oci-mediatypes=true"
