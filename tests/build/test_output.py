@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import socket
 import subprocess
 import tarfile
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.build.test_e2e import dockyard
-from tests.conftest import DockerCli
+from tests.conftest import DOCKYARD, DockerCli
 from tests.distribution.conftest import Registry, registry  # noqa: F401 - the fixture
 from tests.remote.conftest import TLSDaemon, pki, tls_daemon  # noqa: F401 - the fixtures
 
@@ -306,8 +307,30 @@ def test_output_refusals_are_buildx_s(daemon: Any, context: Path) -> None:
         assert result.returncode != 0
         assert message in result.stderr.decode(), value
     assert not (context.parent / "never.tar").exists()
+    for value in ("type=oci", "type=docker,dest=-"):  # stdout, but a terminal
+        kind = value.split(",")[0].removeprefix("type=")
+        message = f"dest file is required for {kind} exporter. refusing to write to console"
+        assert message in _on_a_terminal(daemon, "build", "-o", value, str(context)), value
     both = dockyard(daemon, "build", "-o", "a", "-o", "b", str(context))
     assert "multiple outputs currently unsupported" in both.stderr.decode()
+
+
+def _on_a_terminal(daemon: Any, *args: str) -> str:
+    """Our CLI's stderr when its stdout is a terminal (it must fail: nothing reads the terminal)."""
+    terminal, ours = os.openpty()
+    try:
+        done = subprocess.run(
+            [DOCKYARD, "-H", daemon.host, *args],
+            stdout=ours,
+            stderr=subprocess.PIPE,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(ours)
+        os.close(terminal)
+    assert done.returncode != 0
+    return done.stderr.decode()
 
 
 def test_a_failed_build_writes_no_directory(daemon: Any, context: Path) -> None:
