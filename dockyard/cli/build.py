@@ -150,16 +150,17 @@ def _request_build(
         from dockyard.cli.buildoutput import ExportSink, Output
 
         caches = [ExportSink(Output("local", dest=dest)) for dest in cache_dests]
-    sink = None
+    sink, pushed = None, []
     if ns.output:
         from dockyard.cli.buildoutput import ExportSink, parse_outputs
 
         output = parse_outputs(ns.output)
         if output is not None:
             query["outputs"] = output.query()
-            sink = ExportSink(output) if output.type != "image" else None
+            sink = ExportSink(output) if output.type not in ("image", "registry") else None
+            pushed = output.pushed_names(ns.tag)
     with _Context(ns.args[0], ns.file, query, client.local) as body:
-        refs = _registry_refs(ns.cache_from, False) + _registry_refs(ns.cache_to, True)
+        refs = _registry_refs(ns.cache_from, False) + _registry_refs(ns.cache_to, True) + pushed
         headers = {**_headers(query, body), **_registry_config(refs)}
         response = client.request("POST", "/build", query, body, headers)
         return _show(response.iter_json(), ns.quiet, sink, caches, _live_view(ns, sink))
@@ -314,7 +315,7 @@ def _show(
                 out.write(message["stream"])
                 out.flush()
             elif "status" in message and not quiet:
-                out.write(message["status"] + "\n")
+                _status(message, out)
         success = True
     finally:
         if view is not None:
@@ -324,6 +325,15 @@ def _show(
     if sink is not None:
         sink.finish()
     return image_id
+
+
+def _status(message: dict[str, Any], out: Any) -> None:
+    """A pull's or push's status as jsonmessage shows it off a terminal: a line, none for
+    bytes moving."""
+    if (message.get("progressDetail") or {}).get("current"):
+        return
+    layer = f"{message['id']}: " if message.get("id") else ""
+    out.write(layer + message["status"] + "\n")
 
 
 class _Context:

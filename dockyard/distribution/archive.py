@@ -1,9 +1,12 @@
 """Image archives: the docker-archive format (``docker save``/``load``) and OCI image layouts.
 
-What we write is what Docker 25+ writes, which every reader understands: an
-OCI image layout (``oci-layout``, ``index.json``, ``blobs/sha256/<hex>``)
+What ``save`` writes is what Docker 25+ writes, which every reader understands:
+an OCI image layout (``oci-layout``, ``index.json``, ``blobs/sha256/<hex>``)
 plus the docker-archive index ``manifest.json`` and the legacy
-``repositories`` file, both pointing into ``blobs/``. What we read is either
+``repositories`` file, both pointing into ``blobs/``. A build's ``--output``
+writes what BuildKit's exporters do (containerd's archive writer): the
+``docker`` one the layout and ``manifest.json``, the ``oci`` one the layout
+alone (``Layout``). What we read is either
 kind: ``manifest.json`` with whatever paths it names (older Docker, Podman,
 skopeo), or, when there is none, ``index.json`` of an OCI layout.
 
@@ -13,13 +16,14 @@ and takes back, per image, the config bytes and the layer files to register.
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import io
 import json
 import tarfile
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, BinaryIO
 
@@ -34,6 +38,7 @@ DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 IMAGE_NAME_ANNOTATION = "io.containerd.image.name"
 REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name"
+CREATED_ANNOTATION = "org.opencontainers.image.created"
 _CHUNK = 1 << 20
 
 
@@ -46,6 +51,16 @@ class SavedImage:
     manifest_media_type: str
     layer_digests: list[str]  # the layer blobs the manifest names, base first
     tags: list[str]  # full references, e.g. docker.io/library/busybox:latest
+    manifest: bytes | None = None  # the manifest, when made for the archive (not a blob)
+    annotations: dict[str, str] = field(default_factory=dict)  # of its index.json entry
+
+
+class Layout(enum.Enum):
+    """Which index files an archive has beside its OCI layout."""
+
+    SAVE = "save"  # manifest.json and repositories: ``docker save`` (Docker 25+)
+    DOCKER = "docker"  # manifest.json: BuildKit's docker exporter
+    OCI = "oci"  # none: BuildKit's oci exporter
 
 
 @dataclass(frozen=True)
@@ -75,22 +90,42 @@ class LoadedImage:
 # ---------------------------------------------------------------------------- write
 
 
-def write(images: list[SavedImage], blob_path: Callable[[str], Path], out: BinaryIO) -> None:
+def write(
+    images: list[SavedImage],
+    blob_path: Callable[[str], Path],
+    out: BinaryIO,
+    layout: Layout = Layout.SAVE,
+) -> None:
     """Write ``images`` as one archive to ``out``; blobs shared by images are written once."""
     with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
         _add_dir(tar, "blobs")
         _add_dir(tar, "blobs/sha256")
         written: set[str] = set()
         for image in images:
-            for digest in [*image.layer_digests, image.config_digest, image.manifest_digest]:
+            for digest in [*image.layer_digests, image.config_digest]:
                 if digest not in written:
                     _add_file(tar, _blob_name(digest), blob_path(digest))
                     written.add(digest)
-        sizes = {d: blob_path(d).stat().st_size for d in (i.manifest_digest for i in images)}
+            if image.manifest_digest not in written:
+                name = _blob_name(image.manifest_digest)
+                if image.manifest is None:
+                    _add_file(tar, name, blob_path(image.manifest_digest))
+                else:
+                    _add_bytes(tar, name, image.manifest, 0o444)
+                written.add(image.manifest_digest)
+        sizes = {i.manifest_digest: _manifest_size(i, blob_path) for i in images}
         _add_bytes(tar, "oci-layout", _json({"imageLayoutVersion": "1.0.0"}))
         _add_bytes(tar, "index.json", _json(_index(images, sizes)))
-        _add_bytes(tar, "manifest.json", _json([_manifest_entry(i) for i in images]))
-        _add_bytes(tar, "repositories", _json(_repositories(images)))
+        if layout != Layout.OCI:
+            _add_bytes(tar, "manifest.json", _json([_manifest_entry(i) for i in images]))
+        if layout == Layout.SAVE:
+            _add_bytes(tar, "repositories", _json(_repositories(images)))
+
+
+def _manifest_size(image: SavedImage, blob_path: Callable[[str], Path]) -> int:
+    if image.manifest is not None:
+        return len(image.manifest)
+    return blob_path(image.manifest_digest).stat().st_size
 
 
 def _index(images: list[SavedImage], sizes: dict[str, int]) -> dict[str, Any]:
@@ -102,10 +137,11 @@ def _index(images: list[SavedImage], sizes: dict[str, int]) -> dict[str, Any]:
             "size": sizes[image.manifest_digest],
         }
         if not image.tags:
-            manifests.append(descriptor)
+            annotated = {"annotations": image.annotations} if image.annotations else {}
+            manifests.append({**descriptor, **annotated})
         for tag in image.tags:
-            annotations = {IMAGE_NAME_ANNOTATION: tag, REF_NAME_ANNOTATION: tag.rpartition(":")[2]}
-            manifests.append({**descriptor, "annotations": annotations})
+            names = {IMAGE_NAME_ANNOTATION: tag, REF_NAME_ANNOTATION: tag.rpartition(":")[2]}
+            manifests.append({**descriptor, "annotations": {**image.annotations, **names}})
     return {"schemaVersion": 2, "mediaType": INDEX_MEDIA_TYPE, "manifests": manifests}
 
 
@@ -158,9 +194,9 @@ def _add_file(tar: tarfile.TarFile, name: str, path: Path) -> None:
         tar.addfile(info, f)
 
 
-def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes, mode: int = 0o644) -> None:
     info = tarfile.TarInfo(name)
-    info.mode, info.size = 0o644, len(data)
+    info.mode, info.size = mode, len(data)
     tar.addfile(info, io.BytesIO(data))
 
 
@@ -177,6 +213,8 @@ def unpack(stream: BinaryIO, into: Path) -> None:
     try:
         with tarfile.open(fileobj=stream, mode="r|*") as tar:
             for member in tar:
+                if member.isdir():
+                    continue  # made as its files need it ("." of `tar -C dir -c .` too)
                 name = _safe_name(member.name)
                 if member.isfile():
                     reader = tar.extractfile(member)

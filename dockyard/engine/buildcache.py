@@ -218,7 +218,7 @@ class _RegistryCache:
     def __init__(self, text: str, logins: Logins, connect: Connect) -> None:
         self.ref = _cache_reference(text)
         scopes = [f"repository:{self.ref.path}:pull"]
-        self.registry = connect(self.ref.domain, scopes, _credentials(logins, self.ref))
+        self.registry = connect(self.ref.domain, scopes, registry_credentials(logins, self.ref))
 
     def records(self) -> dict[str, CacheRecord]:
         try:
@@ -231,7 +231,8 @@ class _RegistryCache:
         self.registry.download_blob(self.ref.path, digest, out)
 
 
-def _credentials(logins: Logins, ref: Reference) -> Credentials | None:
+def registry_credentials(logins: Logins, ref: Reference) -> Credentials | None:
+    """The login the client sent (X-Registry-Config) for ``ref``'s registry, if any."""
     login = logins.get(ref.domain)
     return Credentials(*login) if login else None
 
@@ -330,7 +331,7 @@ def _push(
 ) -> None:
     """Every blob the registry lacks, then the manifest under the cache's tag."""
     scopes = [f"repository:{ref.path}:pull,push"]
-    registry = connect(ref.domain, scopes, _credentials(logins, ref))
+    registry = connect(ref.domain, scopes, registry_credentials(logins, ref))
     for digest, (_, path) in blobs.items():
         if registry.blob_exists(ref.path, digest):
             continue

@@ -2,9 +2,10 @@
 
 ``local``/``tar``: the built image's files as one tar, read from its layers
 as a read-only overlay mounted nowhere (nothing to clean up). ``docker``/
-``oci``: the image as ``docker save`` writes it (a docker-archive that is
-also an OCI layout), named in the archive only. Either goes out through
-``ExportStream`` a chunk at a time; the client writes it where it wants it.
+``oci``: the image as BuildKit's exporters write it (a docker-archive that is
+also an OCI layout / an OCI layout, layers gzip-compressed), named in the
+archive only. Either goes out through ``ExportStream`` a chunk at a time; the
+client writes it where it wants it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, cast
 
 from dockyard.build.exporters import CACHE_EXPORT_KEY, FILE_TYPES, ExportStream, Output
+from dockyard.distribution.archive import Layout
 from dockyard.engine.images import ImageService
 from dockyard.runtime.overlay import detached_layers
 from dockyard.tarfs.pack import TarWriter
@@ -42,7 +44,8 @@ def export(
                 if fd is not None:
                     writer.add_contents(fd)
         else:
-            with images.save_as(image_id, names) as archive:
+            layout = Layout.OCI if output.type == "oci" else Layout.DOCKER
+            with images.export(image_id, names, layout, output.oci_types) as archive:
                 shutil.copyfileobj(archive, stream, _CHUNK)
 
 

@@ -38,6 +38,7 @@ from dockyard.engine.buildcache import (
     export_cache,
     inline_cache,
     open_cache,
+    registry_credentials,
     with_inline_cache,
 )
 from dockyard.engine.buildexport import export, export_directory
@@ -45,7 +46,7 @@ from dockyard.engine.buildmounts import CacheMounts, memory_dir
 from dockyard.engine.buildsessions import BuildSessions
 from dockyard.engine.images import ImageService
 from dockyard.engine.specgen import cgroup_path
-from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
+from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound, with_context
 from dockyard.network import hosts as etc_hosts
 from dockyard.runtime import container as runtime
 from dockyard.runtime import execshim
@@ -64,6 +65,8 @@ if TYPE_CHECKING:
     from dockyard.engine.networks import NetworkService
 
 T = TypeVar("T")
+# Pushes the local image name:tag with the credentials; returns the pushed digest.
+Push = Callable[[str, str, Callable[[Message], None], Credentials | None], str]
 # Puts a RUN step's network namespace (a process in it) on its network; returns the undo.
 Plug = Callable[[int], Callable[[], None]]
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -103,6 +106,9 @@ class BuildService:
         self.pull: Callable[[str, Callable[[Message], None]], str] | None = None
         # How a registry cache's registry is reached (TransferService.open_registry).
         self.open_registry: Connect | None = None
+        # How --output type=image,push=true pushes (TransferService.push: name, tag, emit,
+        # credentials).
+        self.push: Push | None = None
 
     def uses(self, image_id: str) -> bool:
         """Whether a running build uses the image."""
@@ -224,6 +230,8 @@ class BuildService:
             export_cache(self.images, option, steps, request.registry_logins, self._connect)
         if archive:
             export(self.images, result.image_id, request.output, names, emit)
+        elif request.output.push:
+            self._push(list(dict.fromkeys(tags)), request, output)
         return result.image_id
 
     def _send_cache(
@@ -239,6 +247,24 @@ class BuildService:
         made = dataclasses.replace(option, attrs={**option.attrs, "dest": str(directory)})
         export_cache(self.images, made, steps, {}, self._connect)
         export_directory(directory, index, emit)
+
+    def _push(self, names: list[str], request: BuildRequest, output: BuildOutput) -> None:
+        """Push the built image by each of its ``names``, as BuildKit's image exporter does
+        with ``push=true`` (none: nothing to push), with the logins the client sent."""
+        if self.push is None:
+            raise InvalidArgument("pushing from a build needs an engine that reaches registries")
+
+        def progress(message: Message) -> None:
+            if "aux" not in message:  # a build's aux carries the image's ID
+                output.progress(message)
+
+        for name in names:
+            ref = _tag_reference(name)
+            credentials = registry_credentials(request.registry_logins, ref)
+            try:
+                self.push(ref.name, ref.tag, progress, credentials)
+            except DockyardError as e:
+                raise with_context(e, f"failed to push {name}") from None
 
     def _connect(self, domain: str, scopes: list[str], credentials: Credentials | None) -> Registry:
         if self.open_registry is None:

@@ -139,6 +139,7 @@ class Engine:
         self.transfers = TransferService(self.images, self.settings.registries)
         self.builds.pull = self.transfers.pull
         self.builds.open_registry = self.transfers.open_registry
+        self.builds.push = self.transfers.push
         self.check = SystemCheck(self)
 
     async def start(self) -> None:

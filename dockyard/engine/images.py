@@ -37,16 +37,19 @@ from dockyard.engine.filters import Filters
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
 from dockyard.jsondoc import json_object
 from dockyard.platforms import HOST_ARCHITECTURE
+from dockyard.store import compression
 from dockyard.store.blobs import BlobStore, Descriptor
 from dockyard.store.layers import Layer, LayerBlob, LayerStore, chain_ids
 from dockyard.store.leases import Leases
 from dockyard.store.metadata import Metadata
 from dockyard.store.reference import Reference, familiar_match, parse_any, repo_tag
 from dockyard.store.reference import parse as parse_reference
-from dockyard.timefmt import parse_rfc3339, parse_timestamp, rfc3339_nano
+from dockyard.timefmt import parse_rfc3339, parse_timestamp, rfc3339, rfc3339_nano
 
 MANIFEST_MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json"
 CONFIG_MEDIA_TYPE = "application/vnd.oci.image.config.v1+json"
+DOCKER_MANIFEST_MEDIA_TYPE = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_CONFIG_MEDIA_TYPE = "application/vnd.docker.container.image.v1+json"
 LAYER_MEDIA_TYPE = "application/vnd.oci.image.layer.v1.tar"
 LIST_FILTERS = ("dangling", "label", "before", "since", "reference", "until")
 PRUNE_FILTERS = ("dangling", "label", "label!", "until")
@@ -334,17 +337,57 @@ class ImageService:
             saved[image_id] = self._saved(image_id, tags)
         return self._archive(list(saved.values()))
 
-    def save_as(self, image_id: str, tags: list[str]) -> BinaryIO:
-        """One image as ``save`` writes it, named ``tags`` (full references) in the archive
-        only: a build's ``--output type=docker|oci``."""
-        return self._archive([self._saved(image_id, tags)])
+    def export(
+        self, image_id: str, tags: list[str], layout: archive.Layout, oci_types: bool
+    ) -> BinaryIO:
+        """One image as BuildKit's docker or oci exporter writes it (a build's ``--output
+        type=docker|oci``), named ``tags`` (full references) in the archive only: its layers
+        gzip-compressed under a manifest made for the archive, in OCI's media types or
+        Docker's, and the time of the export on its index entry."""
+        manifest, blobs = self.compressed_manifest(image_id, compression.GZIP, oci_types, 2)
+        saved = archive.SavedImage(
+            config_digest=image_id,
+            manifest_digest="sha256:" + hashlib.sha256(manifest).hexdigest(),
+            manifest_media_type=MANIFEST_MEDIA_TYPE if oci_types else DOCKER_MANIFEST_MEDIA_TYPE,
+            layer_digests=[blob.digest for blob in blobs],
+            tags=tags,
+            manifest=manifest,
+            annotations={archive.CREATED_ANNOTATION: rfc3339(time.time())},
+        )
+        return self._archive([saved], layout)
 
-    def _archive(self, images: list[archive.SavedImage]) -> BinaryIO:
+    def compressed_manifest(
+        self, image_id: str, algorithm: str, oci: bool, indent: int
+    ) -> tuple[bytes, list[LayerBlob]]:
+        """A manifest of the image's layers compressed with ``algorithm`` (kept, or made
+        now and kept), in OCI's media types or Docker's schema 2 ones, indented by
+        ``indent`` as its writer would; its bytes and the layer blobs, base first."""
+        diff_ids = self.resolve(image_id).config["rootfs"]["diff_ids"]
+        blobs = [self.layers.compressed(str(diff_id), algorithm) for diff_id in diff_ids]
+        layer_type = compression.layer_type(algorithm, oci)
+        document = {
+            "schemaVersion": 2,
+            "mediaType": MANIFEST_MEDIA_TYPE if oci else DOCKER_MANIFEST_MEDIA_TYPE,
+            "config": {
+                "mediaType": CONFIG_MEDIA_TYPE if oci else DOCKER_CONFIG_MEDIA_TYPE,
+                "size": self.blobs.size(image_id),
+                "digest": image_id,
+            },
+            "layers": [
+                {"mediaType": layer_type, "size": blob.size, "digest": blob.digest}
+                for blob in blobs
+            ],
+        }
+        return json.dumps(document, indent=indent).encode(), blobs
+
+    def _archive(
+        self, images: list[archive.SavedImage], layout: archive.Layout = archive.Layout.SAVE
+    ) -> BinaryIO:
         """An unlinked temp file at 0 holding ``images`` as one archive."""
         path = self.blobs.temp_file("save-")
         try:
             out = path.open("w+b")
-            archive.write(images, self.blobs.path, out)
+            archive.write(images, self.blobs.path, out, layout)
             out.seek(0)
             return out
         finally:

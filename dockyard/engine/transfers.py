@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-import json
 import logging
 import threading
 from collections.abc import Callable
@@ -64,10 +63,6 @@ def credentials(auth: dict[str, Any]) -> Credentials | None:
     if not auth.get("username"):
         return None
     return Credentials(str(auth["username"]), str(auth.get("password") or ""))
-
-
-DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 
 
 class TransferService:
@@ -393,10 +388,13 @@ class TransferService:
                 data = f.read()
             media_type = str(document.get("mediaType") or OCI_MANIFEST)
             return Manifest(data, media_type, digest), [b for b in kept if b]
-        diff_ids = self.images.resolve(image_id).config["rootfs"]["diff_ids"]
         chosen = algorithm or compression.GZIP
-        blobs = [self.images.layers.compressed(str(d), chosen) for d in diff_ids]
-        return _manifest(image_id, self.images.blobs.size(image_id), blobs, chosen), blobs
+        # Docker's schema 2 for gzip (as Docker pushes, indented as it writes them), OCI's
+        # for zstd (which schema 2 has no type for).
+        oci = chosen == compression.ZSTD
+        data, blobs = self.images.compressed_manifest(image_id, chosen, oci, 3)
+        media_type = OCI_MANIFEST if oci else DOCKER_MANIFEST
+        return Manifest(data, media_type, "sha256:" + hashlib.sha256(data).hexdigest()), blobs
 
     def _mount_sources(
         self, image_id: str, ref: Reference, blobs: list[LayerBlob]
@@ -447,29 +445,6 @@ class _Tee:
     def write(self, data: bytes, /) -> int:
         self._out.write(data)
         return self._pipe.write(data)
-
-
-def _manifest(
-    config_digest: str, config_size: int, layers: list[LayerBlob], algorithm: str
-) -> Manifest:
-    """A manifest of compressed layers: Docker's schema 2 for gzip (as Docker pushes), OCI's
-    for zstd (which schema 2 has no type for)."""
-    oci = algorithm == compression.ZSTD
-    document = {
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST if oci else DOCKER_MANIFEST,
-        "config": {
-            "mediaType": OCI_CONFIG if oci else DOCKER_CONFIG,
-            "size": config_size,
-            "digest": config_digest,
-        },
-        "layers": [
-            {"mediaType": blob.media_type, "size": blob.size, "digest": blob.digest}
-            for blob in layers
-        ],
-    }
-    data = json.dumps(document, indent=3).encode()  # as Docker's schema 2 manifests are written
-    return Manifest(data, str(document["mediaType"]), "sha256:" + hashlib.sha256(data).hexdigest())
 
 
 def _json_object(data: bytes, ref: Reference) -> dict[str, Any]:

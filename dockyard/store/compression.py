@@ -30,6 +30,7 @@ DOCKER_GZIP_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 OCI_GZIP_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
 OCI_ZSTD_LAYER = "application/vnd.oci.image.layer.v1.tar+zstd"
 LAYER_TYPES = {GZIP: DOCKER_GZIP_LAYER, ZSTD: OCI_ZSTD_LAYER}
+OCI_LAYER_TYPES = {GZIP: OCI_GZIP_LAYER, ZSTD: OCI_ZSTD_LAYER}
 _ALGORITHM_OF = {DOCKER_GZIP_LAYER: GZIP, OCI_GZIP_LAYER: GZIP, OCI_ZSTD_LAYER: ZSTD}
 
 GZIP_LEVEL = 6  # Go's gzip.DefaultCompression, what Docker pushes with
@@ -40,6 +41,12 @@ ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 def algorithm_of(media_type: str) -> str:
     """``gzip``, ``zstd``, or '' for a plain tar (or a type we do not know)."""
     return _ALGORITHM_OF.get(media_type, "")
+
+
+def layer_type(algorithm: str, oci: bool) -> str:
+    """The media type of a layer blob compressed with ``algorithm`` in an OCI manifest, or
+    in a Docker schema 2 one (which names no zstd: that stays OCI's)."""
+    return (OCI_LAYER_TYPES if oci else LAYER_TYPES)[algorithm]
 
 
 def checked(algorithm: str) -> str:
