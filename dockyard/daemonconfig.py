@@ -257,7 +257,7 @@ def check_values(directives: dict[str, Any]) -> None:
         raise ConfigError(e.message) from None
     runtime = directives.get("default-runtime")
     if runtime:
-        from dockyard.engine.engine import known_runtimes
+        from dockyard.engine.runtimes import known_runtimes
 
         if runtime not in known_runtimes():
             raise ConfigError(f"specified default runtime '{runtime}' does not exist")

@@ -271,7 +271,7 @@ def host_session_key() -> Iterator[SessionKey]:
 def import_busybox(data_root: Path, exec_root: Path, tar: Path) -> str:
     """Import the busybox rootfs as busybox:latest with an in-process engine."""
     from dockyard.config import Paths
-    from dockyard.engine import Engine
+    from dockyard.engine.engine import Engine
 
     engine = Engine(Paths(data_root, exec_root))
     try:
@@ -285,7 +285,7 @@ def import_busybox(data_root: Path, exec_root: Path, tar: Path) -> str:
 def engine(roots: Roots, busybox_tar: Path) -> Iterator[object]:
     """An in-process engine with busybox:latest, on its own event loop (``engine.loop``)."""
     from dockyard.config import Paths
-    from dockyard.engine import Engine
+    from dockyard.engine.engine import Engine
 
     import_busybox(roots.data_root, roots.exec_root, busybox_tar)
     loop = asyncio.new_event_loop()

@@ -9,7 +9,6 @@ import json
 import logging
 import os
 import platform
-import shutil
 import socket
 import time
 import uuid
@@ -28,13 +27,14 @@ from dockyard.engine.builds import BuildService
 from dockyard.engine.check import SystemCheck, recover_tmp
 from dockyard.engine.container import default_cgroupns_mode
 from dockyard.engine.containers import ContainerService
-from dockyard.engine.containers.lifecycle import BUILTIN_RUNTIMES, ShimSpawner
+from dockyard.engine.containers.lifecycle import ShimSpawner
 from dockyard.engine.containers.store import ContainerStore
 from dockyard.engine.events import EventBus
 from dockyard.engine.execs import ExecService
 from dockyard.engine.health import HealthMonitor
 from dockyard.engine.images import ImageService
 from dockyard.engine.networks import NetworkService
+from dockyard.engine.runtimes import BUILTIN_RUNTIMES, installed_runtimes
 from dockyard.engine.specgen import ContainerDefaults
 from dockyard.engine.transfers import TransferService
 from dockyard.engine.volumes import VolumeService
@@ -45,10 +45,6 @@ from dockyard.store.metadata import Metadata
 from dockyard.timefmt import rfc3339_nano
 
 log = logging.getLogger(__name__)
-# OCI runtime binaries a container may ask for with --runtime, where installed: name →
-# binary. "runc" is the built-in runtime's name (containers.py); the runc binary goes by
-# the name docker 28 also lists it under, that of containerd's shim for it.
-RUNTIME_BINARIES = {"io.containerd.runc.v2": "runc", "crun": "crun"}
 
 
 def _reload_attributes(settings: EngineSettings) -> dict[str, str]:
@@ -62,16 +58,6 @@ def _reload_attributes(settings: EngineSettings) -> dict[str, str]:
         "name": socket.gethostname(),
         "registry-mirrors": as_json(list(settings.registries.mirrors)),
     }
-
-
-def installed_runtimes() -> dict[str, str]:
-    found = {name: shutil.which(binary) for name, binary in RUNTIME_BINARIES.items()}
-    return {name: path for name, path in found.items() if path}
-
-
-def known_runtimes() -> list[str]:
-    """The names --runtime and the daemon's default-runtime may give."""
-    return [*BUILTIN_RUNTIMES, *installed_runtimes()]
 
 
 class Engine:

@@ -285,7 +285,7 @@ def test_add_unpacks_a_tar_and_fetches_a_url(builder: Builder) -> None:
 
 
 def test_cache_survives_a_restart(builder: Builder, roots: Any) -> None:
-    from dockyard.engine import Engine
+    from dockyard.engine.engine import Engine
 
     dockerfile = "FROM busybox\nRUN echo once\nCOPY . /ctx\n"
     first = builder.build(dockerfile)

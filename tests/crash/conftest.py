@@ -26,7 +26,7 @@ class Store:
     def open(self, start: bool = False) -> Any:
         """An engine on the roots; ``start`` runs its start-up (and its repairs)."""
         from dockyard.config import Paths
-        from dockyard.engine import Engine
+        from dockyard.engine.engine import Engine
 
         self.close()
         asyncio.set_event_loop(self.loop)

@@ -17,7 +17,8 @@ import pytest
 
 from dockyard import stdcopy
 from dockyard.config import Paths
-from dockyard.engine import Engine, specgen
+from dockyard.engine import specgen
+from dockyard.engine.engine import Engine
 from dockyard.errors import CommandError, Conflict, InvalidArgument, NotFound, NotModified
 from dockyard.runtime import cgroups, linux
 from tests.conftest import cgroup_freezer_state, runc_state

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from dockyard.config import Paths
-from dockyard.engine import Engine
+from dockyard.engine.engine import Engine
 from dockyard.errors import Conflict, Forbidden, InvalidArgument, NotFound
 
 SERVE = (

@@ -34,6 +34,7 @@ from dockyard.engine.events import EventBus
 from dockyard.engine.filters import Filters
 from dockyard.engine.images import Image
 from dockyard.engine.names import new_id, validate_name
+from dockyard.engine.runtimes import BUILTIN_RUNTIMES, DEFAULT_RUNTIME
 from dockyard.engine.specgen import SpecNetworks
 from dockyard.engine.volumes import MountPoints
 from dockyard.errors import (
@@ -51,11 +52,6 @@ from dockyard.runtime import capabilities, cgroups, shim
 from dockyard.runtime.overlay import unmount_all
 from dockyard.store.layers import Layer
 
-# --runtime names (docs/compatibility.md). The default is called "runc", as in Docker:
-# it is the built-in runtime, which does what runc does (tests/runtime/test_runc_parity.py);
-# "dockyard" names it too. The runc and crun binaries go by other names (engine.py).
-DEFAULT_RUNTIME = "runc"
-BUILTIN_RUNTIMES = ("runc", "dockyard")
 DEFAULT_STOP_TIMEOUT = 10
 # How long `kill` waits for the exit after its SIGKILL, then after a second one (moby's).
 KILL_WAITS = (10.0, 2.0)
