@@ -11,7 +11,8 @@ connects a channel to its agent when the channel's first frame arrives.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+
+from dockyard.stdcopy import FrameParser
 
 _HEADER = struct.Struct(">II")
 
@@ -20,20 +21,6 @@ def frame(channel: int, payload: bytes) -> bytes:
     return _HEADER.pack(channel, len(payload)) + payload
 
 
-class FrameReader:
-    """The frames in a byte stream that comes in pieces."""
-
-    def __init__(self) -> None:
-        self._buffer = bytearray()
-
-    def feed(self, data: bytes) -> Iterator[tuple[int, bytes]]:
-        """The (channel, payload) frames ``data`` completes."""
-        self._buffer += data
-        while len(self._buffer) >= _HEADER.size:
-            channel, size = _HEADER.unpack_from(self._buffer)
-            end = _HEADER.size + size
-            if len(self._buffer) < end:
-                return
-            payload = bytes(self._buffer[_HEADER.size : end])
-            del self._buffer[:end]
-            yield channel, payload
+def frame_reader() -> FrameParser:
+    """The (channel, payload) frames of a byte stream that comes in pieces."""
+    return FrameParser(_HEADER)

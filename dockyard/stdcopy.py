@@ -18,19 +18,24 @@ def frame(stream: int, data: bytes) -> bytes:
 
 
 class FrameParser:
-    """Splits a byte stream into (stream, payload) frames, whatever the read sizes."""
+    """Splits a byte stream into (stream, payload) frames, whatever the read sizes.
 
-    def __init__(self) -> None:
+    ``header`` packs a frame's number and its payload's size: this format's by default;
+    other framings of numbered payloads (dockyard.agentframes) give theirs."""
+
+    def __init__(self, header: struct.Struct = HEADER) -> None:
+        self._header = header
         self._buf = bytearray()
 
     def feed(self, data: bytes) -> list[tuple[int, bytes]]:
         self._buf += data
         frames = []
-        while len(self._buf) >= HEADER.size:
-            stream, size = HEADER.unpack_from(self._buf)
-            end = HEADER.size + size
+        size_of_header = self._header.size
+        while len(self._buf) >= size_of_header:
+            stream, size = self._header.unpack_from(self._buf)
+            end = size_of_header + size
             if len(self._buf) < end:
                 break
-            frames.append((stream, bytes(self._buf[HEADER.size : end])))
+            frames.append((stream, bytes(self._buf[size_of_header:end])))
             del self._buf[:end]
         return frames

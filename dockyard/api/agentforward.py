@@ -15,7 +15,7 @@ import contextlib
 
 from aiohttp import web
 
-from dockyard.agentframes import FrameReader, frame
+from dockyard.agentframes import frame, frame_reader
 from dockyard.api.buildsession import sessions
 from dockyard.api.hijack import RAW_STREAM, HijackedConnection, hijack
 
@@ -85,7 +85,7 @@ class _Channels:
     async def from_client(self) -> None:
         """The agent's answers, to the step of each channel."""
         assert self.connection is not None
-        frames = FrameReader()
+        frames = frame_reader()
         while data := await self.connection.read():
             for channel, payload in frames.feed(data):
                 writer = self._writers.get(channel)

@@ -16,7 +16,7 @@ import socket
 import threading
 from urllib.parse import quote
 
-from dockyard.agentframes import FrameReader, frame
+from dockyard.agentframes import frame, frame_reader
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ class AgentForward:
         self._stream.close()
 
     def _serve(self) -> None:
-        frames = FrameReader()
+        frames = frame_reader()
         try:
             while True:
                 ready = self._wait()
