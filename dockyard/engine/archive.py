@@ -40,13 +40,14 @@ _T = TypeVar("_T")
 
 
 @contextlib.contextmanager
-def container_root(c: Container, lowerdirs: list[Path]) -> Iterator[Path]:
-    """The container's root file system, without its volumes (what a new volume copies)."""
+def container_root(c: Container, lowerdirs: list[Path], storage_driver: str) -> Iterator[Path]:
+    """The container's root file system, without its volumes (what a new volume copies),
+    mounted with ``storage_driver`` when the container is not running."""
     if c.running:
         yield Path(f"/proc/{c.state['Pid']}/root")
         return
     target = c.root / "rootfs"
-    mount_overlay(lowerdirs, c.root / "upper", c.root / "work", target)
+    mount_overlay(lowerdirs, c.root / "upper", c.root / "work", target, storage_driver)
     try:
         yield target
     finally:
@@ -85,7 +86,8 @@ class CopyRoots:
     Its own mount point keeps it clear of the shim's ``rootfs/`` should the container start.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, storage_driver: str) -> None:
+        self.storage_driver = storage_driver
         self._lock = threading.Lock()
         self._users: dict[str, int] = {}  # container id → copies using its mounted root
 
@@ -98,7 +100,7 @@ class CopyRoots:
         target = c.root / "copy"
         with self._lock:
             if not self._users.get(c.id):
-                _mount_stopped(target, c, lowerdirs, mounts)
+                _mount_stopped(target, c, lowerdirs, mounts, self.storage_driver)
             self._users[c.id] = self._users.get(c.id, 0) + 1
         try:
             with Root(target) as root:
@@ -123,9 +125,11 @@ class CopyRoots:
             unmount(c.root / "copy")
 
 
-def _mount_stopped(target: Path, c: Container, lowerdirs: list[Path], mounts: list[dict]) -> None:
+def _mount_stopped(
+    target: Path, c: Container, lowerdirs: list[Path], mounts: list[dict], storage_driver: str
+) -> None:
     unmount(target)  # one a daemon that died left behind
-    mount_overlay(lowerdirs, c.root / "upper", c.root / "work", target)
+    mount_overlay(lowerdirs, c.root / "upper", c.root / "work", target, storage_driver)
     try:
         with Root(target) as root:
             for mount in mounts:

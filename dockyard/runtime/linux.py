@@ -152,6 +152,18 @@ def is_mount_point(path: str) -> bool:
         return any(_unescape_mount_field(line.split(b" ", 5)[4]) == wanted for line in f)
 
 
+def mount_type(path: str) -> str:
+    """The file system type of what is mounted on ``path`` last ("" for nothing)."""
+    wanted = os.fsencode(os.path.realpath(path))
+    found = b""
+    with open("/proc/self/mountinfo", "rb") as f:
+        for line in f:
+            fields, _, after = line.partition(b" - ")
+            if _unescape_mount_field(fields.split(b" ", 5)[4]) == wanted:
+                found = after.split(b" ", 1)[0]
+    return os.fsdecode(found)
+
+
 def mount_points_under(path: str) -> list[str]:
     """Every mount point at or below ``path`` (resolved), deepest first: the order to detach them."""
     top = os.fsencode(os.path.realpath(path))

@@ -1,16 +1,23 @@
-"""Mounting a stack of layers as one copy-on-write root with overlayfs, and the host-side tmpfs
-of a shareable /dev/shm."""
+"""Mounting a stack of layers as one copy-on-write root with overlayfs (the kernel's, or
+fuse-overlayfs: the storage driver's choice, runtime/storagedriver.py), and the host-side
+tmpfs of a shareable /dev/shm."""
 
 from __future__ import annotations
 
 import errno
 from pathlib import Path
 
-from dockyard.runtime import linux
+from dockyard.runtime import fuseoverlay, linux
+
+# The storage drivers: the kernel's overlayfs, or fuse-overlayfs where the kernel refuses it.
+OVERLAY2 = "overlay2"
+FUSE_OVERLAYFS = "fuse-overlayfs"
 
 
-def mount_overlay(lowerdirs: list[Path], upper: Path, work: Path, target: Path) -> None:
-    """Mount ``lowerdirs`` (topmost first) under ``upper`` at ``target``.
+def mount_overlay(
+    lowerdirs: list[Path], upper: Path, work: Path, target: Path, driver: str = OVERLAY2
+) -> None:
+    """Mount ``lowerdirs`` (topmost first) under ``upper`` at ``target`` with ``driver``.
 
     An image with no layers (FROM scratch) still needs a lower dir: overlayfs
     refuses a mount without one, so an empty dir beside ``work`` stands in.
@@ -22,6 +29,9 @@ def mount_overlay(lowerdirs: list[Path], upper: Path, work: Path, target: Path) 
         lowers = [str(empty)]
     for d in (upper, work, target):
         d.mkdir(parents=True, exist_ok=True)
+    if driver == FUSE_OVERLAYFS:
+        fuseoverlay.mount(lowers, upper, work, target)
+        return
     data = f"lowerdir={':'.join(lowers)},upperdir={upper},workdir={work},index=off"
     linux.mount("overlay", str(target), "overlay", 0, data)
 
@@ -52,9 +62,11 @@ def unmount_all(top: Path) -> None:
 
 
 def unmount(target: Path) -> None:
-    """Detach the mount at ``target``; a target that is not mounted is left alone."""
+    """Detach the mount at ``target``; a target that is not mounted is left alone.
+    A fuse-overlayfs this process started for it is waited for."""
     try:
         linux.umount2(str(target), linux.MNT_DETACH)
     except OSError as e:
         if e.errno not in (errno.EINVAL, errno.ENOENT):  # not a mount point / gone already
             raise
+    fuseoverlay.reap(target)

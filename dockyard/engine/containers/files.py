@@ -27,11 +27,14 @@ class CommitImages(ImageWriter, Protocol):
 
 
 class ContainerFiles:
-    def __init__(self, store: ContainerStore, images: CommitImages, events: EventBus) -> None:
+    def __init__(
+        self, store: ContainerStore, images: CommitImages, events: EventBus, storage_driver: str
+    ) -> None:
         self.store = store
         self.images = images
         self.events = events
-        self._copy_roots = archive.CopyRoots()  # what docker cp sees of each container
+        # What docker cp sees of each container.
+        self._copy_roots = archive.CopyRoots(storage_driver)
 
     def copying(self, cid: str) -> bool:
         """Whether copies (`docker cp`) have the stopped container's root mounted now."""
