@@ -30,6 +30,7 @@ from dockyard.engine.container import Container
 from dockyard.errors import InvalidArgument, NotFound
 from dockyard.runtime import linux
 from dockyard.runtime.overlay import detached_layers, mount_overlay, unmount
+from dockyard.store import layertar
 from dockyard.tarfs.extract import Extractor
 from dockyard.tarfs.pack import TarWriter
 from dockyard.tarfs.root import Root, components
@@ -342,6 +343,8 @@ def changes(upper: Path, lowerdirs: list[Path]) -> list[dict[str, Any]]:
         for name in sorted(dirnames + filenames):
             full = os.path.join(dirpath, name)
             path = f"{rel_dir}/{name}"
+            if layertar.fuse_overlayfs_marker(name):
+                continue
             st = os.lstat(full)
             if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
                 result.append({"Path": path, "Kind": 2})

@@ -105,6 +105,8 @@ def pack(src: Path, out: BinaryIO) -> None:
 
 class _LayerWriter(TarWriter):
     def special(self, info: tarfile.TarInfo, st: os.stat_result) -> bool:
+        if fuse_overlayfs_marker(info.name.rpartition("/")[2]):
+            return True  # the opaque directory's xattr says it already
         if not (stat.S_ISCHR(st.st_mode) and st.st_rdev == 0):
             return False
         # overlay's whiteout (which it may share between names as one hard-linked inode)
@@ -121,6 +123,13 @@ class _LayerWriter(TarWriter):
             marker.uid, marker.gid, marker.mtime = info.uid, info.gid, info.mtime
             marker.mode = info.mode & 0o777
             self.tar.addfile(marker)
+
+
+def fuse_overlayfs_marker(name: str) -> bool:
+    """Whether an upper dir's entry is fuse-overlayfs's mark of an opaque directory: a
+    ``.wh..wh..opq`` file and a whiteout named ``.wh..opq`` beside its xattr. A layer
+    cannot hold a file of such a name: ``.wh.`` names are the layer format's own."""
+    return name.startswith(WHITEOUT_PREFIX)
 
 
 def _is_opaque(fd: int) -> bool:
