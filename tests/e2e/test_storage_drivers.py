@@ -6,10 +6,12 @@ docker CLI fixture drives it."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
 import subprocess
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +19,7 @@ import pytest
 
 from dockyard.runtime import linux, storagedriver
 from tests.conftest import (
+    DOCKYARD,
     DOCKYARDD,
     RUN_MARK,
     Daemon,
@@ -118,16 +121,30 @@ def test_the_basic_workflow_on_fuse_overlayfs(daemon: Daemon, docker_cli: Docker
 def test_an_emptied_directory_commits_as_an_opaque_one(
     daemon: Daemon, docker_cli: DockerCli
 ) -> None:
-    """fuse-overlayfs marks an opaque directory with files of its own beside the xattr: the
-    layer says "opaque" once, and neither the marks nor the old files come back."""
+    """fuse-overlayfs marks an opaque directory with files of its own beside the xattr:
+    the layer says "opaque" once, and neither the marks nor the old files come back."""
     ok(docker_cli("run", "--name", "opaque", "busybox", "sh", "-c", "rm -rf /bin && mkdir /bin"))
     assert "/bin/.wh" not in ok(docker_cli("diff", "opaque"))
     ok(docker_cli("commit", "opaque", "opaque:1"))
     ok(docker_cli("rm", "opaque"))
+    layer = _top_layer(daemon, "opaque:1")
+    assert [name for name in layer if name.startswith("bin/")] == ["bin/.wh..wh..opq"]
     listing = ok(
         docker_cli("run", "--rm", "--entrypoint", "/usr/bin/env", "opaque:1", "ls", "-a", "/bin")
     )
     assert listing.split() == [".", ".."]
+
+
+def _top_layer(daemon: Daemon, image: str) -> list[str]:
+    """The names in the image's topmost layer, from `docker save`."""
+    saved = subprocess.run(
+        [DOCKYARD, "-H", daemon.host, "save", image], capture_output=True, timeout=60, check=True
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(saved)) as archive:
+        manifest = json.load(archive.extractfile("manifest.json"))  # type: ignore[arg-type]
+        layer = archive.extractfile(manifest[0]["Layers"][-1])
+        with tarfile.open(fileobj=layer) as tar:
+            return tar.getnames()
 
 
 def test_build_steps_run_on_fuse_overlayfs(
@@ -173,6 +190,7 @@ def _start_fails(roots: Roots, *args: str) -> str:
     roots.exec_root.mkdir(parents=True, exist_ok=True)
     result = subprocess.run(
         [
+            DOCKYARD,
             DOCKYARDD,
             "--data-root",
             str(roots.data_root),
