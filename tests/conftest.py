@@ -177,7 +177,14 @@ def no_leaks() -> Iterator[None]:
         if not any(leaked) or time.monotonic() > deadline:
             break
         time.sleep(0.05)
-    names = ("mounts", "cgroups", "shim and fuse-overlayfs processes", "temporary roots", "links", "nft tables")
+    names = (
+        "mounts",
+        "cgroups",
+        "shim and fuse-overlayfs processes",
+        "temporary roots",
+        "links",
+        "nft tables",
+    )
     problems = {name: items for name, items in zip(names, leaked, strict=True) if items}
     assert not problems, f"the test leaked: {problems}"
 

@@ -56,14 +56,17 @@ def container_root(c: Container, lowerdirs: list[Path], storage_driver: str) -> 
 
 
 @contextlib.contextmanager
-def export_root(c: Container, layers: list[Path]) -> Iterator[Root]:
+def export_root(
+    c: Container, layers: list[Path], storage_driver: str, scratch: Path
+) -> Iterator[Root]:
     """What `docker export` archives: the container's file system with its init layer, and
     nothing mounted in it (no volume, no /proc), as moby archives the container's layer.
 
     A running container's is the overlay its shim mounted: its volumes are mounted in
     the container's own mount namespace, not there. A stopped one's (or one that
     stopped meanwhile) is ``layers`` (its upper dir, init layer and image layers)
-    as a read-only overlay mounted nowhere, which needs no clean-up and lets the
+    as a read-only overlay mounted nowhere (with ``storage_driver``; fuse-overlayfs's
+    for a moment on a directory of ``scratch``), which needs no clean-up and lets the
     container start meanwhile.
     """
     if c.running:
@@ -71,12 +74,10 @@ def export_root(c: Container, layers: list[Path]) -> Iterator[Root]:
             if os.fstat(root.fd).st_dev != os.stat(c.root).st_dev:  # still mounted
                 yield root
                 return
-    mount = detached_layers(layers)
-    try:
-        root = Root(f"/proc/self/fd/{mount}")  # the mount's root, held open by the Root
-    finally:
-        os.close(mount)
-    with root:
+    with (
+        detached_layers(layers, storage_driver, scratch) as mount,
+        Root(f"/proc/self/fd/{mount}") as root,
+    ):
         yield root
 
 

@@ -220,7 +220,15 @@ class BuildService:
             steps = result.steps if option.max_mode else result.target_steps
             export_cache(self.images, option, steps, request.registry_logins, self._connect)
         if archive:
-            export(self.images, result.image_id, request.output, names, emit)
+            export(
+                self.images,
+                result.image_id,
+                request.output,
+                names,
+                emit,
+                self.storage_driver,
+                self.paths.tmp,
+            )
         return result.image_id
 
     def _connect(self, domain: str, scopes: list[str], credentials: Credentials | None) -> Registry:

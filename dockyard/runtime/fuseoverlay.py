@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
@@ -115,6 +116,30 @@ def reap(target: Path) -> None:
         # Something still holds the detached tree open; the server ends with it, and
         # subprocess reaps it later.
         log.warning("%s of %s still serves a detached tree", PROGRAM, target)
+
+
+@contextlib.contextmanager
+def detached(lowerdirs: list[str], scratch: Path) -> Iterator[int]:
+    """A read-only fuse-overlayfs of ``lowerdirs`` detached from the directory of ``scratch``
+    it was mounted on: a descriptor of its root for the time of the ``with``. Its server
+    ends when the last descriptor in the tree is closed, and is then reaped."""
+    target = Path(tempfile.mkdtemp(prefix="layers-", dir=scratch))
+    try:
+        mount(lowerdirs, None, None, target)
+        try:
+            fd = os.open(target, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        finally:
+            linux.umount2(str(target), linux.MNT_DETACH)
+    except BaseException:
+        reap(target)
+        raise
+    finally:
+        target.rmdir()
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+        reap(target)
 
 
 def _stop(server: subprocess.Popen[bytes]) -> None:

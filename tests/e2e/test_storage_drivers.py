@@ -137,10 +137,7 @@ def test_an_emptied_directory_commits_as_an_opaque_one(
 
 def _top_layer(daemon: Daemon, image: str) -> list[str]:
     """The names in the image's topmost layer, from `docker save`."""
-    saved = subprocess.run(
-        [DOCKYARD, "-H", daemon.host, "save", image], capture_output=True, timeout=60, check=True
-    ).stdout
-    with tarfile.open(fileobj=io.BytesIO(saved)) as archive:
+    with tarfile.open(fileobj=io.BytesIO(_cli_bytes(daemon, "save", image))) as archive:
         manifest = json.load(archive.extractfile("manifest.json"))  # type: ignore[arg-type]
         layer = archive.extractfile(manifest[0]["Layers"][-1])
         with tarfile.open(fileobj=layer) as tar:
@@ -157,6 +154,53 @@ def test_build_steps_run_on_fuse_overlayfs(
     ok(docker_cli("build", "-q", "-t", "built:1", str(tmp_path), timeout=120))
     assert ok(docker_cli("run", "--rm", "built:1", "cat", "/built")) == "built\n"
     assert fuse_mounts(daemon.roots) == [] and fuse_servers(daemon.roots) == []
+
+
+def test_export_and_build_output_read_layers_through_fuse_overlayfs(
+    daemon: Daemon, docker_cli: DockerCli, tmp_path: Path
+) -> None:
+    """What reads a stack of layers mounted nowhere (`docker export` of a stopped container,
+    `build --output type=tar`) mounts it read-only with fuse-overlayfs too: its server is
+    there while the tar streams, and ends with it."""
+    cid = ok(docker_cli("run", "-d", "busybox", "sh", "-c", "echo kept > /data; rm /bin/ls"))
+    ok(docker_cli("wait", cid.strip()))
+    servers, exported = _streamed(daemon, "export", cid.strip())
+    assert servers == 1
+    assert exported["data"] == b"kept\n" and "bin/ls" not in exported
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN echo built > /built && rm /bin/ls\n")
+    servers, built = _streamed(daemon, "build", "-o", "-", str(tmp_path))
+    assert servers == 1
+    assert built["built"] == b"built\n" and "bin/ls" not in built and "bin/sh" in built
+    assert fuse_mounts(daemon.roots) == [] and fuse_servers(daemon.roots) == []
+
+
+def _streamed(daemon: Daemon, *args: str) -> tuple[int, dict[str, bytes]]:
+    """Our CLI's tar on stdout: how many fuse-overlayfs served the test's roots once the
+    tar began (the daemon waits for us to read on), and the tar's files."""
+    with subprocess.Popen(
+        [DOCKYARD, "-H", daemon.host, *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    ) as cli:
+        assert cli.stdout is not None
+        head = cli.stdout.read(512)
+        servers = len(fuse_servers(daemon.roots))
+        data = head + cli.stdout.read()
+    assert cli.returncode == 0
+    return servers, _files(data)
+
+
+def _files(data: bytes) -> dict[str, bytes]:
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        return {
+            m.name: (tar.extractfile(m) or io.BytesIO()).read() if m.isfile() else b""
+            for m in tar.getmembers()
+        }
+
+
+def _cli_bytes(daemon: Daemon, *args: str) -> bytes:
+    """Our CLI's output, as bytes (a tar)."""
+    return subprocess.run(
+        [DOCKYARD, "-H", daemon.host, *args], capture_output=True, timeout=120, check=True
+    ).stdout
 
 
 def test_a_start_repairs_the_fuse_mount_a_crash_left(daemon: Daemon, docker_cli: DockerCli) -> None:

@@ -33,6 +33,7 @@ class ContainerFiles:
         self.store = store
         self.images = images
         self.events = events
+        self.storage_driver = storage_driver  # mounts a stopped container's root
         # What docker cp sees of each container.
         self._copy_roots = archive.CopyRoots(storage_driver)
 
@@ -106,7 +107,9 @@ class ContainerFiles:
         attributes = self.store.event_attributes(c.record)
         try:
             return archive.export(
-                archive.export_root(c, layers),
+                archive.export_root(
+                    c, layers, self._copy_roots.storage_driver, self.store.paths.tmp
+                ),
                 lambda: self.events.publish("container", "export", c.id, attributes),
             )
         except OSError as e:
