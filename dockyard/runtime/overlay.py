@@ -4,7 +4,10 @@ tmpfs of a shareable /dev/shm."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from dockyard.runtime import fuseoverlay, linux
@@ -36,16 +39,26 @@ def mount_overlay(
     linux.mount("overlay", str(target), "overlay", 0, data)
 
 
-def detached_layers(layers: list[Path]) -> int:
+@contextlib.contextmanager
+def detached_layers(layers: list[Path], driver: str, scratch: Path) -> Iterator[int]:
     """A read-only overlay of ``layers`` (topmost first, at least two) mounted on no path:
-    a descriptor of its root, the mount gone with the last descriptor in it.
+    a descriptor of its root for the time of the ``with``, the mount gone with the last
+    descriptor in it. fuse-overlayfs's is mounted for a moment on a directory of ``scratch``.
 
     A container's upper dir can be the top layer: its whiteouts and opaque directories
     mean there what they mean in any lower layer, and a mount without an upper dir
     takes no hold on it, so the container may start meanwhile."""
+    if driver == FUSE_OVERLAYFS:
+        with fuseoverlay.detached([str(layer) for layer in layers], scratch) as fd:
+            yield fd
+        return
     # One layer at a time ("lowerdir+", Linux 6.8): a value is limited to 256 bytes.
     options = [("lowerdir+", str(layer)) for layer in layers]
-    return linux.detached_mount("overlay", options, linux.MOUNT_ATTR_RDONLY)
+    fd = linux.detached_mount("overlay", options, linux.MOUNT_ATTR_RDONLY)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
 
 
 def mount_shm(target: Path, size: int) -> None:

@@ -162,12 +162,18 @@ def test_export_and_build_output_read_layers_through_fuse_overlayfs(
     """What reads a stack of layers mounted nowhere (`docker export` of a stopped container,
     `build --output type=tar`) mounts it read-only with fuse-overlayfs too: its server is
     there while the tar streams, and ends with it."""
-    cid = ok(docker_cli("run", "-d", "busybox", "sh", "-c", "echo kept > /data; rm /bin/ls"))
+    # A file larger than every buffer between the daemon and us: the stream waits for us.
+    big = "dd if=/dev/zero of=/zz bs=1M count=32 2>/dev/null"
+    cid = ok(
+        docker_cli("run", "-d", "busybox", "sh", "-c", f"echo kept > /data; rm /bin/ls; {big}")
+    )
     ok(docker_cli("wait", cid.strip()))
     servers, exported = _streamed(daemon, "export", cid.strip())
     assert servers == 1
     assert exported["data"] == b"kept\n" and "bin/ls" not in exported
-    (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN echo built > /built && rm /bin/ls\n")
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM busybox\nRUN echo built > /built && rm /bin/ls && {big}\n"
+    )
     servers, built = _streamed(daemon, "build", "-o", "-", str(tmp_path))
     assert servers == 1
     assert built["built"] == b"built\n" and "bin/ls" not in built and "bin/sh" in built
