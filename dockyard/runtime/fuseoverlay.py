@@ -44,7 +44,9 @@ def unavailable() -> str:
     if shutil.which(PROGRAM) is None:
         return f'exec: "{PROGRAM}": executable file not found in $PATH'
     if not os.path.exists(FUSE_DEVICE):
-        return f"{FUSE_DEVICE}: no such file or directory"
+        return f"open {FUSE_DEVICE}: no such file or directory"
+    if not os.access(FUSE_DEVICE, os.R_OK | os.W_OK):  # 0600 without udev: root's alone
+        return f"open {FUSE_DEVICE}: permission denied"
     return ""
 
 
