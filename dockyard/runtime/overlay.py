@@ -10,6 +10,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from dockyard import rootless
 from dockyard.runtime import fuseoverlay, linux
 
 # The storage drivers: the kernel's overlayfs, or fuse-overlayfs where the kernel refuses it.
@@ -21,6 +22,9 @@ def mount_overlay(
     lowerdirs: list[Path], upper: Path, work: Path, target: Path, driver: str = OVERLAY2
 ) -> None:
     """Mount ``lowerdirs`` (topmost first) under ``upper`` at ``target`` with ``driver``.
+
+    In a user namespace (a rootless engine) overlayfs keeps its marks (an opaque
+    directory) in user.overlay.* xattrs ("userxattr"): trusted.* is the host root's alone.
 
     An image with no layers (FROM scratch) still needs a lower dir: overlayfs
     refuses a mount without one, so an empty dir beside ``work`` stands in.
@@ -36,6 +40,8 @@ def mount_overlay(
         fuseoverlay.mount(lowers, upper, work, target)
         return
     data = f"lowerdir={':'.join(lowers)},upperdir={upper},workdir={work},index=off"
+    if rootless.active():
+        data += ",userxattr"
     linux.mount("overlay", str(target), "overlay", 0, data)
 
 
@@ -53,7 +59,9 @@ def detached_layers(layers: list[Path], driver: str, scratch: Path) -> Iterator[
             yield fd
         return
     # One layer at a time ("lowerdir+", Linux 6.8): a value is limited to 256 bytes.
-    options = [("lowerdir+", str(layer)) for layer in layers]
+    options: list[tuple[str, str | None]] = [("lowerdir+", str(layer)) for layer in layers]
+    if rootless.active():
+        options.append(("userxattr", None))
     fd = linux.detached_mount("overlay", options, linux.MOUNT_ATTR_RDONLY)
     try:
         yield fd

@@ -1,7 +1,9 @@
-"""A user's engine with the fuse-overlayfs storage driver (`dockyardd --storage-driver
-fuse-overlayfs`), the fallback for kernels that refuse native overlay mounts in a user
-namespace: containers' roots and build steps are fuse-overlayfs mounts in the engine's
-namespaces, served by processes of the user's that end with them."""
+"""A user's engine with each storage driver (`dockyardd --storage-driver`): native overlay
+mounts in the user namespace, or fuse-overlayfs, the fallback for kernels that refuse
+those. Containers' roots and build steps are the driver's mounts in the engine's
+namespaces (fuse-overlayfs's served by processes of the user's that end with them), and
+a directory emptied in a container stays empty in the image committed from it: overlay
+marks it opaque with xattrs a user namespace may set (user.*, not trusted.*)."""
 
 from __future__ import annotations
 
@@ -17,10 +19,17 @@ from tests.e2e.helpers import wait_until
 from tests.ready import answers_ping
 from tests.rootless.conftest import User
 
+DRIVERS = {
+    "overlay2": "overlay / overlay ",
+    "fuse-overlayfs": "fuse-overlayfs / fuse.fuse-overlayfs ",
+}
 
-@pytest.fixture
-def fuse_user(user: User, busybox_tar: Path, fuse_for_users: None) -> Iterator[User]:
-    """The user with their engine started by hand with the fuse-overlayfs driver."""
+
+@pytest.fixture(params=list(DRIVERS))
+def driver_user(
+    request: pytest.FixtureRequest, user: User, busybox_tar: Path, fuse_for_users: None
+) -> Iterator[tuple[User, str]]:
+    """The user with their engine started by hand with the storage driver of the test."""
     user.stop_engine()
     config = user.home / "daemon.json"
     config.write_text("{}")
@@ -28,7 +37,7 @@ def fuse_user(user: User, busybox_tar: Path, fuse_for_users: None) -> Iterator[U
     with open(log, "wb") as out:
         daemon = subprocess.Popen(
             ["runuser", "-u", user.name, "--", DOCKYARDD, "--config-file", str(config),
-             "--storage-driver", "fuse-overlayfs"],
+             "--storage-driver", request.param],
             stdout=out, stderr=out, env=user.environment(), cwd=user.home,
             start_new_session=True,
         )  # fmt: skip
@@ -41,7 +50,7 @@ def fuse_user(user: User, busybox_tar: Path, fuse_for_users: None) -> Iterator[U
         with open(busybox_tar, "rb") as tar:
             imported = user.dockyard("import", "-", "busybox:latest", stdin=tar)
         assert imported.returncode == 0, imported.stderr
-        yield user
+        yield user, request.param
     finally:
         user.stop_engine()
         daemon.wait(timeout=30)
@@ -65,15 +74,15 @@ def ok(result: subprocess.CompletedProcess[str]) -> str:
     return result.stdout
 
 
-def test_a_users_engine_on_fuse_overlayfs(fuse_user: User) -> None:
-    user = fuse_user
-    assert ok(user.dockyard("info", "--format", "{{.Driver}}")) == "fuse-overlayfs\n"
+def test_a_users_engine_on_each_driver(driver_user: tuple[User, str]) -> None:
+    user, driver = driver_user
+    assert ok(user.dockyard("info", "--format", "{{.Driver}}")) == f"{driver}\n"
     script = "echo kept > /data && rm -rf /bin/../usr && mkdir /usr && exec sleep 1000"
     cid = ok(user.dockyard("run", "-d", "busybox", "sh", "-c", script)).strip()
     wait_until(lambda: user.dockyard("exec", cid, "cat", "/data").stdout == "kept\n", what="/data")
     mounts = ok(user.dockyard("exec", cid, "cat", "/proc/mounts"))
-    assert mounts.startswith("fuse-overlayfs / fuse.fuse-overlayfs ")
-    assert len(_fuse_servers(user)) == 1  # the user's, not root's
+    assert mounts.startswith(DRIVERS[driver])
+    assert len(_fuse_servers(user)) == (driver == "fuse-overlayfs")  # the user's, not root's
 
     ok(user.dockyard("stop", "-t", "1", cid))
     assert _fuse_servers(user) == []
@@ -85,11 +94,10 @@ def test_a_users_engine_on_fuse_overlayfs(fuse_user: User) -> None:
     assert listed.split() == [".", ".."]
     ok(user.dockyard("rm", "-f", cid))
 
-    context = user.home / "fuse-context"
+    context = user.home / f"context-{driver}"
     context.mkdir()
     (context / "Dockerfile").write_text(
-        "FROM busybox\nRUN grep -q '^fuse-overlayfs / fuse.fuse-overlayfs ' /proc/mounts\n"
-        "RUN echo built > /built\n"
+        f"FROM busybox\nRUN grep -q '^{DRIVERS[driver]}' /proc/mounts\nRUN echo built > /built\n"
     )
     for path in (context, context / "Dockerfile"):
         os.chown(path, user.uid, user.gid)
