@@ -209,6 +209,22 @@ def _cli_bytes(daemon: Daemon, *args: str) -> bytes:
     ).stdout
 
 
+def test_the_fuse_overlayfs_of_a_container_outlives_the_daemon(
+    daemon: Daemon, docker_cli: DockerCli
+) -> None:
+    """The container's shim, not the daemon, started its fuse-overlayfs: a daemon killed
+    leaves the container's root served, and the next daemon finds it as it was."""
+    cid = ok(docker_cli("run", "-d", "busybox", "sleep", "1000")).strip()
+    server = fuse_servers(daemon.roots)
+    daemon.stop(signal.SIGKILL)
+    assert fuse_servers(daemon.roots) == server
+    daemon.start()
+    ok(docker_cli("exec", cid, "sh", "-c", "echo after > /after"))
+    assert ok(docker_cli("exec", cid, "cat", "/after")) == "after\n"
+    ok(docker_cli("rm", "-f", cid))
+    assert fuse_mounts(daemon.roots) == [] and fuse_servers(daemon.roots) == []
+
+
 def test_a_start_repairs_the_fuse_mount_a_crash_left(daemon: Daemon, docker_cli: DockerCli) -> None:
     """The daemon, the shim and the container killed: the orphaned fuse-overlayfs still
     serves the root until the next start's check detaches it, and it ends."""
