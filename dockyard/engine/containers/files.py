@@ -107,9 +107,7 @@ class ContainerFiles:
         attributes = self.store.event_attributes(c.record)
         try:
             return archive.export(
-                archive.export_root(
-                    c, layers, self._copy_roots.storage_driver, self.store.paths.tmp
-                ),
+                archive.export_root(c, layers, self.storage_driver, self.store.paths.tmp),
                 lambda: self.events.publish("container", "export", c.id, attributes),
             )
         except OSError as e:
