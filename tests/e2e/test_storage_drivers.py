@@ -256,7 +256,6 @@ def _start_fails(roots: Roots, *args: str) -> str:
     roots.exec_root.mkdir(parents=True, exist_ok=True)
     result = subprocess.run(
         [
-            DOCKYARD,
             DOCKYARDD,
             "--data-root",
             str(roots.data_root),
