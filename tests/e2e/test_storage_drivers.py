@@ -296,13 +296,11 @@ def test_daemon_json_chooses_the_driver(roots: Roots, busybox_tar: Path) -> None
     assert "storage-driver: (from flag: overlay2, from file: fuse-overlayfs)" in message
 
 
-def test_overlay2_by_default_where_native_overlay_mounts(roots: Roots) -> None:
-    d = Daemon(roots, _spawn_daemon(roots))
-    try:
-        assert ok(d.cli("info", "--format", "{{.Driver}}")).strip() == "overlay2"
-    finally:
-        d.stop()
-    assert not linux.mount_points_under(str(roots.data_root))
+def test_overlay2_where_a_probe_overlay_mounts_and_the_probe_leaves_nothing(
+    tmp_path: Path,
+) -> None:
+    assert storagedriver.choose(None, tmp_path) == "overlay2"
+    assert os.listdir(tmp_path) == [] and not linux.mount_points_under(str(tmp_path))
 
 
 def test_without_native_overlay_fuse_overlayfs_else_an_error_naming_both(
@@ -310,6 +308,11 @@ def test_without_native_overlay_fuse_overlayfs_else_an_error_naming_both(
 ) -> None:
     monkeypatch.setattr(storagedriver, "_native_overlay_fails", lambda scratch: "refused")
     assert storagedriver.choose(None, tmp_path) == "fuse-overlayfs"
+    with pytest.raises(storagedriver.DriverError) as error:
+        storagedriver.choose("overlay2", tmp_path)  # asked for by name: no fallback
+    assert error.value.message == (
+        "error initializing graphdriver: overlay2: refused: driver not supported"
+    )
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(storagedriver.DriverError) as error:
         storagedriver.choose(None, tmp_path)
