@@ -116,6 +116,10 @@ def test_the_basic_workflow_on_fuse_overlayfs(daemon: Daemon, docker_cli: Docker
 
     ok(docker_cli("rm", "-f", cid))
     assert fuse_mounts(daemon.roots) == [] and fuse_servers(daemon.roots) == []
+    # Another uid than root's reaches the root too (fuse-overlayfs's allow_other).
+    as_1000 = "echo mine > /tmp/mine && cat /tmp/mine && id -u"
+    said = ok(docker_cli("run", "--rm", "-u", "1000", "busybox", "sh", "-c", as_1000))
+    assert said.split() == ["mine", "1000"]
 
 
 def test_an_emptied_directory_commits_as_an_opaque_one(

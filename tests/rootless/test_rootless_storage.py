@@ -93,6 +93,14 @@ def test_a_users_engine_on_each_driver(driver_user: tuple[User, str]) -> None:
     listed = ok(user.dockyard("run", "--rm", "kept:1", "/bin/ls", "-a", "/usr"))
     assert listed.split() == [".", ".."]
     ok(user.dockyard("rm", "-f", cid))
+    # Another uid than root's reaches the root too (fuse-overlayfs's allow_other).
+    as_1000 = "echo mine > /tmp/mine && cat /tmp/mine && id -u"
+    assert ok(
+        user.dockyard("run", "--rm", "-u", "1000", "busybox", "sh", "-c", as_1000)
+    ).split() == [
+        "mine",
+        "1000",
+    ]
 
     context = user.home / f"context-{driver}"
     context.mkdir()
