@@ -64,8 +64,8 @@ class BenchDaemon:
 
 
 @contextmanager
-def daemon() -> Iterator[BenchDaemon]:
-    """A dockyardd on its own data root with busybox:latest imported."""
+def daemon(*flags: str) -> Iterator[BenchDaemon]:
+    """A dockyardd (with more of its ``flags``) on its own data root with busybox:latest imported."""
     base = Path(f"/tmp/dy-bench-{secrets.token_hex(4)}")
     (base / "run").mkdir(parents=True)
     tar = base / "busybox.tar"
@@ -80,6 +80,7 @@ def daemon() -> Iterator[BenchDaemon]:
             str(base / "run"),
             "-H",
             f"unix://{base}/run/d.sock",
+            *flags,
         ],
         stdout=log,
         stderr=log,

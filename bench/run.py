@@ -21,6 +21,7 @@ Figures (issue 7, the daemon under load): logs --tail 1 of a 100 MB log, time an
   the slowest `GET /_ping` while ps -s, system df, inspect -s, top, rm, container and volume
   prune run on trees of 100,000 files   ≤ 100 ms (before: no answer until each ended)
 Rootless (issue 9): run --rm busybox true by a user's rootless engine beside root's
+Storage drivers (issue 9): run --rm busybox true with fuse-overlayfs beside overlay2
 Transfers (issue 10): push and pull of the bench image to a local registry ≤ skopeo's time
   for the same image (docker-registry and skopeo from make install)
 Lifecycle waits (the tests check what happens, these how long it takes):
@@ -54,6 +55,7 @@ WORKLOADS = [
     "responsive.py",
     "crash.py",
     "rootless.py",
+    "storage.py",
     "buildcache.py",
     "load.py",
     "transfer.py",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import fcntl
 import json
 import logging
@@ -23,6 +24,7 @@ from dockyard import daemonconfig, daemonflags, rootless, tlsconfig
 from dockyard.config import EXEC_ROOT_MODE, Paths, local_host, make_dir
 from dockyard.errors import DockyardError
 from dockyard.hosts import parse_host
+from dockyard.runtime import storagedriver
 from dockyard.runtime.zygote import Zygote
 
 TYPE_CHECKING = False
@@ -58,6 +60,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=[],
         help=f"daemon socket(s) to serve on: unix://PATH or tcp://ADDR:PORT (default {local_host()})",
     )
+    parser.add_argument(
+        "-s", "--storage-driver", help="storage driver to use: overlay2 or fuse-overlayfs"
+    )
     parser.add_argument("-D", "--debug", action="store_true", default=None, help="debug logging")
     parser.add_argument(
         "--tls", nargs="?", const=True, type=_bool, help="use TLS; implied by --tlsverify"
@@ -86,6 +91,7 @@ _FLAG_KEYS = {
     "exec_root": "exec-root",
     "host": "hosts",
     "debug": "debug",
+    "storage_driver": "storage-driver",
     "tls": "tls",
     "tlsverify": "tlsverify",
     "tlscacert": "tlscacert",
@@ -258,6 +264,20 @@ async def _run(
     log.info("stopped; containers keep running")
 
 
+def _with_storage_driver(
+    settings: daemonconfig.EngineSettings, requested: str | None, paths: Paths
+) -> daemonconfig.EngineSettings:
+    """The settings with the storage driver chosen here (in the user's namespaces when
+    rootless: native overlay mounts there are what the probe must try)."""
+    paths.prepare()
+    try:
+        driver = storagedriver.choose(requested, paths.tmp)
+    except storagedriver.DriverError as e:
+        raise StartupError(e.message) from None
+    log.info("storage driver: %s", driver)
+    return dataclasses.replace(settings, storage_driver=driver)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
     try:
@@ -284,6 +304,7 @@ def main(argv: list[str] | None = None) -> int:
 
             namespace.enter(paths.exec_root)  # runs dockyardd again, as root in its namespaces
         with _pid_file(paths.exec_root, rootless.host_pid()):
+            settings = _with_storage_driver(settings, args.storage_driver, paths)
             zygote = Zygote()
             listeners: list[Listener] = []
             try:

@@ -49,11 +49,12 @@ KEYS: dict[str, str] = {
     "seccomp-profile": _STRING,
     "bip": _STRING,
     "default-address-pools": _POOLS,
+    "storage-driver": _STRING,
 }
 # What SIGHUP applies, of the keys above (dockerd's Daemon.Reload).
 RELOADABLE = ("debug", "labels", "registry-mirrors", "insecure-registries", "default-runtime")
 # dockerd's keys for features dockyard does not have: refused rather than ignored.
-UNSUPPORTED = ("storage-driver", "userns-remap")
+UNSUPPORTED = ("userns-remap",)
 _GO_TYPES = {str: "string", bool: "bool", list: "array", dict: "object"}  # else "number"
 
 
@@ -101,6 +102,8 @@ class EngineSettings:
     seccomp_profile: str = "builtin"  # "builtin", "unconfined" or a profile file's path
     seccomp: str = "builtin"  # what a container without its own gets: or the file's JSON text
     addresses: AddressSettings = field(default_factory=AddressSettings)
+    # The driver that mounts overlays: as given, until the daemon's start chose the one used.
+    storage_driver: str = "overlay2"
 
 
 def read_file(path: str, required: bool) -> dict[str, Any]:
@@ -175,6 +178,7 @@ def engine_settings(options: dict[str, Any]) -> EngineSettings:
             bip=_bip(options.get("bip") or ""),
             pools=_pools(options.get("default-address-pools")),
         ),
+        storage_driver=options.get("storage-driver") or "overlay2",
     )
 
 

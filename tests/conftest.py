@@ -95,6 +95,11 @@ os.environ.setdefault("DOCKYARD_RESOLV_CONF", str(_RESOLV_CONF))
 ROOT_PREFIX = f"/tmp/dy-{RUN_MARK.split('=', 1)[1]}-"
 
 
+# The processes an engine leaves running for a container: its shims, and the fuse-overlayfs
+# that serves its root with that storage driver (a zombie, having ended, carries no mark).
+_ENGINE_PROCESSES = ("dockyard-shim", "dockyard-exec", "fuse-overlayfs")
+
+
 def _shim_processes() -> set[int]:
     found = set()
     for entry in os.listdir("/proc"):
@@ -102,7 +107,7 @@ def _shim_processes() -> set[int]:
             continue
         try:
             with open(f"/proc/{entry}/comm") as f:
-                if f.read().strip() not in ("dockyard-shim", "dockyard-exec"):
+                if f.read().strip() not in _ENGINE_PROCESSES:
                     continue
             with open(f"/proc/{entry}/environ", "rb") as f:
                 if RUN_MARK.encode() in f.read().split(b"\0"):
@@ -172,7 +177,14 @@ def no_leaks() -> Iterator[None]:
         if not any(leaked) or time.monotonic() > deadline:
             break
         time.sleep(0.05)
-    names = ("mounts", "cgroups", "shim processes", "temporary roots", "links", "nft tables")
+    names = (
+        "mounts",
+        "cgroups",
+        "shim and fuse-overlayfs processes",
+        "temporary roots",
+        "links",
+        "nft tables",
+    )
     problems = {name: items for name, items in zip(names, leaked, strict=True) if items}
     assert not problems, f"the test leaked: {problems}"
 

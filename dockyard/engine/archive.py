@@ -30,6 +30,7 @@ from dockyard.engine.container import Container
 from dockyard.errors import InvalidArgument, NotFound
 from dockyard.runtime import linux
 from dockyard.runtime.overlay import detached_layers, mount_overlay, unmount
+from dockyard.store import layertar
 from dockyard.tarfs.extract import Extractor
 from dockyard.tarfs.pack import TarWriter
 from dockyard.tarfs.root import Root, components
@@ -40,13 +41,14 @@ _T = TypeVar("_T")
 
 
 @contextlib.contextmanager
-def container_root(c: Container, lowerdirs: list[Path]) -> Iterator[Path]:
-    """The container's root file system, without its volumes (what a new volume copies)."""
+def container_root(c: Container, lowerdirs: list[Path], storage_driver: str) -> Iterator[Path]:
+    """The container's root file system, without its volumes (what a new volume copies),
+    mounted with ``storage_driver`` when the container is not running."""
     if c.running:
         yield Path(f"/proc/{c.state['Pid']}/root")
         return
     target = c.root / "rootfs"
-    mount_overlay(lowerdirs, c.root / "upper", c.root / "work", target)
+    mount_overlay(lowerdirs, c.root / "upper", c.root / "work", target, storage_driver)
     try:
         yield target
     finally:
@@ -54,14 +56,17 @@ def container_root(c: Container, lowerdirs: list[Path]) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def export_root(c: Container, layers: list[Path]) -> Iterator[Root]:
+def export_root(
+    c: Container, layers: list[Path], storage_driver: str, scratch: Path
+) -> Iterator[Root]:
     """What `docker export` archives: the container's file system with its init layer, and
     nothing mounted in it (no volume, no /proc), as moby archives the container's layer.
 
     A running container's is the overlay its shim mounted: its volumes are mounted in
     the container's own mount namespace, not there. A stopped one's (or one that
     stopped meanwhile) is ``layers`` (its upper dir, init layer and image layers)
-    as a read-only overlay mounted nowhere, which needs no clean-up and lets the
+    as a read-only overlay mounted nowhere (with ``storage_driver``; fuse-overlayfs's
+    for a moment on a directory of ``scratch``), which needs no clean-up and lets the
     container start meanwhile.
     """
     if c.running:
@@ -69,12 +74,10 @@ def export_root(c: Container, layers: list[Path]) -> Iterator[Root]:
             if os.fstat(root.fd).st_dev != os.stat(c.root).st_dev:  # still mounted
                 yield root
                 return
-    mount = detached_layers(layers)
-    try:
-        root = Root(f"/proc/self/fd/{mount}")  # the mount's root, held open by the Root
-    finally:
-        os.close(mount)
-    with root:
+    with (
+        detached_layers(layers, storage_driver, scratch) as mount,
+        Root(f"/proc/self/fd/{mount}") as root,
+    ):
         yield root
 
 
@@ -85,7 +88,8 @@ class CopyRoots:
     Its own mount point keeps it clear of the shim's ``rootfs/`` should the container start.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, storage_driver: str) -> None:
+        self.storage_driver = storage_driver
         self._lock = threading.Lock()
         self._users: dict[str, int] = {}  # container id → copies using its mounted root
 
@@ -98,7 +102,7 @@ class CopyRoots:
         target = c.root / "copy"
         with self._lock:
             if not self._users.get(c.id):
-                _mount_stopped(target, c, lowerdirs, mounts)
+                _mount_stopped(target, c, lowerdirs, mounts, self.storage_driver)
             self._users[c.id] = self._users.get(c.id, 0) + 1
         try:
             with Root(target) as root:
@@ -123,9 +127,11 @@ class CopyRoots:
             unmount(c.root / "copy")
 
 
-def _mount_stopped(target: Path, c: Container, lowerdirs: list[Path], mounts: list[dict]) -> None:
+def _mount_stopped(
+    target: Path, c: Container, lowerdirs: list[Path], mounts: list[dict], storage_driver: str
+) -> None:
     unmount(target)  # one a daemon that died left behind
-    mount_overlay(lowerdirs, c.root / "upper", c.root / "work", target)
+    mount_overlay(lowerdirs, c.root / "upper", c.root / "work", target, storage_driver)
     try:
         with Root(target) as root:
             for mount in mounts:
@@ -338,6 +344,8 @@ def changes(upper: Path, lowerdirs: list[Path]) -> list[dict[str, Any]]:
         for name in sorted(dirnames + filenames):
             full = os.path.join(dirpath, name)
             path = f"{rel_dir}/{name}"
+            if layertar.fuse_overlayfs_marker(name):
+                continue
             st = os.lstat(full)
             if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
                 result.append({"Path": path, "Kind": 2})

@@ -32,14 +32,18 @@ def export(
     output: Output,
     names: list[str],
     emit: Callable[[dict[str, Any]], None],
+    storage_driver: str,
+    scratch: Path,
 ) -> None:
-    """Send the image ``image_id`` as ``output`` asks, through ``emit``."""
+    """Send the image ``image_id`` as ``output`` asks, through ``emit``; its files are read
+    through a read-only overlay of ``storage_driver`` (fuse-overlayfs's mounted for a moment
+    on a directory of ``scratch``)."""
     with ExportStream(emit) as stream:
         if output.type in FILE_TYPES:
             # A writable binary stream, if not declared one.
             with (
                 TarWriter(cast(BinaryIO, stream)) as writer,
-                _root(images.resolve(image_id).lowerdirs) as fd,
+                _root(images.resolve(image_id).lowerdirs, storage_driver, scratch) as fd,
             ):
                 if fd is not None:
                     writer.add_contents(fd)
@@ -64,16 +68,17 @@ def export_directory(directory: Path, index: int, emit: Callable[[dict[str, Any]
 
 
 @contextlib.contextmanager
-def _root(lowerdirs: list[Path]) -> Iterator[int | None]:
+def _root(lowerdirs: list[Path], storage_driver: str, scratch: Path) -> Iterator[int | None]:
     """A descriptor of the files of the layers ``lowerdirs`` (topmost first); None for none.
     One layer is its own directory (overlayfs wants two lower dirs without an upper)."""
     if not lowerdirs:
         yield None
         return
-    if len(lowerdirs) == 1:
-        fd = os.open(lowerdirs[0], os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    else:
-        fd = detached_layers(lowerdirs)
+    if len(lowerdirs) > 1:
+        with detached_layers(lowerdirs, storage_driver, scratch) as fd:
+            yield fd
+        return
+    fd = os.open(lowerdirs[0], os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         yield fd
     finally:

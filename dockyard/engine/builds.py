@@ -52,7 +52,7 @@ from dockyard.runtime import container as runtime
 from dockyard.runtime import execshim
 from dockyard.runtime import spec as oci
 from dockyard.runtime.execshim import ExecShimConfig, run_build_step
-from dockyard.runtime.overlay import mount_overlay, unmount
+from dockyard.runtime.overlay import OVERLAY2, mount_overlay, unmount
 from dockyard.runtime.users import resolve_user
 from dockyard.store import reference
 from dockyard.store.layers import LayerStore, chain_ids
@@ -83,8 +83,10 @@ class BuildService:
         images: ImageService,
         layers: LayerStore,
         networks: NetworkService,
+        storage_driver: str = OVERLAY2,
     ) -> None:
         self.paths = paths
+        self.storage_driver = storage_driver  # mounts the roots of RUN steps
         self.metadata = metadata
         self.images = images
         self.layers = layers
@@ -229,7 +231,15 @@ class BuildService:
             output.stream(f"Exporting the build cache to {option.location}\n")
             export_cache(self.images, option, steps, request.registry_logins, self._connect)
         if archive:
-            export(self.images, result.image_id, request.output, names, emit)
+            export(
+                self.images,
+                result.image_id,
+                request.output,
+                names,
+                emit,
+                self.storage_driver,
+                self.paths.tmp,
+            )
         elif request.output.push:
             self._push(list(dict.fromkeys(tags)), request, output)
         return result.image_id
@@ -455,7 +465,7 @@ class _Backend:
         lowerdirs = self.images.resolve(image.id).lowerdirs if image.id else []
         work = upper.with_name(upper.name + "-work")
         target = upper.with_name(upper.name + "-root")
-        mount_overlay(lowerdirs, upper, work, target)
+        mount_overlay(lowerdirs, upper, work, target, self.service.storage_driver)
         try:
             yield target
         finally:

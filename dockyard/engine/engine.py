@@ -39,6 +39,7 @@ from dockyard.engine.specgen import ContainerDefaults
 from dockyard.engine.transfers import TransferService
 from dockyard.engine.volumes import VolumeService
 from dockyard.runtime import cgroups, shim
+from dockyard.runtime.overlay import OVERLAY2
 from dockyard.store.blobs import BlobStore
 from dockyard.store.layers import LayerStore
 from dockyard.store.metadata import Metadata
@@ -85,10 +86,16 @@ class Engine:
         self.layers = LayerStore(paths.data_root, self.metadata, self.blobs)
         self.events = EventBus()
         self.runtimes = installed_runtimes()
-        self.volumes = VolumeService(paths, self.metadata, self.events)
+        driver = self.settings.storage_driver
+        self.volumes = VolumeService(paths, self.metadata, self.events, driver)
         self.container_store = ContainerStore(paths, self.metadata, self.layers)
         self.images = ImageService(
-            self.metadata, self.blobs, self.layers, self.events, self.container_store.users_of_image
+            self.metadata,
+            self.blobs,
+            self.layers,
+            self.events,
+            self.container_store.users_of_image,
+            driver,
         )
         self.networks = NetworkService(
             paths, self.metadata, self.events, self.container_store, self.settings.addresses
@@ -110,6 +117,7 @@ class Engine:
                 self.settings.ulimits,
                 self.settings.default_runtime,
                 self.settings.seccomp,
+                driver,
             ),
         )
         self.execs = ExecService(self.container_store, self.events, paths.exec_root)
@@ -118,7 +126,9 @@ class Engine:
             self.execs.spawn_exec = spawn_exec
         self.health = HealthMonitor(self.container_store, self.events, self.execs)
         self.containers.supervisor.on_state_change.append(self.health.update)
-        self.builds = BuildService(paths, self.metadata, self.images, self.layers, self.networks)
+        self.builds = BuildService(
+            paths, self.metadata, self.images, self.layers, self.networks, driver
+        )
         if spawn_exec is not None:
             self.builds.spawn_step = spawn_exec
         self.images.building = self.builds.uses
@@ -236,8 +246,8 @@ class Engine:
             "ContainersPaused": paused,
             "ContainersStopped": len(containers) - running - paused,
             "Images": len(self.images.list()),
-            "Driver": "overlay2",
-            "DriverStatus": [["Backing Filesystem", "extfs"]],
+            "Driver": self.settings.storage_driver,
+            "DriverStatus": _driver_status(self.settings.storage_driver),
             "Plugins": {
                 "Volume": ["local"],
                 "Network": ["bridge", "host", "none"],
@@ -307,6 +317,11 @@ class Engine:
             if self.settings.seccomp_profile == "builtin"
             else ["WARNING: daemon is not using the default seccomp profile"],
         }
+
+
+def _driver_status(driver: str) -> list[list[str]]:
+    """``docker info``'s lines under "Storage Driver" (moby's fuse-overlayfs driver has none)."""
+    return [["Backing Filesystem", "extfs"]] if driver == OVERLAY2 else []
 
 
 def _registry_config(settings: EngineSettings) -> dict[str, Any]:

@@ -37,6 +37,7 @@ from dockyard.engine.filters import Filters
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
 from dockyard.jsondoc import json_object
 from dockyard.platforms import HOST_ARCHITECTURE
+from dockyard.runtime.overlay import OVERLAY2
 from dockyard.store import compression
 from dockyard.store.blobs import BlobStore, Descriptor
 from dockyard.store.layers import Layer, LayerBlob, LayerStore, chain_ids
@@ -143,8 +144,10 @@ class ImageService:
         layers: LayerStore,
         events: EventPublisher,
         in_use: InUse,
+        storage_driver: str = OVERLAY2,
     ) -> None:
         self.metadata = metadata
+        self.storage_driver = storage_driver  # the name inspect gives (GraphDriver)
         self.blobs = blobs
         self.layers = layers
         self.events = events
@@ -587,7 +590,7 @@ class ImageService:
             "Architecture": config.get("architecture", ""),
             "Os": config.get("os", ""),
             "Size": image.size,
-            "GraphDriver": _graph_driver(image.lowerdirs),
+            "GraphDriver": _graph_driver(image.lowerdirs, self.storage_driver),
             "RootFS": {
                 "Type": "layers",
                 "Layers": list(config.get("rootfs", {}).get("diff_ids") or []),
@@ -1004,10 +1007,10 @@ def _history_item(entry: dict[str, Any], size: int) -> dict[str, Any]:
     }
 
 
-def _graph_driver(lowerdirs: list[Path]) -> dict[str, Any]:
+def _graph_driver(lowerdirs: list[Path], name: str) -> dict[str, Any]:
     if not lowerdirs:
-        return {"Name": "overlay2", "Data": None}
+        return {"Name": name, "Data": None}
     data = {"UpperDir": str(lowerdirs[0])}
     if len(lowerdirs) > 1:
         data["LowerDir"] = ":".join(str(p) for p in lowerdirs[1:])
-    return {"Name": "overlay2", "Data": data}
+    return {"Name": name, "Data": data}

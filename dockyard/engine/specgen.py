@@ -15,6 +15,7 @@ from dockyard.engine.container import Container
 from dockyard.engine.logdrivers import WriterSettings
 from dockyard.errors import InvalidArgument, SystemError
 from dockyard.runtime import spec as oci
+from dockyard.runtime.overlay import OVERLAY2
 from dockyard.runtime.shim import ShimConfig
 
 if TYPE_CHECKING:
@@ -163,6 +164,7 @@ class ContainerDefaults:
     ulimits: dict[str, tuple[int, int]] = field(default_factory=dict)  # per name: soft, hard
     runtime: str = ""  # "": the built-in default
     seccomp: str = security.SECCOMP_DEFAULT  # "builtin", "unconfined" or a profile's JSON
+    storage_driver: str = OVERLAY2  # what mounts its root (runtime/storagedriver.py)
 
 
 def spec_options(
@@ -308,6 +310,7 @@ def shim_config(
         runtime=runtime,
         runtime_root=paths.exec_root / "runc" if runtime != "builtin" else None,
         group_add=c.host_config.get("GroupAdd") or [],
+        storage_driver=defaults.storage_driver,
         shm_size=(
             c.host_config.get("ShmSize") or oci.DEFAULT_SHM_SIZE
             if c.host_config.get("IpcMode") == "shareable"

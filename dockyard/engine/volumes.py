@@ -40,6 +40,7 @@ from dockyard.engine.names import new_id
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
 from dockyard.errors import SystemError as EngineSystemError
 from dockyard.runtime import spec as oci
+from dockyard.runtime.overlay import OVERLAY2
 from dockyard.runtime.securejoin import secure_join
 from dockyard.store.metadata import Metadata
 from dockyard.volumes import local
@@ -88,8 +89,11 @@ log = logging.getLogger(__name__)
 
 
 class VolumeService:
-    def __init__(self, paths: Paths, metadata: Metadata, events: EventBus) -> None:
+    def __init__(
+        self, paths: Paths, metadata: Metadata, events: EventBus, storage_driver: str = OVERLAY2
+    ) -> None:
         self.driver = local.LocalDriver(paths.volumes)
+        self.storage_driver = storage_driver  # mounts a new container's root for its copy-up
         self.db = metadata
         self.events = events
 
@@ -291,7 +295,7 @@ class VolumeService:
                 pending.append((point, target))
         if not pending:
             return
-        with archive.container_root(c, lowerdirs) as root:
+        with archive.container_root(c, lowerdirs, self.storage_driver) as root:
             for point, target in pending:
                 path = secure_join(str(root), point.destination)
                 if os.path.isdir(path):

@@ -152,6 +152,18 @@ def is_mount_point(path: str) -> bool:
         return any(_unescape_mount_field(line.split(b" ", 5)[4]) == wanted for line in f)
 
 
+def mount_type(path: str) -> str:
+    """The file system type of what is mounted on ``path`` last ("" for nothing)."""
+    wanted = os.fsencode(os.path.realpath(path))
+    found = b""
+    with open("/proc/self/mountinfo", "rb") as f:
+        for line in f:
+            fields, _, after = line.partition(b" - ")
+            if _unescape_mount_field(fields.split(b" ", 5)[4]) == wanted:
+                found = after.split(b" ", 1)[0]
+    return os.fsdecode(found)
+
+
 def mount_points_under(path: str) -> list[str]:
     """Every mount point at or below ``path`` (resolved), deepest first: the order to detach them."""
     top = os.fsencode(os.path.realpath(path))
@@ -345,6 +357,7 @@ _SYS_FSOPEN = 430
 _SYS_FSCONFIG = 431
 _SYS_FSMOUNT = 432
 _FSOPEN_CLOEXEC = 0x1
+_FSCONFIG_SET_FLAG = 0
 _FSCONFIG_SET_STRING = 1
 _FSCONFIG_CMD_CREATE = 6
 _FSMOUNT_CLOEXEC = 0x1
@@ -361,11 +374,11 @@ def _fail_with_log(call: str, what: str, fs: int) -> OSError:
     return OSError(error.errno, f"{error.strerror} ({said})")
 
 
-def detached_mount(fstype: str, options: list[tuple[str, str]], attributes: int = 0) -> int:
+def detached_mount(fstype: str, options: list[tuple[str, str | None]], attributes: int = 0) -> int:
     """A new ``fstype`` mount attached to no path: a descriptor of its root. It goes
     away with the last descriptor open in it, so nothing is left behind should we die.
     ``options`` are set in order, a key possibly more than once; a value is at most
-    256 bytes (fsconfig's limit)."""
+    256 bytes (fsconfig's limit); None sets a flag."""
     fs = _libc.syscall(_SYS_FSOPEN, ctypes.c_char_p(fstype.encode()), _FSOPEN_CLOEXEC)
     if fs < 0:
         raise _fail("fsopen", fstype)
@@ -375,9 +388,9 @@ def detached_mount(fstype: str, options: list[tuple[str, str]], attributes: int 
                 _libc.syscall(
                     _SYS_FSCONFIG,
                     fs,
-                    _FSCONFIG_SET_STRING,
+                    _FSCONFIG_SET_STRING if value is not None else _FSCONFIG_SET_FLAG,
                     ctypes.c_char_p(key.encode()),
-                    ctypes.c_char_p(os.fsencode(value)),
+                    ctypes.c_char_p(os.fsencode(value)) if value is not None else None,
                     0,
                 )
                 != 0

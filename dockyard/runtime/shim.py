@@ -43,7 +43,7 @@ from dockyard.runtime import linux
 from dockyard.runtime.cgroups import open_cgroup
 from dockyard.runtime.jsonlog import JsonLogWriter
 from dockyard.runtime.linux import set_window_size
-from dockyard.runtime.overlay import mount_overlay, mount_shm, unmount
+from dockyard.runtime.overlay import OVERLAY2, mount_overlay, mount_shm, unmount
 from dockyard.runtime.users import resolve_user
 from dockyard.timefmt import rfc3339_nano
 
@@ -83,6 +83,7 @@ class ShimConfig:
     runtime_root: Path | None = None
     group_add: list[str] = field(default_factory=list)  # --group-add: names or gids
     shm_size: int = 0  # above 0: mount a tmpfs of this size at shm_dir (--ipc shareable)
+    storage_driver: str = OVERLAY2  # what mounts the root: the kernel's overlay or fuse-overlayfs
 
     @property
     def rootfs(self) -> Path:
@@ -307,7 +308,7 @@ class Shim:
     def _setup(self) -> None:
         cfg = self.cfg
         cfg.exec_dir.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
-        mount_overlay(cfg.lowerdirs, cfg.upper, cfg.work, cfg.rootfs)
+        mount_overlay(cfg.lowerdirs, cfg.upper, cfg.work, cfg.rootfs, cfg.storage_driver)
         self.mounted = True
         if cfg.shm_size:
             mount_shm(cfg.shm_dir, cfg.shm_size)

@@ -28,6 +28,10 @@ WHITEOUT_PREFIX = ".wh."
 WHITEOUT_META_PREFIX = ".wh..wh."
 OPAQUE_MARKER = ".wh..wh..opq"
 OPAQUE_XATTR = "trusted.overlay.opaque"
+# Where a user namespace keeps it (trusted.* is the host root's alone): overlayfs's own
+# with "userxattr", which fuse-overlayfs reads too; and fuse-overlayfs's private one.
+USER_OPAQUE_XATTR = "user.overlay.opaque"
+_OPAQUE_XATTRS = (OPAQUE_XATTR, USER_OPAQUE_XATTR, "user.fuseoverlayfs.opaque")
 BLOCK = 512
 
 
@@ -62,7 +66,7 @@ class _LayerExtractor(Extractor):
 
     def special(self, member: tarfile.TarInfo, parent: int, name: str) -> bool:
         if name == OPAQUE_MARKER:
-            os.setxattr(f"/proc/self/fd/{parent}", OPAQUE_XATTR, b"y")
+            _set_opaque(f"/proc/self/fd/{parent}")
             return True
         if name.startswith(WHITEOUT_META_PREFIX):
             return True  # aufs bookkeeping (.wh..wh.plnk and the like): nothing to do in overlay
@@ -105,6 +109,8 @@ def pack(src: Path, out: BinaryIO) -> None:
 
 class _LayerWriter(TarWriter):
     def special(self, info: tarfile.TarInfo, st: os.stat_result) -> bool:
+        if fuse_overlayfs_marker(info.name.rpartition("/")[2]):
+            return True  # the opaque directory's xattr says it already
         if not (stat.S_ISCHR(st.st_mode) and st.st_rdev == 0):
             return False
         # overlay's whiteout (which it may share between names as one hard-linked inode)
@@ -123,9 +129,32 @@ class _LayerWriter(TarWriter):
             self.tar.addfile(marker)
 
 
-def _is_opaque(fd: int) -> bool:
+def _set_opaque(path: str) -> None:
     try:
-        return os.getxattr(fd, OPAQUE_XATTR) == b"y"
+        os.setxattr(path, OPAQUE_XATTR, b"y")
+    except PermissionError:  # in a user namespace (a rootless engine)
+        os.setxattr(path, USER_OPAQUE_XATTR, b"y")
+
+
+def fuse_overlayfs_marker(name: str) -> bool:
+    """Whether an upper dir's entry is fuse-overlayfs's mark of an opaque directory: a
+    ``.wh..wh..opq`` file and a whiteout named ``.wh..opq`` beside its xattr. A layer
+    cannot hold a file of such a name: ``.wh.`` names are the layer format's own."""
+    return name.startswith(WHITEOUT_PREFIX)
+
+
+def _is_opaque(fd: int) -> bool:
+    """Whether an upper dir's directory is opaque: one of the xattrs that say so, or the
+    ``.wh..wh..opq`` file that fuse-overlayfs adds (its only mark it can read back where
+    it may set no xattr)."""
+    for name in _OPAQUE_XATTRS:
+        try:
+            if os.getxattr(fd, name) == b"y":
+                return True
+        except OSError:
+            continue
+    try:
+        return stat.S_ISREG(os.stat(OPAQUE_MARKER, dir_fd=fd, follow_symlinks=False).st_mode)
     except OSError:
         return False
 

@@ -27,6 +27,7 @@ from tests.conftest import DOCKYARD
 from tests.e2e.helpers import wait_until
 
 TUN = "/dev/net/tun"
+FUSE = "/dev/fuse"
 RUN_USER = Path("/run/user")
 
 
@@ -147,6 +148,16 @@ def _new_user(*useradd_options: str) -> Iterator[User]:
         shutil.rmtree(made.runtime_dir, ignore_errors=True)
         if made_run_user:
             RUN_USER.rmdir()
+
+
+@pytest.fixture(scope="session")
+def fuse_for_users() -> Iterator[None]:
+    """fuse-overlayfs opens /dev/fuse as the user: 0666 with Debian's udev, 0600 on this VM
+    without it. Made 0666 for the session, then put back."""
+    mode = stat.S_IMODE(os.stat(FUSE).st_mode)
+    os.chmod(FUSE, 0o666)
+    yield
+    os.chmod(FUSE, mode)
 
 
 @pytest.fixture(scope="session")

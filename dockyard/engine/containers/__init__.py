@@ -55,7 +55,9 @@ class ContainerService:
         self.store = store
         self.supervisor = Supervisor(store, events, networks, volumes)
         self.io = ContainerIO(paths, store, events)
-        self.files = ContainerFiles(store, images, events)
+        self.files = ContainerFiles(
+            store, images, events, (defaults or ContainerDefaults()).storage_driver
+        )
         self.lifecycle = Lifecycle(
             paths,
             store,

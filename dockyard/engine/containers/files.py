@@ -27,11 +27,15 @@ class CommitImages(ImageWriter, Protocol):
 
 
 class ContainerFiles:
-    def __init__(self, store: ContainerStore, images: CommitImages, events: EventBus) -> None:
+    def __init__(
+        self, store: ContainerStore, images: CommitImages, events: EventBus, storage_driver: str
+    ) -> None:
         self.store = store
         self.images = images
         self.events = events
-        self._copy_roots = archive.CopyRoots()  # what docker cp sees of each container
+        self.storage_driver = storage_driver  # mounts a stopped container's root
+        # What docker cp sees of each container.
+        self._copy_roots = archive.CopyRoots(storage_driver)
 
     def copying(self, cid: str) -> bool:
         """Whether copies (`docker cp`) have the stopped container's root mounted now."""
@@ -103,7 +107,7 @@ class ContainerFiles:
         attributes = self.store.event_attributes(c.record)
         try:
             return archive.export(
-                archive.export_root(c, layers),
+                archive.export_root(c, layers, self.storage_driver, self.store.paths.tmp),
                 lambda: self.events.publish("container", "export", c.id, attributes),
             )
         except OSError as e:

@@ -222,7 +222,7 @@ class Lifecycle:
             "LogPath": str(root / f"{cid}-json.log") if log_driver == "json-file" else "",
             "Name": "/" + name,
             "RestartCount": 0,
-            "Driver": "overlay2",
+            "Driver": self.defaults.storage_driver,
             "Platform": "linux",
             "MountLabel": "",
             "ProcessLabel": "",
@@ -230,7 +230,7 @@ class Lifecycle:
             "ExecIDs": None,
             "HostConfig": host_config,
             "GraphDriver": {
-                "Name": "overlay2",
+                "Name": self.defaults.storage_driver,
                 "Data": {
                     "LowerDir": ":".join(str(p) for p in image.lowerdirs),
                     "UpperDir": str(root / "upper"),
