@@ -22,7 +22,7 @@ class Pipe:
     def __init__(self) -> None:
         # Chunks, then None at the end, or PipeClosed when the writer failed.
         self._chunks: queue.Queue[bytes | PipeClosed | None] = queue.Queue(_DEPTH)
-        self._pending = b""
+        self._pending = memoryview(b"")  # what is left of the chunk being read
         self._ended = False
         self._abandoned = False
 
@@ -67,12 +67,10 @@ class Pipe:
             if chunk is None:
                 self._ended = True
             else:
-                self._pending = chunk
-        if size >= len(self._pending):
-            data, self._pending = self._pending, b""
-        else:
-            data, self._pending = self._pending[:size], self._pending[size:]
-        return data
+                self._pending = memoryview(chunk)
+        # A view moves along the chunk: small reads copy only what they return.
+        data, self._pending = self._pending[:size], self._pending[size:]
+        return bytes(data)
 
     def abandon(self) -> None:
         """The reader stops: the writer's next write raises PipeClosed."""

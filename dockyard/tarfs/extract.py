@@ -161,13 +161,15 @@ class Extractor:
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         fd = os.open(name, flags, 0o600, dir_fd=parent)
         try:
-            digest = hashlib.sha256()
+            # Hashed only for whoever asked for the files' digests.
+            digest = hashlib.sha256() if self.digests is not None else None
             while chunk := source.read(_CHUNK):
-                digest.update(chunk)
+                if digest is not None:
+                    digest.update(chunk)
                 _write_all(fd, chunk)
             self._set_inode_attrs(fd, member)
             os.utime(fd, ns=_times(member))
-            if self.digests is not None:
+            if self.digests is not None and digest is not None:
                 self.digests.remember(os.fstat(fd), digest.hexdigest())
         finally:
             os.close(fd)
