@@ -18,7 +18,6 @@ from __future__ import annotations
 import bz2
 import ctypes
 import ctypes.util
-import gzip
 import hashlib
 import lzma
 import os
@@ -424,7 +423,7 @@ def _decompressed(stream: Reader) -> Reader:
     head = _Prefixed(stream)
     raw = cast(BinaryIO, head)
     if head.peek(2) == b"\x1f\x8b":
-        return gzip.GzipFile(fileobj=raw, mode="rb")
+        return compression.gzip_reader(head)
     if head.peek(3) == b"BZh":
         return bz2.BZ2File(raw)
     if head.peek(6) == b"\xfd7zXZ\x00":

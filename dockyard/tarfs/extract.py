@@ -68,17 +68,24 @@ class Extractor:
         self.rename = rename
         self._dirs: list[tuple[list[str], tarfile.TarInfo]] = []
 
-    def extract(self, stream: BinaryIO) -> int:
-        """Unpack the (possibly compressed) tar ``stream``, ``dest`` made when missing.
+    def extract(self, stream: BinaryIO, *, plain: bool = False) -> int:
+        """Unpack the (possibly compressed) tar ``stream``, ``dest`` made when missing;
+        ``plain``: it is an uncompressed tar (read in larger pieces).
 
         Returns the offset at which the archive ended (its end-of-archive blocks).
         """
         self._dirs = []
         name = ""
+        # tarfile's stream mode reads 10 KB pieces and joins them; its random-access mode
+        # reads what it needs at once, and only ever seeks ahead when asked to.
+        source = _Forward(stream) if plain else stream
         try:
             os.close(self.root.directory(self.dest, create=True))
             with tarfile.open(
-                fileobj=stream, mode="r|*", encoding="utf-8", errors="surrogateescape"
+                fileobj=source,
+                mode="r:" if plain else "r|*",
+                encoding="utf-8",
+                errors="surrogateescape",
             ) as tar:
                 for member in _members(tar):
                     name = member.name
@@ -265,6 +272,38 @@ def remove(parent: int, name: str, st: os.stat_result | None = None) -> None:
         shutil.rmtree(name, dir_fd=parent)
     else:
         os.unlink(name, dir_fd=parent)
+
+
+class _Forward:
+    """A stream read once, start to end, as tarfile reads a file: each read whole (but at
+    the end), and a seek skipping ahead."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self._offset = 0
+
+    def read(self, size: int = -1) -> bytes:
+        if size < 0:
+            data = self._stream.read()
+        else:
+            data = self._stream.read(size)
+            while 0 < len(data) < size:  # a pipe or a decompressor gives what it has
+                more = self._stream.read(size - len(data))
+                if not more:
+                    break
+                data += more
+        self._offset += len(data)
+        return data
+
+    def tell(self) -> int:
+        return self._offset
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        if whence != os.SEEK_SET or offset < self._offset:
+            raise OSError(errno.ESPIPE, "a tar stream is only read forward")
+        while self._offset < offset and self.read(min(_CHUNK, offset - self._offset)):
+            pass
+        return self._offset
 
 
 def _members(tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
