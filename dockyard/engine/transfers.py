@@ -25,15 +25,16 @@ import json
 import logging
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from dockyard import platforms
 from dockyard.daemonconfig import RegistrySettings
 from dockyard.distribution import endpoints, progress
 from dockyard.distribution.archive import pick_platform
-from dockyard.distribution.pipe import Pipe, PipeClosed
 from dockyard.distribution.registry import (
     DOCKER_MANIFEST,
     INDEX_TYPES,
@@ -42,6 +43,7 @@ from dockyard.distribution.registry import (
     Manifest,
     Registry,
 )
+from dockyard.distribution.spool import Spool, SpoolClosed
 from dockyard.engine.images import ImageService
 from dockyard.errors import DockyardError, InvalidArgument, NotFound
 from dockyard.platforms import Platform
@@ -70,9 +72,18 @@ OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 
 
 class TransferService:
-    def __init__(self, images: ImageService, registries: RegistrySettings) -> None:
+    def __init__(
+        self,
+        images: ImageService,
+        registries: RegistrySettings,
+        max_concurrent_downloads: int = 3,
+        max_concurrent_uploads: int = 5,
+    ) -> None:
         self.images = images
         self.registries = registries  # replaced when the daemon reloads its configuration
+        # dockerd's defaults: how many layers of one pull (push) move at a time.
+        self.max_concurrent_downloads = max_concurrent_downloads
+        self.max_concurrent_uploads = max_concurrent_uploads
 
     # ------------------------------------------------------------------ pull
 
@@ -167,25 +178,35 @@ class TransferService:
         descriptors: list[dict[str, Any]],
         emit: Emit,
     ) -> list[Layer]:
+        """The image's layers, base first: those missing downloaded a few at a time
+        (max-concurrent-downloads), each unpacked in order as it arrives."""
         diff_ids = list((config.get("rootfs") or {}).get("diff_ids") or [])
         if len(diff_ids) != len(descriptors):
             raise InvalidArgument(
                 f"image config of {ref} has {len(diff_ids)} layers, its manifest {len(descriptors)}"
             )
+        emit = _serialized(emit)  # the downloads report from their own threads
         chains = chain_ids(diff_ids)
         wanted = [not self._have(chain, d) for chain, d in zip(chains, descriptors, strict=True)]
         for descriptor, want in zip(descriptors, wanted, strict=True):
             status = "Pulling fs layer" if want else "Already exists"
             emit(progress.message(status, _short(descriptor)))
         layers: list[Layer] = []
+        downloads: dict[int, _Download] = {}
+        pool = ThreadPoolExecutor(self.max_concurrent_downloads, thread_name_prefix="download")
         try:
-            for chain, diff_id, descriptor, want in zip(
-                chains, diff_ids, descriptors, wanted, strict=True
+            for i, descriptor in enumerate(descriptors):
+                if wanted[i]:
+                    if len(downloads) >= self.max_concurrent_downloads:
+                        emit(progress.message("Waiting", _short(descriptor)))
+                    downloads[i] = self._start_download(pool, registry, ref, descriptor, emit)
+            for i, (chain, diff_id, descriptor) in enumerate(
+                zip(chains, diff_ids, descriptors, strict=True)
             ):
-                if not want:
+                if i not in downloads:
                     layers.append(self.images.layers.get(chain))
                     continue
-                layer = self._pull_layer(registry, ref, descriptor, layers, emit)
+                layer = self._unpack_layer(downloads[i], ref, descriptor, layers, emit)
                 layers.append(layer)
                 if layer.diff_id != diff_id:
                     raise InvalidArgument(
@@ -193,8 +214,15 @@ class TransferService:
                     )
                 emit(progress.message("Pull complete", _short(descriptor)))
         except BaseException:
+            for download in downloads.values():
+                download.spool.abandon()  # each stops at its next write
             self._discard(layers)
             raise
+        finally:
+            pool.shutdown(cancel_futures=True)
+            for download in downloads.values():
+                download.spool.release()
+                download.spool.path.unlink(missing_ok=True)
         return layers
 
     def _have(self, chain: str, descriptor: dict[str, Any]) -> bool:
@@ -206,63 +234,62 @@ class TransferService:
             self.images.layers.kept_blob(digest)
         )
 
-    def _pull_layer(
+    def _start_download(
         self,
+        pool: ThreadPoolExecutor,
         registry: Registry,
+        ref: Reference,
+        descriptor: dict[str, Any],
+        emit: Emit,
+    ) -> _Download:
+        """The layer's blob downloading into a spool, verified before its end is written."""
+        digest, short = str(descriptor["digest"]), _short(descriptor)
+        size = int(descriptor.get("size") or 0)
+        spool = Spool(self.images.blobs.temp_file("pull-"))
+
+        def download() -> None:
+            try:
+                meter = progress.Meter(emit, "Downloading", short, size)
+                registry.download_blob(ref.path, digest, spool, meter)
+                emit(progress.message("Verifying Checksum", short))
+                emit(progress.message("Download complete", short))
+            except BaseException:
+                spool.fail()
+                raise
+            spool.close()
+
+        return _Download(spool, pool.submit(download))
+
+    def _unpack_layer(
+        self,
+        download: _Download,
         ref: Reference,
         descriptor: dict[str, Any],
         below: list[Layer],
         emit: Emit,
     ) -> Layer:
-        """Download a layer blob into a file, unpacking it meanwhile (another thread, through
-        a pipe); the blob is kept once both are done."""
+        """Unpack a layer as its download arrives; its compressed blob is kept once both
+        are done."""
         digest, short = str(descriptor["digest"]), _short(descriptor)
         size = int(descriptor.get("size") or 0)
-        pipe = Pipe()
-        unpacked: list[Layer] = []
-        failed: list[BaseException] = []
-
-        def unpack() -> None:
-            try:
-                unpacked.append(
-                    self.images.layers.register(pipe, below[-1].chain_id if below else "")
-                )
-            except BaseException as e:
-                failed.append(e)
-                pipe.abandon()
-
-        tmp = self.images.blobs.temp_file("pull-")
-        worker = threading.Thread(target=unpack, name=f"unpack-{short}")
-        worker.start()
         try:
-            try:
-                with tmp.open("wb") as out:
-                    meter = progress.Meter(emit, "Downloading", short, size)
-                    registry.download_blob(ref.path, digest, _Tee(out, pipe), meter)
-            except BaseException:
-                pipe.fail()
-                worker.join()
-                self._discard(unpacked)
-                if failed and not isinstance(failed[0], PipeClosed):
-                    raise failed[0] from None  # the unpacking's own error comes first
-                raise
-            pipe.close()
-            emit(progress.message("Verifying Checksum", short))
-            emit(progress.message("Download complete", short))
-            emit(progress.message("Extracting", short, size, size))
-            worker.join()
-            if failed:
-                raise failed[0]
-            layer = unpacked[0]
+            layer = self.images.layers.register(download.spool, below[-1].chain_id if below else "")
+        except BaseException as e:
+            download.spool.abandon()
+            if isinstance(e, SpoolClosed):  # the download failed: its own error, once it ends
+                raise download.done.exception() or e from None
+            raise
+        download.done.result()  # no error: the download closed the spool
+        emit(progress.message("Extracting", short, size, size))
+        if digest != layer.diff_id:
             media_type = str(descriptor.get("mediaType") or "")
-            if digest != layer.diff_id:
-                blob = LayerBlob(
-                    digest, media_type, size, layer.diff_id, f"{ref.domain}/{ref.path}"
-                )
-                self.images.layers.keep(tmp, blob)
-            return layer
-        finally:
-            tmp.unlink(missing_ok=True)
+            blob = LayerBlob(digest, media_type, size, layer.diff_id, f"{ref.domain}/{ref.path}")
+            try:
+                self.images.layers.keep(download.spool.path, blob)
+            except BaseException:
+                self._discard([layer])
+                raise
+        return layer
 
     def _discard(self, layers: list[Layer]) -> None:
         """Remove the layers a failed pull registered (those no image holds)."""
@@ -436,16 +463,21 @@ class TransferService:
         return progress.message("Pushed", short)
 
 
-class _Tee:
-    """Writes to a file and to a pipe."""
+@dataclass(frozen=True)
+class _Download:
+    spool: Spool  # the blob's file, as it arrives
+    done: Future[None]
 
-    def __init__(self, out: BinaryIO, pipe: Pipe) -> None:
-        self._out = out
-        self._pipe = pipe
 
-    def write(self, data: bytes, /) -> int:
-        self._out.write(data)
-        return self._pipe.write(data)
+def _serialized(emit: Emit) -> Emit:
+    """``emit`` called by one thread at a time."""
+    lock = threading.Lock()
+
+    def locked(message: dict[str, Any]) -> None:
+        with lock:
+            emit(message)
+
+    return locked
 
 
 def _manifest(

@@ -21,7 +21,7 @@ import shutil
 import stat
 import tarfile
 from collections.abc import Callable, Iterator
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, cast
 
 from dockyard.errors import InvalidArgument
 from dockyard.tarfs.root import Root, components
@@ -76,17 +76,9 @@ class Extractor:
         """
         self._dirs = []
         name = ""
-        # tarfile's stream mode reads 10 KB pieces and joins them; its random-access mode
-        # reads what it needs at once, and only ever seeks ahead when asked to.
-        source = _Forward(stream) if plain else stream
         try:
             os.close(self.root.directory(self.dest, create=True))
-            with tarfile.open(
-                fileobj=source,
-                mode="r:" if plain else "r|*",
-                encoding="utf-8",
-                errors="surrogateescape",
-            ) as tar:
+            with _open(stream, plain) as tar:
                 for member in _members(tar):
                     name = member.name
                     self._extract(tar, member)
@@ -272,6 +264,16 @@ def remove(parent: int, name: str, st: os.stat_result | None = None) -> None:
         shutil.rmtree(name, dir_fd=parent)
     else:
         os.unlink(name, dir_fd=parent)
+
+
+def _open(stream: BinaryIO, plain: bool) -> tarfile.TarFile:
+    """A tar reader of ``stream``: tarfile's stream mode (which finds the compression) reads
+    10 KB pieces and joins them; a plain tar is read by its random-access mode instead,
+    which reads what it needs at once and, on a forward-only stream, only seeks ahead."""
+    if plain:
+        forward = cast(BinaryIO, _Forward(stream))
+        return tarfile.open(fileobj=forward, mode="r:", encoding="utf-8", errors="surrogateescape")
+    return tarfile.open(fileobj=stream, mode="r|*", encoding="utf-8", errors="surrogateescape")
 
 
 class _Forward:
