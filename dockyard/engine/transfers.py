@@ -346,8 +346,7 @@ class TransferService:
         scopes = [f"repository:{ref.path}:pull,push"]
         scopes += [f"repository:{path}:pull" for path in sorted(paths)]
         registry = self.open_registry(ref.domain, scopes, credentials)
-        for blob in reversed(blobs):
-            emit(self._push_blob(registry, ref.path, blob, sources.get(blob.digest, ""), emit))
+        self._push_layers(registry, ref.path, list(reversed(blobs)), sources, emit)
         config = LayerBlob(image.id, "", self.images.blobs.size(image.id))
         self._push_blob(registry, ref.path, config, sources.get(image.id, ""), None)
         top = manifest
@@ -441,11 +440,37 @@ class TransferService:
                 sources[blob.digest] = siblings[0]
         return sources
 
+    def _push_layers(
+        self,
+        registry: Registry,
+        repo: str,
+        blobs: list[LayerBlob],
+        sources: dict[str, str],
+        emit: Emit,
+    ) -> None:
+        """Make the layer blobs present in ``repo``, a few at a time (max-concurrent-uploads)."""
+        emit = _serialized(emit)  # the uploads report from their own threads
+
+        def push(blob: LayerBlob) -> None:
+            emit(self._push_blob(registry, repo, blob, sources.get(blob.digest, ""), emit))
+
+        pool = ThreadPoolExecutor(self.max_concurrent_uploads, thread_name_prefix="upload")
+        try:
+            pushes: list[Future[None]] = []
+            for blob in blobs:
+                if len(pushes) >= self.max_concurrent_uploads:
+                    emit(progress.message("Waiting", _short_digest(blob.digest)))
+                pushes.append(pool.submit(push, blob))
+            for pushed in pushes:
+                pushed.result()  # the first layer's error that failed, in order
+        finally:
+            pool.shutdown(cancel_futures=True)
+
     def _push_blob(
         self, registry: Registry, repo: str, blob: LayerBlob, source: str, emit: Emit | None
     ) -> dict[str, Any]:
         """Make ``blob`` present in ``repo``: already there, mounted, or uploaded."""
-        short = blob.digest.removeprefix("sha256:")[:12]
+        short = _short_digest(blob.digest)
         if registry.blob_exists(repo, blob.digest):
             return progress.message("Layer already exists", short)
         if source:
@@ -526,4 +551,9 @@ def _first_success(
 
 
 def _short(descriptor: dict[str, Any]) -> str:
-    return str(descriptor["digest"]).removeprefix("sha256:")[:12]
+    return _short_digest(str(descriptor["digest"]))
+
+
+def _short_digest(digest: str) -> str:
+    """A layer's name in progress messages: its digest's first 12 hex digits."""
+    return digest.removeprefix("sha256:")[:12]

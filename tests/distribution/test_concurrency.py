@@ -1,9 +1,11 @@
 """A pull's layers download a few at a time (dockerd's max-concurrent-downloads, 3), each
-unpacked in order as it arrives; a broken download fails the pull and leaves nothing.
+unpacked in order as it arrives, and a push's layers go up a few at a time
+(max-concurrent-uploads, 5); a broken download fails the pull and leaves nothing.
 
-The registry is behind a proxy that holds the layers' blob GETs until three of them
-are in flight at once: a pull that fetched its layers one after another would never
-get its first one (the proxy gives up with a 503).
+The registry is behind a proxy that holds the requests for the layers' blobs (a
+pull's GETs, a push's first look, its HEADs) until so many of them are in flight at
+once: layers moved one after another would never get past the first (the proxy
+gives up with a 503).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from dockyard.distribution.registry import Registry as Client
 from tests.distribution.conftest import _HOP_HEADERS, Registry, _free_port
 from tests.distribution.test_registry import Progress
 
+_HOP = _HOP_HEADERS - {"content-length"}  # a HEAD's length is the blob's
 HELD_AT_MOST = 30  # seconds a held GET waits for the others before the proxy gives up
 
 
@@ -34,6 +37,7 @@ class Gate:
 
     address: str  # 127.0.0.1:PORT of the proxy
     gated: set[str] = field(default_factory=set)  # the digests of the blobs held
+    method: str = "GET"  # the requests held: GETs (a pull), HEADs (a push)
     together: int = 3  # how many GETs of them must be in flight before any goes on
     corrupt: str = ""  # a digest whose bytes the proxy changes
     in_flight: int = 0
@@ -44,7 +48,7 @@ class Gate:
 def _gate_proxy(backend: str, gate: Gate) -> web.Application:
     async def forward(request: web.Request) -> web.StreamResponse:
         digest = request.path.rpartition("/")[2]
-        held = request.method == "GET" and "/blobs/" in request.path and digest in gate.gated
+        held = request.method == gate.method and "/blobs/" in request.path and digest in gate.gated
         if held:
             gate.in_flight += 1
             gate.peak = max(gate.peak, gate.in_flight)
@@ -58,23 +62,28 @@ def _gate_proxy(backend: str, gate: Gate) -> web.Application:
                     return web.Response(status=503, text="the other layers never came")
             async with (
                 ClientSession(auto_decompress=False) as session,
-                session.get(
+                session.request(
+                    request.method,
                     f"http://{backend}{request.rel_url}",
-                    headers={k: v for k, v in request.headers.items() if k.lower() != "host"},
+                    # The Host header goes along, so upload locations name the proxy.
+                    headers={k: v for k, v in request.headers.items() if k.lower() not in _HOP},
+                    data=await request.read(),
                     allow_redirects=False,
                 ) as reply,
             ):
                 body = await reply.read()
-            if digest == gate.corrupt:
+            if gate.corrupt and digest == gate.corrupt:
                 body = body[:-1] + bytes([body[-1] ^ 1])
-            kept = {k: v for k, v in reply.headers.items() if k.lower() not in _HOP_HEADERS}
+            kept = {k: v for k, v in reply.headers.items() if k.lower() not in _HOP}
+            if request.method == "HEAD":
+                return web.Response(status=reply.status, headers=kept)
             return web.Response(status=reply.status, headers=kept, body=body)
         finally:
             if held:
                 gate.in_flight -= 1
 
-    app = web.Application()
-    app.router.add_get("/v2/{tail:.*}", forward)
+    app = web.Application(client_max_size=64 << 20)
+    app.router.add_route("*", "/v2/{tail:.*}", forward)
     return app
 
 
@@ -107,16 +116,21 @@ def _layer_tar(name: str, size: int) -> bytes:
     return out.getvalue()
 
 
-def _pushed_image(engine: Any, registry: Registry, layers: int) -> tuple[str, list[str]]:
-    """An image of busybox and ``layers`` more layers pushed to ``registry``, and no longer
-    in the store; its repository and its layer blobs' digests (base first)."""
+def _layered_image(engine: Any, layers: int) -> str:
+    """An image of busybox and ``layers`` more layers; its ID."""
     busybox = engine.images.resolve("busybox")
     stack = [engine.images.layers.get(chain) for chain in busybox.chain]
     for n in range(layers):
         tar = _layer_tar(f"file{n}", 300_000 + n)
         stack.append(engine.images.layers.register(io.BytesIO(tar), stack[-1].chain_id))
     config = {k: v for k, v in busybox.config.items() if k not in ("rootfs", "history")}
-    image_id = engine.images.create_image(config, stack)
+    return str(engine.images.create_image(config, stack))
+
+
+def _pushed_image(engine: Any, registry: Registry, layers: int) -> tuple[str, list[str]]:
+    """An image of busybox and ``layers`` more layers pushed to ``registry``, and no longer
+    in the store; its repository and its layer blobs' digests (base first)."""
+    image_id = _layered_image(engine, layers)
     repo = f"{registry.address}/layered"
     engine.images.tag(image_id, repo, "latest")
     engine.transfers.push(repo, "latest", Progress())
@@ -153,3 +167,21 @@ def test_a_corrupt_layer_fails_the_pull_and_leaves_nothing(
     assert engine.images.metadata.query("SELECT chain_id FROM layers") == layers_before
     assert set(engine.images.blobs.dir.iterdir()) == blobs_before
     assert list(engine.images.blobs.tmp.iterdir()) == []
+
+
+def test_layers_go_up_five_at_a_time(engine: Any, registry: Registry, gate: Gate) -> None:
+    image_id = _layered_image(engine, 5)  # six layers with busybox's
+    name = f"{gate.address}/layered"
+    engine.images.tag(image_id, name, "latest")
+    diff_ids = engine.images.inspect(image_id)["RootFS"]["Layers"]
+    digests = [engine.images.layers.compressed(d, "gzip").digest for d in diff_ids]
+    gate.gated, gate.method, gate.together = set(digests), "HEAD", 5
+    pushed = Progress()
+    engine.transfers.push(name, "latest", pushed)
+    assert gate.peak == 5  # five at once, never more
+    base = digests[0].removeprefix("sha256:")[:12]  # pushed last, as Docker does
+    statuses = [m["status"] for m in pushed.messages if m.get("id") == base]
+    assert statuses[0] == "Waiting" and statuses[-1] == "Pushed"  # the sixth waits its turn
+    client = Client(Endpoint(f"http://{registry.address}"), ["repository:layered:pull"])
+    layers = client.get_manifest("layered", "latest").json()["layers"]
+    assert [layer["digest"] for layer in layers] == digests
