@@ -48,7 +48,7 @@ from dockyard.engine.images import ImageService
 from dockyard.errors import DockyardError, InvalidArgument, NotFound
 from dockyard.platforms import Platform
 from dockyard.store import compression
-from dockyard.store.layers import Layer, LayerBlob, chain_ids
+from dockyard.store.layers import Layer, LayerBlob, StagedLayer, chain_ids
 from dockyard.store.reference import Reference
 from dockyard.store.reference import parse as parse_reference
 
@@ -179,7 +179,8 @@ class TransferService:
         emit: Emit,
     ) -> list[Layer]:
         """The image's layers, base first: those missing downloaded a few at a time
-        (max-concurrent-downloads), each unpacked in order as it arrives."""
+        (max-concurrent-downloads), each unpacked in order as it arrives, and all
+        recorded at once when all are unpacked (one flush of the filesystem for all)."""
         diff_ids = list((config.get("rootfs") or {}).get("diff_ids") or [])
         if len(diff_ids) != len(descriptors):
             raise InvalidArgument(
@@ -191,8 +192,9 @@ class TransferService:
         for descriptor, want in zip(descriptors, wanted, strict=True):
             status = "Pulling fs layer" if want else "Already exists"
             emit(progress.message(status, _short(descriptor)))
-        layers: list[Layer] = []
         downloads: dict[int, _Download] = {}
+        staged: dict[int, StagedLayer] = {}
+        layers: list[Layer] = []  # once committed
         pool = ThreadPoolExecutor(self.max_concurrent_downloads, thread_name_prefix="download")
         try:
             for i, descriptor in enumerate(descriptors):
@@ -200,22 +202,25 @@ class TransferService:
                     if len(downloads) >= self.max_concurrent_downloads:
                         emit(progress.message("Waiting", _short(descriptor)))
                     downloads[i] = self._start_download(pool, registry, ref, descriptor, emit)
-            for i, (chain, diff_id, descriptor) in enumerate(
-                zip(chains, diff_ids, descriptors, strict=True)
-            ):
-                if i not in downloads:
-                    layers.append(self.images.layers.get(chain))
-                    continue
-                layer = self._unpack_layer(downloads[i], ref, descriptor, layers, emit)
-                layers.append(layer)
-                if layer.diff_id != diff_id:
+            for i, download in downloads.items():
+                parent = chains[i - 1] if i else ""
+                staged[i] = self._unpack_layer(download, descriptors[i], parent, emit)
+                if staged[i].layer.diff_id != diff_ids[i]:
                     raise InvalidArgument(
-                        f"layer {_short(descriptor)} of {ref} does not match its DiffID"
+                        f"layer {_short(descriptors[i])} of {ref} does not match its DiffID"
                     )
-                emit(progress.message("Pull complete", _short(descriptor)))
+                emit(progress.message("Pull complete", _short(descriptors[i])))
+            # One flush of the filesystem for every layer, and their rows in one go.
+            stored = self.images.layers.commit(list(staged.values()))
+            committed = dict(zip(staged, stored, strict=True))
+            layers = [committed.get(i) or self.images.layers.get(c) for i, c in enumerate(chains)]
+            for i, download in downloads.items():
+                self._keep_blob(download, ref, descriptors[i], committed[i])
         except BaseException:
             for download in downloads.values():
                 download.spool.abandon()  # each stops at its next write
+            for layer in staged.values():
+                layer.discard()
             self._discard(layers)
             raise
         finally:
@@ -261,35 +266,32 @@ class TransferService:
         return _Download(spool, pool.submit(download))
 
     def _unpack_layer(
-        self,
-        download: _Download,
-        ref: Reference,
-        descriptor: dict[str, Any],
-        below: list[Layer],
-        emit: Emit,
-    ) -> Layer:
-        """Unpack a layer as its download arrives; its compressed blob is kept once both
-        are done."""
-        digest, short = str(descriptor["digest"]), _short(descriptor)
+        self, download: _Download, descriptor: dict[str, Any], parent: str, emit: Emit
+    ) -> StagedLayer:
+        """Unpack a layer on the chain ``parent`` as its download arrives (staged: recorded
+        with the others)."""
         size = int(descriptor.get("size") or 0)
         try:
-            layer = self.images.layers.register(download.spool, below[-1].chain_id if below else "")
+            staged = self.images.layers.stage(download.spool, parent)
         except BaseException as e:
             download.spool.abandon()
             if isinstance(e, SpoolClosed):  # the download failed: its own error, once it ends
                 raise download.done.exception() or e from None
             raise
         download.done.result()  # no error: the download closed the spool
-        emit(progress.message("Extracting", short, size, size))
+        emit(progress.message("Extracting", _short(descriptor), size, size))
+        return staged
+
+    def _keep_blob(
+        self, download: _Download, ref: Reference, descriptor: dict[str, Any], layer: Layer
+    ) -> None:
+        """Keep the layer's compressed blob (for a push of the image, or a mount)."""
+        digest = str(descriptor["digest"])
         if digest != layer.diff_id:
             media_type = str(descriptor.get("mediaType") or "")
+            size = int(descriptor.get("size") or 0)
             blob = LayerBlob(digest, media_type, size, layer.diff_id, f"{ref.domain}/{ref.path}")
-            try:
-                self.images.layers.keep(download.spool.path, blob)
-            except BaseException:
-                self._discard([layer])
-                raise
-        return layer
+            self.images.layers.keep(download.spool.path, blob)
 
     def _discard(self, layers: list[Layer]) -> None:
         """Remove the layers a failed pull registered (those no image holds)."""

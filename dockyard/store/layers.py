@@ -16,6 +16,7 @@ inside their services' transactions.
 from __future__ import annotations
 
 import bz2
+import contextlib
 import ctypes
 import ctypes.util
 import hashlib
@@ -50,6 +51,20 @@ class Layer:
     chain_id: str
     diff_id: str
     size: int  # bytes of the unpacked diff
+
+
+@dataclass(frozen=True)
+class StagedLayer:
+    """A layer unpacked under tmp/ and not yet recorded (``LayerStore.stage``)."""
+
+    layer: Layer
+    parent: str  # the chain it stands on ('' for none)
+    work: Path  # holds diff/, the unpacked layer
+    tar: Path  # the layer tar, its blob once committed
+
+    def discard(self) -> None:
+        """Delete the staged files (those not moved into place)."""
+        _remove_staged(self.work, self.tar)
 
 
 @dataclass(frozen=True)
@@ -139,6 +154,12 @@ class LayerStore:
         """
         if parent_chain:
             self.get(parent_chain)
+        return self.commit([self.stage(stream, parent_chain)])[0]
+
+    def stage(self, stream: Reader, parent_chain: str = "") -> StagedLayer:
+        """Unpack a layer tar, as ``register`` does, under tmp/ and record nothing yet:
+        ``commit`` makes it a layer, with the layers staged above it (``parent_chain``
+        may be one of those)."""
         tar = self.blobs.temp_file("layer-")
         work = Path(tempfile.mkdtemp(prefix="layer-", dir=self.tmp))
         try:
@@ -150,17 +171,36 @@ class LayerStore:
                 tee.drain()  # what follows the archive's end: hashed, and checked below
             layertar.check_end(tar, end)
             desc = tee.descriptor()
-            chain = chain_id(parent_chain, desc.digest)
-            if self.exists(chain):
-                return self.get(chain)
-            return self._place(
-                work, tar, Layer(chain, desc.digest, layertar.disk_usage(diff)), parent_chain
+            layer = Layer(
+                chain_id(parent_chain, desc.digest), desc.digest, layertar.disk_usage(diff)
             )
+            return StagedLayer(layer, parent_chain, work, tar)
+        except BaseException as e:
+            _remove_staged(work, tar)
+            if isinstance(e, OSError):
+                raise SystemError(f"store layer: {e}") from e
+            raise
+
+    def commit(self, staged: list[StagedLayer]) -> list[Layer]:
+        """Make staged layers (base first) layers: one flush of the filesystem for all their
+        files, then all moved into place and recorded at once. A layer stored meanwhile
+        (by another pull) is that one; the staged files go in any case."""
+        if not staged:
+            return []
+        try:
+            _syncfs(self.tmp)  # nothing is recorded before its files are on disk for good
+            with self._lock:
+                chains = {s.layer.chain_id for s in staged}
+                for s in staged:
+                    if s.parent and s.parent not in chains:
+                        self.get(s.parent)  # still there to stand on
+                self._place([s for s in staged if not self.exists(s.layer.chain_id)])
+                return [self.get(s.layer.chain_id) for s in staged]
         except OSError as e:
             raise SystemError(f"store layer: {e}") from e
         finally:
-            tar.unlink(missing_ok=True)
-            shutil.rmtree(work, ignore_errors=True)
+            for s in staged:
+                s.discard()
 
     def register_blob(self, blob: Path, desc: LayerBlob, parent_chain: str = "") -> Layer:
         """Store the layer in the verified blob file ``blob`` and keep a compressed blob as it is.
@@ -262,43 +302,44 @@ class LayerStore:
             diff = work / "diff"
             diff.mkdir(mode=0o755)
             layertar.unpack(tar, diff)
-            return self._place(
-                work, tar, Layer(chain, desc.digest, layertar.disk_usage(diff)), parent
-            )
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+        except BaseException:
+            _remove_staged(work, tar)
+            raise
+        layer = Layer(chain, desc.digest, layertar.disk_usage(diff))
+        return self.commit([StagedLayer(layer, parent, work, tar)])[0]
 
-    def _place(self, work: Path, tar: Path, layer: Layer, parent: str) -> Layer:
-        """Make the unpacked ``work``/diff and its tar the layer, once on disk for good."""
-        # One flush of the filesystem: the unpacked files and the tar (tmp/ is on it too).
-        _syncfs(work)
-        with self._lock:
-            if self.exists(layer.chain_id):  # registered meanwhile by someone else
-                return self.get(layer.chain_id)
-            self._move_into_place(work, tar, layer, parent)
-        return layer
-
-    def _move_into_place(self, work: Path, tar: Path, layer: Layer, parent: str) -> None:
-        target = self.path(layer.chain_id)
-        if target.exists():
-            shutil.rmtree(target)  # left by an interrupted operation: it has no row
-        blob_added = self.blobs.commit(tar, layer.diff_id)
+    def _place(self, staged: list[StagedLayer]) -> None:
+        """Move staged layers' directories and tars into place, then record them all in one
+        transaction (under the lock); a failure puts back what was moved."""
+        moved: list[tuple[StagedLayer, bool]] = []  # and whether its tar became a blob
         try:
-            os.rename(work, target)
-            try:
-                fsync_dir(self.dir)
-                with self.metadata.transaction() as db:
+            for s in staged:
+                target = self.path(s.layer.chain_id)
+                if target.exists():
+                    shutil.rmtree(target)  # left by an interrupted operation: it has no row
+                moved.append((s, self.blobs.commit(s.tar, s.layer.diff_id, durable=False)))
+                os.rename(s.work, target)
+            fsync_dir(self.blobs.dir)
+            fsync_dir(self.dir)
+            with self.metadata.transaction() as db:
+                for s in staged:
                     db.execute(
                         "INSERT INTO layers (chain_id, diff_id, parent, size, blob, refs)"
                         " VALUES (?, ?, ?, ?, ?, 0)",
-                        (layer.chain_id, layer.diff_id, parent, layer.size, layer.diff_id),
+                        (
+                            s.layer.chain_id,
+                            s.layer.diff_id,
+                            s.parent,
+                            s.layer.size,
+                            s.layer.diff_id,
+                        ),
                     )
-            except BaseException:
-                os.rename(target, work)
-                raise
         except BaseException:
-            if blob_added:
-                self.blobs.delete(layer.diff_id)
+            for s, blob_added in reversed(moved):
+                with contextlib.suppress(OSError):
+                    os.rename(self.path(s.layer.chain_id), s.work)
+                if blob_added:
+                    self.blobs.delete(s.layer.diff_id)
             raise
 
     def retain(self, chains: list[str]) -> None:
@@ -490,6 +531,11 @@ class _DecodeErrors:
             return self._stream.read(n)
         except _DECODE_ERRORS as e:
             raise InvalidArgument(f"invalid tar archive: {e}") from None
+
+
+def _remove_staged(work: Path, tar: Path) -> None:
+    tar.unlink(missing_ok=True)
+    shutil.rmtree(work, ignore_errors=True)
 
 
 def _syncfs(path: Path) -> None:

@@ -16,6 +16,7 @@ import tarfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +25,7 @@ from aiohttp import ClientSession, web
 from dockyard import errors
 from dockyard.distribution.endpoints import Endpoint
 from dockyard.distribution.registry import Registry as Client
+from dockyard.store import layers as layer_store
 from tests.distribution.conftest import _HOP_HEADERS, Registry, _free_port
 from tests.distribution.test_registry import Progress
 
@@ -185,3 +187,22 @@ def test_layers_go_up_five_at_a_time(engine: Any, registry: Registry, gate: Gate
     client = Client(Endpoint(f"http://{registry.address}"), ["repository:layered:pull"])
     layers = client.get_manifest("layered", "latest").json()["layers"]
     assert [layer["digest"] for layer in layers] == digests
+
+
+def test_a_pull_flushes_once_then_records_every_layer(
+    engine: Any, registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One syncfs of the store for all the pulled layers (not one each), and no layer row
+    before it: nothing is recorded as present before its files are durable."""
+    repo, _ = _pushed_image(engine, registry, 3)
+    rows_at_flush: list[int] = []
+    syncfs = layer_store._syncfs
+
+    def counted(path: Path) -> None:
+        rows_at_flush.append(len(engine.images.metadata.query("SELECT 1 FROM layers")))
+        syncfs(path)
+
+    monkeypatch.setattr(layer_store, "_syncfs", counted)
+    image_id = engine.transfers.pull(f"{registry.address}/{repo}", Progress())
+    assert rows_at_flush == [0]
+    assert len(engine.images.inspect(image_id)["RootFS"]["Layers"]) == 4
