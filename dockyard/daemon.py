@@ -69,6 +69,12 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=_bool,
         help="use TLS and verify the remote (DOCKYARD_TLS_VERIFY)",
     )
+    parser.add_argument(
+        "--max-concurrent-downloads", type=int, help="Set the max concurrent downloads (default 3)"
+    )
+    parser.add_argument(
+        "--max-concurrent-uploads", type=int, help="Set the max concurrent uploads (default 5)"
+    )
     directory = tlsconfig.default_cert_dir()
     for flag, name, what in (
         ("--tlscacert", tlsconfig.CA_FILE, "trust certs signed only by this CA"),
@@ -90,6 +96,8 @@ _FLAG_KEYS = {
     "tlscacert": "tlscacert",
     "tlscert": "tlscert",
     "tlskey": "tlskey",
+    "max_concurrent_downloads": "max-concurrent-downloads",
+    "max_concurrent_uploads": "max-concurrent-uploads",
 }
 
 
