@@ -15,6 +15,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from dockyard.writeback import WriteBehind
+
 
 class SpoolClosed(Exception):
     """The other side of the spool gave up."""
@@ -28,6 +30,7 @@ class Spool:
         self._state = ""  # "" while written, then "closed", "failed" or "abandoned"
         self._out = path.open("wb", buffering=0)  # each write reaches the file (the reader)
         self._in = path.open("rb", buffering=0)
+        self._behind = WriteBehind(self._out.fileno())
 
     # ------------------------------------------------------------------ writer
 
@@ -37,6 +40,7 @@ class Spool:
         view = memoryview(data)
         while view:
             view = view[self._out.write(view) or 0 :]
+        self._behind.wrote(len(data))
         with self._changed:
             self._written += len(data)
             self._changed.notify_all()

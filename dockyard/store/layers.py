@@ -41,6 +41,7 @@ from dockyard.store.blobs import (
     fsync_dir,
 )
 from dockyard.store.metadata import Metadata
+from dockyard.writeback import WriteBehind
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
 _DECODE_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError)
@@ -506,10 +507,12 @@ class _HashingTee:
     def __init__(self, stream: Reader, out: BinaryIO) -> None:
         self._stream = stream
         self._out = HashingWriter(out)
+        self._behind = WriteBehind(out.fileno())
 
     def read(self, n: int = -1, /) -> bytes:
         data = self._stream.read(n)
         self._out.write(data)
+        self._behind.wrote(len(data))
         return data
 
     def drain(self) -> None:

@@ -46,7 +46,8 @@ def extract(stream: BinaryIO, dest: Path) -> int:
     """Extract the uncompressed layer tar read from ``stream`` into ``dest``, as ``unpack``
     does; where the archive ended, for ``check_end`` once the whole stream is in a file."""
     with Root(dest, strict=True) as root:
-        return _LayerExtractor(root).extract(stream, plain=True)
+        # The layer store flushes the filesystem once the layer is unpacked.
+        return _LayerExtractor(root, write_behind=True).extract(stream, plain=True)
 
 
 class _LayerExtractor(Extractor):

@@ -25,6 +25,7 @@ from typing import BinaryIO, Protocol, cast
 
 from dockyard.errors import InvalidArgument
 from dockyard.tarfs.root import Root, components
+from dockyard.writeback import WriteBehind
 
 PAX_XATTR_PREFIX = "SCHILY.xattr."
 # overlayfs's own markers (opaque, redirect, origin) are never taken from an archive.
@@ -47,7 +48,8 @@ class Extractor:
     ``no_overwrite_dir_non_dir`` refuses to replace a directory by a
     non-directory and the reverse (docker cp); ``digests`` learns the sha256 of
     each regular file written; ``rename`` maps each entry's name (and a hard
-    link's target) first.
+    link's target) first; ``write_behind`` starts the disk on files' data as it
+    is written (for a store that flushes them all at its end).
     """
 
     def __init__(
@@ -59,6 +61,7 @@ class Extractor:
         no_overwrite_dir_non_dir: bool = False,
         digests: DigestSink | None = None,
         rename: Callable[[str], str] | None = None,
+        write_behind: bool = False,
     ) -> None:
         self.root = root
         self.dest = components(dest)
@@ -66,6 +69,7 @@ class Extractor:
         self.no_overwrite_dir_non_dir = no_overwrite_dir_non_dir
         self.digests = digests
         self.rename = rename
+        self.write_behind = write_behind
         self._dirs: list[tuple[list[str], tarfile.TarInfo]] = []
 
     def extract(self, stream: BinaryIO, *, plain: bool = False) -> int:
@@ -162,10 +166,13 @@ class Extractor:
         try:
             # Hashed only for whoever asked for the files' digests.
             digest = hashlib.sha256() if self.digests is not None else None
+            behind = WriteBehind(fd) if self.write_behind else None
             while chunk := source.read(_CHUNK):
                 if digest is not None:
                     digest.update(chunk)
                 _write_all(fd, chunk)
+                if behind is not None:
+                    behind.wrote(len(chunk))
             self._set_inode_attrs(fd, member)
             os.utime(fd, ns=_times(member))
             if self.digests is not None and digest is not None:
