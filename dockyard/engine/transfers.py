@@ -214,8 +214,13 @@ class TransferService:
             stored = self.images.layers.commit(list(staged.values()))
             committed = dict(zip(staged, stored, strict=True))
             layers = [committed.get(i) or self.images.layers.get(c) for i, c in enumerate(chains)]
-            for i, download in downloads.items():
-                self._keep_blob(download, ref, descriptors[i], committed[i])
+            self.images.layers.keep_all(
+                [
+                    (download.spool.path, _pulled_blob(ref, descriptors[i], committed[i]))
+                    for i, download in downloads.items()
+                    if str(descriptors[i]["digest"]) != committed[i].diff_id  # compressed
+                ]
+            )
         except BaseException:
             for download in downloads.values():
                 download.spool.abandon()  # each stops at its next write
@@ -281,17 +286,6 @@ class TransferService:
         download.done.result()  # no error: the download closed the spool
         emit(progress.message("Extracting", _short(descriptor), size, size))
         return staged
-
-    def _keep_blob(
-        self, download: _Download, ref: Reference, descriptor: dict[str, Any], layer: Layer
-    ) -> None:
-        """Keep the layer's compressed blob (for a push of the image, or a mount)."""
-        digest = str(descriptor["digest"])
-        if digest != layer.diff_id:
-            media_type = str(descriptor.get("mediaType") or "")
-            size = int(descriptor.get("size") or 0)
-            blob = LayerBlob(digest, media_type, size, layer.diff_id, f"{ref.domain}/{ref.path}")
-            self.images.layers.keep(download.spool.path, blob)
 
     def _discard(self, layers: list[Layer]) -> None:
         """Remove the layers a failed pull registered (those no image holds)."""
@@ -505,6 +499,17 @@ def _serialized(emit: Emit) -> Emit:
             emit(message)
 
     return locked
+
+
+def _pulled_blob(ref: Reference, descriptor: dict[str, Any], layer: Layer) -> LayerBlob:
+    """What the store keeps of a layer's compressed blob (for a push, or a mount)."""
+    return LayerBlob(
+        str(descriptor["digest"]),
+        str(descriptor.get("mediaType") or ""),
+        int(descriptor.get("size") or 0),
+        layer.diff_id,
+        f"{ref.domain}/{ref.path}",
+    )
 
 
 def _manifest(

@@ -250,21 +250,40 @@ class LayerStore:
 
     def keep(self, path: Path, blob: LayerBlob) -> None:
         """Move the compressed blob file ``path`` into the store, for the layer it unpacks to."""
-        with path.open("rb") as f:
-            os.fsync(f.fileno())
-        # A link goes into place, so the file stays where it was (an archive's blob may
-        # serve several of its images).
-        link = self.blobs.temp_file("keep-")
-        link.unlink()
-        os.link(path, link)
+        self.keep_all([(path, blob)])
+
+    def keep_all(self, kept: list[tuple[Path, LayerBlob]]) -> None:
+        """``keep`` each (file, blob): one fsync of the blob directory and one transaction
+        for all of them (a pull's layers)."""
+        if not kept:
+            return
+        links: list[tuple[Path, LayerBlob]] = []
         try:
+            for path, blob in kept:
+                with path.open("rb") as f:
+                    os.fsync(f.fileno())
+                # A link goes into place, so the file stays where it was (an archive's blob
+                # may serve several of its images).
+                link = self.blobs.temp_file("keep-")
+                link.unlink()
+                os.link(path, link)
+                links.append((link, blob))
             with self._lock:
-                if not self.metadata.query("SELECT 1 FROM layers WHERE diff_id = ?", blob.diff_id):
-                    return  # removed meanwhile: its compressed forms go with it
-                self.blobs.commit(link, blob.digest)
-                self._record(blob)
+                placed = []
+                for link, blob in links:
+                    if not self.metadata.query(
+                        "SELECT 1 FROM layers WHERE diff_id = ?", blob.diff_id
+                    ):
+                        continue  # removed meanwhile: its compressed forms go with it
+                    self.blobs.commit(link, blob.digest, durable=False)
+                    placed.append(blob)
+                fsync_dir(self.blobs.dir)
+                with self.metadata.transaction():
+                    for blob in placed:
+                        self._record(blob)
         finally:
-            link.unlink(missing_ok=True)
+            for link, _ in links:
+                link.unlink(missing_ok=True)
 
     def _record(self, blob: LayerBlob) -> None:
         """The row of a kept blob; a blob pulled again notes the repository it came from."""
