@@ -23,7 +23,7 @@ DEFAULT_CONFIG_FILE = "/etc/dockyard/daemon.json"
 
 # Each key the file may hold, with the JSON type dockerd's Config struct gives it
 # (Go's name for it, as json.Unmarshal says it in its errors).
-_STRING, _BOOL, _LIST, _MAP = "string", "bool", "[]string", "map[string]string"
+_STRING, _BOOL, _INT, _LIST, _MAP = "string", "bool", "int", "[]string", "map[string]string"
 _ULIMITS = "map[string]*units.Ulimit"
 _POOLS = "[]*ipamutils.NetworkToSplit"
 KEYS: dict[str, str] = {
@@ -50,9 +50,19 @@ KEYS: dict[str, str] = {
     "bip": _STRING,
     "default-address-pools": _POOLS,
     "storage-driver": _STRING,
+    "max-concurrent-downloads": _INT,
+    "max-concurrent-uploads": _INT,
 }
 # What SIGHUP applies, of the keys above (dockerd's Daemon.Reload).
-RELOADABLE = ("debug", "labels", "registry-mirrors", "insecure-registries", "default-runtime")
+RELOADABLE = (
+    "debug",
+    "labels",
+    "registry-mirrors",
+    "insecure-registries",
+    "default-runtime",
+    "max-concurrent-downloads",
+    "max-concurrent-uploads",
+)
 # dockerd's keys for features dockyard does not have: refused rather than ignored.
 UNSUPPORTED = ("userns-remap",)
 _GO_TYPES = {str: "string", bool: "bool", list: "array", dict: "object"}  # else "number"
@@ -68,6 +78,14 @@ class RegistrySettings:
 
     mirrors: tuple[str, ...] = ()  # each "scheme://host[:port][/path]/"
     insecure: tuple[str, ...] = ()  # "host[:port]" or a CIDR
+
+
+@dataclass(frozen=True)
+class TransferSettings:
+    """How many layers of one pull (push) move at a time: dockerd's defaults."""
+
+    downloads: int = 3
+    uploads: int = 5
 
 
 @dataclass(frozen=True)
@@ -92,6 +110,7 @@ class EngineSettings:
     """What of the configuration the engine itself reads (the rest is the daemon's)."""
 
     registries: RegistrySettings = field(default_factory=RegistrySettings)
+    transfers: TransferSettings = field(default_factory=TransferSettings)
     labels: tuple[str, ...] = ()
     debug: bool = False
     log_driver: str = "json-file"
@@ -161,6 +180,10 @@ def engine_settings(options: dict[str, Any]) -> EngineSettings:
             mirrors=tuple(_mirror(m) for m in options.get("registry-mirrors") or []),
             insecure=tuple(_insecure(r) for r in options.get("insecure-registries") or []),
         ),
+        transfers=TransferSettings(
+            downloads=_concurrency(options, "downloads", TransferSettings.downloads),
+            uploads=_concurrency(options, "uploads", TransferSettings.uploads),
+        ),
         labels=tuple(options.get("labels") or []),
         debug=bool(options.get("debug")),
         log_driver=options.get("log-driver") or "json-file",
@@ -203,6 +226,10 @@ def _check_type(key: str, value: Any) -> None:
         return
     if want == _POOLS:
         _check_pools_type(key, value)
+        return
+    if want == _INT:
+        if not _is_int(value):
+            raise _unmarshal(value, key, want)
         return
     python_type: type = {_STRING: str, _BOOL: bool, _LIST: list, _MAP: dict}[want]
     if not isinstance(value, python_type):
@@ -276,6 +303,15 @@ def check_values(directives: dict[str, Any]) -> None:
             logdrivers.check(config)
         except InvalidArgument as e:
             raise ConfigError(e.message) from None
+
+
+def _concurrency(options: dict[str, Any], what: str, default: int) -> int:
+    """max-concurrent-downloads (uploads): 0 or unset is dockerd's default, as its reload
+    reads it; a negative number is refused with dockerd's message."""
+    value = int(options.get(f"max-concurrent-{what}") or 0)
+    if value < 0:
+        raise InvalidArgument(f"invalid max concurrent {what}: {value}")
+    return value or default
 
 
 def _mirror(value: str) -> str:

@@ -123,6 +123,20 @@ FLAGS: tuple[Flag, ...] = (
         "map",
     ),
     Flag(
+        ("--max-concurrent-downloads",),
+        "max-concurrent-downloads",
+        "Set the max concurrent downloads (default 3)",
+        value=int,
+        metavar="int",
+    ),
+    Flag(
+        ("--max-concurrent-uploads",),
+        "max-concurrent-uploads",
+        "Set the max concurrent uploads (default 5)",
+        value=int,
+        metavar="int",
+    ),
+    Flag(
         ("--registry-mirror",),
         "registry-mirrors",
         "Preferred Docker registry mirror",

@@ -302,10 +302,13 @@ class _Connection:
 
     def __init__(self, scheme: str, netloc: str, tls: ssl.SSLContext | None = None) -> None:
         self.conn: http.client.HTTPConnection
+        # A file body (a blob's upload) goes in reads of CHUNK, not http.client's 8 KB.
         if scheme == "https":
-            self.conn = http.client.HTTPSConnection(netloc, timeout=_TIMEOUT, context=tls)
+            self.conn = http.client.HTTPSConnection(
+                netloc, timeout=_TIMEOUT, context=tls, blocksize=CHUNK
+            )
         else:
-            self.conn = http.client.HTTPConnection(netloc, timeout=_TIMEOUT)
+            self.conn = http.client.HTTPConnection(netloc, timeout=_TIMEOUT, blocksize=CHUNK)
         self.origin = f"{scheme}://{netloc}"
 
     def request_response(

@@ -56,6 +56,8 @@ def _reload_attributes(settings: EngineSettings) -> dict[str, str]:
         "default-runtime": settings.default_runtime,
         "insecure-registries": as_json(list(settings.registries.insecure)),
         "labels": as_json(list(settings.labels)),
+        "max-concurrent-downloads": str(settings.transfers.downloads),
+        "max-concurrent-uploads": str(settings.transfers.uploads),
         "name": socket.gethostname(),
         "registry-mirrors": as_json(list(settings.registries.mirrors)),
     }
@@ -132,7 +134,12 @@ class Engine:
         if spawn_exec is not None:
             self.builds.spawn_step = spawn_exec
         self.images.building = self.builds.uses
-        self.transfers = TransferService(self.images, self.settings.registries)
+        self.transfers = TransferService(
+            self.images,
+            self.settings.registries,
+            self.settings.transfers.downloads,
+            self.settings.transfers.uploads,
+        )
         self.builds.pull = self.transfers.pull
         self.builds.open_registry = self.transfers.open_registry
         self.builds.push = self.transfers.push
@@ -160,11 +167,14 @@ class Engine:
         self.settings = dataclasses.replace(
             self.settings,
             registries=settings.registries,
+            transfers=settings.transfers,
             labels=settings.labels,
             debug=settings.debug,
             default_runtime=settings.default_runtime,
         )
         self.transfers.registries = settings.registries
+        self.transfers.max_concurrent_downloads = settings.transfers.downloads
+        self.transfers.max_concurrent_uploads = settings.transfers.uploads
         lifecycle = self.containers.lifecycle
         lifecycle.defaults = dataclasses.replace(
             lifecycle.defaults, runtime=settings.default_runtime

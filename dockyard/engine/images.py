@@ -274,7 +274,10 @@ class ImageService:
                     )
                     unused = row["manifest"]
                 else:  # the image is here already, with its own manifest
-                    unused = manifest_digest if manifest_digest in written else ""
+                    # Ours, unless it is the row's: a pull of the same image at the same time
+                    # may have written it first and recorded it meanwhile.
+                    mine = manifest_digest in written and manifest_digest != row["manifest"]
+                    unused = manifest_digest if mine else ""
                 if ref:
                     self._set_tag(image_id, ref)
         except BaseException:

@@ -24,15 +24,16 @@ import io
 import logging
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from dockyard import platforms
 from dockyard.daemonconfig import RegistrySettings
 from dockyard.distribution import endpoints, progress
 from dockyard.distribution.archive import pick_platform
-from dockyard.distribution.pipe import Pipe, PipeClosed
 from dockyard.distribution.registry import (
     DOCKER_MANIFEST,
     INDEX_TYPES,
@@ -41,12 +42,13 @@ from dockyard.distribution.registry import (
     Manifest,
     Registry,
 )
+from dockyard.distribution.spool import Spool, SpoolClosed
 from dockyard.engine.images import ImageService
 from dockyard.errors import DockyardError, InvalidArgument, NotFound
 from dockyard.jsondoc import json_object
 from dockyard.platforms import Platform
 from dockyard.store import compression
-from dockyard.store.layers import Layer, LayerBlob, chain_ids
+from dockyard.store.layers import Layer, LayerBlob, StagedLayer, chain_ids
 from dockyard.store.reference import Reference
 from dockyard.store.reference import parse as parse_reference
 
@@ -66,9 +68,18 @@ def credentials(auth: dict[str, Any]) -> Credentials | None:
 
 
 class TransferService:
-    def __init__(self, images: ImageService, registries: RegistrySettings) -> None:
+    def __init__(
+        self,
+        images: ImageService,
+        registries: RegistrySettings,
+        max_concurrent_downloads: int = 3,
+        max_concurrent_uploads: int = 5,
+    ) -> None:
         self.images = images
         self.registries = registries  # replaced when the daemon reloads its configuration
+        # dockerd's defaults: how many layers of one pull (push) move at a time.
+        self.max_concurrent_downloads = max_concurrent_downloads
+        self.max_concurrent_uploads = max_concurrent_uploads
 
     # ------------------------------------------------------------------ pull
 
@@ -163,34 +174,61 @@ class TransferService:
         descriptors: list[dict[str, Any]],
         emit: Emit,
     ) -> list[Layer]:
+        """The image's layers, base first: those missing downloaded a few at a time
+        (max-concurrent-downloads), each unpacked in order as it arrives, and all
+        recorded at once when all are unpacked (one flush of the filesystem for all)."""
         diff_ids = list((config.get("rootfs") or {}).get("diff_ids") or [])
         if len(diff_ids) != len(descriptors):
             raise InvalidArgument(
                 f"image config of {ref} has {len(diff_ids)} layers, its manifest {len(descriptors)}"
             )
+        emit = _serialized(emit)  # the downloads report from their own threads
         chains = chain_ids(diff_ids)
         wanted = [not self._have(chain, d) for chain, d in zip(chains, descriptors, strict=True)]
         for descriptor, want in zip(descriptors, wanted, strict=True):
             status = "Pulling fs layer" if want else "Already exists"
             emit(progress.message(status, _short(descriptor)))
-        layers: list[Layer] = []
+        downloads: dict[int, _Download] = {}
+        staged: dict[int, StagedLayer] = {}
+        layers: list[Layer] = []  # once committed
+        pool = ThreadPoolExecutor(self.max_concurrent_downloads, thread_name_prefix="download")
         try:
-            for chain, diff_id, descriptor, want in zip(
-                chains, diff_ids, descriptors, wanted, strict=True
-            ):
-                if not want:
-                    layers.append(self.images.layers.get(chain))
-                    continue
-                layer = self._pull_layer(registry, ref, descriptor, layers, emit)
-                layers.append(layer)
-                if layer.diff_id != diff_id:
+            for i, descriptor in enumerate(descriptors):
+                if wanted[i]:
+                    if len(downloads) >= self.max_concurrent_downloads:
+                        emit(progress.message("Waiting", _short(descriptor)))
+                    downloads[i] = self._start_download(pool, registry, ref, descriptor, emit)
+            for i, download in downloads.items():
+                parent = chains[i - 1] if i else ""
+                staged[i] = self._unpack_layer(download, descriptors[i], parent, emit)
+                if staged[i].layer.diff_id != diff_ids[i]:
                     raise InvalidArgument(
-                        f"layer {_short(descriptor)} of {ref} does not match its DiffID"
+                        f"layer {_short(descriptors[i])} of {ref} does not match its DiffID"
                     )
-                emit(progress.message("Pull complete", _short(descriptor)))
+                emit(progress.message("Pull complete", _short(descriptors[i])))
+            # One flush of the filesystem for every layer, and their rows in one go.
+            stored = self.images.layers.commit(list(staged.values()))
+            committed = dict(zip(staged, stored, strict=True))
+            layers = [committed.get(i) or self.images.layers.get(c) for i, c in enumerate(chains)]
+            self.images.layers.keep_all(
+                [
+                    (download.spool.path, _pulled_blob(ref, descriptors[i], committed[i]))
+                    for i, download in downloads.items()
+                    if str(descriptors[i]["digest"]) != committed[i].diff_id  # compressed
+                ]
+            )
         except BaseException:
+            for download in downloads.values():
+                download.spool.abandon()  # each stops at its next write
+            for layer in staged.values():
+                layer.discard()
             self._discard(layers)
             raise
+        finally:
+            pool.shutdown(cancel_futures=True)
+            for download in downloads.values():
+                download.spool.release()
+                download.spool.path.unlink(missing_ok=True)
         return layers
 
     def _have(self, chain: str, descriptor: dict[str, Any]) -> bool:
@@ -202,63 +240,48 @@ class TransferService:
             self.images.layers.kept_blob(digest)
         )
 
-    def _pull_layer(
+    def _start_download(
         self,
+        pool: ThreadPoolExecutor,
         registry: Registry,
         ref: Reference,
         descriptor: dict[str, Any],
-        below: list[Layer],
         emit: Emit,
-    ) -> Layer:
-        """Download a layer blob into a file, unpacking it meanwhile (another thread, through
-        a pipe); the blob is kept once both are done."""
+    ) -> _Download:
+        """The layer's blob downloading into a spool, verified before its end is written."""
         digest, short = str(descriptor["digest"]), _short(descriptor)
         size = int(descriptor.get("size") or 0)
-        pipe = Pipe()
-        unpacked: list[Layer] = []
-        failed: list[BaseException] = []
+        spool = Spool(self.images.blobs.temp_file("pull-"))
 
-        def unpack() -> None:
+        def download() -> None:
             try:
-                unpacked.append(
-                    self.images.layers.register(pipe, below[-1].chain_id if below else "")
-                )
-            except BaseException as e:
-                failed.append(e)
-                pipe.abandon()
-
-        tmp = self.images.blobs.temp_file("pull-")
-        worker = threading.Thread(target=unpack, name=f"unpack-{short}")
-        worker.start()
-        try:
-            try:
-                with tmp.open("wb") as out:
-                    meter = progress.Meter(emit, "Downloading", short, size)
-                    registry.download_blob(ref.path, digest, _Tee(out, pipe), meter)
+                meter = progress.Meter(emit, "Downloading", short, size)
+                registry.download_blob(ref.path, digest, spool, meter)
+                emit(progress.message("Verifying Checksum", short))
+                emit(progress.message("Download complete", short))
             except BaseException:
-                pipe.fail()
-                worker.join()
-                self._discard(unpacked)
-                if failed and not isinstance(failed[0], PipeClosed):
-                    raise failed[0] from None  # the unpacking's own error comes first
+                spool.fail()
                 raise
-            pipe.close()
-            emit(progress.message("Verifying Checksum", short))
-            emit(progress.message("Download complete", short))
-            emit(progress.message("Extracting", short, size, size))
-            worker.join()
-            if failed:
-                raise failed[0]
-            layer = unpacked[0]
-            media_type = str(descriptor.get("mediaType") or "")
-            if digest != layer.diff_id:
-                blob = LayerBlob(
-                    digest, media_type, size, layer.diff_id, f"{ref.domain}/{ref.path}"
-                )
-                self.images.layers.keep(tmp, blob)
-            return layer
-        finally:
-            tmp.unlink(missing_ok=True)
+            spool.close()
+
+        return _Download(spool, pool.submit(download))
+
+    def _unpack_layer(
+        self, download: _Download, descriptor: dict[str, Any], parent: str, emit: Emit
+    ) -> StagedLayer:
+        """Unpack a layer on the chain ``parent`` as its download arrives (staged: recorded
+        with the others)."""
+        size = int(descriptor.get("size") or 0)
+        try:
+            staged = self.images.layers.stage(download.spool, parent)
+        except BaseException as e:
+            download.spool.abandon()
+            if isinstance(e, SpoolClosed):  # the download failed: its own error, once it ends
+                raise download.done.exception() or e from None
+            raise
+        download.done.result()  # no error: the download closed the spool
+        emit(progress.message("Extracting", _short(descriptor), size, size))
+        return staged
 
     def _discard(self, layers: list[Layer]) -> None:
         """Remove the layers a failed pull registered (those no image holds)."""
@@ -315,8 +338,7 @@ class TransferService:
         scopes = [f"repository:{ref.path}:pull,push"]
         scopes += [f"repository:{path}:pull" for path in sorted(paths)]
         registry = self.open_registry(ref.domain, scopes, credentials)
-        for blob in reversed(blobs):
-            emit(self._push_blob(registry, ref.path, blob, sources.get(blob.digest, ""), emit))
+        self._push_layers(registry, ref.path, list(reversed(blobs)), sources, emit)
         config = LayerBlob(image.id, "", self.images.blobs.size(image.id))
         self._push_blob(registry, ref.path, config, sources.get(image.id, ""), None)
         top = manifest
@@ -413,11 +435,37 @@ class TransferService:
                 sources[blob.digest] = siblings[0]
         return sources
 
+    def _push_layers(
+        self,
+        registry: Registry,
+        repo: str,
+        blobs: list[LayerBlob],
+        sources: dict[str, str],
+        emit: Emit,
+    ) -> None:
+        """Make the layer blobs present in ``repo``, a few at a time (max-concurrent-uploads)."""
+        emit = _serialized(emit)  # the uploads report from their own threads
+
+        def push(blob: LayerBlob) -> None:
+            emit(self._push_blob(registry, repo, blob, sources.get(blob.digest, ""), emit))
+
+        pool = ThreadPoolExecutor(self.max_concurrent_uploads, thread_name_prefix="upload")
+        try:
+            pushes: list[Future[None]] = []
+            for blob in blobs:
+                if len(pushes) >= self.max_concurrent_uploads:
+                    emit(progress.message("Waiting", _short_digest(blob.digest)))
+                pushes.append(pool.submit(push, blob))
+            for pushed in pushes:
+                pushed.result()  # the first layer's error that failed, in order
+        finally:
+            pool.shutdown(cancel_futures=True)
+
     def _push_blob(
         self, registry: Registry, repo: str, blob: LayerBlob, source: str, emit: Emit | None
     ) -> dict[str, Any]:
         """Make ``blob`` present in ``repo``: already there, mounted, or uploaded."""
-        short = blob.digest.removeprefix("sha256:")[:12]
+        short = _short_digest(blob.digest)
         if registry.blob_exists(repo, blob.digest):
             return progress.message("Layer already exists", short)
         if source:
@@ -435,16 +483,32 @@ class TransferService:
         return progress.message("Pushed", short)
 
 
-class _Tee:
-    """Writes to a file and to a pipe."""
+@dataclass(frozen=True)
+class _Download:
+    spool: Spool  # the blob's file, as it arrives
+    done: Future[None]
 
-    def __init__(self, out: BinaryIO, pipe: Pipe) -> None:
-        self._out = out
-        self._pipe = pipe
 
-    def write(self, data: bytes, /) -> int:
-        self._out.write(data)
-        return self._pipe.write(data)
+def _serialized(emit: Emit) -> Emit:
+    """``emit`` called by one thread at a time."""
+    lock = threading.Lock()
+
+    def locked(message: dict[str, Any]) -> None:
+        with lock:
+            emit(message)
+
+    return locked
+
+
+def _pulled_blob(ref: Reference, descriptor: dict[str, Any], layer: Layer) -> LayerBlob:
+    """What the store keeps of a layer's compressed blob (for a push, or a mount)."""
+    return LayerBlob(
+        str(descriptor["digest"]),
+        str(descriptor.get("mediaType") or ""),
+        int(descriptor.get("size") or 0),
+        layer.diff_id,
+        f"{ref.domain}/{ref.path}",
+    )
 
 
 def _json_object(data: bytes, ref: Reference) -> dict[str, Any]:
@@ -467,4 +531,9 @@ def _first_success(
 
 
 def _short(descriptor: dict[str, Any]) -> str:
-    return str(descriptor["digest"]).removeprefix("sha256:")[:12]
+    return _short_digest(str(descriptor["digest"]))
+
+
+def _short_digest(digest: str) -> str:
+    """A layer's name in progress messages: its digest's first 12 hex digits."""
+    return digest.removeprefix("sha256:")[:12]

@@ -98,6 +98,7 @@ _libc.mount.argtypes = (
     ctypes.c_char_p,
 )
 _libc.umount2.argtypes = (ctypes.c_char_p, ctypes.c_int)
+_libc.sync_file_range.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
 _libc.prctl.argtypes = (
     ctypes.c_int,
     ctypes.c_ulong,
@@ -288,6 +289,14 @@ RESOLVE_IN_ROOT = 0x10
 
 class _OpenHow(ctypes.Structure):
     _fields_ = (("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64))
+
+
+SYNC_FILE_RANGE_WRITE = 0x2  # start writing the dirty pages back; do not wait
+
+
+def sync_file_range(fd: int, offset: int, length: int, flags: int) -> None:
+    if _libc.sync_file_range(fd, offset, length, flags) != 0:
+        raise _fail("sync_file_range")
 
 
 def openat2(dirfd: int, path: str, flags: int, mode: int = 0, resolve: int = 0) -> int:

@@ -116,8 +116,9 @@ class BlobStore:
         os.close(fd)
         return Path(name)
 
-    def commit(self, tmp: Path, digest: str) -> bool:
-        """Rename a complete, fsynced temp file into place as ``digest``.
+    def commit(self, tmp: Path, digest: str, durable: bool = True) -> bool:
+        """Rename a complete, fsynced temp file into place as ``digest``; the rename is
+        made durable, unless ``durable`` is False (the caller then fsyncs ``dir``).
 
         Returns False (and leaves ``tmp`` alone) when the blob is already
         stored: identical content needs no second copy.
@@ -127,7 +128,8 @@ class BlobStore:
             return False
         os.chmod(tmp, 0o644)
         os.replace(tmp, target)
-        fsync_dir(self.dir)
+        if durable:
+            fsync_dir(self.dir)
         return True
 
 

@@ -36,6 +36,7 @@ _ALGORITHM_OF = {DOCKER_GZIP_LAYER: GZIP, OCI_GZIP_LAYER: GZIP, OCI_ZSTD_LAYER: 
 GZIP_LEVEL = 6  # Go's gzip.DefaultCompression, what Docker pushes with
 ZSTD_LEVEL = 3  # zstd's default
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_GZIP_WBITS = 16 + zlib.MAX_WBITS  # a gzip header and trailer around the deflate stream
 
 
 def algorithm_of(media_type: str) -> str:
@@ -75,6 +76,12 @@ def compress(src: Reader, dst: BinaryIO, algorithm: str) -> Descriptor:
     return hashing.descriptor()
 
 
+def gzip_reader(stream: Reader) -> Reader:
+    """A reader of the decompressed bytes of the gzip stream ``stream`` (its members one
+    after another, zero padding after them ignored, as gzip.GzipFile reads them)."""
+    return _GzipReader(stream)
+
+
 def zstd_reader(stream: Any) -> Reader:
     """A reader of the decompressed bytes of the zstd stream ``stream``."""
     return _ZstdReader(stream)
@@ -100,3 +107,53 @@ class _ZstdReader:
         except self._error as e:
             raise OSError(f"zstd: {e}") from None
         return data
+
+
+class _GzipReader:
+    """Gzip inflated by zlib a megabyte at a time (gzip.GzipFile reads 8 KB pieces and
+    checks the CRC itself); zlib checks each member's header and trailer."""
+
+    def __init__(self, stream: Reader) -> None:
+        self._stream = stream
+        self._inflater = zlib.decompressobj(_GZIP_WBITS)
+        self._input = b""  # compressed bytes read and not inflated yet
+        # Inflated bytes not read yet: small reads (tar headers) take from here, so zlib
+        # (which copies the input it leaves over) is called once per megabyte.
+        self._output = memoryview(b"")
+        self._ended = False
+
+    def read(self, size: int = -1, /) -> bytes:
+        if size < 0:
+            return b"".join(iter(lambda: self.read(CHUNK), b""))
+        while size and not self._output and not self._ended:
+            self._output = memoryview(self._inflate())
+        data, self._output = self._output[:size], self._output[size:]
+        return bytes(data)
+
+    def _inflate(self) -> bytes:
+        """Up to CHUNK more bytes of output (b"" once a member ends or more input is needed)."""
+        if self._inflater.eof:
+            self._next_member()
+            return b""
+        if not self._input:
+            held = self._inflater.decompress(b"", CHUNK)  # what the last call had no room for
+            if held:
+                return held
+            self._input = self._stream.read(CHUNK)
+            if not self._input:
+                raise EOFError("Compressed file ended before the end-of-stream marker was reached")
+        data = self._inflater.decompress(self._input, CHUNK)
+        self._input = self._inflater.unconsumed_tail
+        return data
+
+    def _next_member(self) -> None:
+        """Start on the member after the one that ended, or end with the stream."""
+        rest = (self._inflater.unused_data + self._input).lstrip(b"\0")
+        while not rest:
+            more = self._stream.read(CHUNK)
+            if not more:
+                self._ended = True
+                return
+            rest = more.lstrip(b"\0")
+        self._inflater = zlib.decompressobj(_GZIP_WBITS)
+        self._input = rest

@@ -16,9 +16,9 @@ inside their services' transactions.
 from __future__ import annotations
 
 import bz2
+import contextlib
 import ctypes
 import ctypes.util
-import gzip
 import hashlib
 import lzma
 import os
@@ -41,6 +41,7 @@ from dockyard.store.blobs import (
     fsync_dir,
 )
 from dockyard.store.metadata import Metadata
+from dockyard.writeback import WriteBehind
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
 _DECODE_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError)
@@ -51,6 +52,20 @@ class Layer:
     chain_id: str
     diff_id: str
     size: int  # bytes of the unpacked diff
+
+
+@dataclass(frozen=True)
+class StagedLayer:
+    """A layer unpacked under tmp/ and not yet recorded (``LayerStore.stage``)."""
+
+    layer: Layer
+    parent: str  # the chain it stands on ('' for none)
+    work: Path  # holds diff/, the unpacked layer
+    tar: Path  # the layer tar, its blob once committed
+
+    def discard(self) -> None:
+        """Delete the staged files (those not moved into place)."""
+        _remove_staged(self.work, self.tar)
 
 
 @dataclass(frozen=True)
@@ -140,6 +155,12 @@ class LayerStore:
         """
         if parent_chain:
             self.get(parent_chain)
+        return self.commit([self.stage(stream, parent_chain)])[0]
+
+    def stage(self, stream: Reader, parent_chain: str = "") -> StagedLayer:
+        """Unpack a layer tar, as ``register`` does, under tmp/ and record nothing yet:
+        ``commit`` makes it a layer, with the layers staged above it (``parent_chain``
+        may be one of those)."""
         tar = self.blobs.temp_file("layer-")
         work = Path(tempfile.mkdtemp(prefix="layer-", dir=self.tmp))
         try:
@@ -151,17 +172,36 @@ class LayerStore:
                 tee.drain()  # what follows the archive's end: hashed, and checked below
             layertar.check_end(tar, end)
             desc = tee.descriptor()
-            chain = chain_id(parent_chain, desc.digest)
-            if self.exists(chain):
-                return self.get(chain)
-            return self._place(
-                work, tar, Layer(chain, desc.digest, layertar.disk_usage(diff)), parent_chain
+            layer = Layer(
+                chain_id(parent_chain, desc.digest), desc.digest, layertar.disk_usage(diff)
             )
+            return StagedLayer(layer, parent_chain, work, tar)
+        except BaseException as e:
+            _remove_staged(work, tar)
+            if isinstance(e, OSError):
+                raise SystemError(f"store layer: {e}") from e
+            raise
+
+    def commit(self, staged: list[StagedLayer]) -> list[Layer]:
+        """Make staged layers (base first) layers: one flush of the filesystem for all their
+        files, then all moved into place and recorded at once. A layer stored meanwhile
+        (by another pull) is that one; the staged files go in any case."""
+        if not staged:
+            return []
+        try:
+            _syncfs(self.tmp)  # nothing is recorded before its files are on disk for good
+            with self._lock:
+                chains = {s.layer.chain_id for s in staged}
+                for s in staged:
+                    if s.parent and s.parent not in chains:
+                        self.get(s.parent)  # still there to stand on
+                self._place([s for s in staged if not self.exists(s.layer.chain_id)])
+                return [self.get(s.layer.chain_id) for s in staged]
         except OSError as e:
             raise SystemError(f"store layer: {e}") from e
         finally:
-            tar.unlink(missing_ok=True)
-            shutil.rmtree(work, ignore_errors=True)
+            for s in staged:
+                s.discard()
 
     def register_blob(self, blob: Path, desc: LayerBlob, parent_chain: str = "") -> Layer:
         """Store the layer in the verified blob file ``blob`` and keep a compressed blob as it is.
@@ -210,21 +250,40 @@ class LayerStore:
 
     def keep(self, path: Path, blob: LayerBlob) -> None:
         """Move the compressed blob file ``path`` into the store, for the layer it unpacks to."""
-        with path.open("rb") as f:
-            os.fsync(f.fileno())
-        # A link goes into place, so the file stays where it was (an archive's blob may
-        # serve several of its images).
-        link = self.blobs.temp_file("keep-")
-        link.unlink()
-        os.link(path, link)
+        self.keep_all([(path, blob)])
+
+    def keep_all(self, kept: list[tuple[Path, LayerBlob]]) -> None:
+        """``keep`` each (file, blob): one fsync of the blob directory and one transaction
+        for all of them (a pull's layers)."""
+        if not kept:
+            return
+        links: list[tuple[Path, LayerBlob]] = []
         try:
+            for path, blob in kept:
+                with path.open("rb") as f:
+                    os.fsync(f.fileno())
+                # A link goes into place, so the file stays where it was (an archive's blob
+                # may serve several of its images).
+                link = self.blobs.temp_file("keep-")
+                link.unlink()
+                os.link(path, link)
+                links.append((link, blob))
             with self._lock:
-                if not self.metadata.query("SELECT 1 FROM layers WHERE diff_id = ?", blob.diff_id):
-                    return  # removed meanwhile: its compressed forms go with it
-                self.blobs.commit(link, blob.digest)
-                self._record(blob)
+                placed = []
+                for link, blob in links:
+                    if not self.metadata.query(
+                        "SELECT 1 FROM layers WHERE diff_id = ?", blob.diff_id
+                    ):
+                        continue  # removed meanwhile: its compressed forms go with it
+                    self.blobs.commit(link, blob.digest, durable=False)
+                    placed.append(blob)
+                fsync_dir(self.blobs.dir)
+                with self.metadata.transaction():
+                    for blob in placed:
+                        self._record(blob)
         finally:
-            link.unlink(missing_ok=True)
+            for link, _ in links:
+                link.unlink(missing_ok=True)
 
     def _record(self, blob: LayerBlob) -> None:
         """The row of a kept blob; a blob pulled again notes the repository it came from."""
@@ -263,43 +322,44 @@ class LayerStore:
             diff = work / "diff"
             diff.mkdir(mode=0o755)
             layertar.unpack(tar, diff)
-            return self._place(
-                work, tar, Layer(chain, desc.digest, layertar.disk_usage(diff)), parent
-            )
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+        except BaseException:
+            _remove_staged(work, tar)
+            raise
+        layer = Layer(chain, desc.digest, layertar.disk_usage(diff))
+        return self.commit([StagedLayer(layer, parent, work, tar)])[0]
 
-    def _place(self, work: Path, tar: Path, layer: Layer, parent: str) -> Layer:
-        """Make the unpacked ``work``/diff and its tar the layer, once on disk for good."""
-        # One flush of the filesystem: the unpacked files and the tar (tmp/ is on it too).
-        _syncfs(work)
-        with self._lock:
-            if self.exists(layer.chain_id):  # registered meanwhile by someone else
-                return self.get(layer.chain_id)
-            self._move_into_place(work, tar, layer, parent)
-        return layer
-
-    def _move_into_place(self, work: Path, tar: Path, layer: Layer, parent: str) -> None:
-        target = self.path(layer.chain_id)
-        if target.exists():
-            shutil.rmtree(target)  # left by an interrupted operation: it has no row
-        blob_added = self.blobs.commit(tar, layer.diff_id)
+    def _place(self, staged: list[StagedLayer]) -> None:
+        """Move staged layers' directories and tars into place, then record them all in one
+        transaction (under the lock); a failure puts back what was moved."""
+        moved: list[tuple[StagedLayer, bool]] = []  # and whether its tar became a blob
         try:
-            os.rename(work, target)
-            try:
-                fsync_dir(self.dir)
-                with self.metadata.transaction() as db:
+            for s in staged:
+                target = self.path(s.layer.chain_id)
+                if target.exists():
+                    shutil.rmtree(target)  # left by an interrupted operation: it has no row
+                moved.append((s, self.blobs.commit(s.tar, s.layer.diff_id, durable=False)))
+                os.rename(s.work, target)
+            fsync_dir(self.blobs.dir)
+            fsync_dir(self.dir)
+            with self.metadata.transaction() as db:
+                for s in staged:
                     db.execute(
                         "INSERT INTO layers (chain_id, diff_id, parent, size, blob, refs)"
                         " VALUES (?, ?, ?, ?, ?, 0)",
-                        (layer.chain_id, layer.diff_id, parent, layer.size, layer.diff_id),
+                        (
+                            s.layer.chain_id,
+                            s.layer.diff_id,
+                            s.parent,
+                            s.layer.size,
+                            s.layer.diff_id,
+                        ),
                     )
-            except BaseException:
-                os.rename(target, work)
-                raise
         except BaseException:
-            if blob_added:
-                self.blobs.delete(layer.diff_id)
+            for s, blob_added in reversed(moved):
+                with contextlib.suppress(OSError):
+                    os.rename(self.path(s.layer.chain_id), s.work)
+                if blob_added:
+                    self.blobs.delete(s.layer.diff_id)
             raise
 
     def retain(self, chains: list[str]) -> None:
@@ -424,7 +484,7 @@ def _decompressed(stream: Reader) -> Reader:
     head = _Prefixed(stream)
     raw = cast(BinaryIO, head)
     if head.peek(2) == b"\x1f\x8b":
-        return gzip.GzipFile(fileobj=raw, mode="rb")
+        return compression.gzip_reader(head)
     if head.peek(3) == b"BZh":
         return bz2.BZ2File(raw)
     if head.peek(6) == b"\xfd7zXZ\x00":
@@ -466,10 +526,12 @@ class _HashingTee:
     def __init__(self, stream: Reader, out: BinaryIO) -> None:
         self._stream = stream
         self._out = HashingWriter(out)
+        self._behind = WriteBehind(out.fileno())
 
     def read(self, n: int = -1, /) -> bytes:
         data = self._stream.read(n)
         self._out.write(data)
+        self._behind.wrote(len(data))
         return data
 
     def drain(self) -> None:
@@ -491,6 +553,11 @@ class _DecodeErrors:
             return self._stream.read(n)
         except _DECODE_ERRORS as e:
             raise InvalidArgument(f"invalid tar archive: {e}") from None
+
+
+def _remove_staged(work: Path, tar: Path) -> None:
+    tar.unlink(missing_ok=True)
+    shutil.rmtree(work, ignore_errors=True)
 
 
 def _syncfs(path: Path) -> None:

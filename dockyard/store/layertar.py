@@ -47,10 +47,11 @@ def unpack(tar_path: Path, dest: Path) -> None:
 
 
 def extract(stream: BinaryIO, dest: Path) -> int:
-    """Extract the layer tar read from ``stream`` into ``dest``, as ``unpack`` does; where
-    the archive ended, for ``check_end`` once the whole stream is in a file."""
+    """Extract the uncompressed layer tar read from ``stream`` into ``dest``, as ``unpack``
+    does; where the archive ended, for ``check_end`` once the whole stream is in a file."""
     with Root(dest, strict=True) as root:
-        return _LayerExtractor(root).extract(stream)
+        # The layer store flushes the filesystem once the layer is unpacked.
+        return _LayerExtractor(root, write_behind=True).extract(stream, plain=True)
 
 
 class _LayerExtractor(Extractor):

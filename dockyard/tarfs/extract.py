@@ -21,10 +21,11 @@ import shutil
 import stat
 import tarfile
 from collections.abc import Callable, Iterator
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, cast
 
 from dockyard.errors import InvalidArgument
 from dockyard.tarfs.root import Root, components
+from dockyard.writeback import WriteBehind
 
 PAX_XATTR_PREFIX = "SCHILY.xattr."
 # overlayfs's own markers (opaque, redirect, origin) are never taken from an archive.
@@ -47,7 +48,8 @@ class Extractor:
     ``no_overwrite_dir_non_dir`` refuses to replace a directory by a
     non-directory and the reverse (docker cp); ``digests`` learns the sha256 of
     each regular file written; ``rename`` maps each entry's name (and a hard
-    link's target) first.
+    link's target) first; ``write_behind`` starts the disk on files' data as it
+    is written (for a store that flushes them all at its end).
     """
 
     def __init__(
@@ -59,6 +61,7 @@ class Extractor:
         no_overwrite_dir_non_dir: bool = False,
         digests: DigestSink | None = None,
         rename: Callable[[str], str] | None = None,
+        write_behind: bool = False,
     ) -> None:
         self.root = root
         self.dest = components(dest)
@@ -66,10 +69,12 @@ class Extractor:
         self.no_overwrite_dir_non_dir = no_overwrite_dir_non_dir
         self.digests = digests
         self.rename = rename
+        self.write_behind = write_behind
         self._dirs: list[tuple[list[str], tarfile.TarInfo]] = []
 
-    def extract(self, stream: BinaryIO) -> int:
-        """Unpack the (possibly compressed) tar ``stream``, ``dest`` made when missing.
+    def extract(self, stream: BinaryIO, *, plain: bool = False) -> int:
+        """Unpack the (possibly compressed) tar ``stream``, ``dest`` made when missing;
+        ``plain``: it is an uncompressed tar (read in larger pieces).
 
         Returns the offset at which the archive ended (its end-of-archive blocks).
         """
@@ -77,9 +82,7 @@ class Extractor:
         name = ""
         try:
             os.close(self.root.directory(self.dest, create=True))
-            with tarfile.open(
-                fileobj=stream, mode="r|*", encoding="utf-8", errors="surrogateescape"
-            ) as tar:
+            with _open(stream, plain) as tar:
                 for member in _members(tar):
                     name = member.name
                     self._extract(tar, member)
@@ -161,13 +164,18 @@ class Extractor:
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         fd = os.open(name, flags, 0o600, dir_fd=parent)
         try:
-            digest = hashlib.sha256()
+            # Hashed only for whoever asked for the files' digests.
+            digest = hashlib.sha256() if self.digests is not None else None
+            behind = WriteBehind(fd) if self.write_behind else None
             while chunk := source.read(_CHUNK):
-                digest.update(chunk)
+                if digest is not None:
+                    digest.update(chunk)
                 _write_all(fd, chunk)
+                if behind is not None:
+                    behind.wrote(len(chunk))
             self._set_inode_attrs(fd, member)
             os.utime(fd, ns=_times(member))
-            if self.digests is not None:
+            if self.digests is not None and digest is not None:
                 self.digests.remember(os.fstat(fd), digest.hexdigest())
         finally:
             os.close(fd)
@@ -263,6 +271,48 @@ def remove(parent: int, name: str, st: os.stat_result | None = None) -> None:
         shutil.rmtree(name, dir_fd=parent)
     else:
         os.unlink(name, dir_fd=parent)
+
+
+def _open(stream: BinaryIO, plain: bool) -> tarfile.TarFile:
+    """A tar reader of ``stream``: tarfile's stream mode (which finds the compression) reads
+    10 KB pieces and joins them; a plain tar is read by its random-access mode instead,
+    which reads what it needs at once and, on a forward-only stream, only seeks ahead."""
+    if plain:
+        forward = cast(BinaryIO, _Forward(stream))
+        return tarfile.open(fileobj=forward, mode="r:", encoding="utf-8", errors="surrogateescape")
+    return tarfile.open(fileobj=stream, mode="r|*", encoding="utf-8", errors="surrogateescape")
+
+
+class _Forward:
+    """A stream read once, start to end, as tarfile reads a file: each read whole (but at
+    the end), and a seek skipping ahead."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self._offset = 0
+
+    def read(self, size: int = -1) -> bytes:
+        if size < 0:
+            data = self._stream.read()
+        else:
+            data = self._stream.read(size)
+            while 0 < len(data) < size:  # a pipe or a decompressor gives what it has
+                more = self._stream.read(size - len(data))
+                if not more:
+                    break
+                data += more
+        self._offset += len(data)
+        return data
+
+    def tell(self) -> int:
+        return self._offset
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        if whence != os.SEEK_SET or offset < self._offset:
+            raise OSError(errno.ESPIPE, "a tar stream is only read forward")
+        while self._offset < offset and self.read(min(_CHUNK, offset - self._offset)):
+            pass
+        return self._offset
 
 
 def _members(tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:

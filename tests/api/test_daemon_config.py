@@ -48,6 +48,16 @@ def test_a_directive_given_as_flag_and_in_the_file_is_refused(roots: Roots) -> N
     )
 
 
+def test_transfer_concurrency_flags_are_the_files_keys(roots: Roots) -> None:
+    directives = {"max-concurrent-downloads": 2, "max-concurrent-uploads": 1}
+    args = ("--max-concurrent-downloads", "4", "--max-concurrent-uploads", "6")
+    assert _refusal(roots, directives, *args) == (
+        "the following directives are specified both as a flag and in the configuration file: "
+        "max-concurrent-downloads: (from flag: 4, from file: 2), "
+        "max-concurrent-uploads: (from flag: 6, from file: 1)"
+    )
+
+
 def test_unknown_and_unsupported_directives_are_refused(roots: Roots) -> None:
     assert _refusal(roots, {"debug": False, "no-such": 1, "other": "x"}) == (
         "the following directives don't match any configuration option: no-such, other"
@@ -103,6 +113,12 @@ def test_unknown_and_unsupported_directives_are_refused(roots: Roots) -> None:
         (
             {"default-address-pools": [{"base": "10.214.0.0/16", "size": 8}]},
             "invalid pools size: 8 for base pool 10.214.0.0/16",
+        ),
+        ({"max-concurrent-downloads": -1}, "invalid max concurrent downloads: -1"),
+        (
+            {"max-concurrent-uploads": "5"},
+            "json: cannot unmarshal string into Go struct field Config.max-concurrent-uploads "
+            "of type int",
         ),
         ([], "json: cannot unmarshal array into Go value of type map[string]any"),
     ],
@@ -213,6 +229,7 @@ def test_sighup_reloads_labels_and_registries(configured: Daemon) -> None:
             "registry-mirrors": ["https://mirror.test"],
             "debug": True,
             "default-runtime": "dockyard",
+            "max-concurrent-downloads": 2,
         }
     )
     path.write_text(json.dumps(directives))
@@ -239,6 +256,10 @@ def test_sighup_reloads_labels_and_registries(configured: Daemon) -> None:
     assert attributes["labels"] == '["site=moved"]' and attributes["debug"] == "true"
     assert attributes["registry-mirrors"] == '["https://mirror.test/"]'
     assert attributes["default-runtime"] == "dockyard" and attributes["name"] == info["Name"]
+    assert (attributes["max-concurrent-downloads"], attributes["max-concurrent-uploads"]) == (
+        "2",
+        "5",  # the default, not given
+    )
 
     # A file that cannot configure the daemon changes nothing: the daemon keeps serving.
     path.write_text(json.dumps({**directives, "labels": ["gone=yes"], "no-such": True}))

@@ -549,3 +549,26 @@ def test_create_image_refuses_layers_that_do_not_stack(env: Env) -> None:
     with pytest.raises(NotFound, match="No such image: sha256:"):
         env.image([a], parent="sha256:" + "2" * 64)
     assert state(env.store) == before
+
+
+def test_the_same_image_received_twice_at_once_keeps_its_manifest(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two pulls of one image, each seeing no manifest blob before either writes it: the
+    second finds the first's row naming that blob, and must leave it."""
+    layer = env.layer("a")
+    config = json.dumps(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": [layer.diff_id]},
+        }
+    ).encode()
+    manifest = json.dumps({"schemaVersion": 2, "layers": []}).encode()
+    image_id = env.images.add_received(config, [layer], manifest)
+    digest = env.store.metadata.query("SELECT manifest FROM images")[0]["manifest"]
+    exists = env.store.blobs.exists
+    monkeypatch.setattr(env.store.blobs, "exists", lambda d: d != digest and exists(d))
+    assert env.images.add_received(config, [layer], manifest) == image_id
+    monkeypatch.undo()
+    assert env.store.blobs.exists(digest)

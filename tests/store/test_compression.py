@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import zlib
+from collections.abc import Callable
 
 import pytest
 
@@ -37,3 +39,36 @@ def test_gzip_names_no_file_and_no_time() -> None:
 def test_an_unknown_algorithm_is_refused() -> None:
     with pytest.raises(InvalidArgument, match="unsupported compression 'lz4'"):
         compression.checked("lz4")
+
+
+class _Trickle(io.BytesIO):
+    """A stream that gives a few bytes at a time, as a socket may."""
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        return super().read(min(size, 3333) if size and size > 0 else size)
+
+
+@pytest.mark.parametrize("stream", [io.BytesIO, _Trickle])
+@pytest.mark.parametrize("piece", [1 << 9, 1 << 20, 3 << 20, -1])
+def test_gzip_members_read_back_whole_in_any_pieces(stream: type[io.BytesIO], piece: int) -> None:
+    """Members one after another and zero padding after them, as gzip.GzipFile reads them;
+    stored (incompressible) data over more than one megabyte of output."""
+    data = os.urandom(1000) + os.urandom(3 << 20) + b"a" * (2 << 20)
+    blob = gzip.compress(data[:1000]) + gzip.compress(data[1000:], 0) + b"\0" * 700
+    reader = compression.gzip_reader(stream(blob))
+    read = reader.read() if piece < 0 else b"".join(iter(lambda: reader.read(piece), b""))
+    assert read == data
+
+
+@pytest.mark.parametrize(
+    ("damage", "error"),
+    [
+        (lambda blob: blob[:-100], EOFError),  # cut short
+        (lambda blob: blob + b"garbage", zlib.error),  # not a member after the first
+        (lambda blob: blob[:-8] + bytes([blob[-8] ^ 1]) + blob[-7:], zlib.error),  # CRC
+    ],
+)
+def test_broken_gzip_is_an_error(damage: Callable[[bytes], bytes], error: type[Exception]) -> None:
+    blob = damage(gzip.compress(os.urandom(1 << 16)))
+    with pytest.raises(error):
+        compression.gzip_reader(io.BytesIO(blob)).read()

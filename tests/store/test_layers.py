@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from dockyard import writeback
 from dockyard.errors import Conflict, InvalidArgument, NotFound
+from dockyard.runtime import linux
 from dockyard.runtime.overlay import mount_overlay, unmount
 from dockyard.store.layers import Layer, chain_id, chain_ids
 from tests.store.helpers import Store, entry, make_tar, open_store, state, tar_names
@@ -263,3 +265,26 @@ def test_layers_with_the_same_tar_share_its_blob(store: Store) -> None:
     store.layers.remove(first.chain_id)
     assert store.blobs.exists(second.diff_id)
     assert store.layers.lowerdirs(second.chain_id)[0].joinpath("same").read_bytes() == b"same"
+
+
+def test_the_disk_starts_on_a_big_layer_while_it_unpacks(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The layer tar and the unpacked file are started to disk every few megabytes (the
+    one flush at the end then finds little left to write); their bytes are unchanged."""
+    started: dict[str, list[tuple[int, int]]] = {}  # file → (offset, length) started
+
+    def sync_file_range(fd: int, offset: int, length: int, flags: int) -> None:
+        assert flags == linux.SYNC_FILE_RANGE_WRITE
+        started.setdefault(os.readlink(f"/proc/self/fd/{fd}"), []).append((offset, length))
+
+    monkeypatch.setattr(linux, "sync_file_range", sync_file_range)
+    big = os.urandom(3 * writeback.STEP)
+    layer = register(store, make_tar(entry("big", big)))
+    assert (store.layers.path(layer.chain_id) / "diff" / "big").read_bytes() == big
+    assert len(started) == 2  # the tar and the file, both staged under tmp/
+    for path, ranges in started.items():
+        assert path.startswith(str(store.blobs.tmp)), path
+        ends = [0] + [offset + length for offset, length in ranges]
+        assert [offset for offset, _ in ranges] == ends[:-1]  # in order, from the start
+        assert len(ranges) == 3 and all(length >= writeback.STEP for _, length in ranges)
