@@ -183,7 +183,9 @@ class NetworkService:
         self._ensured: set[str] = set()  # bridges this engine has checked with the kernel
         self._applied = ""  # the last commands nftables took
         self._build_steps: set[str] = set()  # RUN steps plugged in now (their endpoints live)
-        self._rootless = rootless.active()  # published ports on the host's sockets (docs/rootless.md)
+        self._rootless = (
+            rootless.active()
+        )  # published ports on the host's sockets (docs/rootless.md)
         self.proxies = proxy.Proxies()  # the listeners of the published ports DNAT does not serve
         self._add_predefined()
         self.legacy_links = LegacyLinks(metadata, containers)

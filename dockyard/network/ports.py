@@ -208,7 +208,9 @@ def _probe(proto: str, host_ip: str, port: int) -> int:
         sock = bind_on_host(proto, host_ip, port)
     except OSError as e:
         if e.errno == errno.EADDRNOTAVAIL:
-            raise InvalidArgument(f"host address {host_ip} is not an address of this host") from None
+            raise InvalidArgument(
+                f"host address {host_ip} is not an address of this host"
+            ) from None
         raise
     with sock:
         return int(sock.getsockname()[1])

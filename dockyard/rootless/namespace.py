@@ -80,9 +80,7 @@ def enter(exec_root: Path) -> NoReturn:
         _start_reaper(to_parent_w)
     os.close(to_child_r)
     os.close(to_parent_w)
-    sys.exit(
-        _host_side(setup, uid, gid, uids, gids, driver, exec_root, to_parent_r, to_child_w)
-    )
+    sys.exit(_host_side(setup, uid, gid, uids, gids, driver, exec_root, to_parent_r, to_child_w))
 
 
 def _set_up_namespaces(to_parent: int, from_parent: int) -> None:

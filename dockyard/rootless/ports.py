@@ -116,4 +116,3 @@ class PortServer:
             return
         with sock:
             socket.send_fds(conn, [b"{}"], [sock.fileno()])
-
