@@ -38,7 +38,7 @@ PRIVILEGED_PORTS = 1024  # the kernel's default net.ipv4.ip_unprivileged_port_st
 _TIMEOUT = 10.0  # seconds a request may take: the host side binds at once
 
 
-def privileged_port_refusal(port: int) -> str:
+def _privileged_port_refusal(port: int) -> str:
     """Why the user may not publish ``port``, as rootlesskit says it."""
     return (
         f"cannot expose privileged port {port}, you can add "
@@ -64,7 +64,7 @@ def bind(proto: str, host_ip: str, port: int) -> socket.socket:
         return socket.socket(fileno=fds[0])
     code = int(json.loads(answer or b"{}").get("errno") or errno.EIO)
     if code == errno.EACCES and port < PRIVILEGED_PORTS:
-        raise OSError(code, privileged_port_refusal(port))
+        raise OSError(code, _privileged_port_refusal(port))
     raise OSError(code, os.strerror(code))
 
 
