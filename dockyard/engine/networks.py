@@ -183,9 +183,8 @@ class NetworkService:
         self._ensured: set[str] = set()  # bridges this engine has checked with the kernel
         self._applied = ""  # the last commands nftables took
         self._build_steps: set[str] = set()  # RUN steps plugged in now (their endpoints live)
-        self._rootless = (
-            rootless.active()
-        )  # published ports on the host's sockets (docs/rootless.md)
+        # Rootless: every published port is a socket of the host, served by the proxies.
+        self._rootless = rootless.active()
         self.proxies = proxy.Proxies()  # the listeners of the published ports DNAT does not serve
         self._add_predefined()
         self.legacy_links = LegacyLinks(metadata, containers)

@@ -8,7 +8,9 @@ moment, which fails when a process of the host listens there.
 A binding without a host address is two bindings, as Docker 28 makes it
 (libnetwork's addPortMappings): ``0.0.0.0`` and, where the host can listen on
 IPv6, ``::``, given the same host port; `inspect`, `ps` and `port` list both.
-A binding on an IPv6 address is served by the engine's proxy (proxy.py).
+A binding on an IPv6 address is served by the engine's proxy (proxy.py), and
+so is every binding of a rootless engine, whose host side binds the host's
+socket for it (rootless/ports.py): its ports are checked there.
 """
 
 from __future__ import annotations

@@ -36,11 +36,15 @@ def test_stopping_the_engine_stops_its_containers_first(engine_user: User) -> No
     )  # fmt: skip
     # One that ignores its stop signal is killed once its stop timeout is over.
     _container(user, "stubborn", ["--stop-timeout", "1"], "trap '' TERM; ")
+    _container(
+        user, "removed", ["--rm"], _TRAPPED.format(signal="TERM", name="removed", code=0)
+    )  # fmt: skip
 
     user.stop_engine()  # SIGTERM to the daemon; returns once none of the user's processes is left
 
     assert (shared / "terminated").read_text() == "TERM\n"
     assert (shared / "by-its-signal").read_text() == "USR1\n"
+    assert (shared / "removed").read_text() == "TERM\n"
     # The next engine finds them exited, with the codes their traps chose.
     codes = user.dockyard(
         "inspect", "-f", "{{.Name}} {{.State.Status}} {{.State.ExitCode}}",
@@ -51,3 +55,6 @@ def test_stopping_the_engine_stops_its_containers_first(engine_user: User) -> No
         "/by-its-signal exited 3",
         "/stubborn exited 137",
     ], codes.stderr
+    # The --rm one was removed before the engine went (`ps -a` lists it no more).
+    names = user.dockyard("ps", "-a", "--format", "{{.Names}}")
+    assert sorted(names.stdout.split()) == ["by-its-signal", "stubborn", "terminated"]
