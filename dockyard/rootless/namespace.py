@@ -32,6 +32,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import NoReturn
 
@@ -44,6 +45,7 @@ from dockyard.runtime import linux
 
 _HELPERS = ("newuidmap", "newgidmap")
 _FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+_CGROUPS = "/sys/fs/cgroup"
 
 
 def enter(exec_root: Path) -> NoReturn:
@@ -96,8 +98,23 @@ def _set_up_namespaces(to_parent: int, from_parent: int) -> None:
     # Mounts made here (overlays, the containers' roots) must not reach the host's namespace.
     linux.mount(None, "/", None, linux.MS_REC | linux.MS_SLAVE)
     linux.bring_up_interface("lo")
+    _mount_own_sysfs()
     _step(to_parent, from_parent, b"n", b"g")
     os.close(from_parent)
+
+
+def _mount_own_sysfs() -> None:
+    """A /sys of the new network namespace, as rootlesskit mounts one: /sys/class/net
+    lists the interfaces of the namespace sysfs was mounted in, and the engine finds its
+    bridges there (the host's /sys would hide them, and with them the engine's nftables
+    table: its NAT). The host's /sys/fs/cgroup is moved aside and back on top."""
+    aside = tempfile.mkdtemp(prefix="dockyard-cgroup-")
+    try:
+        linux.mount(_CGROUPS, aside, None, linux.MS_BIND | linux.MS_REC)
+        linux.mount("sysfs", "/sys", "sysfs", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
+        linux.mount(aside, _CGROUPS, None, linux.MS_MOVE)
+    finally:
+        os.rmdir(aside)
 
 
 def _start_reaper(to_parent: int) -> NoReturn:

@@ -63,19 +63,33 @@ class _LoopbackListener:
         return self.received
 
 
-def test_pasta_carries_published_ports_and_outbound_traffic(user: User, busybox_tar: Path) -> None:
-    # The host's loopback is the namespace's 10.0.2.2 when asked (rootlesskit's
-    # --disable-host-loopback=false): the only host address this test may send to.
-    with running_engine(user, busybox_tar, **{NET: "pasta", HOST_LOOPBACK: "false"}):
+def test_pasta_forwards_the_ports_published_while_it_runs(user: User, busybox_tar: Path) -> None:
+    with running_engine(user, busybox_tar, **{NET: "pasta"}):
         assert _ways_out(user) == {"pasta"}
         # A port published once the engine runs: forwarded at once, on every address.
         port = free_port()
         run = user.dockyard("run", "-d", "--name", "web", "-p", f"{port}:8000", "busybox", *WEB)
         assert run.returncode == 0, run.stderr
         assert page("127.0.0.1", port) == "hello\n"
+        assert page(host_address(), port) == "hello\n"
         ps = user.dockyard("ps", "--format", "{{.Names}} {{.Ports}}")
         assert ps.stdout == f"web 0.0.0.0:{port}->8000/tcp\n", ps.stderr
+        # Given back with the container: nothing listens there any more.
+        assert user.dockyard("rm", "-f", "web").returncode == 0
+        assert refused("127.0.0.1", port)
+    assert _ways_out(user) == set()  # pasta ended with the engine
 
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_a_container_reaches_the_hosts_loopback_when_allowed(
+    user: User, busybox_tar: Path, driver: str
+) -> None:
+    """Outbound traffic of a container on a bridge: masqueraded to the namespace's
+    10.0.2.100, then carried by the driver. The host's loopback is the namespace's
+    10.0.2.2 when asked (rootlesskit's --disable-host-loopback=false): the only
+    host address this test may send to."""
+    with running_engine(user, busybox_tar, **{NET: driver, HOST_LOOPBACK: "false"}):
+        assert _ways_out(user) == {driver}
         listener = _LoopbackListener()
         try:
             sent = user.dockyard(
@@ -86,11 +100,6 @@ def test_pasta_carries_published_ports_and_outbound_traffic(user: User, busybox_
             received = listener.close()
         assert sent.returncode == 0, sent.stderr
         assert received == b"from-the-container\n"
-
-        # Given back with the container: nothing listens there any more.
-        assert user.dockyard("rm", "-f", "web").returncode == 0
-        assert refused("127.0.0.1", port)
-    assert _ways_out(user) == set()  # pasta ended with the engine
 
 
 @pytest.mark.parametrize("driver", DRIVERS)
