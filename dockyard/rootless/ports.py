@@ -97,8 +97,8 @@ class PortServer:
             with conn:
                 try:
                     self._answer(conn)
-                except (OSError, ValueError) as exc:
-                    log.warning("port request: %s", exc)
+                except (OSError, ValueError, KeyError, TypeError) as exc:  # serve on
+                    log.warning("port request: %r", exc)
 
     def _answer(self, conn: socket.socket) -> None:
         conn.settimeout(_TIMEOUT)
