@@ -2,7 +2,7 @@
 #   make test   installs what it needs, then runs the whole suite
 #   make demo   installs what it needs, then runs the getting-started workflow
 PYTHON ?= /usr/bin/python3
-APT_PACKAGES = python3-venv busybox-static runc crun tini iproute2 nftables procps psmisc tar gzip docker-registry docker-compose libseccomp2 gcc libc6-dev openssh-server uidmap slirp4netns skopeo fuse-overlayfs
+APT_PACKAGES = python3-venv busybox-static runc crun tini iproute2 nftables procps psmisc tar gzip docker-registry docker-compose libseccomp2 gcc libc6-dev openssh-server uidmap slirp4netns passt skopeo fuse-overlayfs
 VENV = .venv
 UV = .uv/bin/uv
 STAMP_APT = .uv/.apt-done

@@ -259,9 +259,13 @@ async def _run(
     try:
         await engine.start()
         await serve(engine, listeners, tls, stop, access_log=debug)
+        if rootless.active():  # its containers end with its namespaces: stopped first
+            await engine.containers.stop_all()
     finally:
         engine.close()
-    log.info("stopped; containers keep running")
+    log.info(
+        "stopped; %s", "containers stopped" if rootless.active() else "containers keep running"
+    )
 
 
 def _with_storage_driver(

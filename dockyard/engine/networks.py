@@ -45,8 +45,6 @@ from dockyard.engine.names import new_id
 from dockyard.errors import Conflict, Forbidden, InvalidArgument, NotFound
 from dockyard.errors import SystemError as EngineSystemError
 from dockyard.network import ipam, ports, proxy, ruleset
-from dockyard.rootless import ports as host_ports
-from dockyard.rootless.ports import HostPorts
 from dockyard.store.metadata import Metadata
 
 if TYPE_CHECKING:
@@ -185,9 +183,9 @@ class NetworkService:
         self._ensured: set[str] = set()  # bridges this engine has checked with the kernel
         self._applied = ""  # the last commands nftables took
         self._build_steps: set[str] = set()  # RUN steps plugged in now (their endpoints live)
-        # Rootless: slirp4netns forwards the published ports from the host (docs/rootless.md).
-        self._host_ports = HostPorts(paths.exec_root) if rootless.active() else None
-        self.proxies = proxy.Proxies()  # the published ports' IPv6 listeners
+        # Rootless: every published port is a socket of the host, served by the proxies.
+        self._rootless = rootless.active()
+        self.proxies = proxy.Proxies()  # the listeners of the published ports DNAT does not serve
         self._add_predefined()
         self.legacy_links = LegacyLinks(metadata, containers)
         self.discovery = Discovery(self)
@@ -196,8 +194,8 @@ class NetworkService:
     @property
     def publishes_ipv6(self) -> bool:
         """Whether a port published without host address is also bound on ``::``: where
-        the host has IPv6, as Docker does; not rootless (slirp4netns forwards IPv4)."""
-        return self._host_ports is None and ports.host_has_ipv6()
+        the host has IPv6, as Docker does; not rootless (its namespace has no IPv6 way out)."""
+        return not self._rootless and ports.host_has_ipv6()
 
     # ------------------------------------------------------------------ containers' endpoints
     def settings_for_create(
@@ -565,16 +563,22 @@ class NetworkService:
             if n.driver == "bridge" and os.path.exists(f"{_SYS_NET}/{n.bridge}")
         ]
         forwards = self._forwards()
-        if self._host_ports is not None:
-            forwards = self._host_ports.sync(forwards)
-        else:  # the listeners of the ports published on IPv6 (rootless: slirp4netns)
-            self.proxies.sync(
-                {
-                    proxy.Target(f.proto, f.host_ip, f.host_port, f.address6 or f.address, f.port)
-                    for f in forwards
-                    if f.is_ipv6()
-                }
-            )
+        # The published ports the engine's listeners serve (proxy.py): the IPv6 ones, and
+        # in a rootless engine all of them (their sockets are the host's); DNAT the rest.
+        proxied = [f for f in forwards if self._rootless or f.is_ipv6()]
+        self.proxies.sync(
+            {
+                proxy.Target(
+                    f.proto,
+                    f.host_ip,
+                    f.host_port,
+                    f.address6 if f.is_ipv6() and f.address6 else f.address,
+                    f.port,
+                )
+                for f in proxied
+            }
+        )
+        forwards = [f for f in forwards if f not in proxied]
         if again:
             self._applied = ""
         if bridges or forwards:
@@ -605,9 +609,7 @@ class NetworkService:
     def published_rules(self) -> tuple[Names, Names | None]:
         """The DNAT rules the published ports call for, and those the kernel's table holds
         (None when there is no table)."""
-        forwards = self._forwards()
-        if self._host_ports is not None:
-            forwards = host_ports.inside(forwards)
+        forwards = [] if self._rootless else self._forwards()
         wanted = sorted(ruleset.dnat_rule(f) for f in forwards if not f.is_ipv6())
         try:
             listing = self.nft.run(f"list chain ip {self.table} publish")

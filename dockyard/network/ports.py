@@ -8,7 +8,9 @@ moment, which fails when a process of the host listens there.
 A binding without a host address is two bindings, as Docker 28 makes it
 (libnetwork's addPortMappings): ``0.0.0.0`` and, where the host can listen on
 IPv6, ``::``, given the same host port; `inspect`, `ps` and `port` list both.
-A binding on an IPv6 address is served by the engine's proxy (proxy.py).
+A binding on an IPv6 address is served by the engine's proxy (proxy.py), and
+so is every binding of a rootless engine, whose host side binds the host's
+socket for it (rootless/ports.py): its ports are checked there.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from dockyard import rootless
 from dockyard.errors import Conflict, InvalidArgument
 
 ANY_ADDRESS = "0.0.0.0"
@@ -203,21 +206,42 @@ def _ephemeral(request: Request, taken: list[Published], endpoint: str) -> list[
 
 def _probe(proto: str, host_ip: str, port: int) -> int:
     """Bind ``host_ip:port`` for a moment; the port bound (the kernel's pick for 0)."""
+    try:
+        sock = bind_on_host(proto, host_ip, port)
+    except OSError as e:
+        if e.errno == errno.EADDRNOTAVAIL:
+            raise InvalidArgument(
+                f"host address {host_ip} is not an address of this host"
+            ) from None
+        raise
+    with sock:
+        return int(sock.getsockname()[1])
+
+
+def bind_on_host(proto: str, host_ip: str, port: int) -> socket.socket:
+    """A socket of the host's network namespace bound to ``host_ip:port``: in a rootless
+    engine's namespace, the host side binds it (rootless/ports.py)."""
+    if rootless.active():
+        from dockyard.rootless import ports as rootless_ports  # it uses bind_here
+
+        return rootless_ports.bind(proto, host_ip, port)
+    return bind_here(proto, host_ip, port)
+
+
+def bind_here(proto: str, host_ip: str, port: int) -> socket.socket:
+    """A socket bound to ``host_ip:port`` in this process's network namespace."""
     family = socket.AF_INET6 if is_ipv6(host_ip) else socket.AF_INET
-    with socket.socket(family, _SOCKET_TYPES[proto]) as sock:
+    sock = socket.socket(family, _SOCKET_TYPES[proto])
+    try:
         if proto == "tcp":  # connections of earlier users in TIME_WAIT do not hold a port
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if family == socket.AF_INET6:  # as the proxy binds it: 0.0.0.0 is another socket
+        if family == socket.AF_INET6:  # 0.0.0.0 is another socket
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        try:
-            sock.bind((host_ip, port))
-        except OSError as e:
-            if e.errno == errno.EADDRNOTAVAIL:
-                raise InvalidArgument(
-                    f"host address {host_ip} is not an address of this host"
-                ) from None
-            raise
-        return int(sock.getsockname()[1])
+        sock.bind((host_ip, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 def bindings_view(

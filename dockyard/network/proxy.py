@@ -1,15 +1,22 @@
-"""Published ports on IPv6: in-daemon listeners on ``[HOST_IP]:PORT`` that forward to the container.
+"""Published ports served by listeners of the daemon that forward to the container.
 
-A port published without host address is bound on ``0.0.0.0`` and on ``::``,
-as Docker 28 binds it (ports.py); one may also be published on a v6 address
-alone (``-p [::1]:8080:80``). IPv4 is DNAT (ruleset.py); the v6 bindings are
-served here, as Docker's docker-proxy serves them, so that ``[::1]:8080``
-works: the kernel never routes ``::1`` off the loopback, and a container of an
-IPv4-only network has no v6 address to DNAT to anyway. The proxy forwards to
-the container's v6 address where it has one, else to its v4 address. These
-listeners run on the engine's event loop: TCP connections are piped both ways
-(reads bounded, writes drained), UDP datagrams relayed per client with the
-reply coming back from the listening port.
+As docker-proxy does, for the ports DNAT does not serve:
+
+- IPv6 (root): a port published without host address is bound on ``0.0.0.0``
+  and on ``::``, as Docker 28 binds it (ports.py); one may also be published on
+  a v6 address alone (``-p [::1]:8080:80``). IPv4 is DNAT (ruleset.py); the v6
+  bindings are served here, so that ``[::1]:8080`` works: the kernel never
+  routes ``::1`` off the loopback, and a container of an IPv4-only network has
+  no v6 address to DNAT to anyway.
+- every published port of a rootless engine, whose listening sockets are the
+  host's, bound by the host side (rootless/ports.py): no DNAT rule of the
+  daemon's namespace sees the host's connections.
+
+The proxy forwards to the container's v6 address where it has one and the
+binding is v6, else to its v4 address. These listeners run on the engine's
+event loop: TCP connections are piped both ways (reads bounded, writes
+drained), UDP datagrams relayed per client with the reply coming back from
+the listening port.
 
 The set of listeners is rendered whole from the published ports (``sync``),
 like the ruleset: one that is no longer wanted is closed with its connections.
@@ -21,10 +28,11 @@ import asyncio
 import contextlib
 import logging
 import socket
+import threading
 import time
 from dataclasses import dataclass
 
-from dockyard.network.ports import is_ipv6
+from dockyard.network.ports import bind_on_host, is_ipv6
 
 log = logging.getLogger(__name__)
 
@@ -38,45 +46,51 @@ class Target:
     """``[host_ip]:host_port/proto`` forwarded to ``address:port`` (a container's address)."""
 
     proto: str  # tcp or udp
-    host_ip: str  # an IPv6 address of the host, "::" for all of them
+    host_ip: str  # an address of the host, "::" or "0.0.0.0" for all of them
     host_port: int
-    address: str  # v6, or v4 for a container without v6 address
+    address: str  # the container's v6 or v4 address
     port: int
 
 
 class Proxies:
-    """The IPv6 listeners of the published ports, owned by the engine's event loop."""
+    """The listeners of the published ports this engine serves itself, owned by its loop."""
 
     def __init__(self) -> None:
         self.loop: asyncio.AbstractEventLoop | None = None
         self._running: dict[Target, _TcpListener | _UdpListener] = {}
+        self._wanted: set[Target] = set()  # what the last sync asked for
+        self._syncing = threading.Lock()  # one sync at a time, handed to the loop in order
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
 
     def sync(self, wanted: set[Target]) -> None:
-        """Listen for exactly ``wanted``, from whatever thread the engine calls on."""
+        """Listen for exactly ``wanted``, from whatever thread the engine calls on.
+
+        The new sockets are bound here (a rootless engine asks its host side for
+        them: not on the loop when called from a thread), then handed to the loop.
+        """
         if self.loop is None or self.loop.is_closed():
             return  # an engine not serving (in-process tools): no proxies
-        if _on(self.loop):
-            self._sync(wanted)
-        else:
-            self.loop.call_soon_threadsafe(self._sync, set(wanted))
+        with self._syncing:
+            opened = {t: sock for t in wanted - self._wanted if (sock := _listening_socket(t))}
+            self._wanted = set(wanted)
+            if _on(self.loop):
+                self._sync(self._wanted, opened)
+            else:
+                self.loop.call_soon_threadsafe(self._sync, self._wanted, opened)
 
     def close(self) -> None:
         self.sync(set())
 
-    def _sync(self, wanted: set[Target]) -> None:
+    def _sync(self, wanted: set[Target], opened: dict[Target, socket.socket]) -> None:
         for target in [t for t in self._running if t not in wanted]:
             self._running.pop(target).close()
-        for target in sorted(wanted - self._running.keys(), key=lambda t: t.host_port):
-            try:
-                sock = _listening_socket(target)
-            except OSError as e:  # taken since the engine checked it (ports.py): IPv4 still works
-                where = f"[{target.host_ip}]:{target.host_port}/{target.proto}"
-                log.warning("cannot publish %s: %s", where, e)
+        assert self.loop is not None
+        for target, sock in sorted(opened.items(), key=lambda item: item[0].host_port):
+            if target in self._running:  # asked for again before this sync ran
+                sock.close()
                 continue
-            assert self.loop is not None
             listener = (
                 _TcpListener(self.loop, sock, target)
                 if target.proto == "tcp"
@@ -92,15 +106,16 @@ def _on(loop: asyncio.AbstractEventLoop) -> bool:
         return False
 
 
-def _listening_socket(target: Target) -> socket.socket:
-    kind = socket.SOCK_STREAM if target.proto == "tcp" else socket.SOCK_DGRAM
-    sock = socket.socket(socket.AF_INET6, kind)
+def _listening_socket(target: Target) -> socket.socket | None:
+    """The target's socket, listening; None (logged) when the port was taken since the
+    engine checked it (ports.py)."""
     try:
-        # IPv6 only: IPv4 is the ruleset's, on the same port number.
-        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        if target.proto == "tcp":
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((target.host_ip, target.host_port))
+        sock = bind_on_host(target.proto, target.host_ip, target.host_port)
+    except OSError as e:
+        where = f"{target.host_ip}:{target.host_port}/{target.proto}"
+        log.warning("cannot publish %s: %s", where, e.strerror or e)
+        return None
+    try:
         if target.proto == "tcp":
             sock.listen(128)
         sock.setblocking(False)

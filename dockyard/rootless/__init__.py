@@ -4,8 +4,9 @@
 user namespace (mapped from the user's /etc/subuid and
 /etc/subgid ranges), a mount namespace and a network namespace, where it is
 root; the rest of the engine runs there unchanged but for the few hooks that
-ask ``active()``. The process left on the host side keeps slirp4netns, the
-namespace's way out, which also forwards the published ports.
+ask ``active()``. The process left on the host side keeps slirp4netns or pasta, the
+namespace's way out (rootless/network.py), and binds the host's sockets of the
+published ports for the daemon (rootless/ports.py).
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import os
 
 # Set for the daemon started in the namespace (where euid is 0): its pid on the host.
 ENV_FLAG = "DOCKYARD_ROOTLESS"
-SLIRP_API_SOCKET = "slirp4netns.sock"  # in the exec root
+# Set for it too: the host side's socket that binds the published ports (rootless/ports.py).
+PORTS_ENV = "DOCKYARD_ROOTLESS_PORTS"
+PORTS_SOCKET = "ports.sock"  # in the exec root
 # slirp4netns's fixed addresses in the namespace: its tap0 and the host's side.
 TAP_DEVICE = "tap0"
 GUEST_ADDRESS = "10.0.2.100"

@@ -1,4 +1,4 @@
-"""The host side of a rootless daemon: its namespaces, their id maps, slirp4netns.
+"""The host side of a rootless daemon: its namespaces, their id maps, their way out.
 
 Like rootlesskit, the daemon forks itself into a new user namespace in which
 it is root, with the user's own uid as 0 and the user's subordinate ids as
@@ -16,11 +16,12 @@ namespace and every container in it (containers do not outlive a rootless
 daemon, as with Docker's).
 
 Processes: the host side (waits, forwards SIGTERM/SIGINT/SIGHUP, holds
-slirp4netns, which gives the network namespace a route out and forwards
-published ports: rootless/ports.py) forks a setup process; it unshares the
-user namespace ("u"), the host side maps it ("m"), it unshares the others
-("n"), the host side starts slirp4netns on it ("g"); it forks the reaper, says
-its pid and leaves; the reaper (PID 1) forks the daemon.
+slirp4netns or pasta, which gives the network namespace a route out:
+rootless/network.py, and binds the published ports' sockets for the daemon:
+rootless/ports.py) forks a setup process; it unshares the user namespace
+("u"), the host side maps it ("m"), it unshares the others ("n"), the host side
+starts the network driver on it ("g"); it forks the reaper, says its pid and
+leaves; the reaper (PID 1) forks the daemon.
 """
 
 from __future__ import annotations
@@ -31,32 +32,38 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import NoReturn
 
 from dockyard import rootless
 from dockyard.errors import SystemError
+from dockyard.rootless import network
+from dockyard.rootless.ports import PortServer
 from dockyard.rootless.subids import IdRange, ranges_for
 from dockyard.runtime import linux
 
-_HELPERS = ("newuidmap", "newgidmap", "slirp4netns")
+_HELPERS = ("newuidmap", "newgidmap")
 _FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+_CGROUPS = "/sys/fs/cgroup"
 
 
 def enter(exec_root: Path) -> NoReturn:
     """Run the daemon again as root in its namespaces, and wait for it on the host side.
 
-    ``exec_root`` holds slirp4netns's API socket.
+    ``exec_root`` holds the socket of the published ports (rootless/ports.py).
     """
     uid, gid = os.getuid(), os.getgid()
     uids, gids = ranges_for(uid)
     for helper in _HELPERS:
         if shutil.which(helper) is None:
             raise SystemError(
-                f"{helper} not found on PATH: rootless mode needs it "
-                "(apt-get install uidmap slirp4netns)"
+                f"{helper} not found on PATH: rootless mode needs it (apt-get install uidmap)"
             )
+    driver = network.chosen_driver()
+    network.host_loopback_disabled()  # a bad value is refused before anything starts
     exec_root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.environ[rootless.PORTS_ENV] = str(exec_root / rootless.PORTS_SOCKET)
     to_child_r, to_child_w = os.pipe()
     to_parent_r, to_parent_w = os.pipe()
     sys.stdout.flush()
@@ -75,7 +82,7 @@ def enter(exec_root: Path) -> NoReturn:
         _start_reaper(to_parent_w)
     os.close(to_child_r)
     os.close(to_parent_w)
-    sys.exit(_host_side(setup, uid, gid, uids, gids, exec_root, to_parent_r, to_child_w))
+    sys.exit(_host_side(setup, uid, gid, uids, gids, driver, exec_root, to_parent_r, to_child_w))
 
 
 def _set_up_namespaces(to_parent: int, from_parent: int) -> None:
@@ -91,8 +98,23 @@ def _set_up_namespaces(to_parent: int, from_parent: int) -> None:
     # Mounts made here (overlays, the containers' roots) must not reach the host's namespace.
     linux.mount(None, "/", None, linux.MS_REC | linux.MS_SLAVE)
     linux.bring_up_interface("lo")
+    _mount_own_sysfs()
     _step(to_parent, from_parent, b"n", b"g")
     os.close(from_parent)
+
+
+def _mount_own_sysfs() -> None:
+    """A /sys of the new network namespace, as rootlesskit mounts one: /sys/class/net
+    lists the interfaces of the namespace sysfs was mounted in, and the engine finds its
+    bridges there (the host's /sys would hide them, and with them the engine's nftables
+    table: its NAT). The host's /sys/fs/cgroup is moved aside and back on top."""
+    aside = tempfile.mkdtemp(prefix="dockyard-cgroup-")
+    try:
+        linux.mount(_CGROUPS, aside, None, linux.MS_BIND | linux.MS_REC)
+        linux.mount("sysfs", "/sys", "sysfs", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
+        linux.mount(aside, _CGROUPS, None, linux.MS_MOVE)
+    finally:
+        os.rmdir(aside)
 
 
 def _start_reaper(to_parent: int) -> NoReturn:
@@ -165,6 +187,7 @@ def _host_side(
     gid: int,
     uids: IdRange,
     gids: IdRange,
+    driver: str,
     exec_root: Path,
     from_child: int,
     to_child: int,
@@ -172,7 +195,8 @@ def _host_side(
     target = [setup]  # where the signals go: the setup process, then the reaper
     for signum in _FORWARDED:
         signal.signal(signum, lambda signum, _frame: _forward(target[0], signum))
-    exit_r, exit_w = os.pipe()
+    way_out: network.WayOut | None = None
+    ports: PortServer | None = None
     try:
         if os.read(from_child, 1) != b"u":
             return _wait(setup)
@@ -181,30 +205,27 @@ def _host_side(
         os.write(to_child, b"m")
         if os.read(from_child, 1) != b"n":
             return _wait(setup)
-        slirp = _start_slirp4netns(setup, exec_root, exit_r)
+        way_out = network.start(driver, setup, exec_root)
+        ports = PortServer(exec_root)
         os.write(to_child, b"g")
         reaper = os.read(from_child, 32).strip()
         _wait(setup)
         if not reaper:
-            slirp.kill()
-            slirp.wait()
             return 1
         target[0] = int(reaper)
+        return _wait(target[0])
     except (OSError, SystemError) as exc:
         print(f"dockyardd: {exc}", file=sys.stderr)
         _forward(setup, signal.SIGKILL)
         _wait(setup)
         return 1
     finally:
-        os.close(exit_r)
         os.close(from_child)
         os.close(to_child)
-    status = _wait(target[0])
-    os.close(exit_w)  # slirp4netns exits when this pipe closes
-    slirp.wait()
-    with contextlib.suppress(FileNotFoundError):
-        (exec_root / rootless.SLIRP_API_SOCKET).unlink()
-    return status
+        if ports is not None:
+            ports.close()
+        if way_out is not None:
+            way_out.stop()
 
 
 def _map_ids(helper: str, pid: int, own: int, subordinate: IdRange) -> None:
@@ -213,43 +234,6 @@ def _map_ids(helper: str, pid: int, own: int, subordinate: IdRange) -> None:
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemError(f"{helper}: {done.stderr.strip() or f'exit status {done.returncode}'}")
-
-
-def _start_slirp4netns(pid: int, exec_root: Path, exit_fd: int) -> subprocess.Popen[bytes]:
-    api_socket = exec_root / rootless.SLIRP_API_SOCKET
-    with contextlib.suppress(FileNotFoundError):
-        api_socket.unlink()
-    ready_r, ready_w = os.pipe()
-    try:
-        slirp = subprocess.Popen(
-            [
-                "slirp4netns",
-                "--configure",
-                f"--mtu={rootless.MTU}",
-                # The host's 127.0.0.1 must not be the namespace's 10.0.2.2: a container
-                # reaching the host's loopback services is what rootlesskit refuses too.
-                "--disable-host-loopback",
-                f"--api-socket={api_socket}",
-                f"--ready-fd={ready_w}",
-                f"--exit-fd={exit_fd}",
-                str(pid),
-                rootless.TAP_DEVICE,
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            pass_fds=(ready_w, exit_fd),
-            start_new_session=True,
-        )
-        os.close(ready_w)
-        ready_w = -1
-        if os.read(ready_r, 1) != b"1":
-            slirp.wait()
-            raise SystemError(f"slirp4netns exited with status {slirp.returncode} at start-up")
-    finally:
-        os.close(ready_r)
-        if ready_w >= 0:
-            os.close(ready_w)
-    return slirp
 
 
 def _forward(pid: int, signum: int) -> None:

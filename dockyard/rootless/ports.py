@@ -1,99 +1,118 @@
-"""Published ports of a rootless engine: slirp4netns forwards them from the host.
+"""Published ports of a rootless engine: sockets of the host, bound by the host side.
 
-In the daemon's network namespace a published port is the same DNAT rule as
-for root (network/ruleset.py), matched on any address: slirp4netns, on the
-host side, listens on the host address and port the user asked for and
-delivers each connection to the namespace's own address (10.0.2.100) on the
-same port, where the rule sends it on to the container. This is rootlesskit's
-"slirp4netns" port driver; the container sees connections come from
-slirp4netns's gateway, 10.0.2.2, not from the client.
+rootlesskit's "builtin" port driver, whichever network driver there is: the
+daemon asks the host side (the process left in the host's namespaces,
+rootless/namespace.py) over a socket in the exec root to bind the host
+address and port a container publishes; the host side binds it as the user
+and hands the bound socket back (SCM_RIGHTS). The socket keeps the host's
+network namespace it was made in, so the daemon listens and accepts on it from
+its own namespace and relays each connection to the container
+(network/proxy.py), as docker-proxy does; the container sees connections come
+from its network's gateway. Any address of the host works (``0.0.0.0``,
+loopback, one interface's), and a port is published or given back at any time:
+the host side keeps nothing, the daemon closes what it no longer publishes.
 
-slirp4netns's API: one JSON request per connection on its API socket, the
-answer {"return": ...} or {"error": {"desc": ...}}.
+The request is one JSON object per connection; the answer {} with the socket,
+or {"errno": N}.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import ipaddress
 import json
+import logging
+import os
 import socket
+import threading
 from pathlib import Path
-from typing import Any
 
 from dockyard import rootless
-from dockyard.errors import Conflict, SystemError
-from dockyard.network.ports import ANY_ADDRESS
-from dockyard.network.ruleset import Forward
+from dockyard.errors import Conflict
+from dockyard.network.ports import bind_here
+
+log = logging.getLogger(__name__)
 
 PRIVILEGED_PORTS = 1024  # the kernel's default net.ipv4.ip_unprivileged_port_start
-_Key = tuple[str, str, int]  # proto, host address, host port
+_TIMEOUT = 10.0  # seconds a request may take: the host side binds at once
 
 
-class HostPorts:
-    """The host ports slirp4netns forwards, kept equal to the engine's published ports."""
-
-    def __init__(self, exec_root: Path) -> None:
-        self.api_socket = str(exec_root / rootless.SLIRP_API_SOCKET)
-        self._forwarded: dict[_Key, int] = {}  # slirp4netns's id of each forward
-
-    def sync(self, forwards: list[Forward]) -> list[Forward]:
-        """Forward exactly ``forwards``' host ports; the rules the namespace needs for them."""
-        wanted = {(f.proto, f.host_ip, f.host_port) for f in forwards}
-        for key in [key for key in self._forwarded if key not in wanted]:
-            self._request("remove_hostfwd", id=self._forwarded.pop(key))
-        for proto, host_ip, host_port in sorted(wanted - self._forwarded.keys()):
-            if proto not in ("tcp", "udp"):
-                raise Conflict(f"{proto} ports cannot be published in rootless mode")
-            answer = self._request(
-                "add_hostfwd",
-                proto=proto,
-                host_addr=host_ip,
-                host_port=host_port,
-                guest_addr=rootless.GUEST_ADDRESS,
-                guest_port=host_port,
-            )
-            if "error" in answer:
-                raise Conflict(_refusal(proto, host_ip, host_port, answer))
-            self._forwarded[(proto, host_ip, host_port)] = int(answer["return"]["id"])
-        return inside(forwards)
-
-    def _request(self, command: str, **arguments: Any) -> dict[str, Any]:
-        request = json.dumps({"execute": command, "arguments": arguments}).encode()
-        try:
-            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-                sock.connect(self.api_socket)
-                sock.sendall(request)
-                sock.shutdown(socket.SHUT_WR)
-                answer = b""
-                while chunk := sock.recv(65536):
-                    answer += chunk
-        except OSError as exc:
-            raise SystemError(f"slirp4netns API {self.api_socket}: {exc.strerror}") from None
-        try:
-            decoded: dict[str, Any] = json.loads(answer)
-        except ValueError:
-            raise SystemError(f"slirp4netns API: unexpected answer {answer[:200]!r}") from None
-        return decoded
-
-
-def _refusal(proto: str, host_ip: str, host_port: int, answer: dict[str, Any]) -> str:
-    if host_port < PRIVILEGED_PORTS:  # a user may not bind those (as rootlesskit says it)
-        reason = (
-            f"cannot expose privileged port {host_port}, you can add "
-            f"'net.ipv4.ip_unprivileged_port_start={host_port}' to /etc/sysctl.conf, "
-            f"or choose a larger port number (>= {PRIVILEGED_PORTS})"
-        )
-    else:
-        error = answer.get("error") or {}
-        reason = str(error.get("desc") or error)
+def _privileged_port_refusal(port: int) -> str:
+    """Why the user may not publish ``port``, as rootlesskit says it."""
     return (
-        "driver failed programming external connectivity: failed to bind host port "
-        f"{host_ip}:{host_port}/{proto}: {reason}"
+        f"cannot expose privileged port {port}, you can add "
+        f"'net.ipv4.ip_unprivileged_port_start={port}' to /etc/sysctl.conf, "
+        f"or choose a larger port number (>= {PRIVILEGED_PORTS})"
     )
 
 
-def inside(forwards: list[Forward]) -> list[Forward]:
-    """The rules the namespace needs for ``forwards``: the host side chose the address
-    already, so in here they all arrive on 10.0.2.100."""
-    return [
-        Forward(f.proto, ANY_ADDRESS, f.host_port, f.address, f.port, f.address6) for f in forwards
-    ]
+# ---------------------------------------------------------------------- in the namespace
+def bind(proto: str, host_ip: str, port: int) -> socket.socket:
+    """A socket of the host bound to ``host_ip:port`` (OSError with the host's errno)."""
+    if proto not in ("tcp", "udp"):
+        raise Conflict(f"{proto} ports cannot be published in rootless mode")
+    path = os.environ[rootless.PORTS_ENV]
+    request = json.dumps({"proto": proto, "host_ip": host_ip, "port": port}).encode()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.settimeout(_TIMEOUT)
+        conn.connect(path)
+        conn.sendall(request)
+        conn.shutdown(socket.SHUT_WR)
+        answer, fds, _flags, _address = socket.recv_fds(conn, 4096, 1)
+    if fds:
+        return socket.socket(fileno=fds[0])
+    code = int(json.loads(answer or b"{}").get("errno") or errno.EIO)
+    if code == errno.EACCES and port < PRIVILEGED_PORTS:
+        raise OSError(code, _privileged_port_refusal(port))
+    raise OSError(code, os.strerror(code))
+
+
+# ---------------------------------------------------------------------- on the host side
+class PortServer:
+    """The host side's end: binds what the daemon asks for, on a thread of its own."""
+
+    def __init__(self, exec_root: Path) -> None:
+        self.path = exec_root / rootless.PORTS_SOCKET
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._listener.bind(str(self.path))
+        self._listener.listen(16)
+        threading.Thread(target=self._serve, name="ports", daemon=True).start()
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accept
+        self._listener.close()
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return  # closed
+            with conn:
+                try:
+                    self._answer(conn)
+                except (OSError, ValueError, KeyError, TypeError) as exc:  # serve on
+                    log.warning("port request: %r", exc)
+
+    def _answer(self, conn: socket.socket) -> None:
+        conn.settimeout(_TIMEOUT)
+        request = b""
+        while chunk := conn.recv(4096):
+            request += chunk
+        asked = json.loads(request)
+        proto, host_ip, port = str(asked["proto"]), str(asked["host_ip"]), int(asked["port"])
+        try:
+            if proto not in ("tcp", "udp") or not 0 <= port <= 65535:
+                raise OSError(errno.EINVAL, "not a port to publish")
+            sock = bind_here(proto, str(ipaddress.ip_address(host_ip)), port)
+        except OSError as exc:
+            conn.sendall(json.dumps({"errno": exc.errno or errno.EIO}).encode())
+            return
+        with sock:
+            socket.send_fds(conn, [b"{}"], [sock.fileno()])

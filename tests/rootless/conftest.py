@@ -18,7 +18,7 @@ import signal
 import stat
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -39,6 +39,7 @@ class User:
     home: Path
     subuid: int  # the first of the user's subordinate uids
     subgid: int
+    env: dict[str, str] = field(default_factory=dict)  # for their engine: its network driver
 
     @property
     def runtime_dir(self) -> Path:
@@ -61,6 +62,7 @@ class User:
             "LOGNAME": self.name,
             "XDG_RUNTIME_DIR": str(self.runtime_dir),
             "PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
+            **self.env,
         }
 
     def run(
@@ -198,11 +200,23 @@ def user_without_ranges(project_for_users: None) -> Iterator[User]:
         yield made
 
 
+@contextlib.contextmanager
+def running_engine(user: User, busybox_tar: Path, **env: str) -> Iterator[User]:
+    """The user with busybox:latest in their engine, started with ``env`` (e.g. its network
+    driver), which stops at the end."""
+    user.env = env
+    try:
+        with open(busybox_tar, "rb") as tar:
+            imported = user.dockyard("import", "-", "busybox:latest", stdin=tar)
+        assert imported.returncode == 0, imported.stderr
+        yield user
+    finally:
+        user.stop_engine()
+        user.env = {}
+
+
 @pytest.fixture
 def engine_user(user: User, busybox_tar: Path) -> Iterator[User]:
     """The user with busybox:latest in their engine, which stops at the end of the test."""
-    with open(busybox_tar, "rb") as tar:
-        imported = user.dockyard("import", "-", "busybox:latest", stdin=tar)
-    assert imported.returncode == 0, imported.stderr
-    yield user
-    user.stop_engine()
+    with running_engine(user, busybox_tar) as started:
+        yield started

@@ -9,12 +9,11 @@ makes on the host belongs to root.
 from __future__ import annotations
 
 import os
-import socket
-import urllib.request
 from pathlib import Path
 
 from tests.e2e.helpers import wait_until
 from tests.rootless.conftest import User
+from tests.rootless.helpers import free_port, host_address, page, refused
 
 DOCKERFILE = """\
 FROM busybox
@@ -22,35 +21,6 @@ RUN mkdir /app && echo hello > /app/greeting && chown 1000:1000 /app/greeting
 COPY index.html /www/index.html
 CMD ["httpd", "-f", "-p", "8000", "-h", "/www"]
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _page(address: str, port: int) -> str:
-    """The page once the server in the container answers (it starts after `run -d` returns)."""
-    url = f"http://{address}:{port}/index.html"
-    body: list[str] = []
-
-    def answers() -> bool:
-        try:
-            body.append(urllib.request.urlopen(url, timeout=5).read().decode())  # noqa: S310
-        except OSError:
-            return False
-        return True
-
-    wait_until(answers, timeout=20, what=f"{url} to answer")
-    return body[-1]
-
-
-def _host_address() -> str:
-    """An address of this machine other than loopback (the one a route out would use)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.connect(("192.0.2.1", 9))  # no packet is sent: this only picks the source address
-        return str(s.getsockname()[0])
 
 
 def _owned_by_root(*tops: Path) -> list[str]:
@@ -77,18 +47,17 @@ def test_getting_started_workflow_as_a_user(engine_user: User) -> None:
 
     built = user.dockyard("build", "-t", "myapp", str(context))
     assert built.returncode == 0, built.stderr
-    port, loopback_port = _free_port(), _free_port()
+    port, loopback_port = free_port(), free_port()
     run = user.dockyard(
         "run", "-d", "--name", "web", "-p", f"{port}:8000",
         "-p", f"127.0.0.1:{loopback_port}:8000", "myapp",
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
     # Published on every address of the host, and on loopback only where asked.
-    assert _page("127.0.0.1", port) == "<h1>v1</h1>\n"
-    assert _page(_host_address(), port) == "<h1>v1</h1>\n"
-    assert _page("127.0.0.1", loopback_port) == "<h1>v1</h1>\n"
-    with socket.socket() as s:
-        assert s.connect_ex((_host_address(), loopback_port)) != 0
+    assert page("127.0.0.1", port) == "<h1>v1</h1>\n"
+    assert page(host_address(), port) == "<h1>v1</h1>\n"
+    assert page("127.0.0.1", loopback_port) == "<h1>v1</h1>\n"
+    assert refused(host_address(), loopback_port)
     ps = user.dockyard("ps", "--format", "{{.Names}} {{.Ports}}")
     assert f"web 0.0.0.0:{port}->8000/tcp, 127.0.0.1:{loopback_port}->8000/tcp" in ps.stdout
     greeting = user.dockyard("exec", "web", "cat", "/app/greeting")
@@ -128,7 +97,7 @@ def test_getting_started_workflow_as_a_user(engine_user: User) -> None:
     assert user.dockyard("rm", "-f", "web").returncode == 0
     run = user.dockyard("run", "-d", "--name", "web", "-p", f"{port}:8000", "myapp")
     assert run.returncode == 0, run.stderr
-    assert _page("127.0.0.1", port) == "<h1>v2</h1>\n"
+    assert page("127.0.0.1", port) == "<h1>v2</h1>\n"
 
     assert _owned_by_root(user.data_root, user.runtime_dir, bind) == []
 

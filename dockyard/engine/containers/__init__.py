@@ -81,6 +81,7 @@ class ContainerService:
         self.create = self.lifecycle.create
         self.start = self.lifecycle.start
         self.stop = self.lifecycle.stop
+        self.stop_all = self.lifecycle.stop_all
         self.kill = self.lifecycle.kill
         self.restart = self.lifecycle.restart
         self.pause = self.lifecycle.pause

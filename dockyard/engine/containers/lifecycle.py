@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import copy
 import json
+import logging
 import os
 import shutil
 import signal as signals
@@ -51,6 +52,8 @@ from dockyard.rootless import limits
 from dockyard.runtime import capabilities, cgroups, shim
 from dockyard.runtime.overlay import unmount_all
 from dockyard.store.layers import Layer
+
+log = logging.getLogger(__name__)
 
 DEFAULT_STOP_TIMEOUT = 10
 # How long `kill` waits for the exit after its SIGKILL, then after a second one (moby's).
@@ -407,6 +410,16 @@ class Lifecycle:
             timeout = None if timeout is not None else DEFAULT_STOP_TIMEOUT
         await self._signal_and_wait(c, sig, timeout)
         self.events.publish("container", "stop", c.id, self.store.event_attributes(c.record))
+
+    async def stop_all(self) -> None:
+        """A daemon's shutdown without live restore (a rootless engine's: its namespaces
+        end with it): every running container stopped at once, each as `docker stop`
+        would (its stop signal, its stop timeout, then SIGKILL), as moby's does."""
+        running = [c.id for c in self.store.all() if c.running]
+        done = await asyncio.gather(*(self.stop(cid) for cid in running), return_exceptions=True)
+        for cid, result in zip(running, done, strict=True):
+            if isinstance(result, Exception) and not isinstance(result, NotModified):
+                log.warning("stopping container %s at shutdown: %s", cid[:12], result)
 
     async def _signal_and_wait(self, c: Container, sig: int, timeout: float | None) -> None:
         exited = self.supervisor.exit_event(c.id)
