@@ -201,6 +201,19 @@ class Roots:
     def host(self) -> str:
         return f"unix://{self.socket}"
 
+    def dockyardd(self, *args: str) -> list[str]:
+        """The command line of a daemon on these roots, with ``args``."""
+        return [
+            DOCKYARDD,
+            "--data-root",
+            str(self.data_root),
+            "--exec-root",
+            str(self.exec_root),
+            "-H",
+            self.host,
+            *args,
+        ]
+
 
 def _cleanup_root(base: Path) -> None:
     """Undo whatever a failed test left mounted under ``base`` before removing it."""
@@ -388,16 +401,7 @@ def _spawn_daemon(
         args = ("--config-file", str(daemon_config(roots.base)), *args)
     log = open(roots.base / "daemon.log", "ab")  # noqa: SIM115 - the daemon's own stderr
     proc = subprocess.Popen(
-        [
-            DOCKYARDD,
-            "--data-root",
-            str(roots.data_root),
-            "--exec-root",
-            str(roots.exec_root),
-            "-H",
-            roots.host,
-            *args,
-        ],
+        roots.dockyardd(*args),
         stdout=log,
         stderr=log,
         start_new_session=True,

@@ -69,17 +69,7 @@ def test_a_stale_socket_is_replaced(roots: Any, busybox_tar: Path) -> None:
     stale.bind(str(roots.socket))  # bound, never listening: what a killed daemon leaves
     stale.close()
     process = subprocess.Popen(
-        [
-            DOCKYARDD,
-            "--config-file",
-            str(daemon_config(roots.base)),
-            "--data-root",
-            str(roots.data_root),
-            "--exec-root",
-            str(roots.exec_root),
-            "-H",
-            roots.host,
-        ],
+        roots.dockyardd("--config-file", str(daemon_config(roots.base))),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,

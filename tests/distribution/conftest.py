@@ -176,15 +176,22 @@ def token_registry(registry: Registry) -> Iterator[TokenRegistry]:
     """The open ``registry`` behind a proxy that wants a Bearer token from its /token."""
     address = f"127.0.0.1:{_free_port()}"
     state = TokenRegistry(address)
+    with served_in_thread(_token_proxy(registry.address, address, state), address):
+        yield state
+
+
+@contextlib.contextmanager
+def served_in_thread(app: web.Application, address: str) -> Iterator[None]:
+    """``app`` answering on ``address`` (host:port) from a loop of its own, in a thread."""
     loop = asyncio.new_event_loop()
-    runner = web.AppRunner(_token_proxy(registry.address, address, state))
+    runner = web.AppRunner(app)
     loop.run_until_complete(runner.setup())
     host, port = address.split(":")
     loop.run_until_complete(web.TCPSite(runner, host, int(port)).start())
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     try:
-        yield state
+        yield
     finally:
         asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=10)
         loop.call_soon_threadsafe(loop.stop)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import io
 import tarfile
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +25,7 @@ from dockyard import errors
 from dockyard.distribution.endpoints import Endpoint
 from dockyard.distribution.registry import Registry as Client
 from dockyard.store import layers as layer_store
-from tests.distribution.conftest import _HOP_HEADERS, Registry, _free_port
+from tests.distribution.conftest import _HOP_HEADERS, Registry, _free_port, served_in_thread
 from tests.distribution.test_registry import Progress
 
 _HOP = _HOP_HEADERS - {"content-length"}  # a HEAD's length is the blob's
@@ -92,21 +91,9 @@ def _gate_proxy(backend: str, gate: Gate) -> web.Application:
 @pytest.fixture
 def gate(registry: Registry) -> Iterator[Gate]:
     """The open ``registry`` behind a proxy that holds the GETs of ``gate.gated`` blobs."""
-    loop = asyncio.new_event_loop()
     state = Gate(f"127.0.0.1:{_free_port()}")
-    runner = web.AppRunner(_gate_proxy(registry.address, state))
-    loop.run_until_complete(runner.setup())
-    host, port = state.address.split(":")
-    loop.run_until_complete(web.TCPSite(runner, host, int(port)).start())
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    try:
+    with served_in_thread(_gate_proxy(registry.address, state), state.address):
         yield state
-    finally:
-        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=10)
-        loop.close()
 
 
 def _layer_tar(name: str, size: int) -> bytes:

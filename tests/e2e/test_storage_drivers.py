@@ -20,7 +20,6 @@ import pytest
 from dockyard.runtime import linux, storagedriver
 from tests.conftest import (
     DOCKYARD,
-    DOCKYARDD,
     RUN_MARK,
     Daemon,
     DockerCli,
@@ -259,16 +258,7 @@ def _alive(pid: int) -> bool:
 def _start_fails(roots: Roots, *args: str) -> str:
     roots.exec_root.mkdir(parents=True, exist_ok=True)
     result = subprocess.run(
-        [
-            DOCKYARDD,
-            "--data-root",
-            str(roots.data_root),
-            "--exec-root",
-            str(roots.exec_root),
-            "-H",
-            roots.host,
-            *args,
-        ],
+        roots.dockyardd(*args),
         capture_output=True,
         text=True,
         timeout=60,
