@@ -28,6 +28,7 @@ they move with the machine's load; before and after measured back to back):
   ~4      380 (481)      526 (324)      463 (689)      431 (365)
   ~4                                    451 (555)      355 (340)
   ~5      835 (774)      995 (416)      622 (814)      592 (370)
+  0.3                                   327 (335)      196 (279)   (the quiet machine, 2026-12-04)
 So pull is under skopeo's time on a lightly loaded machine and within about 1.1-1.6x
 of it when both cores are busy with other work (skopeo's Go process does a third of
 the work and suffers less); push is under skopeo's in all but one sample (x1.29),
