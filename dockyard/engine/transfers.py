@@ -331,16 +331,22 @@ class TransferService:
         except NotFound:
             raise NotFound(f"An image does not exist locally with the tag: {name}") from None
         emit({"status": f"The push refers to repository [{ref.name}]"})
-        manifest, blobs = self._manifest_to_push(image.id, algorithm, emit)
+        # Every line about a layer names it by its DiffID, as moby's push does, so that a
+        # client's progress view keeps one line per layer.
+        layer_ids = [_short_digest(d) for d in self.images.inspect(image.id)["RootFS"]["Layers"]]
+        for layer_id in reversed(layer_ids):
+            emit(progress.message("Preparing", layer_id))
+        manifest, blobs = self._manifest_to_push(image.id, algorithm)
         sources = self._mount_sources(image.id, ref, blobs)
         index = self._index_to_push(image.id, ref, manifest)
         paths = set(sources.values()) | ({index[1]} if index else set())
         scopes = [f"repository:{ref.path}:pull,push"]
         scopes += [f"repository:{path}:pull" for path in sorted(paths)]
         registry = self.open_registry(ref.domain, scopes, credentials)
-        self._push_layers(registry, ref.path, list(reversed(blobs)), sources, emit)
+        named = list(reversed(list(zip(blobs, layer_ids, strict=True))))
+        self._push_layers(registry, ref.path, named, sources, emit)
         config = LayerBlob(image.id, "", self.images.blobs.size(image.id))
-        self._push_blob(registry, ref.path, config, sources.get(image.id, ""), None)
+        self._push_blob(registry, ref.path, config, "", sources.get(image.id, ""), None)
         top = manifest
         if index and self._push_platforms(registry, ref.path, index, manifest):
             registry.put_manifest(ref.path, manifest.digest, manifest)
@@ -395,14 +401,10 @@ class TransferService:
             registry.put_manifest(repo, digest, other)
         return True
 
-    def _manifest_to_push(
-        self, image_id: str, algorithm: str, emit: Emit
-    ) -> tuple[Manifest, list[LayerBlob]]:
+    def _manifest_to_push(self, image_id: str, algorithm: str) -> tuple[Manifest, list[LayerBlob]]:
         """The manifest to send and its layer blobs, base first."""
         digest, document = self.images.manifest(image_id)
         descriptors = document.get("layers") or []
-        for descriptor in reversed(descriptors):
-            emit(progress.message("Preparing", _short(descriptor)))
         kept = [self.images.layers.kept_blob(str(d["digest"])) for d in descriptors]
         types = {compression.algorithm_of(str(d.get("mediaType"))) for d in descriptors}
         if all(kept) and types <= {algorithm or "gzip", algorithm or "zstd"}:
@@ -439,33 +441,41 @@ class TransferService:
         self,
         registry: Registry,
         repo: str,
-        blobs: list[LayerBlob],
+        blobs: list[tuple[LayerBlob, str]],
         sources: dict[str, str],
         emit: Emit,
     ) -> None:
-        """Make the layer blobs present in ``repo``, a few at a time (max-concurrent-uploads)."""
+        """Make the layer blobs, each with its name in progress messages, present in
+        ``repo``, a few at a time (max-concurrent-uploads)."""
         emit = _serialized(emit)  # the uploads report from their own threads
 
-        def push(blob: LayerBlob) -> None:
-            emit(self._push_blob(registry, repo, blob, sources.get(blob.digest, ""), emit))
+        def push(blob: LayerBlob, layer_id: str) -> None:
+            source = sources.get(blob.digest, "")
+            emit(self._push_blob(registry, repo, blob, layer_id, source, emit))
 
         pool = ThreadPoolExecutor(self.max_concurrent_uploads, thread_name_prefix="upload")
         try:
             pushes: list[Future[None]] = []
-            for blob in blobs:
+            for blob, layer_id in blobs:
                 if len(pushes) >= self.max_concurrent_uploads:
-                    emit(progress.message("Waiting", _short_digest(blob.digest)))
-                pushes.append(pool.submit(push, blob))
+                    emit(progress.message("Waiting", layer_id))
+                pushes.append(pool.submit(push, blob, layer_id))
             for pushed in pushes:
                 pushed.result()  # the first layer's error that failed, in order
         finally:
             pool.shutdown(cancel_futures=True)
 
     def _push_blob(
-        self, registry: Registry, repo: str, blob: LayerBlob, source: str, emit: Emit | None
+        self,
+        registry: Registry,
+        repo: str,
+        blob: LayerBlob,
+        short: str,
+        source: str,
+        emit: Emit | None,
     ) -> dict[str, Any]:
-        """Make ``blob`` present in ``repo``: already there, mounted, or uploaded."""
-        short = _short_digest(blob.digest)
+        """Make ``blob`` present in ``repo``: already there, mounted, or uploaded (``short``:
+        its name in progress messages)."""
         if registry.blob_exists(repo, blob.digest):
             return progress.message("Layer already exists", short)
         if source:

@@ -50,6 +50,12 @@ def test_push_then_pull_gives_back_the_same_image(engine: Any, registry: Registr
     assert pushed.statuses()[-1].startswith(f"latest: digest: {digest} size: ")
     again = _push(engine, name)
     assert "Layer already exists" in again.statuses() and "Pushed" not in again.statuses()
+    # Every line about a layer names it by its DiffID, as moby's does: one line per layer.
+    diff_ids = engine.images.inspect(name)["RootFS"]["Layers"]
+    layer_ids = {d.removeprefix("sha256:")[:12] for d in diff_ids}
+    for run in (pushed, again):
+        named = {m["id"]: m["status"] for m in run.messages if m.get("id")}
+        assert set(named) == layer_ids
 
     engine.loop.run_until_complete(engine.images.remove(name))
     engine.loop.run_until_complete(engine.images.remove("busybox"))
