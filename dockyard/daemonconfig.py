@@ -292,9 +292,7 @@ def check_values(directives: dict[str, Any]) -> None:
 
         if runtime not in known_runtimes():
             raise ConfigError(f"specified default runtime '{runtime}' does not exist")
-    for label in directives.get("labels") or []:
-        if "=" not in label:
-            raise ConfigError(f"failed to validate labels: bad attribute format: {label}")
+    _check_labels(directives.get("labels") or [])
     if "log-driver" in directives or "log-opts" in directives:
         from dockyard.engine import logdrivers
 
@@ -312,6 +310,18 @@ def _concurrency(options: dict[str, Any], what: str, default: int) -> int:
     if value < 0:
         raise InvalidArgument(f"invalid max concurrent {what}: {value}")
     return value or default
+
+
+def _check_labels(labels: list[str]) -> None:
+    """Each label key=value, and no key given two values (moby's GetConflictFreeLabels)."""
+    seen: dict[str, str] = {}
+    for label in labels:
+        key, separator, value = label.partition("=")
+        if not separator:
+            raise ConfigError(f"failed to validate labels: bad attribute format: {label}")
+        if seen.get(key, value) != value:
+            raise ConfigError(f"conflict labels for {key}={value} and {key}={seen[key]}")
+        seen[key] = value
 
 
 def _mirror(value: str) -> str:

@@ -88,6 +88,7 @@ def test_unknown_and_unsupported_directives_are_refused(roots: Roots) -> None:
             "insecure registry tcp://r.test should not contain '://'",
         ),
         ({"labels": ["novalue"]}, "failed to validate labels: bad attribute format: novalue"),
+        ({"labels": ["a=1", "a=1", "a=2"]}, "conflict labels for a=2 and a=1"),
         (
             {"log-driver": "syslog"},
             'error looking up logging plugin syslog: plugin "syslog" not found',
