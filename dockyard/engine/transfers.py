@@ -333,7 +333,8 @@ class TransferService:
         emit({"status": f"The push refers to repository [{ref.name}]"})
         # Every line about a layer names it by its DiffID, as moby's push does, so that a
         # client's progress view keeps one line per layer.
-        layer_ids = [_short_digest(d) for d in self.images.inspect(image.id)["RootFS"]["Layers"]]
+        diff_ids = (image.config.get("rootfs") or {}).get("diff_ids") or []
+        layer_ids = [_short_digest(str(d)) for d in diff_ids]
         for layer_id in reversed(layer_ids):
             emit(progress.message("Preparing", layer_id))
         manifest, blobs = self._manifest_to_push(image.id, algorithm)
