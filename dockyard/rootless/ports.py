@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 PRIVILEGED_PORTS = 1024  # the kernel's default net.ipv4.ip_unprivileged_port_start
 _TIMEOUT = 10.0  # seconds a request may take: the host side binds at once
+_MAX_REQUEST = 4096  # bytes: a request is one small JSON object
 
 
 def _privileged_port_refusal(port: int) -> str:
@@ -59,7 +60,7 @@ def bind(proto: str, host_ip: str, port: int) -> socket.socket:
         conn.connect(path)
         conn.sendall(request)
         conn.shutdown(socket.SHUT_WR)
-        answer, fds, _flags, _address = socket.recv_fds(conn, 4096, 1)
+        answer, fds, _flags, _address = socket.recv_fds(conn, _MAX_REQUEST, 1)
     if fds:
         return socket.socket(fileno=fds[0])
     code = int(json.loads(answer or b"{}").get("errno") or errno.EIO)
@@ -103,8 +104,10 @@ class PortServer:
     def _answer(self, conn: socket.socket) -> None:
         conn.settimeout(_TIMEOUT)
         request = b""
-        while chunk := conn.recv(4096):
+        while chunk := conn.recv(_MAX_REQUEST):
             request += chunk
+            if len(request) > _MAX_REQUEST:
+                raise ValueError(f"a request of more than {_MAX_REQUEST} bytes")
         asked = json.loads(request)
         proto, host_ip, port = str(asked["proto"]), str(asked["host_ip"]), int(asked["port"])
         try:
